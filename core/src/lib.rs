@@ -1,0 +1,20 @@
+//! rollcall-core: the rules of presence, with no I/O and no clock.
+//!
+//! - [`protocol`]: the versioned wire messages and their decoding.
+//! - [`channel`], [`policy`]: channel names, patterns, and who may see or enter.
+//! - [`roster`]: the relay's authoritative state: users, clients, leases, graces, diffs.
+//! - [`rate`]: per-connection frame budgets.
+//! - [`time`]: the `Instant` every input carries.
+//!
+//! Every state machine here takes `now` as an argument and reports its next deadline,
+//! so the shells (the relay, the browser SDK) own the only clocks and tests run a
+//! minute of protocol in microseconds.
+
+pub mod channel;
+pub mod policy;
+pub mod protocol;
+pub mod rate;
+pub mod roster;
+pub mod time;
+
+pub use time::Instant;

@@ -1,0 +1,235 @@
+//! Who may see and who may enter a channel: the operator's rules and the token's claims.
+//!
+//! Without any rule every channel is open to every valid token. With rules, the first
+//! rule whose pattern matches decides. Entering requires being named by the rule
+//! (`allowed_users`, `allowed_groups`; both empty means everyone); viewing is granted to
+//! those who may enter, to everyone on a `public` channel, and to `view_users` /
+//! `view_groups`. A token's `channels` claim adds patterns it may enter and view.
+
+use crate::channel::{matches, validate_pattern};
+use serde::{Deserialize, Serialize};
+
+/// The claims of a browser token that the rules look at. Identity comes only from here.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar: Option<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub channels: Vec<String>,
+    /// Expiry, seconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exp: Option<u64>,
+}
+
+/// One `[[channel]]` rule of the config file.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ChannelRule {
+    pub pattern: String,
+    /// Anyone with a valid token may watch (but not necessarily enter).
+    #[serde(default)]
+    pub public: bool,
+    /// Browsers see counts only, never identities.
+    #[serde(default)]
+    pub count_only: bool,
+    #[serde(default)]
+    pub allowed_groups: Vec<String>,
+    #[serde(default)]
+    pub allowed_users: Vec<String>,
+    /// Groups that may watch without entering.
+    #[serde(default)]
+    pub view_groups: Vec<String>,
+    /// Users that may watch without entering.
+    #[serde(default)]
+    pub view_users: Vec<String>,
+    /// Most users present at once; further enters get `channel_full`.
+    #[serde(default)]
+    pub max_members: Option<usize>,
+}
+
+/// What one user may do in one channel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Access {
+    pub view: bool,
+    pub enter: bool,
+    pub count_only: bool,
+    pub max_members: Option<usize>,
+}
+
+impl Access {
+    pub const OPEN: Access = Access {
+        view: true,
+        enter: true,
+        count_only: false,
+        max_members: None,
+    };
+}
+
+/// The ordered rules of a relay.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Policy {
+    rules: Vec<ChannelRule>,
+}
+
+impl Policy {
+    /// Build from config rules; `Err` names the rule that is wrong.
+    pub fn new(rules: Vec<ChannelRule>) -> Result<Policy, String> {
+        for (i, rule) in rules.iter().enumerate() {
+            validate_pattern(&rule.pattern).map_err(|e| format!("channel rule {}: {e}", i + 1))?;
+            if rule.max_members == Some(0) {
+                return Err(format!(
+                    "channel rule {} ({}): max_members must be at least 1",
+                    i + 1,
+                    rule.pattern
+                ));
+            }
+        }
+        Ok(Policy { rules })
+    }
+
+    pub fn rules(&self) -> &[ChannelRule] {
+        &self.rules
+    }
+
+    pub fn rule_for(&self, channel: &str) -> Option<&ChannelRule> {
+        self.rules.iter().find(|r| matches(&r.pattern, channel))
+    }
+
+    /// The rights of `claims` in `channel` (a name already validated).
+    pub fn access(&self, claims: &Claims, channel: &str) -> Access {
+        let granted = claims.channels.iter().any(|p| matches(p, channel));
+        if self.rules.is_empty() {
+            return Access::OPEN;
+        }
+        let Some(rule) = self.rule_for(channel) else {
+            return Access {
+                view: granted,
+                enter: granted,
+                count_only: false,
+                max_members: None,
+            };
+        };
+        let named = |users: &[String], groups: &[String]| {
+            users.iter().any(|u| *u == claims.sub)
+                || groups.iter().any(|g| claims.groups.contains(g))
+        };
+        let enter = granted
+            || (rule.allowed_users.is_empty() && rule.allowed_groups.is_empty())
+            || named(&rule.allowed_users, &rule.allowed_groups);
+        let view = enter || rule.public || named(&rule.view_users, &rule.view_groups);
+        Access {
+            view,
+            enter,
+            count_only: rule.count_only,
+            max_members: rule.max_members,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(sub: &str, groups: &[&str]) -> Claims {
+        Claims {
+            sub: sub.into(),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            ..Claims::default()
+        }
+    }
+
+    fn rule(pattern: &str) -> ChannelRule {
+        ChannelRule {
+            pattern: pattern.into(),
+            ..ChannelRule::default()
+        }
+    }
+
+    #[test]
+    fn without_rules_everything_is_open() {
+        let policy = Policy::new(vec![]).unwrap();
+        assert_eq!(policy.access(&claims("1", &[]), "/any/thing"), Access::OPEN);
+    }
+
+    #[test]
+    fn unmatched_channels_are_closed_once_rules_exist() {
+        let policy = Policy::new(vec![rule("/site/*")]).unwrap();
+        let a = policy.access(&claims("1", &[]), "/secret/x");
+        assert!(!a.view && !a.enter);
+        assert!(policy.access(&claims("1", &[]), "/site/online").enter);
+    }
+
+    #[test]
+    fn view_and_enter_are_separate_rights() {
+        let policy = Policy::new(vec![ChannelRule {
+            public: true,
+            allowed_groups: vec!["staff".into()],
+            view_users: vec!["9".into()],
+            ..rule("/staff/**")
+        }])
+        .unwrap();
+        let outsider = policy.access(&claims("1", &["users"]), "/staff/room");
+        assert!(outsider.view && !outsider.enter);
+        let staff = policy.access(&claims("2", &["staff"]), "/staff/room");
+        assert!(staff.view && staff.enter);
+
+        let private = Policy::new(vec![ChannelRule {
+            allowed_users: vec!["2".into()],
+            view_groups: vec!["mods".into()],
+            ..rule("/dm/*")
+        }])
+        .unwrap();
+        assert!(!private.access(&claims("1", &[]), "/dm/x").view);
+        let moderator = private.access(&claims("3", &["mods"]), "/dm/x");
+        assert!(moderator.view && !moderator.enter);
+    }
+
+    #[test]
+    fn token_channels_grant_view_and_enter_but_keep_the_rule_limits() {
+        let policy = Policy::new(vec![ChannelRule {
+            allowed_users: vec!["x".into()],
+            count_only: true,
+            max_members: Some(5),
+            ..rule("/doc/*")
+        }])
+        .unwrap();
+        let mut c = claims("1", &[]);
+        assert!(!policy.access(&c, "/doc/7").enter);
+        c.channels = vec!["/doc/7".into()];
+        let a = policy.access(&c, "/doc/7");
+        assert!(a.enter && a.view && a.count_only);
+        assert_eq!(a.max_members, Some(5));
+        assert!(!policy.access(&c, "/doc/8").enter);
+    }
+
+    #[test]
+    fn first_matching_rule_wins() {
+        let policy = Policy::new(vec![
+            ChannelRule {
+                count_only: true,
+                ..rule("/site/online")
+            },
+            rule("/site/*"),
+        ])
+        .unwrap();
+        assert!(policy.access(&claims("1", &[]), "/site/online").count_only);
+        assert!(!policy.access(&claims("1", &[]), "/site/other").count_only);
+    }
+
+    #[test]
+    fn bad_rules_are_named() {
+        let err = Policy::new(vec![rule("/ok/*"), rule("bad")]).unwrap_err();
+        assert!(err.contains("channel rule 2"), "{err}");
+        let err = Policy::new(vec![ChannelRule {
+            max_members: Some(0),
+            ..rule("/a/*")
+        }])
+        .unwrap_err();
+        assert!(err.contains("max_members"), "{err}");
+    }
+}
