@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# Installs what building and testing rollcall needs, and only what is missing, so a
+# second run takes seconds. Everything comes from package registries (crates.io, npm,
+# Debian): no step downloads a prebuilt binary from anywhere else.
+#
+#   scripts/setup.sh          everything the tests need
+#   scripts/setup.sh --demo   only what the demo needs (no Chromium, no Redis)
+#
+# Prints one line per step that does something, and nothing when all is present.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/env.sh
+source scripts/env.sh
+
+for_demo=false
+case "${1:-}" in
+  --demo) for_demo=true ;;
+  "") ;;
+  *) echo "usage: scripts/setup.sh [--demo]" >&2; exit 2 ;;
+esac
+
+WASM_PACK_VERSION=0.15.1
+log_dir=target/setup-logs
+
+say() { echo "setup: $*"; }
+
+# Runs a noisy install with its output in a log; shows the log's tail only if it fails.
+quietly() {
+  local name=$1; shift
+  mkdir -p "$log_dir"
+  if ! "$@" >"$log_dir/$name.log" 2>&1; then
+    tail -n 30 "$log_dir/$name.log" >&2
+    echo "setup: $name failed; the full log is $log_dir/$name.log" >&2
+    exit 1
+  fi
+}
+
+# The two prerequisites setup cannot install for you.
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "setup: cargo is missing; install Rust with rustup (https://rustup.rs) and run this again." >&2
+  exit 1
+fi
+if ! command -v npm >/dev/null 2>&1; then
+  echo "setup: npm is missing; install Node.js 20 or newer with npm (e.g. apt-get install nodejs npm) and run this again." >&2
+  exit 1
+fi
+
+# The SDK compiles to WebAssembly. Checking the sysroot is faster than asking rustup.
+if [ ! -d "$(rustc --print sysroot)/lib/rustlib/wasm32-unknown-unknown" ]; then
+  if ! command -v rustup >/dev/null 2>&1; then
+    echo "setup: the wasm32-unknown-unknown target is missing and rustup is not here to add it; install Rust with rustup." >&2
+    exit 1
+  fi
+  say "adding the Rust target wasm32-unknown-unknown"
+  quietly rustup-target rustup target add wasm32-unknown-unknown
+fi
+
+# wasm-pack is built from crates.io; its own lockfile keeps the build reproducible.
+if [ "$(wasm-pack --version 2>/dev/null || true)" != "wasm-pack $WASM_PACK_VERSION" ]; then
+  say "building wasm-pack $WASM_PACK_VERSION from crates.io (a few minutes, once)"
+  quietly wasm-pack cargo install wasm-pack --version "$WASM_PACK_VERSION" --locked
+fi
+
+# wasm-bindgen-cli must be exactly the wasm-bindgen version in Cargo.lock, or the
+# generated glue does not match the module. Not --locked: the crates.io index here can
+# lag behind the versions its lockfile names.
+bindgen_version=$(awk '
+  /^\[\[package\]\]/ { in_pkg = 0 }
+  /^name = "wasm-bindgen"$/ { in_pkg = 1; next }
+  in_pkg && /^version = / { gsub(/"/, "", $3); print $3; exit }
+' Cargo.lock 2>/dev/null || true)
+if [ -n "$bindgen_version" ] &&
+   [ "$(wasm-bindgen --version 2>/dev/null || true)" != "wasm-bindgen $bindgen_version" ]; then
+  say "building wasm-bindgen-cli $bindgen_version from crates.io (a few minutes, once)"
+  quietly wasm-bindgen-cli cargo install wasm-bindgen-cli --version "$bindgen_version"
+fi
+
+# Debian packages: Chromium and its driver for the wasm and browser tests, Redis for the
+# tests of several relays sharing state. The demo needs none of them.
+if ! $for_demo; then
+  missing=()
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+  command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  if [ ${#missing[@]} -gt 0 ]; then
+    if ! command -v apt-get >/dev/null 2>&1; then
+      echo "setup: ${missing[*]} missing and apt-get is not here; install them with your package manager." >&2
+      exit 1
+    fi
+    sudo=()
+    if [ "$(id -u)" -ne 0 ]; then
+      if command -v sudo >/dev/null 2>&1; then
+        sudo=(sudo)
+      else
+        echo "setup: installing ${missing[*]} needs root, and sudo is not here; install them as root." >&2
+        exit 1
+      fi
+    fi
+    say "installing ${missing[*]} from Debian"
+    quietly apt-update "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
+    quietly apt-install "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
+  fi
+fi
+
+# npm packages from the committed lockfile: playwright-core, binaryen (wasm-opt), jose.
+# node_modules/.package-lock.json is rewritten by every install, so it dates the tree.
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  say "installing npm packages (npm ci)"
+  quietly npm-ci npm ci --no-audit --no-fund --loglevel=error
+fi
