@@ -1,1 +1,944 @@
-//! placeholder
+//! The relay's authoritative presence state: users, clients, leases, graces, and the
+//! coalesced diffs every subscriber receives.
+//!
+//! Map of the file:
+//! - a **client** (user + browser-profile id) holds presences in channels; it is linked
+//!   to one live connection, or away with a deadline (unload or reconnect grace);
+//! - a **connection** carries the lease (renewed by any frame or pong), the
+//!   subscriptions, the token's expiry and a possible unload notice (beacon);
+//! - a **channel** keeps one member per user, whatever the number of their clients, a
+//!   sequence number, its subscribers, and the users changed since the last flush.
+//!
+//! Changes are never sent one by one: [`Roster::handle_timeout`] flushes every changed
+//! channel once per `flush_interval_ms`, encoding one diff per channel for all of its
+//! subscribers, and one snapshot for all those who subscribed since. Inputs carry `now`;
+//! [`Roster::poll_timeout`] says when to call back; outputs are drained with
+//! [`Roster::poll_output`].
+
+use crate::channel::validate_name;
+use crate::policy::Access;
+use crate::protocol::{
+    close, meta_size, ErrorCode, Identity, Member, Meta, ServerMsg, Status, Terms,
+};
+use crate::time::{earliest, Instant};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
+
+/// A live connection, numbered by the shell.
+pub type ConnId = u64;
+
+/// Timings and limits of presence. Defaults are DESIGN.md's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RosterConfig {
+    pub checkin_interval_ms: u64,
+    pub lease_timeout_ms: u64,
+    pub unload_grace_ms: u64,
+    pub reconnect_grace_ms: u64,
+    /// Coalescing tick: changes within it reach subscribers as one diff.
+    pub flush_interval_ms: u64,
+    /// Channels one connection may have entered or subscribed to, together.
+    pub max_channels: usize,
+    pub max_meta_bytes: usize,
+}
+
+impl Default for RosterConfig {
+    fn default() -> Self {
+        RosterConfig {
+            checkin_interval_ms: 30_000,
+            lease_timeout_ms: 60_000,
+            unload_grace_ms: 3_000,
+            reconnect_grace_ms: 15_000,
+            flush_interval_ms: 20,
+            max_channels: 100,
+            max_meta_bytes: 1024,
+        }
+    }
+}
+
+impl RosterConfig {
+    pub fn terms(&self) -> Terms {
+        Terms {
+            checkin_interval_ms: self.checkin_interval_ms,
+            lease_timeout_ms: self.lease_timeout_ms,
+            unload_grace_ms: self.unload_grace_ms,
+            reconnect_grace_ms: self.reconnect_grace_ms,
+            max_meta_bytes: self.max_meta_bytes,
+            max_channels: self.max_channels,
+        }
+    }
+}
+
+/// Why a client's presence ended: the rows of the lease table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum EndCause {
+    /// An explicit `leave`.
+    Left,
+    /// The page went away (beacon or unloading close) and did not come back in time.
+    Unload,
+    /// The socket closed unexpectedly and did not come back in time.
+    Reconnect,
+    /// Nothing, not even a pong, for `lease_timeout`.
+    Timeout,
+}
+
+impl EndCause {
+    pub const ALL: [EndCause; 4] = [
+        EndCause::Left,
+        EndCause::Unload,
+        EndCause::Reconnect,
+        EndCause::Timeout,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EndCause::Left => "leave",
+            EndCause::Unload => "unload_grace",
+            EndCause::Reconnect => "reconnect_grace",
+            EndCause::Timeout => "lease_timeout",
+        }
+    }
+
+    fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// What the shell must do.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Output {
+    /// Send the same encoded frame to each of these connections.
+    Deliver { to: Vec<ConnId>, frame: String },
+    /// Send one message to one connection.
+    Send { conn: ConnId, msg: ServerMsg },
+    /// Close this connection with this WebSocket close code. The roster has already
+    /// forgotten it; a later `disconnect` for it is ignored.
+    Close {
+        conn: ConnId,
+        code: u16,
+        reason: &'static str,
+    },
+}
+
+/// Counts for `/metrics`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    pub connections: usize,
+    pub clients: usize,
+    pub channels: usize,
+    pub members: usize,
+    /// Client presences ended, by [`EndCause`] (indexed as [`EndCause::ALL`]).
+    pub ended: [u64; 4],
+    pub diffs_sent: u64,
+    pub snapshots_sent: u64,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+struct ClientKey {
+    user: String,
+    client: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Link {
+    Connected(ConnId),
+    Away { until: Instant, cause: EndCause },
+}
+
+#[derive(Debug)]
+struct Client {
+    identity: Identity,
+    link: Link,
+    /// Channels entered, each with a deadline when it awaits re-confirmation after a
+    /// resume (the new connection must `enter` it again before then).
+    channels: HashMap<String, Option<(Instant, EndCause)>>,
+}
+
+#[derive(Debug)]
+struct Conn {
+    client: ClientKey,
+    last_seen: Instant,
+    subscriptions: HashSet<String>,
+    /// When a beacon said this page is going away.
+    unloading: Option<Instant>,
+    token_expires: Option<Instant>,
+    token_warned: bool,
+}
+
+/// One client's contribution to a member.
+#[derive(Debug, Clone)]
+struct Holder {
+    status: Status,
+    meta: Meta,
+    /// Order of the last change, so the newest meta wins across a user's clients.
+    stamp: u64,
+}
+
+#[derive(Debug)]
+struct MemberState {
+    identity: Identity,
+    holders: BTreeMap<String, Holder>,
+}
+
+impl MemberState {
+    fn view(&self) -> Member {
+        let status = self
+            .holders
+            .values()
+            .map(|h| h.status)
+            .max()
+            .unwrap_or_default();
+        let meta = self
+            .holders
+            .values()
+            .max_by_key(|h| h.stamp)
+            .map(|h| h.meta.clone())
+            .unwrap_or_default();
+        Member {
+            id: self.identity.id.clone(),
+            name: self.identity.name.clone(),
+            avatar: self.identity.avatar.clone(),
+            status,
+            meta,
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+struct Channel {
+    count_only: bool,
+    members: BTreeMap<String, MemberState>,
+    seq: u64,
+    subscribers: HashSet<ConnId>,
+    /// Subscribed since the last flush: they get a snapshot at the next one.
+    awaiting: Vec<ConnId>,
+    /// Users changed since the last flush, with how subscribers last saw them.
+    pending: HashMap<String, Option<Member>>,
+    /// The count subscribers last saw (count-only channels send nothing else).
+    sent_count: usize,
+}
+
+impl Channel {
+    fn is_idle(&self) -> bool {
+        self.members.is_empty()
+            && self.subscribers.is_empty()
+            && self.awaiting.is_empty()
+            && self.pending.is_empty()
+    }
+
+    fn note(&mut self, user: &str) {
+        if !self.pending.contains_key(user) {
+            let before = self.members.get(user).map(MemberState::view);
+            self.pending.insert(user.to_string(), before);
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Timer {
+    Lease(ConnId),
+    Unload(ConnId),
+    Token(ConnId),
+    Away(ClientKey),
+    Hold(ClientKey),
+}
+
+/// The authoritative presence state of one relay.
+#[derive(Debug)]
+pub struct Roster {
+    config: RosterConfig,
+    clients: HashMap<ClientKey, Client>,
+    conns: HashMap<ConnId, Conn>,
+    channels: HashMap<String, Channel>,
+    /// Deadlines, checked lazily: an entry whose condition no longer holds is dropped or
+    /// re-armed when it comes up, so renewing a lease costs no heap work.
+    timers: BinaryHeap<Reverse<(Instant, Timer)>>,
+    dirty: Vec<String>,
+    flush_at: Option<Instant>,
+    outputs: VecDeque<Output>,
+    stamp: u64,
+    stats: Stats,
+}
+
+/// The result of a hello.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Attached {
+    /// The client still held presences from an earlier connection.
+    pub resumed: bool,
+}
+
+impl Roster {
+    pub fn new(config: RosterConfig) -> Roster {
+        Roster {
+            config,
+            clients: HashMap::new(),
+            conns: HashMap::new(),
+            channels: HashMap::new(),
+            timers: BinaryHeap::new(),
+            dirty: Vec::new(),
+            flush_at: None,
+            outputs: VecDeque::new(),
+            stamp: 0,
+            stats: Stats::default(),
+        }
+    }
+
+    pub fn config(&self) -> &RosterConfig {
+        &self.config
+    }
+
+    /// A connection said hello as `identity` from browser profile `client`.
+    pub fn connect(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        identity: Identity,
+        client: &str,
+        token_expires: Option<Instant>,
+    ) -> Attached {
+        let key = ClientKey {
+            user: identity.id.clone(),
+            client: client.to_string(),
+        };
+        self.conns.insert(
+            conn,
+            Conn {
+                client: key.clone(),
+                last_seen: now,
+                subscriptions: HashSet::new(),
+                unloading: None,
+                token_expires,
+                token_warned: false,
+            },
+        );
+        self.arm(now + self.config.lease_timeout_ms, Timer::Lease(conn));
+        if let Some(at) = token_expires {
+            self.arm(at, Timer::Token(conn));
+        }
+        let Some(existing) = self.clients.get_mut(&key) else {
+            self.clients.insert(
+                key,
+                Client {
+                    identity,
+                    link: Link::Connected(conn),
+                    channels: HashMap::new(),
+                },
+            );
+            return Attached { resumed: false };
+        };
+        existing.identity = identity;
+        let previous = std::mem::replace(&mut existing.link, Link::Connected(conn));
+        // The presences survive; the new connection confirms those it still wants.
+        let (until, cause) = match previous {
+            Link::Away { until, cause } => (until.max(now), cause),
+            Link::Connected(_) => (now + self.config.reconnect_grace_ms, EndCause::Reconnect),
+        };
+        for hold in existing.channels.values_mut() {
+            *hold = Some((until, cause));
+        }
+        let resumed = !existing.channels.is_empty();
+        if resumed {
+            self.arm(until, Timer::Hold(key));
+        }
+        if let Link::Connected(old) = previous {
+            if old != conn {
+                self.forget_conn(old);
+                self.outputs.push_back(Output::Close {
+                    conn: old,
+                    code: close::REPLACED,
+                    reason: "replaced by a newer connection of this client",
+                });
+            }
+        }
+        Attached { resumed }
+    }
+
+    /// Any sign of life from a connection: a frame (`frame = true`) or a pong.
+    pub fn touch(&mut self, now: Instant, conn: ConnId, frame: bool) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.last_seen = c.last_seen.max(now);
+            if frame {
+                // A page that still talks after its beacon was not going away after all
+                // (a cancelled navigation, a page restored from the back-forward cache).
+                c.unloading = None;
+            }
+        }
+    }
+
+    /// Enter `ch`, or re-enter it (which confirms a presence held over a reconnect).
+    pub fn enter(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        ch: &str,
+        access: Access,
+        status: Option<Status>,
+        meta: Option<Meta>,
+    ) -> Result<(), ErrorCode> {
+        validate_name(ch)?;
+        if !access.enter {
+            return Err(ErrorCode::ForbiddenEnter);
+        }
+        if let Some(meta) = &meta {
+            if meta_size(meta) > self.config.max_meta_bytes {
+                return Err(ErrorCode::MetaTooLarge);
+            }
+        }
+        let key = self
+            .conns
+            .get(&conn)
+            .ok_or(ErrorCode::HelloFirst)?
+            .client
+            .clone();
+        let already = self.clients[&key].channels.contains_key(ch);
+        if !already
+            && self.channels_in_use(conn) >= self.config.max_channels
+            && !self.conns[&conn].subscriptions.contains(ch)
+        {
+            return Err(ErrorCode::TooManyChannels);
+        }
+        let identity = self.clients[&key].identity.clone();
+        let channel = self.channels.get(ch);
+        let present = channel.is_some_and(|c| c.members.contains_key(&key.user));
+        if let (Some(max), false) = (access.max_members, present) {
+            if channel.map_or(0, |c| c.members.len()) >= max {
+                return Err(ErrorCode::ChannelFull);
+            }
+        }
+        self.touch(now, conn, true);
+        self.clients
+            .get_mut(&key)
+            .expect("conn's client exists")
+            .channels
+            .insert(ch.to_string(), None);
+        self.stamp += 1;
+        let stamp = self.stamp;
+        let channel = self.channel_mut(now, ch, access.count_only);
+        channel.note(&key.user);
+        let member = channel
+            .members
+            .entry(key.user.clone())
+            .or_insert_with(|| MemberState {
+                identity: identity.clone(),
+                holders: BTreeMap::new(),
+            });
+        member.identity = identity;
+        match member.holders.get_mut(&key.client) {
+            Some(holder) => {
+                if let Some(status) = status {
+                    holder.status = status;
+                }
+                if let Some(meta) = meta {
+                    holder.meta = meta;
+                    holder.stamp = stamp;
+                }
+            }
+            None => {
+                member.holders.insert(
+                    key.client.clone(),
+                    Holder {
+                        status: status.unwrap_or_default(),
+                        meta: meta.unwrap_or_default(),
+                        stamp,
+                    },
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Change status and/or meta in an entered channel.
+    pub fn update(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        ch: &str,
+        status: Option<Status>,
+        meta: Option<Meta>,
+    ) -> Result<(), ErrorCode> {
+        validate_name(ch)?;
+        if let Some(meta) = &meta {
+            if meta_size(meta) > self.config.max_meta_bytes {
+                return Err(ErrorCode::MetaTooLarge);
+            }
+        }
+        let key = self
+            .conns
+            .get(&conn)
+            .ok_or(ErrorCode::HelloFirst)?
+            .client
+            .clone();
+        if !self.clients[&key].channels.contains_key(ch) {
+            return Err(ErrorCode::NotEntered);
+        }
+        self.touch(now, conn, true);
+        self.stamp += 1;
+        let stamp = self.stamp;
+        self.mark_dirty(now, ch);
+        let channel = self
+            .channels
+            .get_mut(ch)
+            .expect("an entered channel exists");
+        channel.note(&key.user);
+        let holder = channel
+            .members
+            .get_mut(&key.user)
+            .and_then(|m| m.holders.get_mut(&key.client))
+            .expect("an entered client holds");
+        if let Some(status) = status {
+            holder.status = status;
+        }
+        if let Some(meta) = meta {
+            holder.meta = meta;
+            holder.stamp = stamp;
+        }
+        Ok(())
+    }
+
+    /// Leave `ch` now. Leaving a channel not entered is not an error.
+    pub fn leave(&mut self, now: Instant, conn: ConnId, ch: &str) -> Result<(), ErrorCode> {
+        validate_name(ch)?;
+        let key = self
+            .conns
+            .get(&conn)
+            .ok_or(ErrorCode::HelloFirst)?
+            .client
+            .clone();
+        self.touch(now, conn, true);
+        if self
+            .clients
+            .get_mut(&key)
+            .expect("conn's client exists")
+            .channels
+            .remove(ch)
+            .is_some()
+        {
+            self.remove_presence(now, &key, ch, EndCause::Left);
+        }
+        Ok(())
+    }
+
+    /// Watch `ch`: a snapshot at the next flush, then every diff. Subscribing again asks
+    /// for a fresh snapshot (what a client does after a gap in `seq`).
+    pub fn subscribe(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        ch: &str,
+        access: Access,
+    ) -> Result<(), ErrorCode> {
+        validate_name(ch)?;
+        if !access.view {
+            return Err(ErrorCode::ForbiddenView);
+        }
+        let c = self.conns.get(&conn).ok_or(ErrorCode::HelloFirst)?;
+        let counted =
+            c.subscriptions.contains(ch) || self.clients[&c.client].channels.contains_key(ch);
+        if !counted && self.channels_in_use(conn) >= self.config.max_channels {
+            return Err(ErrorCode::TooManyChannels);
+        }
+        self.touch(now, conn, true);
+        self.conns
+            .get_mut(&conn)
+            .expect("checked above")
+            .subscriptions
+            .insert(ch.to_string());
+        let channel = self.channel_mut(now, ch, access.count_only);
+        channel.subscribers.remove(&conn);
+        if !channel.awaiting.contains(&conn) {
+            channel.awaiting.push(conn);
+        }
+        Ok(())
+    }
+
+    pub fn unsubscribe(&mut self, now: Instant, conn: ConnId, ch: &str) -> Result<(), ErrorCode> {
+        validate_name(ch)?;
+        let c = self.conns.get_mut(&conn).ok_or(ErrorCode::HelloFirst)?;
+        c.subscriptions.remove(ch);
+        self.touch(now, conn, true);
+        self.drop_subscriber(ch, conn);
+        Ok(())
+    }
+
+    /// A periodic check-in: proof of life plus the status for every entered channel.
+    pub fn checkin(&mut self, now: Instant, conn: ConnId, status: Status) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let key = c.client.clone();
+        self.touch(now, conn, true);
+        let channels: Vec<String> = self.clients[&key].channels.keys().cloned().collect();
+        for ch in channels {
+            let same = self
+                .channels
+                .get(&ch)
+                .and_then(|c| c.members.get(&key.user))
+                .and_then(|m| m.holders.get(&key.client))
+                .is_some_and(|h| h.status == status);
+            if !same {
+                let _ = self.update(now, conn, &ch, Some(status), None);
+            }
+        }
+    }
+
+    /// A beacon from a page that is going away: its presences end after the unload
+    /// grace unless the same client comes back.
+    pub fn beacon(&mut self, now: Instant, conn: ConnId) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.unloading = Some(now);
+            self.arm(now + self.config.unload_grace_ms, Timer::Unload(conn));
+        }
+    }
+
+    /// The connection's token was renewed.
+    pub fn refresh_token(&mut self, now: Instant, conn: ConnId, expires: Option<Instant>) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.token_expires = expires;
+            c.token_warned = false;
+            if let Some(at) = expires {
+                self.arm(at, Timer::Token(conn));
+            }
+            self.touch(now, conn, true);
+        }
+    }
+
+    /// The socket closed. `unloading`: the page said it is going away (close code 4001
+    /// or 1001); otherwise the network or the relay dropped it.
+    pub fn disconnect(&mut self, now: Instant, conn: ConnId, unloading: bool) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let beacon = c.unloading;
+        let key = c.client.clone();
+        self.forget_conn(conn);
+        let (until, cause) = match (beacon, unloading) {
+            (Some(at), _) => (
+                (at + self.config.unload_grace_ms).max(now),
+                EndCause::Unload,
+            ),
+            (None, true) => (now + self.config.unload_grace_ms, EndCause::Unload),
+            (None, false) => (now + self.config.reconnect_grace_ms, EndCause::Reconnect),
+        };
+        let Some(client) = self.clients.get_mut(&key) else {
+            return;
+        };
+        if client.link != Link::Connected(conn) {
+            return;
+        }
+        if client.channels.is_empty() {
+            self.clients.remove(&key);
+            return;
+        }
+        client.link = Link::Away { until, cause };
+        self.arm(until, Timer::Away(key));
+    }
+
+    /// The next moment [`handle_timeout`](Self::handle_timeout) has work to do.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        earliest(
+            self.timers.peek().map(|Reverse((at, _))| *at),
+            self.flush_at,
+        )
+    }
+
+    /// Run every deadline due at `now`: end leases and graces, flush diffs.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        while let Some(Reverse((at, _))) = self.timers.peek() {
+            if *at > now {
+                break;
+            }
+            let Reverse((_, timer)) = self.timers.pop().expect("peeked");
+            self.fire(now, timer);
+        }
+        if self.flush_at.is_some_and(|at| at <= now) {
+            self.flush();
+        }
+    }
+
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// Who is in `ch` now, identities included (for the trusted server API). `None`
+    /// when nobody is there.
+    pub fn presence(&self, ch: &str) -> Option<Vec<Member>> {
+        let channel = self.channels.get(ch)?;
+        if channel.members.is_empty() {
+            return None;
+        }
+        Some(channel.members.values().map(MemberState::view).collect())
+    }
+
+    pub fn stats(&self) -> Stats {
+        Stats {
+            connections: self.conns.len(),
+            clients: self.clients.len(),
+            channels: self
+                .channels
+                .values()
+                .filter(|c| !c.members.is_empty())
+                .count(),
+            members: self.channels.values().map(|c| c.members.len()).sum(),
+            ..self.stats.clone()
+        }
+    }
+
+    /// Does this connection exist (said hello and was not closed or replaced)?
+    pub fn is_connected(&self, conn: ConnId) -> bool {
+        self.conns.contains_key(&conn)
+    }
+
+    fn fire(&mut self, now: Instant, timer: Timer) {
+        match timer {
+            Timer::Lease(conn) => {
+                let Some(c) = self.conns.get(&conn) else {
+                    return;
+                };
+                let due = c.last_seen + self.config.lease_timeout_ms;
+                if due > now {
+                    self.arm(due, Timer::Lease(conn));
+                    return;
+                }
+                self.end_conn(
+                    now,
+                    conn,
+                    EndCause::Timeout,
+                    close::LEASE_EXPIRED,
+                    "nothing arrived within the lease timeout",
+                );
+            }
+            Timer::Unload(conn) => {
+                let Some(c) = self.conns.get(&conn) else {
+                    return;
+                };
+                if c.unloading
+                    .is_some_and(|at| at + self.config.unload_grace_ms <= now)
+                {
+                    self.end_conn(
+                        now,
+                        conn,
+                        EndCause::Unload,
+                        close::UNLOADING,
+                        "the page went away",
+                    );
+                }
+            }
+            Timer::Token(conn) => {
+                let grace = self.config.reconnect_grace_ms;
+                let Some(c) = self.conns.get_mut(&conn) else {
+                    return;
+                };
+                let Some(expires) = c.token_expires else {
+                    return;
+                };
+                if expires > now {
+                    return;
+                }
+                if !c.token_warned {
+                    c.token_warned = true;
+                    self.outputs.push_back(Output::Send {
+                        conn,
+                        msg: ServerMsg::error(ErrorCode::TokenExpired, None, None),
+                    });
+                    self.arm(expires + grace, Timer::Token(conn));
+                } else if expires + grace <= now {
+                    // Not a lease end: the client reconnects with a new token inside the
+                    // reconnect grace and nobody sees a thing.
+                    self.disconnect(now, conn, false);
+                    self.outputs.push_back(Output::Close {
+                        conn,
+                        code: close::TOKEN_EXPIRED,
+                        reason: "the token expired",
+                    });
+                }
+            }
+            Timer::Away(key) => {
+                let Some(client) = self.clients.get(&key) else {
+                    return;
+                };
+                let Link::Away { until, cause } = client.link else {
+                    return;
+                };
+                if until <= now {
+                    let client = self.clients.remove(&key).expect("looked up");
+                    for ch in client.channels.keys() {
+                        self.remove_presence(now, &key, ch, cause);
+                    }
+                }
+            }
+            Timer::Hold(key) => {
+                let Some(client) = self.clients.get_mut(&key) else {
+                    return;
+                };
+                let expired: Vec<(String, EndCause)> = client
+                    .channels
+                    .iter()
+                    .filter_map(|(ch, hold)| {
+                        hold.filter(|(until, _)| *until <= now)
+                            .map(|(_, cause)| (ch.clone(), cause))
+                    })
+                    .collect();
+                for (ch, _) in &expired {
+                    client.channels.remove(ch);
+                }
+                for (ch, cause) in expired {
+                    self.remove_presence(now, &key, &ch, cause);
+                }
+            }
+        }
+    }
+
+    /// End a connection and, at once, every presence of its client.
+    fn end_conn(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        cause: EndCause,
+        code: u16,
+        reason: &'static str,
+    ) {
+        let key = self.conns[&conn].client.clone();
+        self.forget_conn(conn);
+        if let Some(client) = self.clients.remove(&key) {
+            for ch in client.channels.keys() {
+                self.remove_presence(now, &key, ch, cause);
+            }
+        }
+        self.outputs.push_back(Output::Close { conn, code, reason });
+    }
+
+    fn forget_conn(&mut self, conn: ConnId) {
+        if let Some(c) = self.conns.remove(&conn) {
+            for ch in &c.subscriptions {
+                self.drop_subscriber(ch, conn);
+            }
+        }
+    }
+
+    fn drop_subscriber(&mut self, ch: &str, conn: ConnId) {
+        if let Some(channel) = self.channels.get_mut(ch) {
+            channel.subscribers.remove(&conn);
+            channel.awaiting.retain(|c| *c != conn);
+            if channel.is_idle() {
+                self.channels.remove(ch);
+            }
+        }
+    }
+
+    fn remove_presence(&mut self, now: Instant, key: &ClientKey, ch: &str, cause: EndCause) {
+        self.stats.ended[cause.index()] += 1;
+        self.mark_dirty(now, ch);
+        let Some(channel) = self.channels.get_mut(ch) else {
+            return;
+        };
+        channel.note(&key.user);
+        if let Some(member) = channel.members.get_mut(&key.user) {
+            member.holders.remove(&key.client);
+            if member.holders.is_empty() {
+                channel.members.remove(&key.user);
+            }
+        }
+    }
+
+    fn channels_in_use(&self, conn: ConnId) -> usize {
+        let c = &self.conns[&conn];
+        let entered = &self.clients[&c.client].channels;
+        entered.len()
+            + c.subscriptions
+                .iter()
+                .filter(|ch| !entered.contains_key(*ch))
+                .count()
+    }
+
+    fn channel_mut(&mut self, now: Instant, ch: &str, count_only: bool) -> &mut Channel {
+        self.mark_dirty(now, ch);
+        let channel = self.channels.entry(ch.to_string()).or_default();
+        channel.count_only = count_only;
+        channel
+    }
+
+    fn mark_dirty(&mut self, now: Instant, ch: &str) {
+        if self.flush_at.is_none() {
+            self.flush_at = Some(now + self.config.flush_interval_ms);
+        }
+        if !self.dirty.iter().any(|d| d == ch) {
+            self.dirty.push(ch.to_string());
+        }
+    }
+
+    fn arm(&mut self, at: Instant, timer: Timer) {
+        self.timers.push(Reverse((at, timer)));
+    }
+
+    /// One diff per changed channel for its subscribers, then one snapshot for those who
+    /// subscribed since the last flush.
+    fn flush(&mut self) {
+        self.flush_at = None;
+        for ch in std::mem::take(&mut self.dirty) {
+            let Some(channel) = self.channels.get_mut(&ch) else {
+                continue;
+            };
+            let pending = std::mem::take(&mut channel.pending);
+            let count = channel.members.len();
+            let (mut join, mut leave, mut update) = (Vec::new(), Vec::new(), Vec::new());
+            for (user, before) in pending {
+                let after = channel.members.get(&user).map(MemberState::view);
+                match (before, after) {
+                    (None, Some(now)) => join.push(now),
+                    (Some(_), None) => leave.push(user),
+                    (Some(before), Some(now)) if before != now => update.push(now),
+                    _ => {}
+                }
+            }
+            let changed = if channel.count_only {
+                count != channel.sent_count
+            } else {
+                !(join.is_empty() && leave.is_empty() && update.is_empty())
+            };
+            if changed {
+                channel.seq += 1;
+                channel.sent_count = count;
+                if !channel.subscribers.is_empty() {
+                    if channel.count_only {
+                        (join, leave, update) = (Vec::new(), Vec::new(), Vec::new());
+                    } else {
+                        // Deterministic order for subscribers and tests.
+                        join.sort_by(|a, b| a.id.cmp(&b.id));
+                        leave.sort();
+                        update.sort_by(|a, b| a.id.cmp(&b.id));
+                    }
+                    let frame = ServerMsg::Diff {
+                        ch: ch.clone(),
+                        seq: channel.seq,
+                        count,
+                        join,
+                        leave,
+                        update,
+                    }
+                    .encode();
+                    let mut to: Vec<ConnId> = channel.subscribers.iter().copied().collect();
+                    to.sort_unstable();
+                    self.stats.diffs_sent += to.len() as u64;
+                    self.outputs.push_back(Output::Deliver { to, frame });
+                }
+            }
+            if !channel.awaiting.is_empty() {
+                let users = (!channel.count_only)
+                    .then(|| channel.members.values().map(MemberState::view).collect());
+                let frame = ServerMsg::Snapshot {
+                    ch: ch.clone(),
+                    seq: channel.seq,
+                    count,
+                    users,
+                }
+                .encode();
+                let to = std::mem::take(&mut channel.awaiting);
+                channel.subscribers.extend(to.iter().copied());
+                self.stats.snapshots_sent += to.len() as u64;
+                self.outputs.push_back(Output::Deliver { to, frame });
+            }
+            if channel.is_idle() {
+                self.channels.remove(&ch);
+            }
+        }
+    }
+}

@@ -1,0 +1,967 @@
+//! The lease table, dedup, rights and coalescing of the roster, on a simulated clock.
+
+use rollcall_core::policy::Access;
+use rollcall_core::protocol::{close, ErrorCode, Identity, Member, Meta, ServerMsg, Status};
+use rollcall_core::roster::{ConnId, EndCause, Output, Roster, RosterConfig};
+use rollcall_core::Instant;
+use std::collections::{BTreeMap, HashMap};
+
+const CH: &str = "/site/online";
+
+/// A roster, a clock, and what every connection has received.
+struct Sim {
+    roster: Roster,
+    now: Instant,
+    inbox: HashMap<ConnId, Vec<ServerMsg>>,
+    closed: HashMap<ConnId, u16>,
+}
+
+fn who(id: &str) -> Identity {
+    Identity {
+        id: id.into(),
+        name: Some(format!("user {id}")),
+        avatar: None,
+    }
+}
+
+fn meta(json: &str) -> Meta {
+    serde_json::from_str(json).unwrap()
+}
+
+impl Sim {
+    fn new() -> Sim {
+        Sim::with(RosterConfig::default())
+    }
+
+    fn with(config: RosterConfig) -> Sim {
+        Sim {
+            roster: Roster::new(config),
+            now: Instant(1_000),
+            inbox: HashMap::new(),
+            closed: HashMap::new(),
+        }
+    }
+
+    fn connect(&mut self, conn: ConnId, user: &str, client: &str) -> bool {
+        self.roster
+            .connect(self.now, conn, who(user), client, None)
+            .resumed
+    }
+
+    fn enter(&mut self, conn: ConnId) {
+        self.roster
+            .enter(self.now, conn, CH, Access::OPEN, None, None)
+            .unwrap();
+    }
+
+    fn watch(&mut self, conn: ConnId, user: &str) {
+        self.connect(conn, user, &format!("watcher-{conn}"));
+        self.roster
+            .subscribe(self.now, conn, CH, Access::OPEN)
+            .unwrap();
+    }
+
+    /// Step the clock deadline by deadline up to `now + ms`, as the relay's reaper does.
+    fn advance(&mut self, ms: u64) {
+        let end = self.now + ms;
+        while let Some(at) = self.roster.poll_timeout() {
+            if at > end {
+                break;
+            }
+            self.now = self.now.max(at);
+            self.roster.handle_timeout(self.now);
+            self.drain();
+        }
+        self.now = end;
+        self.drain();
+    }
+
+    fn drain(&mut self) {
+        while let Some(out) = self.roster.poll_output() {
+            match out {
+                Output::Deliver { to, frame } => {
+                    let msg = ServerMsg::decode(&frame).unwrap();
+                    for conn in to {
+                        self.inbox.entry(conn).or_default().push(msg.clone());
+                    }
+                }
+                Output::Send { conn, msg } => self.inbox.entry(conn).or_default().push(msg),
+                Output::Close { conn, code, .. } => {
+                    self.closed.insert(conn, code);
+                }
+            }
+        }
+    }
+
+    fn take(&mut self, conn: ConnId) -> Vec<ServerMsg> {
+        self.inbox.remove(&conn).unwrap_or_default()
+    }
+
+    /// Joins and leaves `conn` has seen since last asked, as ("+id" | "-id" | "~id").
+    fn events(&mut self, conn: ConnId) -> Vec<String> {
+        let mut out = Vec::new();
+        for msg in self.take(conn) {
+            if let ServerMsg::Diff {
+                join,
+                leave,
+                update,
+                ..
+            } = msg
+            {
+                out.extend(join.iter().map(|m| format!("+{}", m.id)));
+                out.extend(leave.iter().map(|id| format!("-{id}")));
+                out.extend(update.iter().map(|m| format!("~{}", m.id)));
+            }
+        }
+        out
+    }
+
+    fn present(&self) -> Vec<String> {
+        self.roster
+            .presence(CH)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| m.id)
+            .collect()
+    }
+}
+
+/// Conn 100 watches; returns the sim with the watcher's snapshot consumed.
+fn watched() -> Sim {
+    let mut sim = Sim::new();
+    sim.watch(100, "w");
+    sim.advance(50);
+    assert!(matches!(
+        sim.take(100).as_slice(),
+        [ServerMsg::Snapshot { count: 0, .. }]
+    ));
+    sim
+}
+
+#[test]
+fn snapshot_then_join_diff_with_consecutive_seq() {
+    let mut sim = watched();
+    sim.connect(1, "ann", "a1");
+    sim.enter(1);
+    sim.advance(50);
+    let msgs = sim.take(100);
+    let [ServerMsg::Diff {
+        seq: 1,
+        count: 1,
+        join,
+        ..
+    }] = msgs.as_slice()
+    else {
+        panic!("{msgs:?}")
+    };
+    assert_eq!(join[0].id, "ann");
+    assert_eq!(join[0].name.as_deref(), Some("user ann"));
+    sim.connect(2, "bob", "b1");
+    sim.enter(2);
+    sim.advance(50);
+    assert!(matches!(
+        sim.take(100).as_slice(),
+        [ServerMsg::Diff {
+            seq: 2,
+            count: 2,
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn leave_message_ends_presence_at_the_next_flush() {
+    let mut sim = watched();
+    sim.connect(1, "ann", "a1");
+    sim.enter(1);
+    sim.advance(50);
+    sim.events(100);
+    sim.roster.leave(sim.now, 1, CH).unwrap();
+    sim.advance(sim.roster.config().flush_interval_ms);
+    assert_eq!(sim.events(100), ["-ann"]);
+    assert!(sim.present().is_empty());
+}
+
+#[test]
+fn two_clients_of_one_user_are_one_member_until_the_last_goes() {
+    let mut sim = watched();
+    sim.connect(1, "ann", "laptop");
+    sim.enter(1);
+    sim.connect(2, "ann", "phone");
+    sim.enter(2);
+    sim.advance(50);
+    assert_eq!(sim.events(100), ["+ann"]);
+    assert_eq!(sim.present(), ["ann"]);
+    sim.roster.leave(sim.now, 1, CH).unwrap();
+    sim.advance(50);
+    assert_eq!(
+        sim.events(100),
+        Vec::<String>::new(),
+        "ann is still there on her phone"
+    );
+    sim.roster.leave(sim.now, 2, CH).unwrap();
+    sim.advance(50);
+    assert_eq!(sim.events(100), ["-ann"]);
+}
+
+#[test]
+fn a_refresh_within_the_unload_grace_shows_nothing() {
+    let mut sim = watched();
+    sim.connect(1, "ann", "a1");
+    sim.enter(1);
+    sim.advance(50);
+    sim.events(100);
+    sim.roster.beacon(sim.now, 1);
+    sim.roster.disconnect(sim.now, 1, true);
+    sim.advance(1_500);
+    assert!(sim.connect(2, "ann", "a1"), "the same client resumes");
+    sim.enter(2);
+    sim.advance(10_000);
+    assert_eq!(sim.events(100), Vec::<String>::new());
+    assert_eq!(sim.present(), ["ann"]);
+}
+
+#[test]
+fn a_closed_page_leaves_after_the_unload_grace() {
+    let mut sim = watched();
+    sim.connect(1, "ann", "a1");
+    sim.enter(1);
+    sim.advance(50);
+    sim.events(100);
+    sim.roster.beacon(sim.now, 1);
+    sim.roster.disconnect(sim.now, 1, true);
+    sim.advance(2_900);
+    assert_eq!(
+        sim.events(100),
+        Vec::<String>::new(),
+        "not before the grace"
+    );
+    sim.advance(200);
+    assert_eq!(sim.events(100), ["-ann"]);
+    assert_eq!(sim.roster.stats().ended[EndCause::Unload as usize], 1);
+}
+
+#[test]
+fn a_beacon_alone_ends_the_lease_after_the_unload_grace_if_the_socket_lingers() {
+    let mut sim = watched();
+    sim.connect(1, "ann", "a1");
+    sim.enter(1);
+    sim.advance(50);
+    sim.events(100);
+    sim.roster.beacon(sim.now, 1);
+    sim.roster.touch(sim.now, 1, false); // a pong does not cancel it
+    sim.advance(3_100);
+    assert_eq!(sim.events(100), ["-ann"]);
+    assert!(sim.closed.contains_key(&1));
+}
+
+#[test]
+fn a_frame_after_the_beacon_means_the_page_stayed() {
+    let mut sim = watched();
+    sim.connect(1, "ann", "a1");
+    sim.enter(1);
+    sim.roster.beacon(sim.now, 1);
+    sim.advance(100);
+    sim.roster.checkin(sim.now, 1, Status::Active);
+    sim.advance(10_000);
+    assert_eq!(sim.present(), ["ann"]);
+}
+
+#[test]
+fn a_dropped_network_leaves_after_the_reconnect_grace_unless_it_returns() {
+    let mut sim = watched();
+    sim.connect(1, "ann", "a1");
+    sim.enter(1);
+    sim.connect(2, "bob", "b1");
+    sim.enter(2);
+    sim.advance(50);
+    sim.events(100);
+    sim.roster.disconnect(sim.now, 1, false);
+    sim.roster.disconnect(sim.now, 2, false);
+    sim.advance(14_000);
+    assert!(sim.connect(3, "bob", "b1"));
+    sim.enter(3);
+    sim.advance(900);
+    assert_eq!(sim.events(100), Vec::<String>::new());
+    sim.advance(200);
+    assert_eq!(sim.events(100), ["-ann"]);
+    assert_eq!(sim.present(), ["bob"]);
+    sim.advance(30_000);
+    assert_eq!(
+        sim.present(),
+        ["bob"],
+        "bob's new connection holds its own lease"
+    );
+}
+
+#[test]
+fn silence_ends_the_lease_after_the_lease_timeout_and_pongs_keep_it() {
+    let mut sim = watched();
+    sim.connect(1, "ann", "a1");
+    sim.enter(1);
+    sim.connect(2, "bob", "b1");
+    sim.enter(2);
+    sim.advance(50);
+    sim.events(100);
+    // Bob's hidden tab sends no frames, but the browser answers the relay's pings.
+    for _ in 0..6 {
+        sim.advance(20_000);
+        sim.roster.touch(sim.now, 2, false);
+        sim.roster.touch(sim.now, 100, false);
+    }
+    assert_eq!(sim.events(100), ["-ann"]);
+    assert_eq!(sim.closed.get(&1), Some(&close::LEASE_EXPIRED));
+    assert_eq!(sim.present(), ["bob"]);
+    assert_eq!(sim.roster.stats().ended[EndCause::Timeout as usize], 1);
+}
+
+#[test]
+fn the_lease_ends_exactly_at_the_timeout() {
+    let mut sim = Sim::new();
+    sim.connect(1, "ann", "a1");
+    sim.enter(1);
+    let start = sim.now;
+    sim.advance(59_999);
+    assert_eq!(sim.present(), ["ann"]);
+    sim.advance(1);
+    assert_eq!(sim.now.since(start), 60_000);
+    assert!(sim.present().is_empty());
+}
+
+#[test]
+fn a_resumed_client_that_no_longer_wants_a_channel_leaves_it_at_the_grace_end() {
+    let mut sim = watched();
+    sim.connect(1, "ann", "a1");
+    sim.enter(1);
+    sim.roster
+        .enter(sim.now, 1, "/topic/1", Access::OPEN, None, None)
+        .unwrap();
+    sim.advance(50);
+    sim.events(100);
+    sim.roster.disconnect(sim.now, 1, true);
+    sim.advance(1_000);
+    assert!(sim.connect(2, "ann", "a1"));
+    sim.enter(2); // the new page wants /site/online but not /topic/1
+    sim.advance(1_900);
+    assert_eq!(sim.roster.presence("/topic/1").map(|m| m.len()), Some(1));
+    sim.advance(200);
+    assert_eq!(sim.roster.presence("/topic/1"), None);
+    assert_eq!(sim.present(), ["ann"]);
+    assert_eq!(sim.events(100), Vec::<String>::new());
+}
+
+#[test]
+fn a_newer_connection_of_the_same_client_replaces_the_old_one_invisibly() {
+    let mut sim = watched();
+    sim.connect(1, "ann", "a1");
+    sim.enter(1);
+    sim.advance(50);
+    sim.events(100);
+    assert!(sim.connect(2, "ann", "a1"));
+    assert_eq!(
+        sim.closed.get(&1),
+        None,
+        "closing is an output, drained on the next step"
+    );
+    sim.drain();
+    assert_eq!(sim.closed.get(&1), Some(&close::REPLACED));
+    sim.roster.disconnect(sim.now, 1, false); // the old socket's close arrives late: ignored
+    sim.enter(2);
+    sim.advance(30_000);
+    assert_eq!(sim.events(100), Vec::<String>::new());
+    assert_eq!(sim.present(), ["ann"]);
+}
+
+#[test]
+fn update_reaches_others_as_update_never_leave_and_join() {
+    let mut sim = watched();
+    sim.connect(1, "ann", "a1");
+    sim.roster
+        .enter(
+            sim.now,
+            1,
+            CH,
+            Access::OPEN,
+            None,
+            Some(meta(r#"{"typing":false}"#)),
+        )
+        .unwrap();
+    sim.advance(50);
+    sim.events(100);
+    sim.roster
+        .update(sim.now, 1, CH, None, Some(meta(r#"{"typing":true}"#)))
+        .unwrap();
+    sim.advance(50);
+    let msgs = sim.take(100);
+    let [ServerMsg::Diff {
+        join,
+        leave,
+        update,
+        ..
+    }] = msgs.as_slice()
+    else {
+        panic!("{msgs:?}")
+    };
+    assert!(join.is_empty() && leave.is_empty());
+    assert_eq!(update[0].meta, meta(r#"{"typing":true}"#));
+}
+
+#[test]
+fn the_newest_meta_and_the_most_active_status_win_across_clients() {
+    let mut sim = Sim::new();
+    sim.connect(1, "ann", "laptop");
+    sim.roster
+        .enter(
+            sim.now,
+            1,
+            CH,
+            Access::OPEN,
+            Some(Status::Hidden),
+            Some(meta(r#"{"doc":1}"#)),
+        )
+        .unwrap();
+    sim.connect(2, "ann", "phone");
+    sim.roster
+        .enter(
+            sim.now,
+            2,
+            CH,
+            Access::OPEN,
+            Some(Status::Idle),
+            Some(meta(r#"{"doc":2}"#)),
+        )
+        .unwrap();
+    let ann = &sim.roster.presence(CH).unwrap()[0];
+    assert_eq!(
+        (ann.status, ann.meta.clone()),
+        (Status::Idle, meta(r#"{"doc":2}"#))
+    );
+    sim.roster.checkin(sim.now, 1, Status::Active);
+    let ann = &sim.roster.presence(CH).unwrap()[0];
+    assert_eq!(
+        (ann.status, ann.meta.clone()),
+        (Status::Active, meta(r#"{"doc":2}"#))
+    );
+}
+
+#[test]
+fn a_thousand_joins_in_one_tick_are_one_frame_per_subscriber() {
+    let mut sim = Sim::new();
+    for w in 0..10 {
+        sim.watch(10_000 + w, &format!("w{w}"));
+    }
+    sim.advance(50);
+    for w in 0..10 {
+        sim.take(10_000 + w);
+    }
+    for i in 0..1_000 {
+        sim.connect(i, &format!("u{i}"), "c");
+        sim.enter(i);
+    }
+    sim.advance(sim.roster.config().flush_interval_ms);
+    for w in 0..10 {
+        let msgs = sim.take(10_000 + w);
+        let [ServerMsg::Diff {
+            count: 1000, join, ..
+        }] = msgs.as_slice()
+        else {
+            panic!("{} frames", msgs.len())
+        };
+        assert_eq!(join.len(), 1000);
+    }
+    assert_eq!(sim.roster.stats().diffs_sent, 10);
+}
+
+#[test]
+fn a_join_and_leave_within_one_tick_cancel_out() {
+    let mut sim = watched();
+    sim.connect(1, "ann", "a1");
+    sim.enter(1);
+    sim.roster.leave(sim.now, 1, CH).unwrap();
+    sim.advance(50);
+    assert!(sim.take(100).is_empty());
+}
+
+#[test]
+fn count_only_channels_never_send_identities() {
+    let mut sim = Sim::new();
+    let count_only = Access {
+        count_only: true,
+        ..Access::OPEN
+    };
+    sim.connect(100, "w", "w");
+    sim.roster.subscribe(sim.now, 100, CH, count_only).unwrap();
+    sim.connect(1, "ann", "a1");
+    sim.roster
+        .enter(
+            sim.now,
+            1,
+            CH,
+            count_only,
+            None,
+            Some(meta(r#"{"secret":1}"#)),
+        )
+        .unwrap();
+    sim.advance(50);
+    sim.connect(2, "bob", "b1");
+    sim.roster
+        .enter(sim.now, 2, CH, count_only, None, None)
+        .unwrap();
+    sim.advance(50);
+    sim.roster
+        .update(sim.now, 2, CH, Some(Status::Idle), None)
+        .unwrap();
+    sim.advance(50);
+    let msgs = sim.take(100);
+    assert_eq!(
+        msgs.len(),
+        2,
+        "a snapshot and one diff; the update changed no count: {msgs:?}"
+    );
+    for msg in &msgs {
+        let text = msg.encode();
+        assert!(
+            !text.contains("ann") && !text.contains("bob") && !text.contains("secret"),
+            "{text}"
+        );
+    }
+    assert!(
+        matches!(
+            msgs[0],
+            ServerMsg::Snapshot {
+                count: 1,
+                seq: 1,
+                users: None,
+                ..
+            }
+        ),
+        "{msgs:?}"
+    );
+    assert!(
+        matches!(
+            msgs[1],
+            ServerMsg::Diff {
+                count: 2,
+                seq: 2,
+                ..
+            }
+        ),
+        "{msgs:?}"
+    );
+}
+
+#[test]
+fn rights_refusals_change_nothing() {
+    let mut sim = watched();
+    sim.connect(1, "ann", "a1");
+    let watch_only = Access {
+        enter: false,
+        ..Access::OPEN
+    };
+    assert_eq!(
+        sim.roster.enter(sim.now, 1, CH, watch_only, None, None),
+        Err(ErrorCode::ForbiddenEnter)
+    );
+    assert_eq!(
+        sim.roster.subscribe(
+            sim.now,
+            1,
+            CH,
+            Access {
+                view: false,
+                ..Access::OPEN
+            }
+        ),
+        Err(ErrorCode::ForbiddenView)
+    );
+    assert_eq!(sim.roster.subscribe(sim.now, 1, CH, watch_only), Ok(()));
+    assert_eq!(
+        sim.roster
+            .enter(sim.now, 1, "/nope", Access::OPEN, None, None),
+        Err(ErrorCode::BadChannel)
+    );
+    let big = meta(&format!(r#"{{"x":"{}"}}"#, "y".repeat(1100)));
+    assert_eq!(
+        sim.roster
+            .enter(sim.now, 1, CH, Access::OPEN, None, Some(big.clone())),
+        Err(ErrorCode::MetaTooLarge)
+    );
+    assert_eq!(
+        sim.roster.update(sim.now, 1, CH, None, None),
+        Err(ErrorCode::NotEntered)
+    );
+    sim.advance(50);
+    assert!(sim.present().is_empty());
+    assert_eq!(sim.events(100), Vec::<String>::new());
+    sim.enter(1);
+    assert_eq!(
+        sim.roster.update(sim.now, 1, CH, None, Some(big)),
+        Err(ErrorCode::MetaTooLarge)
+    );
+}
+
+#[test]
+fn max_members_refuses_newcomers_but_not_a_second_client_of_a_member() {
+    let mut sim = Sim::new();
+    let two = Access {
+        max_members: Some(2),
+        ..Access::OPEN
+    };
+    for (conn, user) in [(1, "ann"), (2, "bob")] {
+        sim.connect(conn, user, "c");
+        sim.roster
+            .enter(sim.now, conn, CH, two, None, None)
+            .unwrap();
+    }
+    sim.connect(3, "cid", "c");
+    assert_eq!(
+        sim.roster.enter(sim.now, 3, CH, two, None, None),
+        Err(ErrorCode::ChannelFull)
+    );
+    sim.connect(4, "ann", "phone");
+    assert_eq!(sim.roster.enter(sim.now, 4, CH, two, None, None), Ok(()));
+    assert_eq!(sim.present(), ["ann", "bob"]);
+}
+
+#[test]
+fn too_many_channels_counts_entered_and_subscribed_together() {
+    let mut sim = Sim::with(RosterConfig {
+        max_channels: 3,
+        ..RosterConfig::default()
+    });
+    sim.connect(1, "ann", "a1");
+    sim.roster
+        .enter(sim.now, 1, "/a/1", Access::OPEN, None, None)
+        .unwrap();
+    sim.roster
+        .subscribe(sim.now, 1, "/a/1", Access::OPEN)
+        .unwrap();
+    sim.roster
+        .subscribe(sim.now, 1, "/a/2", Access::OPEN)
+        .unwrap();
+    sim.roster
+        .enter(sim.now, 1, "/a/3", Access::OPEN, None, None)
+        .unwrap();
+    assert_eq!(
+        sim.roster
+            .enter(sim.now, 1, "/a/4", Access::OPEN, None, None),
+        Err(ErrorCode::TooManyChannels)
+    );
+    assert_eq!(
+        sim.roster.subscribe(sim.now, 1, "/a/4", Access::OPEN),
+        Err(ErrorCode::TooManyChannels)
+    );
+    sim.roster
+        .enter(sim.now, 1, "/a/2", Access::OPEN, None, None)
+        .unwrap();
+    sim.roster.leave(sim.now, 1, "/a/3").unwrap();
+    sim.roster
+        .enter(sim.now, 1, "/a/4", Access::OPEN, None, None)
+        .unwrap();
+}
+
+#[test]
+fn subscribing_again_after_a_gap_gives_a_fresh_snapshot() {
+    let mut sim = watched();
+    sim.connect(1, "ann", "a1");
+    sim.enter(1);
+    sim.advance(50);
+    sim.take(100); // pretend it was lost
+    sim.roster
+        .subscribe(sim.now, 100, CH, Access::OPEN)
+        .unwrap();
+    sim.advance(50);
+    let msgs = sim.take(100);
+    let [ServerMsg::Snapshot {
+        seq: 1,
+        count: 1,
+        users: Some(users),
+        ..
+    }] = msgs.as_slice()
+    else {
+        panic!("{msgs:?}")
+    };
+    assert_eq!(users[0].id, "ann");
+}
+
+#[test]
+fn an_expired_token_is_told_then_the_connection_closes_unless_renewed() {
+    let mut sim = watched();
+    sim.roster
+        .connect(sim.now, 1, who("ann"), "a1", Some(sim.now + 5_000));
+    sim.enter(1);
+    sim.roster
+        .connect(sim.now, 2, who("bob"), "b1", Some(sim.now + 5_000));
+    sim.enter(2);
+    sim.advance(5_000);
+    for conn in [1, 2] {
+        let msgs = sim.take(conn);
+        assert!(
+            matches!(
+                msgs.as_slice(),
+                [ServerMsg::Error {
+                    code: ErrorCode::TokenExpired,
+                    ..
+                }]
+            ),
+            "{msgs:?}"
+        );
+    }
+    sim.roster
+        .refresh_token(sim.now, 2, Some(sim.now + 3_600_000));
+    sim.advance(15_000);
+    assert_eq!(sim.closed.get(&1), Some(&close::TOKEN_EXPIRED));
+    assert_eq!(sim.closed.get(&2), None);
+    // Ann's client is in its reconnect grace, not gone: a reconnect shows nothing.
+    sim.events(100);
+    assert!(sim.connect(3, "ann", "a1"));
+    sim.enter(3);
+    sim.advance(20_000);
+    assert_eq!(sim.events(100), Vec::<String>::new());
+    assert_eq!(sim.present(), ["ann", "bob"]);
+}
+
+#[test]
+fn a_disconnected_watcher_stops_receiving_and_empty_channels_are_forgotten() {
+    let mut sim = watched();
+    sim.roster.disconnect(sim.now, 100, false);
+    sim.connect(1, "ann", "a1");
+    sim.enter(1);
+    sim.advance(50);
+    assert!(sim.take(100).is_empty());
+    sim.roster.leave(sim.now, 1, CH).unwrap();
+    sim.advance(50);
+    assert_eq!(sim.roster.stats().channels, 0);
+    assert_eq!(sim.roster.presence(CH), None);
+}
+
+#[test]
+fn before_hello_everything_is_refused() {
+    let mut sim = Sim::new();
+    assert_eq!(
+        sim.roster.enter(sim.now, 9, CH, Access::OPEN, None, None),
+        Err(ErrorCode::HelloFirst)
+    );
+    assert_eq!(
+        sim.roster.subscribe(sim.now, 9, CH, Access::OPEN),
+        Err(ErrorCode::HelloFirst)
+    );
+    sim.roster.disconnect(sim.now, 9, false);
+    sim.roster.beacon(sim.now, 9);
+    sim.advance(100_000);
+    assert_eq!(sim.roster.stats(), Default::default());
+}
+
+mod properties {
+    //! Any sequence of inputs keeps the invariants, and a subscriber that applies the
+    //! diffs to its snapshot always holds the relay's truth.
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Step {
+        Connect {
+            conn: u8,
+            user: u8,
+            client: u8,
+        },
+        Enter {
+            conn: u8,
+            ch: u8,
+            status: u8,
+            meta: u8,
+        },
+        Update {
+            conn: u8,
+            ch: u8,
+            meta: u8,
+        },
+        Leave {
+            conn: u8,
+            ch: u8,
+        },
+        Subscribe {
+            conn: u8,
+            ch: u8,
+        },
+        Unsubscribe {
+            conn: u8,
+            ch: u8,
+        },
+        Checkin {
+            conn: u8,
+            status: u8,
+        },
+        Beacon {
+            conn: u8,
+        },
+        Disconnect {
+            conn: u8,
+            unloading: bool,
+        },
+        Pong {
+            conn: u8,
+        },
+        Advance {
+            ms: u32,
+        },
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            (0..8u8, 0..4u8, 0..3u8).prop_map(|(conn, user, client)| Step::Connect {
+                conn,
+                user,
+                client
+            }),
+            (0..8u8, 0..2u8, 0..3u8, 0..3u8).prop_map(|(conn, ch, status, meta)| Step::Enter {
+                conn,
+                ch,
+                status,
+                meta
+            }),
+            (0..8u8, 0..2u8, 0..3u8).prop_map(|(conn, ch, meta)| Step::Update { conn, ch, meta }),
+            (0..8u8, 0..2u8).prop_map(|(conn, ch)| Step::Leave { conn, ch }),
+            (0..8u8, 0..2u8).prop_map(|(conn, ch)| Step::Subscribe { conn, ch }),
+            (0..8u8, 0..2u8).prop_map(|(conn, ch)| Step::Unsubscribe { conn, ch }),
+            (0..8u8, 0..3u8).prop_map(|(conn, status)| Step::Checkin { conn, status }),
+            (0..8u8).prop_map(|conn| Step::Beacon { conn }),
+            (0..8u8, any::<bool>())
+                .prop_map(|(conn, unloading)| Step::Disconnect { conn, unloading }),
+            (0..8u8).prop_map(|conn| Step::Pong { conn }),
+            prop_oneof![1..100u32, 1_000..20_000u32, 20_000..70_000u32]
+                .prop_map(|ms| Step::Advance { ms }),
+        ]
+    }
+
+    fn status(n: u8) -> Status {
+        [Status::Active, Status::Idle, Status::Hidden][n as usize % 3]
+    }
+
+    fn channel(n: u8) -> &'static str {
+        ["/site/online", "/topic/1"][n as usize % 2]
+    }
+
+    /// What one connection believes, built only from frames it received.
+    #[derive(Default)]
+    struct View {
+        seq: u64,
+        count: usize,
+        users: BTreeMap<String, Member>,
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(400))]
+        #[test]
+        fn diffs_applied_to_snapshots_always_give_the_truth(steps in proptest::collection::vec(step(), 1..120)) {
+            let mut sim = Sim::with(RosterConfig { max_channels: 2, ..RosterConfig::default() });
+            let mut live: HashMap<ConnId, bool> = HashMap::new();
+            let mut views: HashMap<(ConnId, &'static str), View> = HashMap::new();
+            for step in steps {
+                let now = sim.now;
+                match step {
+                    Step::Connect { conn, user, client } => {
+                        let conn = conn as ConnId;
+                        if live.get(&conn) == Some(&true) {
+                            continue;
+                        }
+                        sim.roster.connect(now, conn, who(&format!("u{user}")), &format!("c{client}"), None);
+                        live.insert(conn, true);
+                        views.retain(|(c, _), _| *c != conn);
+                    }
+                    Step::Enter { conn, ch, status: s, meta: m } => {
+                        let _ = sim.roster.enter(now, conn as ConnId, channel(ch), Access::OPEN, Some(status(s)), Some(super::meta(&format!(r#"{{"m":{m}}}"#))));
+                    }
+                    Step::Update { conn, ch, meta: m } => {
+                        let _ = sim.roster.update(now, conn as ConnId, channel(ch), None, Some(super::meta(&format!(r#"{{"m":{m}}}"#))));
+                    }
+                    Step::Leave { conn, ch } => { let _ = sim.roster.leave(now, conn as ConnId, channel(ch)); }
+                    Step::Subscribe { conn, ch } => { let _ = sim.roster.subscribe(now, conn as ConnId, channel(ch), Access::OPEN); }
+                    Step::Unsubscribe { conn, ch } => {
+                        let _ = sim.roster.unsubscribe(now, conn as ConnId, channel(ch));
+                        views.remove(&(conn as ConnId, channel(ch)));
+                    }
+                    Step::Checkin { conn, status: s } => sim.roster.checkin(now, conn as ConnId, status(s)),
+                    Step::Beacon { conn } => sim.roster.beacon(now, conn as ConnId),
+                    Step::Disconnect { conn, unloading } => {
+                        sim.roster.disconnect(now, conn as ConnId, unloading);
+                        live.insert(conn as ConnId, false);
+                        views.retain(|(c, _), _| *c != conn as ConnId);
+                    }
+                    Step::Pong { conn } => sim.roster.touch(now, conn as ConnId, false),
+                    Step::Advance { ms } => sim.advance(ms as u64),
+                }
+                sim.drain();
+                // Apply what every connection received, in order.
+                for (conn, msgs) in sim.inbox.drain() {
+                    for msg in msgs {
+                        match msg {
+                            ServerMsg::Snapshot { ch, seq, count, users } => {
+                                let users = users.unwrap();
+                                prop_assert_eq!(count, users.len());
+                                let ch = channel(if ch == "/site/online" { 0 } else { 1 });
+                                views.insert((conn, ch), View { seq, count, users: users.into_iter().map(|m| (m.id.clone(), m)).collect() });
+                            }
+                            ServerMsg::Diff { ch, seq, count, join, leave, update } => {
+                                let ch = channel(if ch == "/site/online" { 0 } else { 1 });
+                                let view = views.get_mut(&(conn, ch));
+                                prop_assert!(view.is_some(), "a diff before its snapshot");
+                                let view = view.unwrap();
+                                prop_assert_eq!(seq, view.seq + 1, "consecutive seq");
+                                view.seq = seq;
+                                view.count = count;
+                                for m in join.into_iter().chain(update) {
+                                    view.users.insert(m.id.clone(), m);
+                                }
+                                for id in leave {
+                                    view.users.remove(&id);
+                                }
+                            }
+                            other => prop_assert!(false, "unexpected {:?}", other),
+                        }
+                    }
+                }
+                // A connection closed by the relay received what was sent before it closed.
+                for (conn, _) in sim.closed.drain() {
+                    live.insert(conn, false);
+                    views.retain(|(c, _), _| *c != conn);
+                }
+                // Invariants of the truth.
+                for ch in [channel(0), channel(1)] {
+                    let truth = sim.roster.presence(ch).unwrap_or_default();
+                    let mut ids: Vec<&str> = truth.iter().map(|m| m.id.as_str()).collect();
+                    ids.dedup();
+                    prop_assert_eq!(ids.len(), truth.len(), "each user listed once");
+                }
+                let stats = sim.roster.stats();
+                prop_assert!(stats.members <= 8 && stats.clients <= 12);
+            }
+            // Let every tick pass: each subscriber's view equals the truth.
+            sim.advance(sim.roster.config().flush_interval_ms);
+            for (conn, msgs) in sim.inbox.drain() {
+                for msg in msgs {
+                    if let ServerMsg::Diff { ch, seq, count, join, leave, update } = msg {
+                        let ch = channel(if ch == "/site/online" { 0 } else { 1 });
+                        if let Some(view) = views.get_mut(&(conn, ch)) {
+                            prop_assert_eq!(seq, view.seq + 1);
+                            view.seq = seq;
+                            view.count = count;
+                            for m in join.into_iter().chain(update) { view.users.insert(m.id.clone(), m); }
+                            for id in leave { view.users.remove(&id); }
+                        }
+                    } else if let ServerMsg::Snapshot { ch, seq, count, users } = msg {
+                        let ch = channel(if ch == "/site/online" { 0 } else { 1 });
+                        views.insert((conn, ch), View { seq, count, users: users.unwrap().into_iter().map(|m| (m.id.clone(), m)).collect() });
+                    }
+                }
+            }
+            for ((conn, ch), view) in &views {
+                if !sim.roster.is_connected(*conn) { continue; }
+                let truth: Vec<Member> = sim.roster.presence(ch).unwrap_or_default();
+                prop_assert_eq!(view.count, truth.len(), "count equals users listed");
+                let seen: Vec<&Member> = view.users.values().collect();
+                prop_assert_eq!(seen, truth.iter().collect::<Vec<_>>(), "conn {} on {}", conn, ch);
+            }
+        }
+    }
+}
