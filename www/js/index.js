@@ -1,0 +1,122 @@
+//! The home page: everyone online, where they are, live counts for topics and
+//! documents (viewed without entering), and a log of comings and goings.
+
+import { startApp, usersOf, countOf } from "./app.js";
+import { TOPICS, DOCS } from "./catalog.js";
+import { avatar, updateAvatar, displayName, statusText } from "./avatar.js";
+import { Roster } from "./roster.js";
+
+const ACTIVITY_LIMIT = 8;
+
+const links = [
+  ...TOPICS.map((topic) => ({
+    list: "topic-links", channel: `/topic/${topic.id}`, href: `topic.html?id=${topic.id}`,
+    title: topic.title, verb: "reading",
+  })),
+  ...DOCS.map((doc) => ({
+    list: "doc-links", channel: `/doc/${doc.id}`, href: `doc.html?id=${doc.id}`,
+    title: doc.title, verb: "editing",
+  })),
+];
+
+for (const link of links) {
+  const item = document.createElement("li");
+  item.className = "link-row";
+  const anchor = document.createElement("a");
+  anchor.href = link.href;
+  anchor.textContent = link.title;
+  const people = document.createElement("ul");
+  people.className = "avatar-stack avatar-stack-xs";
+  const count = document.createElement("span");
+  count.className = "link-count";
+  count.dataset.channel = link.channel;
+  count.textContent = "";
+  item.append(anchor, people, count);
+  document.getElementById(link.list).append(item);
+  link.people = people;
+  link.count = count;
+}
+
+const app = await startApp({
+  where: { where: "on the home page", href: "./" },
+  serverChannels: links.map((link) => link.channel),
+});
+
+// The people list.
+const people = new Roster(document.getElementById("people"), {
+  selfId: app.me.id,
+  create: (user) => personRow(user, app.me.id),
+  update: (row, user) => updatePersonRow(row, user, app.me.id),
+});
+app.site.subscribe((state) => {
+  const users = usersOf(state);
+  people.render(users);
+  const count = countOf(state);
+  document.getElementById("people-count").textContent = `${count} online`;
+  const empty = document.getElementById("people-empty");
+  empty.hidden = users.length > 0;
+  empty.textContent = "Nobody is here yet.";
+});
+
+// Live counts for every topic and document, viewed without entering them.
+for (const link of links) {
+  const roster = new Roster(link.people, {
+    limit: 4,
+    create: (user) => avatar(user, { size: "xs" }),
+    update: updateAvatar,
+  });
+  app.channel(link.channel).subscribe((state) => {
+    const count = countOf(state);
+    roster.render(usersOf(state));
+    link.count.textContent = count > 0 ? `${count} ${link.verb}` : "";
+  });
+}
+
+// Comings and goings.
+const activity = document.getElementById("activity");
+const log = (user, what) => {
+  document.getElementById("activity-empty").hidden = true;
+  const item = document.createElement("li");
+  item.className = "activity-item entering";
+  const time = document.createElement("time");
+  const now = new Date();
+  time.dateTime = now.toISOString();
+  time.textContent = now.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  const text = document.createElement("span");
+  text.textContent = `${displayName(user)} ${what}`;
+  item.append(avatar(user, { size: "xs", dot: false }), text, time);
+  activity.prepend(item);
+  while (activity.children.length > ACTIVITY_LIMIT) activity.lastElementChild.remove();
+};
+app.site.on("join", (user) => log(user, "came online"));
+app.site.on("leave", (user) => log(user, "left"));
+
+function personRow(user, selfId) {
+  const row = document.createElement("div");
+  row.className = "person";
+  const name = document.createElement("span");
+  name.className = "person-name";
+  const detail = document.createElement("span");
+  detail.className = "person-detail";
+  const text = document.createElement("span");
+  text.className = "person-text";
+  text.append(name, detail);
+  row.append(avatar(user), text);
+  updatePersonRow(row, user, selfId);
+  return row;
+}
+
+function updatePersonRow(row, user, selfId) {
+  updateAvatar(row.querySelector(".avatar"), user);
+  const name = row.querySelector(".person-name");
+  name.textContent = displayName(user);
+  if (user.id === selfId) {
+    const you = document.createElement("span");
+    you.className = "you";
+    you.textContent = "you";
+    name.append(" ", you);
+  }
+  const detail = row.querySelector(".person-detail");
+  const where = user.meta && typeof user.meta.where === "string" ? user.meta.where : "";
+  detail.textContent = [statusText(user.status), where].filter(Boolean).join(" · ");
+}
