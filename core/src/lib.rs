@@ -11,10 +11,12 @@
 //! minute of protocol in microseconds.
 
 pub mod channel;
+pub mod client;
 pub mod policy;
 pub mod protocol;
 pub mod rate;
 pub mod roster;
+pub mod tabs;
 pub mod time;
 
 pub use time::Instant;

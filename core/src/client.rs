@@ -1,0 +1,1551 @@
+//! The browser side of one connection: what this client wants, and what it owes the relay.
+//!
+//! Map of the file:
+//! - **wants**: channels entered (with meta) and subscribed. They outlive sockets: every
+//!   `welcome` re-asserts all of them, inside the relay's grace, so nobody sees a flicker.
+//! - **connection**: idle, waiting to retry (exponential backoff with jitter, capped at
+//!   [`BACKOFF_CAP_MS`], reset by a welcome), connecting, ready, stopped. The relay's
+//!   close code decides what comes next (see [`Client::closed`]).
+//! - **schedule**: a check-in every `terms.checkin_interval_ms`; an activity change is
+//!   sent at once, at most once per [`STATUS_THROTTLE_MS`].
+//! - **channel views**: snapshot + diffs with consecutive `seq`; a gap re-sends
+//!   `subscribe`, which makes the relay send a fresh snapshot.
+//!
+//! The shell feeds inputs with `now` (and `jitter` in `[0, 1)` where a retry may be
+//! scheduled), sends what [`Client::poll_transmit`] returns, acts on
+//! [`Client::poll_event`] and arms one timer at [`Client::poll_timeout`].
+
+use crate::protocol::{
+    close, ClientMsg, ErrorCode, Identity, Member, Meta, ServerMsg, Status, Terms, PROTOCOL_VERSION,
+};
+use crate::time::{earliest, Instant};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
+
+/// First retry delay after a lost connection.
+pub const BACKOFF_BASE_MS: u64 = 500;
+/// No retry waits longer than this.
+pub const BACKOFF_CAP_MS: u64 = 30_000;
+/// Activity changes closer together than this are merged into one check-in, so a
+/// flapping tab cannot spend the relay's rate limit.
+pub const STATUS_THROTTLE_MS: u64 = 1_000;
+/// A socket that has not brought a `welcome` by then is given up and retried.
+pub const WELCOME_TIMEOUT_MS: u64 = 10_000;
+/// A request with no answer by then is reported as `relay_unreachable`; the want stays
+/// and is asserted when the relay is back.
+pub const REQUEST_TIMEOUT_MS: u64 = 10_000;
+/// Used until the relay tells its own terms in `welcome`.
+pub const DEFAULT_CHECKIN_INTERVAL_MS: u64 = 30_000;
+/// Close code the client uses when it gives up on a socket itself (no welcome in time).
+pub const CLOSE_GAVE_UP: u16 = 4000;
+/// Close code for a deliberate `presence.close()`.
+pub const CLOSE_NORMAL: u16 = 1000;
+
+/// A request id: returned by each request, echoed by its [`Event::Reply`].
+pub type Ref = u64;
+
+/// Why a request failed or the client stopped.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Failure {
+    /// The relay answered with an error.
+    Relay { code: ErrorCode, message: String },
+    /// No connection to the relay (or no answer) within [`REQUEST_TIMEOUT_MS`].
+    Unreachable,
+    /// Another connection of the same client took over (close 4009).
+    Replaced,
+    /// `close()` was called.
+    Closed,
+}
+
+impl Failure {
+    fn relay(code: ErrorCode) -> Failure {
+        Failure::Relay {
+            code,
+            message: code.sentence().to_string(),
+        }
+    }
+
+    /// The machine-readable code: the relay's error codes plus the client's own.
+    pub fn code(&self) -> &str {
+        match self {
+            Failure::Relay { code, .. } => code.as_str(),
+            Failure::Unreachable => "relay_unreachable",
+            Failure::Replaced => "replaced",
+            Failure::Closed => "closed",
+        }
+    }
+
+    /// A sentence a developer can act on.
+    pub fn sentence(&self) -> &str {
+        match self {
+            Failure::Relay { message, .. } => message,
+            Failure::Unreachable => "The relay could not be reached; check its URL and that it is running. The SDK keeps retrying and asserts this when the relay is back.",
+            Failure::Replaced => "Another connection of this browser took over; this one stopped. Use one connect() per page.",
+            Failure::Closed => "presence.close() was called; call connect() again to come back.",
+        }
+    }
+}
+
+/// What the shell must do or show.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// Open a WebSocket now, then call [`Client::opened`]. With `fresh_token`, get a new
+    /// token from the token function first.
+    Connect { fresh_token: bool },
+    /// Close the current socket with `code` and forget it: the client has already moved
+    /// on, so its close event must not be reported back.
+    Disconnect { code: u16 },
+    Welcome {
+        session: String,
+        resumed: bool,
+        user: Identity,
+        terms: Terms,
+    },
+    /// The answer to a request.
+    Reply {
+        reference: Ref,
+        result: Result<(), Failure>,
+    },
+    /// A snapshot or diff accepted in order, to be shown (and passed to other tabs).
+    Frame(ServerMsg),
+    /// An error not tied to a pending request, e.g. a re-asserted channel refused.
+    Error { ch: Option<String>, failure: Failure },
+    /// The relay says the token expired: get a new one and hand it to
+    /// [`Client::token_refreshed`].
+    TokenNeeded,
+    /// The client stopped for good; every pending request has been failed.
+    Stopped(Failure),
+}
+
+#[derive(Clone, Debug, PartialEq)]
+enum Conn {
+    Idle,
+    Waiting {
+        until: Instant,
+    },
+    /// Socket being opened, or open with `hello` sent: either way, no welcome yet.
+    Connecting {
+        deadline: Instant,
+    },
+    Ready,
+    Stopped,
+}
+
+#[derive(Clone, Debug, Default)]
+struct Want {
+    entered: Option<Meta>,
+    subscribed: bool,
+    /// Requests made while offline, answered by the re-assertion after `welcome`.
+    enter_waiters: Vec<Ref>,
+    subscribe_waiters: Vec<Ref>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Enter,
+    Update,
+    Leave,
+    Subscribe,
+    Unsubscribe,
+    Token,
+}
+
+/// A frame on the wire waiting for `ok` or `error`.
+#[derive(Clone, Debug)]
+struct InFlight {
+    ch: Option<String>,
+    kind: Kind,
+    waiters: Vec<Ref>,
+}
+
+/// The SDK's state machine for one connection to one relay.
+#[derive(Debug)]
+pub struct Client {
+    client_id: String,
+    refreshable_token: bool,
+    conn: Conn,
+    attempts: u32,
+    fresh_token: bool,
+    /// The relay's error during the hello, read when the close that follows arrives.
+    refusal: Option<ErrorCode>,
+    session: Option<String>,
+    terms: Option<Terms>,
+    next_checkin: Option<Instant>,
+    status: Status,
+    sent_status: Status,
+    status_sent_at: Option<Instant>,
+    status_due: Option<Instant>,
+    wants: BTreeMap<String, Want>,
+    left_offline: BTreeSet<String>,
+    views: BTreeMap<String, ChannelView>,
+    in_flight: BTreeMap<Ref, InFlight>,
+    /// Requests not answered yet, with the time they give up.
+    deadlines: BTreeMap<Ref, Instant>,
+    next_ref: Ref,
+    outbox: VecDeque<ClientMsg>,
+    events: VecDeque<Event>,
+}
+
+impl Client {
+    /// `refreshable_token`: the page gave a token function, so an expired token can be
+    /// replaced rather than ending the client.
+    pub fn new(client_id: impl Into<String>, refreshable_token: bool) -> Client {
+        Client {
+            client_id: client_id.into(),
+            refreshable_token,
+            conn: Conn::Idle,
+            attempts: 0,
+            fresh_token: false,
+            refusal: None,
+            session: None,
+            terms: None,
+            next_checkin: None,
+            status: Status::Active,
+            sent_status: Status::Active,
+            status_sent_at: None,
+            status_due: None,
+            wants: BTreeMap::new(),
+            left_offline: BTreeSet::new(),
+            views: BTreeMap::new(),
+            in_flight: BTreeMap::new(),
+            deadlines: BTreeMap::new(),
+            next_ref: 1,
+            outbox: VecDeque::new(),
+            events: VecDeque::new(),
+        }
+    }
+
+    // ----- queries -----
+
+    pub fn is_ready(&self) -> bool {
+        self.conn == Conn::Ready
+    }
+
+    pub fn is_stopped(&self) -> bool {
+        self.conn == Conn::Stopped
+    }
+
+    /// The session id from the last welcome (the beacon names it).
+    pub fn session(&self) -> Option<&str> {
+        self.session.as_deref()
+    }
+
+    pub fn terms(&self) -> Option<&Terms> {
+        self.terms.as_ref()
+    }
+
+    pub fn status(&self) -> Status {
+        self.status
+    }
+
+    /// Channels entered, with their meta.
+    pub fn entered(&self) -> impl Iterator<Item = (&str, &Meta)> {
+        self.wants
+            .iter()
+            .filter_map(|(ch, w)| w.entered.as_ref().map(|m| (ch.as_str(), m)))
+    }
+
+    pub fn is_entered(&self, ch: &str) -> bool {
+        self.wants.get(ch).is_some_and(|w| w.entered.is_some())
+    }
+
+    pub fn is_subscribed(&self, ch: &str) -> bool {
+        self.wants.get(ch).is_some_and(|w| w.subscribed)
+    }
+
+    /// The state of a subscribed channel as last shown.
+    pub fn view(&self, ch: &str) -> Option<&ChannelView> {
+        self.views.get(ch)
+    }
+
+    // ----- requests from the page -----
+
+    /// Enter `ch` with `meta` (again: replace the meta). Answered by a [`Event::Reply`].
+    pub fn enter(&mut self, now: Instant, ch: &str, meta: Meta) -> Ref {
+        let reference = self.new_request(now);
+        self.left_offline.remove(ch);
+        let want = self.wants.entry(ch.to_string()).or_default();
+        want.entered = Some(meta.clone());
+        if self.conn == Conn::Ready {
+            self.send_request(
+                ClientMsg::Enter {
+                    ch: ch.to_string(),
+                    meta: Some(meta),
+                    status: Some(self.status),
+                    reference: None,
+                },
+                Kind::Enter,
+                vec![reference],
+            );
+        } else {
+            want.enter_waiters.push(reference);
+        }
+        reference
+    }
+
+    /// Replace the meta of an entered channel.
+    pub fn update(&mut self, now: Instant, ch: &str, meta: Meta) -> Ref {
+        let reference = self.new_request(now);
+        let Some(want) = self.wants.get_mut(ch).filter(|w| w.entered.is_some()) else {
+            self.answer(reference, Err(Failure::relay(ErrorCode::NotEntered)));
+            return reference;
+        };
+        want.entered = Some(meta.clone());
+        if self.conn == Conn::Ready {
+            self.send_request(
+                ClientMsg::Update {
+                    ch: ch.to_string(),
+                    meta: Some(meta),
+                    status: None,
+                    reference: None,
+                },
+                Kind::Update,
+                vec![reference],
+            );
+        } else {
+            // The enter sent after the next welcome carries the new meta.
+            want.enter_waiters.push(reference);
+        }
+        reference
+    }
+
+    /// Leave `ch`. Offline, the want is simply dropped (and the leave told after a
+    /// resumed welcome), so this answers at once.
+    pub fn leave(&mut self, now: Instant, ch: &str) -> Ref {
+        let reference = self.new_request(now);
+        let (was_entered, superseded) = match self.wants.get_mut(ch) {
+            Some(want) => (want.entered.take().is_some(), std::mem::take(&mut want.enter_waiters)),
+            None => (false, Vec::new()),
+        };
+        // An enter still waiting for a connection is moot once left.
+        for waiter in superseded {
+            self.answer(waiter, Ok(()));
+        }
+        self.prune(ch);
+        if was_entered && self.conn == Conn::Ready {
+            self.send_request(
+                ClientMsg::Leave {
+                    ch: ch.to_string(),
+                    reference: None,
+                },
+                Kind::Leave,
+                vec![reference],
+            );
+        } else {
+            if was_entered {
+                self.left_offline.insert(ch.to_string());
+            }
+            self.answer(reference, Ok(()));
+        }
+        reference
+    }
+
+    /// Watch `ch` (with or without entering): a snapshot, then diffs, as [`Event::Frame`].
+    pub fn subscribe(&mut self, now: Instant, ch: &str) -> Ref {
+        let reference = self.new_request(now);
+        let want = self.wants.entry(ch.to_string()).or_default();
+        want.subscribed = true;
+        self.views.entry(ch.to_string()).or_default().awaiting = true;
+        if self.conn == Conn::Ready {
+            self.send_request(
+                ClientMsg::Subscribe {
+                    ch: ch.to_string(),
+                    reference: None,
+                },
+                Kind::Subscribe,
+                vec![reference],
+            );
+        } else {
+            want.subscribe_waiters.push(reference);
+        }
+        reference
+    }
+
+    pub fn unsubscribe(&mut self, now: Instant, ch: &str) -> Ref {
+        let reference = self.new_request(now);
+        let was = self.wants.get_mut(ch).is_some_and(|w| {
+            let was = w.subscribed;
+            w.subscribed = false;
+            was
+        });
+        self.views.remove(ch);
+        self.prune(ch);
+        if was && self.conn == Conn::Ready {
+            self.send_request(
+                ClientMsg::Unsubscribe {
+                    ch: ch.to_string(),
+                    reference: None,
+                },
+                Kind::Unsubscribe,
+                vec![reference],
+            );
+        } else {
+            self.answer(reference, Ok(()));
+        }
+        reference
+    }
+
+    /// The page's activity changed. Sent at once as a check-in, unless one went out less
+    /// than [`STATUS_THROTTLE_MS`] ago: then the latest status goes when that time is up.
+    pub fn set_status(&mut self, now: Instant, status: Status) {
+        self.status = status;
+        if self.conn != Conn::Ready {
+            return; // the enters after the next welcome carry it
+        }
+        if status == self.sent_status {
+            self.status_due = None;
+            return;
+        }
+        match self.status_sent_at {
+            Some(at) if now.since(at) < STATUS_THROTTLE_MS => {
+                self.status_due = Some(at + STATUS_THROTTLE_MS);
+            }
+            _ => self.send_checkin(now),
+        }
+    }
+
+    /// A new token, after [`Event::TokenNeeded`]. The shell also keeps it for the next
+    /// connection.
+    pub fn token_refreshed(&mut self, now: Instant, token: String) {
+        if self.conn == Conn::Ready {
+            let reference = self.new_request(now);
+            self.send_request(
+                ClientMsg::Token { token, reference: None },
+                Kind::Token,
+                vec![reference],
+            );
+        }
+    }
+
+    /// The page is done: leave every channel, close the socket, fail what is pending.
+    pub fn close(&mut self, _now: Instant) {
+        if self.conn == Conn::Stopped {
+            return;
+        }
+        if self.conn == Conn::Ready {
+            let entered: Vec<String> = self.entered().map(|(ch, _)| ch.to_string()).collect();
+            for ch in entered {
+                self.outbox.push_back(ClientMsg::Leave { ch, reference: None });
+            }
+        }
+        let had_socket = matches!(self.conn, Conn::Ready | Conn::Connecting { .. });
+        self.stop(Failure::Closed);
+        if had_socket {
+            self.events.push_back(Event::Disconnect { code: CLOSE_NORMAL });
+        }
+    }
+
+    // ----- the socket -----
+
+    /// Begin: ask the shell for a socket.
+    pub fn start(&mut self, now: Instant) {
+        if self.conn == Conn::Idle {
+            self.begin_connect(now);
+        }
+    }
+
+    /// The socket is open: say hello.
+    pub fn opened(&mut self, _now: Instant, token: String) {
+        if let Conn::Connecting { .. } = self.conn {
+            self.refusal = None;
+            self.outbox.push_back(ClientMsg::Hello {
+                v: vec![PROTOCOL_VERSION],
+                token,
+                client: self.client_id.clone(),
+            });
+        }
+    }
+
+    /// The socket closed with `code`. `jitter` in `[0, 1)` spreads the retries of many
+    /// clients after a relay restart.
+    ///
+    /// - 4009 (replaced): another connection of this client took over; stop.
+    /// - 4003 (refused): stop with the relay's reason, unless the token expired and the
+    ///   page can give a new one.
+    /// - 4012 (token expired): reconnect with a fresh token.
+    /// - 1012 (relay restarting): reconnect at once.
+    /// - anything else: reconnect after a backoff.
+    pub fn closed(&mut self, now: Instant, code: u16, jitter: f64) {
+        if matches!(self.conn, Conn::Stopped | Conn::Idle | Conn::Waiting { .. }) {
+            return;
+        }
+        self.session = None;
+        self.next_checkin = None;
+        self.status_due = None;
+        self.fail_in_flight_later();
+        match code {
+            close::REPLACED => self.stop(Failure::Replaced),
+            close::REFUSED => {
+                let reason = self.refusal.take().unwrap_or(ErrorCode::BadToken);
+                if reason == ErrorCode::TokenExpired && self.refreshable_token {
+                    self.fresh_token = true;
+                    self.retry_after_backoff(now, jitter);
+                } else {
+                    self.stop(Failure::relay(reason));
+                }
+            }
+            close::TOKEN_EXPIRED => {
+                self.fresh_token = self.refreshable_token;
+                self.retry_after_backoff(now, jitter);
+            }
+            close::RELAY_RESTART => self.begin_connect(now),
+            _ => self.retry_after_backoff(now, jitter),
+        }
+    }
+
+    /// One text frame from the relay.
+    pub fn handle_frame(&mut self, now: Instant, text: &str) {
+        let Ok(msg) = ServerMsg::decode(text) else {
+            return; // a newer relay's frame this version cannot read: ignore it
+        };
+        match msg {
+            ServerMsg::Welcome {
+                session,
+                resumed,
+                user,
+                terms,
+                ..
+            } => self.welcomed(now, session, resumed, user, terms),
+            ServerMsg::Ok { reference } => {
+                if let Some(flight) = self.in_flight.remove(&reference) {
+                    for waiter in flight.waiters {
+                        self.answer(waiter, Ok(()));
+                    }
+                }
+            }
+            ServerMsg::Error {
+                reference,
+                code,
+                message,
+                ch,
+                ..
+            } => self.relay_error(reference, code, message, ch),
+            ServerMsg::Snapshot { ref ch, .. } | ServerMsg::Diff { ref ch, .. } => {
+                let ch = ch.clone();
+                if !self.is_subscribed(&ch) {
+                    return;
+                }
+                let view = self.views.entry(ch.clone()).or_default();
+                match view.apply(&msg) {
+                    Applied::Changed(_) => self.events.push_back(Event::Frame(msg)),
+                    Applied::Stale => {}
+                    Applied::Gap => {
+                        self.send_request(
+                            ClientMsg::Subscribe {
+                                ch: ch.clone(),
+                                reference: None,
+                            },
+                            Kind::Subscribe,
+                            vec![],
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Timers: retry, welcome timeout, check-in, throttled status, request timeouts.
+    pub fn handle_timeout(&mut self, now: Instant, jitter: f64) {
+        match self.conn {
+            Conn::Waiting { until } if until <= now => self.begin_connect(now),
+            Conn::Connecting { deadline } if deadline <= now => {
+                self.events.push_back(Event::Disconnect { code: CLOSE_GAVE_UP });
+                self.fail_in_flight_later();
+                self.retry_after_backoff(now, jitter);
+            }
+            Conn::Ready => {
+                if self.status_due.is_some_and(|t| t <= now) || self.next_checkin.is_some_and(|t| t <= now) {
+                    self.send_checkin(now);
+                }
+            }
+            _ => {}
+        }
+        let expired: Vec<Ref> = self
+            .deadlines
+            .iter()
+            .filter(|(_, &t)| t <= now)
+            .map(|(&r, _)| r)
+            .collect();
+        for reference in expired {
+            self.answer(reference, Err(Failure::Unreachable));
+        }
+    }
+
+    // ----- outputs -----
+
+    pub fn poll_transmit(&mut self) -> Option<ClientMsg> {
+        self.outbox.pop_front()
+    }
+
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Client::handle_timeout`] wants to be called next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        let conn = match self.conn {
+            Conn::Waiting { until } => Some(until),
+            Conn::Connecting { deadline } => Some(deadline),
+            Conn::Ready => earliest(self.next_checkin, self.status_due),
+            Conn::Idle | Conn::Stopped => None,
+        };
+        earliest(conn, self.deadlines.values().min().copied())
+    }
+
+    // ----- internals -----
+
+    fn new_request(&mut self, now: Instant) -> Ref {
+        let reference = self.next_ref;
+        self.next_ref += 1;
+        self.deadlines.insert(reference, now + REQUEST_TIMEOUT_MS);
+        reference
+    }
+
+    /// Send a request frame with a wire ref that answers `waiters`.
+    fn send_request(&mut self, mut msg: ClientMsg, kind: Kind, waiters: Vec<Ref>) {
+        let wire = self.next_ref;
+        self.next_ref += 1;
+        let ch = msg.channel().map(str::to_string);
+        match &mut msg {
+            ClientMsg::Enter { reference, .. }
+            | ClientMsg::Leave { reference, .. }
+            | ClientMsg::Update { reference, .. }
+            | ClientMsg::Subscribe { reference, .. }
+            | ClientMsg::Unsubscribe { reference, .. }
+            | ClientMsg::Token { reference, .. } => *reference = Some(wire),
+            ClientMsg::Hello { .. } | ClientMsg::Checkin { .. } => {}
+        }
+        self.in_flight.insert(wire, InFlight { ch, kind, waiters });
+        self.outbox.push_back(msg);
+    }
+
+    /// Answer a request once; a late second answer (after a timeout) is dropped.
+    fn answer(&mut self, reference: Ref, result: Result<(), Failure>) {
+        if self.deadlines.remove(&reference).is_some() {
+            self.events.push_back(Event::Reply { reference, result });
+        }
+    }
+
+    /// The socket is gone: frames on it will never be answered. Their wants stay and are
+    /// re-asserted after the next welcome, which answers the waiters then.
+    fn fail_in_flight_later(&mut self) {
+        let flights = std::mem::take(&mut self.in_flight);
+        for (_, flight) in flights {
+            let Some(ch) = flight.ch else { continue };
+            let Some(want) = self.wants.get_mut(&ch) else {
+                // Left or unsubscribed while in flight: done as far as the page cares.
+                for waiter in flight.waiters {
+                    self.answer(waiter, Ok(()));
+                }
+                continue;
+            };
+            match flight.kind {
+                Kind::Enter | Kind::Update if want.entered.is_some() => want.enter_waiters.extend(flight.waiters),
+                Kind::Subscribe if want.subscribed => want.subscribe_waiters.extend(flight.waiters),
+                _ => {
+                    for waiter in flight.waiters {
+                        self.answer(waiter, Ok(()));
+                    }
+                }
+            }
+        }
+    }
+
+    fn prune(&mut self, ch: &str) {
+        if self.wants.get(ch).is_some_and(|w| w.entered.is_none() && !w.subscribed) {
+            self.wants.remove(ch);
+        }
+    }
+
+    fn begin_connect(&mut self, now: Instant) {
+        self.conn = Conn::Connecting {
+            deadline: now + WELCOME_TIMEOUT_MS,
+        };
+        self.events.push_back(Event::Connect {
+            fresh_token: self.fresh_token,
+        });
+    }
+
+    fn retry_after_backoff(&mut self, now: Instant, jitter: f64) {
+        let delay = backoff_delay(self.attempts, jitter);
+        self.attempts = self.attempts.saturating_add(1);
+        self.conn = Conn::Waiting { until: now + delay };
+    }
+
+    fn stop(&mut self, failure: Failure) {
+        self.conn = Conn::Stopped;
+        self.session = None;
+        self.next_checkin = None;
+        self.status_due = None;
+        self.in_flight.clear();
+        let pending: Vec<Ref> = self.deadlines.keys().copied().collect();
+        for reference in pending {
+            self.answer(reference, Err(failure.clone()));
+        }
+        for want in self.wants.values_mut() {
+            want.enter_waiters.clear();
+            want.subscribe_waiters.clear();
+        }
+        self.events.push_back(Event::Stopped(failure));
+    }
+
+    fn send_checkin(&mut self, now: Instant) {
+        self.outbox.push_back(ClientMsg::Checkin { status: self.status });
+        self.sent_status = self.status;
+        self.status_sent_at = Some(now);
+        self.status_due = None;
+        self.next_checkin = Some(now + self.checkin_interval());
+    }
+
+    fn checkin_interval(&self) -> u64 {
+        self.terms
+            .as_ref()
+            .map_or(DEFAULT_CHECKIN_INTERVAL_MS, |t| t.checkin_interval_ms)
+            .max(1)
+    }
+
+    fn welcomed(&mut self, now: Instant, session: String, resumed: bool, user: Identity, terms: Terms) {
+        if !matches!(self.conn, Conn::Connecting { .. }) {
+            return;
+        }
+        self.conn = Conn::Ready;
+        self.attempts = 0;
+        self.fresh_token = false;
+        self.session = Some(session.clone());
+        self.terms = Some(terms.clone());
+        self.next_checkin = Some(now + self.checkin_interval());
+        self.sent_status = self.status;
+        self.status_sent_at = Some(now);
+        self.status_due = None;
+        // A resumed lease still holds channels left while offline: end them now rather
+        // than at the end of the grace.
+        let left = std::mem::take(&mut self.left_offline);
+        if resumed {
+            for ch in left {
+                self.outbox.push_back(ClientMsg::Leave { ch, reference: None });
+            }
+        }
+        let chans: Vec<String> = self.wants.keys().cloned().collect();
+        for ch in chans {
+            let want = self.wants.get_mut(&ch).expect("listed above");
+            let enter = want
+                .entered
+                .clone()
+                .map(|meta| (meta, std::mem::take(&mut want.enter_waiters)));
+            let subscribe = want.subscribed.then(|| std::mem::take(&mut want.subscribe_waiters));
+            if let Some((meta, waiters)) = enter {
+                self.send_request(
+                    ClientMsg::Enter {
+                        ch: ch.clone(),
+                        meta: Some(meta),
+                        status: Some(self.status),
+                        reference: None,
+                    },
+                    Kind::Enter,
+                    waiters,
+                );
+            }
+            if let Some(waiters) = subscribe {
+                // Diffs of the old subscription are meaningless now; keep showing the
+                // old state until the new snapshot replaces it.
+                self.views.entry(ch.clone()).or_default().awaiting = true;
+                self.send_request(
+                    ClientMsg::Subscribe {
+                        ch: ch.clone(),
+                        reference: None,
+                    },
+                    Kind::Subscribe,
+                    waiters,
+                );
+            }
+        }
+        self.events.push_back(Event::Welcome {
+            session,
+            resumed,
+            user,
+            terms,
+        });
+    }
+
+    fn relay_error(&mut self, reference: Option<Ref>, code: ErrorCode, message: String, ch: Option<String>) {
+        let failure = Failure::Relay {
+            code,
+            message: if message.is_empty() {
+                code.sentence().to_string()
+            } else {
+                message
+            },
+        };
+        let flight = reference.and_then(|r| self.in_flight.remove(&r));
+        let Some(flight) = flight else {
+            match code {
+                ErrorCode::TokenExpired if self.conn == Conn::Ready => {
+                    if self.refreshable_token {
+                        self.events.push_back(Event::TokenNeeded);
+                    } else {
+                        self.events.push_back(Event::Error { ch, failure });
+                    }
+                }
+                _ if matches!(self.conn, Conn::Connecting { .. }) => self.refusal = Some(code),
+                _ => self.events.push_back(Event::Error { ch, failure }),
+            }
+            return;
+        };
+        // A refusal that will not change by retrying drops the want, so it is not
+        // re-asserted on every reconnect.
+        let permanent = matches!(
+            code,
+            ErrorCode::ForbiddenEnter
+                | ErrorCode::ForbiddenView
+                | ErrorCode::BadChannel
+                | ErrorCode::ChannelFull
+                | ErrorCode::TooManyChannels
+                | ErrorCode::MetaTooLarge
+        );
+        if let (true, Some(ch)) = (permanent, flight.ch.as_deref()) {
+            match flight.kind {
+                Kind::Enter => {
+                    if let Some(want) = self.wants.get_mut(ch) {
+                        want.entered = None;
+                    }
+                }
+                Kind::Subscribe => {
+                    if let Some(want) = self.wants.get_mut(ch) {
+                        want.subscribed = false;
+                    }
+                    self.views.remove(ch);
+                }
+                _ => {}
+            }
+            self.prune(ch);
+        }
+        if flight.waiters.is_empty() {
+            self.events.push_back(Event::Error { ch: flight.ch, failure });
+        } else {
+            for waiter in flight.waiters {
+                self.answer(waiter, Err(failure.clone()));
+            }
+        }
+    }
+}
+
+/// The wait before retry number `attempt` (0-based): exponential from
+/// [`BACKOFF_BASE_MS`], capped at [`BACKOFF_CAP_MS`], of which the upper half is scaled
+/// by `jitter` in `[0, 1)` so clients dropped together do not return together.
+pub fn backoff_delay(attempt: u32, jitter: f64) -> u64 {
+    let ceiling = BACKOFF_BASE_MS
+        .saturating_mul(1u64 << attempt.min(20))
+        .min(BACKOFF_CAP_MS);
+    let jitter = if jitter.is_finite() {
+        jitter.clamp(0.0, 1.0)
+    } else {
+        0.0
+    };
+    ceiling / 2 + ((ceiling / 2) as f64 * jitter) as u64
+}
+
+/// What applying a frame to a [`ChannelView`] did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Applied {
+    /// In order: these are the changes to show.
+    Changed(Vec<Change>),
+    /// Already seen, or a diff before the snapshot it belongs to: nothing to do.
+    Stale,
+    /// A diff skipped a sequence number: the view waits for a fresh snapshot.
+    Gap,
+}
+
+/// One user's change, as the page's `join`/`leave`/`update` listeners see it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Change {
+    Join(Member),
+    /// The user as last seen (only the id on count-only channels).
+    Leave(Member),
+    Update(Member),
+}
+
+/// A channel's state as one subscriber sees it: snapshot, then consecutive diffs.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ChannelView {
+    seq: Option<u64>,
+    count: usize,
+    /// `None` on count-only channels.
+    users: Option<BTreeMap<String, Member>>,
+    /// Ignore diffs until the next snapshot (after a gap or a reconnect).
+    awaiting: bool,
+}
+
+impl ChannelView {
+    /// A view shown before any snapshot, e.g. from a server-rendered initial state.
+    pub fn with_initial(count: usize, users: Option<Vec<Member>>) -> ChannelView {
+        ChannelView {
+            seq: None,
+            count,
+            users: users.map(|u| u.into_iter().map(|m| (m.id.clone(), m)).collect()),
+            awaiting: true,
+        }
+    }
+
+    pub fn seq(&self) -> Option<u64> {
+        self.seq
+    }
+
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    pub fn is_count_only(&self) -> bool {
+        self.seq.is_some() && self.users.is_none()
+    }
+
+    pub fn has_snapshot(&self) -> bool {
+        self.seq.is_some()
+    }
+
+    /// Users ordered by id; empty on count-only channels.
+    pub fn users(&self) -> impl Iterator<Item = &Member> {
+        self.users.iter().flat_map(|u| u.values())
+    }
+
+    /// Wait for the next snapshot before applying diffs again.
+    pub fn await_snapshot(&mut self) {
+        self.awaiting = true;
+    }
+
+    /// This view as a snapshot frame, to bring another tab up to date.
+    pub fn snapshot(&self, ch: &str) -> Option<ServerMsg> {
+        Some(ServerMsg::Snapshot {
+            ch: ch.to_string(),
+            seq: self.seq?,
+            count: self.count,
+            users: self.users.as_ref().map(|u| u.values().cloned().collect()),
+        })
+    }
+
+    /// Apply a snapshot (replaces everything, reporting the difference) or a diff
+    /// (`join`/`update` are upserts, `leave` removes; only `seq + 1` is accepted).
+    pub fn apply(&mut self, msg: &ServerMsg) -> Applied {
+        match msg {
+            ServerMsg::Snapshot { seq, count, users, .. } => {
+                let new: Option<BTreeMap<String, Member>> = users
+                    .as_ref()
+                    .map(|u| u.iter().map(|m| (m.id.clone(), m.clone())).collect());
+                let mut changes = Vec::new();
+                let empty = BTreeMap::new();
+                let old = self.users.as_ref().unwrap_or(&empty);
+                if let Some(new) = &new {
+                    for (id, member) in old {
+                        if !new.contains_key(id) {
+                            changes.push(Change::Leave(member.clone()));
+                        }
+                    }
+                    for (id, member) in new {
+                        match old.get(id) {
+                            None => changes.push(Change::Join(member.clone())),
+                            Some(before) if before != member => changes.push(Change::Update(member.clone())),
+                            Some(_) => {}
+                        }
+                    }
+                }
+                self.seq = Some(*seq);
+                self.count = *count;
+                self.users = new;
+                self.awaiting = false;
+                Applied::Changed(changes)
+            }
+            ServerMsg::Diff {
+                seq,
+                count,
+                join,
+                leave,
+                update,
+                ..
+            } => {
+                let Some(current) = self.seq.filter(|_| !self.awaiting) else {
+                    return Applied::Stale;
+                };
+                if *seq <= current {
+                    return Applied::Stale;
+                }
+                if *seq != current + 1 {
+                    self.awaiting = true;
+                    return Applied::Gap;
+                }
+                self.seq = Some(*seq);
+                self.count = *count;
+                let mut changes = Vec::new();
+                if let Some(users) = &mut self.users {
+                    for id in leave {
+                        if let Some(member) = users.remove(id) {
+                            changes.push(Change::Leave(member));
+                        }
+                    }
+                    for member in join.iter().chain(update) {
+                        match users.insert(member.id.clone(), member.clone()) {
+                            None => changes.push(Change::Join(member.clone())),
+                            Some(before) if &before != member => changes.push(Change::Update(member.clone())),
+                            Some(_) => {}
+                        }
+                    }
+                }
+                Applied::Changed(changes)
+            }
+            _ => Applied::Stale,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const T0: Instant = Instant(1_000);
+
+    fn terms(checkin: u64) -> Terms {
+        Terms {
+            checkin_interval_ms: checkin,
+            lease_timeout_ms: 60_000,
+            unload_grace_ms: 3_000,
+            reconnect_grace_ms: 15_000,
+            max_meta_bytes: 1024,
+            max_channels: 100,
+        }
+    }
+
+    fn welcome(resumed: bool, checkin: u64) -> String {
+        ServerMsg::Welcome {
+            v: 1,
+            session: "s1".into(),
+            resumed,
+            user: Identity {
+                id: "7".into(),
+                name: Some("ann".into()),
+                avatar: None,
+            },
+            terms: terms(checkin),
+        }
+        .encode()
+    }
+
+    fn meta(v: serde_json::Value) -> Meta {
+        v.as_object().unwrap().clone()
+    }
+
+    fn member(id: &str, typing: bool) -> Member {
+        Member {
+            id: id.into(),
+            name: Some(format!("user{id}")),
+            avatar: None,
+            status: Status::Active,
+            meta: meta(json!({ "typing": typing })),
+        }
+    }
+
+    fn sent(c: &mut Client) -> Vec<ClientMsg> {
+        std::iter::from_fn(|| c.poll_transmit()).collect()
+    }
+
+    fn events(c: &mut Client) -> Vec<Event> {
+        std::iter::from_fn(|| c.poll_event()).collect()
+    }
+
+    fn wire_ref(msg: &ClientMsg) -> u64 {
+        msg.reference().expect("request frames carry a ref")
+    }
+
+    /// A client that has connected and been welcomed at `T0`, outputs drained.
+    fn ready(checkin: u64) -> Client {
+        let mut c = Client::new("c1", true);
+        c.start(T0);
+        c.opened(T0, "tok".into());
+        c.handle_frame(T0, &welcome(false, checkin));
+        sent(&mut c);
+        events(&mut c);
+        c
+    }
+
+    /// Step simulated time to each deadline until `until`, collecting what was sent.
+    fn run_until(c: &mut Client, until: Instant, jitter: f64) -> Vec<(Instant, ClientMsg)> {
+        let mut out = Vec::new();
+        while let Some(t) = c.poll_timeout().filter(|&t| t <= until) {
+            c.handle_timeout(t, jitter);
+            for msg in sent(c) {
+                out.push((t, msg));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn start_asks_for_a_socket_and_hello_names_the_client() {
+        let mut c = Client::new("c1", false);
+        c.start(T0);
+        assert_eq!(events(&mut c), vec![Event::Connect { fresh_token: false }]);
+        c.opened(T0, "tok".into());
+        assert_eq!(
+            sent(&mut c),
+            vec![ClientMsg::Hello {
+                v: vec![1],
+                token: "tok".into(),
+                client: "c1".into()
+            }]
+        );
+    }
+
+    #[test]
+    fn wants_made_offline_are_asserted_after_welcome_and_answered_then() {
+        let mut c = Client::new("c1", false);
+        let r_enter = c.enter(T0, "/a/b", meta(json!({"typing": false})));
+        let r_sub = c.subscribe(T0, "/a/b");
+        let r_watch = c.subscribe(T0, "/x/y");
+        c.start(T0);
+        c.opened(T0, "tok".into());
+        assert!(events(&mut c).iter().all(|e| !matches!(e, Event::Reply { .. })));
+        c.handle_frame(T0 + 5, &welcome(false, 30_000));
+        let out = sent(&mut c);
+        assert!(matches!(&out[0], ClientMsg::Hello { .. }));
+        let frames = &out[1..];
+        assert_eq!(frames.len(), 3, "{frames:?}");
+        assert!(
+            matches!(&frames[0], ClientMsg::Enter { ch, meta: Some(m), status: Some(Status::Active), .. }
+            if ch == "/a/b" && m["typing"] == json!(false))
+        );
+        assert!(matches!(&frames[1], ClientMsg::Subscribe { ch, .. } if ch == "/a/b"));
+        assert!(matches!(&frames[2], ClientMsg::Subscribe { ch, .. } if ch == "/x/y"));
+        for f in frames {
+            c.handle_frame(T0 + 6, &ServerMsg::Ok { reference: wire_ref(f) }.encode());
+        }
+        let replies: Vec<Ref> = events(&mut c)
+            .into_iter()
+            .filter_map(|e| match e {
+                Event::Reply {
+                    reference,
+                    result: Ok(()),
+                } => Some(reference),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(replies, vec![r_enter, r_sub, r_watch]);
+    }
+
+    #[test]
+    fn every_reconnect_reasserts_every_want_with_the_latest_meta() {
+        let mut c = ready(30_000);
+        c.enter(T0, "/a/b", meta(json!({"typing": false})));
+        c.subscribe(T0, "/c/d");
+        c.update(T0, "/a/b", meta(json!({"typing": true})));
+        sent(&mut c);
+        c.closed(T0 + 10, 1006, 0.0);
+        let t = run_until(&mut c, T0 + 10_000, 0.0);
+        assert!(t.is_empty());
+        assert!(events(&mut c).contains(&Event::Connect { fresh_token: false }));
+        c.opened(T0 + 600, "tok".into());
+        c.handle_frame(T0 + 600, &welcome(true, 30_000));
+        let out = sent(&mut c);
+        assert!(out
+            .iter()
+            .any(|m| matches!(m, ClientMsg::Enter { ch, meta: Some(m), .. }
+            if ch == "/a/b" && m["typing"] == json!(true))));
+        assert!(out
+            .iter()
+            .any(|m| matches!(m, ClientMsg::Subscribe { ch, .. } if ch == "/c/d")));
+    }
+
+    #[test]
+    fn backoff_doubles_from_base_and_is_capped_at_thirty_seconds() {
+        assert_eq!(backoff_delay(0, 0.0), 250);
+        assert_eq!(backoff_delay(0, 0.999_999), 499);
+        assert_eq!(backoff_delay(1, 0.0), 500);
+        assert_eq!(backoff_delay(3, 0.0), 2_000);
+        for attempt in [6, 7, 20, 100, u32::MAX] {
+            assert!(backoff_delay(attempt, 0.999_999) <= BACKOFF_CAP_MS);
+            assert!(backoff_delay(attempt, 0.0) >= BACKOFF_CAP_MS / 2);
+        }
+        assert_eq!(backoff_delay(2, f64::NAN), backoff_delay(2, 0.0));
+    }
+
+    #[test]
+    fn failed_attempts_back_off_further_and_a_welcome_resets_the_backoff() {
+        let mut c = ready(30_000);
+        let mut now = T0;
+        let mut waits = Vec::new();
+        for _ in 0..8 {
+            c.closed(now, 1006, 0.5);
+            let retry = c.poll_timeout().unwrap();
+            waits.push(retry.since(now));
+            c.handle_timeout(retry, 0.5);
+            assert!(events(&mut c).contains(&Event::Connect { fresh_token: false }));
+            now = retry;
+        }
+        assert!(waits.windows(2).all(|w| w[1] >= w[0]), "{waits:?}");
+        assert_eq!(*waits.last().unwrap(), 22_500);
+        c.opened(now, "tok".into());
+        c.handle_frame(now, &welcome(true, 30_000));
+        c.closed(now + 1, 1006, 0.5);
+        assert_eq!(c.poll_timeout().unwrap().since(now + 1), 375);
+    }
+
+    #[test]
+    fn close_1012_reconnects_at_once() {
+        let mut c = ready(30_000);
+        c.closed(T0 + 5, close::RELAY_RESTART, 0.9);
+        assert_eq!(events(&mut c), vec![Event::Connect { fresh_token: false }]);
+    }
+
+    #[test]
+    fn close_4009_replaced_stops_without_reconnecting() {
+        let mut c = ready(30_000);
+        c.closed(T0 + 5, close::REPLACED, 0.0);
+        assert!(c.is_stopped());
+        assert_eq!(events(&mut c), vec![Event::Stopped(Failure::Replaced)]);
+        assert_eq!(c.poll_timeout(), None);
+        c.handle_timeout(T0 + 120_000, 0.0);
+        assert!(events(&mut c).is_empty());
+    }
+
+    #[test]
+    fn a_refused_hello_surfaces_the_relays_reason_and_fails_pending_requests() {
+        let mut c = Client::new("c1", false);
+        let r = c.enter(T0, "/a/b", Meta::new());
+        c.start(T0);
+        c.opened(T0, "forged".into());
+        c.handle_frame(T0 + 1, &ServerMsg::error(ErrorCode::BadToken, None, None).encode());
+        c.closed(T0 + 2, close::REFUSED, 0.0);
+        let ev = events(&mut c);
+        assert!(ev.contains(&Event::Reply {
+            reference: r,
+            result: Err(Failure::relay(ErrorCode::BadToken))
+        }));
+        assert!(ev.contains(&Event::Stopped(Failure::relay(ErrorCode::BadToken))));
+        assert_eq!(Failure::relay(ErrorCode::BadToken).code(), "bad_token");
+        assert!(c.is_stopped());
+    }
+
+    #[test]
+    fn an_expired_token_at_hello_reconnects_with_a_fresh_one_when_refreshable() {
+        let mut c = Client::new("c1", true);
+        c.start(T0);
+        events(&mut c);
+        c.opened(T0, "old".into());
+        c.handle_frame(T0 + 1, &ServerMsg::error(ErrorCode::TokenExpired, None, None).encode());
+        c.closed(T0 + 2, close::REFUSED, 0.0);
+        assert!(!c.is_stopped());
+        run_until(&mut c, T0 + 1_000, 0.0);
+        assert_eq!(events(&mut c), vec![Event::Connect { fresh_token: true }]);
+    }
+
+    #[test]
+    fn token_expired_while_connected_asks_for_a_new_token_and_sends_it() {
+        let mut c = ready(30_000);
+        c.handle_frame(
+            T0 + 100,
+            &ServerMsg::error(ErrorCode::TokenExpired, None, None).encode(),
+        );
+        assert_eq!(events(&mut c), vec![Event::TokenNeeded]);
+        c.token_refreshed(T0 + 150, "new".into());
+        assert!(matches!(&sent(&mut c)[..], [ClientMsg::Token { token, reference: Some(_) }] if token == "new"));
+    }
+
+    #[test]
+    fn close_4012_reconnects_asking_for_a_fresh_token() {
+        let mut c = ready(30_000);
+        c.closed(T0, close::TOKEN_EXPIRED, 0.0);
+        run_until(&mut c, T0 + 1_000, 0.0);
+        assert_eq!(events(&mut c), vec![Event::Connect { fresh_token: true }]);
+    }
+
+    #[test]
+    fn checkins_follow_the_relays_interval_from_welcome() {
+        let mut c = ready(2_000);
+        let out = run_until(&mut c, T0 + 7_000, 0.0);
+        let times: Vec<u64> = out
+            .iter()
+            .filter(|(_, m)| matches!(m, ClientMsg::Checkin { .. }))
+            .map(|(t, _)| t.since(T0))
+            .collect();
+        assert_eq!(times, vec![2_000, 4_000, 6_000]);
+    }
+
+    #[test]
+    fn a_status_change_is_sent_at_once_then_throttled_to_the_latest() {
+        let mut c = ready(30_000);
+        c.set_status(T0 + 2_000, Status::Hidden);
+        assert_eq!(sent(&mut c), vec![ClientMsg::Checkin { status: Status::Hidden }]);
+        c.set_status(T0 + 2_100, Status::Active);
+        c.set_status(T0 + 2_200, Status::Idle);
+        assert!(sent(&mut c).is_empty(), "throttled");
+        let out = run_until(&mut c, T0 + 3_500, 0.0);
+        assert_eq!(out, vec![(T0 + 3_000, ClientMsg::Checkin { status: Status::Idle })]);
+        // Back to what was sent within the window: nothing to send.
+        c.set_status(T0 + 3_100, Status::Hidden);
+        c.set_status(T0 + 3_200, Status::Idle);
+        assert!(run_until(&mut c, T0 + 5_000, 0.0).is_empty());
+    }
+
+    #[test]
+    fn a_status_change_moves_the_next_checkin() {
+        let mut c = ready(10_000);
+        c.set_status(T0 + 4_000, Status::Idle);
+        sent(&mut c);
+        let out = run_until(&mut c, T0 + 14_500, 0.0);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].0, T0 + 14_000);
+    }
+
+    #[test]
+    fn offline_status_changes_ride_on_the_next_enters() {
+        let mut c = ready(30_000);
+        c.enter(T0, "/a/b", Meta::new());
+        c.closed(T0, 1006, 0.0);
+        c.set_status(T0 + 10, Status::Hidden);
+        run_until(&mut c, T0 + 1_000, 0.0);
+        c.opened(T0 + 1_000, "t".into());
+        c.handle_frame(T0 + 1_000, &welcome(true, 30_000));
+        assert!(sent(&mut c).iter().any(|m| matches!(
+            m,
+            ClientMsg::Enter {
+                status: Some(Status::Hidden),
+                ..
+            }
+        )));
+    }
+
+    #[test]
+    fn a_refused_enter_rejects_and_is_not_reasserted() {
+        let mut c = ready(30_000);
+        let r = c.enter(T0, "/secret/x", Meta::new());
+        let frame = sent(&mut c).remove(0);
+        c.handle_frame(
+            T0 + 1,
+            &ServerMsg::error(ErrorCode::ForbiddenEnter, Some(wire_ref(&frame)), Some("/secret/x")).encode(),
+        );
+        assert!(
+            matches!(&events(&mut c)[..], [Event::Reply { reference, result: Err(f) }]
+            if *reference == r && f.code() == "forbidden_enter")
+        );
+        assert!(!c.is_entered("/secret/x"));
+        c.closed(T0 + 2, 1006, 0.0);
+        run_until(&mut c, T0 + 1_000, 0.0);
+        c.opened(T0 + 1_000, "t".into());
+        c.handle_frame(T0 + 1_000, &welcome(true, 30_000));
+        assert!(!sent(&mut c).iter().any(|m| matches!(m, ClientMsg::Enter { .. })));
+    }
+
+    #[test]
+    fn requests_without_a_relay_fail_as_unreachable_but_stay_wanted() {
+        let mut c = Client::new("c1", false);
+        c.start(T0);
+        let r = c.enter(T0, "/a/b", Meta::new());
+        // The socket never opens: the welcome timeout gives it up and retries.
+        let out = run_until(&mut c, T0 + REQUEST_TIMEOUT_MS, 0.0);
+        assert!(out.is_empty());
+        let ev = events(&mut c);
+        assert!(ev.contains(&Event::Reply {
+            reference: r,
+            result: Err(Failure::Unreachable)
+        }));
+        assert!(ev.contains(&Event::Disconnect { code: CLOSE_GAVE_UP }));
+        assert_eq!(Failure::Unreachable.code(), "relay_unreachable");
+        assert!(c.is_entered("/a/b"));
+    }
+
+    #[test]
+    fn leave_offline_answers_at_once_and_ends_the_resumed_lease_after_welcome() {
+        let mut c = ready(30_000);
+        c.enter(T0, "/a/b", Meta::new());
+        sent(&mut c);
+        c.closed(T0, 1006, 0.0);
+        let r = c.leave(T0 + 1, "/a/b");
+        assert!(events(&mut c).contains(&Event::Reply {
+            reference: r,
+            result: Ok(())
+        }));
+        run_until(&mut c, T0 + 1_000, 0.0);
+        c.opened(T0 + 1_000, "t".into());
+        c.handle_frame(T0 + 1_000, &welcome(true, 30_000));
+        let out = sent(&mut c);
+        assert!(out
+            .iter()
+            .any(|m| matches!(m, ClientMsg::Leave { ch, .. } if ch == "/a/b")));
+        assert!(!out.iter().any(|m| matches!(m, ClientMsg::Enter { .. })));
+    }
+
+    #[test]
+    fn close_leaves_every_channel_and_fails_what_is_pending() {
+        let mut c = ready(30_000);
+        c.enter(T0, "/a/b", Meta::new());
+        sent(&mut c);
+        events(&mut c);
+        c.close(T0 + 1);
+        assert!(matches!(&sent(&mut c)[..], [ClientMsg::Leave { ch, .. }] if ch == "/a/b"));
+        let ev = events(&mut c);
+        assert!(ev.contains(&Event::Disconnect { code: CLOSE_NORMAL }));
+        assert!(ev.contains(&Event::Stopped(Failure::Closed)));
+        assert!(ev.iter().any(|e| matches!(
+            e,
+            Event::Reply {
+                result: Err(Failure::Closed),
+                ..
+            }
+        )));
+    }
+
+    fn snapshot(seq: u64, users: Vec<Member>) -> ServerMsg {
+        ServerMsg::Snapshot {
+            ch: "/a/b".into(),
+            seq,
+            count: users.len(),
+            users: Some(users),
+        }
+    }
+
+    fn diff(seq: u64, count: usize, join: Vec<Member>, leave: Vec<&str>) -> ServerMsg {
+        ServerMsg::Diff {
+            ch: "/a/b".into(),
+            seq,
+            count,
+            join,
+            leave: leave.into_iter().map(String::from).collect(),
+            update: vec![],
+        }
+    }
+
+    #[test]
+    fn channel_view_applies_snapshot_then_consecutive_diffs() {
+        let mut v = ChannelView::default();
+        assert_eq!(
+            v.apply(&snapshot(5, vec![member("1", false)])),
+            Applied::Changed(vec![Change::Join(member("1", false))])
+        );
+        assert_eq!(
+            v.apply(&diff(6, 2, vec![member("2", false)], vec![])),
+            Applied::Changed(vec![Change::Join(member("2", false))])
+        );
+        // join for a known user is an upsert: an update if different, nothing if same.
+        assert_eq!(
+            v.apply(&diff(7, 2, vec![member("2", true)], vec![])),
+            Applied::Changed(vec![Change::Update(member("2", true))])
+        );
+        assert_eq!(
+            v.apply(&diff(8, 2, vec![member("2", true)], vec![])),
+            Applied::Changed(vec![])
+        );
+        assert_eq!(
+            v.apply(&diff(9, 1, vec![], vec!["1", "nobody"])),
+            Applied::Changed(vec![Change::Leave(member("1", false))])
+        );
+        assert_eq!(v.count(), 1);
+        assert_eq!(v.users().map(|m| m.id.as_str()).collect::<Vec<_>>(), vec!["2"]);
+        assert_eq!(v.apply(&diff(9, 1, vec![], vec![])), Applied::Stale);
+    }
+
+    #[test]
+    fn a_sequence_gap_waits_for_a_new_snapshot_and_reports_the_difference() {
+        let mut v = ChannelView::default();
+        v.apply(&snapshot(1, vec![member("1", false), member("2", false)]));
+        assert_eq!(v.apply(&diff(3, 3, vec![member("3", false)], vec![])), Applied::Gap);
+        assert_eq!(v.apply(&diff(4, 3, vec![member("4", false)], vec![])), Applied::Stale);
+        assert_eq!(
+            v.apply(&snapshot(4, vec![member("2", true), member("3", false)])),
+            Applied::Changed(vec![
+                Change::Leave(member("1", false)),
+                Change::Update(member("2", true)),
+                Change::Join(member("3", false)),
+            ])
+        );
+        assert_eq!(
+            v.apply(&diff(5, 2, vec![], vec!["3"])),
+            Applied::Changed(vec![Change::Leave(member("3", false))])
+        );
+    }
+
+    #[test]
+    fn a_gap_makes_the_client_resubscribe_for_a_fresh_snapshot() {
+        let mut c = ready(30_000);
+        c.subscribe(T0, "/a/b");
+        sent(&mut c);
+        c.handle_frame(T0, &snapshot(1, vec![member("1", false)]).encode());
+        c.handle_frame(T0, &diff(2, 2, vec![member("2", false)], vec![]).encode());
+        assert!(sent(&mut c).is_empty());
+        c.handle_frame(T0, &diff(4, 3, vec![member("3", false)], vec![]).encode());
+        assert!(matches!(&sent(&mut c)[..], [ClientMsg::Subscribe { ch, .. }] if ch == "/a/b"));
+        let frames = events(&mut c)
+            .into_iter()
+            .filter(|e| matches!(e, Event::Frame(_)))
+            .count();
+        assert_eq!(frames, 2, "the gapped diff is not shown");
+        assert_eq!(c.view("/a/b").unwrap().count(), 2);
+    }
+
+    #[test]
+    fn count_only_snapshots_show_counts_and_no_identities() {
+        let mut v = ChannelView::default();
+        let r = v.apply(&ServerMsg::Snapshot {
+            ch: "/a/b".into(),
+            seq: 1,
+            count: 12,
+            users: None,
+        });
+        assert_eq!(r, Applied::Changed(vec![]));
+        assert!(v.is_count_only());
+        assert_eq!(v.users().count(), 0);
+        assert_eq!(v.apply(&diff(2, 13, vec![], vec![])), Applied::Changed(vec![]));
+        assert_eq!(v.count(), 13);
+    }
+
+    #[test]
+    fn a_view_round_trips_through_its_snapshot() {
+        let mut v = ChannelView::default();
+        v.apply(&snapshot(3, vec![member("1", true), member("2", false)]));
+        let mut other = ChannelView::default();
+        other.apply(&v.snapshot("/a/b").unwrap());
+        assert_eq!(other, v);
+        assert_eq!(ChannelView::default().snapshot("/a/b"), None);
+    }
+
+    #[test]
+    fn frames_for_channels_not_subscribed_are_ignored() {
+        let mut c = ready(30_000);
+        c.handle_frame(T0, &snapshot(1, vec![member("1", false)]).encode());
+        assert!(events(&mut c).is_empty());
+        assert!(c.view("/a/b").is_none());
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #[test]
+            fn backoff_never_exceeds_the_cap(attempt in 0u32..200, jitter in 0.0f64..1.0) {
+                let d = backoff_delay(attempt, jitter);
+                prop_assert!(d <= BACKOFF_CAP_MS);
+                prop_assert!(d >= BACKOFF_BASE_MS / 2);
+            }
+
+            #[test]
+            fn diffs_in_any_split_reach_the_same_roster(
+                ops in proptest::collection::vec((0u8..6, any::<bool>(), any::<bool>()), 0..40)
+            ) {
+                // The relay's truth, and a view fed the same changes as diffs.
+                let mut truth: BTreeMap<String, Member> = BTreeMap::new();
+                let mut v = ChannelView::default();
+                v.apply(&snapshot(0, vec![]));
+                for (seq, (id, join, typing)) in ops.into_iter().enumerate() {
+                    let id = id.to_string();
+                    let msg = if join {
+                        truth.insert(id.clone(), member(&id, typing));
+                        diff(seq as u64 + 1, truth.len(), vec![member(&id, typing)], vec![])
+                    } else {
+                        truth.remove(&id);
+                        diff(seq as u64 + 1, truth.len(), vec![], vec![&id])
+                    };
+                    prop_assert!(matches!(v.apply(&msg), Applied::Changed(_)));
+                }
+                prop_assert_eq!(v.users().cloned().collect::<Vec<_>>(), truth.values().cloned().collect::<Vec<_>>());
+                prop_assert_eq!(v.count(), truth.len());
+            }
+        }
+    }
+}

@@ -1,0 +1,736 @@
+//! The tabs of one browser sharing one connection: the leader's ledger of what each tab
+//! wants, and the election that picks a leader where Web Locks are missing.
+//!
+//! Map of the file:
+//! - [`Tabs`] (kept by the leader): per tab, the channels it entered (with meta and a
+//!   stamp saying when) and subscribed, and its activity. What the connection must hold
+//!   is the union: a channel is entered while any tab wants it, its meta is that of the
+//!   tab that entered or updated last, the status is the liveliest tab's. Every input
+//!   returns the [`Intent`]s that change that union, for the leader's `Client`.
+//! - Liveness: the leader pings every [`PING_INTERVAL_MS`]; a follower answers from its
+//!   message handler (not a timer, so a hidden tab's throttled timers do not matter)
+//!   and heartbeats on its own. A tab that has not answered a ping within
+//!   [`PING_ANSWER_MS`] has vanished: its wants are dropped.
+//! - A new leader starts a fresh ledger with its own wants and pings; every follower
+//!   answers a ping from a leader it has not synced with by sending its whole
+//!   [`TabWants`], which [`Tabs::sync`] takes as the truth for that tab.
+//! - [`Election`]: lowest tab id wins, announced over BroadcastChannel.
+
+use crate::protocol::{Meta, Status};
+use crate::time::{earliest, Instant};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// A tab's random id, made by the shell.
+pub type TabId = String;
+
+/// How often the leader asks every tab whether it is still there.
+pub const PING_INTERVAL_MS: u64 = 2_000;
+/// How long a tab has to answer a ping before its wants are dropped. Shorter than the
+/// ping interval, so every ping gets its own verdict.
+pub const PING_ANSWER_MS: u64 = 1_500;
+/// How often a follower says it is alive without being asked.
+pub const HEARTBEAT_INTERVAL_MS: u64 = 2_000;
+
+/// A change to what the connection wants, from one tab (input) or for the whole
+/// browser (output).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum Intent {
+    Enter { ch: String, meta: Meta },
+    Update { ch: String, meta: Meta },
+    Leave { ch: String },
+    Subscribe { ch: String },
+    Unsubscribe { ch: String },
+    Status { status: Status },
+}
+
+/// Everything one tab wants, as it sends it to a new leader.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct TabWants {
+    #[serde(default)]
+    pub entered: BTreeMap<String, Meta>,
+    #[serde(default)]
+    pub subscribed: BTreeSet<String>,
+    #[serde(default)]
+    pub status: Status,
+}
+
+impl TabWants {
+    /// Apply one of this tab's own intents to its own record.
+    pub fn apply(&mut self, intent: &Intent) {
+        match intent {
+            Intent::Enter { ch, meta } => {
+                self.entered.insert(ch.clone(), meta.clone());
+            }
+            Intent::Update { ch, meta } => {
+                if let Some(m) = self.entered.get_mut(ch) {
+                    *m = meta.clone();
+                }
+            }
+            Intent::Leave { ch } => {
+                self.entered.remove(ch);
+            }
+            Intent::Subscribe { ch } => {
+                self.subscribed.insert(ch.clone());
+            }
+            Intent::Unsubscribe { ch } => {
+                self.subscribed.remove(ch);
+            }
+            Intent::Status { status } => self.status = *status,
+        }
+    }
+
+    /// The intents that bring an empty connection to this state, in a stable order.
+    pub fn intents(&self) -> Vec<Intent> {
+        let mut out = vec![Intent::Status { status: self.status }];
+        out.extend(self.entered.iter().map(|(ch, meta)| Intent::Enter {
+            ch: ch.clone(),
+            meta: meta.clone(),
+        }));
+        out.extend(self.subscribed.iter().map(|ch| Intent::Subscribe { ch: ch.clone() }));
+        out
+    }
+}
+
+#[derive(Clone, Debug)]
+struct Tab {
+    /// Per entered channel: the stamp of the last enter/update, and its meta.
+    entered: BTreeMap<String, (u64, Meta)>,
+    subscribed: BTreeSet<String>,
+    status: Status,
+    last_seen: Instant,
+}
+
+impl Tab {
+    fn new(now: Instant) -> Tab {
+        Tab {
+            entered: BTreeMap::new(),
+            subscribed: BTreeSet::new(),
+            status: Status::Hidden,
+            last_seen: now,
+        }
+    }
+}
+
+/// What the union of all tabs wants.
+#[derive(Clone, Debug, PartialEq)]
+struct Union {
+    entered: BTreeMap<String, Meta>,
+    subscribed: BTreeSet<String>,
+    status: Status,
+}
+
+/// What a timer tick asks the leader to do.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Tick {
+    /// Broadcast a ping to every tab now.
+    pub ping: bool,
+    /// Tabs that did not answer, now forgotten.
+    pub dropped: Vec<TabId>,
+    /// The changes their going makes to the union.
+    pub intents: Vec<Intent>,
+}
+
+/// The leader's ledger of every tab's wants.
+#[derive(Clone, Debug)]
+pub struct Tabs {
+    me: TabId,
+    tabs: BTreeMap<TabId, Tab>,
+    stamp: u64,
+    next_ping: Instant,
+    /// The last ping still waiting for answers, and when it was sent.
+    ping_sent: Option<Instant>,
+}
+
+impl Tabs {
+    /// A new leader's ledger, holding only its own tab (which never times out).
+    pub fn new(me: impl Into<TabId>, now: Instant) -> Tabs {
+        let me = me.into();
+        let mut tabs = BTreeMap::new();
+        tabs.insert(me.clone(), Tab::new(now));
+        Tabs {
+            me,
+            tabs,
+            stamp: 0,
+            next_ping: now,
+            ping_sent: None,
+        }
+    }
+
+    pub fn me(&self) -> &str {
+        &self.me
+    }
+
+    pub fn knows(&self, tab: &str) -> bool {
+        self.tabs.contains_key(tab)
+    }
+
+    pub fn tab_ids(&self) -> impl Iterator<Item = &str> {
+        self.tabs.keys().map(String::as_str)
+    }
+
+    /// How many tabs want `ch` entered.
+    pub fn enter_count(&self, ch: &str) -> usize {
+        self.tabs.values().filter(|t| t.entered.contains_key(ch)).count()
+    }
+
+    /// What the connection must hold: what a new leader re-asserts.
+    pub fn wants(&self) -> TabWants {
+        let u = self.union();
+        TabWants {
+            entered: u.entered,
+            subscribed: u.subscribed,
+            status: u.status,
+        }
+    }
+
+    /// One tab's intent; returns the changes to the union (often none: a second tab
+    /// entering a channel the browser is already in changes nothing).
+    pub fn apply(&mut self, now: Instant, tab: &str, intent: Intent) -> Vec<Intent> {
+        let before = self.union();
+        self.stamp += 1;
+        let stamp = self.stamp;
+        let t = self.tabs.entry(tab.to_string()).or_insert_with(|| Tab::new(now));
+        t.last_seen = now;
+        match intent {
+            Intent::Enter { ch, meta } => {
+                t.entered.insert(ch, (stamp, meta));
+            }
+            Intent::Update { ch, meta } => {
+                if let Some(entry) = t.entered.get_mut(&ch) {
+                    *entry = (stamp, meta);
+                }
+            }
+            Intent::Leave { ch } => {
+                t.entered.remove(&ch);
+            }
+            Intent::Subscribe { ch } => {
+                t.subscribed.insert(ch);
+            }
+            Intent::Unsubscribe { ch } => {
+                t.subscribed.remove(&ch);
+            }
+            Intent::Status { status } => t.status = status,
+        }
+        changes(&before, &self.union())
+    }
+
+    /// A tab's whole state, e.g. sent to a new leader: replaces what was known of it.
+    pub fn sync(&mut self, now: Instant, tab: &str, wants: TabWants) -> Vec<Intent> {
+        let before = self.union();
+        let mut t = Tab::new(now);
+        for (ch, meta) in wants.entered {
+            self.stamp += 1;
+            t.entered.insert(ch, (self.stamp, meta));
+        }
+        t.subscribed = wants.subscribed;
+        t.status = wants.status;
+        self.tabs.insert(tab.to_string(), t);
+        changes(&before, &self.union())
+    }
+
+    /// A tab said it is alive. `false`: the leader does not know it (it must sync).
+    pub fn heartbeat(&mut self, now: Instant, tab: &str) -> bool {
+        match self.tabs.get_mut(tab) {
+            Some(t) => {
+                t.last_seen = t.last_seen.max(now);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// A tab is going away (pagehide): drop its wants now.
+    pub fn remove(&mut self, tab: &str) -> Vec<Intent> {
+        if tab == self.me {
+            return Vec::new();
+        }
+        let before = self.union();
+        self.tabs.remove(tab);
+        changes(&before, &self.union())
+    }
+
+    /// Pings and the verdict on tabs that did not answer the last one.
+    pub fn handle_timeout(&mut self, now: Instant) -> Tick {
+        let mut tick = Tick::default();
+        if let Some(sent) = self.ping_sent.filter(|&s| now.since(s) >= PING_ANSWER_MS) {
+            self.ping_sent = None;
+            let me = self.me.clone();
+            let gone: Vec<TabId> = self
+                .tabs
+                .iter()
+                .filter(|(id, t)| **id != me && t.last_seen < sent)
+                .map(|(id, _)| id.clone())
+                .collect();
+            if !gone.is_empty() {
+                let before = self.union();
+                for id in &gone {
+                    self.tabs.remove(id);
+                }
+                tick.intents = changes(&before, &self.union());
+                tick.dropped = gone;
+            }
+        }
+        if now >= self.next_ping {
+            tick.ping = true;
+            self.next_ping = now + PING_INTERVAL_MS;
+            if self.ping_sent.is_none() {
+                self.ping_sent = Some(now);
+            }
+        }
+        tick
+    }
+
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        earliest(Some(self.next_ping), self.ping_sent.map(|s| s + PING_ANSWER_MS))
+    }
+
+    fn union(&self) -> Union {
+        let mut entered: BTreeMap<String, (u64, &Meta)> = BTreeMap::new();
+        let mut subscribed = BTreeSet::new();
+        let mut status = Status::Hidden;
+        for t in self.tabs.values() {
+            for (ch, (stamp, meta)) in &t.entered {
+                let e = entered.entry(ch.clone()).or_insert((*stamp, meta));
+                if *stamp > e.0 {
+                    *e = (*stamp, meta);
+                }
+            }
+            subscribed.extend(t.subscribed.iter().cloned());
+            status = status.max(t.status);
+        }
+        Union {
+            entered: entered.into_iter().map(|(ch, (_, m))| (ch, m.clone())).collect(),
+            subscribed,
+            status,
+        }
+    }
+}
+
+/// The intents that turn `before` into `after`.
+fn changes(before: &Union, after: &Union) -> Vec<Intent> {
+    let mut out = Vec::new();
+    for (ch, meta) in &after.entered {
+        match before.entered.get(ch) {
+            None => out.push(Intent::Enter {
+                ch: ch.clone(),
+                meta: meta.clone(),
+            }),
+            Some(old) if old != meta => out.push(Intent::Update {
+                ch: ch.clone(),
+                meta: meta.clone(),
+            }),
+            Some(_) => {}
+        }
+    }
+    for ch in before.entered.keys() {
+        if !after.entered.contains_key(ch) {
+            out.push(Intent::Leave { ch: ch.clone() });
+        }
+    }
+    for ch in after.subscribed.difference(&before.subscribed) {
+        out.push(Intent::Subscribe { ch: ch.clone() });
+    }
+    for ch in before.subscribed.difference(&after.subscribed) {
+        out.push(Intent::Unsubscribe { ch: ch.clone() });
+    }
+    if after.status != before.status {
+        out.push(Intent::Status { status: after.status });
+    }
+    out
+}
+
+/// How long a starting tab listens for a leader before claiming the role itself.
+pub const CLAIM_WAIT_MS: u64 = 300;
+/// How often a leader elected over BroadcastChannel says so.
+pub const ANNOUNCE_INTERVAL_MS: u64 = 1_000;
+/// A follower that has not heard its leader for this long takes over.
+pub const LEADER_TIMEOUT_MS: u64 = 3_500;
+
+/// What an [`Election`] asks the shell to do.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Vote {
+    /// Broadcast "I lead" now.
+    Announce,
+    /// This tab now leads: open the connection.
+    BecameLeader,
+    /// Another tab leads: close the connection, follow `leader`.
+    SteppedDown { leader: TabId },
+}
+
+/// Leader election over BroadcastChannel, for browsers without Web Locks: a leader
+/// announces itself; a follower that hears no leader for [`LEADER_TIMEOUT_MS`] (or
+/// [`CLAIM_WAIT_MS`] at start) takes over; of two leaders, the lower id keeps the role.
+#[derive(Clone, Debug)]
+pub struct Election {
+    me: TabId,
+    leading: bool,
+    leader: Option<TabId>,
+    /// Follower: when to claim. Leader: when to announce again.
+    deadline: Instant,
+}
+
+impl Election {
+    /// `jitter` in `[0, 1)` spreads the claims of tabs that start together.
+    pub fn new(me: impl Into<TabId>, now: Instant, jitter: f64) -> Election {
+        Election {
+            me: me.into(),
+            leading: false,
+            leader: None,
+            deadline: now + CLAIM_WAIT_MS + spread(jitter),
+        }
+    }
+
+    pub fn is_leader(&self) -> bool {
+        self.leading
+    }
+
+    pub fn leader(&self) -> Option<&str> {
+        if self.leading {
+            Some(&self.me)
+        } else {
+            self.leader.as_deref()
+        }
+    }
+
+    /// Another tab announced that it leads.
+    pub fn heard_announce(&mut self, now: Instant, from: &str, jitter: f64) -> Vec<Vote> {
+        if from == self.me {
+            return Vec::new();
+        }
+        if self.leading {
+            if from < self.me.as_str() {
+                self.leading = false;
+                self.leader = Some(from.to_string());
+                self.deadline = now + LEADER_TIMEOUT_MS + spread(jitter);
+                return vec![Vote::SteppedDown {
+                    leader: from.to_string(),
+                }];
+            }
+            // The other one will step down when it hears us; say it now.
+            return vec![Vote::Announce];
+        }
+        self.leader = Some(from.to_string());
+        self.deadline = now + LEADER_TIMEOUT_MS + spread(jitter);
+        Vec::new()
+    }
+
+    /// The leader said it is going away: claim soon, spread so one tab wins cleanly.
+    pub fn heard_resign(&mut self, now: Instant, from: &str, jitter: f64) {
+        if !self.leading && self.leader.as_deref() == Some(from) {
+            self.leader = None;
+            self.deadline = now + spread(jitter);
+        }
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant, jitter: f64) -> Vec<Vote> {
+        if now < self.deadline {
+            return Vec::new();
+        }
+        self.deadline = now + ANNOUNCE_INTERVAL_MS;
+        if self.leading {
+            return vec![Vote::Announce];
+        }
+        let _ = jitter;
+        self.leading = true;
+        self.leader = None;
+        vec![Vote::BecameLeader, Vote::Announce]
+    }
+
+    pub fn poll_timeout(&self) -> Instant {
+        self.deadline
+    }
+}
+
+fn spread(jitter: f64) -> u64 {
+    if jitter.is_finite() {
+        (jitter.clamp(0.0, 1.0) * CLAIM_WAIT_MS as f64) as u64
+    } else {
+        0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const T0: Instant = Instant(10_000);
+
+    fn meta(v: serde_json::Value) -> Meta {
+        v.as_object().unwrap().clone()
+    }
+
+    fn enter(ch: &str, v: serde_json::Value) -> Intent {
+        Intent::Enter {
+            ch: ch.into(),
+            meta: meta(v),
+        }
+    }
+
+    fn leave(ch: &str) -> Intent {
+        Intent::Leave { ch: ch.into() }
+    }
+
+    #[test]
+    fn a_channel_is_entered_once_and_left_only_when_no_tab_wants_it() {
+        let mut tabs = Tabs::new("a", T0);
+        assert_eq!(
+            tabs.apply(T0, "a", enter("/x/y", json!({}))),
+            vec![enter("/x/y", json!({}))]
+        );
+        assert_eq!(tabs.apply(T0, "b", enter("/x/y", json!({}))), vec![]);
+        assert_eq!(tabs.apply(T0, "c", enter("/x/y", json!({}))), vec![]);
+        assert_eq!(tabs.enter_count("/x/y"), 3);
+        assert_eq!(tabs.apply(T0, "a", leave("/x/y")), vec![]);
+        assert_eq!(tabs.apply(T0, "c", leave("/x/y")), vec![]);
+        assert_eq!(tabs.apply(T0, "b", leave("/x/y")), vec![leave("/x/y")]);
+    }
+
+    #[test]
+    fn enter_meta_is_the_last_tabs_update_and_falls_back_when_it_leaves() {
+        let mut tabs = Tabs::new("a", T0);
+        tabs.apply(T0, "a", enter("/x/y", json!({"typing": false})));
+        assert_eq!(
+            tabs.apply(T0, "b", enter("/x/y", json!({"typing": true}))),
+            vec![Intent::Update {
+                ch: "/x/y".into(),
+                meta: meta(json!({"typing": true}))
+            }]
+        );
+        assert_eq!(
+            tabs.apply(
+                T0,
+                "a",
+                Intent::Update {
+                    ch: "/x/y".into(),
+                    meta: meta(json!({"typing": "a"}))
+                }
+            ),
+            vec![Intent::Update {
+                ch: "/x/y".into(),
+                meta: meta(json!({"typing": "a"}))
+            }]
+        );
+        // The latest updater leaves: the other tab's meta is what remains.
+        assert_eq!(
+            tabs.apply(T0, "a", leave("/x/y")),
+            vec![Intent::Update {
+                ch: "/x/y".into(),
+                meta: meta(json!({"typing": true}))
+            }]
+        );
+    }
+
+    #[test]
+    fn an_update_for_a_channel_the_tab_did_not_enter_changes_nothing() {
+        let mut tabs = Tabs::new("a", T0);
+        let out = tabs.apply(
+            T0,
+            "b",
+            Intent::Update {
+                ch: "/x/y".into(),
+                meta: Meta::new(),
+            },
+        );
+        assert!(out.is_empty());
+        assert_eq!(tabs.wants(), TabWants::default_with(Status::Hidden));
+    }
+
+    #[test]
+    fn subscriptions_are_reference_counted_too() {
+        let mut tabs = Tabs::new("a", T0);
+        let sub = |ch: &str| Intent::Subscribe { ch: ch.into() };
+        let unsub = |ch: &str| Intent::Unsubscribe { ch: ch.into() };
+        assert_eq!(tabs.apply(T0, "a", sub("/x/y")), vec![sub("/x/y")]);
+        assert_eq!(tabs.apply(T0, "b", sub("/x/y")), vec![]);
+        assert_eq!(tabs.apply(T0, "a", unsub("/x/y")), vec![]);
+        assert_eq!(tabs.apply(T0, "b", unsub("/x/y")), vec![unsub("/x/y")]);
+    }
+
+    #[test]
+    fn status_is_the_liveliest_tabs() {
+        let mut tabs = Tabs::new("a", T0);
+        let st = |s| Intent::Status { status: s };
+        assert_eq!(tabs.apply(T0, "a", st(Status::Idle)), vec![st(Status::Idle)]);
+        assert_eq!(tabs.apply(T0, "b", st(Status::Active)), vec![st(Status::Active)]);
+        assert_eq!(tabs.apply(T0, "a", st(Status::Hidden)), vec![]);
+        assert_eq!(tabs.remove("b"), vec![st(Status::Hidden)]);
+    }
+
+    #[test]
+    fn a_tab_that_stops_answering_pings_is_dropped_with_its_wants() {
+        let mut tabs = Tabs::new("a", T0);
+        tabs.apply(T0, "b", enter("/x/y", json!({})));
+        tabs.apply(T0, "c", enter("/x/y", json!({})));
+        let mut now = T0;
+        let mut dropped = Vec::new();
+        let mut left = Vec::new();
+        // "c" answers every ping; "b" went silent.
+        while now < T0 + 20_000 {
+            now = tabs.poll_timeout().unwrap();
+            let tick = tabs.handle_timeout(now);
+            if tick.ping {
+                tabs.heartbeat(now + 50, "c");
+            }
+            dropped.extend(tick.dropped);
+            left.extend(tick.intents);
+        }
+        assert_eq!(dropped, vec!["b".to_string()]);
+        assert!(left.is_empty(), "c still wants /x/y: {left:?}");
+        assert!(tabs.knows("c"));
+        assert!(!tabs.knows("b"));
+        // Now "c" goes silent too: the channel is left.
+        let mut intents = Vec::new();
+        for _ in 0..4 {
+            now = tabs.poll_timeout().unwrap();
+            intents.extend(tabs.handle_timeout(now).intents);
+        }
+        assert_eq!(intents, vec![leave("/x/y")]);
+    }
+
+    #[test]
+    fn a_tab_is_dropped_within_one_ping_interval_and_answer_window() {
+        let mut tabs = Tabs::new("a", T0);
+        tabs.apply(T0, "b", enter("/x/y", json!({})));
+        let mut now = T0;
+        loop {
+            now = tabs.poll_timeout().unwrap();
+            if !tabs.handle_timeout(now).dropped.is_empty() {
+                break;
+            }
+        }
+        assert!(now.since(T0) <= PING_INTERVAL_MS + PING_ANSWER_MS, "{now:?}");
+    }
+
+    #[test]
+    fn the_leaders_own_tab_never_times_out() {
+        let mut tabs = Tabs::new("a", T0);
+        tabs.apply(T0, "a", enter("/x/y", json!({})));
+        for i in 0..20 {
+            let tick = tabs.handle_timeout(T0 + i * 1_000);
+            assert!(tick.dropped.is_empty());
+        }
+        assert_eq!(tabs.enter_count("/x/y"), 1);
+        assert!(tabs.remove("a").is_empty());
+    }
+
+    #[test]
+    fn a_late_timer_does_not_drop_tabs_that_answer_promptly() {
+        // The leader's own timers may fire late (a hidden tab): the verdict is about
+        // answers to pings actually sent, not about wall time since the last heartbeat.
+        let mut tabs = Tabs::new("a", T0);
+        tabs.apply(T0, "b", enter("/x/y", json!({})));
+        let tick = tabs.handle_timeout(T0);
+        assert!(tick.ping);
+        tabs.heartbeat(T0 + 10, "b");
+        let late = T0 + 60_000;
+        let tick = tabs.handle_timeout(late);
+        assert!(tick.dropped.is_empty());
+        assert!(tick.ping);
+        tabs.heartbeat(late + 10, "b");
+        assert!(tabs.handle_timeout(late + PING_ANSWER_MS).dropped.is_empty());
+    }
+
+    #[test]
+    fn a_new_leader_reasserts_the_union_of_every_tabs_wants() {
+        let mut a = TabWants::default();
+        a.apply(&enter("/x/y", json!({"n": 1})));
+        a.apply(&Intent::Subscribe { ch: "/x/y".into() });
+        a.status = Status::Active;
+        let mut b = TabWants::default();
+        b.apply(&enter("/p/q", json!({})));
+        b.apply(&Intent::Subscribe { ch: "/w/w".into() });
+        b.status = Status::Hidden;
+
+        let mut tabs = Tabs::new("b", T0);
+        let mut client_side: Vec<Intent> = Vec::new();
+        client_side.extend(tabs.sync(T0, "b", b.clone()));
+        client_side.extend(tabs.sync(T0 + 5, "a", a.clone()));
+        let w = tabs.wants();
+        assert_eq!(w.entered.keys().collect::<Vec<_>>(), vec!["/p/q", "/x/y"]);
+        assert_eq!(w.subscribed.iter().collect::<Vec<_>>(), vec!["/w/w", "/x/y"]);
+        assert_eq!(w.status, Status::Active);
+        // Every part of the union was handed to the client exactly once.
+        for intent in w.intents() {
+            assert!(client_side.contains(&intent), "{intent:?} in {client_side:?}");
+        }
+        // A re-sync of the same wants changes nothing.
+        assert!(tabs.sync(T0 + 6, "a", a).is_empty());
+    }
+
+    #[test]
+    fn tab_wants_survive_the_trip_over_broadcast_channel() {
+        let mut w = TabWants::default();
+        w.apply(&enter("/x/y", json!({"typing": true})));
+        w.apply(&Intent::Subscribe { ch: "/x/y".into() });
+        let text = serde_json::to_string(&w).unwrap();
+        assert_eq!(serde_json::from_str::<TabWants>(&text).unwrap(), w);
+        let i: Intent = serde_json::from_str(r#"{"op":"leave","ch":"/x/y"}"#).unwrap();
+        assert_eq!(i, leave("/x/y"));
+    }
+
+    #[test]
+    fn unknown_tabs_are_told_apart_by_heartbeat() {
+        let mut tabs = Tabs::new("a", T0);
+        assert!(!tabs.heartbeat(T0, "b"));
+        tabs.sync(T0, "b", TabWants::default());
+        assert!(tabs.heartbeat(T0, "b"));
+    }
+
+    #[test]
+    fn a_lone_tab_claims_leadership_after_the_claim_wait() {
+        let mut e = Election::new("m", T0, 0.0);
+        assert!(e.handle_timeout(T0 + CLAIM_WAIT_MS - 1, 0.0).is_empty());
+        assert_eq!(
+            e.handle_timeout(T0 + CLAIM_WAIT_MS, 0.0),
+            vec![Vote::BecameLeader, Vote::Announce]
+        );
+        assert!(e.is_leader());
+        assert_eq!(e.handle_timeout(e.poll_timeout(), 0.0), vec![Vote::Announce]);
+    }
+
+    #[test]
+    fn a_tab_that_hears_a_leader_follows_and_takes_over_when_it_falls_silent() {
+        let mut e = Election::new("m", T0, 0.0);
+        e.heard_announce(T0 + 100, "k", 0.0);
+        assert!(e.handle_timeout(T0 + 1_000, 0.0).is_empty());
+        assert_eq!(e.leader(), Some("k"));
+        let claim = e.poll_timeout();
+        assert_eq!(claim, T0 + 100 + LEADER_TIMEOUT_MS);
+        assert!(e.handle_timeout(claim, 0.0).contains(&Vote::BecameLeader));
+    }
+
+    #[test]
+    fn of_two_leaders_the_lower_id_keeps_the_role() {
+        let mut low = Election::new("a", T0, 0.0);
+        let mut high = Election::new("b", T0, 0.0);
+        low.handle_timeout(T0 + 1_000, 0.0);
+        high.handle_timeout(T0 + 1_000, 0.0);
+        assert_eq!(low.heard_announce(T0 + 1_001, "b", 0.0), vec![Vote::Announce]);
+        assert_eq!(
+            high.heard_announce(T0 + 1_002, "a", 0.0),
+            vec![Vote::SteppedDown { leader: "a".into() }]
+        );
+        assert!(low.is_leader() && !high.is_leader());
+    }
+
+    #[test]
+    fn a_resigning_leader_is_replaced_without_waiting_for_the_timeout() {
+        let mut e = Election::new("m", T0, 0.0);
+        e.heard_announce(T0, "k", 0.0);
+        e.heard_resign(T0 + 10, "k", 0.5);
+        assert!(e.poll_timeout() <= T0 + 10 + CLAIM_WAIT_MS);
+        assert!(e.handle_timeout(e.poll_timeout(), 0.0).contains(&Vote::BecameLeader));
+    }
+
+    impl TabWants {
+        fn default_with(status: Status) -> TabWants {
+            TabWants {
+                status,
+                ..TabWants::default()
+            }
+        }
+    }
+}
