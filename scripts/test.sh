@@ -181,13 +181,18 @@ node_suites=$([ -d tests ] && find tests -path '*/node_modules' -prune -o -type 
      -o -name 'test-*.js' -o -name 'test-*.mjs' -o -name 'test.mjs' \) \
   -print | cut -d/ -f2 | sort -u || true)
 [ -d tests/browser ] || skip browser "no tests/browser/ yet"
+# Node 20 has a global WebSocket only behind a flag; tests may rely on it.
+node_flags=()
+if node -e 'process.exit(typeof WebSocket === "undefined" ? 0 : 1)'; then
+  node_flags+=(--experimental-websocket)
+fi
 for dir in $node_suites; do
   mapfile -t files < <(find "tests/$dir" -path '*/node_modules' -prune -o -type f \
     \( -name '*.test.js' -o -name '*.test.mjs' -o -name '*.test.cjs' \
        -o -name '*-test.js' -o -name '*-test.mjs' -o -name '*_test.mjs' \
        -o -name 'test-*.js' -o -name 'test-*.mjs' -o -name 'test.mjs' \) -print | sort)
   # One file at a time: browser suites share the relay's ports and two cores.
-  run_suite "$dir" node --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
+  run_suite "$dir" node "${node_flags[@]}" --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
 done
 
 finish

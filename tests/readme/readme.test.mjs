@@ -3,7 +3,7 @@
 // must name only keys the relay has, and every error code must be documented.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { decodeProtectedHeader, jwtVerify } from "jose";
@@ -121,4 +121,15 @@ test("docs/protocol.md shows every message type of core/src/protocol.rs, as vali
     assert.ok(shown.has(type), `no JSON example of ${type}`);
     assert.ok(doc.includes(`### ${type}\n`), `no section for ${type}`);
   }
+});
+
+test("the Quick start is exactly the demo command and the test command, both executable", () => {
+  const quick = readme.match(/## Quick start\n[\s\S]*?```sh\n([\s\S]*?)\n```/);
+  assert.ok(quick, "README.md has no Quick start code block");
+  const commands = quick[1].split("\n").map((line) => line.replace(/#.*/, "").trim()).filter(Boolean);
+  assert.deepEqual(commands, ["./scripts/demo.sh", "./scripts/test.sh"]);
+  for (const script of ["scripts/demo.sh", "scripts/test.sh", ".ci/run"]) {
+    assert.ok(statSync(join(root, script)).mode & 0o111, `${script} is not executable`);
+  }
+  assert.match(read(".ci/run"), /^exec scripts\/test\.sh$/m, ".ci/run runs the README's test command");
 });
