@@ -40,14 +40,8 @@ pub fn validate_pattern(pattern: &str) -> Result<(), String> {
     if pattern.len() > MAX_CHANNEL_NAME_BYTES * 2 {
         return Err(format!("pattern {pattern:?} is too long"));
     }
-    if let Some(bad) = pattern
-        .bytes()
-        .find(|&b| !(is_name_byte(b) || b == b'/' || b == b'*'))
-    {
-        return Err(format!(
-            "pattern {pattern:?} has the character {:?}",
-            bad as char
-        ));
+    if let Some(bad) = pattern.bytes().find(|&b| !(is_name_byte(b) || b == b'/' || b == b'*')) {
+        return Err(format!("pattern {pattern:?} has the character {:?}", bad as char));
     }
     if pattern.contains("***") {
         return Err(format!("pattern {pattern:?} has '***'; use '*' or '**'"));
@@ -96,12 +90,7 @@ mod tests {
 
     #[test]
     fn names_must_look_like_prefix_rest() {
-        for ok in [
-            "/site/online",
-            "/topic/123",
-            "/doc/a-b_c.d/edit",
-            "/chat/room:7",
-        ] {
+        for ok in ["/site/online", "/topic/123", "/doc/a-b_c.d/edit", "/chat/room:7"] {
             assert_eq!(validate_name(ok), Ok(()), "{ok}");
         }
         let long = format!("/a/{}", "x".repeat(MAX_CHANNEL_NAME_BYTES));

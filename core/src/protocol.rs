@@ -37,9 +37,7 @@ pub mod close {
 }
 
 /// A presence's activity as the browser reports it.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Tab hidden (another tab or app in front).
@@ -408,17 +406,11 @@ impl fmt::Display for DecodeError {
 
 impl std::error::Error for DecodeError {}
 
-fn decode_tagged<T: serde::de::DeserializeOwned>(
-    text: &str,
-    known: &[&str],
-) -> Result<T, DecodeError> {
-    let value: Value =
-        serde_json::from_str(text).map_err(|e| DecodeError::Malformed(e.to_string()))?;
+fn decode_tagged<T: serde::de::DeserializeOwned>(text: &str, known: &[&str]) -> Result<T, DecodeError> {
+    let value: Value = serde_json::from_str(text).map_err(|e| DecodeError::Malformed(e.to_string()))?;
     let kind = match value.get("type") {
         Some(Value::String(kind)) => kind.clone(),
-        _ if value.is_object() => {
-            return Err(DecodeError::Malformed("no string field \"type\"".into()))
-        }
+        _ if value.is_object() => return Err(DecodeError::Malformed("no string field \"type\"".into())),
         _ => return Err(DecodeError::Malformed("not a JSON object".into())),
     };
     if !known.contains(&kind.as_str()) {
@@ -432,9 +424,7 @@ fn decode_tagged<T: serde::de::DeserializeOwned>(
 
 /// Bytes of `meta` once encoded, as the limit counts them.
 pub fn meta_size(meta: &Meta) -> usize {
-    serde_json::to_string(meta)
-        .map(|s| s.len())
-        .unwrap_or(usize::MAX)
+    serde_json::to_string(meta).map(|s| s.len()).unwrap_or(usize::MAX)
 }
 
 #[cfg(test)]
@@ -461,14 +451,8 @@ mod tests {
 
     #[test]
     fn decode_tells_malformed_from_unknown_from_bad_fields() {
-        assert!(matches!(
-            ClientMsg::decode("{"),
-            Err(DecodeError::Malformed(_))
-        ));
-        assert!(matches!(
-            ClientMsg::decode("[1]"),
-            Err(DecodeError::Malformed(_))
-        ));
+        assert!(matches!(ClientMsg::decode("{"), Err(DecodeError::Malformed(_))));
+        assert!(matches!(ClientMsg::decode("[1]"), Err(DecodeError::Malformed(_))));
         assert!(matches!(
             ClientMsg::decode(r#"{"ch":"/a/b"}"#),
             Err(DecodeError::Malformed(_))
@@ -509,10 +493,7 @@ mod tests {
             ErrorCode::RateLimited,
             ErrorCode::Unavailable,
         ] {
-            assert_eq!(
-                serde_json::to_value(code).unwrap(),
-                Value::String(code.as_str().into())
-            );
+            assert_eq!(serde_json::to_value(code).unwrap(), Value::String(code.as_str().into()));
         }
     }
 }

@@ -17,9 +17,7 @@
 
 use crate::channel::validate_name;
 use crate::policy::Access;
-use crate::protocol::{
-    close, meta_size, ErrorCode, Identity, Member, Meta, ServerMsg, Status, Terms,
-};
+use crate::protocol::{close, meta_size, ErrorCode, Identity, Member, Meta, ServerMsg, Status, Terms};
 use crate::time::{earliest, Instant};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
@@ -82,12 +80,7 @@ pub enum EndCause {
 }
 
 impl EndCause {
-    pub const ALL: [EndCause; 4] = [
-        EndCause::Left,
-        EndCause::Unload,
-        EndCause::Reconnect,
-        EndCause::Timeout,
-    ];
+    pub const ALL: [EndCause; 4] = [EndCause::Left, EndCause::Unload, EndCause::Reconnect, EndCause::Timeout];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -181,12 +174,7 @@ struct MemberState {
 
 impl MemberState {
     fn view(&self) -> Member {
-        let status = self
-            .holders
-            .values()
-            .map(|h| h.status)
-            .max()
-            .unwrap_or_default();
+        let status = self.holders.values().map(|h| h.status).max().unwrap_or_default();
         let meta = self
             .holders
             .values()
@@ -219,10 +207,7 @@ struct Channel {
 
 impl Channel {
     fn is_idle(&self) -> bool {
-        self.members.is_empty()
-            && self.subscribers.is_empty()
-            && self.awaiting.is_empty()
-            && self.pending.is_empty()
+        self.members.is_empty() && self.subscribers.is_empty() && self.awaiting.is_empty() && self.pending.is_empty()
     }
 
     fn note(&mut self, user: &str) {
@@ -383,12 +368,7 @@ impl Roster {
                 return Err(ErrorCode::MetaTooLarge);
             }
         }
-        let key = self
-            .conns
-            .get(&conn)
-            .ok_or(ErrorCode::HelloFirst)?
-            .client
-            .clone();
+        let key = self.conns.get(&conn).ok_or(ErrorCode::HelloFirst)?.client.clone();
         let already = self.clients[&key].channels.contains_key(ch);
         if !already
             && self.channels_in_use(conn) >= self.config.max_channels
@@ -414,13 +394,10 @@ impl Roster {
         let stamp = self.stamp;
         let channel = self.channel_mut(now, ch, access.count_only);
         channel.note(&key.user);
-        let member = channel
-            .members
-            .entry(key.user.clone())
-            .or_insert_with(|| MemberState {
-                identity: identity.clone(),
-                holders: BTreeMap::new(),
-            });
+        let member = channel.members.entry(key.user.clone()).or_insert_with(|| MemberState {
+            identity: identity.clone(),
+            holders: BTreeMap::new(),
+        });
         member.identity = identity;
         match member.holders.get_mut(&key.client) {
             Some(holder) => {
@@ -461,12 +438,7 @@ impl Roster {
                 return Err(ErrorCode::MetaTooLarge);
             }
         }
-        let key = self
-            .conns
-            .get(&conn)
-            .ok_or(ErrorCode::HelloFirst)?
-            .client
-            .clone();
+        let key = self.conns.get(&conn).ok_or(ErrorCode::HelloFirst)?.client.clone();
         if !self.clients[&key].channels.contains_key(ch) {
             return Err(ErrorCode::NotEntered);
         }
@@ -474,10 +446,7 @@ impl Roster {
         self.stamp += 1;
         let stamp = self.stamp;
         self.mark_dirty(now, ch);
-        let channel = self
-            .channels
-            .get_mut(ch)
-            .expect("an entered channel exists");
+        let channel = self.channels.get_mut(ch).expect("an entered channel exists");
         channel.note(&key.user);
         let holder = channel
             .members
@@ -497,12 +466,7 @@ impl Roster {
     /// Leave `ch` now. Leaving a channel not entered is not an error.
     pub fn leave(&mut self, now: Instant, conn: ConnId, ch: &str) -> Result<(), ErrorCode> {
         validate_name(ch)?;
-        let key = self
-            .conns
-            .get(&conn)
-            .ok_or(ErrorCode::HelloFirst)?
-            .client
-            .clone();
+        let key = self.conns.get(&conn).ok_or(ErrorCode::HelloFirst)?.client.clone();
         self.touch(now, conn, true);
         if self
             .clients
@@ -519,20 +483,13 @@ impl Roster {
 
     /// Watch `ch`: a snapshot at the next flush, then every diff. Subscribing again asks
     /// for a fresh snapshot (what a client does after a gap in `seq`).
-    pub fn subscribe(
-        &mut self,
-        now: Instant,
-        conn: ConnId,
-        ch: &str,
-        access: Access,
-    ) -> Result<(), ErrorCode> {
+    pub fn subscribe(&mut self, now: Instant, conn: ConnId, ch: &str, access: Access) -> Result<(), ErrorCode> {
         validate_name(ch)?;
         if !access.view {
             return Err(ErrorCode::ForbiddenView);
         }
         let c = self.conns.get(&conn).ok_or(ErrorCode::HelloFirst)?;
-        let counted =
-            c.subscriptions.contains(ch) || self.clients[&c.client].channels.contains_key(ch);
+        let counted = c.subscriptions.contains(ch) || self.clients[&c.client].channels.contains_key(ch);
         if !counted && self.channels_in_use(conn) >= self.config.max_channels {
             return Err(ErrorCode::TooManyChannels);
         }
@@ -611,10 +568,7 @@ impl Roster {
         let key = c.client.clone();
         self.forget_conn(conn);
         let (until, cause) = match (beacon, unloading) {
-            (Some(at), _) => (
-                (at + self.config.unload_grace_ms).max(now),
-                EndCause::Unload,
-            ),
+            (Some(at), _) => ((at + self.config.unload_grace_ms).max(now), EndCause::Unload),
             (None, true) => (now + self.config.unload_grace_ms, EndCause::Unload),
             (None, false) => (now + self.config.reconnect_grace_ms, EndCause::Reconnect),
         };
@@ -634,10 +588,7 @@ impl Roster {
 
     /// The next moment [`handle_timeout`](Self::handle_timeout) has work to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        earliest(
-            self.timers.peek().map(|Reverse((at, _))| *at),
-            self.flush_at,
-        )
+        earliest(self.timers.peek().map(|Reverse((at, _))| *at), self.flush_at)
     }
 
     /// Run every deadline due at `now`: end leases and graces, flush diffs.
@@ -672,11 +623,7 @@ impl Roster {
         Stats {
             connections: self.conns.len(),
             clients: self.clients.len(),
-            channels: self
-                .channels
-                .values()
-                .filter(|c| !c.members.is_empty())
-                .count(),
+            channels: self.channels.values().filter(|c| !c.members.is_empty()).count(),
             members: self.channels.values().map(|c| c.members.len()).sum(),
             ..self.stats.clone()
         }
@@ -710,16 +657,8 @@ impl Roster {
                 let Some(c) = self.conns.get(&conn) else {
                     return;
                 };
-                if c.unloading
-                    .is_some_and(|at| at + self.config.unload_grace_ms <= now)
-                {
-                    self.end_conn(
-                        now,
-                        conn,
-                        EndCause::Unload,
-                        close::UNLOADING,
-                        "the page went away",
-                    );
+                if c.unloading.is_some_and(|at| at + self.config.unload_grace_ms <= now) {
+                    self.end_conn(now, conn, EndCause::Unload, close::UNLOADING, "the page went away");
                 }
             }
             Timer::Token(conn) => {
@@ -788,14 +727,7 @@ impl Roster {
     }
 
     /// End a connection and, at once, every presence of its client.
-    fn end_conn(
-        &mut self,
-        now: Instant,
-        conn: ConnId,
-        cause: EndCause,
-        code: u16,
-        reason: &'static str,
-    ) {
+    fn end_conn(&mut self, now: Instant, conn: ConnId, cause: EndCause, code: u16, reason: &'static str) {
         let key = self.conns[&conn].client.clone();
         self.forget_conn(conn);
         if let Some(client) = self.clients.remove(&key) {
@@ -842,11 +774,7 @@ impl Roster {
     fn channels_in_use(&self, conn: ConnId) -> usize {
         let c = &self.conns[&conn];
         let entered = &self.clients[&c.client].channels;
-        entered.len()
-            + c.subscriptions
-                .iter()
-                .filter(|ch| !entered.contains_key(*ch))
-                .count()
+        entered.len() + c.subscriptions.iter().filter(|ch| !entered.contains_key(*ch)).count()
     }
 
     fn channel_mut(&mut self, now: Instant, ch: &str, count_only: bool) -> &mut Channel {
@@ -922,8 +850,7 @@ impl Roster {
                 }
             }
             if !channel.awaiting.is_empty() {
-                let users = (!channel.count_only)
-                    .then(|| channel.members.values().map(MemberState::view).collect());
+                let users = (!channel.count_only).then(|| channel.members.values().map(MemberState::view).collect());
                 let frame = ServerMsg::Snapshot {
                     ch: ch.clone(),
                     seq: channel.seq,

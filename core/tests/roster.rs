@@ -43,22 +43,16 @@ impl Sim {
     }
 
     fn connect(&mut self, conn: ConnId, user: &str, client: &str) -> bool {
-        self.roster
-            .connect(self.now, conn, who(user), client, None)
-            .resumed
+        self.roster.connect(self.now, conn, who(user), client, None).resumed
     }
 
     fn enter(&mut self, conn: ConnId) {
-        self.roster
-            .enter(self.now, conn, CH, Access::OPEN, None, None)
-            .unwrap();
+        self.roster.enter(self.now, conn, CH, Access::OPEN, None, None).unwrap();
     }
 
     fn watch(&mut self, conn: ConnId, user: &str) {
         self.connect(conn, user, &format!("watcher-{conn}"));
-        self.roster
-            .subscribe(self.now, conn, CH, Access::OPEN)
-            .unwrap();
+        self.roster.subscribe(self.now, conn, CH, Access::OPEN).unwrap();
     }
 
     /// Step the clock deadline by deadline up to `now + ms`, as the relay's reaper does.
@@ -102,10 +96,7 @@ impl Sim {
         let mut out = Vec::new();
         for msg in self.take(conn) {
             if let ServerMsg::Diff {
-                join,
-                leave,
-                update,
-                ..
+                join, leave, update, ..
             } = msg
             {
                 out.extend(join.iter().map(|m| format!("+{}", m.id)));
@@ -146,10 +137,7 @@ fn snapshot_then_join_diff_with_consecutive_seq() {
     sim.advance(50);
     let msgs = sim.take(100);
     let [ServerMsg::Diff {
-        seq: 1,
-        count: 1,
-        join,
-        ..
+        seq: 1, count: 1, join, ..
     }] = msgs.as_slice()
     else {
         panic!("{msgs:?}")
@@ -161,11 +149,7 @@ fn snapshot_then_join_diff_with_consecutive_seq() {
     sim.advance(50);
     assert!(matches!(
         sim.take(100).as_slice(),
-        [ServerMsg::Diff {
-            seq: 2,
-            count: 2,
-            ..
-        }]
+        [ServerMsg::Diff { seq: 2, count: 2, .. }]
     ));
 }
 
@@ -194,11 +178,7 @@ fn two_clients_of_one_user_are_one_member_until_the_last_goes() {
     assert_eq!(sim.present(), ["ann"]);
     sim.roster.leave(sim.now, 1, CH).unwrap();
     sim.advance(50);
-    assert_eq!(
-        sim.events(100),
-        Vec::<String>::new(),
-        "ann is still there on her phone"
-    );
+    assert_eq!(sim.events(100), Vec::<String>::new(), "ann is still there on her phone");
     sim.roster.leave(sim.now, 2, CH).unwrap();
     sim.advance(50);
     assert_eq!(sim.events(100), ["-ann"]);
@@ -231,11 +211,7 @@ fn a_closed_page_leaves_after_the_unload_grace() {
     sim.roster.beacon(sim.now, 1);
     sim.roster.disconnect(sim.now, 1, true);
     sim.advance(2_900);
-    assert_eq!(
-        sim.events(100),
-        Vec::<String>::new(),
-        "not before the grace"
-    );
+    assert_eq!(sim.events(100), Vec::<String>::new(), "not before the grace");
     sim.advance(200);
     assert_eq!(sim.events(100), ["-ann"]);
     assert_eq!(sim.roster.stats().ended[EndCause::Unload as usize], 1);
@@ -287,11 +263,7 @@ fn a_dropped_network_leaves_after_the_reconnect_grace_unless_it_returns() {
     assert_eq!(sim.events(100), ["-ann"]);
     assert_eq!(sim.present(), ["bob"]);
     sim.advance(30_000);
-    assert_eq!(
-        sim.present(),
-        ["bob"],
-        "bob's new connection holds its own lease"
-    );
+    assert_eq!(sim.present(), ["bob"], "bob's new connection holds its own lease");
 }
 
 #[test]
@@ -377,14 +349,7 @@ fn update_reaches_others_as_update_never_leave_and_join() {
     let mut sim = watched();
     sim.connect(1, "ann", "a1");
     sim.roster
-        .enter(
-            sim.now,
-            1,
-            CH,
-            Access::OPEN,
-            None,
-            Some(meta(r#"{"typing":false}"#)),
-        )
+        .enter(sim.now, 1, CH, Access::OPEN, None, Some(meta(r#"{"typing":false}"#)))
         .unwrap();
     sim.advance(50);
     sim.events(100);
@@ -394,10 +359,7 @@ fn update_reaches_others_as_update_never_leave_and_join() {
     sim.advance(50);
     let msgs = sim.take(100);
     let [ServerMsg::Diff {
-        join,
-        leave,
-        update,
-        ..
+        join, leave, update, ..
     }] = msgs.as_slice()
     else {
         panic!("{msgs:?}")
@@ -432,16 +394,10 @@ fn the_newest_meta_and_the_most_active_status_win_across_clients() {
         )
         .unwrap();
     let ann = &sim.roster.presence(CH).unwrap()[0];
-    assert_eq!(
-        (ann.status, ann.meta.clone()),
-        (Status::Idle, meta(r#"{"doc":2}"#))
-    );
+    assert_eq!((ann.status, ann.meta.clone()), (Status::Idle, meta(r#"{"doc":2}"#)));
     sim.roster.checkin(sim.now, 1, Status::Active);
     let ann = &sim.roster.presence(CH).unwrap()[0];
-    assert_eq!(
-        (ann.status, ann.meta.clone()),
-        (Status::Active, meta(r#"{"doc":2}"#))
-    );
+    assert_eq!((ann.status, ann.meta.clone()), (Status::Active, meta(r#"{"doc":2}"#)));
 }
 
 #[test]
@@ -461,10 +417,7 @@ fn a_thousand_joins_in_one_tick_are_one_frame_per_subscriber() {
     sim.advance(sim.roster.config().flush_interval_ms);
     for w in 0..10 {
         let msgs = sim.take(10_000 + w);
-        let [ServerMsg::Diff {
-            count: 1000, join, ..
-        }] = msgs.as_slice()
-        else {
+        let [ServerMsg::Diff { count: 1000, join, .. }] = msgs.as_slice() else {
             panic!("{} frames", msgs.len())
         };
         assert_eq!(join.len(), 1000);
@@ -493,24 +446,13 @@ fn count_only_channels_never_send_identities() {
     sim.roster.subscribe(sim.now, 100, CH, count_only).unwrap();
     sim.connect(1, "ann", "a1");
     sim.roster
-        .enter(
-            sim.now,
-            1,
-            CH,
-            count_only,
-            None,
-            Some(meta(r#"{"secret":1}"#)),
-        )
+        .enter(sim.now, 1, CH, count_only, None, Some(meta(r#"{"secret":1}"#)))
         .unwrap();
     sim.advance(50);
     sim.connect(2, "bob", "b1");
-    sim.roster
-        .enter(sim.now, 2, CH, count_only, None, None)
-        .unwrap();
+    sim.roster.enter(sim.now, 2, CH, count_only, None, None).unwrap();
     sim.advance(50);
-    sim.roster
-        .update(sim.now, 2, CH, Some(Status::Idle), None)
-        .unwrap();
+    sim.roster.update(sim.now, 2, CH, Some(Status::Idle), None).unwrap();
     sim.advance(50);
     let msgs = sim.take(100);
     assert_eq!(
@@ -537,17 +479,7 @@ fn count_only_channels_never_send_identities() {
         ),
         "{msgs:?}"
     );
-    assert!(
-        matches!(
-            msgs[1],
-            ServerMsg::Diff {
-                count: 2,
-                seq: 2,
-                ..
-            }
-        ),
-        "{msgs:?}"
-    );
+    assert!(matches!(msgs[1], ServerMsg::Diff { count: 2, seq: 2, .. }), "{msgs:?}");
 }
 
 #[test]
@@ -576,14 +508,12 @@ fn rights_refusals_change_nothing() {
     );
     assert_eq!(sim.roster.subscribe(sim.now, 1, CH, watch_only), Ok(()));
     assert_eq!(
-        sim.roster
-            .enter(sim.now, 1, "/nope", Access::OPEN, None, None),
+        sim.roster.enter(sim.now, 1, "/nope", Access::OPEN, None, None),
         Err(ErrorCode::BadChannel)
     );
     let big = meta(&format!(r#"{{"x":"{}"}}"#, "y".repeat(1100)));
     assert_eq!(
-        sim.roster
-            .enter(sim.now, 1, CH, Access::OPEN, None, Some(big.clone())),
+        sim.roster.enter(sim.now, 1, CH, Access::OPEN, None, Some(big.clone())),
         Err(ErrorCode::MetaTooLarge)
     );
     assert_eq!(
@@ -609,9 +539,7 @@ fn max_members_refuses_newcomers_but_not_a_second_client_of_a_member() {
     };
     for (conn, user) in [(1, "ann"), (2, "bob")] {
         sim.connect(conn, user, "c");
-        sim.roster
-            .enter(sim.now, conn, CH, two, None, None)
-            .unwrap();
+        sim.roster.enter(sim.now, conn, CH, two, None, None).unwrap();
     }
     sim.connect(3, "cid", "c");
     assert_eq!(
@@ -630,34 +558,21 @@ fn too_many_channels_counts_entered_and_subscribed_together() {
         ..RosterConfig::default()
     });
     sim.connect(1, "ann", "a1");
-    sim.roster
-        .enter(sim.now, 1, "/a/1", Access::OPEN, None, None)
-        .unwrap();
-    sim.roster
-        .subscribe(sim.now, 1, "/a/1", Access::OPEN)
-        .unwrap();
-    sim.roster
-        .subscribe(sim.now, 1, "/a/2", Access::OPEN)
-        .unwrap();
-    sim.roster
-        .enter(sim.now, 1, "/a/3", Access::OPEN, None, None)
-        .unwrap();
+    sim.roster.enter(sim.now, 1, "/a/1", Access::OPEN, None, None).unwrap();
+    sim.roster.subscribe(sim.now, 1, "/a/1", Access::OPEN).unwrap();
+    sim.roster.subscribe(sim.now, 1, "/a/2", Access::OPEN).unwrap();
+    sim.roster.enter(sim.now, 1, "/a/3", Access::OPEN, None, None).unwrap();
     assert_eq!(
-        sim.roster
-            .enter(sim.now, 1, "/a/4", Access::OPEN, None, None),
+        sim.roster.enter(sim.now, 1, "/a/4", Access::OPEN, None, None),
         Err(ErrorCode::TooManyChannels)
     );
     assert_eq!(
         sim.roster.subscribe(sim.now, 1, "/a/4", Access::OPEN),
         Err(ErrorCode::TooManyChannels)
     );
-    sim.roster
-        .enter(sim.now, 1, "/a/2", Access::OPEN, None, None)
-        .unwrap();
+    sim.roster.enter(sim.now, 1, "/a/2", Access::OPEN, None, None).unwrap();
     sim.roster.leave(sim.now, 1, "/a/3").unwrap();
-    sim.roster
-        .enter(sim.now, 1, "/a/4", Access::OPEN, None, None)
-        .unwrap();
+    sim.roster.enter(sim.now, 1, "/a/4", Access::OPEN, None, None).unwrap();
 }
 
 #[test]
@@ -667,9 +582,7 @@ fn subscribing_again_after_a_gap_gives_a_fresh_snapshot() {
     sim.enter(1);
     sim.advance(50);
     sim.take(100); // pretend it was lost
-    sim.roster
-        .subscribe(sim.now, 100, CH, Access::OPEN)
-        .unwrap();
+    sim.roster.subscribe(sim.now, 100, CH, Access::OPEN).unwrap();
     sim.advance(50);
     let msgs = sim.take(100);
     let [ServerMsg::Snapshot {
@@ -687,11 +600,9 @@ fn subscribing_again_after_a_gap_gives_a_fresh_snapshot() {
 #[test]
 fn an_expired_token_is_told_then_the_connection_closes_unless_renewed() {
     let mut sim = watched();
-    sim.roster
-        .connect(sim.now, 1, who("ann"), "a1", Some(sim.now + 5_000));
+    sim.roster.connect(sim.now, 1, who("ann"), "a1", Some(sim.now + 5_000));
     sim.enter(1);
-    sim.roster
-        .connect(sim.now, 2, who("bob"), "b1", Some(sim.now + 5_000));
+    sim.roster.connect(sim.now, 2, who("bob"), "b1", Some(sim.now + 5_000));
     sim.enter(2);
     sim.advance(5_000);
     for conn in [1, 2] {
@@ -707,8 +618,7 @@ fn an_expired_token_is_told_then_the_connection_closes_unless_renewed() {
             "{msgs:?}"
         );
     }
-    sim.roster
-        .refresh_token(sim.now, 2, Some(sim.now + 3_600_000));
+    sim.roster.refresh_token(sim.now, 2, Some(sim.now + 3_600_000));
     sim.advance(15_000);
     assert_eq!(sim.closed.get(&1), Some(&close::TOKEN_EXPIRED));
     assert_eq!(sim.closed.get(&2), None);
@@ -760,60 +670,22 @@ mod properties {
 
     #[derive(Clone, Debug)]
     enum Step {
-        Connect {
-            conn: u8,
-            user: u8,
-            client: u8,
-        },
-        Enter {
-            conn: u8,
-            ch: u8,
-            status: u8,
-            meta: u8,
-        },
-        Update {
-            conn: u8,
-            ch: u8,
-            meta: u8,
-        },
-        Leave {
-            conn: u8,
-            ch: u8,
-        },
-        Subscribe {
-            conn: u8,
-            ch: u8,
-        },
-        Unsubscribe {
-            conn: u8,
-            ch: u8,
-        },
-        Checkin {
-            conn: u8,
-            status: u8,
-        },
-        Beacon {
-            conn: u8,
-        },
-        Disconnect {
-            conn: u8,
-            unloading: bool,
-        },
-        Pong {
-            conn: u8,
-        },
-        Advance {
-            ms: u32,
-        },
+        Connect { conn: u8, user: u8, client: u8 },
+        Enter { conn: u8, ch: u8, status: u8, meta: u8 },
+        Update { conn: u8, ch: u8, meta: u8 },
+        Leave { conn: u8, ch: u8 },
+        Subscribe { conn: u8, ch: u8 },
+        Unsubscribe { conn: u8, ch: u8 },
+        Checkin { conn: u8, status: u8 },
+        Beacon { conn: u8 },
+        Disconnect { conn: u8, unloading: bool },
+        Pong { conn: u8 },
+        Advance { ms: u32 },
     }
 
     fn step() -> impl Strategy<Value = Step> {
         prop_oneof![
-            (0..8u8, 0..4u8, 0..3u8).prop_map(|(conn, user, client)| Step::Connect {
-                conn,
-                user,
-                client
-            }),
+            (0..8u8, 0..4u8, 0..3u8).prop_map(|(conn, user, client)| Step::Connect { conn, user, client }),
             (0..8u8, 0..2u8, 0..3u8, 0..3u8).prop_map(|(conn, ch, status, meta)| Step::Enter {
                 conn,
                 ch,
@@ -826,11 +698,9 @@ mod properties {
             (0..8u8, 0..2u8).prop_map(|(conn, ch)| Step::Unsubscribe { conn, ch }),
             (0..8u8, 0..3u8).prop_map(|(conn, status)| Step::Checkin { conn, status }),
             (0..8u8).prop_map(|conn| Step::Beacon { conn }),
-            (0..8u8, any::<bool>())
-                .prop_map(|(conn, unloading)| Step::Disconnect { conn, unloading }),
+            (0..8u8, any::<bool>()).prop_map(|(conn, unloading)| Step::Disconnect { conn, unloading }),
             (0..8u8).prop_map(|conn| Step::Pong { conn }),
-            prop_oneof![1..100u32, 1_000..20_000u32, 20_000..70_000u32]
-                .prop_map(|ms| Step::Advance { ms }),
+            prop_oneof![1..100u32, 1_000..20_000u32, 20_000..70_000u32].prop_map(|ms| Step::Advance { ms }),
         ]
     }
 

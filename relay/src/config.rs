@@ -1,0 +1,356 @@
+//! The relay's configuration: defaults, then the TOML file, then the environment, then
+//! flags. A wrong value stops the start with a message that names the key.
+
+use rollcall_core::policy::{ChannelRule, Policy};
+use rollcall_core::roster::RosterConfig;
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:7400";
+
+/// The file, as written by an operator. Every key is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<String>,
+    redis_url: Option<String>,
+    #[serde(default)]
+    allowed_origins: Vec<String>,
+    #[serde(default)]
+    auth: AuthSection,
+    #[serde(default)]
+    presence: PresenceSection,
+    #[serde(default)]
+    limits: LimitsSection,
+    #[serde(default, rename = "channel")]
+    channels: Vec<ChannelRule>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthSection {
+    #[serde(default)]
+    secrets: Vec<String>,
+    api_key: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PresenceSection {
+    checkin_interval_ms: Option<u64>,
+    lease_timeout_ms: Option<u64>,
+    unload_grace_ms: Option<u64>,
+    reconnect_grace_ms: Option<u64>,
+    flush_interval_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct LimitsSection {
+    max_frame_bytes: Option<usize>,
+    max_channels: Option<usize>,
+    max_meta_bytes: Option<usize>,
+    frames_per_second: Option<u32>,
+    frame_burst: Option<u32>,
+    send_queue: Option<usize>,
+    max_connections: Option<usize>,
+}
+
+/// Per-connection limits enforced by the WebSocket shell.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest text frame accepted; larger ones get `frame_too_large`.
+    pub max_frame_bytes: usize,
+    pub frames_per_second: u32,
+    pub frame_burst: u32,
+    /// Frames queued to one client before it counts as a slow consumer and is dropped.
+    pub send_queue: usize,
+    /// Connections this relay accepts at once; further upgrades get 503.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_frame_bytes: 16 * 1024,
+            frames_per_second: 20,
+            frame_burst: 60,
+            send_queue: 1024,
+            max_connections: 100_000,
+        }
+    }
+}
+
+/// Everything the relay runs with.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub config_file: Option<PathBuf>,
+    pub redis_url: Option<String>,
+    /// HS256 secrets; a token signed with any of them is accepted (rotation).
+    pub secrets: Vec<String>,
+    pub api_key: Option<String>,
+    /// Origins allowed for CORS and WebSocket upgrades; empty means any.
+    pub allowed_origins: Vec<String>,
+    pub presence: RosterConfig,
+    pub limits: Limits,
+    pub policy: Policy,
+    pub demo: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: DEFAULT_LISTEN.parse().expect("valid default"),
+            config_file: None,
+            redis_url: None,
+            secrets: Vec::new(),
+            api_key: None,
+            allowed_origins: Vec::new(),
+            presence: RosterConfig::default(),
+            limits: Limits::default(),
+            policy: Policy::default(),
+            demo: false,
+        }
+    }
+}
+
+/// Values from the environment and the command line, which win over the file.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub secret: Option<String>,
+    pub api_key: Option<String>,
+    pub redis_url: Option<String>,
+    pub demo: bool,
+}
+
+impl Config {
+    /// Read `file` (if any) and apply `overrides`.
+    pub fn load(file: Option<&Path>, overrides: Overrides) -> Result<Config, String> {
+        let parsed = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| format!("cannot read config file {}: {e}", path.display()))?;
+                Self::parse_file(&text).map_err(|e| format!("config file {}: {e}", path.display()))?
+            }
+            None => FileConfig::default(),
+        };
+        let mut config = Self::from_file(parsed)?;
+        config.config_file = file.map(Path::to_path_buf);
+        if let Some(listen) = overrides.listen {
+            config.listen = parse_listen(&listen)?;
+        }
+        if let Some(secret) = overrides.secret.filter(|s| !s.is_empty()) {
+            config.secrets.insert(0, secret);
+        }
+        if let Some(key) = overrides.api_key.filter(|s| !s.is_empty()) {
+            config.api_key = Some(key);
+        }
+        if let Some(url) = overrides.redis_url.filter(|s| !s.is_empty()) {
+            config.redis_url = Some(url);
+        }
+        config.demo = overrides.demo;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Parse the text of a config file (no environment, no validation of secrets).
+    pub fn from_toml(text: &str) -> Result<Config, String> {
+        let config = Self::from_file(Self::parse_file(text)?)?;
+        config.validate_timings()?;
+        Ok(config)
+    }
+
+    fn parse_file(text: &str) -> Result<FileConfig, String> {
+        toml::from_str(text).map_err(|e| e.to_string().trim_end().to_string())
+    }
+
+    fn from_file(file: FileConfig) -> Result<Config, String> {
+        let d = RosterConfig::default();
+        let p = file.presence;
+        let l = file.limits;
+        let dl = Limits::default();
+        Ok(Config {
+            listen: parse_listen(file.listen.as_deref().unwrap_or(DEFAULT_LISTEN))?,
+            config_file: None,
+            redis_url: file.redis_url,
+            secrets: file.auth.secrets,
+            api_key: file.auth.api_key.filter(|k| !k.is_empty()),
+            allowed_origins: file.allowed_origins,
+            presence: RosterConfig {
+                checkin_interval_ms: p.checkin_interval_ms.unwrap_or(d.checkin_interval_ms),
+                lease_timeout_ms: p.lease_timeout_ms.unwrap_or(d.lease_timeout_ms),
+                unload_grace_ms: p.unload_grace_ms.unwrap_or(d.unload_grace_ms),
+                reconnect_grace_ms: p.reconnect_grace_ms.unwrap_or(d.reconnect_grace_ms),
+                flush_interval_ms: p.flush_interval_ms.unwrap_or(d.flush_interval_ms),
+                max_channels: l.max_channels.unwrap_or(d.max_channels),
+                max_meta_bytes: l.max_meta_bytes.unwrap_or(d.max_meta_bytes),
+            },
+            limits: Limits {
+                max_frame_bytes: l.max_frame_bytes.unwrap_or(dl.max_frame_bytes),
+                frames_per_second: l.frames_per_second.unwrap_or(dl.frames_per_second),
+                frame_burst: l.frame_burst.unwrap_or(dl.frame_burst),
+                send_queue: l.send_queue.unwrap_or(dl.send_queue),
+                max_connections: l.max_connections.unwrap_or(dl.max_connections),
+            },
+            policy: Policy::new(file.channels)?,
+            demo: false,
+        })
+    }
+
+    fn validate_timings(&self) -> Result<(), String> {
+        let p = &self.presence;
+        let positive = [
+            ("presence.checkin_interval_ms", p.checkin_interval_ms),
+            ("presence.lease_timeout_ms", p.lease_timeout_ms),
+            ("presence.flush_interval_ms", p.flush_interval_ms),
+            ("limits.max_frame_bytes", self.limits.max_frame_bytes as u64),
+            ("limits.max_channels", p.max_channels as u64),
+            ("limits.max_meta_bytes", p.max_meta_bytes as u64),
+            ("limits.frames_per_second", self.limits.frames_per_second as u64),
+            ("limits.frame_burst", self.limits.frame_burst as u64),
+            ("limits.send_queue", self.limits.send_queue as u64),
+            ("limits.max_connections", self.limits.max_connections as u64),
+        ];
+        for (key, value) in positive {
+            if value == 0 {
+                return Err(format!("{key} must be greater than 0"));
+            }
+        }
+        if p.lease_timeout_ms <= p.checkin_interval_ms {
+            return Err(format!(
+                "presence.lease_timeout_ms ({}) must be greater than presence.checkin_interval_ms ({}), or every idle client would time out",
+                p.lease_timeout_ms, p.checkin_interval_ms
+            ));
+        }
+        if p.flush_interval_ms > 1_000 {
+            return Err(format!(
+                "presence.flush_interval_ms ({}) must be at most 1000",
+                p.flush_interval_ms
+            ));
+        }
+        if self.limits.max_frame_bytes < self.presence.max_meta_bytes + 256 {
+            return Err(format!(
+                "limits.max_frame_bytes ({}) must leave room for limits.max_meta_bytes ({}) plus 256 bytes",
+                self.limits.max_frame_bytes, self.presence.max_meta_bytes
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        self.validate_timings()?;
+        if self.secrets.is_empty() && !self.demo {
+            return Err("no token secret: set ROLLCALL_SECRET (or auth.secrets in the config file)".into());
+        }
+        if let Some(short) = self.secrets.iter().find(|s| s.len() < 16) {
+            let _ = short;
+            return Err("auth.secrets / ROLLCALL_SECRET: every secret must be at least 16 bytes".into());
+        }
+        if self.redis_url.is_some() {
+            return Err("redis_url / ROLLCALL_REDIS_URL: this build keeps state in memory only; unset it".into());
+        }
+        Ok(())
+    }
+
+    /// The store in use, as the start line and `/healthz` name it.
+    pub fn store_name(&self) -> &'static str {
+        if self.redis_url.is_some() {
+            "redis"
+        } else {
+            "memory"
+        }
+    }
+}
+
+fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    text.parse()
+        .map_err(|_| format!("listen: {text:?} is not an address like 127.0.0.1:7400"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_the_design_values() {
+        let c = Config::from_toml("").unwrap();
+        assert_eq!(c.presence.lease_timeout_ms, 60_000);
+        assert_eq!(c.presence.unload_grace_ms, 3_000);
+        assert_eq!(c.presence.reconnect_grace_ms, 15_000);
+        assert_eq!(c.presence.checkin_interval_ms, 30_000);
+        assert_eq!(c.presence.max_meta_bytes, 1024);
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+    }
+
+    #[test]
+    fn a_full_file_parses() {
+        let c = Config::from_toml(
+            r#"
+            listen = "127.0.0.1:9000"
+            allowed_origins = ["https://example.com"]
+            [auth]
+            secrets = ["0123456789abcdef0123"]
+            api_key = "k"
+            [presence]
+            unload_grace_ms = 500
+            [limits]
+            max_channels = 7
+            [[channel]]
+            pattern = "/site/*"
+            count_only = true
+            [[channel]]
+            pattern = "/staff/**"
+            allowed_groups = ["staff"]
+            public = true
+            max_members = 10
+            "#,
+        )
+        .unwrap();
+        assert_eq!(c.presence.unload_grace_ms, 500);
+        assert_eq!(c.presence.max_channels, 7);
+        assert_eq!(c.policy.rules().len(), 2);
+        assert_eq!(c.api_key.as_deref(), Some("k"));
+    }
+
+    #[test]
+    fn a_wrong_config_names_the_key() {
+        let err = Config::from_toml("[presence]\nlease_timeout = 5").unwrap_err();
+        assert!(err.contains("lease_timeout"), "{err}");
+        let err = Config::from_toml("[presence]\nlease_timeout_ms = \"soon\"").unwrap_err();
+        assert!(err.contains("lease_timeout_ms"), "{err}");
+        let err = Config::from_toml("[presence]\nlease_timeout_ms = 1000").unwrap_err();
+        assert!(err.contains("presence.lease_timeout_ms"), "{err}");
+        let err = Config::from_toml("[[channel]]\npattern = \"nope\"").unwrap_err();
+        assert!(err.contains("channel rule 1"), "{err}");
+        let err = Config::from_toml("[limits]\nsend_queue = 0").unwrap_err();
+        assert!(err.contains("limits.send_queue"), "{err}");
+        let err = Config::from_toml("listen = \"here\"").unwrap_err();
+        assert!(err.contains("listen"), "{err}");
+    }
+
+    #[test]
+    fn a_secret_is_required_outside_demo_mode() {
+        let err = Config::load(None, Overrides::default()).unwrap_err();
+        assert!(err.contains("ROLLCALL_SECRET"), "{err}");
+        assert!(Config::load(
+            None,
+            Overrides {
+                demo: true,
+                ..Overrides::default()
+            }
+        )
+        .is_ok());
+        let err = Config::load(
+            None,
+            Overrides {
+                secret: Some("short".into()),
+                ..Overrides::default()
+            },
+        )
+        .unwrap_err();
+        assert!(err.contains("16 bytes"), "{err}");
+    }
+}

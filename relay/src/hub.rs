@@ -1,0 +1,270 @@
+//! The relay's shared state: the roster, the live connections' outboxes, and the
+//! clock mapping. Every change goes through [`Hub::act`], which applies it to the
+//! roster, delivers what the roster outputs, and wakes the reaper if a deadline moved
+//! earlier.
+//!
+//! One `std::sync::Mutex` guards it all: each critical section is a few map operations
+//! and non-blocking `try_send`s, never an `.await`, so a plain mutex is cheaper than an
+//! async one and cannot be held across a suspension point.
+
+use crate::metrics::Metrics;
+use axum::extract::ws::Utf8Bytes;
+use rollcall_core::protocol::{close, Identity, Member, ServerMsg};
+use rollcall_core::roster::{Attached, ConnId, Output, Roster, RosterConfig, Stats};
+use rollcall_core::Instant;
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+use tokio::sync::{mpsc, oneshot, Notify};
+
+/// What a connection's send task writes to its socket.
+pub type Outbox = mpsc::Receiver<Utf8Bytes>;
+
+/// Tells a connection's send task to close the socket with this code and reason.
+pub type Kill = oneshot::Receiver<(u16, &'static str)>;
+
+struct Handle {
+    tx: mpsc::Sender<Utf8Bytes>,
+    kill: Option<oneshot::Sender<(u16, &'static str)>>,
+    session: String,
+}
+
+struct Inner {
+    roster: Roster,
+    conns: HashMap<ConnId, Handle>,
+    sessions: HashMap<String, ConnId>,
+    /// The deadline the reaper sleeps until.
+    armed: Option<Instant>,
+    next_id: ConnId,
+}
+
+pub struct Hub {
+    inner: Mutex<Inner>,
+    start: tokio::time::Instant,
+    wake: Notify,
+    send_queue: usize,
+    pub metrics: Metrics,
+}
+
+/// A connection registered with the hub.
+pub struct Registered {
+    pub conn: ConnId,
+    pub session: String,
+    pub attached: Attached,
+    pub outbox: Outbox,
+    pub kill: Kill,
+}
+
+impl Hub {
+    pub fn new(presence: RosterConfig, send_queue: usize) -> Hub {
+        Hub {
+            inner: Mutex::new(Inner {
+                roster: Roster::new(presence),
+                conns: HashMap::new(),
+                sessions: HashMap::new(),
+                armed: None,
+                next_id: 1,
+            }),
+            start: tokio::time::Instant::now(),
+            wake: Notify::new(),
+            send_queue,
+            metrics: Metrics::default(),
+        }
+    }
+
+    /// The roster's clock: milliseconds since this hub was made.
+    pub fn now(&self) -> Instant {
+        Instant(self.start.elapsed().as_millis() as u64)
+    }
+
+    pub fn instant_of(&self, at: Instant) -> tokio::time::Instant {
+        self.start + Duration::from_millis(at.0)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        // A panic elsewhere must not take every connection down with a poisoned lock.
+        self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Apply a change to the roster and deliver its consequences.
+    pub fn act<R>(&self, f: impl FnOnce(&mut Roster, Instant) -> R) -> R {
+        let now = self.now();
+        let mut inner = self.lock();
+        let result = f(&mut inner.roster, now);
+        self.settle(&mut inner);
+        result
+    }
+
+    /// A connection said a valid hello.
+    pub fn register(&self, identity: Identity, client: &str, token_expires: Option<Instant>) -> Registered {
+        let now = self.now();
+        let (tx, outbox) = mpsc::channel(self.send_queue);
+        let (kill_tx, kill) = oneshot::channel();
+        let session = random_id();
+        let mut inner = self.lock();
+        let conn = inner.next_id;
+        inner.next_id += 1;
+        inner.conns.insert(
+            conn,
+            Handle {
+                tx,
+                kill: Some(kill_tx),
+                session: session.clone(),
+            },
+        );
+        inner.sessions.insert(session.clone(), conn);
+        let attached = inner.roster.connect(now, conn, identity, client, token_expires);
+        self.settle(&mut inner);
+        self.metrics.connections_total.inc();
+        Registered {
+            conn,
+            session,
+            attached,
+            outbox,
+            kill,
+        }
+    }
+
+    /// The socket is gone. `unloading`: the page said so in its close frame.
+    pub fn unregister(&self, conn: ConnId, unloading: bool) {
+        let now = self.now();
+        let mut inner = self.lock();
+        if let Some(handle) = inner.conns.remove(&conn) {
+            inner.sessions.remove(&handle.session);
+        }
+        inner.roster.disconnect(now, conn, unloading);
+        self.settle(&mut inner);
+    }
+
+    /// Close a connection on the relay's initiative; its presences enter the reconnect
+    /// grace like any dropped connection.
+    pub fn close(&self, conn: ConnId, code: u16, reason: &'static str) {
+        let now = self.now();
+        let mut inner = self.lock();
+        inner.roster.disconnect(now, conn, false);
+        self.kill(&mut inner, conn, code, reason);
+        self.settle(&mut inner);
+    }
+
+    /// A `POST /v1/beacon` for `session`. False if no such connection.
+    pub fn beacon(&self, session: &str) -> bool {
+        let now = self.now();
+        let mut inner = self.lock();
+        let Some(&conn) = inner.sessions.get(session) else {
+            return false;
+        };
+        inner.roster.beacon(now, conn);
+        self.settle(&mut inner);
+        true
+    }
+
+    /// Queue one message for one connection.
+    pub fn send(&self, conn: ConnId, msg: &ServerMsg) {
+        let mut inner = self.lock();
+        let frame = Utf8Bytes::from(msg.encode());
+        self.push(&mut inner, conn, frame);
+        self.settle(&mut inner);
+    }
+
+    /// Run every deadline due now; returns the next one.
+    pub fn tick(&self) -> Option<Instant> {
+        let now = self.now();
+        let mut inner = self.lock();
+        inner.roster.handle_timeout(now);
+        self.settle(&mut inner);
+        let next = inner.roster.poll_timeout();
+        inner.armed = next;
+        next
+    }
+
+    /// Sleep until there is work for [`tick`](Self::tick).
+    pub async fn wait(&self, next: Option<Instant>) {
+        match next {
+            Some(at) => {
+                tokio::select! {
+                    _ = tokio::time::sleep_until(self.instant_of(at)) => {}
+                    _ = self.wake.notified() => {}
+                }
+            }
+            None => self.wake.notified().await,
+        }
+    }
+
+    pub fn presence(&self, ch: &str) -> Option<Vec<Member>> {
+        self.lock().roster.presence(ch)
+    }
+
+    pub fn stats(&self) -> Stats {
+        self.lock().roster.stats()
+    }
+
+    pub fn connections(&self) -> usize {
+        self.lock().conns.len()
+    }
+
+    /// Close every connection with "relay restarting": clients reconnect at once, to
+    /// this relay's successor or another one, inside their grace.
+    pub fn shutdown(&self) {
+        let mut inner = self.lock();
+        for handle in inner.conns.values_mut() {
+            if let Some(kill) = handle.kill.take() {
+                let _ = kill.send((close::RELAY_RESTART, "relay restarting"));
+            }
+        }
+    }
+
+    /// Deliver what the roster produced and re-arm the reaper if needed.
+    fn settle(&self, inner: &mut Inner) {
+        while let Some(out) = inner.roster.poll_output() {
+            match out {
+                Output::Deliver { to, frame } => {
+                    let frame = Utf8Bytes::from(frame);
+                    for conn in to {
+                        self.push(inner, conn, frame.clone());
+                    }
+                }
+                Output::Send { conn, msg } => self.push(inner, conn, Utf8Bytes::from(msg.encode())),
+                Output::Close { conn, code, reason } => self.kill(inner, conn, code, reason),
+            }
+        }
+        let next = inner.roster.poll_timeout();
+        if let Some(at) = next {
+            if inner.armed.is_none_or(|armed| at < armed) {
+                inner.armed = Some(at);
+                self.wake.notify_one();
+            }
+        }
+    }
+
+    fn push(&self, inner: &mut Inner, conn: ConnId, frame: Utf8Bytes) {
+        let Some(handle) = inner.conns.get(&conn) else { return };
+        match handle.tx.try_send(frame) {
+            Ok(()) => self.metrics.frames_out.inc(),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                // A client that does not read cannot make the relay hold its frames
+                // forever: drop it; it reconnects inside its grace and resyncs.
+                self.metrics.slow_consumers.inc();
+                let now = self.now();
+                inner.roster.disconnect(now, conn, false);
+                self.kill(inner, conn, close::SLOW_CONSUMER, "too slow to read");
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    fn kill(&self, inner: &mut Inner, conn: ConnId, code: u16, reason: &'static str) {
+        if let Some(mut handle) = inner.conns.remove(&conn) {
+            inner.sessions.remove(&handle.session);
+            if let Some(kill) = handle.kill.take() {
+                let _ = kill.send((code, reason));
+            }
+        }
+    }
+}
+
+/// 128 random bits, hex: unguessable, so a session id can authorise a beacon.
+pub fn random_id() -> String {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).expect("the OS provides randomness");
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}

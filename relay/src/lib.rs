@@ -1,0 +1,170 @@
+//! rollcall-relay: the authoritative presence state behind a WebSocket, beside any site.
+//!
+//! - [`config`]: file, environment and flags.
+//! - [`auth`]: browser tokens and the server API key.
+//! - [`hub`]: the shared roster and the connections' outboxes.
+//! - [`ws`]: one WebSocket connection.
+//! - [`http`]: beacon, server API, health, metrics, demo endpoints.
+//! - [`metrics`]: Prometheus counters.
+//!
+//! A Rust site can mount the relay inside itself:
+//!
+//! ```no_run
+//! # async fn site() {
+//! let config = rollcall_relay::config::Config::load(None, Default::default()).unwrap();
+//! let relay = rollcall_relay::Relay::start(config);
+//! let app = axum::Router::new().nest("/presence", relay.router());
+//! # let _ = app;
+//! # }
+//! ```
+
+pub mod auth;
+pub mod config;
+pub mod http;
+pub mod hub;
+pub mod metrics;
+pub mod ws;
+
+use axum::http::{HeaderValue, Method};
+use axum::routing::{get, post};
+use axum::Router;
+use config::Config;
+use hub::Hub;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tower_http::services::ServeDir;
+
+/// What every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    pub hub: Arc<Hub>,
+    pub config: Arc<Config>,
+    pub verifier: Arc<auth::Verifier>,
+}
+
+impl AppState {
+    fn origin_allowed(&self, origin: Option<&str>) -> bool {
+        let allowed = &self.config.allowed_origins;
+        allowed.is_empty() || origin.is_some_and(|o| allowed.iter().any(|a| a == o))
+    }
+}
+
+/// A running relay: its state and the reaper task that owns its clock.
+pub struct Relay {
+    state: AppState,
+    reaper: tokio::task::JoinHandle<()>,
+}
+
+impl Relay {
+    /// Build the state and start the reaper. Needs a Tokio runtime.
+    pub fn start(mut config: Config) -> Relay {
+        if config.demo && config.secrets.is_empty() {
+            config.secrets.push(hub::random_id());
+        }
+        let hub = Arc::new(Hub::new(config.presence.clone(), config.limits.send_queue));
+        let verifier = Arc::new(auth::Verifier::new(&config.secrets));
+        let reaper = tokio::spawn(reap(hub.clone()));
+        Relay {
+            state: AppState {
+                hub,
+                config: Arc::new(config),
+                verifier,
+            },
+            reaper,
+        }
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// The relay's routes, to serve alone or to nest in a site's own router.
+    pub fn router(&self) -> Router {
+        router(self.state.clone())
+    }
+
+    /// Close every connection with "relay restarting" and stop the reaper.
+    pub fn shutdown(&self) {
+        self.state.hub.shutdown();
+        self.reaper.abort();
+    }
+}
+
+/// The reaper: the only owner of the relay's clock. It sleeps until the roster's next
+/// deadline (or until a change brings one closer) and runs it.
+async fn reap(hub: Arc<Hub>) {
+    loop {
+        let next = hub.tick();
+        hub.wait(next).await;
+    }
+}
+
+pub fn router(state: AppState) -> Router {
+    let cors = CorsLayer::new()
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([axum::http::header::AUTHORIZATION, axum::http::header::CONTENT_TYPE])
+        .allow_origin(if state.config.allowed_origins.is_empty() {
+            AllowOrigin::any()
+        } else {
+            AllowOrigin::list(
+                state
+                    .config
+                    .allowed_origins
+                    .iter()
+                    .filter_map(|o| HeaderValue::from_str(o).ok()),
+            )
+        });
+    let mut app = Router::new()
+        .route("/v1/ws", get(ws::upgrade))
+        .route("/v1/beacon", post(http::beacon))
+        .route("/v1/presence", get(http::presence))
+        .route("/healthz", get(http::healthz))
+        .route("/metrics", get(http::metrics));
+    if state.config.demo {
+        app = app
+            .route("/demo/token", get(http::demo_token))
+            .route("/demo/presence", get(http::demo_presence))
+            .nest_service("/sdk", ServeDir::new(demo_dir("sdk/dist")))
+            .fallback_service(ServeDir::new(demo_dir("www")));
+    }
+    app.layer(cors).with_state(state)
+}
+
+/// A folder of the repository: from the working directory if it is there, else next to
+/// the sources this binary was built from.
+fn demo_dir(rel: &str) -> PathBuf {
+    let here = PathBuf::from(rel);
+    if here.is_dir() {
+        return here;
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
+}
+
+/// Serve until `shutdown` resolves, then close every connection with "relay restarting".
+pub async fn serve(
+    listener: TcpListener,
+    relay: Relay,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = relay.router();
+    let hub = relay.state.hub.clone();
+    let (stopped_tx, stopped_rx) = tokio::sync::oneshot::channel::<()>();
+    let graceful = async move {
+        shutdown.await;
+        let _ = stopped_tx.send(());
+    };
+    let server = axum::serve(listener, app).with_graceful_shutdown(graceful);
+    let server = tokio::spawn(async move { server.await });
+    let _ = stopped_rx.await;
+    relay.shutdown();
+    // Upgraded sockets are not tracked by the HTTP server: wait (bounded) for the close
+    // frames to go out before the process ends.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
+    while hub.connections() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    server.await.map_err(std::io::Error::other)?
+}

@@ -1,0 +1,125 @@
+//! `rollcall-relay`: run the relay from the command line.
+
+use clap::Parser;
+use rollcall_relay::config::{Config, Overrides};
+use rollcall_relay::{serve, Relay};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// rollcall-relay: who is here right now, for any web site.
+///
+/// Holds presence (who is in which channel, with what status) for browsers running the
+/// rollcall SDK, and answers your backend's questions over HTTP.
+#[derive(Parser, Debug)]
+#[command(version, about, long_about, after_help = AFTER_HELP)]
+struct Cli {
+    /// TOML config file ([presence], [limits], [auth], [[channel]] rules). See the README.
+    #[arg(long, value_name = "FILE", env = "ROLLCALL_CONFIG")]
+    config: Option<PathBuf>,
+
+    /// Address to listen on [default: 127.0.0.1:7400; port 0 picks a free one].
+    #[arg(long, value_name = "ADDR", env = "ROLLCALL_LISTEN")]
+    listen: Option<String>,
+
+    /// Demo mode: serve www/ at /, the SDK at /sdk/, and hand out tokens for anyone at
+    /// /demo/token. Never in production.
+    #[arg(long)]
+    demo: bool,
+
+    /// HS256 secret that browser tokens are signed with (at least 16 bytes).
+    #[arg(long, env = "ROLLCALL_SECRET", hide_env_values = true, hide = true)]
+    secret: Option<String>,
+
+    /// Bearer key for the server API (GET /v1/presence).
+    #[arg(long, env = "ROLLCALL_API_KEY", hide_env_values = true, hide = true)]
+    api_key: Option<String>,
+
+    /// Redis URL to share state between relays.
+    #[arg(long, env = "ROLLCALL_REDIS_URL", hide = true)]
+    redis_url: Option<String>,
+}
+
+const AFTER_HELP: &str = "\
+Environment:
+  ROLLCALL_SECRET     HS256 secret for browser tokens (required unless --demo)
+  ROLLCALL_API_KEY    bearer key for the server API (GET /v1/presence)
+  ROLLCALL_LISTEN     address to listen on (default 127.0.0.1:7400)
+  ROLLCALL_CONFIG     same as --config
+  ROLLCALL_REDIS_URL  shared state across relays (unset: in memory)
+  RUST_LOG            log filter, e.g. info or rollcall_relay=debug
+
+Endpoints:
+  GET  /v1/ws         WebSocket for the browser SDK (protocol v1, docs/protocol.md)
+  POST /v1/beacon     unload notice from navigator.sendBeacon
+  GET  /v1/presence   ?channel=A&channel=B, Authorization: Bearer <ROLLCALL_API_KEY>
+  GET  /healthz       liveness and store
+  GET  /metrics       Prometheus text";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    let overrides = Overrides {
+        listen: cli.listen,
+        secret: cli.secret,
+        api_key: cli.api_key,
+        redis_url: cli.redis_url,
+        demo: cli.demo,
+    };
+    let config = match Config::load(cli.config.as_deref(), overrides) {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("rollcall-relay: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let listener = match tokio::net::TcpListener::bind(config.listen).await {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("rollcall-relay: cannot listen on {}: {e}", config.listen);
+            return ExitCode::from(1);
+        }
+    };
+    let addr = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| config.listen.to_string());
+    let file = config
+        .config_file
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| "none".into());
+    println!(
+        "rollcall-relay listening on http://{addr} (store: {}, config: {file})",
+        config.store_name()
+    );
+    if config.demo {
+        println!("demo mode: open http://{addr}/ in two browsers. /demo/token signs a token for anyone who asks: for demos only, never in production.");
+    }
+    let relay = Relay::start(config);
+    match serve(listener, relay, shutdown_signal()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rollcall-relay: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
