@@ -1,0 +1,278 @@
+// The demo site (www/) as two people see it: two browser contexts are two browser
+// profiles, each with its own identity, against a real relay in demo mode.
+//
+// Needs `cargo build -p rollcall-relay` and `bash sdk/build.sh` first. Screenshots of
+// both people land in tests/artifacts/demo-<user>.png.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { existsSync, mkdirSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const ROOT = fileURLToPath(new URL("../..", import.meta.url));
+const RELAY = process.env.ROLLCALL_RELAY_BIN ?? path.join(ROOT, "target/debug/rollcall-relay");
+const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+const ARTIFACTS = path.join(ROOT, "tests/artifacts");
+const IDENTITY_KEY = "rollcall-demo/identity";
+
+// Every wait is bounded. A leave after a page closes takes the relay's unload grace
+// (3 s by default); the rest should take well under a second.
+const WAIT_MS = 15_000;
+const START_MS = 20_000;
+
+const CHROMIUM_FLAGS = [
+  "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+];
+
+const PEOPLE = {
+  ada: { id: "u-ada", name: "Ada Lovelace" },
+  grace: { id: "u-grace", name: "Grace Hopper" },
+};
+
+let relay;
+let browser;
+const people = {}; // key -> { context, page, errors }
+
+before(async () => {
+  assert.ok(existsSync(RELAY), `no relay at ${RELAY}: run \`cargo build -p rollcall-relay\` first`);
+  assert.ok(
+    existsSync(path.join(ROOT, "sdk/dist/rollcall.js")) || process.env.ROLLCALL_RELAY_BIN,
+    "no sdk/dist/rollcall.js: run `bash sdk/build.sh` first",
+  );
+  relay = await startRelay();
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS });
+  for (const key of Object.keys(PEOPLE)) people[key] = await openPerson(key, "/");
+});
+
+after(async () => {
+  await browser?.close().catch(() => {});
+  relay?.stop();
+});
+
+test("two browser profiles are two people: each sees both names and '2 online'", async () => {
+  for (const key of Object.keys(people)) {
+    const { page } = people[key];
+    await eventually(`${key} sees both people in the online bar`, async () => {
+      assert.deepEqual((await present(page, "#online-stack")).sort(), ["Ada Lovelace", "Grace Hopper"]);
+      assert.equal(await text(page, "#online-count-text"), "2 online");
+    });
+    await eventually(`${key} sees both people in the home page's list`, async () => {
+      assert.deepEqual((await present(page, "#people")).sort(), ["Ada Lovelace", "Grace Hopper"]);
+    });
+    assert.equal(await text(page, "#me-name"), PEOPLE[key].name);
+    assert.equal(await page.locator("#conn").getAttribute("data-state"), "live");
+  }
+});
+
+test("the server API panel shows what the relay says about /site/online", async () => {
+  const { page } = people.grace;
+  await eventually("grace's panel counts 2 on /site/online", async () => {
+    const row = page.locator('#server-rows tr[data-channel="/site/online"]');
+    assert.equal(await row.locator(".server-count").textContent(), "2");
+    assert.deepEqual(
+      (await present(page, '#server-rows tr[data-channel="/site/online"] .avatar-stack')).sort(),
+      ["Ada Lovelace", "Grace Hopper"],
+    );
+  });
+});
+
+test("a topic page counts its readers: 'N reading'", async () => {
+  const { page: ada } = people.ada;
+  await ada.goto(`${relay.url}/topic.html?id=welcome`);
+  await eventually("ada reads the topic alone", async () => {
+    assert.equal(await text(ada, "#reading-count"), "1 reading");
+  });
+  const { page: grace } = people.grace;
+  await grace.goto(`${relay.url}/topic.html?id=welcome`);
+  for (const page of [ada, grace]) {
+    await eventually("both read the topic", async () => {
+      assert.equal(await text(page, "#reading-count"), "2 reading");
+      assert.deepEqual((await present(page, "#readers")).sort(), ["Ada Lovelace", "Grace Hopper"]);
+    });
+  }
+});
+
+test("typing in a document shows 'typing…' to the other person, gone after a pause", async () => {
+  const { page: ada } = people.ada;
+  const { page: grace } = people.grace;
+  await ada.goto(`${relay.url}/doc.html?id=roadmap`);
+  await grace.goto(`${relay.url}/doc.html?id=roadmap`);
+  for (const page of [ada, grace]) {
+    await eventually("both are editing", async () => {
+      assert.deepEqual((await present(page, "#editors")).sort(), ["Ada Lovelace", "Grace Hopper"]);
+      assert.equal(await text(page, "#editing-count"), "2 editing");
+    });
+  }
+  assert.equal(await text(grace, "#typing"), "", "nobody types yet");
+
+  await ada.locator("#doc-text").click();
+  await ada.keyboard.press("End");
+  const typing = ada.keyboard.type("\nQ3: presence for the mobile app", { delay: 110 });
+  try {
+    await eventually("grace sees ada typing", async () => {
+      assert.equal(await text(grace, "#typing"), "Ada Lovelace is typing\u2026");
+    });
+    assert.equal(await text(ada, "#typing"), "", "ada is not told that she is typing");
+    await eventually("ada's own row says typing", async () => {
+      assert.equal(await text(ada, '#editors [data-user="u-ada"] .person-detail'), "typing…");
+    });
+  } finally {
+    await screenshots();
+  }
+  await typing;
+  await eventually("the indicator goes after ada pauses", async () => {
+    assert.equal(await text(grace, "#typing"), "");
+  });
+});
+
+test("a second tab of one browser is the same person over one connection", async () => {
+  const { page: ada } = people.ada;
+  await eventually("one tab, one connection", async () => {
+    assert.equal(await text(ada, "#tabs-line"), "this browser: 1 tab, 1 connection");
+  });
+  const second = await people.ada.context.newPage();
+  watchErrors(second, people.ada.errors);
+  await second.goto(`${relay.url}/`);
+  await eventually("the second tab is live", async () => {
+    assert.equal(await second.locator("#conn").getAttribute("data-state"), "live");
+    assert.ok((await present(second, "#online-stack")).includes("Ada Lovelace"));
+  });
+  for (const page of [ada, second]) {
+    await eventually("two tabs, still one connection", async () => {
+      assert.equal(await text(page, "#tabs-line"), "this browser: 2 tabs, 1 connection");
+    });
+  }
+  // Not just in passing: a second connection would show up within a leader poll.
+  await sleep(1_000);
+  for (const page of [ada, second]) {
+    assert.equal(await text(page, "#tabs-line"), "this browser: 2 tabs, 1 connection");
+  }
+  await eventually("grace still counts two people", async () => {
+    assert.equal(await text(people.grace.page, "#online-count-text"), "2 online");
+    assert.deepEqual((await present(people.grace.page, "#online-stack")).sort(), ["Ada Lovelace", "Grace Hopper"]);
+  });
+  await second.close();
+  await eventually("back to one tab", async () => {
+    assert.equal(await text(ada, "#tabs-line"), "this browser: 1 tab, 1 connection");
+  });
+});
+
+test("pages raise no uncaught errors", () => {
+  for (const [key, { errors }] of Object.entries(people)) {
+    assert.deepEqual(errors, [], `${key}'s pages threw`);
+  }
+});
+
+test("when one browser closes, the other sees the leave", async () => {
+  await people.ada.context.close();
+  const { page: grace } = people.grace;
+  await eventually("ada leaves grace's online bar and editor list", async () => {
+    assert.deepEqual(await present(grace, "#online-stack"), ["Grace Hopper"]);
+    assert.equal(await text(grace, "#online-count-text"), "1 online");
+    assert.deepEqual(await present(grace, "#editors"), ["Grace Hopper"]);
+    assert.equal(await text(grace, "#editing-count"), "1 editing");
+  });
+});
+
+test("when the relay goes away, the page says it is reconnecting", async () => {
+  relay.stop();
+  const { page: grace } = people.grace;
+  await eventually("grace's page shows reconnecting", async () => {
+    assert.equal(await grace.locator("#conn").getAttribute("data-state"), "reconnecting");
+    assert.equal(await text(grace, "#conn-text"), "reconnecting…");
+    assert.equal(await grace.locator("#notice").isVisible(), true);
+  });
+});
+
+// ---- helpers ------------------------------------------------------------------------
+
+async function startRelay() {
+  const child = spawn(RELAY, ["--demo", "--listen", "127.0.0.1:0"], {
+    cwd: ROOT,
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" },
+  });
+  const log = [];
+  child.stderr.on("data", (chunk) => log.push(String(chunk)));
+  const lines = createInterface({ input: child.stdout });
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`relay printed no address in ${START_MS} ms\n${log.join("")}`)), START_MS);
+    child.once("exit", (code) => reject(new Error(`relay exited (${code}) before listening\n${log.join("")}`)));
+    lines.once("line", (line) => {
+      clearTimeout(timer);
+      const match = /listening on (http:\/\/\S+)/.exec(line);
+      if (match) resolve(match[1]);
+      else reject(new Error(`unexpected first line from the relay: ${line}`));
+    });
+  });
+  lines.on("line", () => {}); // keep draining stdout
+  return {
+    url,
+    log,
+    stop() {
+      if (child.exitCode === null && !child.killed) child.kill("SIGTERM");
+    },
+  };
+}
+
+async function openPerson(key, where) {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  await context.addInitScript(([storageKey, value]) => {
+    try {
+      if (!localStorage.getItem(storageKey)) localStorage.setItem(storageKey, value);
+    } catch {
+      // about:blank has no localStorage.
+    }
+  }, [IDENTITY_KEY, JSON.stringify(PEOPLE[key])]);
+  const page = await context.newPage();
+  const errors = [];
+  watchErrors(page, errors);
+  await page.goto(`${relay.url}${where}`);
+  return { context, page, errors };
+}
+
+function watchErrors(page, errors) {
+  page.on("pageerror", (error) => errors.push(`${page.url()}: ${error.message}`));
+}
+
+/** Names of the people shown (not leaving) in a roster list. */
+function present(page, listSelector) {
+  return page.$$eval(`${listSelector} > [data-user]:not([data-leaving])`, (items) =>
+    items.map((item) => item.dataset.name));
+}
+
+async function text(page, selector) {
+  return ((await page.locator(selector).first().textContent()) ?? "").trim();
+}
+
+/** Retries `check` until it passes or WAIT_MS runs out, then fails with its last error. */
+async function eventually(what, check, timeoutMs = WAIT_MS) {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      return await check();
+    } catch (error) {
+      if (Date.now() > deadline) {
+        error.message = `${what} (within ${timeoutMs} ms): ${error.message}\nrelay stderr:\n${relay?.log.join("").slice(-2000) ?? ""}`;
+        throw error;
+      }
+      await sleep(100);
+    }
+  }
+}
+
+function sleep(ms) {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+async function screenshots() {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  for (const [key, { page }] of Object.entries(people)) {
+    if (!page.isClosed()) await page.screenshot({ path: path.join(ARTIFACTS, `demo-${key}.png`), fullPage: true });
+  }
+}
