@@ -45,7 +45,7 @@ const SHELL = `
 
 const ASIDE = `
 <section class="card" aria-labelledby="browser-h">
-  <h2 id="browser-h">This browser</h2>
+  <h2 id="browser-h">One connection per browser</h2>
   <p class="tabs-line" id="tabs-line">this browser: 1 tab, 0 connections</p>
   <p class="muted small" id="leader-line">Waiting for the connection…</p>
 </section>
@@ -338,8 +338,10 @@ class App {
         const answer = await response.json();
         for (const [channel, { count, roster }] of cells) {
           const entry = answer[channel];
+          const users = entry && Array.isArray(entry.users) ? entry.users : [];
           count.textContent = String(entry ? entry.count : 0);
-          roster.render(entry && Array.isArray(entry.users) ? entry.users : []);
+          count.classList.toggle("server-none", !entry || entry.count === 0);
+          roster.render(users);
         }
         $("server-raw").textContent = JSON.stringify(answer, null, 2);
         $("server-updated").textContent = `Answered at ${new Date().toLocaleTimeString()}.`;

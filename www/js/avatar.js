@@ -11,6 +11,10 @@ export function initials(name) {
   return letters.join("").toUpperCase();
 }
 
+// Hues (OKLCH) that stay clear and readable under white initials; the yellows and
+// olives in between look muddy at this lightness, so they are left out.
+const HUES = [20, 50, 150, 175, 200, 230, 255, 280, 305, 330, 355];
+
 /** A hue from the user id (FNV-1a), so a person keeps their colour everywhere. */
 export function hueOf(id) {
   let hash = 0x811c9dc5;
@@ -18,7 +22,7 @@ export function hueOf(id) {
     hash ^= char.codePointAt(0);
     hash = Math.imul(hash, 0x01000193);
   }
-  return (hash >>> 0) % 360;
+  return HUES[(hash >>> 0) % HUES.length];
 }
 
 export function statusText(status) {

@@ -25,7 +25,7 @@ export const TOPICS = [
     paragraphs: [
       "However many tabs you open, a browser holds exactly one connection to the relay. The tabs elect a leader; the others talk to it over a BroadcastChannel.",
       "Close the leader and another tab takes over inside the grace window: nobody else sees a flicker.",
-      "The line under \u201cThis browser\u201d counts the tabs of this browser and the connections they hold. Open a few tabs and close the one that says it holds the connection.",
+      "The panel \u201cOne connection per browser\u201d counts the tabs of this browser and the connections they hold. Open a few tabs and close the one that says it holds the connection.",
     ],
   },
 ];
