@@ -130,6 +130,7 @@ class App {
     const input = $("rename-input");
     $("rename-open").addEventListener("click", () => {
       input.value = this.me.name;
+      dialog.returnValue = "";
       dialog.showModal();
       input.select();
     });
