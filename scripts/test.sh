@@ -16,7 +16,7 @@ cd "$(dirname "$0")/.."
 source scripts/env.sh
 
 # A hung suite must not eat the whole CI budget; generous enough for a cold build.
-suite_timeout=${ROLLCALL_SUITE_TIMEOUT:-1200}
+suite_timeout=${ROLLCALL_SUITE_TIMEOUT:-900}
 log_dir=target/test-logs
 
 passed=0
