@@ -33,9 +33,10 @@ pub const PING_ANSWER_MS: u64 = 1_500;
 pub const HEARTBEAT_INTERVAL_MS: u64 = 2_000;
 
 /// A change to what the connection wants, from one tab (input) or for the whole
-/// browser (output).
+/// browser (output). Externally tagged (`{"leave": {"ch": ...}}`): an internally
+/// tagged enum costs the browser bundle a buffering deserializer.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "op", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum Intent {
     Enter { ch: String, meta: Meta },
     Update { ch: String, meta: Meta },
@@ -667,7 +668,7 @@ mod tests {
         w.apply(&Intent::Subscribe { ch: "/x/y".into() });
         let text = serde_json::to_string(&w).unwrap();
         assert_eq!(serde_json::from_str::<TabWants>(&text).unwrap(), w);
-        let i: Intent = serde_json::from_str(r#"{"op":"leave","ch":"/x/y"}"#).unwrap();
+        let i: Intent = serde_json::from_str(r#"{"leave":{"ch":"/x/y"}}"#).unwrap();
         assert_eq!(i, leave("/x/y"));
     }
 

@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# Builds the npm package `rollcall` into sdk/dist/: the wasm, its glue, the entry
+# (rollcall.js) and the types, then prints their gzipped size.
+#
+#   bash sdk/build.sh            release build (what is published)
+#   bash sdk/build.sh --dev      debug build, faster, larger
+#
+# Needs wasm-pack and wasm-bindgen-cli (the version pinned in sdk/Cargo.toml) on PATH,
+# as scripts/setup.sh installs them. wasm-opt is used only from npm's binaryen
+# (node_modules/.bin/wasm-opt): Debian's binaryen produces a module Chromium rejects.
+set -euo pipefail
+
+sdk=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$sdk/.." && pwd)
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
+
+profile=--release
+case "${1:-}" in
+  --dev) profile=--dev ;;
+  "") ;;
+  *) echo "usage: sdk/build.sh [--dev]" >&2; exit 2 ;;
+esac
+
+# Size over speed for this one artifact; the workspace's release profile serves the relay.
+export CARGO_PROFILE_RELEASE_OPT_LEVEL=z
+export CARGO_PROFILE_RELEASE_LTO=true
+export CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1
+export CARGO_PROFILE_RELEASE_PANIC=abort
+
+cd "$sdk"
+wasm-pack --quiet build --mode no-install --target web "$profile" \
+  --out-dir pkg --out-name rollcall_sdk --no-pack --no-opt
+
+wasm=pkg/rollcall_sdk_bg.wasm
+wasm_opt=""
+for candidate in "$sdk/node_modules/.bin/wasm-opt" "$root/node_modules/.bin/wasm-opt"; do
+  if [ -x "$candidate" ]; then wasm_opt=$candidate; break; fi
+done
+if [ "$profile" = --release ] && [ -n "$wasm_opt" ]; then
+  "$wasm_opt" -Oz "$wasm" -o "$wasm.opt"
+  mv "$wasm.opt" "$wasm"
+elif [ "$profile" = --release ]; then
+  echo "build: no node_modules/.bin/wasm-opt (npm install binaryen); the wasm is not size-optimized." >&2
+fi
+
+rm -rf dist
+mkdir -p dist
+cp pkg/rollcall_sdk.js pkg/rollcall_sdk.d.ts pkg/rollcall_sdk_bg.wasm dist/
+cp js/rollcall.js js/rollcall.d.ts dist/
+
+gz() { gzip -9 -c "$@" | wc -c; }
+wasm_gz=$(gz dist/rollcall_sdk_bg.wasm)
+js_gz=$(cat dist/rollcall.js dist/rollcall_sdk.js | gz)
+echo "build: sdk/dist ready: wasm $((wasm_gz / 1024)) KB + js $((js_gz / 1024)) KB gzipped = $(((wasm_gz + js_gz) / 1024)) KB (budget 60 KB)"

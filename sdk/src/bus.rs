@@ -1,0 +1,66 @@
+//! The messages tabs of one browser exchange over BroadcastChannel.
+//!
+//! Followers send intents, heartbeats and their whole wants (to a new leader); the leader
+//! sends replies, the relay's channel frames (so every tab applies the same snapshot and
+//! diffs), pings, and "stopped" when the connection ends for good. Every message is one
+//! JSON string; a message this version cannot read is ignored.
+
+use rollcall_core::tabs::{Intent, TabWants};
+use serde::{Deserialize, Serialize};
+use wasm_bindgen::JsValue;
+use web_sys::BroadcastChannel;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    pub code: String,
+    pub message: String,
+}
+
+/// Externally tagged (`{"pong": {"tab": ...}}`): cheaper to decode in wasm than a
+/// `type` field.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BusMsg {
+    /// Follower -> leader: one change to what this tab wants; answered by `Reply`.
+    Intent { tab: String, req: u64, intent: Intent },
+    /// Leader -> one tab: the answer to its request.
+    Reply {
+        tab: String,
+        req: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        error: Option<ErrorBody>,
+    },
+    /// Leader -> all: a snapshot or diff from the relay, in order, as the relay's text
+    /// (decoded by the same code as the socket's frames).
+    Frame { text: String },
+    /// Leader -> all: "answer if you are there"; also tells whether the relay is up.
+    Ping { leader: String, connected: bool },
+    /// Follower -> leader: the answer to a ping.
+    Pong { tab: String },
+    /// Follower -> leader: alive, unasked.
+    Heartbeat { tab: String },
+    /// Follower -> a leader it has not synced with: everything this tab wants.
+    Sync { tab: String, wants: TabWants },
+    /// Follower -> leader: this tab is going away; drop its wants now.
+    Bye { tab: String },
+    /// Follower -> leader: my view of `ch` skipped a diff; broadcast a snapshot.
+    Resync { tab: String, ch: String },
+    /// Leader -> all: the connection ended for good (replaced, refused, closed).
+    Stopped { error: ErrorBody },
+    /// Fallback election, for browsers without Web Locks: "I lead".
+    Announce { tab: String },
+    /// The leader is going away: take over now.
+    Resign { tab: String },
+}
+
+impl BusMsg {
+    pub fn post(&self, channel: &BroadcastChannel) {
+        if let Ok(text) = serde_json::to_string(self) {
+            let _ = channel.post_message(&JsValue::from_str(&text));
+        }
+    }
+
+    pub fn parse(data: &JsValue) -> Option<BusMsg> {
+        serde_json::from_str(&data.as_string()?).ok()
+    }
+}

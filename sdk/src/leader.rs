@@ -1,0 +1,72 @@
+//! Who holds the browser's one connection: the tab holding the Web Lock named after the
+//! relay and the user, or - where Web Locks are missing - the winner of the election
+//! over BroadcastChannel (`rollcall_core::tabs::Election`).
+//!
+//! `navigator.locks` is reached through `Reflect`: web-sys gates it behind an unstable
+//! cfg. The lock is held by a promise that only settles when this tab lets go (close,
+//! pagehide) or dies, which is exactly when another tab's waiting request is granted.
+
+use crate::shell::{deferred, get, Shell};
+use js_sys::{Function, Object, Promise, Reflect};
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+/// Decide this tab's role before `connect()` resolves: leader if the lock is free,
+/// else follower (queued to take over when the lock passes).
+pub async fn elect(shell: &Rc<Shell>, name: &str) {
+    let Some((locks, request)) = web_locks() else {
+        shell.with(|st, now| st.start_election(now));
+        return;
+    };
+    let (decided, decide, _) = deferred();
+    let s = shell.clone();
+    let try_now = Closure::once_into_js(move |lock: JsValue| -> JsValue {
+        if lock.is_null() {
+            let _ = decide.call1(&JsValue::UNDEFINED, &JsValue::FALSE);
+            return JsValue::UNDEFINED;
+        }
+        let held = hold(&s);
+        let _ = decide.call1(&JsValue::UNDEFINED, &JsValue::TRUE);
+        held.into()
+    });
+    let opts = Object::new();
+    let _ = Reflect::set(&opts, &"ifAvailable".into(), &JsValue::TRUE);
+    if request.call3(&locks, &name.into(), &opts, &try_now).is_err() {
+        shell.with(|st, now| st.start_election(now));
+        return;
+    }
+    let leads = wasm_bindgen_futures::JsFuture::from(decided).await.unwrap_or(JsValue::FALSE);
+    if leads.is_truthy() {
+        return;
+    }
+    // Wait in line: granted when the leader tab closes, navigates or dies.
+    let s = shell.clone();
+    let take_over = Closure::once_into_js(move |_lock: JsValue| -> JsValue {
+        if s.read(|st| st.is_closed()) {
+            return JsValue::UNDEFINED;
+        }
+        hold(&s).into()
+    });
+    let _ = request.call2(&locks, &name.into(), &take_over);
+}
+
+/// Become the leader; the returned promise holds the lock until the shell resolves it.
+fn hold(shell: &Rc<Shell>) -> Promise {
+    let (held, release, _) = deferred();
+    shell.with(|st, now| {
+        st.set_lock_release(release);
+        st.become_leader(now);
+    });
+    held
+}
+
+fn web_locks() -> Option<(JsValue, Function)> {
+    let navigator: JsValue = web_sys::window()?.navigator().into();
+    let locks = get(&navigator, "locks");
+    if !locks.is_object() {
+        return None;
+    }
+    let request = get(&locks, "request").dyn_into::<Function>().ok()?;
+    Some((locks, request))
+}

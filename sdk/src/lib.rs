@@ -1,0 +1,265 @@
+//! rollcall-sdk: the browser shell around rollcall-core, and the JS API of the npm
+//! package `rollcall` (`connect`, `Presence`, `Channel`).
+//!
+//! - [`shell`]: one tab's driver (clock, socket, timers, page callbacks).
+//! - [`bus`]: what tabs of one browser tell each other over BroadcastChannel.
+//! - [`leader`]: who holds the connection (Web Locks, or an election over the bus).
+//! - [`page`]: page lifecycle and activity (pagehide, visibility, input, localStorage).
+//! - [`error`]: JS `Error`s with a `code`.
+//!
+//! The package's entry (`js/rollcall.js`) loads the wasm once and re-exports `connect`;
+//! its types are in `js/rollcall.d.ts`.
+
+pub mod bus;
+pub mod error;
+pub mod leader;
+pub mod page;
+pub mod shell;
+
+use error::{bad_option, js_error};
+use js_sys::{Function, Promise};
+use rollcall_core::client::ChannelView;
+use rollcall_core::protocol::{Member, Meta};
+use rollcall_core::tabs::Intent;
+use shell::{get, Options, Shell, DEFAULT_IDLE_AFTER_MS};
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+
+/// Connect this tab: elect (or follow) the tab that holds the browser's one
+/// connection, and start it. Resolves once this tab knows whether it leads; use
+/// `presence.ready` to wait for the relay's welcome.
+#[wasm_bindgen(js_name = connect)]
+pub async fn connect(options: JsValue) -> Result<Presence, JsValue> {
+    let opts = read_options(&options)?;
+    let token = match (&opts.token, &opts.token_fn) {
+        (Some(t), _) => t.clone(),
+        (None, Some(f)) => shell::fetch_token(f).await?,
+        (None, None) => return Err(bad_option("connect() needs a token: a string or a function returning one.")),
+    };
+    let opts = Options {
+        token: Some(token.clone()),
+        ..opts
+    };
+    // Tabs share a connection only for the same relay and the same user.
+    let name = format!("rollcall {} {}", opts.url, page::token_subject(&token));
+    let bus = web_sys::BroadcastChannel::new(&name)
+        .map_err(|_| js_error("unsupported", "This browser has no BroadcastChannel; rollcall needs it."))?;
+    let shell = Shell::new(opts, page::random_id(), page::client_id(), bus);
+    page::listen(&shell);
+    leader::elect(&shell, &name).await;
+    shell.with(|_, _| ());
+    Ok(Presence { shell })
+}
+
+fn read_options(options: &JsValue) -> Result<Options, JsValue> {
+    if !options.is_object() {
+        return Err(bad_option("connect() takes an object: { url, token }."));
+    }
+    let url = get(options, "url")
+        .as_string()
+        .filter(|u| u.starts_with("http://") || u.starts_with("https://"))
+        .ok_or_else(|| bad_option("`url` must be the relay's http(s) URL, e.g. \"https://presence.example.com\"."))?;
+    let token_value = get(options, "token");
+    let (token, token_fn) = if let Some(t) = token_value.as_string() {
+        (Some(t), None)
+    } else if token_value.is_function() {
+        (None, Some(Function::from(token_value)))
+    } else {
+        return Err(bad_option("`token` must be a string or a function returning (a promise of) one."));
+    };
+    let idle = get(options, "idleAfterMs");
+    let idle_after_ms = match idle.as_f64() {
+        Some(ms) if ms >= 1.0 => ms as u64,
+        Some(_) => return Err(bad_option("`idleAfterMs` must be a positive number of milliseconds.")),
+        None => DEFAULT_IDLE_AFTER_MS,
+    };
+    let mut initial = BTreeMap::new();
+    let init = get(options, "initial");
+    if init.is_object() {
+        let text = js_sys::JSON::stringify(&init).ok().and_then(|s| s.as_string()).unwrap_or_default();
+        let parsed: BTreeMap<String, InitialChannel> = serde_json::from_str(&text)
+            .map_err(|e| bad_option(&format!("`initial` must map channel names to {{count, users}}: {e}")))?;
+        for (ch, state) in parsed {
+            initial.insert(ch, ChannelView::with_initial(state.count, state.users));
+        }
+    }
+    Ok(Options {
+        url: url.trim_end_matches('/').to_string(),
+        token_fn,
+        token,
+        idle_after_ms,
+        initial,
+    })
+}
+
+#[derive(serde::Deserialize)]
+struct InitialChannel {
+    count: usize,
+    #[serde(default)]
+    users: Option<Vec<Member>>,
+}
+
+/// One tab's handle on presence.
+#[wasm_bindgen]
+pub struct Presence {
+    shell: Rc<Shell>,
+}
+
+#[wasm_bindgen]
+impl Presence {
+    /// A channel by name (`/prefix/rest`). Throws a `bad_channel` error for a bad name.
+    pub fn channel(&self, name: &str) -> Result<Channel, JsValue> {
+        rollcall_core::channel::validate_name(name).map_err(|code| js_error(code.as_str(), code.sentence()))?;
+        Ok(Channel {
+            shell: self.shell.clone(),
+            name: name.to_string(),
+        })
+    }
+
+    /// Leave every channel of this tab and stop. Other tabs keep their presence.
+    pub fn close(&self) {
+        self.shell.with(|st, now| st.close(now));
+    }
+
+    /// Does this tab hold the browser's connection?
+    #[wasm_bindgen(getter, js_name = isLeader)]
+    pub fn is_leader(&self) -> bool {
+        self.shell.read(|st| st.is_leader())
+    }
+
+    /// Is the relay's welcome in (here or in the leader tab)?
+    #[wasm_bindgen(getter)]
+    pub fn connected(&self) -> bool {
+        self.shell.read(|st| st.connected())
+    }
+
+    /// Settles with the first welcome, or rejects with why the relay refused.
+    #[wasm_bindgen(getter)]
+    pub fn ready(&self) -> Promise {
+        self.shell.read(|st| st.ready())
+    }
+
+    /// This browser profile's id, shared by its tabs.
+    #[wasm_bindgen(getter, js_name = clientId)]
+    pub fn client_id(&self) -> String {
+        self.shell.read(|st| st.client_id().to_string())
+    }
+
+    /// This tab's id.
+    #[wasm_bindgen(getter, js_name = tabId)]
+    pub fn tab_id(&self) -> String {
+        self.shell.read(|st| st.tab().to_string())
+    }
+}
+
+/// One channel as this tab uses it.
+#[wasm_bindgen]
+pub struct Channel {
+    shell: Rc<Shell>,
+    name: String,
+}
+
+#[wasm_bindgen]
+impl Channel {
+    #[wasm_bindgen(getter)]
+    pub fn name(&self) -> String {
+        self.name.clone()
+    }
+
+    /// Appear in the channel with `meta`. Rejects with an Error that says why.
+    pub fn enter(&self, meta: JsValue) -> Promise {
+        match read_meta(&meta) {
+            Ok(meta) => self.request(Intent::Enter {
+                ch: self.name.clone(),
+                meta,
+            }),
+            Err(e) => Promise::reject(&e),
+        }
+    }
+
+    /// Replace this presence's meta.
+    pub fn update(&self, meta: JsValue) -> Promise {
+        match read_meta(&meta) {
+            Ok(meta) => self.request(Intent::Update {
+                ch: self.name.clone(),
+                meta,
+            }),
+            Err(e) => Promise::reject(&e),
+        }
+    }
+
+    /// Stop appearing (once no other tab of this browser is in the channel).
+    pub fn leave(&self) -> Promise {
+        self.request(Intent::Leave {
+            ch: self.name.clone(),
+        })
+    }
+
+    /// Call `callback({channel, count, users})` now (if known) and on every change.
+    /// Returns the function that stops it.
+    pub fn subscribe(&self, callback: Function) -> Function {
+        self.listen("state", callback)
+    }
+
+    /// `"join" | "leave" | "update"` (with the user) or `"error"` (with the Error).
+    /// Returns the function that removes the listener.
+    pub fn on(&self, event: &str, callback: Function) -> Result<Function, JsValue> {
+        let kind = ["join", "leave", "update", "error"]
+            .into_iter()
+            .find(|k| *k == event)
+            .ok_or_else(|| {
+                js_error(
+                    "bad_event",
+                    "channel.on() takes \"join\", \"leave\", \"update\" or \"error\".",
+                )
+            })?;
+        Ok(self.listen(kind, callback))
+    }
+
+    /// The users present, as last shown (empty on count-only channels).
+    #[wasm_bindgen(getter)]
+    pub fn users(&self) -> JsValue {
+        self.shell.read(|st| st.users(&self.name))
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn count(&self) -> u32 {
+        self.shell.read(|st| st.count(&self.name)) as u32
+    }
+}
+
+impl Channel {
+    fn request(&self, intent: Intent) -> Promise {
+        self.shell.with(|st, now| st.request(now, intent))
+    }
+
+    fn listen(&self, kind: &'static str, callback: Function) -> Function {
+        let id = self
+            .shell
+            .with(|st, now| st.add_listener(now, &self.name, kind, callback));
+        let shell = self.shell.clone();
+        let name = self.name.clone();
+        let mut done = false;
+        Closure::<dyn FnMut()>::new(move || {
+            if let (false, Some(id)) = (done, id) {
+                done = true;
+                shell.with(|st, now| st.remove_listener(now, &name, kind, id));
+            }
+        })
+        .into_js_value()
+        .into()
+    }
+}
+
+fn read_meta(meta: &JsValue) -> Result<Meta, JsValue> {
+    if meta.is_undefined() || meta.is_null() {
+        return Ok(Meta::new());
+    }
+    let text = js_sys::JSON::stringify(meta)
+        .ok()
+        .and_then(|s| s.as_string())
+        .ok_or_else(|| js_error("bad_meta", "meta must be a plain object that JSON can encode."))?;
+    serde_json::from_str::<Meta>(&text)
+        .map_err(|_| js_error("bad_meta", "meta must be a plain object, e.g. { typing: true }."))
+}

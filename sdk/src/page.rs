@@ -1,0 +1,138 @@
+//! The page around the SDK: lifecycle (`pagehide`, `visibilitychange`), input for idle
+//! detection, the bus's messages, and the client id kept in `localStorage`.
+
+use crate::bus::BusMsg;
+use crate::shell::Shell;
+use js_sys::Math;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{Event, MessageEvent};
+
+/// Where a browser profile keeps its client id, shared by its tabs.
+pub const CLIENT_ID_KEY: &str = "rollcall.client";
+/// Input events that mean "someone is using this page".
+const INPUT_EVENTS: &[&str] = &["pointerdown", "pointermove", "keydown", "scroll", "focus"];
+
+/// Wire the page's events to the shell. They live as long as the page.
+pub fn listen(shell: &Rc<Shell>) {
+    let Some(window) = web_sys::window() else { return };
+    let s = shell.clone();
+    let on_bus = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+        if let Some(msg) = BusMsg::parse(&e.data()) {
+            s.with(|st, now| st.on_bus(now, msg));
+        }
+    });
+    shell.read(|st| st.set_bus_handler(on_bus.as_ref().unchecked_ref()));
+    on_bus.forget();
+
+    let s = shell.clone();
+    let on_pagehide = Closure::<dyn FnMut(Event)>::new(move |_| s.with(|st, now| st.page_hidden(now)));
+    let _ = window.add_event_listener_with_callback("pagehide", on_pagehide.as_ref().unchecked_ref());
+    on_pagehide.forget();
+
+    if let Some(document) = window.document() {
+        let s = shell.clone();
+        let d = document.clone();
+        let on_visibility = Closure::<dyn FnMut(Event)>::new(move |_| {
+            let hidden = d.visibility_state() == web_sys::VisibilityState::Hidden;
+            s.with(|st, now| st.visibility(now, hidden));
+        });
+        let _ = document.add_event_listener_with_callback("visibilitychange", on_visibility.as_ref().unchecked_ref());
+        on_visibility.forget();
+    }
+
+    let s = shell.clone();
+    let on_input = Closure::<dyn FnMut(Event)>::new(move |_| s.with(|st, now| st.input(now)));
+    for name in INPUT_EVENTS {
+        let _ = window.add_event_listener_with_callback(name, on_input.as_ref().unchecked_ref());
+    }
+    on_input.forget();
+}
+
+/// A random id of `[A-Za-z0-9]`, 22 characters (about 130 bits).
+pub fn random_id() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    (0..22)
+        .map(|_| ALPHABET[(Math::random() * ALPHABET.len() as f64) as usize % ALPHABET.len()] as char)
+        .collect()
+}
+
+/// This browser profile's client id: kept in localStorage so tabs share it and a
+/// refresh keeps it. Without storage (private modes, blocked), one per tab.
+pub fn client_id() -> String {
+    let storage = web_sys::window().and_then(|w| w.local_storage().ok().flatten());
+    let Some(storage) = storage else { return random_id() };
+    if let Ok(Some(id)) = storage.get_item(CLIENT_ID_KEY) {
+        if is_client_id(&id) {
+            return id;
+        }
+    }
+    let id = random_id();
+    let _ = storage.set_item(CLIENT_ID_KEY, &id);
+    id
+}
+
+/// The relay's rule for client ids.
+pub fn is_client_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 64 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// The token's `sub`, read without verifying (the relay verifies): it only names the
+/// lock and bus that tabs of one user share.
+pub fn token_subject(token: &str) -> String {
+    let payload = token.split('.').nth(1).unwrap_or_default();
+    base64url_decode(payload)
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
+        .and_then(|claims| match claims.get("sub") {
+            Some(serde_json::Value::String(s)) => Some(s.clone()),
+            Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+fn base64url_decode(input: &str) -> Option<Vec<u8>> {
+    let mut out = Vec::with_capacity(input.len() * 3 / 4);
+    let mut acc = 0u32;
+    let mut bits = 0;
+    for c in input.bytes() {
+        let v = match c {
+            b'A'..=b'Z' => c - b'A',
+            b'a'..=b'z' => c - b'a' + 26,
+            b'0'..=b'9' => c - b'0' + 52,
+            b'-' | b'+' => 62,
+            b'_' | b'/' => 63,
+            b'=' => break,
+            _ => return None,
+        };
+        acc = (acc << 6) | v as u32;
+        bits += 6;
+        if bits >= 8 {
+            bits -= 8;
+            out.push((acc >> bits) as u8);
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_subject_reads_sub_from_a_jwt_payload() {
+        // {"sub":"7","name":"ann"}
+        let token = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiI3IiwibmFtZSI6ImFubiJ9.sig";
+        assert_eq!(token_subject(token), "7");
+        assert_eq!(token_subject("garbage"), "");
+    }
+
+    #[test]
+    fn client_ids_follow_the_relays_rule() {
+        assert!(is_client_id("abc-DEF_123"));
+        assert!(!is_client_id(""));
+        assert!(!is_client_id("a b"));
+        assert!(!is_client_id(&"x".repeat(65)));
+    }
+}

@@ -1,0 +1,1188 @@
+//! One tab's driver: the only place in the SDK that reads the clock, holds sockets and
+//! timers, and calls back into the page.
+//!
+//! Map of the file:
+//! - [`State`] is plain data plus the core's state machines. Every input (socket, bus,
+//!   timer, page event, API call) goes through [`Shell::with`], which borrows the state,
+//!   lets it react with `now`, then - with the borrow released - runs the queued
+//!   [`Effect`]s (page callbacks, opening a socket, fetching a token) and arms the one
+//!   timer at the earliest deadline. Page callbacks therefore never see a borrowed state
+//!   and may call back into the SDK.
+//! - Every tab keeps its own wants ([`TabWants`]), channel views and listeners. The
+//!   leader tab also owns the connection: a `Client` (rules for one connection) and a
+//!   `Tabs` ledger (what every tab wants). A follower sends its intents over the bus;
+//!   the leader applies each tab's intent to the ledger, and the ledger's changes to the
+//!   client.
+//! - The relay's snapshots and diffs are broadcast by the leader, so every tab applies
+//!   the same frames to its own views.
+
+use crate::bus::{BusMsg, ErrorBody};
+use crate::error::{from_failure, js_error};
+use gloo_timers::callback::Timeout;
+use js_sys::{Function, Math, Promise, Reflect};
+use rollcall_core::client::{Applied, ChannelView, Client, Event, Failure, Ref};
+use rollcall_core::protocol::{close, ErrorCode, Identity, Member, Meta, ServerMsg, Status};
+use rollcall_core::tabs::{
+    Election, Intent, TabWants, Tabs, Vote, HEARTBEAT_INTERVAL_MS,
+};
+use rollcall_core::time::{earliest, Instant};
+use serde::Serialize;
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use web_sys::{BroadcastChannel, CloseEvent, MessageEvent, WebSocket};
+
+/// Input on a visible page more recent than this keeps the status `active`.
+pub const DEFAULT_IDLE_AFTER_MS: u64 = 60_000;
+
+/// The time on this page's monotonic clock.
+pub fn now() -> Instant {
+    let ms = web_sys::window()
+        .and_then(|w| w.performance())
+        .map_or_else(js_sys::Date::now, |p| p.now());
+    Instant(ms.max(0.0) as u64)
+}
+
+fn jitter() -> f64 {
+    Math::random()
+}
+
+/// What the page passed to `connect()`, checked.
+pub struct Options {
+    pub url: String,
+    pub token_fn: Option<Function>,
+    pub token: Option<String>,
+    pub idle_after_ms: u64,
+    pub initial: BTreeMap<String, ChannelView>,
+}
+
+/// Work to do once the state is no longer borrowed.
+enum Effect {
+    Call(Function, JsValue),
+    Connect { fresh_token: bool },
+    RefreshToken,
+}
+
+enum Role {
+    /// Waiting for the lock or the election; another tab holds the connection.
+    Follower,
+    Leader(Box<Leader>),
+    Closed,
+}
+
+struct Socket {
+    ws: WebSocket,
+    _on_open: Closure<dyn FnMut(JsValue)>,
+    _on_message: Closure<dyn FnMut(MessageEvent)>,
+    _on_close: Closure<dyn FnMut(CloseEvent)>,
+}
+
+impl Socket {
+    /// Close and forget: handlers are detached so its close event is not reported.
+    fn shut(self, code: u16, reason: &str) {
+        self.ws.set_onopen(None);
+        self.ws.set_onmessage(None);
+        self.ws.set_onclose(None);
+        let _ = self.ws.close_with_code_and_reason(code, reason);
+    }
+}
+
+struct Leader {
+    client: Client,
+    tabs: Tabs,
+    socket: Option<Socket>,
+    gen: u64,
+    /// Which tab's request a client request answers.
+    routes: BTreeMap<Ref, Route>,
+}
+
+struct Route {
+    tab: String,
+    req: u64,
+    intent: Intent,
+}
+
+impl Leader {
+    /// Hand one change of the browser-wide wants to the client.
+    fn apply(&mut self, now: Instant, change: Intent) -> Option<Ref> {
+        let c = &mut self.client;
+        match change {
+            Intent::Enter { ch, meta } => Some(c.enter(now, &ch, meta)),
+            Intent::Update { ch, meta } => Some(c.update(now, &ch, meta)),
+            Intent::Leave { ch } => Some(c.leave(now, &ch)),
+            Intent::Subscribe { ch } => Some(c.subscribe(now, &ch)),
+            Intent::Unsubscribe { ch } => Some(c.unsubscribe(now, &ch)),
+            Intent::Status { status } => {
+                c.set_status(now, status);
+                None
+            }
+        }
+    }
+
+    fn apply_all(&mut self, now: Instant, changes: Vec<Intent>) {
+        for change in changes {
+            self.apply(now, change);
+        }
+    }
+}
+
+struct Pending {
+    resolve: Function,
+    reject: Function,
+    intent: Intent,
+}
+
+#[derive(Default)]
+pub struct Listeners {
+    next: u64,
+    state: Vec<(u64, Function)>,
+    join: Vec<(u64, Function)>,
+    leave: Vec<(u64, Function)>,
+    update: Vec<(u64, Function)>,
+    error: Vec<(u64, Function)>,
+}
+
+impl Listeners {
+    fn is_empty(&self) -> bool {
+        self.state.is_empty()
+            && self.join.is_empty()
+            && self.leave.is_empty()
+            && self.update.is_empty()
+            && self.error.is_empty()
+    }
+
+    fn list(&mut self, kind: &str) -> Option<&mut Vec<(u64, Function)>> {
+        match kind {
+            "state" => Some(&mut self.state),
+            "join" => Some(&mut self.join),
+            "leave" => Some(&mut self.leave),
+            "update" => Some(&mut self.update),
+            "error" => Some(&mut self.error),
+            _ => None,
+        }
+    }
+}
+
+pub struct State {
+    url: String,
+    tab: String,
+    client_id: String,
+    token_fn: Option<Function>,
+    token: Option<String>,
+    bus: BroadcastChannel,
+    role: Role,
+    wants: TabWants,
+    views: BTreeMap<String, ChannelView>,
+    listeners: BTreeMap<String, Listeners>,
+    pending: BTreeMap<u64, Pending>,
+    next_req: u64,
+    /// The leader this tab last sent its whole wants to.
+    synced_with: Option<String>,
+    status: Status,
+    hidden: bool,
+    idle_after_ms: u64,
+    last_input: Instant,
+    next_heartbeat: Instant,
+    /// Only where Web Locks are missing.
+    election: Option<Election>,
+    /// Resolving it releases the Web Lock (and so the leadership).
+    lock_release: Option<Function>,
+    connected: bool,
+    user: Option<Identity>,
+    stopped: Option<ErrorBody>,
+    ready: Promise,
+    ready_settle: Option<(Function, Function)>,
+    effects: Vec<Effect>,
+    timer: Option<(Instant, Timeout)>,
+}
+
+/// A tab's SDK instance; the JS objects hold it in an `Rc`.
+pub struct Shell {
+    st: RefCell<State>,
+}
+
+impl Shell {
+    pub fn new(opts: Options, tab: String, client_id: String, bus: BroadcastChannel) -> Rc<Shell> {
+        let (ready, resolve, reject) = deferred();
+        // Nobody may be listening to `ready`; a refusal is also reported elsewhere.
+        let noop = Closure::<dyn FnMut(JsValue)>::new(|_| {});
+        let _ = ready.catch(&noop);
+        noop.forget();
+        let t = now();
+        let hidden = is_hidden();
+        Rc::new(Shell {
+            st: RefCell::new(State {
+                url: opts.url,
+                tab,
+                client_id,
+                token_fn: opts.token_fn,
+                token: opts.token,
+                bus,
+                role: Role::Follower,
+                wants: TabWants {
+                    status: if hidden { Status::Hidden } else { Status::Active },
+                    ..TabWants::default()
+                },
+                views: opts.initial,
+                listeners: BTreeMap::new(),
+                pending: BTreeMap::new(),
+                next_req: 1,
+                synced_with: None,
+                status: if hidden { Status::Hidden } else { Status::Active },
+                hidden,
+                idle_after_ms: opts.idle_after_ms,
+                last_input: t,
+                next_heartbeat: t,
+                election: None,
+                lock_release: None,
+                connected: false,
+                user: None,
+                stopped: None,
+                ready,
+                ready_settle: Some((resolve, reject)),
+                effects: Vec::new(),
+                timer: None,
+            }),
+        })
+    }
+
+    /// Run `f` on the state with the time, then the effects it queued, then re-arm the timer.
+    pub fn with<R>(self: &Rc<Self>, f: impl FnOnce(&mut State, Instant) -> R) -> R {
+        let t = now();
+        let r = {
+            let mut st = self.st.borrow_mut();
+            let r = f(&mut st, t);
+            st.pump(t);
+            r
+        };
+        self.flush();
+        r
+    }
+
+    pub fn read<R>(&self, f: impl FnOnce(&State) -> R) -> R {
+        f(&self.st.borrow())
+    }
+
+    fn flush(self: &Rc<Self>) {
+        loop {
+            let effects = std::mem::take(&mut self.st.borrow_mut().effects);
+            if effects.is_empty() {
+                break;
+            }
+            for effect in effects {
+                match effect {
+                    Effect::Call(f, arg) => {
+                        if let Err(e) = f.call1(&JsValue::UNDEFINED, &arg) {
+                            // A listener's exception must not stop the others.
+                            web_sys::console::error_2(&"rollcall: a listener threw".into(), &e);
+                        }
+                    }
+                    Effect::Connect { fresh_token } => self.connect_socket(fresh_token),
+                    Effect::RefreshToken => self.refresh_token(),
+                }
+            }
+        }
+        self.arm_timer();
+    }
+
+    fn arm_timer(self: &Rc<Self>) {
+        let mut st = self.st.borrow_mut();
+        let Some(deadline) = st.deadline() else {
+            st.timer = None;
+            return;
+        };
+        if st.timer.as_ref().is_some_and(|(at, _)| *at == deadline) {
+            return;
+        }
+        let wait = deadline.since(now()).min(u32::MAX as u64) as u32;
+        let shell = self.clone();
+        let timeout = Timeout::new(wait, move || {
+            shell.st.borrow_mut().timer = None;
+            shell.with(|st, t| st.on_timer(t));
+        });
+        st.timer = Some((deadline, timeout));
+    }
+
+    // ----- the leader's socket -----
+
+    fn connect_socket(self: &Rc<Self>, fresh_token: bool) {
+        let (token_fn, have_token) = self.read(|st| (st.token_fn.clone(), st.token.is_some()));
+        match token_fn {
+            Some(f) if fresh_token || !have_token => {
+                let shell = self.clone();
+                wasm_bindgen_futures::spawn_local(async move {
+                    match fetch_token(&f).await {
+                        Ok(token) => {
+                            shell.with(|st, _| st.token = Some(token));
+                            shell.open_socket();
+                        }
+                        Err(e) => {
+                            web_sys::console::error_2(&"rollcall: the token function failed".into(), &e);
+                            shell.with(|st, t| st.socket_closed(t, None, 1006));
+                        }
+                    }
+                });
+            }
+            _ => self.open_socket(),
+        }
+    }
+
+    fn open_socket(self: &Rc<Self>) {
+        let url = self.read(|st| ws_url(&st.url));
+        let gen = {
+            let mut st = self.st.borrow_mut();
+            let Role::Leader(leader) = &mut st.role else { return };
+            leader.gen += 1;
+            leader.gen
+        };
+        let ws = match WebSocket::new(&url) {
+            Ok(ws) => ws,
+            Err(e) => {
+                web_sys::console::error_2(&"rollcall: cannot open a WebSocket".into(), &e);
+                self.with(|st, t| st.socket_closed(t, Some(gen), 1006));
+                return;
+            }
+        };
+        let shell = self.clone();
+        let on_open = Closure::<dyn FnMut(JsValue)>::new(move |_| {
+            shell.with(|st, t| st.socket_opened(t, gen));
+        });
+        let shell = self.clone();
+        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
+            if let Some(text) = e.data().as_string() {
+                shell.with(|st, t| st.socket_frame(t, gen, &text));
+            }
+        });
+        let shell = self.clone();
+        let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| {
+            shell.with(|st, t| st.socket_closed(t, Some(gen), e.code()));
+        });
+        ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
+        ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
+        ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        let socket = Socket {
+            ws,
+            _on_open: on_open,
+            _on_message: on_message,
+            _on_close: on_close,
+        };
+        let mut st = self.st.borrow_mut();
+        match &mut st.role {
+            Role::Leader(leader) if leader.gen == gen => {
+                if let Some(old) = leader.socket.replace(socket) {
+                    old.shut(close::UNLOADING, "replaced");
+                }
+            }
+            _ => socket.shut(1000, "not leading"),
+        }
+    }
+
+    fn refresh_token(self: &Rc<Self>) {
+        let Some(f) = self.read(|st| st.token_fn.clone()) else { return };
+        let shell = self.clone();
+        wasm_bindgen_futures::spawn_local(async move {
+            match fetch_token(&f).await {
+                Ok(token) => shell.with(|st, t| {
+                    st.token = Some(token.clone());
+                    if let Role::Leader(l) = &mut st.role {
+                        l.client.token_refreshed(t, token);
+                    }
+                }),
+                Err(e) => web_sys::console::error_2(&"rollcall: the token function failed".into(), &e),
+            }
+        });
+    }
+}
+
+impl State {
+    pub fn is_leader(&self) -> bool {
+        matches!(self.role, Role::Leader(_))
+    }
+
+    pub fn set_bus_handler(&self, f: &Function) {
+        self.bus.set_onmessage(Some(f));
+    }
+
+    pub fn is_closed(&self) -> bool {
+        matches!(self.role, Role::Closed)
+    }
+
+    pub fn connected(&self) -> bool {
+        self.connected
+    }
+
+    pub fn ready(&self) -> Promise {
+        self.ready.clone()
+    }
+
+    pub fn client_id(&self) -> &str {
+        &self.client_id
+    }
+
+    pub fn tab(&self) -> &str {
+        &self.tab
+    }
+
+    pub fn user(&self) -> Option<&Identity> {
+        self.user.as_ref()
+    }
+
+    pub fn count(&self, ch: &str) -> usize {
+        self.views.get(ch).map_or(0, ChannelView::count)
+    }
+
+    pub fn users(&self, ch: &str) -> JsValue {
+        let users: Vec<UserJs> = self
+            .views
+            .get(ch)
+            .map(|v| v.users().map(UserJs::from).collect())
+            .unwrap_or_default();
+        to_js(&users)
+    }
+
+    fn channel_state(&self, ch: &str) -> JsValue {
+        let users: Vec<UserJs> = self
+            .views
+            .get(ch)
+            .map(|v| v.users().map(UserJs::from).collect())
+            .unwrap_or_default();
+        to_js(&StateJs {
+            channel: ch,
+            count: self.count(ch),
+            users,
+        })
+    }
+
+    fn deadline(&self) -> Option<Instant> {
+        let mut d = match &self.role {
+            Role::Leader(l) => earliest(l.client.poll_timeout(), l.tabs.poll_timeout()),
+            Role::Follower => Some(self.next_heartbeat),
+            Role::Closed => return None,
+        };
+        if let Some(e) = &self.election {
+            d = earliest(d, Some(e.poll_timeout()));
+        }
+        if !self.hidden && self.status == Status::Active {
+            d = earliest(d, Some(self.last_input + self.idle_after_ms));
+        }
+        d
+    }
+
+    // ----- requests from this tab's page -----
+
+    /// One of this tab's intents: recorded, then sent to the leader; the promise settles
+    /// with the leader's answer.
+    pub fn request(&mut self, now: Instant, intent: Intent) -> Promise {
+        let (promise, resolve, reject) = deferred();
+        if let Some(err) = &self.stopped {
+            let _ = reject.call1(&JsValue::UNDEFINED, &js_error(&err.code, &err.message));
+            return promise;
+        }
+        if self.is_closed() {
+            let f = Failure::Closed;
+            let _ = reject.call1(&JsValue::UNDEFINED, &from_failure(&f));
+            return promise;
+        }
+        self.wants.apply(&intent);
+        let req = self.next_req;
+        self.next_req += 1;
+        self.pending.insert(
+            req,
+            Pending {
+                resolve,
+                reject,
+                intent: intent.clone(),
+            },
+        );
+        let tab = self.tab.clone();
+        self.route(now, tab, req, intent);
+        promise
+    }
+
+    /// An intent that needs no answer (activity, subscriptions made by listeners).
+    fn tell(&mut self, now: Instant, intent: Intent) {
+        if self.is_closed() || self.stopped.is_some() {
+            return;
+        }
+        self.wants.apply(&intent);
+        let tab = self.tab.clone();
+        self.route(now, tab, 0, intent);
+    }
+
+    fn route(&mut self, now: Instant, tab: String, req: u64, intent: Intent) {
+        match &self.role {
+            Role::Leader(_) => self.lead_intent(now, tab, req, intent),
+            Role::Follower => BusMsg::Intent { tab, req, intent }.post(&self.bus),
+            Role::Closed => {}
+        }
+    }
+
+    pub fn add_listener(&mut self, now: Instant, ch: &str, kind: &str, f: Function) -> Option<u64> {
+        let first = self.listeners.get(ch).is_none_or(Listeners::is_empty);
+        let l = self.listeners.entry(ch.to_string()).or_default();
+        l.next += 1;
+        let id = l.next;
+        l.list(kind)?.push((id, f.clone()));
+        if kind == "state" && self.views.contains_key(ch) {
+            // Render what is known (a snapshot, or the initial state) at once.
+            let state = self.channel_state(ch);
+            self.effects.push(Effect::Call(f, state));
+        }
+        if first && !self.wants.subscribed.contains(ch) {
+            self.views.entry(ch.to_string()).or_default();
+            self.tell(now, Intent::Subscribe { ch: ch.to_string() });
+        }
+        Some(id)
+    }
+
+    pub fn remove_listener(&mut self, now: Instant, ch: &str, kind: &str, id: u64) {
+        let Some(l) = self.listeners.get_mut(ch) else { return };
+        if let Some(list) = l.list(kind) {
+            list.retain(|(i, _)| *i != id);
+        }
+        if l.is_empty() {
+            self.listeners.remove(ch);
+            self.views.remove(ch);
+            self.tell(now, Intent::Unsubscribe { ch: ch.to_string() });
+        }
+    }
+
+    // ----- page activity -----
+
+    pub fn input(&mut self, now: Instant) {
+        self.last_input = now;
+        if !self.hidden && self.status != Status::Active {
+            self.set_status(now, Status::Active);
+        }
+    }
+
+    pub fn visibility(&mut self, now: Instant, hidden: bool) {
+        self.hidden = hidden;
+        if hidden {
+            self.set_status(now, Status::Hidden);
+        } else {
+            self.last_input = now;
+            self.set_status(now, Status::Active);
+        }
+    }
+
+    fn set_status(&mut self, now: Instant, status: Status) {
+        if status != self.status {
+            self.status = status;
+            self.tell(now, Intent::Status { status });
+        }
+    }
+
+    // ----- leadership -----
+
+    pub fn become_leader(&mut self, now: Instant) {
+        if !matches!(self.role, Role::Follower) {
+            return;
+        }
+        let mut leader = Leader {
+            client: Client::new(self.client_id.clone(), self.token_fn.is_some()),
+            tabs: Tabs::new(self.tab.clone(), now),
+            socket: None,
+            gen: 0,
+            routes: BTreeMap::new(),
+        };
+        let changes = leader.tabs.sync(now, &self.tab, self.wants.clone());
+        leader.apply_all(now, changes);
+        leader.client.start(now);
+        self.role = Role::Leader(Box::new(leader));
+        self.connected = false;
+        self.synced_with = Some(self.tab.clone());
+        // Requests sent to a leader that is gone: their wants are in the sync above;
+        // running them again routes their answers here.
+        let pending: Vec<(u64, Intent)> = self
+            .pending
+            .iter()
+            .map(|(req, p)| (*req, p.intent.clone()))
+            .collect();
+        for (req, intent) in pending {
+            let tab = self.tab.clone();
+            self.lead_intent(now, tab, req, intent);
+        }
+    }
+
+    fn step_down(&mut self) {
+        if let Role::Leader(l) = std::mem::replace(&mut self.role, Role::Follower) {
+            if let Some(socket) = l.socket {
+                socket.shut(close::UNLOADING, "handing over");
+            }
+        }
+        self.connected = false;
+        self.synced_with = None;
+    }
+
+    pub fn set_lock_release(&mut self, release: Function) {
+        self.lock_release = Some(release);
+    }
+
+    pub fn start_election(&mut self, now: Instant) {
+        self.election = Some(Election::new(self.tab.clone(), now, jitter()));
+    }
+
+    fn votes(&mut self, now: Instant, votes: Vec<Vote>) {
+        for vote in votes {
+            match vote {
+                Vote::Announce => BusMsg::Announce {
+                    tab: self.tab.clone(),
+                }
+                .post(&self.bus),
+                Vote::BecameLeader => self.become_leader(now),
+                Vote::SteppedDown { .. } => self.step_down(),
+            }
+        }
+    }
+
+    /// The leader's handling of one tab's intent.
+    fn lead_intent(&mut self, now: Instant, tab: String, req: u64, intent: Intent) {
+        let Role::Leader(leader) = &mut self.role else { return };
+        let changes = leader.tabs.apply(now, &tab, intent.clone());
+        let mut routed = false;
+        for change in changes {
+            if let Some(r) = leader.apply(now, change) {
+                if !routed && req != 0 {
+                    leader.routes.insert(
+                        r,
+                        Route {
+                            tab: tab.clone(),
+                            req,
+                            intent: intent.clone(),
+                        },
+                    );
+                    routed = true;
+                }
+            }
+        }
+        if !routed {
+            // Nothing changed for the connection (another tab already wants it).
+            let snapshot = match &intent {
+                Intent::Subscribe { ch } => leader.client.view(ch).and_then(|v| v.snapshot(ch)),
+                _ => None,
+            };
+            self.reply(now, tab, req, None);
+            if let Some(frame) = snapshot {
+                self.broadcast_frame(now, frame);
+            }
+        }
+    }
+
+    fn reply(&mut self, now: Instant, tab: String, req: u64, error: Option<ErrorBody>) {
+        if req == 0 {
+            return;
+        }
+        if tab == self.tab {
+            self.settle(now, req, error);
+        } else {
+            BusMsg::Reply { tab, req, error }.post(&self.bus);
+        }
+    }
+
+    fn settle(&mut self, _now: Instant, req: u64, error: Option<ErrorBody>) {
+        let Some(p) = self.pending.remove(&req) else { return };
+        match error {
+            None => self.effects.push(Effect::Call(p.resolve, JsValue::UNDEFINED)),
+            Some(err) => {
+                if is_permanent(&err.code) {
+                    match &p.intent {
+                        Intent::Enter { ch, .. } => self.wants.apply(&Intent::Leave { ch: ch.clone() }),
+                        Intent::Subscribe { ch } => {
+                            self.wants.apply(&Intent::Unsubscribe { ch: ch.clone() });
+                        }
+                        _ => {}
+                    }
+                }
+                self.effects
+                    .push(Effect::Call(p.reject, js_error(&err.code, &err.message)));
+            }
+        }
+    }
+
+    fn broadcast_frame(&mut self, now: Instant, frame: ServerMsg) {
+        BusMsg::Frame { text: frame.encode() }.post(&self.bus);
+        self.apply_frame(now, &frame);
+    }
+
+    fn apply_frame(&mut self, now: Instant, frame: &ServerMsg) {
+        let ch = match frame {
+            ServerMsg::Snapshot { ch, .. } | ServerMsg::Diff { ch, .. } => ch.clone(),
+            _ => return,
+        };
+        if !self.wants.subscribed.contains(&ch) {
+            return;
+        }
+        let view = self.views.entry(ch.clone()).or_default();
+        match view.apply(frame) {
+            Applied::Changed(changes) => {
+                let Some(l) = self.listeners.get(&ch) else { return };
+                let mut calls = Vec::new();
+                for change in changes {
+                    let (list, member) = match &change {
+                        rollcall_core::client::Change::Join(m) => (&l.join, m),
+                        rollcall_core::client::Change::Leave(m) => (&l.leave, m),
+                        rollcall_core::client::Change::Update(m) => (&l.update, m),
+                    };
+                    let user = to_js(&UserJs::from(member));
+                    calls.extend(list.iter().map(|(_, f)| (f.clone(), user.clone())));
+                }
+                let state = self.channel_state(&ch);
+                calls.extend(l.state.iter().map(|(_, f)| (f.clone(), state.clone())));
+                self.effects
+                    .extend(calls.into_iter().map(|(f, a)| Effect::Call(f, a)));
+            }
+            Applied::Stale => {}
+            Applied::Gap => match &self.role {
+                Role::Leader(l) => {
+                    if let Some(snap) = l.client.view(&ch).and_then(|v| v.snapshot(&ch)) {
+                        self.apply_frame(now, &snap);
+                    }
+                }
+                _ => BusMsg::Resync {
+                    tab: self.tab.clone(),
+                    ch,
+                }
+                .post(&self.bus),
+            },
+        }
+    }
+
+    // ----- inputs -----
+
+    /// Drain the leader's client: frames to the socket, events to the page and tabs.
+    fn pump(&mut self, now: Instant) {
+        loop {
+            let Role::Leader(l) = &mut self.role else { return };
+            while let Some(msg) = l.client.poll_transmit() {
+                if let Some(s) = &l.socket {
+                    let _ = s.ws.send_with_str(&msg.encode());
+                }
+            }
+            let Some(event) = l.client.poll_event() else { return };
+            self.on_client_event(now, event);
+        }
+    }
+
+    fn on_client_event(&mut self, now: Instant, event: Event) {
+        let Role::Leader(l) = &mut self.role else { return };
+        match event {
+            Event::Connect { fresh_token } => self.effects.push(Effect::Connect { fresh_token }),
+            Event::Disconnect { code } => {
+                if let Some(socket) = l.socket.take() {
+                    socket.shut(code, "");
+                }
+                self.connected = false;
+            }
+            Event::Welcome { user, .. } => {
+                self.connected = true;
+                self.user = Some(user);
+                if let Some((resolve, _)) = self.ready_settle.take() {
+                    self.effects.push(Effect::Call(resolve, JsValue::UNDEFINED));
+                }
+                // Followers learn at once that the relay is up.
+                BusMsg::Ping {
+                    leader: self.tab.clone(),
+                    connected: true,
+                }
+                .post(&self.bus);
+            }
+            Event::Reply { reference, result } => {
+                let Some(route) = l.routes.remove(&reference) else { return };
+                let error = result.err().map(|f| ErrorBody {
+                    code: f.code().to_string(),
+                    message: f.sentence().to_string(),
+                });
+                if let Some(err) = error.as_ref().filter(|e| is_permanent(&e.code)) {
+                    // The client dropped the want; the ledger must forget it too.
+                    let _ = err;
+                    let undo = match &route.intent {
+                        Intent::Enter { ch, .. } => Some(Intent::Leave { ch: ch.clone() }),
+                        Intent::Subscribe { ch } => Some(Intent::Unsubscribe { ch: ch.clone() }),
+                        _ => None,
+                    };
+                    if let Some(undo) = undo {
+                        let _ = l.tabs.apply(now, &route.tab, undo);
+                    }
+                }
+                self.reply(now, route.tab, route.req, error);
+            }
+            Event::Frame(frame) => self.broadcast_frame(now, frame),
+            Event::Error { ch, failure } => {
+                let err = from_failure(&failure);
+                web_sys::console::warn_2(&"rollcall:".into(), &err);
+                if let Some(ch) = ch {
+                    if let Some(l) = self.listeners.get(&ch) {
+                        let calls: Vec<Effect> = l
+                            .error
+                            .iter()
+                            .map(|(_, f)| Effect::Call(f.clone(), err.clone()))
+                            .collect();
+                        self.effects.extend(calls);
+                    }
+                }
+            }
+            Event::TokenNeeded => self.effects.push(Effect::RefreshToken),
+            Event::Stopped(failure) => {
+                let body = ErrorBody {
+                    code: failure.code().to_string(),
+                    message: failure.sentence().to_string(),
+                };
+                if failure != Failure::Closed {
+                    BusMsg::Stopped { error: body.clone() }.post(&self.bus);
+                }
+                self.stop(body);
+            }
+        }
+    }
+
+    /// The connection ended for good: fail everything waiting.
+    fn stop(&mut self, error: ErrorBody) {
+        self.connected = false;
+        if let Some((_, reject)) = self.ready_settle.take() {
+            self.effects
+                .push(Effect::Call(reject, js_error(&error.code, &error.message)));
+        }
+        for (_, p) in std::mem::take(&mut self.pending) {
+            self.effects
+                .push(Effect::Call(p.reject, js_error(&error.code, &error.message)));
+        }
+        self.stopped = Some(error);
+    }
+
+    fn socket_opened(&mut self, now: Instant, gen: u64) {
+        let token = self.token.clone().unwrap_or_default();
+        if let Role::Leader(l) = &mut self.role {
+            if l.gen == gen {
+                l.client.opened(now, token);
+            }
+        }
+    }
+
+    fn socket_frame(&mut self, now: Instant, gen: u64, text: &str) {
+        if let Role::Leader(l) = &mut self.role {
+            if l.gen == gen {
+                l.client.handle_frame(now, text);
+            }
+        }
+    }
+
+    fn socket_closed(&mut self, now: Instant, gen: Option<u64>, code: u16) {
+        if let Role::Leader(l) = &mut self.role {
+            if gen.is_none_or(|g| g == l.gen) {
+                l.socket = None;
+                self.connected = false;
+                l.client.closed(now, code, jitter());
+            }
+        }
+    }
+
+    fn on_timer(&mut self, now: Instant) {
+        if !self.hidden
+            && self.status == Status::Active
+            && now.since(self.last_input) >= self.idle_after_ms
+        {
+            self.set_status(now, Status::Idle);
+        }
+        if let Some(e) = &mut self.election {
+            let votes = e.handle_timeout(now, jitter());
+            self.votes(now, votes);
+        }
+        match &mut self.role {
+            Role::Leader(l) => {
+                l.client.handle_timeout(now, jitter());
+                let tick = l.tabs.handle_timeout(now);
+                l.apply_all(now, tick.intents);
+                if tick.ping {
+                    BusMsg::Ping {
+                        leader: self.tab.clone(),
+                        connected: self.connected,
+                    }
+                    .post(&self.bus);
+                }
+            }
+            Role::Follower => {
+                if now >= self.next_heartbeat {
+                    self.next_heartbeat = now + HEARTBEAT_INTERVAL_MS;
+                    BusMsg::Heartbeat {
+                        tab: self.tab.clone(),
+                    }
+                    .post(&self.bus);
+                }
+            }
+            Role::Closed => {}
+        }
+    }
+
+    pub fn on_bus(&mut self, now: Instant, msg: BusMsg) {
+        if self.is_closed() {
+            return;
+        }
+        let leading = self.is_leader();
+        match msg {
+            BusMsg::Intent { tab, req, intent } if leading => self.lead_intent(now, tab, req, intent),
+            BusMsg::Reply { tab, req, error } if tab == self.tab => self.settle(now, req, error),
+            BusMsg::Frame { text } if !leading => {
+                if let Ok(frame) = ServerMsg::decode(&text) {
+                    self.apply_frame(now, &frame);
+                }
+            }
+            BusMsg::Ping { leader, connected } if !leading => {
+                self.connected = connected;
+                if connected {
+                    if let Some((resolve, _)) = self.ready_settle.take() {
+                        self.effects.push(Effect::Call(resolve, JsValue::UNDEFINED));
+                    }
+                }
+                BusMsg::Pong {
+                    tab: self.tab.clone(),
+                }
+                .post(&self.bus);
+                if self.synced_with.as_deref() != Some(leader.as_str()) {
+                    let first = self.synced_with.is_none();
+                    self.synced_with = Some(leader);
+                    BusMsg::Sync {
+                        tab: self.tab.clone(),
+                        wants: self.wants.clone(),
+                    }
+                    .post(&self.bus);
+                    if !first {
+                        // Requests the old leader took with it: ask the new one.
+                        for (req, p) in &self.pending {
+                            BusMsg::Intent {
+                                tab: self.tab.clone(),
+                                req: *req,
+                                intent: p.intent.clone(),
+                            }
+                            .post(&self.bus);
+                        }
+                    }
+                }
+            }
+            BusMsg::Pong { tab } | BusMsg::Heartbeat { tab } if leading => {
+                if let Role::Leader(l) = &mut self.role {
+                    l.tabs.heartbeat(now, &tab);
+                }
+            }
+            BusMsg::Sync { tab, wants } if leading => {
+                let subscribed: Vec<String> = wants.subscribed.iter().cloned().collect();
+                let Role::Leader(l) = &mut self.role else { return };
+                let changes = l.tabs.sync(now, &tab, wants);
+                l.apply_all(now, changes);
+                // Bring the tab's views up to date with what is already known.
+                let snaps: Vec<ServerMsg> = subscribed
+                    .iter()
+                    .filter_map(|ch| l.client.view(ch).and_then(|v| v.snapshot(ch)))
+                    .collect();
+                for snap in snaps {
+                    self.broadcast_frame(now, snap);
+                }
+            }
+            BusMsg::Bye { tab } if leading => {
+                if let Role::Leader(l) = &mut self.role {
+                    let changes = l.tabs.remove(&tab);
+                    l.apply_all(now, changes);
+                }
+            }
+            BusMsg::Resync { ch, .. } if leading => {
+                let snap = match &self.role {
+                    Role::Leader(l) => l.client.view(&ch).and_then(|v| v.snapshot(&ch)),
+                    _ => None,
+                };
+                if let Some(snap) = snap {
+                    self.broadcast_frame(now, snap);
+                }
+            }
+            BusMsg::Stopped { error } if !leading => self.stop(error),
+            BusMsg::Announce { tab } => {
+                if let Some(e) = &mut self.election {
+                    let votes = e.heard_announce(now, &tab, jitter());
+                    self.votes(now, votes);
+                }
+            }
+            BusMsg::Resign { tab } => {
+                if let Some(e) = &mut self.election {
+                    e.heard_resign(now, &tab, jitter());
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// `pagehide`: the leader tells the relay by beacon and closes with 4001 (a refresh
+    /// that comes back within the unload grace shows nothing); a follower says bye.
+    pub fn page_hidden(&mut self, _now: Instant) {
+        match std::mem::replace(&mut self.role, Role::Closed) {
+            Role::Leader(l) => {
+                if let Some(session) = l.client.session() {
+                    send_beacon(&self.url, session);
+                }
+                if let Some(socket) = l.socket {
+                    socket.shut(close::UNLOADING, "unloading");
+                }
+                BusMsg::Resign {
+                    tab: self.tab.clone(),
+                }
+                .post(&self.bus);
+                self.release_lock();
+            }
+            Role::Follower => BusMsg::Bye {
+                tab: self.tab.clone(),
+            }
+            .post(&self.bus),
+            Role::Closed => {}
+        }
+    }
+
+    /// `presence.close()`: this tab leaves everything. A leader with other tabs hands the
+    /// connection over (they keep their presence); a lone leader closes it.
+    pub fn close(&mut self, now: Instant) {
+        if self.is_closed() {
+            return;
+        }
+        match &mut self.role {
+            Role::Leader(l) => {
+                let others = l.tabs.tab_ids().any(|t| t != self.tab);
+                if others {
+                    let mine = self.wants.intents();
+                    for intent in mine {
+                        let undo = match intent {
+                            Intent::Enter { ch, .. } => Intent::Leave { ch },
+                            Intent::Subscribe { ch } => Intent::Unsubscribe { ch },
+                            other => other,
+                        };
+                        let changes = l.tabs.apply(now, &self.tab, undo);
+                        l.apply_all(now, changes);
+                    }
+                    self.pump(now);
+                    self.page_hidden(now);
+                } else {
+                    l.client.close(now);
+                    self.pump(now);
+                    self.release_lock();
+                }
+            }
+            Role::Follower => BusMsg::Bye {
+                tab: self.tab.clone(),
+            }
+            .post(&self.bus),
+            Role::Closed => {}
+        }
+        self.role = Role::Closed;
+        self.election = None;
+        self.timer = None;
+        self.stop(ErrorBody {
+            code: Failure::Closed.code().to_string(),
+            message: Failure::Closed.sentence().to_string(),
+        });
+        self.bus.close();
+    }
+
+    fn release_lock(&mut self) {
+        if let Some(release) = self.lock_release.take() {
+            self.effects.push(Effect::Call(release, JsValue::UNDEFINED));
+        }
+    }
+}
+
+/// Codes after which a want is dropped rather than re-asserted.
+fn is_permanent(code: &str) -> bool {
+    [
+        ErrorCode::ForbiddenEnter,
+        ErrorCode::ForbiddenView,
+        ErrorCode::BadChannel,
+        ErrorCode::ChannelFull,
+        ErrorCode::TooManyChannels,
+        ErrorCode::MetaTooLarge,
+    ]
+    .iter()
+    .any(|c| c.as_str() == code)
+}
+
+/// A user as the page sees it: every field present (`null` when unknown).
+#[derive(Serialize)]
+struct UserJs<'a> {
+    id: &'a str,
+    name: Option<&'a str>,
+    avatar: Option<&'a str>,
+    status: Status,
+    meta: &'a Meta,
+}
+
+impl<'a> From<&'a Member> for UserJs<'a> {
+    fn from(m: &'a Member) -> Self {
+        UserJs {
+            id: &m.id,
+            name: m.name.as_deref(),
+            avatar: m.avatar.as_deref(),
+            status: m.status,
+            meta: &m.meta,
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct StateJs<'a> {
+    channel: &'a str,
+    count: usize,
+    users: Vec<UserJs<'a>>,
+}
+
+/// Through JSON: smaller than a serializer into JS values, and plain objects result.
+pub fn to_js<T: Serialize>(value: &T) -> JsValue {
+    serde_json::to_string(value)
+        .ok()
+        .and_then(|s| js_sys::JSON::parse(&s).ok())
+        .unwrap_or(JsValue::NULL)
+}
+
+/// A promise with its resolve and reject functions.
+pub fn deferred() -> (Promise, Function, Function) {
+    let mut settle = None;
+    let promise = Promise::new(&mut |resolve, reject| settle = Some((resolve, reject)));
+    let (resolve, reject) = settle.expect("the executor runs synchronously");
+    (promise, resolve, reject)
+}
+
+/// `http(s)://host` -> `ws(s)://host/v1/ws`.
+pub fn ws_url(base: &str) -> String {
+    let rest = base
+        .strip_prefix("https://")
+        .map(|r| format!("wss://{r}"))
+        .or_else(|| base.strip_prefix("http://").map(|r| format!("ws://{r}")))
+        .unwrap_or_else(|| base.to_string());
+    format!("{}/v1/ws", rest.trim_end_matches('/'))
+}
+
+fn send_beacon(base: &str, session: &str) {
+    let Some(window) = web_sys::window() else { return };
+    let url = format!("{}/v1/beacon", base.trim_end_matches('/'));
+    let body = serde_json::json!({ "session": session }).to_string();
+    // A string body goes as text/plain: no CORS preflight, so it leaves even as the page dies.
+    let _ = window.navigator().send_beacon_with_opt_str(&url, Some(&body));
+}
+
+fn is_hidden() -> bool {
+    web_sys::window()
+        .and_then(|w| w.document())
+        .is_some_and(|d| d.visibility_state() == web_sys::VisibilityState::Hidden)
+}
+
+/// Call the page's token function and await it if it returns a promise.
+pub async fn fetch_token(f: &Function) -> Result<String, JsValue> {
+    let value = f.call0(&JsValue::UNDEFINED)?;
+    let value = match value.dyn_into::<Promise>() {
+        Ok(p) => wasm_bindgen_futures::JsFuture::from(p).await?,
+        Err(v) => v,
+    };
+    value
+        .as_string()
+        .ok_or_else(|| js_error("bad_token", "The token function must return (a promise of) a string."))
+}
+
+/// Read a property, treating a throwing getter as missing.
+pub fn get(target: &JsValue, key: &str) -> JsValue {
+    Reflect::get(target, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
