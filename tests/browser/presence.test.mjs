@@ -1,0 +1,244 @@
+// The SDK in real Chromium against a real relay: what other people see when tabs, pages,
+// browsers and networks come and go. Timings are the relay's short test graces
+// (harness.mjs TIMING); every wait is bounded by one of them plus SLACK_MS.
+//
+// Needs `cargo build -p rollcall-relay` and `bash sdk/build.sh` first.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import {
+  checkBuilt, startRelay, startSite, startProxy, launchBrowser, openTab, token, hold,
+  TIMING, SLACK_MS,
+} from "./harness.mjs";
+
+let relay;
+let site;
+let chrome;
+
+before(async () => {
+  checkBuilt();
+  relay = await startRelay();
+  site = await startSite();
+  chrome = await launchBrowser();
+});
+
+after(async () => {
+  await chrome?.close();
+  await site?.close();
+  relay?.stop();
+});
+
+/** A browser profile (its own localStorage, so its own client) with one tab open. */
+async function person(sub, channel, { claims, url, enter = true, browser = chrome.browser } = {}) {
+  const context = await browser.newContext();
+  const tab = await openTab(context, site);
+  await tab.connect({ url: url ?? relay.url, token: await token(sub, claims) });
+  await tab.watch(channel);
+  if (enter) {
+    const result = await tab.enter(channel, {});
+    assert.deepEqual(result, { ok: true }, `${sub} enters ${channel}`);
+  }
+  return { context, tab };
+}
+
+/** Someone watching `channel` (without entering), to see what others see. */
+async function observer(channel) {
+  return person(`observer-${Math.random().toString(36).slice(2)}`, channel, { enter: false });
+}
+
+test("two users see each other", async () => {
+  const ch = "/room/two";
+  const ann = await person("ann", ch);
+  const bob = await person("bob", ch);
+  await ann.tab.waitFor("join", ch, "bob", 5_000, "bob entered after ann");
+  await bob.tab.waitFor("join", ch, "ann", 5_000, "ann was there when bob subscribed");
+  for (const { tab } of [ann, bob]) {
+    const state = await tab.waitForState(ch, (s) => s.count === 2, 5_000, "both are in");
+    assert.deepEqual(state.users.map((u) => u.id).sort(), ["ann", "bob"]);
+    assert.equal(state.users.find((u) => u.id === "ann").name, "user ann", "names come from the token");
+  }
+  await ann.context.close();
+  await bob.context.close();
+});
+
+test("three tabs of one user hold exactly one WebSocket and count once", async () => {
+  const ch = "/room/three";
+  const watcher = await observer(ch);
+  const context = await chrome.browser.newContext();
+  const jwt = await token("cat");
+  const tabs = [];
+  for (let i = 0; i < 3; i++) {
+    const tab = await openTab(context, site);
+    await tab.connect({ url: relay.url, token: jwt });
+    await tab.watch(ch);
+    assert.deepEqual(await tab.enter(ch, { tab: i }), { ok: true });
+    tabs.push(tab);
+  }
+  await watcher.tab.waitFor("join", ch, "cat", 5_000, "cat's tabs entered");
+  for (const tab of tabs) {
+    await tab.waitForState(ch, (s) => s.count === 1 && s.users[0].id === "cat", 5_000, "every tab sees cat once");
+  }
+  const state = await watcher.tab.state(ch);
+  assert.equal(state.count, 1, "three tabs of one user count once");
+  const sockets = tabs.reduce((n, t) => n + t.sockets.length, 0);
+  assert.equal(sockets, 1, "the tabs share one WebSocket");
+  const leaders = await Promise.all(tabs.map((t) => t.isLeader()));
+  assert.deepEqual(leaders, [true, false, false]);
+  const joins = (await watcher.tab.events()).filter((e) => e.type === "join" && e.id === "cat");
+  assert.equal(joins.length, 1);
+  await context.close();
+  await watcher.context.close();
+});
+
+test("closing the leader tab shows no leave to others and another tab becomes leader", async () => {
+  const ch = "/room/handover";
+  const watcher = await observer(ch);
+  const context = await chrome.browser.newContext();
+  const jwt = await token("dan");
+  const first = await openTab(context, site);
+  await first.connect({ url: relay.url, token: jwt });
+  assert.deepEqual(await first.enter(ch, {}), { ok: true });
+  const second = await openTab(context, site);
+  await second.connect({ url: relay.url, token: jwt });
+  await second.watch(ch);
+  assert.deepEqual(await second.enter(ch, {}), { ok: true });
+  assert.equal(await first.isLeader(), true);
+  assert.equal(await second.isLeader(), false);
+  await watcher.tab.waitFor("join", ch, "dan", 5_000, "dan entered");
+
+  await first.page.close();
+  await second.page.waitForFunction(() => window.t.presence.isLeader, null, { timeout: 1_000 });
+  assert.equal(second.sockets.length, 1, "the new leader opened the connection");
+  // No event can announce that nothing happened: watch through the whole unload grace.
+  await hold(TIMING.unload_grace_ms + SLACK_MS, "a leave would come after the unload grace");
+  const leaves = (await watcher.tab.events()).filter((e) => e.type === "leave" && e.id === "dan");
+  assert.deepEqual(leaves, [], "others saw no leave");
+  assert.equal((await watcher.tab.state(ch)).count, 1);
+  await context.close();
+  await watcher.context.close();
+});
+
+test("a refresh shows no leave", async () => {
+  const ch = "/room/refresh";
+  const watcher = await observer(ch);
+  const eve = await person("eve", ch);
+  await watcher.tab.waitFor("join", ch, "eve", 5_000, "eve entered");
+  const before = await eve.tab.page.evaluate(() => window.t.presence.clientId);
+
+  await eve.tab.page.reload();
+  await eve.tab.page.waitForFunction(() => window.t !== undefined, null, { timeout: 5_000 });
+  await eve.tab.connect({ url: relay.url, token: await token("eve") });
+  assert.equal(await eve.tab.page.evaluate(() => window.t.presence.clientId), before, "same client after a refresh");
+  assert.deepEqual(await eve.tab.enter(ch, {}), { ok: true });
+
+  await hold(TIMING.unload_grace_ms + SLACK_MS, "a leave would come after the unload grace");
+  const events = (await watcher.tab.events()).filter((e) => e.id === "eve").map((e) => e.type);
+  assert.deepEqual(events, ["join"], "others saw eve join once and never leave");
+  await eve.context.close();
+  await watcher.context.close();
+});
+
+test("closing the last tab shows a leave within the unload grace", async () => {
+  const ch = "/room/close";
+  const watcher = await observer(ch);
+  const fay = await person("fay", ch);
+  await watcher.tab.waitFor("join", ch, "fay", 5_000, "fay entered");
+  const closedAt = Date.now();
+  await fay.tab.page.close();
+  const leave = await watcher.tab.waitFor("leave", ch, "fay", TIMING.unload_grace_ms + SLACK_MS, "the page said it was unloading");
+  const took = leave.at - closedAt;
+  assert.ok(took >= TIMING.unload_grace_ms - 300, `the leave waited for the grace (${took} ms)`);
+  await fay.context.close();
+  await watcher.context.close();
+});
+
+test("killing the browser process shows a leave within the reconnect grace", async () => {
+  const ch = "/room/kill";
+  const watcher = await observer(ch);
+  const doomed = await launchBrowser();
+  try {
+    await person("gus", ch, { browser: doomed.browser });
+    await watcher.tab.waitFor("join", ch, "gus", 5_000, "gus entered");
+    doomed.kill();
+    // No pagehide runs in a killed browser. Chromium's network process still closes the
+    // socket (with 1001, which the relay reads as "going away"), so the leave may come
+    // after the unload grace rather than the reconnect grace; either way within the latter.
+    await watcher.tab.waitFor("leave", ch, "gus", TIMING.reconnect_grace_ms + SLACK_MS, "the socket closed without a beacon");
+  } finally {
+    await doomed.close();
+    await watcher.context.close();
+  }
+});
+
+test("a frozen network shows a leave within the lease timeout", async () => {
+  const ch = "/room/frozen";
+  const watcher = await observer(ch);
+  const proxy = await startProxy(relay.url);
+  try {
+    const hal = await person("hal", ch, { url: proxy.url });
+    await watcher.tab.waitFor("join", ch, "hal", 5_000, "hal entered through the proxy");
+    const frozenAt = Date.now();
+    proxy.freeze();
+    const leave = await watcher.tab.waitFor("leave", ch, "hal", TIMING.lease_timeout_ms + SLACK_MS, "no frame and no pong for the lease timeout");
+    assert.ok(leave.at - frozenAt >= TIMING.lease_timeout_ms - TIMING.lease_timeout_ms / 3 - 300, `the lease ran out first (${leave.at - frozenAt} ms)`);
+    await hal.context.close();
+  } finally {
+    proxy.close();
+    await watcher.context.close();
+  }
+});
+
+test("count_only hides identities", async () => {
+  const ch = "/count/lobby";
+  const watcher = await observer(ch);
+  const ivy = await person("ivy", ch);
+  const jim = await person("jim", ch);
+  const state = await watcher.tab.waitForState(ch, (s) => s.count === 2, 5_000, "ivy and jim entered");
+  assert.deepEqual(state.users, []);
+  const inside = await ivy.tab.waitForState(ch, (s) => s.count === 2, 5_000, "members see the count too");
+  assert.deepEqual(inside.users, [], "even members see no identities");
+  const named = (await watcher.tab.events()).filter((e) => e.channel === ch);
+  assert.deepEqual(named, [], "no join names anyone");
+  for (const p of [ivy, jim, watcher]) await p.context.close();
+});
+
+test("a refused channel rejects enter() with a clear error", async () => {
+  const ch = "/staff/room";
+  const kim = await person("kim", ch, { enter: false });
+  const refused = await kim.tab.enter(ch, {});
+  assert.equal(refused.ok, false);
+  assert.equal(refused.isError, true, "a real Error");
+  assert.equal(refused.code, "forbidden_enter");
+  assert.match(refused.message, /may not enter/);
+  const staff = await person("lea", ch, { claims: { groups: ["staff"] } });
+  await kim.tab.waitFor("join", ch, "lea", 5_000, "kim may still watch the public channel");
+  for (const p of [kim, staff]) await p.context.close();
+});
+
+test("meta updates arrive as update", async () => {
+  const ch = "/room/meta";
+  const watcher = await observer(ch);
+  const max = await person("max", ch);
+  await watcher.tab.waitFor("join", ch, "max", 5_000, "max entered");
+  await max.tab.page.evaluate(([c]) => window.t.update(c, { typing: true }), [ch]);
+  const update = await watcher.tab.waitFor("update", ch, "max", 5_000, "max started typing");
+  assert.deepEqual(update.user.meta, { typing: true });
+  const state = await watcher.tab.state(ch);
+  assert.deepEqual(state.users.find((u) => u.id === "max").meta, { typing: true });
+  for (const p of [max, watcher]) await p.context.close();
+});
+
+test("a forged token is refused", async () => {
+  const context = await chrome.browser.newContext();
+  const tab = await openTab(context, site);
+  const forged = await token("ned", {}, { secret: "not-the-relays-secret-at-all-000000" });
+  await tab.connect({ url: relay.url, token: forged });
+  const result = await tab.enter("/room/forged", {});
+  assert.equal(result.ok, false);
+  assert.equal(result.isError, true);
+  assert.equal(result.code, "bad_token");
+  assert.match(result.message, /token/);
+  const ready = await tab.page.evaluate(() => window.t.presence.ready.then(() => "welcomed", (e) => e.code));
+  assert.equal(ready, "bad_token");
+  await context.close();
+});
