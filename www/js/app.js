@@ -15,6 +15,11 @@ const SERVER_POLL_MS = 2_000;
 const BAR_LIMIT = 6;
 const RETRY_FIRST_MS = 1_000;
 const RETRY_MAX_MS = 10_000;
+// After the relay comes back, how long this user may be missing from it before the page
+// starts afresh (a restarted relay may refuse the old token), and at most how often.
+const RESUME_TIMEOUT_MS = 10_000;
+const RELOAD_GUARD_MS = 60_000;
+const RELOAD_KEY = "rollcall-demo/reloaded-at";
 
 const SHELL = `
 <a class="skip-link" href="#main">Skip to content</a>
@@ -116,6 +121,11 @@ class App {
     this.channels = new Map();
     this.sdkState = "loading"; // loading | connecting | connected | failed
     this.relayReachable = null; // null = not known yet
+    // "live" is what the relay says, not what the socket says: the server API lists
+    // this user in /site/online.
+    this.listed = false;
+    this.wasLive = false;
+    this.pollNow = () => {};
     this.connWaiters = [];
   }
 
@@ -244,6 +254,7 @@ class App {
       if (user.id !== this.me.id) this.announce(`${displayName(user)} left`);
     });
     await this.enter(this.site, this.where, "the site");
+    this.pollNow();
     // Several tabs share one presence: the one in front says where this person is.
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "visible") this.update(this.site, this.where);
@@ -257,12 +268,17 @@ class App {
     if (this.relayReachable === false || this.sdkState === "retrying") {
       return this.setConn("reconnecting", "reconnecting…");
     }
-    if (this.sdkState === "connected") return this.setConn("live", "live");
+    if (this.sdkState === "connected" && this.listed) {
+      this.wasLive = true;
+      return this.setConn("live", "live");
+    }
+    if (this.wasLive) return this.setConn("reconnecting", "reconnecting…");
     return this.setConn("connecting", "connecting…");
   }
 
   setConn(state, text) {
     const conn = $("conn");
+    document.body.dataset.conn = state;
     if (conn.dataset.state === state && $("conn-text").textContent === text) return;
     conn.dataset.state = state;
     $("conn-text").textContent = text;
@@ -332,7 +348,9 @@ class App {
       });
     }
 
+    let timer = null;
     const poll = async () => {
+      clearTimeout(timer);
       try {
         const response = await fetch(`/demo/presence?${query}`, { cache: "no-store" });
         if (!response.ok) throw new Error(`HTTP ${response.status}`);
@@ -347,15 +365,40 @@ class App {
         $("server-raw").textContent = JSON.stringify(answer, null, 2);
         $("server-updated").textContent = `Answered at ${new Date().toLocaleTimeString()}.`;
         $("server-panel").dataset.stale = "false";
+        const site = answer[SITE_CHANNEL];
+        this.listed = Boolean(site && Array.isArray(site.users) && site.users.some((user) => user.id === this.me.id));
         this.setReachable(true);
+        this.renderConn();
+        this.checkResumed();
       } catch (error) {
         $("server-updated").textContent = `No answer (${error.message}); asking again…`;
         $("server-panel").dataset.stale = "true";
         this.setReachable(false);
       }
-      setTimeout(poll, SERVER_POLL_MS);
+      clearTimeout(timer);
+      timer = setTimeout(poll, SERVER_POLL_MS);
     };
+    this.pollNow = poll;
     poll();
+  }
+
+  /** Starts the page afresh when the relay is back but never took this user back. */
+  checkResumed() {
+    if (!this.wasLive || this.listed || this.sdkState !== "connected") {
+      this.unlistedSince = null;
+      return;
+    }
+    this.unlistedSince ??= Date.now();
+    if (Date.now() - this.unlistedSince < RESUME_TIMEOUT_MS || this.reloading) return;
+    const last = Number(sessionStorage.getItem(RELOAD_KEY) ?? 0);
+    if (Date.now() - last < RELOAD_GUARD_MS) {
+      this.fail("The relay is back but has not taken this page back", new Error("reload the page to join again"));
+      return;
+    }
+    this.reloading = true;
+    sessionStorage.setItem(RELOAD_KEY, String(Date.now()));
+    this.fail("The relay is back but has not taken this page back", new Error("starting afresh"), "reloading…");
+    setTimeout(() => location.reload(), 1_500);
   }
 
   setReachable(reachable) {
@@ -363,7 +406,7 @@ class App {
     const wasDown = this.relayReachable === false;
     this.relayReachable = reachable;
     if (!reachable) {
-      this.fail("The relay is not answering", new Error("presence shown here may be out of date"), "reconnecting…");
+      this.fail("Lost contact with the relay", new Error("who is shown here may be out of date"), "reconnecting…");
     } else if (wasDown && this.sdkState === "connected") {
       this.clearNotice();
     }
