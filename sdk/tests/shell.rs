@@ -1,0 +1,165 @@
+//! The shell's browser pieces in headless Chromium: errors, ids, storage, the bus, Web
+//! Locks. `wasm-pack test --headless --chrome sdk`.
+
+#![cfg(target_arch = "wasm32")]
+
+use js_sys::{Promise, Reflect};
+use rollcall_core::tabs::Intent;
+use rollcall_sdk::bus::BusMsg;
+use rollcall_sdk::{connect, error, page, shell};
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+fn code_of(err: &JsValue) -> Option<String> {
+    Reflect::get(err, &"code".into()).ok()?.as_string()
+}
+
+/// A token the shell can read `sub` from (the relay would refuse it: it is not signed).
+fn unsigned_token(sub: &str) -> String {
+    let payload = js_sys::JSON::stringify(&js_sys::JSON::parse(&format!(r#"{{"sub":"{sub}"}}"#)).unwrap())
+        .unwrap()
+        .as_string()
+        .unwrap();
+    let b64 = web_sys::window().unwrap().btoa(&payload).unwrap();
+    let b64url = b64.trim_end_matches('=').replace('+', "-").replace('/', "_");
+    format!("eyJhbGciOiJIUzI1NiJ9.{b64url}.x")
+}
+
+fn options(url: &str, token: &str) -> JsValue {
+    let o = js_sys::Object::new();
+    Reflect::set(&o, &"url".into(), &url.into()).unwrap();
+    Reflect::set(&o, &"token".into(), &token.into()).unwrap();
+    o.into()
+}
+
+async fn sleep(ms: u32) {
+    gloo_timers::future::TimeoutFuture::new(ms).await;
+}
+
+#[wasm_bindgen_test]
+fn errors_are_real_js_errors_with_a_code() {
+    let err = error::js_error("forbidden_enter", "This user may not enter this channel.");
+    assert!(err.is_instance_of::<js_sys::Error>());
+    assert_eq!(code_of(&err).as_deref(), Some("forbidden_enter"));
+    let e: js_sys::Error = err.unchecked_into();
+    assert_eq!(e.name(), "RollcallError");
+    assert_eq!(String::from(e.message()), "This user may not enter this channel.");
+}
+
+#[wasm_bindgen_test]
+fn relay_urls_become_websocket_urls() {
+    assert_eq!(shell::ws_url("http://127.0.0.1:7400"), "ws://127.0.0.1:7400/v1/ws");
+    assert_eq!(shell::ws_url("https://p.example.com/"), "wss://p.example.com/v1/ws");
+}
+
+#[wasm_bindgen_test]
+fn the_client_id_is_kept_in_local_storage_and_reused() {
+    let storage = web_sys::window().unwrap().local_storage().unwrap().unwrap();
+    storage.remove_item(page::CLIENT_ID_KEY).unwrap();
+    let first = page::client_id();
+    assert!(page::is_client_id(&first), "{first}");
+    assert_eq!(storage.get_item(page::CLIENT_ID_KEY).unwrap().as_deref(), Some(first.as_str()));
+    assert_eq!(page::client_id(), first, "a refresh keeps the client");
+    storage.set_item(page::CLIENT_ID_KEY, "not valid!").unwrap();
+    assert_ne!(page::client_id(), "not valid!", "a tampered id is replaced");
+}
+
+#[wasm_bindgen_test]
+fn the_token_subject_names_the_shared_lock() {
+    assert_eq!(page::token_subject(&unsigned_token("42")), "42");
+}
+
+#[wasm_bindgen_test]
+async fn bus_messages_reach_other_instances_of_the_channel() {
+    let name = format!("rollcall-test-{}", page::random_id());
+    let a = web_sys::BroadcastChannel::new(&name).unwrap();
+    let b = web_sys::BroadcastChannel::new(&name).unwrap();
+    let got: Rc<RefCell<Vec<BusMsg>>> = Rc::default();
+    let sink = got.clone();
+    let on = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
+        if let Some(m) = BusMsg::parse(&e.data()) {
+            sink.borrow_mut().push(m);
+        }
+    });
+    b.set_onmessage(Some(on.as_ref().unchecked_ref()));
+    let sent = BusMsg::Intent {
+        tab: "t1".into(),
+        req: 3,
+        intent: Intent::Subscribe { ch: "/a/b".into() },
+    };
+    sent.post(&a);
+    for _ in 0..50 {
+        if !got.borrow().is_empty() {
+            break;
+        }
+        sleep(10).await;
+    }
+    assert_eq!(got.borrow().as_slice(), &[sent]);
+    a.close();
+    b.close();
+}
+
+#[wasm_bindgen_test]
+async fn deferred_promises_settle_from_outside() {
+    let (p, resolve, _) = shell::deferred();
+    resolve.call1(&JsValue::NULL, &JsValue::from(7)).unwrap();
+    assert_eq!(JsFuture::from(p).await.unwrap(), JsValue::from(7));
+}
+
+#[wasm_bindgen_test]
+async fn connect_rejects_bad_options_with_a_code() {
+    let no_url = options("ftp://nope", "t");
+    let err = connect(no_url).await.err().expect("refused");
+    assert_eq!(code_of(&err).as_deref(), Some("bad_option"));
+    let o = js_sys::Object::new();
+    Reflect::set(&o, &"url".into(), &"http://127.0.0.1:9".into()).unwrap();
+    let err = connect(o.into()).await.err().expect("no token");
+    assert_eq!(code_of(&err).as_deref(), Some("bad_option"));
+}
+
+#[wasm_bindgen_test]
+async fn bad_channel_names_throw_and_bad_meta_rejects() {
+    let presence = connect(options("http://127.0.0.1:9", &unsigned_token("bad-names"))).await.unwrap();
+    let err = presence.channel("no-slash").err().expect("refused");
+    assert_eq!(code_of(&err).as_deref(), Some("bad_channel"));
+    let ch = presence.channel("/a/b").unwrap();
+    let err = JsFuture::from(ch.enter(JsValue::from(5))).await.err().expect("refused");
+    assert_eq!(code_of(&err).as_deref(), Some("bad_meta"));
+    presence.close();
+}
+
+#[wasm_bindgen_test]
+async fn the_web_lock_makes_one_leader_and_passes_on_close() {
+    // Two connects in one page behave as two tabs of one browser: same lock, same bus.
+    let token = unsigned_token(&format!("lock-{}", page::random_id()));
+    let url = "http://127.0.0.1:9"; // nothing listens: this is about the lock only
+    let first = connect(options(url, &token)).await.unwrap();
+    let second = connect(options(url, &token)).await.unwrap();
+    assert!(first.is_leader());
+    assert!(!second.is_leader());
+    first.close();
+    for _ in 0..100 {
+        if second.is_leader() {
+            break;
+        }
+        sleep(10).await;
+    }
+    assert!(second.is_leader(), "the waiting tab took the lock within a second");
+    second.close();
+}
+
+#[wasm_bindgen_test]
+async fn requests_after_close_reject_as_closed() {
+    let presence = connect(options("http://127.0.0.1:9", &unsigned_token("closer"))).await.unwrap();
+    let ch = presence.channel("/a/b").unwrap();
+    presence.close();
+    let err = JsFuture::from(ch.enter(JsValue::UNDEFINED)).await.err().expect("refused");
+    assert_eq!(code_of(&err).as_deref(), Some("closed"));
+    let _ = Promise::resolve(&JsValue::NULL);
+}
