@@ -46,7 +46,13 @@ before(async () => {
   );
   relay = await startRelay();
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS });
-  for (const key of Object.keys(PEOPLE)) people[key] = await openPerson(key, "/");
+  // One after the other, so that Ada's page sees Grace arrive.
+  for (const key of Object.keys(PEOPLE)) {
+    people[key] = await openPerson(key, "/");
+    await eventually(`${key}'s page is live`, async () => {
+      assert.equal(await people[key].page.locator("#conn").getAttribute("data-state"), "live");
+    });
+  }
 });
 
 after(async () => {
@@ -65,8 +71,19 @@ test("two browser profiles are two people: each sees both names and '2 online'",
       assert.deepEqual((await present(page, "#people")).sort(), ["Ada Lovelace", "Grace Hopper"]);
     });
     assert.equal(await text(page, "#me-name"), PEOPLE[key].name);
-    assert.equal(await page.locator("#conn").getAttribute("data-state"), "live");
+    assert.deepEqual(
+      await page.$$eval("#online-stack > [data-user] .avatar", (avatars) => avatars.map((a) => a.dataset.status)),
+      ["active", "active"],
+      "both status dots say active",
+    );
   }
+});
+
+test("the home page logs who came after it opened, not who was already there", async () => {
+  await eventually("ada saw grace arrive", async () => {
+    assert.match(await text(people.ada.page, "#activity"), /Grace Hopper came online/);
+  });
+  assert.equal(await text(people.grace.page, "#activity"), "", "grace found ada already there");
 });
 
 test("the server API panel shows what the relay says about /site/online", async () => {
@@ -108,6 +125,9 @@ test("typing in a document shows 'typing…' to the other person, gone after a p
       assert.equal(await text(page, "#editing-count"), "2 editing");
     });
   }
+  await eventually("the server API agrees: 2 on /doc/roadmap", async () => {
+    assert.equal(await text(grace, '#server-rows tr[data-channel="/doc/roadmap"] .server-count'), "2");
+  });
   assert.equal(await text(grace, "#typing"), "", "nobody types yet");
 
   await ada.locator("#doc-text").click();
@@ -121,6 +141,7 @@ test("typing in a document shows 'typing…' to the other person, gone after a p
     await eventually("ada's own row says typing", async () => {
       assert.equal(await text(ada, '#editors [data-user="u-ada"] .person-detail'), "typing…");
     });
+    await sleep(600); // a few more letters in the picture
   } finally {
     await screenshots();
   }
@@ -160,6 +181,29 @@ test("a second tab of one browser is the same person over one connection", async
   await eventually("back to one tab", async () => {
     assert.equal(await text(ada, "#tabs-line"), "this browser: 1 tab, 1 connection");
   });
+});
+
+test("a rename reaches the other person without a leave and a join", async () => {
+  const { page: ada } = people.ada;
+  const { page: grace } = people.grace;
+  // Every join and leave is announced to screen readers in #announcer: record them.
+  await grace.evaluate(() => {
+    const announcer = document.getElementById("announcer");
+    window.announced = [];
+    new MutationObserver(() => window.announced.push(announcer.textContent))
+      .observe(announcer, { childList: true, characterData: true, subtree: true });
+  });
+  await ada.locator("#rename-open").click();
+  await ada.locator("#rename-input").fill("Ada King");
+  await ada.locator('#rename-form button[value="save"]').click();
+  await eventually("ada's page shows her new name", async () => {
+    assert.equal(await text(ada, "#me-name"), "Ada King");
+  });
+  await eventually("grace sees the new name", async () => {
+    assert.deepEqual((await present(grace, "#online-stack")).sort(), ["Ada King", "Grace Hopper"]);
+    assert.deepEqual((await present(grace, "#editors")).sort(), ["Ada King", "Grace Hopper"]);
+  });
+  assert.deepEqual(await grace.evaluate(() => window.announced), [], "no leave or join was announced");
 });
 
 test("pages raise no uncaught errors", () => {

@@ -126,7 +126,8 @@ class App {
     this.listed = false;
     this.wasLive = false;
     this.pollNow = () => {};
-    this.connWaiters = [];
+    this.siteBaseline = null;
+    this.siteListeners = [];
   }
 
   // ---- identity ---------------------------------------------------------------------
@@ -246,12 +247,7 @@ class App {
       $("online-count-text").textContent = `${count} online`;
       const self = users.find((user) => user.id === this.me.id);
       if (self) updateAvatar(this.meAvatar, self);
-    });
-    this.site.on("join", (user) => {
-      if (user.id !== this.me.id) this.announce(`${displayName(user)} came online`);
-    });
-    this.site.on("leave", (user) => {
-      if (user.id !== this.me.id) this.announce(`${displayName(user)} left`);
+      this.diffSite(users);
     });
     await this.enter(this.site, this.where, "the site");
     this.pollNow();
@@ -259,6 +255,37 @@ class App {
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "visible") this.update(this.site, this.where);
     });
+  }
+
+  /**
+   * Comings and goings, from successive states of /site/online. The first state that
+   * lists this user is the baseline: people already here when the page opened did not
+   * just arrive.
+   */
+  diffSite(users) {
+    const now = new Map(users.map((user) => [user.id, user]));
+    const before = this.siteBaseline;
+    if (!before) {
+      if (now.has(this.me.id)) this.siteBaseline = now;
+      return;
+    }
+    this.siteBaseline = now;
+    for (const [id, user] of now) {
+      if (!before.has(id) && id !== this.me.id) this.siteEvent("join", user);
+    }
+    for (const [id, user] of before) {
+      if (!now.has(id) && id !== this.me.id) this.siteEvent("leave", user);
+    }
+  }
+
+  siteEvent(kind, user) {
+    this.announce(`${displayName(user)} ${kind === "join" ? "came online" : "left"}`);
+    for (const listener of this.siteListeners) listener(kind, user);
+  }
+
+  /** Calls `fn(kind, user)` with kind "join" or "leave" when someone else comes or goes. */
+  onSiteChange(fn) {
+    this.siteListeners.push(fn);
   }
 
   // ---- status and errors --------------------------------------------------------------

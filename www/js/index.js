@@ -88,8 +88,7 @@ const log = (user, what) => {
   activity.prepend(item);
   while (activity.children.length > ACTIVITY_LIMIT) activity.lastElementChild.remove();
 };
-app.site.on("join", (user) => log(user, "came online"));
-app.site.on("leave", (user) => log(user, "left"));
+app.onSiteChange((kind, user) => log(user, kind === "join" ? "came online" : "left"));
 
 function personRow(user, selfId) {
   const row = document.createElement("div");
