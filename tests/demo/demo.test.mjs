@@ -125,9 +125,11 @@ test("typing in a document shows 'typing…' to the other person, gone after a p
       assert.equal(await text(page, "#editing-count"), "2 editing");
     });
   }
-  await eventually("the server API agrees: 2 on /doc/roadmap", async () => {
-    assert.equal(await text(grace, '#server-rows tr[data-channel="/doc/roadmap"] .server-count'), "2");
-  });
+  for (const page of [ada, grace]) {
+    await eventually("the server API agrees: 2 on /doc/roadmap", async () => {
+      assert.equal(await text(page, '#server-rows tr[data-channel="/doc/roadmap"] .server-count'), "2");
+    });
+  }
   assert.equal(await text(grace, "#typing"), "", "nobody types yet");
 
   await ada.locator("#doc-text").click();
