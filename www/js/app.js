@@ -390,7 +390,7 @@ class App {
           roster.render(users);
         }
         $("server-raw").textContent = JSON.stringify(answer, null, 2);
-        $("server-updated").textContent = `Answered at ${new Date().toLocaleTimeString()}.`;
+        $("server-updated").textContent = `Answered at ${clock(new Date())}.`;
         $("server-panel").dataset.stale = "false";
         const site = answer[SITE_CHANNEL];
         this.listed = Boolean(site && Array.isArray(site.users) && site.users.some((user) => user.id === this.me.id));
@@ -447,6 +447,10 @@ export function usersOf(state) {
 
 export function countOf(state) {
   return state && typeof state.count === "number" ? state.count : usersOf(state).length;
+}
+
+export function clock(date) {
+  return date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
 }
 
 export function plural(n, word) {

@@ -1,7 +1,7 @@
 //! The home page: everyone online, where they are, live counts for topics and
 //! documents (viewed without entering), and a log of comings and goings.
 
-import { startApp, usersOf, countOf } from "./app.js";
+import { startApp, usersOf, countOf, clock } from "./app.js";
 import { TOPICS, DOCS } from "./catalog.js";
 import { avatar, updateAvatar, displayName, statusText } from "./avatar.js";
 import { Roster } from "./roster.js";
@@ -81,7 +81,7 @@ const log = (user, what) => {
   const time = document.createElement("time");
   const now = new Date();
   time.dateTime = now.toISOString();
-  time.textContent = now.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+  time.textContent = clock(now);
   const text = document.createElement("span");
   text.textContent = `${displayName(user)} ${what}`;
   item.append(avatar(user, { size: "xs", dot: false }), text, time);
