@@ -78,11 +78,15 @@ async fn run(app: AppState, socket: WebSocket) {
         told_until: Instant::ZERO,
     };
     let mut unloading = false;
+    let mut sender_done = false;
     loop {
         tokio::select! {
             // The send task ends when the relay closes this connection (lease expired,
             // replaced, slow, shutting down) or the socket broke.
-            _ = &mut sender => break,
+            _ = &mut sender => {
+                sender_done = true;
+                break;
+            }
             frame = stream.next() => match frame {
                 Some(Ok(Message::Text(text))) => conn.on_text(&text),
                 Some(Ok(Message::Binary(_))) => conn.refuse(ErrorCode::BadFrame, None, None),
@@ -103,7 +107,9 @@ async fn run(app: AppState, socket: WebSocket) {
     hub.unregister(conn.conn, unloading);
     // Unregistering dropped the outbox's sender: the send task finishes its queue and
     // closes; don't wait long for a peer that stopped reading.
-    let _ = tokio::time::timeout(Duration::from_secs(2), sender).await;
+    if !sender_done {
+        let _ = tokio::time::timeout(Duration::from_secs(2), sender).await;
+    }
 }
 
 /// Read and check the hello. Refusals are told and closed here.
