@@ -119,7 +119,9 @@ class App {
     this.presence = null;
     this.site = null;
     this.channels = new Map();
-    this.sdkState = "loading"; // loading | connecting | connected | failed
+    // loading -> starting -> started (the SDK runs and reconnects by itself), or
+    // retrying while connect() rejects, or failed when the SDK could not load.
+    this.sdkState = "loading";
     this.relayReachable = null; // null = not known yet
     // "live" is what the relay says, not what the socket says: the server API lists
     // this user in /site/online.
@@ -181,7 +183,7 @@ class App {
       );
       throw error;
     }
-    this.sdkState = "connecting";
+    this.sdkState = "starting";
     this.renderConn();
     let delay = RETRY_FIRST_MS;
     for (;;) {
@@ -196,10 +198,10 @@ class App {
         delay = Math.min(delay * 2, RETRY_MAX_MS);
       }
     }
-    this.sdkState = "connected";
+    this.sdkState = "started";
     this.clearNotice();
     this.renderConn();
-    this.tabs?.snapshot && this.renderTabs(this.tabs.snapshot());
+    this.renderTabs(this.tabs.snapshot());
     await this.startSite();
   }
 
@@ -295,7 +297,7 @@ class App {
     if (this.relayReachable === false || this.sdkState === "retrying") {
       return this.setConn("reconnecting", "reconnecting…");
     }
-    if (this.sdkState === "connected" && this.listed) {
+    if (this.sdkState === "started" && this.listed) {
       this.wasLive = true;
       return this.setConn("live", "live");
     }
@@ -411,7 +413,7 @@ class App {
 
   /** Starts the page afresh when the relay is back but never took this user back. */
   checkResumed() {
-    if (!this.wasLive || this.listed || this.sdkState !== "connected") {
+    if (!this.wasLive || this.listed || this.sdkState !== "started") {
       this.unlistedSince = null;
       return;
     }
@@ -434,7 +436,7 @@ class App {
     this.relayReachable = reachable;
     if (!reachable) {
       this.fail("Lost contact with the relay", new Error("who is shown here may be out of date"), "reconnecting…");
-    } else if (wasDown && this.sdkState === "connected") {
+    } else if (wasDown && this.sdkState === "started") {
       this.clearNotice();
     }
     this.renderConn();
