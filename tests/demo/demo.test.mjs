@@ -114,6 +114,22 @@ test("a topic page counts its readers: 'N reading'", async () => {
   }
 });
 
+test("a page in the background shows as hidden to the other person, then active again", async () => {
+  const { page: ada } = people.ada;
+  const { page: grace } = people.grace;
+  const graceOnAda = '#readers > [data-user="u-grace"] .avatar';
+  assert.equal(await ada.locator(graceOnAda).getAttribute("data-status"), "active");
+  await setVisibility(grace, "hidden");
+  await eventually("ada sees grace hidden", async () => {
+    assert.equal(await ada.locator(graceOnAda).getAttribute("data-status"), "hidden");
+    assert.match(await ada.locator(graceOnAda).getAttribute("aria-label"), /Grace Hopper, in the background/);
+  });
+  await setVisibility(grace, "visible");
+  await eventually("ada sees grace active again", async () => {
+    assert.equal(await ada.locator(graceOnAda).getAttribute("data-status"), "active");
+  });
+});
+
 test("typing in a document shows 'typing…' to the other person, gone after a pause", async () => {
   const { page: ada } = people.ada;
   const { page: grace } = people.grace;
@@ -268,6 +284,12 @@ async function startRelay() {
 
 async function openPerson(key, where) {
   const context = await browser.newContext({ viewport: { width: 1280, height: 860 } });
+  // Headless pages are always visible; this lets a test put one in the background.
+  await context.addInitScript(() => {
+    const state = () => window.__visibility ?? "visible";
+    Object.defineProperty(Document.prototype, "visibilityState", { get: state, configurable: true });
+    Object.defineProperty(Document.prototype, "hidden", { get: () => state() === "hidden", configurable: true });
+  });
   await context.addInitScript(([storageKey, value]) => {
     try {
       if (!localStorage.getItem(storageKey)) localStorage.setItem(storageKey, value);
@@ -280,6 +302,13 @@ async function openPerson(key, where) {
   watchErrors(page, errors);
   await page.goto(`${relay.url}${where}`);
   return { context, page, errors };
+}
+
+async function setVisibility(page, state) {
+  await page.evaluate((value) => {
+    window.__visibility = value;
+    document.dispatchEvent(new Event("visibilitychange"));
+  }, state);
 }
 
 function watchErrors(page, errors) {

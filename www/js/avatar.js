@@ -1,6 +1,6 @@
 //! Avatars: initials on a colour derived from the user id, and a status dot.
 
-const STATUS_TEXT = { active: "active", idle: "idle", hidden: "in another tab" };
+const STATUS_TEXT = { active: "active", idle: "idle", hidden: "in the background" };
 
 export function initials(name) {
   const words = String(name ?? "").trim().split(/\s+/).filter(Boolean);
