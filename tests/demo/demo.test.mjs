@@ -57,7 +57,7 @@ before(async () => {
 
 after(async () => {
   await browser?.close().catch(() => {});
-  relay?.stop();
+  await relay?.stop();
 });
 
 test("two browser profiles are two people: each sees both names and '2 online'", async () => {
@@ -242,7 +242,7 @@ test("when one browser closes, the other sees the leave", async () => {
 });
 
 test("when the relay goes away, the page says it is reconnecting", async () => {
-  relay.stop();
+  await relay.stop();
   const { page: grace } = people.grace;
   await eventually("grace's page shows reconnecting", async () => {
     assert.equal(await grace.locator("#conn").getAttribute("data-state"), "reconnecting");
@@ -251,10 +251,21 @@ test("when the relay goes away, the page says it is reconnecting", async () => {
   });
 });
 
+test("when the relay comes back, the page is live again", async () => {
+  // A restarted demo relay signs with a new secret: the page must get a new token.
+  relay = await startRelay(new URL(relay.url).host);
+  const { page: grace } = people.grace;
+  await eventually("grace's page is live again and alone", async () => {
+    assert.equal(await grace.locator("#conn").getAttribute("data-state"), "live");
+    assert.equal(await text(grace, "#online-count-text"), "1 online");
+    assert.equal(await grace.locator("#notice").isVisible(), false);
+  }, 30_000);
+});
+
 // ---- helpers ------------------------------------------------------------------------
 
-async function startRelay() {
-  const child = spawn(RELAY, ["--demo", "--listen", "127.0.0.1:0"], {
+async function startRelay(listen = "127.0.0.1:0") {
+  const child = spawn(RELAY, ["--demo", "--listen", listen], {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" },
@@ -273,11 +284,13 @@ async function startRelay() {
     });
   });
   lines.on("line", () => {}); // keep draining stdout
+  const exited = new Promise((resolve) => child.once("exit", resolve));
   return {
     url,
     log,
     stop() {
       if (child.exitCode === null && !child.killed) child.kill("SIGTERM");
+      return exited;
     },
   };
 }
