@@ -110,6 +110,32 @@ pub enum Output {
         code: u16,
         reason: &'static str,
     },
+    /// Something a site may want to act on (webhooks, the session ledger), decided only
+    /// after the graces: a refresh or a tab handover produces none.
+    Event { at: Instant, event: Event },
+}
+
+/// A presence transition, at user level.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Event {
+    /// The user's first client anywhere on this relay.
+    UserOnline { user: Identity },
+    /// The user's last client is gone (after its grace).
+    UserOffline { user: Identity },
+    /// The first user entered the channel.
+    ChannelOccupied { ch: String },
+    /// The last user left the channel.
+    ChannelVacated { ch: String },
+    /// The user is in the channel (their first client entered).
+    Join { ch: String, user: Identity },
+    /// The user is no longer in the channel (their last client left), and why.
+    Leave {
+        ch: String,
+        user: Identity,
+        cause: EndCause,
+    },
+    /// The user's status in the channel (the most active of their clients) changed.
+    Status { ch: String, user: String, status: Status },
 }
 
 /// Counts for `/metrics`.
@@ -173,6 +199,10 @@ struct MemberState {
 }
 
 impl MemberState {
+    fn status(&self) -> Status {
+        self.holders.values().map(|h| h.status).max().unwrap_or_default()
+    }
+
     fn view(&self) -> Member {
         let status = self.holders.values().map(|h| h.status).max().unwrap_or_default();
         let meta = self
@@ -232,6 +262,8 @@ enum Timer {
 pub struct Roster {
     config: RosterConfig,
     clients: HashMap<ClientKey, Client>,
+    /// Clients per user, for online/offline.
+    users: HashMap<String, usize>,
     conns: HashMap<ConnId, Conn>,
     channels: HashMap<String, Channel>,
     /// Deadlines, checked lazily: an entry whose condition no longer holds is dropped or
@@ -256,6 +288,7 @@ impl Roster {
         Roster {
             config,
             clients: HashMap::new(),
+            users: HashMap::new(),
             conns: HashMap::new(),
             channels: HashMap::new(),
             timers: BinaryHeap::new(),
@@ -300,6 +333,11 @@ impl Roster {
             self.arm(at, Timer::Token(conn));
         }
         let Some(existing) = self.clients.get_mut(&key) else {
+            let count = self.users.entry(key.user.clone()).or_default();
+            *count += 1;
+            if *count == 1 {
+                self.emit(now, Event::UserOnline { user: identity.clone() });
+            }
             self.clients.insert(
                 key,
                 Client {
@@ -394,11 +432,13 @@ impl Roster {
         let stamp = self.stamp;
         let channel = self.channel_mut(now, ch, access.count_only);
         channel.note(&key.user);
+        let occupied = channel.members.is_empty();
+        let before = channel.members.get(&key.user).map(MemberState::status);
         let member = channel.members.entry(key.user.clone()).or_insert_with(|| MemberState {
             identity: identity.clone(),
             holders: BTreeMap::new(),
         });
-        member.identity = identity;
+        member.identity = identity.clone();
         match member.holders.get_mut(&key.client) {
             Some(holder) => {
                 if let Some(status) = status {
@@ -419,6 +459,30 @@ impl Roster {
                     },
                 );
             }
+        }
+        let after = member.status();
+        match before {
+            None => {
+                if occupied {
+                    self.emit(now, Event::ChannelOccupied { ch: ch.to_string() });
+                }
+                self.emit(
+                    now,
+                    Event::Join {
+                        ch: ch.to_string(),
+                        user: identity,
+                    },
+                );
+            }
+            Some(before) if before != after => self.emit(
+                now,
+                Event::Status {
+                    ch: ch.to_string(),
+                    user: key.user,
+                    status: after,
+                },
+            ),
+            Some(_) => {}
         }
         Ok(())
     }
@@ -448,17 +512,29 @@ impl Roster {
         self.mark_dirty(now, ch);
         let channel = self.channels.get_mut(ch).expect("an entered channel exists");
         channel.note(&key.user);
-        let holder = channel
+        let member = channel
             .members
             .get_mut(&key.user)
-            .and_then(|m| m.holders.get_mut(&key.client))
-            .expect("an entered client holds");
+            .expect("an entered client's user is a member");
+        let before = member.status();
+        let holder = member.holders.get_mut(&key.client).expect("an entered client holds");
         if let Some(status) = status {
             holder.status = status;
         }
         if let Some(meta) = meta {
             holder.meta = meta;
             holder.stamp = stamp;
+        }
+        let after = member.status();
+        if after != before {
+            self.emit(
+                now,
+                Event::Status {
+                    ch: ch.to_string(),
+                    user: key.user,
+                    status: after,
+                },
+            );
         }
         Ok(())
     }
@@ -578,10 +654,8 @@ impl Roster {
         if client.link != Link::Connected(conn) {
             return;
         }
-        if client.channels.is_empty() {
-            self.clients.remove(&key);
-            return;
-        }
+        // Even a client that only watched stays through the grace, so that a refresh
+        // does not flap the user offline and online.
         client.link = Link::Away { until, cause };
         self.arm(until, Timer::Away(key));
     }
@@ -698,10 +772,7 @@ impl Roster {
                     return;
                 };
                 if until <= now {
-                    let client = self.clients.remove(&key).expect("looked up");
-                    for ch in client.channels.keys() {
-                        self.remove_presence(now, &key, ch, cause);
-                    }
+                    self.drop_client(now, &key, cause);
                 }
             }
             Timer::Hold(key) => {
@@ -730,12 +801,30 @@ impl Roster {
     fn end_conn(&mut self, now: Instant, conn: ConnId, cause: EndCause, code: u16, reason: &'static str) {
         let key = self.conns[&conn].client.clone();
         self.forget_conn(conn);
-        if let Some(client) = self.clients.remove(&key) {
-            for ch in client.channels.keys() {
-                self.remove_presence(now, &key, ch, cause);
+        self.drop_client(now, &key, cause);
+        self.outputs.push_back(Output::Close { conn, code, reason });
+    }
+
+    /// Forget a client: its presences end with `cause`, and its user goes offline if it
+    /// was their last client.
+    fn drop_client(&mut self, now: Instant, key: &ClientKey, cause: EndCause) {
+        let Some(client) = self.clients.remove(key) else {
+            return;
+        };
+        for ch in client.channels.keys() {
+            self.remove_presence(now, key, ch, cause);
+        }
+        if let Some(count) = self.users.get_mut(&key.user) {
+            *count -= 1;
+            if *count == 0 {
+                self.users.remove(&key.user);
+                self.emit(now, Event::UserOffline { user: client.identity });
             }
         }
-        self.outputs.push_back(Output::Close { conn, code, reason });
+    }
+
+    fn emit(&mut self, at: Instant, event: Event) {
+        self.outputs.push_back(Output::Event { at, event });
     }
 
     fn forget_conn(&mut self, conn: ConnId) {
@@ -763,11 +852,37 @@ impl Roster {
             return;
         };
         channel.note(&key.user);
-        if let Some(member) = channel.members.get_mut(&key.user) {
-            member.holders.remove(&key.client);
-            if member.holders.is_empty() {
-                channel.members.remove(&key.user);
+        let Some(member) = channel.members.get_mut(&key.user) else {
+            return;
+        };
+        let before = member.status();
+        member.holders.remove(&key.client);
+        if !member.holders.is_empty() {
+            let status = member.status();
+            if status != before {
+                self.emit(
+                    now,
+                    Event::Status {
+                        ch: ch.to_string(),
+                        user: key.user.clone(),
+                        status,
+                    },
+                );
             }
+            return;
+        }
+        let member = channel.members.remove(&key.user).expect("just seen");
+        let vacated = channel.members.is_empty();
+        self.emit(
+            now,
+            Event::Leave {
+                ch: ch.to_string(),
+                user: member.identity,
+                cause,
+            },
+        );
+        if vacated {
+            self.emit(now, Event::ChannelVacated { ch: ch.to_string() });
         }
     }
 

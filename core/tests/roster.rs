@@ -2,7 +2,7 @@
 
 use rollcall_core::policy::Access;
 use rollcall_core::protocol::{close, ErrorCode, Identity, Member, Meta, ServerMsg, Status};
-use rollcall_core::roster::{ConnId, EndCause, Output, Roster, RosterConfig};
+use rollcall_core::roster::{ConnId, EndCause, Event, Output, Roster, RosterConfig};
 use rollcall_core::Instant;
 use std::collections::{BTreeMap, HashMap};
 
@@ -14,6 +14,7 @@ struct Sim {
     now: Instant,
     inbox: HashMap<ConnId, Vec<ServerMsg>>,
     closed: HashMap<ConnId, u16>,
+    log: Vec<(Instant, Event)>,
 }
 
 fn who(id: &str) -> Identity {
@@ -39,6 +40,7 @@ impl Sim {
             now: Instant(1_000),
             inbox: HashMap::new(),
             closed: HashMap::new(),
+            log: Vec::new(),
         }
     }
 
@@ -83,6 +85,7 @@ impl Sim {
                 Output::Close { conn, code, .. } => {
                     self.closed.insert(conn, code);
                 }
+                Output::Event { at, event } => self.log.push((at, event)),
             }
         }
     }
@@ -660,6 +663,127 @@ fn before_hello_everything_is_refused() {
     sim.roster.beacon(sim.now, 9);
     sim.advance(100_000);
     assert_eq!(sim.roster.stats(), Default::default());
+}
+
+/// The events logged since last asked, in a compact form.
+fn transitions(sim: &mut Sim) -> Vec<String> {
+    sim.drain();
+    std::mem::take(&mut sim.log)
+        .into_iter()
+        .filter_map(|(_, e)| match e {
+            Event::UserOnline { user } => Some(format!("online {}", user.id)),
+            Event::UserOffline { user } => Some(format!("offline {}", user.id)),
+            Event::ChannelOccupied { ch } => Some(format!("occupied {ch}")),
+            Event::ChannelVacated { ch } => Some(format!("vacated {ch}")),
+            Event::Join { ch, user } => Some(format!("join {} {ch}", user.id)),
+            Event::Leave { ch, user, cause } => Some(format!("leave {} {ch} {}", user.id, cause.as_str())),
+            Event::Status { .. } => None,
+        })
+        .collect()
+}
+
+#[test]
+fn events_a_refresh_sends_none_and_a_close_sends_leave_and_offline_once_after_the_grace() {
+    let mut sim = Sim::new();
+    sim.connect(1, "ann", "a1");
+    sim.enter(1);
+    sim.advance(50);
+    assert_eq!(
+        transitions(&mut sim),
+        ["online ann", "occupied /site/online", "join ann /site/online"]
+    );
+    sim.roster.beacon(sim.now, 1);
+    sim.roster.disconnect(sim.now, 1, true);
+    sim.advance(1_000);
+    sim.connect(2, "ann", "a1");
+    sim.enter(2);
+    sim.advance(10_000);
+    assert_eq!(transitions(&mut sim), Vec::<String>::new(), "a refresh is invisible");
+    sim.roster.disconnect(sim.now, 2, true);
+    sim.advance(2_999);
+    assert_eq!(
+        transitions(&mut sim),
+        Vec::<String>::new(),
+        "nothing before the grace ends"
+    );
+    sim.advance(1);
+    let at = sim.log.first().map(|(at, _)| *at);
+    assert_eq!(
+        transitions(&mut sim),
+        [
+            "leave ann /site/online unload_grace",
+            "vacated /site/online",
+            "offline ann"
+        ]
+    );
+    assert_eq!(at, Some(sim.now), "stamped with the moment the grace ended");
+    sim.advance(100_000);
+    assert_eq!(transitions(&mut sim), Vec::<String>::new());
+}
+
+#[test]
+fn events_two_tabs_and_a_phone_are_one_user_online() {
+    let mut sim = Sim::new();
+    // Two tabs share one client (one connection); the phone is a second client.
+    sim.connect(1, "ann", "laptop");
+    sim.enter(1);
+    sim.connect(2, "ann", "phone");
+    sim.enter(2);
+    assert_eq!(
+        transitions(&mut sim),
+        ["online ann", "occupied /site/online", "join ann /site/online"]
+    );
+    sim.roster.disconnect(sim.now, 2, false);
+    sim.advance(20_000);
+    assert_eq!(transitions(&mut sim), Vec::<String>::new(), "still on the laptop");
+    sim.roster.leave(sim.now, 1, CH).unwrap();
+    sim.roster.disconnect(sim.now, 1, false);
+    sim.advance(15_000);
+    assert_eq!(
+        transitions(&mut sim),
+        ["leave ann /site/online leave", "vacated /site/online", "offline ann"]
+    );
+}
+
+#[test]
+fn events_a_watch_only_refresh_does_not_flap_online() {
+    let mut sim = Sim::new();
+    sim.watch(1, "ann");
+    sim.roster.disconnect(sim.now, 1, true);
+    sim.advance(500);
+    sim.watch(2, "ann");
+    sim.advance(30_000);
+    assert_eq!(transitions(&mut sim), ["online ann"]);
+}
+
+#[test]
+fn events_status_changes_are_reported_per_user_not_per_client() {
+    let mut sim = Sim::new();
+    sim.connect(1, "ann", "laptop");
+    sim.enter(1);
+    sim.connect(2, "ann", "phone");
+    sim.roster
+        .enter(sim.now, 2, CH, Access::OPEN, Some(Status::Hidden), None)
+        .unwrap();
+    sim.drain();
+    sim.log.clear();
+    sim.roster.checkin(sim.now, 2, Status::Idle);
+    sim.drain();
+    assert!(sim.log.is_empty(), "the laptop is still active: {:?}", sim.log);
+    sim.roster.checkin(sim.now, 1, Status::Hidden);
+    sim.drain();
+    let statuses: Vec<Status> = sim
+        .log
+        .iter()
+        .filter_map(|(_, e)| {
+            if let Event::Status { status, .. } = e {
+                Some(*status)
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert_eq!(statuses, [Status::Idle]);
 }
 
 mod properties {

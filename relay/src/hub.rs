@@ -10,7 +10,7 @@
 use crate::metrics::Metrics;
 use axum::extract::ws::Utf8Bytes;
 use rollcall_core::protocol::{close, Identity, Member, ServerMsg};
-use rollcall_core::roster::{Attached, ConnId, Output, Roster, RosterConfig, Stats};
+use rollcall_core::roster::{Attached, ConnId, Event, Output, Roster, RosterConfig, Stats};
 use rollcall_core::Instant;
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -41,8 +41,11 @@ struct Inner {
 pub struct Hub {
     inner: Mutex<Inner>,
     start: tokio::time::Instant,
+    start_wall: std::time::SystemTime,
     wake: Notify,
     send_queue: usize,
+    /// Where presence events go (webhooks, the session ledger), if anywhere.
+    events: Option<mpsc::UnboundedSender<(Instant, Event)>>,
     pub metrics: Metrics,
 }
 
@@ -67,9 +70,22 @@ impl Hub {
             }),
             start: tokio::time::Instant::now(),
             wake: Notify::new(),
+            start_wall: std::time::SystemTime::now(),
             send_queue,
+            events: None,
             metrics: Metrics::default(),
         }
+    }
+
+    /// Send every presence event (after the graces decided) to `sink`.
+    pub fn with_events(mut self, sink: mpsc::UnboundedSender<(Instant, Event)>) -> Hub {
+        self.events = Some(sink);
+        self
+    }
+
+    /// The wall-clock time of a roster instant, for webhooks and ledgers.
+    pub fn wall_time(&self, at: Instant) -> std::time::SystemTime {
+        self.start_wall + Duration::from_millis(at.0)
     }
 
     /// The roster's clock: milliseconds since this hub was made.
@@ -225,6 +241,11 @@ impl Hub {
                 }
                 Output::Send { conn, msg } => self.push(inner, conn, Utf8Bytes::from(msg.encode())),
                 Output::Close { conn, code, reason } => self.kill(inner, conn, code, reason),
+                Output::Event { at, event } => {
+                    if let Some(sink) = &self.events {
+                        let _ = sink.send((at, event));
+                    }
+                }
             }
         }
         let next = inner.roster.poll_timeout();
