@@ -494,9 +494,14 @@ impl Client {
 
     /// One text frame from the relay.
     pub fn handle_frame(&mut self, now: Instant, text: &str) {
-        let Ok(msg) = ServerMsg::decode(text) else {
-            return; // a newer relay's frame this version cannot read: ignore it
-        };
+        // A newer relay's frame this version cannot read is ignored.
+        if let Ok(msg) = ServerMsg::decode(text) {
+            self.handle_msg(now, msg);
+        }
+    }
+
+    /// One frame from the relay, already decoded (the browser decodes with its own JSON).
+    pub fn handle_msg(&mut self, now: Instant, msg: ServerMsg) {
         match msg {
             ServerMsg::Welcome {
                 session,

@@ -2,24 +2,22 @@
 //!
 //! Followers send intents, heartbeats and their whole wants (to a new leader); the leader
 //! sends replies, the relay's channel frames (so every tab applies the same snapshot and
-//! diffs), pings, and "stopped" when the connection ends for good. Every message is one
-//! JSON string; a message this version cannot read is ignored.
+//! diffs), pings, and "stopped" when the connection ends for good. Every message is a
+//! plain object (see `codec`); a message this version cannot read is ignored.
 
+use crate::codec;
+use rollcall_core::protocol::ServerMsg;
 use rollcall_core::tabs::{Intent, TabWants};
-use serde::{Deserialize, Serialize};
 use wasm_bindgen::JsValue;
 use web_sys::BroadcastChannel;
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct ErrorBody {
     pub code: String,
     pub message: String,
 }
 
-/// Externally tagged (`{"pong": {"tab": ...}}`): cheaper to decode in wasm than a
-/// `type` field.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
+#[derive(Clone, Debug, PartialEq)]
 pub enum BusMsg {
     /// Follower -> leader: one change to what this tab wants; answered by `Reply`.
     Intent { tab: String, req: u64, intent: Intent },
@@ -27,12 +25,10 @@ pub enum BusMsg {
     Reply {
         tab: String,
         req: u64,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
         error: Option<ErrorBody>,
     },
-    /// Leader -> all: a snapshot or diff from the relay, in order, as the relay's text
-    /// (decoded by the same code as the socket's frames).
-    Frame { text: String },
+    /// Leader -> all: a snapshot or diff from the relay, in order.
+    Frame { frame: ServerMsg },
     /// Leader -> all: "answer if you are there"; also tells whether the relay is up.
     Ping { leader: String, connected: bool },
     /// Follower -> leader: the answer to a ping.
@@ -55,12 +51,10 @@ pub enum BusMsg {
 
 impl BusMsg {
     pub fn post(&self, channel: &BroadcastChannel) {
-        if let Ok(text) = serde_json::to_string(self) {
-            let _ = channel.post_message(&JsValue::from_str(&text));
-        }
+        let _ = channel.post_message(&codec::bus_to_js(self));
     }
 
     pub fn parse(data: &JsValue) -> Option<BusMsg> {
-        serde_json::from_str(&data.as_string()?).ok()
+        codec::bus_from_js(data)
     }
 }

@@ -3,6 +3,7 @@
 //!
 //! - [`shell`]: one tab's driver (clock, socket, timers, page callbacks).
 //! - [`bus`]: what tabs of one browser tell each other over BroadcastChannel.
+//! - [`codec`]: frames and bus messages through the browser's JSON, not serde.
 //! - [`leader`]: who holds the connection (Web Locks, or an election over the bus).
 //! - [`page`]: page lifecycle and activity (pagehide, visibility, input, localStorage).
 //! - [`error`]: JS `Error`s with a `code`.
@@ -11,6 +12,7 @@
 //! its types are in `js/rollcall.d.ts`.
 
 pub mod bus;
+pub mod codec;
 pub mod error;
 pub mod leader;
 pub mod page;
@@ -19,12 +21,13 @@ pub mod shell;
 use error::{bad_option, js_error};
 use js_sys::{Function, Promise};
 use rollcall_core::client::ChannelView;
-use rollcall_core::protocol::{Member, Meta};
+use rollcall_core::protocol::Meta;
 use rollcall_core::tabs::Intent;
 use shell::{get, Options, Shell, DEFAULT_IDLE_AFTER_MS};
 use std::collections::BTreeMap;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 
 /// Connect this tab: elect (or follow) the tab that holds the browser's one
 /// connection, and start it. Resolves once this tab knows whether it leads; use
@@ -77,11 +80,16 @@ fn read_options(options: &JsValue) -> Result<Options, JsValue> {
     let mut initial = BTreeMap::new();
     let init = get(options, "initial");
     if init.is_object() {
-        let text = js_sys::JSON::stringify(&init).ok().and_then(|s| s.as_string()).unwrap_or_default();
-        let parsed: BTreeMap<String, InitialChannel> = serde_json::from_str(&text)
-            .map_err(|e| bad_option(&format!("`initial` must map channel names to {{count, users}}: {e}")))?;
-        for (ch, state) in parsed {
-            initial.insert(ch, ChannelView::with_initial(state.count, state.users));
+        for key in js_sys::Object::keys(init.unchecked_ref::<js_sys::Object>()).iter() {
+            let Some(ch) = key.as_string() else { continue };
+            let state = get(&init, &ch);
+            let count = get(&state, "count").as_f64().filter(|n| *n >= 0.0).ok_or_else(|| {
+                bad_option("`initial` maps channel names to { count, users }; count must be a number.")
+            })?;
+            let users = get(&state, "users");
+            let users = js_sys::Array::is_array(&users)
+                .then(|| js_sys::Array::from(&users).iter().filter_map(|u| codec::member_from_js(&u)).collect());
+            initial.insert(ch, ChannelView::with_initial(count as usize, users));
         }
     }
     Ok(Options {
@@ -91,13 +99,6 @@ fn read_options(options: &JsValue) -> Result<Options, JsValue> {
         idle_after_ms,
         initial,
     })
-}
-
-#[derive(serde::Deserialize)]
-struct InitialChannel {
-    count: usize,
-    #[serde(default)]
-    users: Option<Vec<Member>>,
 }
 
 /// One tab's handle on presence.
@@ -256,10 +257,5 @@ fn read_meta(meta: &JsValue) -> Result<Meta, JsValue> {
     if meta.is_undefined() || meta.is_null() {
         return Ok(Meta::new());
     }
-    let text = js_sys::JSON::stringify(meta)
-        .ok()
-        .and_then(|s| s.as_string())
-        .ok_or_else(|| js_error("bad_meta", "meta must be a plain object that JSON can encode."))?;
-    serde_json::from_str::<Meta>(&text)
-        .map_err(|_| js_error("bad_meta", "meta must be a plain object, e.g. { typing: true }."))
+    codec::meta_from_js(meta).ok_or_else(|| js_error("bad_meta", "meta must be a plain object, e.g. { typing: true }."))
 }

@@ -17,16 +17,16 @@
 //!   the same frames to its own views.
 
 use crate::bus::{BusMsg, ErrorBody};
+use crate::codec;
 use crate::error::{from_failure, js_error};
 use gloo_timers::callback::Timeout;
 use js_sys::{Function, Math, Promise, Reflect};
 use rollcall_core::client::{Applied, ChannelView, Client, Event, Failure, Ref};
-use rollcall_core::protocol::{close, ErrorCode, Identity, Member, Meta, ServerMsg, Status};
+use rollcall_core::protocol::{close, ErrorCode, Identity, ServerMsg, Status};
 use rollcall_core::tabs::{
     Election, Intent, TabWants, Tabs, Vote, HEARTBEAT_INTERVAL_MS,
 };
 use rollcall_core::time::{earliest, Instant};
-use serde::Serialize;
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -434,25 +434,12 @@ impl State {
     }
 
     pub fn users(&self, ch: &str) -> JsValue {
-        let users: Vec<UserJs> = self
-            .views
-            .get(ch)
-            .map(|v| v.users().map(UserJs::from).collect())
-            .unwrap_or_default();
-        to_js(&users)
+        codec::users_to_js(self.views.get(ch).into_iter().flat_map(ChannelView::users))
     }
 
     fn channel_state(&self, ch: &str) -> JsValue {
-        let users: Vec<UserJs> = self
-            .views
-            .get(ch)
-            .map(|v| v.users().map(UserJs::from).collect())
-            .unwrap_or_default();
-        to_js(&StateJs {
-            channel: ch,
-            count: self.count(ch),
-            users,
-        })
+        let users = self.views.get(ch).into_iter().flat_map(ChannelView::users);
+        codec::state_to_js(ch, self.count(ch), users)
     }
 
     fn deadline(&self) -> Option<Instant> {
@@ -703,7 +690,10 @@ impl State {
     }
 
     fn broadcast_frame(&mut self, now: Instant, frame: ServerMsg) {
-        BusMsg::Frame { text: frame.encode() }.post(&self.bus);
+        BusMsg::Frame {
+            frame: frame.clone(),
+        }
+        .post(&self.bus);
         self.apply_frame(now, &frame);
     }
 
@@ -726,7 +716,7 @@ impl State {
                         rollcall_core::client::Change::Leave(m) => (&l.leave, m),
                         rollcall_core::client::Change::Update(m) => (&l.update, m),
                     };
-                    let user = to_js(&UserJs::from(member));
+                    let user = codec::member_to_js(member);
                     calls.extend(list.iter().map(|(_, f)| (f.clone(), user.clone())));
                 }
                 let state = self.channel_state(&ch);
@@ -758,7 +748,7 @@ impl State {
             let Role::Leader(l) = &mut self.role else { return };
             while let Some(msg) = l.client.poll_transmit() {
                 if let Some(s) = &l.socket {
-                    let _ = s.ws.send_with_str(&msg.encode());
+                    let _ = s.ws.send_with_str(&codec::client_msg_text(&msg));
                 }
             }
             let Some(event) = l.client.poll_event() else { return };
@@ -864,7 +854,9 @@ impl State {
     fn socket_frame(&mut self, now: Instant, gen: u64, text: &str) {
         if let Role::Leader(l) = &mut self.role {
             if l.gen == gen {
-                l.client.handle_frame(now, text);
+                if let Some(msg) = codec::parse(text).and_then(|v| codec::server_msg_from_js(&v)) {
+                    l.client.handle_msg(now, msg);
+                }
             }
         }
     }
@@ -924,11 +916,7 @@ impl State {
         match msg {
             BusMsg::Intent { tab, req, intent } if leading => self.lead_intent(now, tab, req, intent),
             BusMsg::Reply { tab, req, error } if tab == self.tab => self.settle(now, req, error),
-            BusMsg::Frame { text } if !leading => {
-                if let Ok(frame) = ServerMsg::decode(&text) {
-                    self.apply_frame(now, &frame);
-                }
-            }
+            BusMsg::Frame { frame } if !leading => self.apply_frame(now, &frame),
             BusMsg::Ping { leader, connected } if !leading => {
                 self.connected = connected;
                 if connected {
@@ -1101,43 +1089,6 @@ fn is_permanent(code: &str) -> bool {
     .any(|c| c.as_str() == code)
 }
 
-/// A user as the page sees it: every field present (`null` when unknown).
-#[derive(Serialize)]
-struct UserJs<'a> {
-    id: &'a str,
-    name: Option<&'a str>,
-    avatar: Option<&'a str>,
-    status: Status,
-    meta: &'a Meta,
-}
-
-impl<'a> From<&'a Member> for UserJs<'a> {
-    fn from(m: &'a Member) -> Self {
-        UserJs {
-            id: &m.id,
-            name: m.name.as_deref(),
-            avatar: m.avatar.as_deref(),
-            status: m.status,
-            meta: &m.meta,
-        }
-    }
-}
-
-#[derive(Serialize)]
-struct StateJs<'a> {
-    channel: &'a str,
-    count: usize,
-    users: Vec<UserJs<'a>>,
-}
-
-/// Through JSON: smaller than a serializer into JS values, and plain objects result.
-pub fn to_js<T: Serialize>(value: &T) -> JsValue {
-    serde_json::to_string(value)
-        .ok()
-        .and_then(|s| js_sys::JSON::parse(&s).ok())
-        .unwrap_or(JsValue::NULL)
-}
-
 /// A promise with its resolve and reject functions.
 pub fn deferred() -> (Promise, Function, Function) {
     let mut settle = None;
@@ -1159,7 +1110,9 @@ pub fn ws_url(base: &str) -> String {
 fn send_beacon(base: &str, session: &str) {
     let Some(window) = web_sys::window() else { return };
     let url = format!("{}/v1/beacon", base.trim_end_matches('/'));
-    let body = serde_json::json!({ "session": session }).to_string();
+    let body = js_sys::Object::new();
+    let _ = Reflect::set(&body, &"session".into(), &session.into());
+    let body = codec::stringify(&body);
     // A string body goes as text/plain: no CORS preflight, so it leaves even as the page dies.
     let _ = window.navigator().send_beacon_with_opt_str(&url, Some(&body));
 }

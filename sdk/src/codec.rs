@@ -1,0 +1,538 @@
+//! The wire's JSON and the bus's messages, through the browser's own JSON and plain JS
+//! objects rather than serde.
+//!
+//! Why: serde's derived decoders for the protocol's tagged enums, with their error
+//! messages, weighed more in the wasm than the rest of the SDK together, and the page
+//! already has a JSON parser. Relay frames are parsed with `JSON.parse` and read field by
+//! field here; outgoing frames are built as objects and sent as `JSON.stringify` text;
+//! bus messages go as objects (BroadcastChannel clones them). The shapes are those of
+//! `rollcall_core::protocol`; the wasm tests round-trip them against its serde encoding.
+
+use crate::bus::{BusMsg, ErrorBody};
+use js_sys::{Array, Object, Reflect, JSON};
+use rollcall_core::protocol::{ClientMsg, ErrorCode, Identity, Member, Meta, ServerMsg, Status, Terms};
+use rollcall_core::tabs::{Intent, TabWants};
+use serde_json::{Number, Value};
+use wasm_bindgen::JsValue;
+
+/// Every code of protocol v1, to read them back from text.
+const ERROR_CODES: [ErrorCode; 18] = [
+    ErrorCode::BadFrame,
+    ErrorCode::UnknownType,
+    ErrorCode::FrameTooLarge,
+    ErrorCode::HelloFirst,
+    ErrorCode::UnsupportedVersion,
+    ErrorCode::BadToken,
+    ErrorCode::TokenExpired,
+    ErrorCode::TokenMismatch,
+    ErrorCode::BadClientId,
+    ErrorCode::BadChannel,
+    ErrorCode::ForbiddenView,
+    ErrorCode::ForbiddenEnter,
+    ErrorCode::ChannelFull,
+    ErrorCode::TooManyChannels,
+    ErrorCode::MetaTooLarge,
+    ErrorCode::NotEntered,
+    ErrorCode::RateLimited,
+    ErrorCode::Unavailable,
+];
+
+// ----- small readers and writers -----
+
+pub fn get(o: &JsValue, key: &str) -> JsValue {
+    Reflect::get(o, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
+}
+
+fn set(o: &Object, key: &str, value: &JsValue) {
+    let _ = Reflect::set(o, &JsValue::from_str(key), value);
+}
+
+fn text(o: &JsValue, key: &str) -> Option<String> {
+    get(o, key).as_string()
+}
+
+fn int(o: &JsValue, key: &str) -> Option<u64> {
+    get(o, key)
+        .as_f64()
+        .filter(|n| n.is_finite() && *n >= 0.0)
+        .map(|n| n as u64)
+}
+
+fn obj(kind: &str) -> Object {
+    let o = Object::new();
+    set(&o, "type", &kind.into());
+    o
+}
+
+fn opt_str(o: &Object, key: &str, value: Option<&str>) {
+    if let Some(v) = value {
+        set(o, key, &v.into());
+    }
+}
+
+fn num(n: u64) -> JsValue {
+    JsValue::from_f64(n as f64)
+}
+
+fn strings(values: impl IntoIterator<Item = impl AsRef<str>>) -> JsValue {
+    values
+        .into_iter()
+        .map(|s| JsValue::from_str(s.as_ref()))
+        .collect::<Array>()
+        .into()
+}
+
+fn array(v: &JsValue) -> Option<Array> {
+    Array::is_array(v).then(|| Array::from(v))
+}
+
+// ----- JSON values -----
+
+/// A JS value as JSON would see it (`undefined` members and functions dropped).
+pub fn value_from_js(v: &JsValue) -> Option<Value> {
+    if v.is_null() {
+        Some(Value::Null)
+    } else if let Some(b) = v.as_bool() {
+        Some(Value::Bool(b))
+    } else if let Some(n) = v.as_f64() {
+        // Integers stay integers, as they would through JSON.
+        if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 {
+            Some(Value::Number(if n >= 0.0 { Number::from(n as u64) } else { Number::from(n as i64) }))
+        } else {
+            Some(Number::from_f64(n).map_or(Value::Null, Value::Number))
+        }
+    } else if let Some(s) = v.as_string() {
+        Some(Value::String(s))
+    } else if let Some(items) = array(v) {
+        Some(Value::Array(items.iter().map(|i| value_from_js(&i).unwrap_or(Value::Null)).collect()))
+    } else if v.is_object() {
+        let mut map = Meta::new();
+        for key in Object::keys(v.unchecked_ref_object()).iter() {
+            let Some(k) = key.as_string() else { continue };
+            if let Some(value) = value_from_js(&get(v, &k)) {
+                map.insert(k, value);
+            }
+        }
+        Some(Value::Object(map))
+    } else {
+        None
+    }
+}
+
+trait AsObject {
+    fn unchecked_ref_object(&self) -> &Object;
+}
+
+impl AsObject for JsValue {
+    fn unchecked_ref_object(&self) -> &Object {
+        wasm_bindgen::JsCast::unchecked_ref(self)
+    }
+}
+
+/// A plain object (`{...}`) as meta; anything else is `None`.
+pub fn meta_from_js(v: &JsValue) -> Option<Meta> {
+    if array(v).is_some() {
+        return None;
+    }
+    match value_from_js(v)? {
+        Value::Object(m) => Some(m),
+        _ => None,
+    }
+}
+
+pub fn value_to_js(v: &Value) -> JsValue {
+    match v {
+        Value::Null => JsValue::NULL,
+        Value::Bool(b) => JsValue::from_bool(*b),
+        Value::Number(n) => JsValue::from_f64(n.as_f64().unwrap_or(0.0)),
+        Value::String(s) => JsValue::from_str(s),
+        Value::Array(items) => items.iter().map(value_to_js).collect::<Array>().into(),
+        Value::Object(map) => meta_to_js(map),
+    }
+}
+
+pub fn meta_to_js(map: &Meta) -> JsValue {
+    let o = Object::new();
+    for (k, v) in map {
+        set(&o, k, &value_to_js(v));
+    }
+    o.into()
+}
+
+/// Parse JSON text with the browser's parser.
+pub fn parse(text: &str) -> Option<JsValue> {
+    JSON::parse(text).ok()
+}
+
+pub fn stringify(v: &JsValue) -> String {
+    JSON::stringify(v).ok().and_then(|s| s.as_string()).unwrap_or_default()
+}
+
+// ----- protocol pieces -----
+
+pub fn status_from(s: &str) -> Option<Status> {
+    [Status::Active, Status::Idle, Status::Hidden].into_iter().find(|st| st.as_str() == s)
+}
+
+pub fn error_code_from(s: &str) -> Option<ErrorCode> {
+    ERROR_CODES.into_iter().find(|c| c.as_str() == s)
+}
+
+pub fn member_from_js(v: &JsValue) -> Option<Member> {
+    Some(Member {
+        id: text(v, "id")?,
+        name: text(v, "name"),
+        avatar: text(v, "avatar"),
+        status: text(v, "status").and_then(|s| status_from(&s)).unwrap_or_default(),
+        meta: meta_from_js(&get(v, "meta")).unwrap_or_default(),
+    })
+}
+
+/// A user as the page sees it: every field present (`null` when unknown).
+pub fn member_to_js(m: &Member) -> JsValue {
+    let o = Object::new();
+    set(&o, "id", &m.id.as_str().into());
+    set(&o, "name", &m.name.as_deref().map_or(JsValue::NULL, JsValue::from_str));
+    set(&o, "avatar", &m.avatar.as_deref().map_or(JsValue::NULL, JsValue::from_str));
+    set(&o, "status", &m.status.as_str().into());
+    set(&o, "meta", &meta_to_js(&m.meta));
+    o.into()
+}
+
+fn members_from_js(v: &JsValue) -> Option<Vec<Member>> {
+    array(v).map(|items| items.iter().filter_map(|m| member_from_js(&m)).collect())
+}
+
+fn members_to_js<'a>(members: impl IntoIterator<Item = &'a Member>) -> JsValue {
+    members.into_iter().map(member_to_js).collect::<Array>().into()
+}
+
+/// `{channel, count, users}` for `subscribe` callbacks.
+pub fn state_to_js<'a>(ch: &str, count: usize, users: impl IntoIterator<Item = &'a Member>) -> JsValue {
+    let o = Object::new();
+    set(&o, "channel", &ch.into());
+    set(&o, "count", &num(count as u64));
+    set(&o, "users", &members_to_js(users));
+    o.into()
+}
+
+pub fn users_to_js<'a>(users: impl IntoIterator<Item = &'a Member>) -> JsValue {
+    members_to_js(users)
+}
+
+/// One relay frame, already parsed by `JSON.parse`. `None`: not a frame this version
+/// reads (ignored, as a newer relay's additions should be).
+pub fn server_msg_from_js(v: &JsValue) -> Option<ServerMsg> {
+    Some(match text(v, "type")?.as_str() {
+        "welcome" => {
+            let user = get(v, "user");
+            let terms = get(v, "terms");
+            ServerMsg::Welcome {
+                v: int(v, "v")? as u32,
+                session: text(v, "session")?,
+                resumed: get(v, "resumed").as_bool().unwrap_or(false),
+                user: Identity {
+                    id: text(&user, "id")?,
+                    name: text(&user, "name"),
+                    avatar: text(&user, "avatar"),
+                },
+                terms: Terms {
+                    checkin_interval_ms: int(&terms, "checkin_interval_ms")?,
+                    lease_timeout_ms: int(&terms, "lease_timeout_ms")?,
+                    unload_grace_ms: int(&terms, "unload_grace_ms")?,
+                    reconnect_grace_ms: int(&terms, "reconnect_grace_ms")?,
+                    max_meta_bytes: int(&terms, "max_meta_bytes")? as usize,
+                    max_channels: int(&terms, "max_channels")? as usize,
+                },
+            }
+        }
+        "ok" => ServerMsg::Ok { reference: int(v, "ref")? },
+        "error" => {
+            // A code from a newer relay still fails the request, as "unavailable".
+            let code = text(v, "code").and_then(|c| error_code_from(&c)).unwrap_or(ErrorCode::Unavailable);
+            ServerMsg::Error {
+                reference: int(v, "ref"),
+                code,
+                message: text(v, "message").unwrap_or_else(|| code.sentence().to_string()),
+                ch: text(v, "ch"),
+                retry_after_ms: int(v, "retry_after_ms"),
+            }
+        }
+        "snapshot" => ServerMsg::Snapshot {
+            ch: text(v, "ch")?,
+            seq: int(v, "seq")?,
+            count: int(v, "count")? as usize,
+            users: members_from_js(&get(v, "users")),
+        },
+        "diff" => ServerMsg::Diff {
+            ch: text(v, "ch")?,
+            seq: int(v, "seq")?,
+            count: int(v, "count")? as usize,
+            join: members_from_js(&get(v, "join")).unwrap_or_default(),
+            leave: array(&get(v, "leave"))
+                .map(|a| a.iter().filter_map(|s| s.as_string()).collect())
+                .unwrap_or_default(),
+            update: members_from_js(&get(v, "update")).unwrap_or_default(),
+        },
+        _ => return None,
+    })
+}
+
+/// A snapshot or diff as an object of the wire's shape (to pass to other tabs).
+pub fn channel_frame_to_js(msg: &ServerMsg) -> JsValue {
+    match msg {
+        ServerMsg::Snapshot { ch, seq, count, users } => {
+            let o = obj("snapshot");
+            set(&o, "ch", &ch.as_str().into());
+            set(&o, "seq", &num(*seq));
+            set(&o, "count", &num(*count as u64));
+            if let Some(users) = users {
+                set(&o, "users", &members_to_js(users));
+            }
+            o.into()
+        }
+        ServerMsg::Diff { ch, seq, count, join, leave, update } => {
+            let o = obj("diff");
+            set(&o, "ch", &ch.as_str().into());
+            set(&o, "seq", &num(*seq));
+            set(&o, "count", &num(*count as u64));
+            set(&o, "join", &members_to_js(join));
+            set(&o, "leave", &strings(leave));
+            set(&o, "update", &members_to_js(update));
+            o.into()
+        }
+        _ => JsValue::NULL,
+    }
+}
+
+/// A frame for the relay, as JSON text.
+pub fn client_msg_text(msg: &ClientMsg) -> String {
+    let o = match msg {
+        ClientMsg::Hello { v, token, client } => {
+            let o = obj("hello");
+            set(&o, "v", &v.iter().map(|n| num(*n as u64)).collect::<Array>().into());
+            set(&o, "token", &token.as_str().into());
+            set(&o, "client", &client.as_str().into());
+            o
+        }
+        ClientMsg::Enter { ch, meta, status, reference } | ClientMsg::Update { ch, meta, status, reference } => {
+            let o = obj(if matches!(msg, ClientMsg::Enter { .. }) { "enter" } else { "update" });
+            set(&o, "ch", &ch.as_str().into());
+            if let Some(meta) = meta {
+                set(&o, "meta", &meta_to_js(meta));
+            }
+            opt_str(&o, "status", status.map(Status::as_str));
+            if let Some(r) = reference {
+                set(&o, "ref", &num(*r));
+            }
+            o
+        }
+        ClientMsg::Leave { ch, reference }
+        | ClientMsg::Subscribe { ch, reference }
+        | ClientMsg::Unsubscribe { ch, reference } => {
+            let kind = match msg {
+                ClientMsg::Leave { .. } => "leave",
+                ClientMsg::Subscribe { .. } => "subscribe",
+                _ => "unsubscribe",
+            };
+            let o = obj(kind);
+            set(&o, "ch", &ch.as_str().into());
+            if let Some(r) = reference {
+                set(&o, "ref", &num(*r));
+            }
+            o
+        }
+        ClientMsg::Checkin { status } => {
+            let o = obj("checkin");
+            set(&o, "status", &status.as_str().into());
+            o
+        }
+        ClientMsg::Token { token, reference } => {
+            let o = obj("token");
+            set(&o, "token", &token.as_str().into());
+            if let Some(r) = reference {
+                set(&o, "ref", &num(*r));
+            }
+            o
+        }
+    };
+    stringify(&o)
+}
+
+// ----- the bus -----
+
+fn intent_to_js(intent: &Intent) -> JsValue {
+    let o = Object::new();
+    let (op, ch, meta) = match intent {
+        Intent::Enter { ch, meta } => ("enter", Some(ch), Some(meta)),
+        Intent::Update { ch, meta } => ("update", Some(ch), Some(meta)),
+        Intent::Leave { ch } => ("leave", Some(ch), None),
+        Intent::Subscribe { ch } => ("subscribe", Some(ch), None),
+        Intent::Unsubscribe { ch } => ("unsubscribe", Some(ch), None),
+        Intent::Status { status } => {
+            set(&o, "status", &status.as_str().into());
+            ("status", None, None)
+        }
+    };
+    set(&o, "op", &op.into());
+    opt_str(&o, "ch", ch.map(String::as_str));
+    if let Some(meta) = meta {
+        set(&o, "meta", &meta_to_js(meta));
+    }
+    o.into()
+}
+
+fn intent_from_js(v: &JsValue) -> Option<Intent> {
+    let ch = text(v, "ch");
+    let meta = || meta_from_js(&get(v, "meta")).unwrap_or_default();
+    Some(match text(v, "op")?.as_str() {
+        "enter" => Intent::Enter { ch: ch?, meta: meta() },
+        "update" => Intent::Update { ch: ch?, meta: meta() },
+        "leave" => Intent::Leave { ch: ch? },
+        "subscribe" => Intent::Subscribe { ch: ch? },
+        "unsubscribe" => Intent::Unsubscribe { ch: ch? },
+        "status" => Intent::Status { status: status_from(&text(v, "status")?)? },
+        _ => return None,
+    })
+}
+
+fn wants_to_js(w: &TabWants) -> JsValue {
+    let o = Object::new();
+    let entered = Object::new();
+    for (ch, meta) in &w.entered {
+        set(&entered, ch, &meta_to_js(meta));
+    }
+    set(&o, "entered", &entered.into());
+    set(&o, "subscribed", &strings(&w.subscribed));
+    set(&o, "status", &w.status.as_str().into());
+    o.into()
+}
+
+fn wants_from_js(v: &JsValue) -> Option<TabWants> {
+    let mut w = TabWants::default();
+    let entered = get(v, "entered");
+    if entered.is_object() {
+        for key in Object::keys(entered.unchecked_ref_object()).iter() {
+            let Some(ch) = key.as_string() else { continue };
+            w.entered.insert(ch.clone(), meta_from_js(&get(&entered, &ch)).unwrap_or_default());
+        }
+    }
+    if let Some(subs) = array(&get(v, "subscribed")) {
+        w.subscribed = subs.iter().filter_map(|s| s.as_string()).collect();
+    }
+    w.status = text(v, "status").and_then(|s| status_from(&s)).unwrap_or_default();
+    Some(w)
+}
+
+fn error_to_js(e: &ErrorBody) -> JsValue {
+    let o = Object::new();
+    set(&o, "code", &e.code.as_str().into());
+    set(&o, "message", &e.message.as_str().into());
+    o.into()
+}
+
+fn error_from_js(v: &JsValue) -> Option<ErrorBody> {
+    Some(ErrorBody {
+        code: text(v, "code")?,
+        message: text(v, "message").unwrap_or_default(),
+    })
+}
+
+pub fn bus_to_js(msg: &BusMsg) -> JsValue {
+    let o = Object::new();
+    let kind = match msg {
+        BusMsg::Intent { tab, req, intent } => {
+            set(&o, "tab", &tab.as_str().into());
+            set(&o, "req", &num(*req));
+            set(&o, "intent", &intent_to_js(intent));
+            "intent"
+        }
+        BusMsg::Reply { tab, req, error } => {
+            set(&o, "tab", &tab.as_str().into());
+            set(&o, "req", &num(*req));
+            if let Some(e) = error {
+                set(&o, "error", &error_to_js(e));
+            }
+            "reply"
+        }
+        BusMsg::Frame { frame } => {
+            set(&o, "frame", &channel_frame_to_js(frame));
+            "frame"
+        }
+        BusMsg::Ping { leader, connected } => {
+            set(&o, "leader", &leader.as_str().into());
+            set(&o, "connected", &JsValue::from_bool(*connected));
+            "ping"
+        }
+        BusMsg::Sync { tab, wants } => {
+            set(&o, "tab", &tab.as_str().into());
+            set(&o, "wants", &wants_to_js(wants));
+            "sync"
+        }
+        BusMsg::Resync { tab, ch } => {
+            set(&o, "tab", &tab.as_str().into());
+            set(&o, "ch", &ch.as_str().into());
+            "resync"
+        }
+        BusMsg::Stopped { error } => {
+            set(&o, "error", &error_to_js(error));
+            "stopped"
+        }
+        BusMsg::Pong { tab }
+        | BusMsg::Heartbeat { tab }
+        | BusMsg::Bye { tab }
+        | BusMsg::Announce { tab }
+        | BusMsg::Resign { tab } => {
+            set(&o, "tab", &tab.as_str().into());
+            match msg {
+                BusMsg::Pong { .. } => "pong",
+                BusMsg::Heartbeat { .. } => "heartbeat",
+                BusMsg::Bye { .. } => "bye",
+                BusMsg::Announce { .. } => "announce",
+                _ => "resign",
+            }
+        }
+    };
+    set(&o, "t", &kind.into());
+    o.into()
+}
+
+pub fn bus_from_js(v: &JsValue) -> Option<BusMsg> {
+    let tab = || text(v, "tab");
+    Some(match text(v, "t")?.as_str() {
+        "intent" => BusMsg::Intent {
+            tab: tab()?,
+            req: int(v, "req")?,
+            intent: intent_from_js(&get(v, "intent"))?,
+        },
+        "reply" => BusMsg::Reply {
+            tab: tab()?,
+            req: int(v, "req")?,
+            error: error_from_js(&get(v, "error")),
+        },
+        "frame" => BusMsg::Frame {
+            frame: server_msg_from_js(&get(v, "frame"))?,
+        },
+        "ping" => BusMsg::Ping {
+            leader: text(v, "leader")?,
+            connected: get(v, "connected").as_bool().unwrap_or(false),
+        },
+        "pong" => BusMsg::Pong { tab: tab()? },
+        "heartbeat" => BusMsg::Heartbeat { tab: tab()? },
+        "sync" => BusMsg::Sync {
+            tab: tab()?,
+            wants: wants_from_js(&get(v, "wants"))?,
+        },
+        "bye" => BusMsg::Bye { tab: tab()? },
+        "resync" => BusMsg::Resync {
+            tab: tab()?,
+            ch: text(v, "ch")?,
+        },
+        "stopped" => BusMsg::Stopped {
+            error: error_from_js(&get(v, "error"))?,
+        },
+        "announce" => BusMsg::Announce { tab: tab()? },
+        "resign" => BusMsg::Resign { tab: tab()? },
+        _ => return None,
+    })
+}
