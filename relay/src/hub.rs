@@ -13,6 +13,8 @@ use rollcall_core::protocol::{close, Identity, Member, ServerMsg};
 use rollcall_core::roster::{Attached, ConnId, Event, Output, Roster, RosterConfig, Stats};
 use rollcall_core::Instant;
 use std::collections::HashMap;
+#[cfg(test)]
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Notify};
@@ -288,4 +290,64 @@ pub fn random_id() -> String {
     let mut bytes = [0u8; 16];
     getrandom::fill(&mut bytes).expect("the OS provides randomness");
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rollcall_core::policy::Access;
+
+    fn who(id: &str) -> Identity {
+        Identity {
+            id: id.into(),
+            name: None,
+            avatar: None,
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_client_that_does_not_read_is_dropped_when_its_queue_fills() {
+        let hub = Hub::new(RosterConfig::default(), 4);
+        let mut slow = hub.register(who("slow"), "s", None);
+        hub.act(|r, now| r.subscribe(now, slow.conn, "/site/online", Access::OPEN))
+            .unwrap();
+        for i in 0..8 {
+            let c = hub.register(who(&format!("u{i}")), "c", None);
+            hub.act(|r, now| r.enter(now, c.conn, "/site/online", Access::OPEN, None, None))
+                .unwrap();
+            // One flush per join: one frame each for the subscriber, who never reads.
+            tokio::time::advance(Duration::from_millis(25)).await;
+            hub.tick();
+        }
+        assert_eq!(slow.kill.try_recv().map(|(code, _)| code), Ok(close::SLOW_CONSUMER));
+        assert_eq!(hub.metrics.slow_consumers.get(), 1);
+        assert!(
+            slow.outbox.len() <= 4,
+            "the queue stayed bounded: {}",
+            slow.outbox.len()
+        );
+        assert_eq!(hub.connections(), 8, "only the slow one is gone");
+        // Its presence is not torn down at once: it is in its reconnect grace.
+        assert!(!hub.lock().roster.is_connected(slow.conn));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_reaper_is_woken_when_a_change_brings_a_deadline_closer() {
+        let hub = Arc::new(Hub::new(RosterConfig::default(), 16));
+        assert_eq!(hub.tick(), None);
+        let waiting = tokio::spawn({
+            let hub = hub.clone();
+            async move { hub.wait(None).await }
+        });
+        tokio::task::yield_now().await;
+        let c = hub.register(who("ann"), "a", None);
+        hub.act(|r, now| r.enter(now, c.conn, "/site/online", Access::OPEN, None, None))
+            .unwrap();
+        tokio::time::timeout(Duration::from_millis(1), waiting)
+            .await
+            .expect("woken at once")
+            .unwrap();
+        let next = hub.tick().expect("a flush and a lease are due");
+        assert!(next <= hub.now() + 20, "{next:?}");
+    }
 }
