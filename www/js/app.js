@@ -177,9 +177,11 @@ class App {
     } catch (error) {
       this.sdkState = "failed";
       this.renderConn();
+      $("online-count-text").textContent = "offline";
+      $("leader-line").textContent = "No connection: the SDK did not load.";
       this.fail(
         "The SDK did not load",
-        new Error(`${SDK_URL} is missing or broken (${error.message}). Build it with \`bash sdk/build.sh\` and reload.`),
+        new Error(`${SDK_URL} is missing or broken (${error.message}). Build it with “bash sdk/build.sh”, then reload.`),
       );
       throw error;
     }

@@ -20,6 +20,7 @@ document.title = `${title} · rollcall demo`;
 const textarea = document.getElementById("doc-text");
 textarea.value = doc ? localStorage.getItem(textKey) ?? doc.text : "";
 textarea.disabled = !doc;
+if (!doc) document.getElementById("editing-count").textContent = "nobody editing";
 
 const app = await startApp({
   where: doc ? { where: `editing \u201c${doc.title}\u201d`, href: `doc.html?id=${id}` } : { where: "lost" },

@@ -17,6 +17,7 @@ for (const text of topic ? topic.paragraphs : ["This address names no topic: pic
   paragraph.textContent = text;
   body.append(paragraph);
 }
+if (!topic) document.getElementById("reading-count").textContent = "nobody reading";
 for (const other of TOPICS.filter((t) => t.id !== id)) {
   const item = document.createElement("li");
   item.className = "link-row";
@@ -45,6 +46,4 @@ if (channelName) {
     document.getElementById("reading-count").textContent = `${countOf(state)} reading`;
   });
   await app.enter(channel, {}, "this topic");
-} else {
-  document.getElementById("reading-count").textContent = "nobody reading";
 }
