@@ -3,32 +3,10 @@
 // must name only keys the relay has, and every error code must be documented.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { join } from "node:path";
-import { fileURLToPath, pathToFileURL } from "node:url";
 import { decodeProtectedHeader, jwtVerify } from "jose";
-
-const root = fileURLToPath(new URL("../../", import.meta.url));
-const read = (path) => readFileSync(join(root, path), "utf8");
-const readme = read("README.md");
-
-// The fenced block right after an `<!-- example: NAME -->` marker.
-function example(name) {
-  const marker = `<!-- example: ${name} -->`;
-  const at = readme.indexOf(marker);
-  assert.notEqual(at, -1, `README.md has no ${marker}`);
-  const block = readme.slice(at + marker.length).match(/^\s*```\w*\n([\s\S]*?)\n```/);
-  assert.ok(block, `no code block right after ${marker}`);
-  return block[1];
-}
-
-// Lines between two markers.
-function section(name) {
-  const start = readme.indexOf(`<!-- ${name}:start -->`);
-  const end = readme.indexOf(`<!-- ${name}:end -->`);
-  assert.ok(start !== -1 && end > start, `README.md has no ${name} section`);
-  return readme.slice(start, end);
-}
+import { read, readme, readmeTokenModule, root, section } from "./readme-lib.mjs";
 
 // Keys of the TOML blocks in docs/relay-contract.md as "section.key" ("key" at the top).
 function contractKeys() {
@@ -45,41 +23,31 @@ function contractKeys() {
   return keys;
 }
 
-test("the README's Node example signs an HS256 token with the claims", async () => {
+test("the README's Node example signs an HS256 token with the claims", async (t) => {
   const secret = "readme-test-secret-0123456789abcdef";
-  const dir = mkdtempSync(join(root, "target", "readme-"));
-  try {
-    // Inside the repository, so the module finds `jose` in node_modules as a site would.
-    const file = join(dir, "rollcall-token.mjs");
-    writeFileSync(file, example("node-token"));
-    process.env.ROLLCALL_SECRET = secret;
-    const { rollcallToken } = await import(pathToFileURL(file).href);
+  const rollcallToken = await readmeTokenModule(t, secret);
+  const token = await rollcallToken({
+    id: 7,
+    name: "ann",
+    avatarUrl: "https://example.com/ann.png",
+    groups: ["staff"],
+  });
 
-    const token = await rollcallToken({
-      id: 7,
-      name: "ann",
-      avatarUrl: "https://example.com/ann.png",
-      groups: ["staff"],
-    });
+  assert.equal(decodeProtectedHeader(token).alg, "HS256");
+  const { payload } = await jwtVerify(token, new TextEncoder().encode(secret), {
+    algorithms: ["HS256"],
+  });
+  assert.equal(payload.sub, "7", "sub is the user id as a string");
+  assert.equal(payload.name, "ann");
+  assert.equal(payload.avatar, "https://example.com/ann.png");
+  assert.deepEqual(payload.groups, ["staff"]);
+  const now = Math.floor(Date.now() / 1000);
+  assert.ok(payload.exp > now && payload.exp <= now + 600 + 5, `exp ${payload.exp} is ~10 min ahead`);
 
-    assert.equal(decodeProtectedHeader(token).alg, "HS256");
-    const { payload } = await jwtVerify(token, new TextEncoder().encode(secret), {
-      algorithms: ["HS256"],
-    });
-    assert.equal(payload.sub, "7", "sub is the user id as a string");
-    assert.equal(payload.name, "ann");
-    assert.equal(payload.avatar, "https://example.com/ann.png");
-    assert.deepEqual(payload.groups, ["staff"]);
-    const now = Math.floor(Date.now() / 1000);
-    assert.ok(payload.exp > now && payload.exp <= now + 600 + 5, `exp ${payload.exp} is ~10 min ahead`);
-
-    await assert.rejects(
-      jwtVerify(token, new TextEncoder().encode("another secret"), { algorithms: ["HS256"] }),
-      "a token signed with another secret is refused",
-    );
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  await assert.rejects(
+    jwtVerify(token, new TextEncoder().encode("another secret"), { algorithms: ["HS256"] }),
+    "a token signed with another secret is refused",
+  );
 });
 
 test("every key in the README's config reference exists in the relay contract or config", () => {
