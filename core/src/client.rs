@@ -19,7 +19,8 @@ use crate::protocol::{
     close, ClientMsg, ErrorCode, Identity, Member, Meta, ServerMsg, Status, Terms, PROTOCOL_VERSION,
 };
 use crate::time::{earliest, Instant};
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::borrow::Borrow;
+use std::collections::{BTreeMap, VecDeque};
 
 /// First retry delay after a lost connection.
 pub const BACKOFF_BASE_MS: u64 = 500;
@@ -174,12 +175,12 @@ pub struct Client {
     sent_status: Status,
     status_sent_at: Option<Instant>,
     status_due: Option<Instant>,
-    wants: BTreeMap<String, Want>,
-    left_offline: BTreeSet<String>,
-    views: BTreeMap<String, ChannelView>,
-    in_flight: BTreeMap<Ref, InFlight>,
+    wants: SmallMap<String, Want>,
+    left_offline: Vec<String>,
+    views: SmallMap<String, ChannelView>,
+    in_flight: SmallMap<Ref, InFlight>,
     /// Requests not answered yet, with the time they give up.
-    deadlines: BTreeMap<Ref, Instant>,
+    deadlines: SmallMap<Ref, Instant>,
     next_ref: Ref,
     outbox: VecDeque<ClientMsg>,
     events: VecDeque<Event>,
@@ -203,11 +204,11 @@ impl Client {
             sent_status: Status::Active,
             status_sent_at: None,
             status_due: None,
-            wants: BTreeMap::new(),
-            left_offline: BTreeSet::new(),
-            views: BTreeMap::new(),
-            in_flight: BTreeMap::new(),
-            deadlines: BTreeMap::new(),
+            wants: SmallMap::default(),
+            left_offline: Vec::new(),
+            views: SmallMap::default(),
+            in_flight: SmallMap::default(),
+            deadlines: SmallMap::default(),
             next_ref: 1,
             outbox: VecDeque::new(),
             events: VecDeque::new(),
@@ -262,8 +263,8 @@ impl Client {
     /// Enter `ch` with `meta` (again: replace the meta). Answered by a [`Event::Reply`].
     pub fn enter(&mut self, now: Instant, ch: &str, meta: Meta) -> Ref {
         let reference = self.new_request(now);
-        self.left_offline.remove(ch);
-        let want = self.wants.entry(ch.to_string()).or_default();
+        self.left_offline.retain(|c| c != ch);
+        let want = self.wants.or_default(ch);
         want.entered = Some(meta.clone());
         if self.conn == Conn::Ready {
             self.send_request(
@@ -332,7 +333,7 @@ impl Client {
             );
         } else {
             if was_entered {
-                self.left_offline.insert(ch.to_string());
+                self.left_offline.push(ch.to_string());
             }
             self.answer(reference, Ok(()));
         }
@@ -342,9 +343,9 @@ impl Client {
     /// Watch `ch` (with or without entering): a snapshot, then diffs, as [`Event::Frame`].
     pub fn subscribe(&mut self, now: Instant, ch: &str) -> Ref {
         let reference = self.new_request(now);
-        let want = self.wants.entry(ch.to_string()).or_default();
+        let want = self.wants.or_default(ch);
         want.subscribed = true;
-        self.views.entry(ch.to_string()).or_default().awaiting = true;
+        self.views.or_default(ch).awaiting = true;
         if self.conn == Conn::Ready {
             self.send_request(
                 ClientMsg::Subscribe {
@@ -529,7 +530,7 @@ impl Client {
                 if !self.is_subscribed(&ch) {
                     return;
                 }
-                let view = self.views.entry(ch.clone()).or_default();
+                let view = self.views.or_default(&ch);
                 match view.apply(&msg) {
                     Applied::Changed(_) => self.events.push_back(Event::Frame(msg)),
                     Applied::Stale => {}
@@ -567,8 +568,8 @@ impl Client {
         let expired: Vec<Ref> = self
             .deadlines
             .iter()
-            .filter(|(_, &t)| t <= now)
-            .map(|(&r, _)| r)
+            .filter(|(_, t)| **t <= now)
+            .map(|(r, _)| *r)
             .collect();
         for reference in expired {
             self.answer(reference, Err(Failure::Unreachable));
@@ -593,7 +594,7 @@ impl Client {
             Conn::Ready => earliest(self.next_checkin, self.status_due),
             Conn::Idle | Conn::Stopped => None,
         };
-        earliest(conn, self.deadlines.values().min().copied())
+        earliest(conn, self.deadlines.iter().map(|(_, t)| *t).min())
     }
 
     // ----- internals -----
@@ -634,7 +635,7 @@ impl Client {
     /// re-asserted after the next welcome, which answers the waiters then.
     fn fail_in_flight_later(&mut self) {
         let flights = std::mem::take(&mut self.in_flight);
-        for (_, flight) in flights {
+        for (_, flight) in flights.0 {
             let Some(ch) = flight.ch else { continue };
             let Some(want) = self.wants.get_mut(&ch) else {
                 // Left or unsubscribed while in flight: done as far as the page cares.
@@ -682,11 +683,11 @@ impl Client {
         self.next_checkin = None;
         self.status_due = None;
         self.in_flight.clear();
-        let pending: Vec<Ref> = self.deadlines.keys().copied().collect();
+        let pending: Vec<Ref> = self.deadlines.iter().map(|(r, _)| *r).collect();
         for reference in pending {
             self.answer(reference, Err(failure.clone()));
         }
-        for want in self.wants.values_mut() {
+        for (_, want) in self.wants.iter_mut() {
             want.enter_waiters.clear();
             want.subscribe_waiters.clear();
         }
@@ -729,7 +730,7 @@ impl Client {
                 self.outbox.push_back(ClientMsg::Leave { ch, reference: None });
             }
         }
-        let chans: Vec<String> = self.wants.keys().cloned().collect();
+        let chans: Vec<String> = self.wants.iter().map(|(ch, _)| ch.clone()).collect();
         for ch in chans {
             let want = self.wants.get_mut(&ch).expect("listed above");
             let enter = want
@@ -752,7 +753,7 @@ impl Client {
             if let Some(waiters) = subscribe {
                 // Diffs of the old subscription are meaningless now; keep showing the
                 // old state until the new snapshot replaces it.
-                self.views.entry(ch.clone()).or_default().awaiting = true;
+                self.views.or_default(&ch).awaiting = true;
                 self.send_request(
                     ClientMsg::Subscribe {
                         ch: ch.clone(),
@@ -830,6 +831,105 @@ impl Client {
                 self.answer(waiter, Err(failure.clone()));
             }
         }
+    }
+}
+
+/// A map kept as a short vector in insertion order. The client's and the tabs' maps
+/// hold a handful of entries, and every `BTreeMap` type adds kilobytes of code to the
+/// browser's wasm.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SmallMap<K, V>(pub Vec<(K, V)>);
+
+impl<K, V> Default for SmallMap<K, V> {
+    fn default() -> Self {
+        SmallMap(Vec::new())
+    }
+}
+
+impl<K, V> SmallMap<K, V> {
+    fn position<Q: PartialEq + ?Sized>(&self, key: &Q) -> Option<usize>
+    where
+        K: Borrow<Q>,
+    {
+        self.0.iter().position(|(k, _)| k.borrow() == key)
+    }
+
+    pub fn get<Q: PartialEq + ?Sized>(&self, key: &Q) -> Option<&V>
+    where
+        K: Borrow<Q>,
+    {
+        self.position(key).map(|i| &self.0[i].1)
+    }
+
+    pub fn get_mut<Q: PartialEq + ?Sized>(&mut self, key: &Q) -> Option<&mut V>
+    where
+        K: Borrow<Q>,
+    {
+        self.position(key).map(|i| &mut self.0[i].1)
+    }
+
+    pub fn contains_key<Q: PartialEq + ?Sized>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+    {
+        self.position(key).is_some()
+    }
+
+    /// Insert or replace; returns the value replaced.
+    pub fn insert(&mut self, key: K, value: V) -> Option<V>
+    where
+        K: PartialEq,
+    {
+        match self.position(&key) {
+            Some(i) => Some(std::mem::replace(&mut self.0[i].1, value)),
+            None => {
+                self.0.push((key, value));
+                None
+            }
+        }
+    }
+
+    pub fn remove<Q: PartialEq + ?Sized>(&mut self, key: &Q) -> Option<V>
+    where
+        K: Borrow<Q>,
+    {
+        self.position(key).map(|i| self.0.remove(i).1)
+    }
+
+    /// The value for `key`, inserted as the default if missing.
+    pub fn or_default<Q: PartialEq + ToOwned<Owned = K> + ?Sized>(&mut self, key: &Q) -> &mut V
+    where
+        K: Borrow<Q>,
+        V: Default,
+    {
+        let i = match self.position(key) {
+            Some(i) => i,
+            None => {
+                self.0.push((key.to_owned(), V::default()));
+                self.0.len() - 1
+            }
+        };
+        &mut self.0[i].1
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &V)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = (&K, &mut V)> {
+        self.0.iter_mut().map(|(k, v)| (&*k, v))
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.0.clear()
     }
 }
 

@@ -19,6 +19,7 @@
 use crate::protocol::{Meta, Status};
 use crate::time::{earliest, Instant};
 use serde::{Deserialize, Serialize};
+use crate::client::SmallMap;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// A tab's random id, made by the shell.
@@ -97,7 +98,7 @@ impl TabWants {
 #[derive(Clone, Debug)]
 struct Tab {
     /// Per entered channel: the stamp of the last enter/update, and its meta.
-    entered: BTreeMap<String, (u64, Meta)>,
+    entered: SmallMap<String, (u64, Meta)>,
     subscribed: BTreeSet<String>,
     status: Status,
     last_seen: Instant,
@@ -106,7 +107,7 @@ struct Tab {
 impl Tab {
     fn new(now: Instant) -> Tab {
         Tab {
-            entered: BTreeMap::new(),
+            entered: SmallMap::default(),
             subscribed: BTreeSet::new(),
             status: Status::Hidden,
             last_seen: now,
@@ -137,7 +138,7 @@ pub struct Tick {
 #[derive(Clone, Debug)]
 pub struct Tabs {
     me: TabId,
-    tabs: BTreeMap<TabId, Tab>,
+    tabs: SmallMap<TabId, Tab>,
     stamp: u64,
     next_ping: Instant,
     /// The last ping still waiting for answers, and when it was sent.
@@ -148,7 +149,7 @@ impl Tabs {
     /// A new leader's ledger, holding only its own tab (which never times out).
     pub fn new(me: impl Into<TabId>, now: Instant) -> Tabs {
         let me = me.into();
-        let mut tabs = BTreeMap::new();
+        let mut tabs = SmallMap::default();
         tabs.insert(me.clone(), Tab::new(now));
         Tabs {
             me,
@@ -168,12 +169,12 @@ impl Tabs {
     }
 
     pub fn tab_ids(&self) -> impl Iterator<Item = &str> {
-        self.tabs.keys().map(String::as_str)
+        self.tabs.iter().map(|(id, _)| id.as_str())
     }
 
     /// How many tabs want `ch` entered.
     pub fn enter_count(&self, ch: &str) -> usize {
-        self.tabs.values().filter(|t| t.entered.contains_key(ch)).count()
+        self.tabs.iter().filter(|(_, t)| t.entered.contains_key(ch)).count()
     }
 
     /// What the connection must hold: what a new leader re-asserts.
@@ -192,7 +193,10 @@ impl Tabs {
         let before = self.union();
         self.stamp += 1;
         let stamp = self.stamp;
-        let t = self.tabs.entry(tab.to_string()).or_insert_with(|| Tab::new(now));
+        if !self.tabs.contains_key(tab) {
+            self.tabs.insert(tab.to_string(), Tab::new(now));
+        }
+        let t = self.tabs.get_mut(tab).expect("inserted above");
         t.last_seen = now;
         match intent {
             Intent::Enter { ch, meta } => {
@@ -288,21 +292,27 @@ impl Tabs {
     }
 
     fn union(&self) -> Union {
-        let mut entered: BTreeMap<String, (u64, &Meta)> = BTreeMap::new();
+        let mut latest: SmallMap<&str, (u64, &Meta)> = SmallMap::default();
         let mut subscribed = BTreeSet::new();
         let mut status = Status::Hidden;
-        for t in self.tabs.values() {
-            for (ch, (stamp, meta)) in &t.entered {
-                let e = entered.entry(ch.clone()).or_insert((*stamp, meta));
-                if *stamp > e.0 {
-                    *e = (*stamp, meta);
+        for (_, t) in self.tabs.iter() {
+            for (ch, (stamp, meta)) in t.entered.iter() {
+                match latest.get_mut(ch.as_str()) {
+                    Some(e) if *stamp > e.0 => *e = (*stamp, meta),
+                    Some(_) => {}
+                    None => {
+                        latest.insert(ch.as_str(), (*stamp, meta));
+                    }
                 }
             }
             subscribed.extend(t.subscribed.iter().cloned());
             status = status.max(t.status);
         }
         Union {
-            entered: entered.into_iter().map(|(ch, (_, m))| (ch, m.clone())).collect(),
+            entered: latest.0.into_iter().fold(BTreeMap::new(), |mut map, (ch, (_, m))| {
+                map.insert(ch.to_string(), m.clone());
+                map
+            }),
             subscribed,
             status,
         }
@@ -595,13 +605,12 @@ mod tests {
     fn a_tab_is_dropped_within_one_ping_interval_and_answer_window() {
         let mut tabs = Tabs::new("a", T0);
         tabs.apply(T0, "b", enter("/x/y", json!({})));
-        let mut now = T0;
-        loop {
-            now = tabs.poll_timeout().unwrap();
+        let now = loop {
+            let now = tabs.poll_timeout().unwrap();
             if !tabs.handle_timeout(now).dropped.is_empty() {
-                break;
+                break now;
             }
-        }
+        };
         assert!(now.since(T0) <= PING_INTERVAL_MS + PING_ANSWER_MS, "{now:?}");
     }
 

@@ -24,7 +24,6 @@ use rollcall_core::client::ChannelView;
 use rollcall_core::protocol::Meta;
 use rollcall_core::tabs::Intent;
 use shell::{get, Options, Shell, DEFAULT_IDLE_AFTER_MS};
-use std::collections::BTreeMap;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -77,7 +76,7 @@ fn read_options(options: &JsValue) -> Result<Options, JsValue> {
         Some(_) => return Err(bad_option("`idleAfterMs` must be a positive number of milliseconds.")),
         None => DEFAULT_IDLE_AFTER_MS,
     };
-    let mut initial = BTreeMap::new();
+    let mut initial = rollcall_core::client::SmallMap::default();
     let init = get(options, "initial");
     if init.is_object() {
         for key in js_sys::Object::keys(init.unchecked_ref::<js_sys::Object>()).iter() {

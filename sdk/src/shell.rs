@@ -28,7 +28,7 @@ use rollcall_core::tabs::{
 };
 use rollcall_core::time::{earliest, Instant};
 use std::cell::RefCell;
-use std::collections::BTreeMap;
+use rollcall_core::client::SmallMap;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -55,7 +55,7 @@ pub struct Options {
     pub token_fn: Option<Function>,
     pub token: Option<String>,
     pub idle_after_ms: u64,
-    pub initial: BTreeMap<String, ChannelView>,
+    pub initial: SmallMap<String, ChannelView>,
 }
 
 /// Work to do once the state is no longer borrowed.
@@ -95,7 +95,7 @@ struct Leader {
     socket: Option<Socket>,
     gen: u64,
     /// Which tab's request a client request answers.
-    routes: BTreeMap<Ref, Route>,
+    routes: SmallMap<Ref, Route>,
 }
 
 struct Route {
@@ -174,9 +174,9 @@ pub struct State {
     bus: BroadcastChannel,
     role: Role,
     wants: TabWants,
-    views: BTreeMap<String, ChannelView>,
-    listeners: BTreeMap<String, Listeners>,
-    pending: BTreeMap<u64, Pending>,
+    views: SmallMap<String, ChannelView>,
+    listeners: SmallMap<String, Listeners>,
+    pending: SmallMap<u64, Pending>,
     next_req: u64,
     /// The leader this tab last sent its whole wants to.
     synced_with: Option<String>,
@@ -226,8 +226,8 @@ impl Shell {
                     ..TabWants::default()
                 },
                 views: opts.initial,
-                listeners: BTreeMap::new(),
-                pending: BTreeMap::new(),
+                listeners: SmallMap::default(),
+                pending: SmallMap::default(),
                 next_req: 1,
                 synced_with: None,
                 status: if hidden { Status::Hidden } else { Status::Active },
@@ -508,7 +508,7 @@ impl State {
 
     pub fn add_listener(&mut self, now: Instant, ch: &str, kind: &str, f: Function) -> Option<u64> {
         let first = self.listeners.get(ch).is_none_or(Listeners::is_empty);
-        let l = self.listeners.entry(ch.to_string()).or_default();
+        let l = self.listeners.or_default(ch);
         l.next += 1;
         let id = l.next;
         l.list(kind)?.push((id, f.clone()));
@@ -518,7 +518,7 @@ impl State {
             self.effects.push(Effect::Call(f, state));
         }
         if first && !self.wants.subscribed.contains(ch) {
-            self.views.entry(ch.to_string()).or_default();
+            self.views.or_default(ch);
             self.tell(now, Intent::Subscribe { ch: ch.to_string() });
         }
         Some(id)
@@ -573,7 +573,7 @@ impl State {
             tabs: Tabs::new(self.tab.clone(), now),
             socket: None,
             gen: 0,
-            routes: BTreeMap::new(),
+            routes: SmallMap::default(),
         };
         let changes = leader.tabs.sync(now, &self.tab, self.wants.clone());
         leader.apply_all(now, changes);
@@ -705,7 +705,7 @@ impl State {
         if !self.wants.subscribed.contains(&ch) {
             return;
         }
-        let view = self.views.entry(ch.clone()).or_default();
+        let view = self.views.or_default(&ch);
         match view.apply(frame) {
             Applied::Changed(changes) => {
                 let Some(l) = self.listeners.get(&ch) else { return };
@@ -835,7 +835,7 @@ impl State {
             self.effects
                 .push(Effect::Call(reject, js_error(&error.code, &error.message)));
         }
-        for (_, p) in std::mem::take(&mut self.pending) {
+        for (_, p) in std::mem::take(&mut self.pending).0 {
             self.effects
                 .push(Effect::Call(p.reject, js_error(&error.code, &error.message)));
         }
@@ -938,7 +938,7 @@ impl State {
                     .post(&self.bus);
                     if !first {
                         // Requests the old leader took with it: ask the new one.
-                        for (req, p) in &self.pending {
+                        for (req, p) in self.pending.iter() {
                             BusMsg::Intent {
                                 tab: self.tab.clone(),
                                 req: *req,

@@ -106,9 +106,11 @@ test("closing the leader tab shows no leave to others and another tab becomes le
   assert.equal(await second.isLeader(), false);
   await watcher.tab.waitFor("join", ch, "dan", 5_000, "dan entered");
 
+  const opened = second.page.waitForEvent("websocket", { timeout: 2_000 });
   await first.page.close();
   await second.page.waitForFunction(() => window.t.presence.isLeader, null, { timeout: 1_000 });
-  assert.equal(second.sockets.length, 1, "the new leader opened the connection");
+  await opened; // the new leader opened the connection
+  assert.equal(second.sockets.length, 1, "one connection, now held by the second tab");
   // No event can announce that nothing happened: watch through the whole unload grace.
   await hold(TIMING.unload_grace_ms + SLACK_MS, "a leave would come after the unload grace");
   const leaves = (await watcher.tab.events()).filter((e) => e.type === "leave" && e.id === "dan");
