@@ -25,6 +25,8 @@ struct FileConfig {
     limits: LimitsSection,
     #[serde(default, rename = "channel")]
     channels: Vec<ChannelRule>,
+    #[serde(default, rename = "pusher_app")]
+    pusher_apps: Vec<PusherApp>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -97,6 +99,8 @@ pub struct Config {
     pub limits: Limits,
     pub policy: Policy,
     pub demo: bool,
+    /// Apps served over the Pusher protocol (`[[pusher_app]]`); see `crate::pusher`.
+    pub pusher_apps: Vec<PusherApp>,
 }
 
 impl Default for Config {
@@ -112,6 +116,7 @@ impl Default for Config {
             limits: Limits::default(),
             policy: Policy::default(),
             demo: false,
+            pusher_apps: Vec::new(),
         }
     }
 }
@@ -197,6 +202,7 @@ impl Config {
             },
             policy: Policy::new(file.channels)?,
             demo: false,
+            pusher_apps: check_pusher_apps(file.pusher_apps)?,
         })
     }
 
@@ -242,7 +248,8 @@ impl Config {
 
     fn validate(&self) -> Result<(), String> {
         self.validate_timings()?;
-        if self.secrets.is_empty() && !self.demo {
+        // A relay that serves only Pusher apps authenticates with their secrets instead.
+        if self.secrets.is_empty() && !self.demo && self.pusher_apps.is_empty() {
             return Err("no token secret: set ROLLCALL_SECRET (or auth.secrets in the config file)".into());
         }
         if let Some(short) = self.secrets.iter().find(|s| s.len() < 16) {
@@ -263,6 +270,50 @@ impl Config {
             "memory"
         }
     }
+}
+
+/// One `[[pusher_app]]`: the credentials pusher-js (`key`) and a Pusher server library
+/// (`id`, `key`, `secret`) are configured with.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PusherApp {
+    pub id: String,
+    pub key: String,
+    pub secret: String,
+}
+
+impl std::fmt::Debug for PusherApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PusherApp")
+            .field("id", &self.id)
+            .field("key", &self.key)
+            .field("secret", &"<hidden>")
+            .finish()
+    }
+}
+
+fn check_pusher_apps(apps: Vec<PusherApp>) -> Result<Vec<PusherApp>, String> {
+    for (i, app) in apps.iter().enumerate() {
+        let n = i + 1;
+        for (field, value) in [("id", &app.id), ("key", &app.key), ("secret", &app.secret)] {
+            if value.is_empty() {
+                return Err(format!("pusher_app {n}: {field} must not be empty"));
+            }
+        }
+        let url_safe = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !url_safe(&app.id) || !url_safe(&app.key) {
+            return Err(format!(
+                "pusher_app {n}: id and key may hold only A-Z, a-z, 0-9, '-' and '_' (they appear in URLs)"
+            ));
+        }
+        if apps[..i].iter().any(|a| a.id == app.id || a.key == app.key) {
+            return Err(format!(
+                "pusher_app {n}: id {:?} or key {:?} is used twice",
+                app.id, app.key
+            ));
+        }
+    }
+    Ok(apps)
 }
 
 fn parse_listen(text: &str) -> Result<SocketAddr, String> {
@@ -329,6 +380,24 @@ mod tests {
         assert!(err.contains("limits.send_queue"), "{err}");
         let err = Config::from_toml("listen = \"here\"").unwrap_err();
         assert!(err.contains("listen"), "{err}");
+    }
+
+    #[test]
+    fn pusher_apps_parse_and_a_wrong_one_is_named() {
+        let c = Config::from_toml(
+            "[[pusher_app]]\nid = \"1\"\nkey = \"k1\"\nsecret = \"s1\"\n[[pusher_app]]\nid = \"2\"\nkey = \"k2\"\nsecret = \"s2\"",
+        )
+        .unwrap();
+        assert_eq!(c.pusher_apps.len(), 2);
+        assert_eq!(c.pusher_apps[1].key, "k2");
+        assert!(!format!("{c:?}").contains("s1"), "secrets stay out of debug output");
+        let err = Config::from_toml("[[pusher_app]]\nid = \"1\"\nkey = \"\"\nsecret = \"s\"").unwrap_err();
+        assert!(err.contains("pusher_app 1: key"), "{err}");
+        let err = Config::from_toml(
+            "[[pusher_app]]\nid = \"1\"\nkey = \"k\"\nsecret = \"s\"\n[[pusher_app]]\nid = \"1\"\nkey = \"j\"\nsecret = \"s\"",
+        )
+        .unwrap_err();
+        assert!(err.contains("pusher_app 2"), "{err}");
     }
 
     #[test]

@@ -6,6 +6,7 @@
 //! - [`ws`]: one WebSocket connection.
 //! - [`http`]: beacon, server API, health, metrics, demo endpoints.
 //! - [`metrics`]: Prometheus counters.
+//! - [`pusher`]: Pusher protocol 7 and HTTP API for presence channels.
 //!
 //! A Rust site can mount the relay inside itself:
 //!
@@ -23,6 +24,7 @@ pub mod config;
 pub mod http;
 pub mod hub;
 pub mod metrics;
+pub mod pusher;
 pub mod ws;
 
 use axum::http::{HeaderValue, Method};
@@ -123,6 +125,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/presence", get(http::presence))
         .route("/healthz", get(http::healthz))
         .route("/metrics", get(http::metrics));
+    app = app
+        .route("/app/{key}", get(pusher::upgrade))
+        .route("/apps/{id}/channels/{channel}", get(pusher::api::channel))
+        .route("/apps/{id}/channels/{channel}/users", get(pusher::api::users));
     if state.config.demo {
         app = app
             .route("/demo/token", get(http::demo_token))
