@@ -1,0 +1,91 @@
+//! rollcall-bench: the load generator and the side-by-side benchmark of rollcall and
+//! its peers. `bench/run.sh` drives it; see BENCHMARKS.md for what it measures.
+//!
+//! - `shard`: one generator process (its slice of a workload's clients).
+//! - `floor`: the bare WebSocket server used as the floor.
+//! - `suite`: every workload against every server, raw JSON out.
+//! - `report`: BENCHMARKS.md from the raw JSON.
+
+mod auth;
+mod client;
+mod clock;
+mod floor;
+mod proto;
+mod report;
+mod servers;
+mod shard;
+mod stats;
+mod suite;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(version, about = "Load generator and benchmark suite for rollcall and its peers (loopback only).")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// One load-generator process.
+    Shard(shard::ShardArgs),
+    /// The floor: a WebSocket server without presence.
+    Floor {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+    },
+    /// Run every workload against every server and write the raw JSON, then the report.
+    Suite {
+        #[command(flatten)]
+        args: suite::SuiteArgs,
+        /// Where the report goes.
+        #[arg(long, default_value = "BENCHMARKS.md")]
+        md: PathBuf,
+        /// Free text about the machine's load during the run, for the report.
+        #[arg(long, default_value = "")]
+        load_note: String,
+    },
+    /// Write the report from the raw JSON of an earlier suite.
+    Report {
+        #[arg(long, default_value = "bench/results/all.json")]
+        input: PathBuf,
+        #[arg(long, default_value = "BENCHMARKS.md")]
+        md: PathBuf,
+        #[arg(long)]
+        quick: bool,
+        #[arg(long, default_value = "")]
+        load_note: String,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Cmd::Shard(args) => shard::main(args),
+        Cmd::Floor { listen } => floor::main(&listen),
+        Cmd::Suite { args, md, load_note } => {
+            let quick = args.quick;
+            let repo = args.repo.clone();
+            suite::main(args).and_then(|outcomes| report::write(&outcomes, &md, &repo, quick, &load_note))
+        }
+        Cmd::Report {
+            input,
+            md,
+            quick,
+            load_note,
+        } => std::fs::read_to_string(&input)
+            .map_err(|e| format!("{}: {e}", input.display()))
+            .and_then(|text| serde_json::from_str(&text).map_err(|e| e.to_string()))
+            .and_then(|outcomes: Vec<suite::Outcome>| report::write(&outcomes, &md, std::path::Path::new("."), quick, &load_note)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("rollcall-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,320 @@
+//! The servers under test: how to start each on a free loopback port, pinned to its own
+//! core, and how much CPU and memory its process has used (from /proc).
+
+use crate::proto::{Proto, PUSHER_APP_ID, PUSHER_KEY, PUSHER_SECRET, ROLLCALL_SECRET};
+use serde::{Deserialize, Serialize};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    Rollcall,
+    Sockudo,
+    Soketi,
+    Socketio,
+    SocketioFull,
+    Floor,
+}
+
+impl Kind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Rollcall => "rollcall",
+            Kind::Sockudo => "sockudo",
+            Kind::Soketi => "soketi",
+            Kind::Socketio => "socket.io",
+            Kind::SocketioFull => "socket.io (full list)",
+            Kind::Floor => "floor",
+        }
+    }
+
+    pub fn proto(self) -> Proto {
+        match self {
+            Kind::Rollcall => Proto::Rollcall,
+            Kind::Sockudo | Kind::Soketi => Proto::Pusher,
+            Kind::Socketio | Kind::SocketioFull => Proto::Socketio,
+            Kind::Floor => Proto::Floor,
+        }
+    }
+}
+
+/// Where things are.
+#[derive(Clone, Debug)]
+pub struct Paths {
+    pub repo: PathBuf,
+    pub relay: PathBuf,
+    pub results: PathBuf,
+    pub sockudo: Option<PathBuf>,
+    pub me: PathBuf,
+}
+
+impl Paths {
+    pub fn soketi_entry(&self) -> PathBuf {
+        self.repo.join("bench/node_modules/@soketi/soketi/bin/server.js")
+    }
+}
+
+/// `sockudo` on PATH or in ~/.cargo/bin.
+pub fn find_sockudo() -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect())
+        .unwrap_or_default();
+    if let Some(home) = std::env::var_os("HOME") {
+        dirs.push(Path::new(&home).join(".cargo/bin"));
+    }
+    dirs.into_iter().map(|d| d.join("sockudo")).find(|p| p.is_file())
+}
+
+pub fn taskset_available() -> bool {
+    Command::new("taskset")
+        .arg("--version")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// A command pinned to `cpu` when pinning is possible.
+pub fn pinned(cpu: Option<usize>, program: &Path) -> Command {
+    match cpu {
+        Some(cpu) => {
+            let mut c = Command::new("taskset");
+            c.arg("-c").arg(cpu.to_string()).arg(program);
+            c
+        }
+        None => Command::new(program),
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(0)
+}
+
+pub struct Server {
+    pub kind: Kind,
+    pub addr: String,
+    child: Child,
+}
+
+impl Server {
+    pub fn start(kind: Kind, paths: &Paths, cpu: Option<usize>, log: &Path) -> Result<Server, String> {
+        let node = which("node").unwrap_or_else(|| PathBuf::from("node"));
+        let stderr = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+        let mut port = 0u16;
+        let mut cmd = match kind {
+            Kind::Rollcall => {
+                let config = paths.results.join("relay-bench.toml");
+                std::fs::write(&config, RELAY_CONFIG).map_err(|e| e.to_string())?;
+                let mut c = pinned(cpu, &paths.relay);
+                c.arg("--config").arg(&config).arg("--listen").arg("127.0.0.1:0");
+                c.env("ROLLCALL_SECRET", ROLLCALL_SECRET).env("RUST_LOG", "error");
+                c
+            }
+            Kind::Floor => {
+                let mut c = pinned(cpu, &paths.me);
+                c.arg("floor").arg("--listen").arg("127.0.0.1:0");
+                c
+            }
+            Kind::Socketio | Kind::SocketioFull => {
+                let mut c = pinned(cpu, &node);
+                c.arg(paths.repo.join("bench/peers/socketio-server.mjs"));
+                c.env("PORT", "0")
+                    .env("MODE", if kind == Kind::SocketioFull { "full" } else { "delta" });
+                c
+            }
+            Kind::Soketi => {
+                port = free_port();
+                let mut c = pinned(cpu, &node);
+                c.arg(paths.soketi_entry()).arg("start");
+                c.env("SOKETI_HOST", "127.0.0.1")
+                    .env("SOKETI_PORT", port.to_string())
+                    .env("SOKETI_DEFAULT_APP_ID", PUSHER_APP_ID)
+                    .env("SOKETI_DEFAULT_APP_KEY", PUSHER_KEY)
+                    .env("SOKETI_DEFAULT_APP_SECRET", PUSHER_SECRET)
+                    .env("SOKETI_PRESENCE_MAX_MEMBERS", "1000000")
+                    .env("SOKETI_DEFAULT_APP_MAX_CONNS", "-1")
+                    .env("SOKETI_METRICS_ENABLED", "false")
+                    .env("SOKETI_METRICS_HOST", "127.0.0.1")
+                    .env("SOKETI_METRICS_SERVER_PORT", free_port().to_string())
+                    // soketi always starts node discovery, which by default broadcasts on
+                    // the LAN: keep its hellos on loopback.
+                    .env("SOKETI_CLUSTER_UNICAST_ADDRESSES", "127.0.0.1")
+                    .env("SOKETI_CLUSTER_PORT", free_port().to_string())
+                    .env("SOKETI_CLUSTER_HOST", "127.0.0.1");
+                c
+            }
+            Kind::Sockudo => {
+                let bin = paths.sockudo.as_ref().ok_or("sockudo is not installed")?;
+                port = free_port();
+                let mut c = pinned(cpu, bin);
+                c.env("HOST", "127.0.0.1")
+                    .env("PORT", port.to_string())
+                    .env("SOCKUDO_DEFAULT_APP_ID", PUSHER_APP_ID)
+                    .env("SOCKUDO_DEFAULT_APP_KEY", PUSHER_KEY)
+                    .env("SOCKUDO_DEFAULT_APP_SECRET", PUSHER_SECRET)
+                    .env("SOCKUDO_DEFAULT_APP_MAX_CONNECTIONS", "1000000")
+                    .env("SOCKUDO_DEFAULT_APP_MAX_PRESENCE_MEMBERS_PER_CHANNEL", "1000000")
+                    .env("SOCKUDO_DEFAULT_APP_ENABLED", "true")
+                    .env("METRICS_ENABLED", "false");
+                c
+            }
+        };
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(stderr);
+        let mut child = cmd.spawn().map_err(|e| format!("start {}: {e}", kind.name()))?;
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, rx) = std::sync::mpsc::channel::<String>();
+        // Keep draining the server's stdout so it never blocks on a full pipe.
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let addr = loop {
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                return Err(format!("{} did not start within 20 s (see {})", kind.name(), log.display()));
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(format!("{} exited at start: {status} (see {})", kind.name(), log.display()));
+            }
+            if port != 0 {
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    break format!("127.0.0.1:{port}");
+                }
+                std::thread::sleep(Duration::from_millis(50));
+                continue;
+            }
+            match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) => {
+                    if let Some(addr) = listening_addr(&line) {
+                        break addr;
+                    }
+                }
+                Err(_) => continue,
+            }
+        };
+        Ok(Server { kind, addr, child })
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn usage(&self) -> Usage {
+        Usage::of(self.pid())
+    }
+
+    pub fn stop(mut self) {
+        // SIGTERM, then a bounded wait, then SIGKILL.
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The relay's config for the benchmark: the defaults (20 ms flush), with the
+/// connection limit raised above any run.
+pub const RELAY_CONFIG: &str = "\
+[limits]
+max_connections = 200000
+";
+
+/// `host:port` from a start line such as `... listening on http://127.0.0.1:7400 (...)`.
+fn listening_addr(line: &str) -> Option<String> {
+    let at = line.find("listening on ")? + "listening on ".len();
+    let rest = &line[at..];
+    let rest = rest.split("://").nth(1)?;
+    let addr: String = rest.chars().take_while(|c| !c.is_whitespace() && *c != '/').collect();
+    addr.parse::<std::net::SocketAddr>().ok().map(|a| a.to_string())
+}
+
+pub fn which(name: &str) -> Option<PathBuf> {
+    std::env::var_os("PATH")
+        .map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .map(|d| d.join(name))
+        .find(|p| p.is_file())
+}
+
+/// CPU time and resident memory of one process.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize)]
+pub struct Usage {
+    /// utime + stime, milliseconds.
+    pub cpu_ms: f64,
+    /// VmRSS, KiB.
+    pub rss_kb: u64,
+}
+
+impl Usage {
+    pub fn of(pid: u32) -> Usage {
+        let ticks = {
+            // SAFETY: sysconf has no preconditions.
+            let t = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+            if t > 0 {
+                t as f64
+            } else {
+                100.0
+            }
+        };
+        let cpu_ms = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|s| {
+                // Fields after the command name, which may hold spaces and parentheses.
+                let rest = &s[s.rfind(')')? + 2..];
+                let f: Vec<&str> = rest.split_whitespace().collect();
+                let utime: f64 = f.get(11)?.parse().ok()?;
+                let stime: f64 = f.get(12)?.parse().ok()?;
+                Some((utime + stime) * 1000.0 / ticks)
+            })
+            .unwrap_or(0.0);
+        let rss_kb = std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .ok()
+            .and_then(|s| {
+                s.lines()
+                    .find(|l| l.starts_with("VmRSS:"))
+                    .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            })
+            .unwrap_or(0);
+        Usage { cpu_ms, rss_kb }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn start_lines_give_the_address() {
+        assert_eq!(
+            listening_addr("rollcall-relay listening on http://127.0.0.1:7400 (store: memory, config: none)"),
+            Some("127.0.0.1:7400".into())
+        );
+        assert_eq!(
+            listening_addr("socketio listening on http://127.0.0.1:41234 (mode: delta)"),
+            Some("127.0.0.1:41234".into())
+        );
+        assert_eq!(listening_addr("floor listening on ws://127.0.0.1:5000"), Some("127.0.0.1:5000".into()));
+    }
+
+    #[test]
+    fn this_process_has_cpu_and_memory() {
+        let u = Usage::of(std::process::id());
+        assert!(u.rss_kb > 0);
+    }
+}

@@ -1,0 +1,368 @@
+//! The whole benchmark: for each workload, size and server, start the server fresh on
+//! its own core, run the generator's shards on the other, read the server's CPU and
+//! memory between phases, and keep everything as JSON for the report.
+
+use crate::clock::now_ns;
+use crate::servers::{self, Kind, Paths, Server, Usage};
+use crate::shard::{PhaseReport, Workload};
+use crate::stats::Report;
+use serde::{Deserialize, Serialize};
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+#[derive(clap::Args, Clone, Debug)]
+pub struct SuiteArgs {
+    /// Small sizes, a minute or less: proves the harness works. Figures come from a full run.
+    #[arg(long)]
+    pub quick: bool,
+    /// The relay binary (built with `cargo build --release -p rollcall-relay`).
+    #[arg(long, default_value = "target/release/rollcall-relay")]
+    pub relay: PathBuf,
+    /// The repository root.
+    #[arg(long, default_value = ".")]
+    pub repo: PathBuf,
+    /// Raw JSON goes here.
+    #[arg(long, default_value = "bench/results")]
+    pub out: PathBuf,
+    /// Only these servers (rollcall, sockudo, soketi, socketio, socketio-full, floor).
+    #[arg(long, value_delimiter = ',')]
+    pub servers: Vec<String>,
+    /// Only these workloads (w1..w5).
+    #[arg(long, value_delimiter = ',')]
+    pub workloads: Vec<String>,
+}
+
+/// One measured case.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Outcome {
+    pub workload: Workload,
+    pub server: Kind,
+    pub size: usize,
+    pub params: Vec<String>,
+    pub shards: usize,
+    /// Why the case did not run or did not finish, if it did not.
+    pub note: Option<String>,
+    pub baseline: Usage,
+    pub phases: Vec<Phase>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Phase {
+    pub name: String,
+    pub start_ns: u64,
+    pub end_ns: u64,
+    pub before: Usage,
+    pub after: Usage,
+    pub report: Report,
+}
+
+struct Case {
+    workload: Workload,
+    size: usize,
+    params: Vec<String>,
+    shards: usize,
+    phase_seconds: u64,
+}
+
+fn plan(quick: bool) -> Vec<Case> {
+    let case = |workload, size, params: &[&str], shards, phase_seconds| Case {
+        workload,
+        size,
+        params: params.iter().map(|s| s.to_string()).collect(),
+        shards,
+        phase_seconds,
+    };
+    if quick {
+        return vec![
+            case(Workload::W1, 200, &[], 1, 15),
+            case(Workload::W2, 200, &["--rounds", "8", "--period-ms", "150"], 1, 15),
+            case(Workload::W3, 400, &["--room", "100"], 2, 15),
+            case(
+                Workload::W4,
+                100,
+                &["--rate", "20", "--churn-seconds", "2", "--hold-ms", "300"],
+                1,
+                15,
+            ),
+            case(Workload::W5, 200, &["--watchers", "5"], 1, 15),
+        ];
+    }
+    vec![
+        case(Workload::W1, 1_000, &[], 1, 60),
+        case(Workload::W1, 2_000, &[], 1, 60),
+        case(Workload::W1, 5_000, &[], 1, 60),
+        case(Workload::W1, 10_000, &[], 1, 60),
+        case(Workload::W2, 2_000, &["--rounds", "40", "--period-ms", "400"], 1, 60),
+        case(Workload::W2, 5_000, &["--rounds", "40", "--period-ms", "400"], 1, 60),
+        case(Workload::W3, 10_000, &["--room", "100"], 2, 60),
+        case(
+            Workload::W4,
+            1_000,
+            &["--rate", "100", "--churn-seconds", "10", "--hold-ms", "1000"],
+            1,
+            60,
+        ),
+        case(Workload::W5, 2_000, &["--watchers", "10"], 1, 60),
+        case(Workload::W5, 5_000, &["--watchers", "10"], 1, 60),
+    ]
+}
+
+fn servers_for(workload: Workload, quick: bool) -> Vec<Kind> {
+    let mut v = vec![Kind::Rollcall, Kind::Sockudo, Kind::Soketi, Kind::Socketio];
+    match workload {
+        Workload::W1 => {
+            if !quick {
+                v.push(Kind::SocketioFull);
+            }
+            v.push(Kind::Floor);
+        }
+        Workload::W3 => v.push(Kind::Floor),
+        _ => {}
+    }
+    v
+}
+
+fn kind_key(k: Kind) -> &'static str {
+    match k {
+        Kind::Rollcall => "rollcall",
+        Kind::Sockudo => "sockudo",
+        Kind::Soketi => "soketi",
+        Kind::Socketio => "socketio",
+        Kind::SocketioFull => "socketio-full",
+        Kind::Floor => "floor",
+    }
+}
+
+pub fn main(args: SuiteArgs) -> Result<Vec<Outcome>, String> {
+    crate::clock::raise_nofile();
+    let repo = std::fs::canonicalize(&args.repo).map_err(|e| format!("{}: {e}", args.repo.display()))?;
+    std::fs::create_dir_all(&args.out).map_err(|e| e.to_string())?;
+    let results = std::fs::canonicalize(&args.out).map_err(|e| e.to_string())?;
+    let relay = repo.join(&args.relay);
+    if !relay.is_file() {
+        return Err(format!(
+            "{} not found: cargo build --release -p rollcall-relay",
+            relay.display()
+        ));
+    }
+    let paths = Paths {
+        repo: repo.clone(),
+        relay,
+        results: results.clone(),
+        sockudo: servers::find_sockudo(),
+        me: std::env::current_exe().map_err(|e| e.to_string())?,
+    };
+    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let pin = cpus >= 2 && servers::taskset_available();
+    let (server_cpu, gen_cpu) = if pin { (Some(0), Some(1)) } else { (None, None) };
+    let mut outcomes = Vec::new();
+    // The smallest size at which a server did not finish filling a channel: larger fills
+    // are not attempted for it.
+    let mut gave_up: std::collections::HashMap<Kind, usize> = Default::default();
+    let started = Instant::now();
+    for case in plan(args.quick) {
+        let wkey = format!("{:?}", case.workload).to_lowercase();
+        if !args.workloads.is_empty() && !args.workloads.contains(&wkey) {
+            continue;
+        }
+        for kind in servers_for(case.workload, args.quick) {
+            if !args.servers.is_empty() && !args.servers.iter().any(|s| s == kind_key(kind)) {
+                continue;
+            }
+            let mut outcome = Outcome {
+                workload: case.workload,
+                server: kind,
+                size: case.size,
+                params: case.params.clone(),
+                shards: case.shards,
+                note: None,
+                baseline: Usage::default(),
+                phases: Vec::new(),
+            };
+            let fills = matches!(case.workload, Workload::W1 | Workload::W2 | Workload::W5);
+            if kind == Kind::Sockudo && paths.sockudo.is_none() {
+                outcome.note = Some("not installed".into());
+            } else if let Some(&n) = gave_up.get(&kind).filter(|&&n| fills && case.size >= n) {
+                outcome.note = Some(format!("skipped: a {n}-member channel did not fill in time"));
+            } else {
+                eprintln!(
+                    "[{:>5.0}s] {wkey} {} size {} ...",
+                    started.elapsed().as_secs_f64(),
+                    kind.name(),
+                    case.size
+                );
+                run_case(&paths, &case, kind, server_cpu, gen_cpu, &mut outcome);
+                let filled = outcome.phases.first().is_some_and(|p| {
+                    p.report.failed == 0 && p.report.admitted as usize >= case.size
+                });
+                if fills && (!filled || outcome.note.is_some()) {
+                    gave_up.entry(kind).or_insert(case.size);
+                }
+            }
+            if let Some(note) = &outcome.note {
+                eprintln!("        {}: {note}", kind.name());
+            }
+            let file = results.join(format!("{wkey}-{}-{}.json", kind_key(kind), case.size));
+            let _ = std::fs::write(&file, serde_json::to_string_pretty(&outcome).unwrap_or_default());
+            outcomes.push(outcome);
+        }
+    }
+    let _ = std::fs::write(
+        results.join("all.json"),
+        serde_json::to_string_pretty(&outcomes).unwrap_or_default(),
+    );
+    eprintln!("suite done in {:.0} s", started.elapsed().as_secs_f64());
+    Ok(outcomes)
+}
+
+fn phase_names(w: Workload) -> &'static [&'static str] {
+    match w {
+        Workload::W1 => &["fill"],
+        Workload::W2 => &["fill", "probes"],
+        Workload::W3 => &["hold"],
+        Workload::W4 => &["fill", "churn"],
+        Workload::W5 => &["fill", "empty"],
+    }
+}
+
+struct ShardProc {
+    child: Child,
+    lines: mpsc::Receiver<String>,
+}
+
+impl ShardProc {
+    fn go(&mut self) {
+        if let Some(stdin) = self.child.stdin.as_mut() {
+            let _ = writeln!(stdin, "go");
+            let _ = stdin.flush();
+        }
+    }
+
+    /// The next line starting with `prefix`, within `patience`.
+    fn expect(&self, prefix: &str, patience: Duration) -> Option<String> {
+        let end = Instant::now() + patience;
+        loop {
+            let left = end.checked_duration_since(Instant::now())?;
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.starts_with(prefix) => return Some(line),
+                Ok(_) => continue,
+                Err(_) => return None,
+            }
+        }
+    }
+}
+
+fn run_case(paths: &Paths, case: &Case, kind: Kind, server_cpu: Option<usize>, gen_cpu: Option<usize>, out: &mut Outcome) {
+    let wkey = format!("{:?}", case.workload).to_lowercase();
+    let log = paths
+        .results
+        .join(format!("{wkey}-{}-{}.server.log", kind_key(kind), case.size));
+    let server = match Server::start(kind, paths, server_cpu, &log) {
+        Ok(s) => s,
+        Err(e) => {
+            out.note = Some(e);
+            return;
+        }
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    out.baseline = server.usage();
+    let max_seconds = case.phase_seconds * 3 + 60;
+    let mut shards = Vec::new();
+    for i in 0..case.shards {
+        let mut cmd = servers::pinned(gen_cpu, &paths.me);
+        cmd.arg("shard")
+            .arg("--proto")
+            .arg(format!("{:?}", kind.proto()).to_lowercase())
+            .arg("--addr")
+            .arg(&server.addr)
+            .arg("--workload")
+            .arg(&wkey)
+            .arg("--size")
+            .arg(case.size.to_string())
+            .arg("--shard")
+            .arg(format!("{i}/{}", case.shards))
+            .arg("--phase-seconds")
+            .arg(case.phase_seconds.to_string())
+            .arg("--max-seconds")
+            .arg(max_seconds.to_string())
+            .args(&case.params)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        let mut child = match cmd.spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                out.note = Some(format!("cannot start a shard: {e}"));
+                break;
+            }
+        };
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        shards.push(ShardProc { child, lines: rx });
+    }
+    if out.note.is_none() && shards.iter().all(|s| s.expect("READY", Duration::from_secs(20)).is_some()) {
+        for name in phase_names(case.workload) {
+            let before = server.usage();
+            let start_ns = now_ns();
+            for s in shards.iter_mut() {
+                s.go();
+            }
+            let patience = Duration::from_secs(case.phase_seconds + 30);
+            let mut reports = Vec::new();
+            for s in &shards {
+                match s.expect("REPORT ", patience) {
+                    Some(line) => match serde_json::from_str::<PhaseReport>(&line["REPORT ".len()..]) {
+                        Ok(r) => reports.push(r.report),
+                        Err(e) => out.note = Some(format!("bad report: {e}")),
+                    },
+                    None => out.note = Some(format!("a shard did not report phase {name} in time")),
+                }
+            }
+            let end_ns = now_ns();
+            let after = server.usage();
+            out.phases.push(Phase {
+                name: name.to_string(),
+                start_ns,
+                end_ns,
+                before,
+                after,
+                report: Report::merge(&reports),
+            });
+            if out.note.is_some() {
+                break;
+            }
+        }
+    } else if out.note.is_none() {
+        out.note = Some("shards did not start".into());
+    }
+    // Let the shards finish (they close every socket on the way out), then stop.
+    for s in shards.iter_mut() {
+        s.go();
+    }
+    let end = Instant::now() + Duration::from_secs(10);
+    for mut s in shards {
+        drop(s.child.stdin.take());
+        loop {
+            match s.child.try_wait() {
+                Ok(Some(_)) => break,
+                _ if Instant::now() > end => {
+                    let _ = s.child.kill();
+                    let _ = s.child.wait();
+                    break;
+                }
+                _ => std::thread::sleep(Duration::from_millis(20)),
+            }
+        }
+    }
+    server.stop();
+}
