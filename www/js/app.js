@@ -217,6 +217,20 @@ class App {
     return channel;
   }
 
+  /**
+   * Subscribes to a channel this page enters. The first callback may come before the
+   * relay's snapshot, with nobody in it; this page will be in the channel, so such
+   * empty states are skipped until a real one arrives (no "0 reading" flash).
+   */
+  watchEntered(channel, render) {
+    let seen = false;
+    return channel.subscribe((state) => {
+      if (!seen && countOf(state) === 0) return;
+      seen = true;
+      render(state);
+    });
+  }
+
   /** Enters `channel`, showing why in the notice if the relay says no. */
   async enter(channel, meta, label) {
     try {
@@ -244,7 +258,7 @@ class App {
       create: (user) => avatar(user, { size: "sm" }),
       update: updateAvatar,
     });
-    this.site.subscribe((state) => {
+    this.watchEntered(this.site, (state) => {
       const users = usersOf(state);
       roster.render(users);
       const count = countOf(state);

@@ -34,7 +34,7 @@ if (channelName) {
     create: (user) => editorRow(user),
     update: updateEditorRow,
   });
-  channel.subscribe((state) => {
+  app.watchEntered(channel, (state) => {
     const users = usersOf(state);
     editors.render(users);
     const count = countOf(state);

@@ -48,7 +48,7 @@ const people = new Roster(document.getElementById("people"), {
   create: (user) => personRow(user, app.me.id),
   update: (row, user) => updatePersonRow(row, user, app.me.id),
 });
-app.site.subscribe((state) => {
+app.watchEntered(app.site, (state) => {
   const users = usersOf(state);
   people.render(users);
   const count = countOf(state);

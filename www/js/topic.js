@@ -41,7 +41,7 @@ if (channelName) {
     create: (user) => avatar(user),
     update: updateAvatar,
   });
-  channel.subscribe((state) => {
+  app.watchEntered(channel, (state) => {
     readers.render(usersOf(state));
     document.getElementById("reading-count").textContent = `${countOf(state)} reading`;
   });
