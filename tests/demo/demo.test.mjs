@@ -1,8 +1,10 @@
 // The demo site (www/) as two people see it: two browser contexts are two browser
 // profiles, each with its own identity, against a real relay in demo mode.
 //
-// Needs `cargo build -p rollcall-relay` and `bash sdk/build.sh` first. Screenshots of
-// both people land in tests/artifacts/demo-<user>.png.
+// Needs `cargo build -p rollcall-relay` and `bash sdk/build.sh` first, then
+// `node --test tests/demo/`. Screenshots of both people land in
+// tests/artifacts/demo-<user>.png. ROLLCALL_RELAY_BIN and CHROMIUM_PATH override where
+// the relay binary and Chromium are.
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
@@ -40,10 +42,7 @@ const people = {}; // key -> { context, page, errors }
 
 before(async () => {
   assert.ok(existsSync(RELAY), `no relay at ${RELAY}: run \`cargo build -p rollcall-relay\` first`);
-  assert.ok(
-    existsSync(path.join(ROOT, "sdk/dist/rollcall.js")) || process.env.ROLLCALL_RELAY_BIN,
-    "no sdk/dist/rollcall.js: run `bash sdk/build.sh` first",
-  );
+  assert.ok(existsSync(path.join(ROOT, "sdk/dist/rollcall.js")), "no sdk/dist/rollcall.js: run `bash sdk/build.sh` first");
   relay = await startRelay();
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_FLAGS });
   // One after the other, so that Ada's page sees Grace arrive.
