@@ -948,6 +948,16 @@ pub fn backoff_delay(attempt: u32, jitter: f64) -> u64 {
     ceiling / 2 + ((ceiling / 2) as f64 * jitter) as u64
 }
 
+/// Members keyed by id. Inserted one by one: collecting would sort first, and the
+/// sort's code is not worth its place in the browser's wasm.
+fn by_id(members: impl IntoIterator<Item = Member>) -> BTreeMap<String, Member> {
+    let mut map = BTreeMap::new();
+    for m in members {
+        map.insert(m.id.clone(), m);
+    }
+    map
+}
+
 /// What applying a frame to a [`ChannelView`] did.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Applied {
@@ -985,7 +995,7 @@ impl ChannelView {
         ChannelView {
             seq: None,
             count,
-            users: users.map(|u| u.into_iter().map(|m| (m.id.clone(), m)).collect()),
+            users: users.map(by_id),
             awaiting: true,
         }
     }
@@ -1031,9 +1041,7 @@ impl ChannelView {
     pub fn apply(&mut self, msg: &ServerMsg) -> Applied {
         match msg {
             ServerMsg::Snapshot { seq, count, users, .. } => {
-                let new: Option<BTreeMap<String, Member>> = users
-                    .as_ref()
-                    .map(|u| u.iter().map(|m| (m.id.clone(), m.clone())).collect());
+                let new = users.as_ref().map(|u| by_id(u.iter().cloned()));
                 let mut changes = Vec::new();
                 let empty = BTreeMap::new();
                 let old = self.users.as_ref().unwrap_or(&empty);

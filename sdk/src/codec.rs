@@ -399,7 +399,7 @@ fn intent_from_js(v: &JsValue) -> Option<Intent> {
 fn wants_to_js(w: &TabWants) -> JsValue {
     let o = Object::new();
     let entered = Object::new();
-    for (ch, meta) in &w.entered {
+    for (ch, meta) in w.entered.iter() {
         set(&entered, ch, &meta_to_js(meta));
     }
     set(&o, "entered", &entered.into());

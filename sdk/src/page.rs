@@ -87,7 +87,8 @@ pub fn token_subject(token: &str) -> String {
         .and_then(|json| crate::codec::parse(&json));
     let sub = claims.map(|c| crate::codec::get(&c, "sub")).unwrap_or(JsValue::UNDEFINED);
     sub.as_string()
-        .or_else(|| sub.as_f64().map(|n| n.to_string()))
+        // A numeric sub names the same user as its decimal text; floats are not ids.
+        .or_else(|| sub.as_f64().map(|n| (n as i64).to_string()))
         .unwrap_or_default()
 }
 

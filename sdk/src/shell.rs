@@ -517,7 +517,7 @@ impl State {
             let state = self.channel_state(ch);
             self.effects.push(Effect::Call(f, state));
         }
-        if first && !self.wants.subscribed.contains(ch) {
+        if first && !self.wants.subscribed.iter().any(|c| c == ch) {
             self.views.or_default(ch);
             self.tell(now, Intent::Subscribe { ch: ch.to_string() });
         }
