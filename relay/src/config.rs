@@ -25,6 +25,10 @@ struct FileConfig {
     limits: LimitsSection,
     #[serde(default, rename = "channel")]
     channels: Vec<ChannelRule>,
+    #[serde(default)]
+    webhooks: crate::webhooks::WebhookConfig,
+    #[serde(default)]
+    ledger: crate::ledger::LedgerConfig,
     #[serde(default, rename = "pusher_app")]
     pusher_apps: Vec<PusherApp>,
 }
@@ -99,6 +103,10 @@ pub struct Config {
     pub limits: Limits,
     pub policy: Policy,
     pub demo: bool,
+    /// `[webhooks]`: where presence events are POSTed; see `crate::webhooks`.
+    pub webhooks: crate::webhooks::WebhookConfig,
+    /// `[ledger]`: the session ledger's file and retention; see `crate::ledger`.
+    pub ledger: crate::ledger::LedgerConfig,
     /// Apps served over the Pusher protocol (`[[pusher_app]]`); see `crate::pusher`.
     pub pusher_apps: Vec<PusherApp>,
 }
@@ -115,6 +123,8 @@ impl Default for Config {
             presence: RosterConfig::default(),
             limits: Limits::default(),
             policy: Policy::default(),
+            webhooks: Default::default(),
+            ledger: Default::default(),
             demo: false,
             pusher_apps: Vec::new(),
         }
@@ -201,6 +211,8 @@ impl Config {
                 max_connections: l.max_connections.unwrap_or(dl.max_connections),
             },
             policy: Policy::new(file.channels)?,
+            webhooks: file.webhooks.checked()?,
+            ledger: file.ledger.checked()?,
             demo: false,
             pusher_apps: check_pusher_apps(file.pusher_apps)?,
         })

@@ -6,6 +6,8 @@
 //! - [`ws`]: one WebSocket connection.
 //! - [`http`]: beacon, server API, health, metrics, demo endpoints.
 //! - [`metrics`]: Prometheus counters.
+//! - [`ledger`]: sessions, online time, and the durable webhook queue (SQLite).
+//! - [`webhooks`]: presence events POSTed to the site, signed and retried.
 //! - [`pusher`]: Pusher protocol 7 and HTTP API for presence channels.
 //!
 //! A Rust site can mount the relay inside itself:
@@ -23,7 +25,9 @@ pub mod auth;
 pub mod config;
 pub mod http;
 pub mod hub;
+pub mod ledger;
 pub mod metrics;
+pub mod webhooks;
 pub mod pusher;
 pub mod ws;
 
@@ -45,6 +49,8 @@ pub struct AppState {
     pub hub: Arc<Hub>,
     pub config: Arc<Config>,
     pub verifier: Arc<auth::Verifier>,
+    /// The session ledger and webhook queue.
+    pub ledger: Arc<ledger::Ledger>,
 }
 
 impl AppState {
@@ -58,6 +64,8 @@ impl AppState {
 pub struct Relay {
     state: AppState,
     reaper: tokio::task::JoinHandle<()>,
+    /// Stopped when the relay is dropped, as a crash would stop them.
+    _ledger_tasks: ledger::Tasks,
 }
 
 impl Relay {
@@ -66,7 +74,11 @@ impl Relay {
         if config.demo && config.secrets.is_empty() {
             config.secrets.push(hub::random_id());
         }
-        let hub = Arc::new(Hub::new(config.presence.clone(), config.limits.send_queue));
+        // Presence events (after the graces) feed the session ledger and the webhooks.
+        let (events, recorded) = tokio::sync::mpsc::unbounded_channel();
+        let hub = Arc::new(Hub::new(config.presence.clone(), config.limits.send_queue).with_events(events));
+        let (ledger, ledger_tasks) =
+            ledger::start(&config, hub.clone(), recorded).unwrap_or_else(|e| panic!("rollcall-relay: {e}"));
         let verifier = Arc::new(auth::Verifier::new(&config.secrets));
         let reaper = tokio::spawn(reap(hub.clone()));
         Relay {
@@ -74,8 +86,10 @@ impl Relay {
                 hub,
                 config: Arc::new(config),
                 verifier,
+                ledger,
             },
             reaper,
+            _ledger_tasks: ledger_tasks,
         }
     }
 
@@ -123,6 +137,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/ws", get(ws::upgrade))
         .route("/v1/beacon", post(http::beacon))
         .route("/v1/presence", get(http::presence))
+        .route("/v1/users/{id}", get(ledger::api::user))
+        .route("/v1/sessions", get(ledger::api::sessions))
         .route("/healthz", get(http::healthz))
         .route("/metrics", get(http::metrics));
     app = app

@@ -36,7 +36,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         // Pusher answers errors in plain text; its server libraries show the body.
         match self {
-            ApiError::UnknownApp => (StatusCode::NOT_FOUND, "Unknown app id: add it as a [[pusher_app]] on the relay".to_string()),
+            ApiError::UnknownApp => (
+                StatusCode::NOT_FOUND,
+                "Unknown app id: add it as a [[pusher_app]] on the relay".to_string(),
+            ),
             ApiError::Unauthorized(why) => (StatusCode::UNAUTHORIZED, why),
             ApiError::BadRequest(why) => (StatusCode::BAD_REQUEST, why),
         }
@@ -124,7 +127,9 @@ fn check(
         return unauthorized("auth_timestamp must be the request's time in seconds since the Unix epoch");
     };
     if at.abs_diff(now) > MAX_CLOCK_SKEW_SECS {
-        return unauthorized("auth_timestamp is more than 600 seconds away from the relay's clock: check the server's clock");
+        return unauthorized(
+            "auth_timestamp is more than 600 seconds away from the relay's clock: check the server's clock",
+        );
     }
     // Pusher's libraries sign the query as they put it in the URL, without encoding;
     // a client that encodes signs the decoded values. Either form is accepted.
@@ -140,7 +145,9 @@ fn check(
         .iter()
         .any(|params| signature::verify(&pusher.secret, &signature::api_message(method, path, params), given));
     if !good {
-        return unauthorized("auth_signature is wrong: HMAC-SHA256 of \"GET\\nPATH\\nSORTED_QUERY\" with the app's secret");
+        return unauthorized(
+            "auth_signature is wrong: HMAC-SHA256 of \"GET\\nPATH\\nSORTED_QUERY\" with the app's secret",
+        );
     }
     Ok(())
 }
@@ -176,11 +183,23 @@ mod tests {
         assert!(run(path, &q, 1_000_000).is_ok());
         assert!(run(path, &q, 1_000_000 + 600).is_ok());
         assert!(matches!(run(path, &q, 1_000_000 + 601), Err(ApiError::Unauthorized(_))));
-        assert!(matches!(run("/apps/3/channels/presence-y", &q, 1_000_000), Err(ApiError::Unauthorized(_))));
+        assert!(matches!(
+            run("/apps/3/channels/presence-y", &q, 1_000_000),
+            Err(ApiError::Unauthorized(_))
+        ));
         let tampered = q.replace("info=user_count", "info=subscription_count");
-        assert!(matches!(run(path, &tampered, 1_000_000), Err(ApiError::Unauthorized(_))));
-        assert!(matches!(run(path, "info=user_count", 1_000_000), Err(ApiError::Unauthorized(_))));
+        assert!(matches!(
+            run(path, &tampered, 1_000_000),
+            Err(ApiError::Unauthorized(_))
+        ));
+        assert!(matches!(
+            run(path, "info=user_count", 1_000_000),
+            Err(ApiError::Unauthorized(_))
+        ));
         let other_key = q.replace("auth_key=3e4d5a6f", "auth_key=nope");
-        assert!(matches!(run(path, &other_key, 1_000_000), Err(ApiError::Unauthorized(_))));
+        assert!(matches!(
+            run(path, &other_key, 1_000_000),
+            Err(ApiError::Unauthorized(_))
+        ));
     }
 }

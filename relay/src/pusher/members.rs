@@ -111,11 +111,18 @@ mod tests {
     #[test]
     fn a_diff_announces_others_once_and_never_the_socket_itself() {
         let mut m = Members::new("7");
-        assert!(m.diff(&[member("9", None, json!({}))], &[]).is_empty(), "nothing before the snapshot");
+        assert!(
+            m.diff(&[member("9", None, json!({}))], &[]).is_empty(),
+            "nothing before the snapshot"
+        );
         m.snapshot(&[member("7", None, json!({})), member("9", None, json!({}))]);
         // 9 repeated from the snapshot, 7 is this socket's user: only 12 is news.
         let events = m.diff(
-            &[member("9", None, json!({})), member("7", None, json!({})), member("12", Some("cy"), json!({}))],
+            &[
+                member("9", None, json!({})),
+                member("7", None, json!({})),
+                member("12", Some("cy"), json!({})),
+            ],
             &[],
         );
         assert_eq!(
@@ -126,7 +133,10 @@ mod tests {
             )]
         );
         let events = m.diff(&[], &["9".into(), "9".into(), "7".into(), "44".into()]);
-        assert_eq!(events, vec![("pusher_internal:member_removed", json!({"user_id": "9"}))]);
+        assert_eq!(
+            events,
+            vec![("pusher_internal:member_removed", json!({"user_id": "9"}))]
+        );
     }
 
     #[test]

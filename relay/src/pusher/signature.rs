@@ -34,7 +34,10 @@ pub fn verify(secret: &str, message: &str, signature: &str) -> bool {
 
 /// The `auth` value a site's auth endpoint returns for a presence (or private) channel.
 pub fn channel_auth(key: &str, secret: &str, socket_id: &str, channel: &str, channel_data: Option<&str>) -> String {
-    format!("{key}:{}", sign(secret, &channel_message(socket_id, channel, channel_data)))
+    format!(
+        "{key}:{}",
+        sign(secret, &channel_message(socket_id, channel, channel_data))
+    )
 }
 
 /// The `auth` value a site's user-authentication endpoint returns for `pusher:signin`.
@@ -95,7 +98,7 @@ fn hex(bytes: &[u8]) -> String {
 }
 
 fn unhex(text: &str) -> Option<Vec<u8>> {
-    if text.len() % 2 != 0 || !text.is_ascii() {
+    if !text.len().is_multiple_of(2) || !text.is_ascii() {
         return None;
     }
     (0..text.len())
@@ -120,7 +123,14 @@ mod tests {
             auth,
             "278d425bdf160c739803:31935e7d86dba64c2a90aed31fdc61869f9b22ba9d8863bba239c03ca481bc80"
         );
-        assert!(check_channel_auth(KEY, SECRET, &auth, "1234.1234", "presence-foobar", Some(data)));
+        assert!(check_channel_auth(
+            KEY,
+            SECRET,
+            &auth,
+            "1234.1234",
+            "presence-foobar",
+            Some(data)
+        ));
     }
 
     #[test]
@@ -139,18 +149,60 @@ mod tests {
         assert!(!check_channel_auth(KEY, SECRET, &auth, "1.3", "presence-x", Some(data)));
         assert!(!check_channel_auth(KEY, SECRET, &auth, "1.2", "presence-y", Some(data)));
         // The exact string: the same JSON with a space is another message.
-        assert!(!check_channel_auth(KEY, SECRET, &auth, "1.2", "presence-x", Some(r#"{"user_id": "7"}"#)));
-        assert!(!check_channel_auth("other", SECRET, &auth, "1.2", "presence-x", Some(data)));
-        assert!(!check_channel_auth(KEY, "wrong", &auth, "1.2", "presence-x", Some(data)));
-        assert!(!check_channel_auth(KEY, SECRET, "no-colon", "1.2", "presence-x", Some(data)));
-        assert!(!check_channel_auth(KEY, SECRET, &format!("{KEY}:zz"), "1.2", "presence-x", Some(data)));
+        assert!(!check_channel_auth(
+            KEY,
+            SECRET,
+            &auth,
+            "1.2",
+            "presence-x",
+            Some(r#"{"user_id": "7"}"#)
+        ));
+        assert!(!check_channel_auth(
+            "other",
+            SECRET,
+            &auth,
+            "1.2",
+            "presence-x",
+            Some(data)
+        ));
+        assert!(!check_channel_auth(
+            KEY,
+            "wrong",
+            &auth,
+            "1.2",
+            "presence-x",
+            Some(data)
+        ));
+        assert!(!check_channel_auth(
+            KEY,
+            SECRET,
+            "no-colon",
+            "1.2",
+            "presence-x",
+            Some(data)
+        ));
+        assert!(!check_channel_auth(
+            KEY,
+            SECRET,
+            &format!("{KEY}:zz"),
+            "1.2",
+            "presence-x",
+            Some(data)
+        ));
     }
 
     #[test]
     fn user_auth_signs_the_user_form() {
         let auth = user_auth(KEY, SECRET, "1.2", r#"{"id":"7"}"#);
         assert!(check_user_auth(KEY, SECRET, &auth, "1.2", r#"{"id":"7"}"#));
-        assert!(!check_channel_auth(KEY, SECRET, &auth, "1.2", "user", Some(r#"{"id":"7"}"#)));
+        assert!(!check_channel_auth(
+            KEY,
+            SECRET,
+            &auth,
+            "1.2",
+            "user",
+            Some(r#"{"id":"7"}"#)
+        ));
     }
 
     #[test]

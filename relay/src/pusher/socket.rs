@@ -173,8 +173,14 @@ fn activity_timeout_secs(lease: Duration) -> u64 {
 fn closing_for(rollcall: u16, reason: &str) -> Closing {
     let (c, message) = match rollcall {
         close::RELAY_RESTART => (code::RECONNECT, "The relay is restarting: reconnect".to_string()),
-        close::LEASE_EXPIRED => (code::PONG_NOT_RECEIVED, "Nothing arrived within the activity timeout".to_string()),
-        close::SLOW_CONSUMER | close::POLICY => (code::OVER_CAPACITY, format!("Closed by the relay ({reason}): back off and reconnect")),
+        close::LEASE_EXPIRED => (
+            code::PONG_NOT_RECEIVED,
+            "Nothing arrived within the activity timeout".to_string(),
+        ),
+        close::SLOW_CONSUMER | close::POLICY => (
+            code::OVER_CAPACITY,
+            format!("Closed by the relay ({reason}): back off and reconnect"),
+        ),
         _ => (code::RECONNECT, format!("Closed by the relay ({reason}): reconnect")),
     };
     Closing { code: c, message }
@@ -328,7 +334,11 @@ impl Socket {
             return self.refuse(code::UNSUPPORTED, "The event is larger than the relay accepts", None);
         }
         let Some(msg) = decode(text) else {
-            return self.refuse(code::UNSUPPORTED, "Not a Pusher event: expected {\"event\": ..., \"data\": ...}", None);
+            return self.refuse(
+                code::UNSUPPORTED,
+                "Not a Pusher event: expected {\"event\": ..., \"data\": ...}",
+                None,
+            );
         };
         match msg.event.as_str() {
             "pusher:ping" => self.out.push(event("pusher:pong", None, &json!({}))),
@@ -365,8 +375,11 @@ impl Socket {
             return match &self.user {
                 Some(user) if user.signed_in && user.identity.id == id => {
                     self.quiet.insert(channel.to_string());
-                    self.out
-                        .push(event("pusher_internal:subscription_succeeded", Some(channel), &json!({})));
+                    self.out.push(event(
+                        "pusher_internal:subscription_succeeded",
+                        Some(channel),
+                        &json!({}),
+                    ));
                 }
                 _ => self.refuse(code::UNAUTHORIZED, "Sign in as this user first", Some(channel)),
             };
@@ -385,7 +398,10 @@ impl Socket {
             );
             return self.refuse(code::UNAUTHORIZED, &message, Some(channel));
         }
-        let (identity, meta) = match member_of(channel_data.unwrap_or_default(), self.app.config.presence.max_meta_bytes) {
+        let (identity, meta) = match member_of(
+            channel_data.unwrap_or_default(),
+            self.app.config.presence.max_meta_bytes,
+        ) {
             Ok(member) => member,
             Err((c, message)) => return self.refuse(c, &message, Some(channel)),
         };
@@ -425,7 +441,8 @@ impl Socket {
         };
         let access = self.app.config.policy.access(&claims, &ch);
         if access.count_only {
-            let message = format!("{ch} is count-only on this relay: Pusher presence channels always show their members");
+            let message =
+                format!("{ch} is count-only on this relay: Pusher presence channels always show their members");
             return self.refuse(code::UNSUPPORTED, &message, Some(channel));
         }
         let joined = self.app.hub.act(|r, now| {
@@ -494,12 +511,18 @@ impl Socket {
         };
         if let Some(user) = &mut self.user {
             if user.identity.id != id {
-                let message = format!("This socket is user {}; cannot sign in as {id}: one user per connection", user.identity.id);
+                let message = format!(
+                    "This socket is user {}; cannot sign in as {id}: one user per connection",
+                    user.identity.id
+                );
                 return self.refuse(code::UNAUTHORIZED, &message, None);
             }
             user.signed_in = true;
         } else {
-            let info = parsed.as_ref().and_then(|d| d.get("user_info")).and_then(Value::as_object);
+            let info = parsed
+                .as_ref()
+                .and_then(|d| d.get("user_info"))
+                .and_then(Value::as_object);
             self.user = Some(User {
                 identity: identity_of(id, info),
                 signed_in: true,
@@ -619,7 +642,13 @@ mod tests {
         assert_eq!(member_of(&big, 1024).unwrap_err().0, code::MEMBER_TOO_LARGE);
         let long_id = format!(r#"{{"user_id":"{}"}}"#, "7".repeat(200));
         assert_eq!(member_of(&long_id, 1024).unwrap_err().0, code::MEMBER_TOO_LARGE);
-        for bad in ["", "[]", r#"{"user_info":{}}"#, r#"{"user_id":""}"#, r#"{"user_id":true}"#] {
+        for bad in [
+            "",
+            "[]",
+            r#"{"user_info":{}}"#,
+            r#"{"user_id":""}"#,
+            r#"{"user_id":true}"#,
+        ] {
             assert_eq!(member_of(bad, 1024).unwrap_err().0, code::UNSUPPORTED, "{bad}");
         }
     }

@@ -1,0 +1,312 @@
+//! The session ledger: who was online when, for how long, and how much of it active,
+//! idle or hidden; and the durable queue the webhooks are sent from.
+//!
+//! - [`book`]: the rules (pure, time as an argument);
+//! - [`db`]: the SQLite file;
+//! - [`api`]: `GET /v1/users/{id}` and `GET /v1/sessions`;
+//! - [`calendar`]: unix milliseconds, UTC days, RFC 3339.
+//!
+//! This file is the shell: the recorder task takes the roster's events from the hub,
+//! runs them through the book and commits the outcome (sessions, totals, queued
+//! webhook events, heartbeat) in one transaction; on a timer it renews the heartbeat,
+//! prunes old sessions and ends what a restart left unclaimed. On start, sessions the
+//! previous run left open are handed back to the book.
+
+pub mod api;
+pub mod book;
+pub mod calendar;
+pub mod db;
+
+use crate::config::Config;
+use crate::hub::{random_id, Hub};
+use crate::webhooks::lane::Lane;
+use crate::webhooks::{event_json, WebhookConfig};
+use book::{Book, Write};
+use calendar::Ms;
+use db::Db;
+use rollcall_core::roster::Event;
+use rollcall_core::Instant;
+use serde::Deserialize;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::{mpsc, Notify};
+
+/// Most events committed in one transaction.
+pub const MAX_EVENTS_PER_COMMIT: usize = 1_000;
+/// How often old sessions are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(3_600);
+
+/// `[ledger]` in the config file.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LedgerConfig {
+    /// The SQLite file; unset keeps the ledger and the webhook queue in memory, lost
+    /// when the relay stops.
+    pub path: Option<PathBuf>,
+    /// Sessions that ended longer ago than this are deleted (0: kept forever).
+    pub retention_days: u64,
+    /// How often the relay records that it is alive: after a crash, open sessions end
+    /// at the last such moment.
+    pub heartbeat_ms: u64,
+    /// After a restart, how long users whose sessions were open have to reconnect
+    /// before those sessions end (default: `presence.reconnect_grace_ms`).
+    pub restore_grace_ms: Option<u64>,
+}
+
+impl Default for LedgerConfig {
+    fn default() -> Self {
+        LedgerConfig {
+            path: None,
+            retention_days: 90,
+            heartbeat_ms: 5_000,
+            restore_grace_ms: None,
+        }
+    }
+}
+
+impl LedgerConfig {
+    /// Check every value; the message names the key.
+    pub fn checked(self) -> Result<LedgerConfig, String> {
+        if self.heartbeat_ms == 0 {
+            return Err("ledger.heartbeat_ms must be greater than 0".into());
+        }
+        if let Some(path) = &self.path {
+            if path.as_os_str().is_empty() {
+                return Err("ledger.path must not be empty (leave it out to keep the ledger in memory)".into());
+            }
+            let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
+            if let Some(dir) = parent {
+                if !dir.is_dir() {
+                    return Err(format!(
+                        "ledger.path: the folder {} does not exist",
+                        dir.display()
+                    ));
+                }
+            }
+        }
+        Ok(self)
+    }
+}
+
+/// Unix milliseconds of a wall-clock time.
+pub fn wall_ms(at: SystemTime) -> Ms {
+    at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as Ms)
+}
+
+fn now_ms() -> Ms {
+    wall_ms(SystemTime::now())
+}
+
+/// What the lock guards.
+pub struct State {
+    pub db: Db,
+    pub book: Book,
+    /// One per configured endpoint, in config order.
+    pub lanes: Vec<Lane>,
+}
+
+/// The ledger and the webhook queue, shared by the recorder, the delivery task and the
+/// API handlers.
+///
+/// One `std::sync::Mutex`: every section under it is a few SQLite statements (run on
+/// the blocking pool by the async tasks) or a few map operations, never an `.await`.
+pub struct Ledger {
+    state: Mutex<State>,
+    webhooks: WebhookConfig,
+    /// Wakes the delivery task when events were queued or a send ended.
+    pub queued: Notify,
+}
+
+impl Ledger {
+    pub fn with<R>(&self, f: impl FnOnce(&mut State) -> R) -> R {
+        f(&mut self.lock())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn webhooks(&self) -> &WebhookConfig {
+        &self.webhooks
+    }
+
+    /// Run `f` on the blocking pool (SQLite may wait for the disk).
+    pub async fn blocking<R: Send + 'static>(self: &Arc<Self>, f: impl FnOnce(&mut State) -> R + Send + 'static) -> R {
+        let ledger = self.clone();
+        match tokio::task::spawn_blocking(move || ledger.with(f)).await {
+            Ok(r) => r,
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        }
+    }
+
+    /// Commit what the book wrote at `now`: sessions, totals, and one queued webhook
+    /// event per endpoint that wants each notice.
+    fn commit(&self, state: &mut State, now: Ms) {
+        let writes = state.book.drain();
+        let mut queue = Vec::new();
+        let mut lanes = Vec::new();
+        for write in &writes {
+            let Write::Notify(notice) = write else { continue };
+            let id = format!("evt_{}", random_id());
+            let body = event_json(&id, notice);
+            for (i, endpoint) in self.webhooks.endpoints.iter().enumerate() {
+                if endpoint.wants(notice) {
+                    queue.push((endpoint.url.clone(), id.clone(), now, body.clone()));
+                    lanes.push(i);
+                }
+            }
+        }
+        match state.db.apply(now, &writes, &queue) {
+            Ok(seqs) => {
+                for (seq, lane) in seqs.into_iter().zip(lanes) {
+                    state.lanes[lane].push(seq, now);
+                }
+            }
+            Err(e) => tracing::error!(
+                "ledger: cannot write {} changes and {} webhook events: {e}",
+                writes.len(),
+                queue.len()
+            ),
+        }
+    }
+
+    fn record(&self, now: Ms, events: Vec<(Ms, Event)>) {
+        let mut state = self.lock();
+        for (at, event) in &events {
+            state.book.handle(*at, event);
+        }
+        self.commit(&mut state, now);
+    }
+
+    fn tick(&self, now: Ms, prune_before: Option<Ms>) {
+        let mut state = self.lock();
+        state.book.handle_timeout(now);
+        self.commit(&mut state, now);
+        if let Some(before) = prune_before {
+            match state.db.prune(before) {
+                Ok(0) => {}
+                Ok(n) => tracing::info!("ledger: pruned {n} sessions past retention"),
+                Err(e) => tracing::warn!("ledger: cannot prune: {e}"),
+            }
+        }
+    }
+}
+
+/// The ledger's tasks; dropping this stops them (as a crash would).
+pub struct Tasks {
+    recorder: tokio::task::JoinHandle<()>,
+    deliverer: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        self.recorder.abort();
+        self.deliverer.abort();
+    }
+}
+
+/// Open the ledger, take back what a previous run left, and start recording `events`
+/// (the hub's) and delivering webhooks. Needs a Tokio runtime.
+pub fn start(
+    config: &Config,
+    hub: Arc<Hub>,
+    events: mpsc::UnboundedReceiver<(Instant, Event)>,
+) -> Result<(Arc<Ledger>, Tasks), String> {
+    let lc = &config.ledger;
+    let where_ = lc
+        .path
+        .as_ref()
+        .map_or("memory".to_string(), |p| p.display().to_string());
+    let fail = |e: db::Error| format!("ledger {where_}: {e}");
+    let db = Db::open(lc.path.as_deref()).map_err(fail)?;
+    let now = now_ms();
+    let mut book = Book::new(db.next_id().map_err(fail)?);
+    let open = db.open_sessions().map_err(fail)?;
+    if !open.is_empty() {
+        let alive = db.alive().map_err(fail)?.unwrap_or(now).min(now);
+        let grace = lc.restore_grace_ms.unwrap_or(config.presence.reconnect_grace_ms);
+        tracing::info!(
+            "ledger: {} sessions were open when the relay stopped; their users have {grace} ms to come back",
+            open.len()
+        );
+        book.restore(open, &db.identities().map_err(fail)?, alive, now + grace);
+    }
+    let mut lanes: Vec<Lane> = config.webhooks.endpoints.iter().map(|_| Lane::default()).collect();
+    let mut orphans = Vec::new();
+    for queued in db.queued().map_err(fail)? {
+        match config.webhooks.endpoints.iter().position(|e| e.url == queued.endpoint) {
+            Some(i) => lanes[i].push(queued.seq, queued.at),
+            None => orphans.push(queued.seq),
+        }
+    }
+    let pending: usize = lanes.iter().map(Lane::len).sum();
+    if pending > 0 {
+        tracing::info!("webhooks: {pending} events still to deliver from before the restart");
+    }
+    let mut state = State { db, book, lanes };
+    if !orphans.is_empty() {
+        tracing::warn!(
+            "webhooks: dropping {} queued events for endpoints no longer configured",
+            orphans.len()
+        );
+        state.db.dequeue(&orphans).map_err(fail)?;
+    }
+    let ledger = Arc::new(Ledger {
+        state: Mutex::new(state),
+        webhooks: config.webhooks.clone(),
+        queued: Notify::new(),
+    });
+    let recorder = tokio::spawn(record(ledger.clone(), hub, events, lc.clone()));
+    let deliverer = tokio::spawn(crate::webhooks::run(ledger.clone()));
+    Ok((ledger, Tasks { recorder, deliverer }))
+}
+
+/// The recorder: the only place the ledger reads the clock.
+async fn record(
+    ledger: Arc<Ledger>,
+    hub: Arc<Hub>,
+    mut events: mpsc::UnboundedReceiver<(Instant, Event)>,
+    config: LedgerConfig,
+) {
+    let heartbeat = Duration::from_millis(config.heartbeat_ms);
+    let retention = Duration::from_secs(config.retention_days.saturating_mul(86_400));
+    let mut next_beat = tokio::time::Instant::now();
+    let mut next_prune = tokio::time::Instant::now();
+    loop {
+        let book_due = ledger.with(|s| s.book.poll_timeout());
+        let mut wake = next_beat;
+        if let Some(at) = book_due {
+            wake = wake.min(tokio::time::Instant::now() + Duration::from_millis(at.saturating_sub(now_ms())));
+        }
+        tokio::select! {
+            got = events.recv() => {
+                let Some((at, event)) = got else { return };
+                let mut batch = vec![(wall_ms(hub.wall_time(at)), event)];
+                while batch.len() < MAX_EVENTS_PER_COMMIT {
+                    match events.try_recv() {
+                        Ok((at, event)) => batch.push((wall_ms(hub.wall_time(at)), event)),
+                        Err(_) => break,
+                    }
+                }
+                let now = now_ms();
+                let l = ledger.clone();
+                tokio::task::spawn_blocking(move || l.record(now, batch)).await.ok();
+            }
+            _ = tokio::time::sleep_until(wake) => {
+                let now = now_ms();
+                let prune = (config.retention_days > 0 && tokio::time::Instant::now() >= next_prune)
+                    .then(|| now.saturating_sub(retention.as_millis() as Ms));
+                if prune.is_some() {
+                    next_prune = tokio::time::Instant::now() + PRUNE_EVERY;
+                }
+                let l = ledger.clone();
+                tokio::task::spawn_blocking(move || l.tick(now, prune)).await.ok();
+                if tokio::time::Instant::now() >= next_beat {
+                    next_beat = tokio::time::Instant::now() + heartbeat;
+                }
+            }
+        }
+        ledger.queued.notify_one();
+    }
+}

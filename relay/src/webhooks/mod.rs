@@ -1,0 +1,466 @@
+//! Webhooks: presence events POSTed to the site, batched, signed, retried.
+//!
+//! - The events come from the session ledger's book ([`crate::ledger::book`]), which
+//!   sees the roster's events only after the graces decided: a refresh or a tab
+//!   handover sends nothing.
+//! - Each event is queued in the ledger's SQLite file in the same transaction that
+//!   records it, once per endpoint that wants it, and leaves the queue only when the
+//!   endpoint answered 2xx (at least once; receivers dedupe by event id).
+//! - [`lane`] decides when a batch goes and how long to back off; [`run`] is the task
+//!   that sends them.
+//!
+//! A request:
+//!
+//! ```text
+//! POST <url>
+//! Content-Type: application/json
+//! Rollcall-Signature: t=1795400000,v1=<hex HMAC-SHA256(secret, "1795400000.<body>")>
+//!
+//! {"events":[{"id":"evt_…","type":"user.online","at":"2026-11-24T02:03:04.567Z",
+//!             "at_ms":1795400584567,"user":{"id":"7","name":"ann"}}]}
+//! ```
+
+pub mod lane;
+
+use crate::ledger::book::{Kind, Notice};
+use crate::ledger::calendar::{rfc3339, Ms};
+use crate::ledger::Ledger;
+use hmac::{Hmac, Mac};
+use lane::Pacing;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sha2::Sha256;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinSet;
+
+/// The header that carries the signature.
+pub const SIGNATURE_HEADER: &str = "Rollcall-Signature";
+/// Shortest webhook secret accepted.
+pub const MIN_SECRET_BYTES: usize = 16;
+/// Retries go on for at least this long.
+pub const MIN_GIVE_UP_S: u64 = 3_600;
+
+/// A secret that never shows in logs or `Debug` output.
+#[derive(Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<hidden>")
+    }
+}
+
+/// `[webhooks]` in the config file.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookConfig {
+    /// Signs every request (an endpoint may have its own).
+    pub secret: Option<Secret>,
+    /// How long an event waits for others to go in the same request.
+    pub batch_ms: u64,
+    /// Most events in one request.
+    pub max_batch: usize,
+    /// A request not answered in this time counts as failed.
+    pub timeout_ms: u64,
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
+    /// Retries stop (and the event is dropped, with a warning) after this long.
+    pub give_up_after_s: u64,
+    #[serde(rename = "endpoint")]
+    pub endpoints: Vec<Endpoint>,
+}
+
+impl Default for WebhookConfig {
+    fn default() -> Self {
+        WebhookConfig {
+            secret: None,
+            batch_ms: 1_000,
+            max_batch: 100,
+            timeout_ms: 10_000,
+            backoff_base_ms: 1_000,
+            backoff_max_ms: 300_000,
+            give_up_after_s: 86_400,
+            endpoints: Vec::new(),
+        }
+    }
+}
+
+/// One `[[webhooks.endpoint]]`.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Endpoint {
+    pub url: String,
+    /// Event types sent here; empty means all.
+    #[serde(default)]
+    pub events: Vec<String>,
+    /// Channel patterns whose `channel.*` events are sent here; empty means all.
+    #[serde(default)]
+    pub channels: Vec<String>,
+    /// Overrides `[webhooks] secret` for this endpoint.
+    pub secret: Option<Secret>,
+}
+
+impl Endpoint {
+    pub fn wants(&self, notice: &Notice) -> bool {
+        let kind = notice.kind.as_str();
+        if !self.events.is_empty() && !self.events.iter().any(|e| e == kind) {
+            return false;
+        }
+        match &notice.channel {
+            Some(ch) if !self.channels.is_empty() => {
+                self.channels.iter().any(|p| rollcall_core::channel::matches(p, ch))
+            }
+            _ => true,
+        }
+    }
+}
+
+impl WebhookConfig {
+    /// Check every value; the message names the key.
+    pub fn checked(self) -> Result<WebhookConfig, String> {
+        for (key, value) in [
+            ("webhooks.max_batch", self.max_batch as u64),
+            ("webhooks.timeout_ms", self.timeout_ms),
+            ("webhooks.backoff_base_ms", self.backoff_base_ms),
+        ] {
+            if value == 0 {
+                return Err(format!("{key} must be greater than 0"));
+            }
+        }
+        if self.backoff_max_ms < self.backoff_base_ms {
+            return Err("webhooks.backoff_max_ms must be at least webhooks.backoff_base_ms".into());
+        }
+        if self.give_up_after_s < MIN_GIVE_UP_S {
+            return Err(format!(
+                "webhooks.give_up_after_s must be at least {MIN_GIVE_UP_S} (retries go on for an hour at least)"
+            ));
+        }
+        for (i, ep) in self.endpoints.iter().enumerate() {
+            let n = i + 1;
+            let url = reqwest::Url::parse(&ep.url)
+                .map_err(|e| format!("webhooks.endpoint {n}: url {:?}: {e}", ep.url))?;
+            if !matches!(url.scheme(), "http" | "https") {
+                return Err(format!("webhooks.endpoint {n}: url must be http:// or https://"));
+            }
+            if let Some(bad) = ep.events.iter().find(|e| Kind::parse(e).is_none()) {
+                let known: Vec<&str> = Kind::ALL.iter().map(|k| k.as_str()).collect();
+                return Err(format!(
+                    "webhooks.endpoint {n}: unknown event {bad:?} (known: {})",
+                    known.join(", ")
+                ));
+            }
+            for pattern in &ep.channels {
+                rollcall_core::channel::validate_pattern(pattern)
+                    .map_err(|e| format!("webhooks.endpoint {n}: channels: {e}"))?;
+            }
+            match ep.secret.as_ref().or(self.secret.as_ref()) {
+                None => {
+                    return Err(format!(
+                        "webhooks.endpoint {n}: no secret: set webhooks.secret (or secret in the endpoint)"
+                    ))
+                }
+                Some(s) if s.0.len() < MIN_SECRET_BYTES => {
+                    return Err(format!(
+                        "webhooks: every secret must be at least {MIN_SECRET_BYTES} bytes"
+                    ))
+                }
+                Some(_) => {}
+            }
+            if self.endpoints[..i].iter().any(|e| e.url == ep.url) {
+                return Err(format!("webhooks.endpoint {n}: url {:?} is listed twice", ep.url));
+            }
+        }
+        Ok(self)
+    }
+
+    pub fn pacing(&self) -> Pacing {
+        Pacing {
+            batch_ms: self.batch_ms,
+            max_batch: self.max_batch,
+            backoff_base_ms: self.backoff_base_ms,
+            backoff_max_ms: self.backoff_max_ms,
+            give_up_ms: self.give_up_after_s.saturating_mul(1000),
+        }
+    }
+
+    fn secret_of(&self, endpoint: &Endpoint) -> String {
+        endpoint
+            .secret
+            .as_ref()
+            .or(self.secret.as_ref())
+            .map(|s| s.0.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// One event as the site receives it.
+pub fn event_json(id: &str, notice: &Notice) -> String {
+    let mut event = json!({
+        "id": id,
+        "type": notice.kind.as_str(),
+        "at": rfc3339(notice.at),
+        "at_ms": notice.at,
+    });
+    if let Some(user) = &notice.user {
+        event["user"] = json!(user);
+    }
+    if let Some(ch) = &notice.channel {
+        event["channel"] = Value::String(ch.clone());
+    }
+    if let Some(cause) = &notice.cause {
+        event["cause"] = Value::String(cause.clone());
+    }
+    event.to_string()
+}
+
+/// The body of one request: `{"events":[...]}`.
+pub fn batch_body(events: &[String]) -> String {
+    format!("{{\"events\":[{}]}}", events.join(","))
+}
+
+fn mac(secret: &str, t: u64, body: &[u8]) -> Hmac<Sha256> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key length");
+    mac.update(t.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    mac
+}
+
+/// The `Rollcall-Signature` value for `body` sent at unix second `t`.
+pub fn sign(secret: &str, t: u64, body: &[u8]) -> String {
+    let tag = mac(secret, t, body).finalize().into_bytes();
+    let hex: String = tag.iter().map(|b| format!("{b:02x}")).collect();
+    format!("t={t},v1={hex}")
+}
+
+/// Whether `header` signs `body` with `secret`, at most `tolerance_s` seconds from
+/// `now_s` (what a receiver checks; the relay uses it in its tests).
+pub fn verify(secret: &str, header: &str, body: &[u8], now_s: u64, tolerance_s: u64) -> bool {
+    let mut t = None;
+    let mut tags = Vec::new();
+    for part in header.split(',') {
+        match part.trim().split_once('=') {
+            Some(("t", v)) => t = v.parse::<u64>().ok(),
+            Some(("v1", v)) => tags.push(v.to_string()),
+            _ => {}
+        }
+    }
+    let Some(t) = t else { return false };
+    if t.abs_diff(now_s) > tolerance_s {
+        return false;
+    }
+    tags.iter().any(|hex| {
+        let Some(bytes) = decode_hex(hex) else { return false };
+        mac(secret, t, body).verify_slice(&bytes).is_ok()
+    })
+}
+
+fn decode_hex(hex: &str) -> Option<Vec<u8>> {
+    if hex.len() % 2 != 0 {
+        return None;
+    }
+    (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect()
+}
+
+fn unix_ms() -> Ms {
+    crate::ledger::wall_ms(std::time::SystemTime::now())
+}
+
+/// The delivery task: the only place webhooks touch the clock and the network. It
+/// sleeps until a lane has a batch due (or the ledger queued something), sends each
+/// due batch in its own task, and books the outcome.
+pub async fn run(ledger: Arc<Ledger>) {
+    let config = ledger.webhooks().clone();
+    let pacing = config.pacing();
+    let client = match reqwest::Client::builder()
+        .timeout(Duration::from_millis(config.timeout_ms))
+        .user_agent(concat!("rollcall-relay/", env!("CARGO_PKG_VERSION")))
+        .build()
+    {
+        Ok(client) => client,
+        Err(e) => {
+            tracing::error!("webhooks: cannot build the HTTP client, no webhook will be sent: {e}");
+            return;
+        }
+    };
+    // Dropped with this task, so a stopped relay stops sending.
+    let mut sending = JoinSet::new();
+    loop {
+        let now = unix_ms();
+        let (due, next) = ledger.with(|state| {
+            let mut due = Vec::new();
+            let mut next: Option<Ms> = None;
+            for (i, lane) in state.lanes.iter_mut().enumerate() {
+                if let Some(seqs) = lane.poll_batch(now, &pacing) {
+                    due.push((i, seqs));
+                }
+                if let Some(at) = lane.poll_timeout(&pacing) {
+                    next = Some(next.map_or(at, |n| n.min(at)));
+                }
+            }
+            (due, next)
+        });
+        for (i, seqs) in due {
+            let endpoint = config.endpoints[i].clone();
+            let secret = config.secret_of(&endpoint);
+            sending.spawn(send(ledger.clone(), client.clone(), i, endpoint.url, secret, seqs, pacing));
+        }
+        let sleep = async {
+            match next {
+                Some(at) => tokio::time::sleep(Duration::from_millis(at.saturating_sub(unix_ms()))).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            _ = sleep => {}
+            _ = ledger.queued.notified() => {}
+            Some(_) = sending.join_next(), if !sending.is_empty() => {}
+        }
+    }
+}
+
+async fn send(ledger: Arc<Ledger>, client: reqwest::Client, lane: usize, url: String, secret: String, seqs: Vec<i64>, pacing: Pacing) {
+    let events = {
+        let ledger = ledger.clone();
+        let seqs = seqs.clone();
+        tokio::task::spawn_blocking(move || ledger.with(|state| state.db.bodies(&seqs)))
+            .await
+            .unwrap_or_else(|e| Err(crate::ledger::db::Error::ToSqlConversionFailure(Box::new(e))))
+    };
+    let outcome = match events {
+        Err(e) => Err(format!("cannot read the queue: {e}")),
+        Ok(events) if events.is_empty() => Ok(()),
+        Ok(events) => {
+            let body = batch_body(&events);
+            let signature = sign(&secret, unix_ms() / 1000, body.as_bytes());
+            match client
+                .post(&url)
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .header(SIGNATURE_HEADER, signature)
+                .body(body)
+                .send()
+                .await
+            {
+                Ok(res) if res.status().is_success() => Ok(()),
+                Ok(res) => Err(format!("answered {}", res.status())),
+                Err(e) if e.is_timeout() => Err("timed out".to_string()),
+                Err(e) => Err(format!("{e}")),
+            }
+        }
+    };
+    let now = unix_ms();
+    let ledger2 = ledger.clone();
+    let _ = tokio::task::spawn_blocking(move || {
+        ledger2.with(|state| {
+            let forget = match &outcome {
+                Ok(()) => {
+                    state.lanes[lane].delivered();
+                    seqs
+                }
+                Err(why) => {
+                    let dropped = state.lanes[lane].failed(now, &pacing);
+                    tracing::warn!(
+                        "webhook to {url} failed ({why}); attempt {} in a row, retrying with backoff",
+                        state.lanes[lane].failures()
+                    );
+                    if !dropped.is_empty() {
+                        tracing::error!(
+                            "webhook to {url}: gave up on {} events after {} s of failures",
+                            dropped.len(),
+                            pacing.give_up_ms / 1000
+                        );
+                    }
+                    dropped
+                }
+            };
+            if !forget.is_empty() {
+                if let Err(e) = state.db.dequeue(&forget) {
+                    tracing::error!("webhooks: cannot update the queue: {e}");
+                }
+            }
+        })
+    })
+    .await;
+    ledger.queued.notify_one();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signature_verifies_and_a_tampered_body_or_old_timestamp_does_not() {
+        let secret = "whsec-0123456789abcdef";
+        let body = br#"{"events":[]}"#;
+        let header = sign(secret, 1_795_400_000, body);
+        assert!(header.starts_with("t=1795400000,v1="));
+        assert!(verify(secret, &header, body, 1_795_400_010, 300));
+        assert!(!verify(secret, &header, br#"{"events":[1]}"#, 1_795_400_010, 300));
+        assert!(!verify("another-secret-0123456", &header, body, 1_795_400_010, 300));
+        assert!(!verify(secret, &header, body, 1_795_401_000, 300));
+        assert!(!verify(secret, "v1=00", body, 1_795_400_000, 300));
+    }
+
+    #[test]
+    fn a_known_vector_matches_what_other_languages_compute() {
+        // What `printf 1.body | openssl dgst -sha256 -hmac secret` prints, and what the
+        // Ruby, Python and Node snippets of docs/webhooks.md compute.
+        assert_eq!(
+            sign("secret", 1, b"body"),
+            "t=1,v1=842b24d9575dee4b6ec460b7e3af7d683501d84fe6279102340787c79d2e2bab"
+        );
+    }
+
+    #[test]
+    fn endpoints_filter_by_type_and_channel() {
+        let ep = Endpoint {
+            url: "http://127.0.0.1:1/".into(),
+            events: vec!["channel.join".into(), "user.online".into()],
+            channels: vec!["/docs/**".into()],
+            secret: None,
+        };
+        let notice = |kind, channel: Option<&str>| Notice {
+            kind,
+            at: 0,
+            user: None,
+            channel: channel.map(str::to_string),
+            cause: None,
+        };
+        assert!(ep.wants(&notice(Kind::UserOnline, None)));
+        assert!(ep.wants(&notice(Kind::ChannelJoin, Some("/docs/a/b"))));
+        assert!(!ep.wants(&notice(Kind::ChannelJoin, Some("/site/online"))));
+        assert!(!ep.wants(&notice(Kind::UserOffline, None)));
+    }
+
+    #[test]
+    fn a_wrong_webhook_config_names_the_key() {
+        let base = || WebhookConfig {
+            secret: Some(Secret("0123456789abcdef".into())),
+            endpoints: vec![Endpoint {
+                url: "https://example.com/hooks".into(),
+                events: vec![],
+                channels: vec![],
+                secret: None,
+            }],
+            ..WebhookConfig::default()
+        };
+        assert!(base().checked().is_ok());
+        let mut c = base();
+        c.secret = None;
+        assert!(c.checked().unwrap_err().contains("webhooks.secret"));
+        let mut c = base();
+        c.endpoints[0].events = vec!["user.away".into()];
+        assert!(c.checked().unwrap_err().contains("user.away"));
+        let mut c = base();
+        c.endpoints[0].url = "ftp://example.com".into();
+        assert!(c.checked().unwrap_err().contains("endpoint 1"));
+        let mut c = base();
+        c.give_up_after_s = 60;
+        assert!(c.checked().unwrap_err().contains("give_up_after_s"));
+    }
+}
