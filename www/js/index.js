@@ -7,6 +7,7 @@ import { avatar, updateAvatar, displayName, statusText } from "./avatar.js";
 import { Roster } from "./roster.js";
 
 const ACTIVITY_LIMIT = 8;
+const SAFE_HREF = /^(?:\.\/|(?:topic|doc)\.html\?id=[a-z0-9][a-z0-9-]{0,39})$/;
 
 const links = [
   ...TOPICS.map((topic) => ({
@@ -117,5 +118,17 @@ function updatePersonRow(row, user, selfId) {
   }
   const detail = row.querySelector(".person-detail");
   const where = user.meta && typeof user.meta.where === "string" ? user.meta.where : "";
-  detail.textContent = [statusText(user.status), where].filter(Boolean).join(" · ");
+  detail.textContent = statusText(user.status);
+  if (!where) return;
+  detail.append(" · ");
+  const href = user.meta.href;
+  // Meta comes from other browsers: only the demo's own pages become links.
+  if (user.id !== selfId && typeof href === "string" && SAFE_HREF.test(href)) {
+    const link = document.createElement("a");
+    link.href = href;
+    link.textContent = where;
+    detail.append(link);
+  } else {
+    detail.append(where);
+  }
 }
