@@ -42,10 +42,13 @@ if (channelName) {
     renderTyping(users.filter((user) => user.id !== app.me.id && user.meta?.typing === true));
   });
 
+  // Typing is sent only once the enter succeeded: an update before would have nothing
+  // to update.
+  const entered = await app.enter(channel, { typing: false }, "this document");
   let typing = false;
   let pause = null;
   const setTyping = (value) => {
-    if (typing === value) return;
+    if (!entered || typing === value) return;
     typing = value;
     app.update(channel, { typing: value });
   };
@@ -59,8 +62,6 @@ if (channelName) {
     clearTimeout(pause);
     setTyping(false);
   });
-
-  await app.enter(channel, { typing: false }, "this document");
 }
 
 function renderTyping(typists) {
