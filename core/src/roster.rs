@@ -113,6 +113,13 @@ pub enum Output {
     /// Something a site may want to act on (webhooks, the session ledger), decided only
     /// after the graces: a refresh or a tab handover produces none.
     Event { at: Instant, event: Event },
+    /// This relay's own view of `user` in `ch` changed (`None`: no local client holds
+    /// it any more): tell the other relays. Only when sharing is on.
+    Share {
+        ch: String,
+        user: String,
+        view: Option<Member>,
+    },
 }
 
 /// A presence transition, at user level.
@@ -204,21 +211,47 @@ impl MemberState {
     }
 
     fn view(&self) -> Member {
-        let status = self.holders.values().map(|h| h.status).max().unwrap_or_default();
-        let meta = self
+        self.view_of(self.holders.values())
+    }
+
+    /// The member as this relay's own clients make it, for sharing with other relays.
+    fn local_view(&self) -> Option<Member> {
+        let mut local = self
             .holders
-            .values()
-            .max_by_key(|h| h.stamp)
-            .map(|h| h.meta.clone())
-            .unwrap_or_default();
+            .iter()
+            .filter(|(key, _)| !is_remote(key))
+            .map(|(_, h)| h)
+            .peekable();
+        local.peek()?;
+        Some(self.view_of(local))
+    }
+
+    fn view_of<'a>(&self, holders: impl Iterator<Item = &'a Holder>) -> Member {
+        let mut status = None;
+        let mut newest: Option<&Holder> = None;
+        for h in holders {
+            status = status.max(Some(h.status));
+            if newest.is_none_or(|n| h.stamp > n.stamp) {
+                newest = Some(h);
+            }
+        }
         Member {
             id: self.identity.id.clone(),
             name: self.identity.name.clone(),
             avatar: self.identity.avatar.clone(),
-            status,
-            meta,
+            status: status.unwrap_or_default(),
+            meta: newest.map(|h| h.meta.clone()).unwrap_or_default(),
         }
     }
+}
+
+/// Holders of other relays are keyed `@<relay id>`; client ids cannot contain `@`.
+fn remote_key(relay: &str) -> String {
+    format!("@{relay}")
+}
+
+fn is_remote(holder: &str) -> bool {
+    holder.starts_with('@')
 }
 
 #[derive(Debug, Default)]
@@ -233,6 +266,8 @@ struct Channel {
     pending: HashMap<String, Option<Member>>,
     /// The count subscribers last saw (count-only channels send nothing else).
     sent_count: usize,
+    /// This relay's own view of each user, as last shared with other relays.
+    shared: HashMap<String, Member>,
 }
 
 impl Channel {
@@ -274,6 +309,8 @@ pub struct Roster {
     outputs: VecDeque<Output>,
     stamp: u64,
     stats: Stats,
+    /// Several relays share state: report local views with [`Output::Share`].
+    sharing: bool,
 }
 
 /// The result of a hello.
@@ -297,6 +334,7 @@ impl Roster {
             outputs: VecDeque::new(),
             stamp: 0,
             stats: Stats::default(),
+            sharing: false,
         }
     }
 
@@ -708,6 +746,109 @@ impl Roster {
         self.conns.contains_key(&conn)
     }
 
+    /// Share this relay's views with other relays from now on.
+    pub fn share(&mut self, on: bool) {
+        self.sharing = on;
+    }
+
+    /// Another relay's view of a user in `ch`. Its holder merges with local clients like
+    /// any other, so a user on two relays is one member; remote changes raise no
+    /// [`Event`] (the relay where they happen does).
+    pub fn remote(&mut self, now: Instant, ch: &str, relay: &str, view: Member, count_only: bool) {
+        if validate_name(ch).is_err() {
+            return;
+        }
+        let key = remote_key(relay);
+        self.stamp += 1;
+        let stamp = self.stamp;
+        let channel = self.channel_mut(now, ch, count_only);
+        channel.note(&view.id);
+        let identity = Identity {
+            id: view.id.clone(),
+            name: view.name,
+            avatar: view.avatar,
+        };
+        let member = channel.members.entry(view.id).or_insert_with(|| MemberState {
+            identity: identity.clone(),
+            holders: BTreeMap::new(),
+        });
+        member.identity = identity;
+        match member.holders.get_mut(&key) {
+            // Keep the stamp when the meta is unchanged, so a status change alone does
+            // not make this relay's meta the newest.
+            Some(old) if old.meta == view.meta => old.status = view.status,
+            _ => {
+                member.holders.insert(
+                    key,
+                    Holder {
+                        status: view.status,
+                        meta: view.meta,
+                        stamp,
+                    },
+                );
+            }
+        }
+    }
+
+    /// Forget `relay`'s view of `user` in `ch`.
+    pub fn remote_gone(&mut self, now: Instant, ch: &str, relay: &str, user: &str) {
+        let key = remote_key(relay);
+        let holds = self
+            .channels
+            .get(ch)
+            .and_then(|c| c.members.get(user))
+            .is_some_and(|m| m.holders.contains_key(&key));
+        if !holds {
+            return;
+        }
+        self.mark_dirty(now, ch);
+        let channel = self.channels.get_mut(ch).expect("checked");
+        channel.note(user);
+        let member = channel.members.get_mut(user).expect("checked");
+        member.holders.remove(&key);
+        if member.holders.is_empty() {
+            channel.members.remove(user);
+        }
+    }
+
+    /// Forget everything `relay` held (it died, or left the cluster).
+    pub fn drop_relay(&mut self, now: Instant, relay: &str) {
+        for (ch, holder, user) in self.remote_entries() {
+            if holder == relay {
+                self.remote_gone(now, &ch, &holder, &user);
+            }
+        }
+    }
+
+    /// Every (channel, relay, user) another relay holds, as this roster knows it.
+    pub fn remote_entries(&self) -> Vec<(String, String, String)> {
+        let mut out = Vec::new();
+        for (ch, channel) in &self.channels {
+            for (user, member) in &channel.members {
+                for key in member.holders.keys().filter(|k| is_remote(k)) {
+                    out.push((ch.clone(), key[1..].to_string(), user.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    /// Every view this relay's own clients make, to assert them all again (after the
+    /// shared store was unreachable or lost its data).
+    pub fn local_views(&mut self) -> Vec<(String, Member)> {
+        let mut out = Vec::new();
+        for (ch, channel) in &mut self.channels {
+            channel.shared.clear();
+            for member in channel.members.values() {
+                if let Some(view) = member.local_view() {
+                    channel.shared.insert(view.id.clone(), view.clone());
+                    out.push((ch.clone(), view));
+                }
+            }
+        }
+        out
+    }
+
     fn fire(&mut self, now: Instant, timer: Timer) {
         match timer {
             Timer::Lease(conn) => {
@@ -924,6 +1065,20 @@ impl Roster {
             let count = channel.members.len();
             let (mut join, mut leave, mut update) = (Vec::new(), Vec::new(), Vec::new());
             for (user, before) in pending {
+                if self.sharing {
+                    let local = channel.members.get(&user).and_then(MemberState::local_view);
+                    if local.as_ref() != channel.shared.get(&user) {
+                        match &local {
+                            Some(view) => channel.shared.insert(user.clone(), view.clone()),
+                            None => channel.shared.remove(&user),
+                        };
+                        self.outputs.push_back(Output::Share {
+                            ch: ch.clone(),
+                            user: user.clone(),
+                            view: local,
+                        });
+                    }
+                }
                 let after = channel.members.get(&user).map(MemberState::view);
                 match (before, after) {
                     (None, Some(now)) => join.push(now),

@@ -15,6 +15,7 @@ struct Sim {
     inbox: HashMap<ConnId, Vec<ServerMsg>>,
     closed: HashMap<ConnId, u16>,
     log: Vec<(Instant, Event)>,
+    shared: Vec<(String, String, Option<Status>)>,
 }
 
 fn who(id: &str) -> Identity {
@@ -41,6 +42,7 @@ impl Sim {
             inbox: HashMap::new(),
             closed: HashMap::new(),
             log: Vec::new(),
+            shared: Vec::new(),
         }
     }
 
@@ -86,6 +88,7 @@ impl Sim {
                     self.closed.insert(conn, code);
                 }
                 Output::Event { at, event } => self.log.push((at, event)),
+                Output::Share { ch, user, view } => self.shared.push((ch, user, view.map(|v| v.status))),
             }
         }
     }
@@ -786,6 +789,81 @@ fn events_status_changes_are_reported_per_user_not_per_client() {
     assert_eq!(statuses, [Status::Idle]);
 }
 
+fn remote_member(id: &str, status: Status) -> Member {
+    Member {
+        id: id.into(),
+        name: Some(format!("user {id}")),
+        avatar: None,
+        status,
+        meta: Meta::new(),
+    }
+}
+
+#[test]
+fn a_user_on_two_relays_is_one_member_and_leaves_only_when_both_let_go() {
+    let mut sim = watched();
+    sim.connect(1, "ann", "laptop");
+    sim.enter(1);
+    sim.roster
+        .remote(sim.now, CH, "relay-b", remote_member("ann", Status::Idle), false);
+    sim.roster
+        .remote(sim.now, CH, "relay-b", remote_member("bob", Status::Active), false);
+    sim.advance(50);
+    assert_eq!(sim.events(100), ["+ann", "+bob"]);
+    assert_eq!(
+        sim.roster.presence(CH).unwrap()[0].status,
+        Status::Active,
+        "the most active of both relays"
+    );
+    sim.roster.leave(sim.now, 1, CH).unwrap();
+    sim.advance(50);
+    let msgs = sim.take(100);
+    let [ServerMsg::Diff { update, leave, .. }] = msgs.as_slice() else {
+        panic!("{msgs:?}")
+    };
+    assert!(leave.is_empty());
+    assert_eq!(update[0].status, Status::Idle, "ann is still there through relay b");
+    sim.roster.remote_gone(sim.now, CH, "relay-b", "ann");
+    sim.advance(50);
+    assert_eq!(sim.events(100), ["-ann"]);
+    sim.roster.drop_relay(sim.now, "relay-b");
+    sim.advance(50);
+    assert_eq!(sim.events(100), ["-bob"]);
+    assert!(sim.present().is_empty());
+    assert!(sim.roster.remote_entries().is_empty());
+}
+
+#[test]
+fn local_views_are_shared_once_per_tick_and_remote_ones_never_echo() {
+    let mut sim = Sim::new();
+    sim.roster.share(true);
+    sim.connect(1, "ann", "laptop");
+    sim.enter(1);
+    sim.roster.checkin(sim.now, 1, Status::Idle);
+    sim.roster
+        .remote(sim.now, CH, "relay-b", remote_member("bob", Status::Active), false);
+    sim.advance(50);
+    assert_eq!(sim.shared, [(CH.to_string(), "ann".to_string(), Some(Status::Idle))]);
+    sim.shared.clear();
+    sim.roster
+        .remote(sim.now, CH, "relay-b", remote_member("ann", Status::Active), false);
+    sim.advance(50);
+    assert!(
+        sim.shared.is_empty(),
+        "a remote holder does not change the local view: {:?}",
+        sim.shared
+    );
+    sim.roster.leave(sim.now, 1, CH).unwrap();
+    sim.advance(50);
+    assert_eq!(sim.shared, [(CH.to_string(), "ann".to_string(), None)]);
+    assert!(
+        transitions(&mut sim).iter().all(|t| !t.contains("bob")),
+        "remote users raise no events here"
+    );
+    let views = sim.roster.local_views();
+    assert!(views.is_empty(), "{views:?}");
+}
+
 mod properties {
     //! Any sequence of inputs keeps the invariants, and a subscriber that applies the
     //! diffs to its snapshot always holds the relay's truth.
@@ -805,6 +883,9 @@ mod properties {
         Disconnect { conn: u8, unloading: bool },
         Pong { conn: u8 },
         Advance { ms: u32 },
+        Remote { relay: u8, user: u8, ch: u8, status: u8 },
+        RemoteGone { relay: u8, user: u8, ch: u8 },
+        DropRelay { relay: u8 },
     }
 
     fn step() -> impl Strategy<Value = Step> {
@@ -825,6 +906,14 @@ mod properties {
             (0..8u8, any::<bool>()).prop_map(|(conn, unloading)| Step::Disconnect { conn, unloading }),
             (0..8u8).prop_map(|conn| Step::Pong { conn }),
             prop_oneof![1..100u32, 1_000..20_000u32, 20_000..70_000u32].prop_map(|ms| Step::Advance { ms }),
+            (0..2u8, 0..4u8, 0..2u8, 0..3u8).prop_map(|(relay, user, ch, status)| Step::Remote {
+                relay,
+                user,
+                ch,
+                status
+            }),
+            (0..2u8, 0..4u8, 0..2u8).prop_map(|(relay, user, ch)| Step::RemoteGone { relay, user, ch }),
+            (0..2u8).prop_map(|relay| Step::DropRelay { relay }),
         ]
     }
 
@@ -884,6 +973,13 @@ mod properties {
                     }
                     Step::Pong { conn } => sim.roster.touch(now, conn as ConnId, false),
                     Step::Advance { ms } => sim.advance(ms as u64),
+                    Step::Remote { relay, user, ch, status: s } => {
+                        sim.roster.remote(now, channel(ch), &format!("r{relay}"), remote_member(&format!("u{user}"), status(s)), false)
+                    }
+                    Step::RemoteGone { relay, user, ch } => {
+                        sim.roster.remote_gone(now, channel(ch), &format!("r{relay}"), &format!("u{user}"))
+                    }
+                    Step::DropRelay { relay } => sim.roster.drop_relay(now, &format!("r{relay}")),
                 }
                 sim.drain();
                 // Apply what every connection received, in order.
