@@ -6,18 +6,19 @@
 //! cfg. The lock is held by a promise that only settles when this tab lets go (close,
 //! pagehide) or dies, which is exactly when another tab's waiting request is granted.
 
-use crate::shell::{deferred, get, Shell};
+use crate::shell::{deferred, get, then, Shell};
 use js_sys::{Function, Object, Promise, Reflect};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 /// Decide this tab's role before `connect()` resolves: leader if the lock is free,
-/// else follower (queued to take over when the lock passes).
-pub async fn elect(shell: &Rc<Shell>, name: &str) {
+/// else follower (queued to take over when the lock passes). The promise resolves once
+/// the role is known.
+pub fn elect(shell: &Rc<Shell>, name: &str) -> Promise {
     let Some((locks, request)) = web_locks() else {
         shell.with(|st, now| st.start_election(now));
-        return;
+        return Promise::resolve(&JsValue::UNDEFINED);
     };
     let (decided, decide, _) = deferred();
     let s = shell.clone();
@@ -34,21 +35,27 @@ pub async fn elect(shell: &Rc<Shell>, name: &str) {
     let _ = Reflect::set(&opts, &"ifAvailable".into(), &JsValue::TRUE);
     if request.call3(&locks, &name.into(), &opts, &try_now).is_err() {
         shell.with(|st, now| st.start_election(now));
-        return;
+        return Promise::resolve(&JsValue::UNDEFINED);
     }
-    let leads = wasm_bindgen_futures::JsFuture::from(decided).await.unwrap_or(JsValue::FALSE);
-    if leads.is_truthy() {
-        return;
-    }
-    // Wait in line: granted when the leader tab closes, navigates or dies.
     let s = shell.clone();
-    let take_over = Closure::once_into_js(move |_lock: JsValue| -> JsValue {
-        if s.read(|st| st.is_closed()) {
-            return JsValue::UNDEFINED;
-        }
-        hold(&s).into()
-    });
-    let _ = request.call2(&locks, &name.into(), &take_over);
+    let name = name.to_string();
+    then(
+        &decided,
+        move |leads| {
+            if !leads.is_truthy() {
+                // Wait in line: granted when the leader tab closes, navigates or dies.
+                let take_over = Closure::once_into_js(move |_lock: JsValue| -> JsValue {
+                    if s.read(|st| st.is_closed()) {
+                        return JsValue::UNDEFINED;
+                    }
+                    hold(&s).into()
+                });
+                let _ = request.call2(&locks, &name.into(), &take_over);
+            }
+            JsValue::UNDEFINED
+        },
+        |_| JsValue::UNDEFINED,
+    )
 }
 
 /// Become the leader; the returned promise holds the lock until the shell resolves it.

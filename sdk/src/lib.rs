@@ -32,26 +32,48 @@ use wasm_bindgen::JsCast;
 /// connection, and start it. Resolves once this tab knows whether it leads; use
 /// `presence.ready` to wait for the relay's welcome.
 #[wasm_bindgen(js_name = connect)]
-pub async fn connect(options: JsValue) -> Result<Presence, JsValue> {
-    let opts = read_options(&options)?;
-    let token = match (&opts.token, &opts.token_fn) {
-        (Some(t), _) => t.clone(),
-        (None, Some(f)) => shell::fetch_token(f).await?,
-        (None, None) => return Err(bad_option("connect() needs a token: a string or a function returning one.")),
+pub fn connect(options: JsValue) -> Promise {
+    let opts = match read_options(&options) {
+        Ok(opts) => opts,
+        Err(e) => return Promise::reject(&e),
     };
+    let token = match (&opts.token, &opts.token_fn) {
+        (Some(t), _) => Promise::resolve(&JsValue::from_str(t)),
+        (None, Some(f)) => shell::fetch_token(f),
+        (None, None) => {
+            return Promise::reject(&bad_option("connect() needs a token: a string or a function returning one."))
+        }
+    };
+    shell::then(
+        &token,
+        move |token| start(opts, token.as_string().unwrap_or_default()),
+        |e| Promise::reject(&e).into(),
+    )
+}
+
+/// With the first token in hand: join the bus and the election for this relay and user.
+fn start(opts: Options, token: String) -> JsValue {
     let opts = Options {
         token: Some(token.clone()),
         ..opts
     };
     // Tabs share a connection only for the same relay and the same user.
     let name = format!("rollcall {} {}", opts.url, page::token_subject(&token));
-    let bus = web_sys::BroadcastChannel::new(&name)
-        .map_err(|_| js_error("unsupported", "This browser has no BroadcastChannel; rollcall needs it."))?;
+    let Ok(bus) = web_sys::BroadcastChannel::new(&name) else {
+        return Promise::reject(&js_error("unsupported", "This browser has no BroadcastChannel; rollcall needs it.")).into();
+    };
     let shell = Shell::new(opts, page::random_id(), page::client_id(), bus);
     page::listen(&shell);
-    leader::elect(&shell, &name).await;
-    shell.with(|_, _| ());
-    Ok(Presence { shell })
+    let decided = leader::elect(&shell, &name);
+    shell::then(
+        &decided,
+        move |_| {
+            shell.with(|_, _| ());
+            Presence { shell }.into()
+        },
+        |e| Promise::reject(&e).into(),
+    )
+    .into()
 }
 
 fn read_options(options: &JsValue) -> Result<Options, JsValue> {

@@ -311,19 +311,20 @@ impl Shell {
         let (token_fn, have_token) = self.read(|st| (st.token_fn.clone(), st.token.is_some()));
         match token_fn {
             Some(f) if fresh_token || !have_token => {
-                let shell = self.clone();
-                wasm_bindgen_futures::spawn_local(async move {
-                    match fetch_token(&f).await {
-                        Ok(token) => {
-                            shell.with(|st, _| st.token = Some(token));
-                            shell.open_socket();
-                        }
-                        Err(e) => {
-                            web_sys::console::error_2(&"rollcall: the token function failed".into(), &e);
-                            shell.with(|st, t| st.socket_closed(t, None, 1006));
-                        }
-                    }
-                });
+                let (ok, failed) = (self.clone(), self.clone());
+                let _ = then(
+                    &fetch_token(&f),
+                    move |token| {
+                        ok.with(|st, _| st.token = token.as_string());
+                        ok.open_socket();
+                        JsValue::UNDEFINED
+                    },
+                    move |e| {
+                        web_sys::console::error_2(&"rollcall: the token function failed".into(), &e);
+                        failed.with(|st, t| st.socket_closed(t, None, 1006));
+                        JsValue::UNDEFINED
+                    },
+                );
             }
             _ => self.open_socket(),
         }
@@ -382,17 +383,23 @@ impl Shell {
     fn refresh_token(self: &Rc<Self>) {
         let Some(f) = self.read(|st| st.token_fn.clone()) else { return };
         let shell = self.clone();
-        wasm_bindgen_futures::spawn_local(async move {
-            match fetch_token(&f).await {
-                Ok(token) => shell.with(|st, t| {
+        let _ = then(
+            &fetch_token(&f),
+            move |token| {
+                let Some(token) = token.as_string() else { return JsValue::UNDEFINED };
+                shell.with(|st, t| {
                     st.token = Some(token.clone());
                     if let Role::Leader(l) = &mut st.role {
                         l.client.token_refreshed(t, token);
                     }
-                }),
-                Err(e) => web_sys::console::error_2(&"rollcall: the token function failed".into(), &e),
-            }
-        });
+                });
+                JsValue::UNDEFINED
+            },
+            |e| {
+                web_sys::console::error_2(&"rollcall: the token function failed".into(), &e);
+                JsValue::UNDEFINED
+            },
+        );
     }
 }
 
@@ -1123,16 +1130,38 @@ fn is_hidden() -> bool {
         .is_some_and(|d| d.visibility_state() == web_sys::VisibilityState::Hidden)
 }
 
-/// Call the page's token function and await it if it returns a promise.
-pub async fn fetch_token(f: &Function) -> Result<String, JsValue> {
-    let value = f.call0(&JsValue::UNDEFINED)?;
-    let value = match value.dyn_into::<Promise>() {
-        Ok(p) => wasm_bindgen_futures::JsFuture::from(p).await?,
-        Err(v) => v,
+/// `promise.then(on_ok, on_err)` with Rust closures. Plain callbacks rather than an
+/// async executor: the executor would weigh more in the wasm than the SDK's rules.
+pub fn then(
+    promise: &Promise,
+    on_ok: impl FnOnce(JsValue) -> JsValue + 'static,
+    on_err: impl FnOnce(JsValue) -> JsValue + 'static,
+) -> Promise {
+    let ok = Closure::once_into_js(on_ok);
+    let err = Closure::once_into_js(on_err);
+    get(promise, "then")
+        .unchecked_into::<Function>()
+        .call2(promise, &ok, &err)
+        .map_or_else(|e| Promise::reject(&e), JsCast::unchecked_into)
+}
+
+/// The page's token function, called now: a promise of the token string.
+pub fn fetch_token(f: &Function) -> Promise {
+    let value = match f.call0(&JsValue::UNDEFINED) {
+        Ok(v) => v,
+        Err(e) => return Promise::reject(&e),
     };
-    value
-        .as_string()
-        .ok_or_else(|| js_error("bad_token", "The token function must return (a promise of) a string."))
+    then(
+        &Promise::resolve(&value),
+        |v| {
+            if v.is_string() {
+                v
+            } else {
+                Promise::reject(&js_error("bad_token", "The token function must return (a promise of) a string.")).into()
+            }
+        },
+        |e| Promise::reject(&e).into(),
+    )
 }
 
 /// Read a property, treating a throwing getter as missing.
