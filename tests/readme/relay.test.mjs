@@ -132,6 +132,11 @@ test("the README's token is welcomed, rules apply, and the server API shows the 
 
   const anonymous = await fetch(`${url}/v1/presence?${query}`);
   assert.equal(anonymous.status, 401, "no key, no presence");
+  assert.equal((await anonymous.json()).error, "unauthorized");
+
+  const health = await (await fetch(`${url}/healthz`)).json();
+  assert.equal(health.status, "ok");
+  assert.equal(health.store, "memory");
 });
 
 test("a token signed with another secret is refused with bad_token", async (t) => {
