@@ -1,9 +1,595 @@
-//! BENCHMARKS.md from the suite's outcomes.
+//! BENCHMARKS.md from the suite's outcomes: one table per workload, rollcall and each
+//! peer side by side, with the machine, the date and the versions.
 
-use crate::suite::Outcome;
+use crate::servers::Kind;
+use crate::shard::Workload;
+use crate::suite::{Outcome, Phase};
+use std::fmt::Write as _;
 use std::path::Path;
+use std::process::Command;
 
-pub fn write(outcomes: &[Outcome], md: &Path, repo: &Path, quick: bool, load_note: &str) -> Result<(), String> {
-    let _ = (outcomes, repo, quick, load_note);
-    std::fs::write(md, "").map_err(|e| e.to_string())
+fn ms(from: u64, to: u64) -> f64 {
+    to.saturating_sub(from) as f64 / 1e6
+}
+
+fn cpu_ms(p: &Phase) -> f64 {
+    p.after.cpu_ms - p.before.cpu_ms
+}
+
+fn pct(sorted: &[f64], q: f64) -> Option<f64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * q).round() as usize;
+    Some(sorted[i.min(sorted.len() - 1)])
+}
+
+fn f(v: Option<f64>, unit: &str) -> String {
+    match v {
+        Some(v) if v >= 100.0 => format!("{v:.0} {unit}"),
+        Some(v) if v >= 10.0 => format!("{v:.1} {unit}"),
+        Some(v) => format!("{v:.2} {unit}"),
+        None => "—".into(),
+    }
+}
+
+fn secs(v: Option<f64>) -> String {
+    f(v.map(|ms| ms / 1000.0), "s")
+}
+
+/// "3.2×" when a peer is slower or bigger than rollcall (higher is better for rollcall).
+fn ratio(peer: Option<f64>, rollcall: Option<f64>) -> String {
+    match (peer, rollcall) {
+        (Some(p), Some(r)) if r > 0.0 => format!("{:.1}×", p / r),
+        _ => "—".into(),
+    }
+}
+
+fn sorted(mut v: Vec<f64>) -> Vec<f64> {
+    v.sort_by(|a, b| a.partial_cmp(b).unwrap_or(std::cmp::Ordering::Equal));
+    v
+}
+
+/// Figures of one outcome, whatever its workload.
+#[derive(Default, Clone)]
+pub struct Figures {
+    pub full_ms: Option<f64>,
+    pub all_know_ms: Option<f64>,
+    pub admitted: u64,
+    pub failed: u64,
+    pub cpu_ms: Option<f64>,
+    pub per_event_us: Option<f64>,
+    pub self_p50: Option<f64>,
+    pub self_p99: Option<f64>,
+    pub first_p50: Option<f64>,
+    pub first_p99: Option<f64>,
+    pub all_p50: Option<f64>,
+    pub all_p99: Option<f64>,
+    pub leave_p50: Option<f64>,
+    pub leave_p99: Option<f64>,
+    pub rounds: usize,
+    pub complete: usize,
+    pub rss_before_kb: u64,
+    pub rss_after_kb: u64,
+    pub kb_per_conn: Option<f64>,
+}
+
+pub fn figures(o: &Outcome) -> Figures {
+    let mut g = Figures::default();
+    let Some(first) = o.phases.first() else { return g };
+    let n = o.size as u64;
+    let r = &first.report;
+    g.admitted = o.phases.iter().map(|p| p.report.admitted).max().unwrap_or(0);
+    g.failed = o.phases.last().map(|p| p.report.failed).unwrap_or(0);
+    let filled = r.admitted >= n && r.failed == 0;
+    match o.workload {
+        Workload::W1 => {
+            if filled {
+                g.full_ms = Some(ms(first.start_ns, r.last_admit));
+            }
+            if r.reached >= n && o.server != Kind::Floor {
+                g.all_know_ms = Some(ms(first.start_ns, r.last_reach));
+            }
+            g.cpu_ms = Some(cpu_ms(first));
+            if n > 1 && o.server != Kind::Floor {
+                g.per_event_us = Some(cpu_ms(first) * 1000.0 / (n * (n - 1)) as f64);
+            }
+        }
+        Workload::W2 | Workload::W4 => {
+            let Some(p) = o.phases.get(1) else { return g };
+            let watchers = n;
+            let rounds: Vec<_> = p.report.rounds.iter().filter(|r| r.start > 0).collect();
+            g.rounds = rounds.len();
+            let mut selfs = Vec::new();
+            let mut firsts = Vec::new();
+            let mut alls = Vec::new();
+            let mut leaves = Vec::new();
+            for x in &rounds {
+                if x.admitted > 0 {
+                    selfs.push(ms(x.start, x.admitted));
+                }
+                if x.join_seen > 0 {
+                    firsts.push(ms(x.start, x.join_first));
+                }
+                if x.join_seen >= watchers {
+                    alls.push(ms(x.start, x.join_last));
+                    g.complete += 1;
+                }
+                if x.leave_seen >= watchers && x.leave > 0 {
+                    leaves.push(ms(x.leave, x.leave_last));
+                }
+            }
+            let (s, fi, a, l) = (sorted(selfs), sorted(firsts), sorted(alls), sorted(leaves));
+            g.self_p50 = pct(&s, 0.5);
+            g.self_p99 = pct(&s, 0.99);
+            g.first_p50 = pct(&fi, 0.5);
+            g.first_p99 = pct(&fi, 0.99);
+            g.all_p50 = pct(&a, 0.5);
+            g.all_p99 = pct(&a, 0.99);
+            g.leave_p50 = pct(&l, 0.5);
+            g.leave_p99 = pct(&l, 0.99);
+            g.cpu_ms = Some(cpu_ms(p));
+            if g.rounds > 0 {
+                g.per_event_us = Some(cpu_ms(p) * 1000.0 / (g.rounds as u64 * 2 * watchers) as f64);
+            }
+        }
+        Workload::W3 => {
+            g.rss_before_kb = o.baseline.rss_kb;
+            g.rss_after_kb = first.after.rss_kb;
+            g.cpu_ms = Some(cpu_ms(first));
+            if filled {
+                g.kb_per_conn = Some(first.after.rss_kb.saturating_sub(o.baseline.rss_kb) as f64 / n as f64);
+                g.full_ms = Some(ms(first.start_ns, r.last_admit));
+            }
+        }
+        Workload::W5 => {
+            if filled {
+                g.full_ms = Some(ms(first.start_ns, r.last_admit));
+            }
+            if let Some(p) = o.phases.get(1) {
+                let watchers = o
+                    .params
+                    .iter()
+                    .position(|a| a == "--watchers")
+                    .and_then(|i| o.params.get(i + 1))
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(10u64);
+                if p.report.reached >= watchers {
+                    g.all_know_ms = Some(ms(p.start_ns, p.report.last_reach));
+                }
+                g.cpu_ms = Some(cpu_ms(p));
+                g.per_event_us = Some(cpu_ms(p) * 1000.0 / (n * watchers).max(1) as f64);
+            }
+        }
+    }
+    g
+}
+
+fn status(o: &Outcome, g: &Figures) -> String {
+    if let Some(note) = &o.note {
+        return note.clone();
+    }
+    if g.failed > 0 {
+        return format!("{} failed", g.failed);
+    }
+    String::new()
+}
+
+fn cmd_out(program: &str, args: &[&str]) -> Option<String> {
+    let out = Command::new(program).args(args).output().ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_string())
+}
+
+fn package_version(repo: &Path, package: &str) -> String {
+    std::fs::read_to_string(repo.join("bench/node_modules").join(package).join("package.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .and_then(|v| v["version"].as_str().map(str::to_string))
+        .unwrap_or_else(|| "not installed".into())
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|s| s.trim().to_string())
+        })
+        .unwrap_or_else(|| "unknown".into());
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemTotal"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map(|kb| format!("{:.1} GiB", kb / 1024.0 / 1024.0))
+        .unwrap_or_default();
+    let nproc = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+    let kernel = cmd_out("uname", &["-r"]).unwrap_or_default();
+    format!("{nproc} cores ({cpu}), {mem} RAM, Linux {kernel}")
+}
+
+fn outcome<'a>(all: &'a [Outcome], w: Workload, k: Kind, size: usize) -> Option<&'a Outcome> {
+    all.iter().find(|o| o.workload == w && o.server == k && o.size == size)
+}
+
+fn sizes(all: &[Outcome], w: Workload) -> Vec<usize> {
+    let mut v: Vec<usize> = all.iter().filter(|o| o.workload == w).map(|o| o.size).collect();
+    v.sort();
+    v.dedup();
+    v
+}
+
+fn kinds(all: &[Outcome], w: Workload) -> Vec<Kind> {
+    let mut v: Vec<Kind> = Vec::new();
+    for o in all.iter().filter(|o| o.workload == w) {
+        if !v.contains(&o.server) {
+            v.push(o.server);
+        }
+    }
+    v
+}
+
+pub fn write(all: &[Outcome], md: &Path, repo: &Path, quick: bool, load_note: &str) -> Result<(), String> {
+    let text = render(all, repo, quick, load_note);
+    std::fs::write(md, text).map_err(|e| format!("{}: {e}", md.display()))
+}
+
+pub fn render(all: &[Outcome], repo: &Path, quick: bool, load_note: &str) -> String {
+    let mut s = String::new();
+    let date = cmd_out("date", &["-u", "+%Y-%m-%d %H:%M UTC"]).unwrap_or_default();
+    let rev = cmd_out("git", &["-C", &repo.to_string_lossy(), "rev-parse", "--short", "HEAD"]).unwrap_or_default();
+    let node = cmd_out("node", &["--version"]).unwrap_or_else(|| "not installed".into());
+    let rustc = cmd_out("rustc", &["--version"]).unwrap_or_default();
+    let sockudo = crate::servers::find_sockudo()
+        .and_then(|p| cmd_out(&p.to_string_lossy(), &["--version"]))
+        .unwrap_or_else(|| "not installed".into());
+    let _ = writeln!(s, "# Benchmarks: rollcall and its peers, side by side\n");
+    if quick {
+        let _ = writeln!(
+            s,
+            "> **Quick run** (`bench/run.sh --quick`): small sizes that only prove the harness works. \
+             These are not the figures; run `bench/run.sh` for them.\n"
+        );
+    }
+    let _ = writeln!(
+        s,
+        "Written by `bench/run.sh{}` on {date}. One load generator (`bench/`, Rust, tokio + \
+         tokio-tungstenite with 4 KiB read buffers) drives every server at the same client cost, \
+         over loopback only. Each server is started fresh for each case, pinned to core 0 \
+         (`taskset`); the generator runs on core 1. Server CPU is utime+stime from \
+         `/proc/PID/stat`, memory is VmRSS from `/proc/PID/status`. Raw JSON: `bench/results/`.\n",
+        if quick { " --quick" } else { "" }
+    );
+    let _ = writeln!(s, "- Machine: {}", machine());
+    if !load_note.is_empty() {
+        let _ = writeln!(s, "- Load: {load_note}");
+    }
+    let _ = writeln!(s, "- rollcall: relay at commit `{rev}`, release build, config: defaults (`flush_interval_ms = 20`) with `[limits] max_connections = 200000`; {rustc}");
+    let _ = writeln!(s, "- soketi {} (uWebSockets.js from `@trufflesuite/uws-js-unofficial`), Node {node}", package_version(repo, "@soketi/soketi"));
+    let _ = writeln!(s, "- Socket.IO {} on Node {node}: the online-users server in `bench/peers/socketio-server.mjs`", package_version(repo, "socket.io"));
+    let _ = writeln!(
+        s,
+        "- sockudo: {sockudo}{}",
+        if sockudo == "not installed" {
+            ". Skipped in this run; to include it: `apt-get install -y protobuf-compiler && cargo install sockudo --locked --no-default-features --features local` (about 20 minutes on 2 cores), then run the bench again: it finds `sockudo` on PATH or in ~/.cargo/bin."
+        } else {
+            ""
+        }
+    );
+    let _ = writeln!(s, "- floor: `rollcall-bench floor`, a tokio-tungstenite server with no presence (answers `join` with `ok`).\n");
+
+    targets(&mut s, all);
+    w1(&mut s, all);
+    w2(&mut s, all);
+    w3(&mut s, all);
+    w4(&mut s, all);
+    w5(&mut s, all);
+    sdk(&mut s, repo);
+    notes(&mut s);
+    s
+}
+
+fn targets(s: &mut String, all: &[Outcome]) {
+    let get = |w, size| outcome(all, w, Kind::Rollcall, size).map(figures);
+    let mut rows: Vec<(String, String, Option<bool>)> = Vec::new();
+    let mut row = |name: &str, v: Option<f64>, limit: f64, unit: &str| {
+        let shown = match v {
+            Some(v) if unit == "s" => format!("{:.2} s", v / 1000.0),
+            Some(v) => f(Some(v), unit),
+            None => "not measured".into(),
+        };
+        rows.push((name.to_string(), shown, v.map(|v| v < limit)));
+    };
+    row("5,000-member channel full", get(Workload::W1, 5_000).and_then(|g| g.full_ms), 5_000.0, "s");
+    row("10,000-member channel full", get(Workload::W1, 10_000).and_then(|g| g.full_ms), 15_000.0, "s");
+    row("p99 join seen by every member, 2,000 members", get(Workload::W2, 2_000).and_then(|g| g.all_p99), 25.0, "ms");
+    row("p99 join seen by every member, 5,000 members", get(Workload::W2, 5_000).and_then(|g| g.all_p99), 100.0, "ms");
+    row("server RSS per present connection, 10,000", get(Workload::W3, 10_000).and_then(|g| g.kb_per_conn), 10.0, "KB");
+    row("server CPU per member event delivered (W2, 5,000)", get(Workload::W2, 5_000).and_then(|g| g.per_event_us), 1.0, "µs");
+    row("5,000-member channel emptied, every watcher knows", get(Workload::W5, 5_000).and_then(|g| g.all_know_ms), 5_000.0, "s");
+    let _ = writeln!(s, "## rollcall's targets on this machine\n");
+    let _ = writeln!(s, "| target | limit | measured | met |\n|---|---|---|---|");
+    let limits = ["< 5 s", "< 15 s", "< 25 ms", "< 100 ms", "< 10 KB", "< 1 µs", "< 5 s"];
+    for ((name, shown, met), limit) in rows.iter().zip(limits) {
+        let met = match met {
+            Some(true) => "yes",
+            Some(false) => "**no**",
+            None => "—",
+        };
+        let _ = writeln!(s, "| {name} | {limit} | {shown} | {met} |");
+    }
+    // 10x the best peer on W1 and W5.
+    for (w, label) in [(Workload::W1, "W1 fill"), (Workload::W5, "W5 empty")] {
+        for size in sizes(all, w) {
+            let r = outcome(all, w, Kind::Rollcall, size).map(figures);
+            let rv = r.as_ref().and_then(|g| if w == Workload::W1 { g.full_ms } else { g.all_know_ms });
+            let best = kinds(all, w)
+                .into_iter()
+                .filter(|k| !matches!(k, Kind::Rollcall | Kind::RollcallPusher | Kind::Floor))
+                .filter_map(|k| outcome(all, w, k, size))
+                .filter(|o| o.note.is_none())
+                .map(|o| {
+                    let g = figures(o);
+                    (o.server, if w == Workload::W1 { g.full_ms } else { g.all_know_ms })
+                })
+                .collect::<Vec<_>>();
+            let finished: Vec<_> = best.iter().filter_map(|(k, v)| v.map(|v| (*k, v))).collect();
+            let text = match (rv, finished.iter().min_by(|a, b| a.1.total_cmp(&b.1))) {
+                (Some(r), Some((k, p))) => {
+                    let x = p / r;
+                    format!("| {label} {size}: ≥ 10× the best peer ({}) | ≥ 10× | {x:.1}× | {} |", k.name(), if x >= 10.0 { "yes" } else { "**no**" })
+                }
+                (Some(_), None) if !best.is_empty() => format!("| {label} {size}: ≥ 10× the best peer | ≥ 10× | no peer finished | yes |"),
+                _ => continue,
+            };
+            let _ = writeln!(s, "{text}");
+        }
+    }
+    let _ = writeln!(s);
+}
+
+fn w1(s: &mut String, all: &[Outcome]) {
+    let _ = writeln!(
+        s,
+        "## W1: fill one channel\n\nN clients connect (256 joins in flight), each enters one presence channel and \
+         watches it. *Full*: the last client admitted (rollcall `ok` to `enter`, Pusher \
+         `subscription_succeeded`, Socket.IO member list). *Everyone knows*: every member counts N. \
+         CPU per member learned: server CPU / N·(N−1), the member sightings a fill delivers. \
+         Ratio: the peer's time to full over rollcall's. A fill that does not finish in 60 s stops \
+         there, and larger sizes are skipped for that server.\n"
+    );
+    let _ = writeln!(s, "| N | server | full | everyone knows | server CPU | CPU per member learned | vs rollcall | notes |\n|---|---|---|---|---|---|---|---|");
+    for size in sizes(all, Workload::W1) {
+        let r = outcome(all, Workload::W1, Kind::Rollcall, size).map(figures);
+        for k in kinds(all, Workload::W1) {
+            let Some(o) = outcome(all, Workload::W1, k, size) else { continue };
+            let g = figures(o);
+            let notes = if o.note.is_none() && g.full_ms.is_none() && !o.phases.is_empty() {
+                format!("not full after 60 s: {} of {size} admitted", g.admitted)
+            } else {
+                status(o, &g)
+            };
+            let _ = writeln!(
+                s,
+                "| {size} | {} | {} | {} | {} | {} | {} | {notes} |",
+                k.name(),
+                secs(g.full_ms),
+                secs(g.all_know_ms),
+                secs(g.cpu_ms),
+                f(g.per_event_us, "µs"),
+                if k == Kind::Rollcall { "1×".into() } else { ratio(g.full_ms, r.as_ref().and_then(|r| r.full_ms)) },
+            );
+        }
+    }
+    let _ = writeln!(s);
+}
+
+fn w2(s: &mut String, all: &[Outcome]) {
+    let _ = writeln!(
+        s,
+        "## W2: steady state, one member joins and leaves\n\nThe channel is filled with N members first. Then, every 400 ms, a new \
+         client connects, joins (timed from the join frame), and leaves (rollcall `leave`, Pusher \
+         `pusher:unsubscribe`, Socket.IO `unregister`) 200 ms later. *Newcomer admitted*: until it is \
+         in. *First member* / *every member*: until the first / the last of the N members sees the \
+         join. *Leave*: until every member sees the leave. CPU per event: server CPU during the \
+         probes / (rounds × 2 × N). Ratio: the peer's p99 to every member over rollcall's.\n"
+    );
+    let _ = writeln!(s, "| N | server | newcomer admitted p50 / p99 | first member p50 / p99 | every member p50 / p99 | leave, every member p50 / p99 | complete rounds | CPU per event | vs rollcall | notes |\n|---|---|---|---|---|---|---|---|---|---|");
+    for size in sizes(all, Workload::W2) {
+        let r = outcome(all, Workload::W2, Kind::Rollcall, size).map(figures);
+        for k in kinds(all, Workload::W2) {
+            let Some(o) = outcome(all, Workload::W2, k, size) else { continue };
+            let g = figures(o);
+            let _ = writeln!(
+                s,
+                "| {size} | {} | {} / {} | {} / {} | {} / {} | {} / {} | {}/{} | {} | {} | {} |",
+                k.name(),
+                f(g.self_p50, "ms"),
+                f(g.self_p99, "ms"),
+                f(g.first_p50, "ms"),
+                f(g.first_p99, "ms"),
+                f(g.all_p50, "ms"),
+                f(g.all_p99, "ms"),
+                f(g.leave_p50, "ms"),
+                f(g.leave_p99, "ms"),
+                g.complete,
+                g.rounds,
+                f(g.per_event_us, "µs"),
+                if k == Kind::Rollcall { "1×".into() } else { ratio(g.all_p99, r.as_ref().and_then(|r| r.all_p99)) },
+                status(o, &g),
+            );
+        }
+    }
+    let _ = writeln!(s);
+}
+
+fn w3(s: &mut String, all: &[Outcome]) {
+    let _ = writeln!(
+        s,
+        "## W3: hold idle present connections\n\nN clients, each present in (and watching) one channel of 100 \
+         members, then idle; two generator processes (`--shard 0/2`, `1/2`). Server RSS is read 3 s \
+         after the last join; per connection: (RSS − RSS of the idle server) / N. Ratio: the peer's \
+         KB per connection over rollcall's.\n"
+    );
+    let _ = writeln!(s, "| N | server | RSS idle | RSS holding N | per connection | time to join all | vs rollcall | notes |\n|---|---|---|---|---|---|---|---|");
+    for size in sizes(all, Workload::W3) {
+        let r = outcome(all, Workload::W3, Kind::Rollcall, size).map(figures);
+        for k in kinds(all, Workload::W3) {
+            let Some(o) = outcome(all, Workload::W3, k, size) else { continue };
+            let g = figures(o);
+            let mb = |kb: u64| if kb == 0 { "—".to_string() } else { format!("{:.1} MB", kb as f64 / 1024.0) };
+            let _ = writeln!(
+                s,
+                "| {size} | {} | {} | {} | {} | {} | {} | {} |",
+                k.name(),
+                mb(g.rss_before_kb),
+                mb(g.rss_after_kb),
+                f(g.kb_per_conn, "KB"),
+                secs(g.full_ms),
+                if k == Kind::Rollcall { "1×".into() } else { ratio(g.kb_per_conn, r.as_ref().and_then(|r| r.kb_per_conn)) },
+                status(o, &g),
+            );
+        }
+    }
+    let _ = writeln!(s);
+}
+
+fn w4(s: &mut String, all: &[Outcome]) {
+    let _ = writeln!(
+        s,
+        "## W4: churn with watchers\n\nN members watch one channel. Then new clients arrive at a fixed rate \
+         (parameters below); each connects, joins, stays 1 s and leaves (explicit leave, then close). \
+         *Join*: from the start of the connection until every watcher sees it; *leave*: from the leave \
+         until every watcher sees it. CPU per event: server CPU during the churn / (churners × 2 × N).\n"
+    );
+    let _ = writeln!(s, "| N | server | churn | join, every watcher p50 / p99 | leave, every watcher p50 / p99 | complete | server CPU | CPU per event | vs rollcall (join p99) | notes |\n|---|---|---|---|---|---|---|---|---|---|");
+    for size in sizes(all, Workload::W4) {
+        let r = outcome(all, Workload::W4, Kind::Rollcall, size).map(figures);
+        for k in kinds(all, Workload::W4) {
+            let Some(o) = outcome(all, Workload::W4, k, size) else { continue };
+            let g = figures(o);
+            let param = |name: &str| {
+                o.params
+                    .iter()
+                    .position(|a| a == name)
+                    .and_then(|i| o.params.get(i + 1))
+                    .cloned()
+                    .unwrap_or_default()
+            };
+            let _ = writeln!(
+                s,
+                "| {size} | {} | {}/s for {} s | {} / {} | {} / {} | {}/{} | {} | {} | {} | {} |",
+                k.name(),
+                param("--rate"),
+                param("--churn-seconds"),
+                f(g.all_p50, "ms"),
+                f(g.all_p99, "ms"),
+                f(g.leave_p50, "ms"),
+                f(g.leave_p99, "ms"),
+                g.complete,
+                g.rounds,
+                secs(g.cpu_ms),
+                f(g.per_event_us, "µs"),
+                if k == Kind::Rollcall { "1×".into() } else { ratio(g.all_p99, r.as_ref().and_then(|r| r.all_p99)) },
+                status(o, &g),
+            );
+        }
+    }
+    let _ = writeln!(s);
+}
+
+fn w5(s: &mut String, all: &[Outcome]) {
+    let _ = writeln!(
+        s,
+        "## W5: everyone leaves at once\n\nN members and a few watchers are in one channel; at once all N leave \
+         and disconnect (rollcall: `leave` then close, as `presence.close()` after `channel.leave()`; \
+         Pusher and Socket.IO: unsubscribe/unregister then close). Time and server CPU until every \
+         watcher counts only the watchers. Ratio: the peer's time over rollcall's.\n"
+    );
+    let _ = writeln!(s, "| N | server | every watcher knows | server CPU | vs rollcall | notes |\n|---|---|---|---|---|---|");
+    for size in sizes(all, Workload::W5) {
+        let r = outcome(all, Workload::W5, Kind::Rollcall, size).map(figures);
+        for k in kinds(all, Workload::W5) {
+            let Some(o) = outcome(all, Workload::W5, k, size) else { continue };
+            let g = figures(o);
+            let notes = if o.note.is_none() && g.all_know_ms.is_none() && o.phases.len() > 1 {
+                "watchers did not see the channel empty within 60 s".into()
+            } else {
+                status(o, &g)
+            };
+            let _ = writeln!(
+                s,
+                "| {size} | {} | {} | {} | {} | {notes} |",
+                k.name(),
+                secs(g.all_know_ms),
+                secs(g.cpu_ms),
+                if k == Kind::Rollcall { "1×".into() } else { ratio(g.all_know_ms, r.as_ref().and_then(|r| r.all_know_ms)) },
+            );
+        }
+    }
+    let _ = writeln!(s);
+}
+
+fn sdk(s: &mut String, repo: &Path) {
+    let _ = writeln!(s, "## The SDK\n");
+    let dist = repo.join("sdk/dist");
+    let Ok(entries) = std::fs::read_dir(&dist) else {
+        let _ = writeln!(s, "`sdk/dist` was not built when this ran (`bash sdk/build.sh` builds it).\n");
+        return;
+    };
+    let mut files: Vec<_> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| matches!(p.extension().and_then(|e| e.to_str()), Some("wasm") | Some("js")))
+        .collect();
+    files.sort();
+    let _ = writeln!(s, "| file | bytes | gzipped (`gzip -9`) |\n|---|---|---|");
+    let (mut raw_total, mut gz_total) = (0u64, 0u64);
+    for p in files {
+        let raw = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+        let gz = Command::new("gzip")
+            .arg("-9c")
+            .arg(&p)
+            .output()
+            .map(|o| o.stdout.len() as u64)
+            .unwrap_or(0);
+        raw_total += raw;
+        gz_total += gz;
+        let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let _ = writeln!(s, "| `sdk/dist/{name}` | {raw} | {gz} |");
+    }
+    let _ = writeln!(
+        s,
+        "| total | {raw_total} | **{:.1} KB** |\n\nTime from `connect()` to the first state in headless Chromium is not \
+         measured by this harness yet.\n",
+        gz_total as f64 / 1024.0
+    );
+}
+
+fn notes(s: &mut String) {
+    let _ = writeln!(
+        s,
+        "## How to read this\n\n\
+         - rollcall coalesces: changes within `flush_interval_ms` (20 ms by default) reach each \
+           subscriber as one diff per channel, so a join is seen at most one flush tick after it \
+           happens, and a burst of 1,000 joins costs a subscriber a few frames instead of 1,000. \
+           Latencies below 20 ms are not possible by design at the default; the peers send every \
+           event at once.\n\
+         - A rollcall client that disconnects *without* leaving keeps its presence for \
+           `reconnect_grace_ms` (15 s), and a page that closes (close 4001 / beacon) for \
+           `unload_grace_ms` (3 s): a refresh or a flaky network shows no leave and join. The \
+           workloads leave explicitly, as the SDK does on `channel.leave()`, so these graces do not \
+           appear in the figures.\n\
+         - The generator is the same for every server; it parses only what it needs (counts and \
+           member ids), never the member lists. It runs on its own core, so the latencies include \
+           its own queueing, equally for all.\n\
+         - The machine has 2 cores shared with other work; figures move by some tens of percent \
+           between runs. Ratios are more stable than absolute values.\n"
+    );
 }

@@ -12,6 +12,8 @@ use std::time::{Duration, Instant};
 #[serde(rename_all = "kebab-case")]
 pub enum Kind {
     Rollcall,
+    /// The relay's Pusher protocol endpoint (`/app/{key}`), driven like soketi.
+    RollcallPusher,
     Sockudo,
     Soketi,
     Socketio,
@@ -23,6 +25,7 @@ impl Kind {
     pub fn name(self) -> &'static str {
         match self {
             Kind::Rollcall => "rollcall",
+            Kind::RollcallPusher => "rollcall (Pusher)",
             Kind::Sockudo => "sockudo",
             Kind::Soketi => "soketi",
             Kind::Socketio => "socket.io",
@@ -34,7 +37,7 @@ impl Kind {
     pub fn proto(self) -> Proto {
         match self {
             Kind::Rollcall => Proto::Rollcall,
-            Kind::Sockudo | Kind::Soketi => Proto::Pusher,
+            Kind::RollcallPusher | Kind::Sockudo | Kind::Soketi => Proto::Pusher,
             Kind::Socketio | Kind::SocketioFull => Proto::Socketio,
             Kind::Floor => Proto::Floor,
         }
@@ -97,7 +100,6 @@ fn free_port() -> u16 {
 }
 
 pub struct Server {
-    pub kind: Kind,
     pub addr: String,
     child: Child,
 }
@@ -108,9 +110,14 @@ impl Server {
         let stderr = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
         let mut port = 0u16;
         let mut cmd = match kind {
-            Kind::Rollcall => {
+            Kind::Rollcall | Kind::RollcallPusher => {
                 let config = paths.results.join("relay-bench.toml");
-                std::fs::write(&config, RELAY_CONFIG).map_err(|e| e.to_string())?;
+                let text = if kind == Kind::RollcallPusher {
+                    format!("{RELAY_CONFIG}{}", relay_pusher_app())
+                } else {
+                    RELAY_CONFIG.to_string()
+                };
+                std::fs::write(&config, text).map_err(|e| e.to_string())?;
                 let mut c = pinned(cpu, &paths.relay);
                 c.arg("--config").arg(&config).arg("--listen").arg("127.0.0.1:0");
                 c.env("ROLLCALL_SECRET", ROLLCALL_SECRET).env("RUST_LOG", "error");
@@ -200,7 +207,7 @@ impl Server {
                 Err(_) => continue,
             }
         };
-        Ok(Server { kind, addr, child })
+        Ok(Server { addr, child })
     }
 
     pub fn pid(&self) -> u32 {
@@ -233,6 +240,10 @@ pub const RELAY_CONFIG: &str = "\
 [limits]
 max_connections = 200000
 ";
+
+fn relay_pusher_app() -> String {
+    format!("\n[[pusher_app]]\nid = \"{PUSHER_APP_ID}\"\nkey = \"{PUSHER_KEY}\"\nsecret = \"{PUSHER_SECRET}\"\n")
+}
 
 /// `host:port` from a start line such as `... listening on http://127.0.0.1:7400 (...)`.
 fn listening_addr(line: &str) -> Option<String> {

@@ -284,6 +284,8 @@ async fn run(ctx: &mut Ctx) {
 /// are admitted and every watcher counts `target` members.
 async fn fill(ctx: &mut Ctx, channel: &str, members: usize, watchers: usize, target: i64) {
     ctx.stats.set_target(target);
+    // The floor has no presence: nobody can count members there.
+    let counts = ctx.args.proto != Proto::Floor;
     let mut watching = 0u64;
     let mut total = 0u64;
     for j in 0..watchers {
@@ -294,7 +296,7 @@ async fn fill(ctx: &mut Ctx, channel: &str, members: usize, watchers: usize, tar
     for i in (0..members).filter(|&i| ctx.mine(i)) {
         let mut spec = ctx.spec(format!("m{i}"), channel);
         spec.leaver = true;
-        spec.watcher = watchers == 0 && ctx.args.workload != Workload::W5;
+        spec.watcher = counts && watchers == 0 && ctx.args.workload != Workload::W5;
         if spec.watcher {
             watching += 1;
         }

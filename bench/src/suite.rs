@@ -27,7 +27,7 @@ pub struct SuiteArgs {
     /// Raw JSON goes here.
     #[arg(long, default_value = "bench/results")]
     pub out: PathBuf,
-    /// Only these servers (rollcall, sockudo, soketi, socketio, socketio-full, floor).
+    /// Only these servers (rollcall, rollcall-pusher, sockudo, soketi, socketio, socketio-full, floor).
     #[arg(long, value_delimiter = ',')]
     pub servers: Vec<String>,
     /// Only these workloads (w1..w5).
@@ -111,7 +111,13 @@ fn plan(quick: bool) -> Vec<Case> {
 }
 
 fn servers_for(workload: Workload, quick: bool) -> Vec<Kind> {
-    let mut v = vec![Kind::Rollcall, Kind::Sockudo, Kind::Soketi, Kind::Socketio];
+    let mut v = vec![
+        Kind::Rollcall,
+        Kind::RollcallPusher,
+        Kind::Sockudo,
+        Kind::Soketi,
+        Kind::Socketio,
+    ];
     match workload {
         Workload::W1 => {
             if !quick {
@@ -128,6 +134,7 @@ fn servers_for(workload: Workload, quick: bool) -> Vec<Kind> {
 fn kind_key(k: Kind) -> &'static str {
     match k {
         Kind::Rollcall => "rollcall",
+        Kind::RollcallPusher => "rollcall-pusher",
         Kind::Sockudo => "sockudo",
         Kind::Soketi => "soketi",
         Kind::Socketio => "socketio",
