@@ -268,8 +268,8 @@ impl Config {
             let _ = short;
             return Err("auth.secrets / ROLLCALL_SECRET: every secret must be at least 16 bytes".into());
         }
-        if self.redis_url.is_some() {
-            return Err("redis_url / ROLLCALL_REDIS_URL: this build keeps state in memory only; unset it".into());
+        if let Some(url) = &self.redis_url {
+            redis::Client::open(url.as_str()).map_err(|e| format!("redis_url / ROLLCALL_REDIS_URL: {e}"))?;
         }
         Ok(())
     }

@@ -124,14 +124,16 @@ fn presence_of(app: &AppState, query: Option<&str>) -> Result<Value, ApiError> {
 }
 
 pub async fn healthz(State(app): State<AppState>) -> Json<Value> {
-    Json(json!({ "status": "ok", "store": app.config.store_name(), "connections": app.hub.connections() }))
+    let (store, up) = app.hub.store_status();
+    let status = if up { "ok" } else { "degraded" };
+    Json(json!({ "status": status, "store": store, "store_up": up, "connections": app.hub.connections() }))
 }
 
 pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
     let text = app
         .hub
         .metrics
-        .render(&app.hub.stats(), app.hub.connections(), app.config.store_name());
+        .render(&app.hub.stats(), app.hub.connections(), app.hub.store_status());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 

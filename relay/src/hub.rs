@@ -8,14 +8,13 @@
 //! async one and cannot be held across a suspension point.
 
 use crate::metrics::Metrics;
+use crate::store::Store;
 use axum::extract::ws::Utf8Bytes;
 use rollcall_core::protocol::{close, Identity, Member, ServerMsg};
 use rollcall_core::roster::{Attached, ConnId, Event, Output, Roster, RosterConfig, Stats};
 use rollcall_core::Instant;
 use std::collections::HashMap;
-#[cfg(test)]
-use std::sync::Arc;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Notify};
 
@@ -46,6 +45,8 @@ pub struct Hub {
     start_wall: std::time::SystemTime,
     wake: Notify,
     send_queue: usize,
+    /// Where this relay's views are shared with other relays (set once at start).
+    store: std::sync::OnceLock<Arc<dyn Store>>,
     /// Where presence events go (webhooks, the session ledger), if anywhere.
     events: Option<mpsc::UnboundedSender<(Instant, Event)>>,
     pub metrics: Metrics,
@@ -75,7 +76,28 @@ impl Hub {
             start_wall: std::time::SystemTime::now(),
             send_queue,
             events: None,
+            store: std::sync::OnceLock::new(),
             metrics: Metrics::default(),
+        }
+    }
+
+    /// Share this relay's views through `store` from now on.
+    pub fn attach_store(&self, store: Arc<dyn Store>) {
+        let shared = store.name() != "memory";
+        if self.store.set(store).is_ok() && shared {
+            self.lock().roster.share(true);
+        }
+    }
+
+    /// The store in use: its name and whether it is reachable.
+    pub fn store_status(&self) -> (&'static str, bool) {
+        self.store.get().map_or(("memory", true), |s| (s.name(), s.up()))
+    }
+
+    /// Stop sharing: let other relays keep this relay's users for the reconnect grace.
+    pub async fn drain_store(&self) {
+        if let Some(wait) = self.store.get().and_then(|s| s.drain()) {
+            let _ = tokio::time::timeout(Duration::from_secs(2), wait).await;
         }
     }
 
@@ -243,6 +265,11 @@ impl Hub {
                 }
                 Output::Send { conn, msg } => self.push(inner, conn, Utf8Bytes::from(msg.encode())),
                 Output::Close { conn, code, reason } => self.kill(inner, conn, code, reason),
+                Output::Share { ch, user, view } => {
+                    if let Some(store) = self.store.get() {
+                        store.share(ch, user, view);
+                    }
+                }
                 Output::Event { at, event } => {
                     if let Some(sink) = &self.events {
                         let _ = sink.send((at, event));

@@ -27,8 +27,9 @@ pub mod http;
 pub mod hub;
 pub mod ledger;
 pub mod metrics;
-pub mod webhooks;
 pub mod pusher;
+pub mod store;
+pub mod webhooks;
 pub mod ws;
 
 use axum::http::{HeaderValue, Method};
@@ -77,6 +78,14 @@ impl Relay {
         // Presence events (after the graces) feed the session ledger and the webhooks.
         let (events, recorded) = tokio::sync::mpsc::unbounded_channel();
         let hub = Arc::new(Hub::new(config.presence.clone(), config.limits.send_queue).with_events(events));
+        let config = Arc::new(config);
+        let store: Arc<dyn store::Store> = match &config.redis_url {
+            Some(url) => Arc::new(
+                store::Redis::start(url, hub.clone(), config.clone()).unwrap_or_else(|e| panic!("rollcall-relay: {e}")),
+            ),
+            None => Arc::new(store::Memory),
+        };
+        hub.attach_store(store);
         let (ledger, ledger_tasks) =
             ledger::start(&config, hub.clone(), recorded).unwrap_or_else(|e| panic!("rollcall-relay: {e}"));
         let verifier = Arc::new(auth::Verifier::new(&config.secrets));
@@ -84,7 +93,7 @@ impl Relay {
         Relay {
             state: AppState {
                 hub,
-                config: Arc::new(config),
+                config,
                 verifier,
                 ledger,
             },
@@ -181,6 +190,8 @@ pub async fn serve(
     let server = axum::serve(listener, app).with_graceful_shutdown(graceful);
     let server = tokio::spawn(async move { server.await });
     let _ = stopped_rx.await;
+    // Other relays keep this relay's users while its clients move over to them.
+    hub.drain_store().await;
     relay.shutdown();
     // Upgraded sockets are not tracked by the HTTP server: wait (bounded) for the close
     // frames to go out before the process ends.

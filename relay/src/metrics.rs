@@ -52,7 +52,7 @@ impl Metrics {
             .unwrap_or(0)
     }
 
-    pub fn render(&self, stats: &Stats, connections: usize, store: &str) -> String {
+    pub fn render(&self, stats: &Stats, connections: usize, (store, up): (&str, bool)) -> String {
         let mut out = String::new();
         let mut metric = |name: &str, kind: &str, help: &str, rows: &[(&str, u64)]| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -156,7 +156,7 @@ impl Metrics {
             "rollcall_store_up",
             "gauge",
             "1 when the state store is reachable.",
-            &[(store_row.as_str(), 1)],
+            &[(store_row.as_str(), up as u64)],
         );
         out
     }
