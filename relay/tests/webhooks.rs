@@ -20,7 +20,11 @@ async fn a_refresh_sends_nothing_and_a_close_sends_leave_and_offline_once_after_
     let mut tab = relay.tab("ann", "a1").await;
     tab.enter(CH).await;
     let arrived = receiver
-        .wait_for(&["user.online ann", "channel.occupied /site/online", "channel.join ann /site/online"])
+        .wait_for(&[
+            "user.online ann",
+            "channel.occupied /site/online",
+            "channel.join ann /site/online",
+        ])
         .await;
     assert_eq!(arrived.len(), 3, "{arrived:?}");
 
@@ -29,13 +33,22 @@ async fn a_refresh_sends_nothing_and_a_close_sends_leave_and_offline_once_after_
     let mut again = relay.tab("ann", "a1").await;
     again.enter(CH).await;
     tokio::time::sleep(Duration::from_millis(900)).await;
-    assert_eq!(receiver.lines().len(), 3, "a refresh sends nothing: {:?}", receiver.lines());
+    assert_eq!(
+        receiver.lines().len(),
+        3,
+        "a refresh sends nothing: {:?}",
+        receiver.lines()
+    );
 
     // Close: leave, vacated and offline, after the unload grace (300 ms) and once.
     let closed = Instant::now();
     again.close_page().await;
     let lines = receiver
-        .wait_for(&["channel.leave ann /site/online", "channel.vacated /site/online", "user.offline ann"])
+        .wait_for(&[
+            "channel.leave ann /site/online",
+            "channel.vacated /site/online",
+            "user.offline ann",
+        ])
         .await;
     assert!(closed.elapsed() >= Duration::from_millis(290), "{:?}", closed.elapsed());
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -119,7 +132,11 @@ async fn a_receiver_that_fails_five_times_then_succeeds_gets_every_event_exactly
         "channel.leave bob /site/online",
     ];
     let lines = receiver.wait_for(&want).await;
-    assert!(receiver.attempts() >= 6, "five failures, then success: {}", receiver.attempts());
+    assert!(
+        receiver.attempts() >= 6,
+        "five failures, then success: {}",
+        receiver.attempts()
+    );
     assert_eq!(lines.len(), want.len(), "{lines:?}");
     for w in want {
         assert_eq!(count(&lines, w), 1, "{w} in {lines:?}");
@@ -141,10 +158,28 @@ async fn signatures_verify_and_a_tampered_body_does_not() {
     let now = rollcall_relay::auth::unix_now();
     for (signature, body) in &requests {
         assert!(signature.starts_with("t=") && signature.contains(",v1="), "{signature}");
-        assert!(rollcall_relay::webhooks::verify(HOOK_SECRET, signature, body.as_bytes(), now, 300));
+        assert!(rollcall_relay::webhooks::verify(
+            HOOK_SECRET,
+            signature,
+            body.as_bytes(),
+            now,
+            300
+        ));
         let tampered = body.replace("ann", "eve");
-        assert!(!rollcall_relay::webhooks::verify(HOOK_SECRET, signature, tampered.as_bytes(), now, 300));
-        assert!(!rollcall_relay::webhooks::verify("not-the-secret-0123", signature, body.as_bytes(), now, 300));
+        assert!(!rollcall_relay::webhooks::verify(
+            HOOK_SECRET,
+            signature,
+            tampered.as_bytes(),
+            now,
+            300
+        ));
+        assert!(!rollcall_relay::webhooks::verify(
+            "not-the-secret-0123",
+            signature,
+            body.as_bytes(),
+            now,
+            300
+        ));
     }
     assert_eq!(receiver.bad_signatures(), 0);
 }
@@ -186,7 +221,10 @@ async fn a_relay_killed_and_restarted_delivers_what_was_pending_and_closes_open_
     // Closed at the last moment the first relay was known alive: its last heartbeat
     // (every 100 ms), not the restart.
     let ended = offline["at_ms"].as_u64().unwrap();
-    assert!(ended <= killed_at && ended + 500 >= killed_at, "ended {ended}, killed {killed_at}");
+    assert!(
+        ended <= killed_at && ended + 500 >= killed_at,
+        "ended {ended}, killed {killed_at}"
+    );
 
     let (status, page) = second.get("/v1/sessions?user=ann").await;
     assert_eq!(status, 200, "{page}");

@@ -166,7 +166,9 @@ pub async fn user(
                 .parse::<u64>()
                 .ok()
                 .filter(|n| (1..=MAX_DAYS).contains(n))
-                .ok_or_else(|| ApiError::BadRequest("bad_days", format!("days must be a number from 1 to {MAX_DAYS}")))?;
+                .ok_or_else(|| {
+                    ApiError::BadRequest("bad_days", format!("days must be a number from 1 to {MAX_DAYS}"))
+                })?;
         }
     }
     let now = wall_ms(std::time::SystemTime::now());
@@ -223,7 +225,9 @@ pub fn session_query(query: Option<&str>) -> Result<SessionQuery, ApiError> {
                     .parse::<usize>()
                     .ok()
                     .filter(|n| (1..=MAX_PAGE).contains(n))
-                    .ok_or_else(|| ApiError::BadRequest("bad_limit", format!("limit must be a number from 1 to {MAX_PAGE}")))?
+                    .ok_or_else(|| {
+                        ApiError::BadRequest("bad_limit", format!("limit must be a number from 1 to {MAX_PAGE}"))
+                    })?
             }
             _ => {}
         }
@@ -242,6 +246,7 @@ pub async fn sessions(
     let limit = q.limit;
     q.limit = limit + 1;
     let now = wall_ms(std::time::SystemTime::now());
+    q.now = now;
     let mut found = app
         .ledger
         .blocking(move |state| state.db.sessions(&q))

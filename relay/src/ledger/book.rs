@@ -404,7 +404,9 @@ impl Book {
     }
 
     fn join(&mut self, now: Ms, ch: &str, identity: &Identity) {
-        if !self.users.contains_key(&identity.id) || self.restored.as_ref().is_some_and(|r| r.users.contains(&identity.id)) {
+        if !self.users.contains_key(&identity.id)
+            || self.restored.as_ref().is_some_and(|r| r.users.contains(&identity.id))
+        {
             self.online(now, identity);
         }
         let key = (identity.id.clone(), ch.to_string());

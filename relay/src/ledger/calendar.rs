@@ -128,7 +128,13 @@ mod tests {
         assert_eq!(parse_time("2026-11-24T02:03:04Z"), Some(at - 567));
         assert_eq!(parse_time("2026-11-24"), Some(day_of(at) as u64 * DAY_MS));
         assert_eq!(parse_time("1795400000"), Some(1_795_400_000_000));
-        for bad in ["", "yesterday", "2026-13-01", "2026-11-24T25:00:00Z", "2026-11-24T02:03:04"] {
+        for bad in [
+            "",
+            "yesterday",
+            "2026-13-01",
+            "2026-11-24T25:00:00Z",
+            "2026-11-24T02:03:04",
+        ] {
             assert_eq!(parse_time(bad), None, "{bad}");
         }
     }

@@ -91,6 +91,8 @@ pub struct SessionQuery {
     /// Sessions that overlap `since..until`.
     pub since: Option<Ms>,
     pub until: Option<Ms>,
+    /// What "now" is for sessions still open.
+    pub now: Ms,
     /// Only sessions with a smaller id (the page before).
     pub before: Option<i64>,
     pub limit: usize,
@@ -176,9 +178,9 @@ impl Db {
     }
 
     pub fn open_sessions(&self) -> Result<Vec<Session>> {
-        let mut stmt = self
-            .conn
-            .prepare(&format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE ended IS NULL ORDER BY id"))?;
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE ended IS NULL ORDER BY id"
+        ))?;
         let rows = stmt.query_map([], session_of)?;
         rows.collect()
     }
@@ -298,7 +300,9 @@ impl Db {
 
     /// The bodies of these queued events, in the order given (missing ones skipped).
     pub fn bodies(&self, seqs: &[i64]) -> Result<Vec<String>> {
-        let mut stmt = self.conn.prepare_cached("SELECT body FROM webhook_queue WHERE seq = ?1")?;
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT body FROM webhook_queue WHERE seq = ?1")?;
         let mut out = Vec::with_capacity(seqs.len());
         for seq in seqs {
             if let Some(body) = stmt.query_row(params![seq], |r| r.get(0)).optional()? {
@@ -322,9 +326,10 @@ impl Db {
 
     /// Delete sessions that ended before `before`, and days before its day.
     pub fn prune(&self, before: Ms) -> Result<usize> {
-        let sessions = self
-            .conn
-            .execute("DELETE FROM sessions WHERE ended IS NOT NULL AND ended < ?1", params![before as i64])?;
+        let sessions = self.conn.execute(
+            "DELETE FROM sessions WHERE ended IS NOT NULL AND ended < ?1",
+            params![before as i64],
+        )?;
         self.conn.execute(
             "DELETE FROM days WHERE day < ?1",
             params![super::calendar::day_of(before)],
@@ -349,7 +354,8 @@ impl Db {
         }
         if let Some(since) = q.since {
             args.push(Value::Integer(since as i64));
-            sql += &format!(" AND (ended IS NULL OR ended > ?{})", args.len());
+            args.push(Value::Integer(q.now as i64));
+            sql += &format!(" AND coalesce(ended, ?{}) > ?{}", args.len(), args.len() - 1);
         }
         if let Some(until) = q.until {
             args.push(Value::Integer(until as i64));
@@ -394,9 +400,9 @@ impl Db {
     /// A user's accounted time on the days `from..=to`, by day (days without time
     /// omitted).
     pub fn days(&self, user: &str, from: i64, to: i64) -> Result<BTreeMap<i64, Split>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT day, active_ms, idle_ms, hidden_ms FROM days WHERE user = ?1 AND day BETWEEN ?2 AND ?3",
-        )?;
+        let mut stmt = self
+            .conn
+            .prepare("SELECT day, active_ms, idle_ms, hidden_ms FROM days WHERE user = ?1 AND day BETWEEN ?2 AND ?3")?;
         let rows = stmt.query_map(params![user, from, to], |r| {
             Ok((
                 r.get::<_, i64>(0)?,

@@ -78,10 +78,7 @@ impl LedgerConfig {
             let parent = path.parent().filter(|p| !p.as_os_str().is_empty());
             if let Some(dir) = parent {
                 if !dir.is_dir() {
-                    return Err(format!(
-                        "ledger.path: the folder {} does not exist",
-                        dir.display()
-                    ));
+                    return Err(format!("ledger.path: the folder {} does not exist", dir.display()));
                 }
             }
         }

@@ -139,8 +139,8 @@ impl WebhookConfig {
         }
         for (i, ep) in self.endpoints.iter().enumerate() {
             let n = i + 1;
-            let url = reqwest::Url::parse(&ep.url)
-                .map_err(|e| format!("webhooks.endpoint {n}: url {:?}: {e}", ep.url))?;
+            let url =
+                reqwest::Url::parse(&ep.url).map_err(|e| format!("webhooks.endpoint {n}: url {:?}: {e}", ep.url))?;
             if !matches!(url.scheme(), "http" | "https") {
                 return Err(format!("webhooks.endpoint {n}: url must be http:// or https://"));
             }
@@ -308,7 +308,15 @@ pub async fn run(ledger: Arc<Ledger>) {
         for (i, seqs) in due {
             let endpoint = config.endpoints[i].clone();
             let secret = config.secret_of(&endpoint);
-            sending.spawn(send(ledger.clone(), client.clone(), i, endpoint.url, secret, seqs, pacing));
+            sending.spawn(send(
+                ledger.clone(),
+                client.clone(),
+                i,
+                endpoint.url,
+                secret,
+                seqs,
+                pacing,
+            ));
         }
         let sleep = async {
             match next {
@@ -324,7 +332,15 @@ pub async fn run(ledger: Arc<Ledger>) {
     }
 }
 
-async fn send(ledger: Arc<Ledger>, client: reqwest::Client, lane: usize, url: String, secret: String, seqs: Vec<i64>, pacing: Pacing) {
+async fn send(
+    ledger: Arc<Ledger>,
+    client: reqwest::Client,
+    lane: usize,
+    url: String,
+    secret: String,
+    seqs: Vec<i64>,
+    pacing: Pacing,
+) {
     let events = {
         let ledger = ledger.clone();
         let seqs = seqs.clone();
