@@ -29,10 +29,10 @@ after(async () => {
 });
 
 /** A browser profile (its own localStorage, so its own client) with one tab open. */
-async function person(sub, channel, { claims, url, enter = true, browser = chrome.browser } = {}) {
+async function person(sub, channel, { claims, url, enter = true, browser = chrome.browser, options = {} } = {}) {
   const context = await browser.newContext();
   const tab = await openTab(context, site);
-  await tab.connect({ url: url ?? relay.url, token: await token(sub, claims) });
+  await tab.connect({ url: url ?? relay.url, token: await token(sub, claims), ...options });
   await tab.watch(channel);
   if (enter) {
     const result = await tab.enter(channel, {});
@@ -243,4 +243,48 @@ test("a forged token is refused", async () => {
   const ready = await tab.page.evaluate(() => window.t.presence.ready.then(() => "welcomed", (e) => e.code));
   assert.equal(ready, "bad_token");
   await context.close();
+});
+
+test("activity changes arrive as updates: idle after no input, hidden, active again", async () => {
+  const ch = "/room/activity";
+  const watcher = await observer(ch);
+  // Idle after 2 s: longer than the 1 s status throttle, so a short burst of activity is not merged away.
+  const ola = await person("ola", ch, { options: { idleAfterMs: 2_000 } });
+  await watcher.tab.waitFor("join", ch, "ola", 5_000, "ola entered");
+  const status = (want, why) =>
+    watcher.tab.waitForState(ch, new Function("s", `return s.users.some((u) => u.id === "ola" && u.status === "${want}")`), 4_000, why);
+  await status("idle", "no input for idleAfterMs, then a throttled check-in");
+  await ola.tab.page.mouse.move(10, 10);
+  await ola.tab.page.mouse.move(20, 20);
+  await status("active", "input makes the page active again at once");
+  await ola.tab.page.evaluate(() => {
+    Object.defineProperty(document, "visibilityState", { value: "hidden", configurable: true });
+    document.dispatchEvent(new Event("visibilitychange"));
+  });
+  await status("hidden", "the page was hidden");
+  const updates = (await watcher.tab.events()).filter((e) => e.type === "update" && e.id === "ola");
+  assert.deepEqual(updates.map((e) => e.user.status), ["idle", "active", "hidden"]);
+  for (const p of [ola, watcher]) await p.context.close();
+});
+
+test("an expiring token is replaced from the token function without a leave", async () => {
+  const ch = "/room/token";
+  const watcher = await observer(ch);
+  const context = await chrome.browser.newContext();
+  const tab = await openTab(context, site);
+  await tab.page.exposeFunction("freshToken", () => token("pia", {}, { expiresIn: "3s" }));
+  await tab.page.evaluate((url) => {
+    window.tokens = 0;
+    return window.t.connect({ url, token: async () => { window.tokens += 1; return window.freshToken(); } });
+  }, relay.url);
+  await tab.watch(ch);
+  assert.deepEqual(await tab.enter(ch, {}), { ok: true });
+  await watcher.tab.waitFor("join", ch, "pia", 5_000, "pia entered");
+  // The token's exp passes after 3 s (a whole second's granularity): wait until the SDK asked again.
+  await tab.page.waitForFunction(() => window.tokens >= 2, null, { timeout: 3_000 + TIMING.reconnect_grace_ms + SLACK_MS });
+  await hold(TIMING.unload_grace_ms, "a leave after the token expired would come within a grace");
+  const leaves = (await watcher.tab.events()).filter((e) => e.type === "leave" && e.id === "pia");
+  assert.deepEqual(leaves, [], "others saw no leave while the token was replaced");
+  await context.close();
+  await watcher.context.close();
 });
