@@ -264,3 +264,69 @@ async fn a_user_back_within_the_grace_after_a_restart_keeps_the_session_and_noth
     assert_eq!(user["channels"], serde_json::json!([CH]));
     let _ = std::fs::remove_dir_all(db.parent().unwrap());
 }
+
+/// The Python, Node and Ruby snippets of docs/webhooks.md, run as a site would run them
+/// (each interpreter that is installed), accept a real signature and refuse a tampered
+/// body.
+#[test]
+fn the_docs_snippets_verify_a_real_signature_and_refuse_a_tampered_body() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/webhooks.md")).unwrap();
+    let block = |lang: &str| -> String {
+        let start = doc.find(&format!("```{lang}\n")).unwrap_or_else(|| panic!("a {lang} block")) + lang.len() + 4;
+        let end = start + doc[start..].find("```").unwrap();
+        doc[start..end].to_string()
+    };
+    let body = r#"{"events":[{"id":"evt_1","type":"user.online","user":{"id":"ann"}}]}"#;
+    let header = rollcall_relay::webhooks::sign(HOOK_SECRET, rollcall_relay::auth::unix_now(), body.as_bytes());
+    let dir = std::env::temp_dir().join(format!("rollcall-doc-{}", rollcall_relay::hub::random_id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let scripts = [
+        (
+            "python3",
+            "check.py",
+            format!(
+                "{}\nimport os\ns, h, b = os.environ['SECRET'], os.environ['HEADER'], os.environ['BODY'].encode()\nprint(rollcall_verify(s, h, b), rollcall_verify(s, h, b + b' '))\n",
+                block("python")
+            ),
+        ),
+        (
+            "node",
+            "check.mjs",
+            format!(
+                "{}\nconst {{ SECRET: s, HEADER: h, BODY: b }} = process.env;\nconsole.log(rollcallVerify(s, h, Buffer.from(b)), rollcallVerify(s, h, Buffer.from(b + ' ')));\n",
+                block("js")
+            ),
+        ),
+        (
+            "ruby",
+            "check.rb",
+            format!(
+                "{}\ns, h, b = ENV['SECRET'], ENV['HEADER'], ENV['BODY']\nputs [rollcall_verify(s, h, b), rollcall_verify(s, h, b + ' ')].join(' ')\n",
+                block("ruby")
+            ),
+        ),
+    ];
+    let mut ran = 0;
+    for (interpreter, file, script) in scripts {
+        let path = dir.join(file);
+        std::fs::write(&path, script).unwrap();
+        let out = match std::process::Command::new(interpreter)
+            .arg(&path)
+            .env("SECRET", HOOK_SECRET)
+            .env("HEADER", &header)
+            .env("BODY", body)
+            .output()
+        {
+            Ok(out) => out,
+            Err(_) => {
+                eprintln!("{interpreter} is not installed: its snippet is not checked here");
+                continue;
+            }
+        };
+        let said = String::from_utf8_lossy(&out.stdout).trim().to_lowercase();
+        assert_eq!(said, "true false", "{interpreter}: {}", String::from_utf8_lossy(&out.stderr));
+        ran += 1;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(ran >= 1, "no interpreter to check the snippets with");
+}
