@@ -187,6 +187,7 @@ impl Config {
         let p = file.presence;
         let l = file.limits;
         let dl = Limits::default();
+        let pusher_apps = check_pusher_apps(file.pusher_apps)?;
         Ok(Config {
             listen: parse_listen(file.listen.as_deref().unwrap_or(DEFAULT_LISTEN))?,
             config_file: None,
@@ -211,10 +212,10 @@ impl Config {
                 max_connections: l.max_connections.unwrap_or(dl.max_connections),
             },
             policy: Policy::new(file.channels)?,
-            webhooks: file.webhooks.checked()?,
+            webhooks: with_pusher_webhooks(file.webhooks.checked()?, &pusher_apps)?,
             ledger: file.ledger.checked()?,
             demo: false,
-            pusher_apps: check_pusher_apps(file.pusher_apps)?,
+            pusher_apps,
         })
     }
 
@@ -292,6 +293,9 @@ pub struct PusherApp {
     pub id: String,
     pub key: String,
     pub secret: String,
+    /// Where Pusher-format webhooks for this app's presence channels go, if anywhere.
+    #[serde(default)]
+    pub webhook_url: Option<String>,
 }
 
 impl std::fmt::Debug for PusherApp {
@@ -300,6 +304,7 @@ impl std::fmt::Debug for PusherApp {
             .field("id", &self.id)
             .field("key", &self.key)
             .field("secret", &"<hidden>")
+            .field("webhook_url", &self.webhook_url)
             .finish()
     }
 }
@@ -324,8 +329,34 @@ fn check_pusher_apps(apps: Vec<PusherApp>) -> Result<Vec<PusherApp>, String> {
                 app.id, app.key
             ));
         }
+        if let Some(url) = &app.webhook_url {
+            let scheme = reqwest::Url::parse(url).map(|u| u.scheme().to_string());
+            if !matches!(scheme.as_deref(), Ok("http" | "https")) {
+                return Err(format!(
+                    "pusher_app {n}: webhook_url {url:?} must be an http:// or https:// URL"
+                ));
+            }
+        }
     }
     Ok(apps)
+}
+
+/// The webhook endpoints of `[[pusher_app]]`s with a `webhook_url`, after the
+/// `[[webhooks.endpoint]]`s (the queue tells endpoints apart by URL, so none may repeat).
+fn with_pusher_webhooks(
+    mut webhooks: crate::webhooks::WebhookConfig,
+    apps: &[PusherApp],
+) -> Result<crate::webhooks::WebhookConfig, String> {
+    for endpoint in apps.iter().filter_map(crate::pusher::webhooks::endpoint) {
+        if webhooks.endpoints.iter().any(|e| e.url == endpoint.url) {
+            return Err(format!(
+                "pusher_app webhook_url {:?} is also a webhooks.endpoint url; use another URL",
+                endpoint.url
+            ));
+        }
+        webhooks.endpoints.push(endpoint);
+    }
+    Ok(webhooks)
 }
 
 fn parse_listen(text: &str) -> Result<SocketAddr, String> {

@@ -6,6 +6,7 @@
 //!   Pusher signs it.
 //! - [`members`]: rollcall snapshots and diffs as Pusher member events.
 //! - [`signature`]: the HMAC-SHA256 signatures of channel auth, sign-in and the API.
+//! - [`webhooks`]: Pusher-format webhooks (`member_added`, `channel_occupied`, ...).
 //!
 //! A Pusher socket is a rollcall connection like any other: it registers with the hub
 //! when it first subscribes to a presence channel, with the user of the signed
@@ -21,6 +22,7 @@ pub mod api;
 pub mod members;
 pub mod signature;
 pub mod socket;
+pub mod webhooks;
 
 pub use socket::upgrade;
 

@@ -106,9 +106,11 @@ ${extra}
 /**
  * A site's backend: `POST /pusher/auth?user=ID` signs presence (and private) channels for
  * ID, `POST /pusher/user-auth?user=ID` signs `pusher:signin`. `&secret=X` signs with X
- * instead of the app's secret (a wrong signature). Other paths are served by `pages`.
+ * instead of the app's secret (a wrong signature). `POST /pusher/webhooks` keeps what it
+ * receives. Other paths are served by `pages`.
  */
 export async function startSite(pages = {}) {
+  const webhooks = [];
   const server = createServer(async (req, res) => {
     const url = new URL(req.url, "http://site");
     let body = "";
@@ -130,6 +132,10 @@ export async function startSite(pages = {}) {
       }
       return json(200, { auth: `${APP.key}:${hmac(secret, `${socketId}:${channel}`)}` });
     }
+    if (url.pathname === "/pusher/webhooks") {
+      webhooks.push({ headers: req.headers, rawBody: body });
+      return json(200, {});
+    }
     if (url.pathname === "/pusher/user-auth") {
       const userData = JSON.stringify({ id: user, user_info: { name: `User ${user}` } });
       return json(200, { auth: `${APP.key}:${hmac(secret, `${socketId}::user::${userData}`)}`, user_data: userData });
@@ -145,6 +151,8 @@ export async function startSite(pages = {}) {
   const url = `http://127.0.0.1:${server.address().port}`;
   return {
     url,
+    /** Pusher webhook requests received at /pusher/webhooks: {headers, rawBody}. */
+    webhooks,
     close: () =>
       new Promise((resolve) => {
         server.close(resolve);

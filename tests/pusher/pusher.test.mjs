@@ -25,8 +25,8 @@ import {
 
 /** A relay, a site and the clients a test makes, all ended afterwards. */
 async function setup(t, extra = "") {
-  const relay = await startRelay(extra);
   const site = await startSite();
+  const relay = await startRelay(typeof extra === "function" ? extra(site) : extra);
   const clients = [];
   t.after(async () => {
     for (const c of clients) c.disconnect();
@@ -223,4 +223,33 @@ test("a relay shutdown tells pusher-js to reconnect at once (4200)", async (t) =
   // pusher-js treats 4200-4299 as "reconnect now", not as a refusal.
   await waitFor(() => states.includes("connecting"), 5_000, "a reconnection attempt");
   assert.ok(!states.includes("failed"), states.join(","));
+});
+
+test("Pusher-format webhooks reach the site, pass the Pusher library's check, and a refresh sends none", async (t) => {
+  const { site, client } = await setup(t, (site) => `webhook_url = "${site.url}/pusher/webhooks"\n[webhooks]\nbatch_ms = 20\n`);
+  const names = () =>
+    site.webhooks.flatMap((w) => JSON.parse(w.rawBody).events.map((e) => `${e.name} ${e.channel}${e.user_id ? ` ${e.user_id}` : ""}`));
+  const page = client("ann");
+  await join(page);
+  await waitFor(() => names().length === 2, 5_000, "two webhook events");
+  assert.deepEqual(names(), [`channel_occupied ${CHANNEL}`, `member_added ${CHANNEL} ann`]);
+
+  const server = new PusherServer({ appId: APP.id, key: APP.key, secret: APP.secret, host: "127.0.0.1" });
+  for (const request of site.webhooks) {
+    const webhook = server.webhook(request);
+    assert.ok(webhook.isValid(), "signed with the app's key and secret");
+    assert.ok(webhook.getTime() instanceof Date);
+  }
+  const forged = { ...site.webhooks[0], rawBody: site.webhooks[0].rawBody.replace("ann", "eve") };
+  assert.equal(server.webhook(forged).isValid(), false);
+
+  // A refresh within the grace sends nothing; leaving for good sends member_removed and vacated.
+  page.disconnect();
+  const reloaded = client("ann");
+  await join(reloaded);
+  await sleep(TIMING.reconnect_grace_ms + 300);
+  assert.equal(names().length, 2);
+  reloaded.disconnect();
+  await waitFor(() => names().length === 4, TIMING.reconnect_grace_ms + SLACK_MS + 1_000, "member_removed");
+  assert.deepEqual(names().slice(2), [`member_removed ${CHANNEL} ann`, `channel_vacated ${CHANNEL}`]);
 });

@@ -161,6 +161,7 @@ mod tests {
             id: "3".into(),
             key: "3e4d5a6f".into(),
             secret: "7ad3773142a6692b25b8".into(),
+            webhook_url: None,
         }
     }
 

@@ -100,6 +100,10 @@ pub struct Endpoint {
     pub channels: Vec<String>,
     /// Overrides `[webhooks] secret` for this endpoint.
     pub secret: Option<Secret>,
+    /// Set on the endpoint a `[[pusher_app]]` `webhook_url` adds: Pusher's body and
+    /// signature instead of rollcall's (see `crate::pusher::webhooks`).
+    #[serde(skip)]
+    pub pusher: Option<crate::config::PusherApp>,
 }
 
 impl Endpoint {
@@ -308,12 +312,14 @@ pub async fn run(ledger: Arc<Ledger>) {
         for (i, seqs) in due {
             let endpoint = config.endpoints[i].clone();
             let secret = config.secret_of(&endpoint);
+            let pusher = endpoint.pusher.clone();
             sending.spawn(send(
                 ledger.clone(),
                 client.clone(),
                 i,
                 endpoint.url,
                 secret,
+                pusher,
                 seqs,
                 pacing,
             ));
@@ -338,6 +344,7 @@ async fn send(
     lane: usize,
     url: String,
     secret: String,
+    pusher: Option<crate::config::PusherApp>,
     seqs: Vec<i64>,
     pacing: Pacing,
 ) {
@@ -351,6 +358,10 @@ async fn send(
     let outcome = match events {
         Err(e) => Err(format!("cannot read the queue: {e}")),
         Ok(events) if events.is_empty() => Ok(()),
+        Ok(events) if pusher.is_some() => {
+            let app = pusher.as_ref().expect("guarded");
+            crate::pusher::webhooks::deliver(&client, &url, app, &events).await
+        }
         Ok(events) => {
             let body = batch_body(&events);
             let signature = sign(&secret, unix_ms() / 1000, body.as_bytes());
@@ -439,6 +450,7 @@ mod tests {
             events: vec!["channel.join".into(), "user.online".into()],
             channels: vec!["/docs/**".into()],
             secret: None,
+            pusher: None,
         };
         let notice = |kind, channel: Option<&str>| Notice {
             kind,
@@ -462,6 +474,7 @@ mod tests {
                 events: vec![],
                 channels: vec![],
                 secret: None,
+                pusher: None,
             }],
             ..WebhookConfig::default()
         };
