@@ -16,10 +16,10 @@
 //!   [`TabWants`], which [`Tabs::sync`] takes as the truth for that tab.
 //! - [`Election`]: lowest tab id wins, announced over BroadcastChannel.
 
+use crate::client::SmallMap;
 use crate::protocol::{Meta, Status};
 use crate::time::{earliest, Instant};
 use serde::{Deserialize, Serialize};
-use crate::client::SmallMap;
 
 /// A tab's random id, made by the shell.
 pub type TabId = String;
@@ -100,6 +100,9 @@ struct Tab {
     subscribed: Vec<String>,
     status: Status,
     last_seen: Instant,
+    /// Said it is unloading: its wants are kept until then, so a refreshed page that
+    /// enters again in time changes nothing.
+    unloading_until: Option<Instant>,
 }
 
 impl Tab {
@@ -109,6 +112,7 @@ impl Tab {
             subscribed: Vec::new(),
             status: Status::Hidden,
             last_seen: now,
+            unloading_until: None,
         }
     }
 }
@@ -240,13 +244,25 @@ impl Tabs {
         match self.tabs.get_mut(tab) {
             Some(t) => {
                 t.last_seen = t.last_seen.max(now);
+                t.unloading_until = None;
                 true
             }
             None => false,
         }
     }
 
-    /// A tab is going away (pagehide): drop its wants now.
+    /// A tab's page is unloading (pagehide): keep its wants for `grace_ms` (the relay's
+    /// unload grace), then drop them. A refresh comes back as a new tab within it.
+    pub fn unloading(&mut self, now: Instant, tab: &str, grace_ms: u64) {
+        if tab == self.me {
+            return;
+        }
+        if let Some(t) = self.tabs.get_mut(tab) {
+            t.unloading_until = Some(now + grace_ms);
+        }
+    }
+
+    /// A tab is done (`presence.close()`): drop its wants now.
     pub fn remove(&mut self, tab: &str) -> Vec<Intent> {
         if tab == self.me {
             return Vec::new();
@@ -259,23 +275,30 @@ impl Tabs {
     /// Pings and the verdict on tabs that did not answer the last one.
     pub fn handle_timeout(&mut self, now: Instant) -> Tick {
         let mut tick = Tick::default();
-        if let Some(sent) = self.ping_sent.filter(|&s| now.since(s) >= PING_ANSWER_MS) {
+        let verdict = self.ping_sent.filter(|&s| now.since(s) >= PING_ANSWER_MS);
+        if verdict.is_some() {
             self.ping_sent = None;
-            let me = self.me.clone();
-            let gone: Vec<TabId> = self
-                .tabs
-                .iter()
-                .filter(|(id, t)| **id != me && t.last_seen < sent)
-                .map(|(id, _)| id.clone())
-                .collect();
-            if !gone.is_empty() {
-                let before = self.union();
-                for id in &gone {
-                    self.tabs.remove(id);
-                }
-                tick.intents = changes(&before, &self.union());
-                tick.dropped = gone;
+        }
+        let me = self.me.clone();
+        let gone: Vec<TabId> = self
+            .tabs
+            .iter()
+            .filter(|(id, t)| {
+                **id != me
+                    && match t.unloading_until {
+                        Some(until) => until <= now,
+                        None => verdict.is_some_and(|sent| t.last_seen < sent),
+                    }
+            })
+            .map(|(id, _)| id.clone())
+            .collect();
+        if !gone.is_empty() {
+            let before = self.union();
+            for id in &gone {
+                self.tabs.remove(id);
             }
+            tick.intents = changes(&before, &self.union());
+            tick.dropped = gone;
         }
         if now >= self.next_ping {
             tick.ping = true;
@@ -288,7 +311,11 @@ impl Tabs {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        earliest(Some(self.next_ping), self.ping_sent.map(|s| s + PING_ANSWER_MS))
+        let unloading = self.tabs.iter().filter_map(|(_, t)| t.unloading_until).min();
+        earliest(
+            earliest(Some(self.next_ping), self.ping_sent.map(|s| s + PING_ANSWER_MS)),
+            unloading,
+        )
     }
 
     fn union(&self) -> Union {
@@ -313,7 +340,13 @@ impl Tabs {
             status = status.max(t.status);
         }
         Union {
-            entered: SmallMap(latest.0.into_iter().map(|(ch, (_, m))| (ch.to_string(), m.clone())).collect()),
+            entered: SmallMap(
+                latest
+                    .0
+                    .into_iter()
+                    .map(|(ch, (_, m))| (ch.to_string(), m.clone()))
+                    .collect(),
+            ),
             subscribed,
             status,
         }
@@ -613,6 +646,49 @@ mod tests {
             }
         };
         assert!(now.since(T0) <= PING_INTERVAL_MS + PING_ANSWER_MS, "{now:?}");
+    }
+
+    #[test]
+    fn an_unloading_tab_keeps_its_wants_through_the_grace_so_a_refresh_shows_nothing() {
+        let mut tabs = Tabs::new("a", T0);
+        tabs.apply(T0, "old", enter("/x/y", json!({"n": 1})));
+        tabs.unloading(T0 + 10, "old", 3_000);
+        let mut intents = Vec::new();
+        // The refreshed page is a new tab that enters again a second later.
+        let mut now = T0;
+        while now < T0 + 1_000 {
+            now = tabs.poll_timeout().unwrap();
+            intents.extend(tabs.handle_timeout(now).intents);
+        }
+        assert!(intents.is_empty(), "kept through the grace despite unanswered pings: {intents:?}");
+        assert!(tabs.knows("old"));
+        tabs.apply(T0 + 1_000, "new", enter("/x/y", json!({"n": 1})));
+        let mut dropped = Vec::new();
+        while now < T0 + 5_000 {
+            now = tabs.poll_timeout().unwrap();
+            tabs.heartbeat(now, "new");
+            let tick = tabs.handle_timeout(now);
+            intents.extend(tick.intents);
+            dropped.extend(tick.dropped);
+        }
+        assert_eq!(dropped, vec!["old".to_string()]);
+        assert!(intents.is_empty(), "the channel never left: {intents:?}");
+    }
+
+    #[test]
+    fn an_unloading_tab_that_does_not_come_back_is_left_after_the_grace() {
+        let mut tabs = Tabs::new("a", T0);
+        tabs.apply(T0, "b", enter("/x/y", json!({})));
+        tabs.unloading(T0, "b", 3_000);
+        assert_eq!(tabs.poll_timeout().map(|t| t <= T0 + 3_000), Some(true));
+        let mut left_at = None;
+        while left_at.is_none() {
+            let now = tabs.poll_timeout().unwrap();
+            if tabs.handle_timeout(now).intents == vec![leave("/x/y")] {
+                left_at = Some(now);
+            }
+        }
+        assert_eq!(left_at, Some(T0 + 3_000));
     }
 
     #[test]

@@ -37,8 +37,10 @@ pub enum BusMsg {
     Heartbeat { tab: String },
     /// Follower -> a leader it has not synced with: everything this tab wants.
     Sync { tab: String, wants: TabWants },
-    /// Follower -> leader: this tab is going away; drop its wants now.
-    Bye { tab: String },
+    /// Follower -> leader: this tab is done. `unloading` (pagehide): keep its wants for
+    /// the unload grace, so a refreshed page that enters again changes nothing;
+    /// otherwise (`presence.close()`) drop them now.
+    Bye { tab: String, unloading: bool },
     /// Follower -> leader: my view of `ch` skipped a diff; broadcast a snapshot.
     Resync { tab: String, ch: String },
     /// Leader -> all: the connection ended for good (replaced, refused, closed).

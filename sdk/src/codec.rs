@@ -478,16 +478,19 @@ pub fn bus_to_js(msg: &BusMsg) -> JsValue {
             set(&o, "error", &error_to_js(error));
             "stopped"
         }
+        BusMsg::Bye { tab, unloading } => {
+            set(&o, "tab", &tab.as_str().into());
+            set(&o, "unloading", &JsValue::from_bool(*unloading));
+            "bye"
+        }
         BusMsg::Pong { tab }
         | BusMsg::Heartbeat { tab }
-        | BusMsg::Bye { tab }
         | BusMsg::Announce { tab }
         | BusMsg::Resign { tab } => {
             set(&o, "tab", &tab.as_str().into());
             match msg {
                 BusMsg::Pong { .. } => "pong",
                 BusMsg::Heartbeat { .. } => "heartbeat",
-                BusMsg::Bye { .. } => "bye",
                 BusMsg::Announce { .. } => "announce",
                 _ => "resign",
             }
@@ -523,7 +526,10 @@ pub fn bus_from_js(v: &JsValue) -> Option<BusMsg> {
             tab: tab()?,
             wants: wants_from_js(&get(v, "wants"))?,
         },
-        "bye" => BusMsg::Bye { tab: tab()? },
+        "bye" => BusMsg::Bye {
+            tab: tab()?,
+            unloading: get(v, "unloading").as_bool().unwrap_or(false),
+        },
         "resync" => BusMsg::Resync {
             tab: tab()?,
             ch: text(v, "ch")?,

@@ -34,6 +34,9 @@ use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{BroadcastChannel, CloseEvent, MessageEvent, WebSocket};
 
+/// The relay's default unload grace, used until its welcome tells the real one.
+const DEFAULT_UNLOAD_GRACE_MS: u64 = 3_000;
+
 /// Input on a visible page more recent than this keeps the status `active`.
 pub const DEFAULT_IDLE_AFTER_MS: u64 = 60_000;
 
@@ -957,8 +960,15 @@ impl State {
                 }
             }
             BusMsg::Pong { tab } | BusMsg::Heartbeat { tab } if leading => {
-                if let Role::Leader(l) = &mut self.role {
-                    l.tabs.heartbeat(now, &tab);
+                let Role::Leader(l) = &mut self.role else { return };
+                if !l.tabs.heartbeat(now, &tab) {
+                    // A tab this leader has not heard of: ping now so it syncs at once
+                    // (and learns whether the relay is up) rather than at the next ping.
+                    BusMsg::Ping {
+                        leader: self.tab.clone(),
+                        connected: self.connected,
+                    }
+                    .post(&self.bus);
                 }
             }
             BusMsg::Sync { tab, wants } if leading => {
@@ -975,10 +985,15 @@ impl State {
                     self.broadcast_frame(now, snap);
                 }
             }
-            BusMsg::Bye { tab } if leading => {
+            BusMsg::Bye { tab, unloading } if leading => {
                 if let Role::Leader(l) = &mut self.role {
-                    let changes = l.tabs.remove(&tab);
-                    l.apply_all(now, changes);
+                    if unloading {
+                        let grace = l.client.terms().map_or(DEFAULT_UNLOAD_GRACE_MS, |t| t.unload_grace_ms);
+                        l.tabs.unloading(now, &tab, grace);
+                    } else {
+                        let changes = l.tabs.remove(&tab);
+                        l.apply_all(now, changes);
+                    }
                 }
             }
             BusMsg::Resync { ch, .. } if leading => {
@@ -1025,6 +1040,7 @@ impl State {
             }
             Role::Follower => BusMsg::Bye {
                 tab: self.tab.clone(),
+                unloading: true,
             }
             .post(&self.bus),
             Role::Closed => {}
@@ -1061,6 +1077,7 @@ impl State {
             }
             Role::Follower => BusMsg::Bye {
                 tab: self.tab.clone(),
+                unloading: false,
             }
             .post(&self.bus),
             Role::Closed => {}

@@ -140,6 +140,31 @@ test("a refresh shows no leave", async () => {
   await watcher.context.close();
 });
 
+test("a refresh of a follower tab shows no leave", async () => {
+  const ch = "/room/follower-refresh";
+  const watcher = await observer(ch);
+  const context = await chrome.browser.newContext();
+  const jwt = await token("uma");
+  const leader = await openTab(context, site);
+  await leader.connect({ url: relay.url, token: jwt });
+  const follower = await openTab(context, site);
+  await follower.connect({ url: relay.url, token: jwt });
+  assert.equal(await follower.isLeader(), false);
+  // Only the follower is in the channel: its wants alone keep uma there.
+  assert.deepEqual(await follower.enter(ch, {}), { ok: true });
+  await watcher.tab.waitFor("join", ch, "uma", 5_000, "uma entered from the follower tab");
+
+  await follower.page.reload();
+  await follower.page.waitForFunction(() => window.t !== undefined, null, { timeout: 5_000 });
+  await follower.connect({ url: relay.url, token: jwt });
+  assert.deepEqual(await follower.enter(ch, {}), { ok: true });
+  await hold(TIMING.unload_grace_ms + SLACK_MS, "a leave would come once the leader dropped the old page's wants");
+  const events = (await watcher.tab.events()).filter((e) => e.id === "uma").map((e) => e.type);
+  assert.deepEqual(events, ["join"], "others saw uma join once and never leave");
+  await context.close();
+  await watcher.context.close();
+});
+
 test("closing the last tab shows a leave within the unload grace", async () => {
   const ch = "/room/close";
   const watcher = await observer(ch);
