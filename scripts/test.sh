@@ -174,25 +174,30 @@ else
   skip wasm "no sdk/Cargo.toml yet"
 fi
 
-# Node test files, by node's own naming rules, grouped by their directory under tests/.
-node_suites=$([ -d tests ] && find tests -path '*/node_modules' -prune -o -type f \
-  \( -name '*.test.js' -o -name '*.test.mjs' -o -name '*.test.cjs' \
-     -o -name '*-test.js' -o -name '*-test.mjs' -o -name '*_test.mjs' \
-     -o -name 'test-*.js' -o -name 'test-*.mjs' -o -name 'test.mjs' \) \
-  -print | cut -d/ -f2 | sort -u || true)
-[ -d tests/browser ] || skip browser "no tests/browser/ yet"
+# Node test files by node's own naming rules (helpers like harness.mjs are not tests).
+node_test_files() {
+  find "$1" -path '*/node_modules' -prune -o -type f \
+    \( -name '*.test.js' -o -name '*.test.mjs' -o -name '*.test.cjs' \
+       -o -name '*-test.js' -o -name '*-test.mjs' -o -name '*_test.js' -o -name '*_test.mjs' \
+       -o -name 'test-*.js' -o -name 'test-*.mjs' -o -name 'test.js' -o -name 'test.mjs' \) \
+    -print | sort
+}
+
 # Node 20 has a global WebSocket only behind a flag; tests may rely on it.
 node_flags=()
 if node -e 'process.exit(typeof WebSocket === "undefined" ? 0 : 1)'; then
   node_flags+=(--experimental-websocket)
 fi
-for dir in $node_suites; do
-  mapfile -t files < <(find "tests/$dir" -path '*/node_modules' -prune -o -type f \
-    \( -name '*.test.js' -o -name '*.test.mjs' -o -name '*.test.cjs' \
-       -o -name '*-test.js' -o -name '*-test.mjs' -o -name '*_test.mjs' \
-       -o -name 'test-*.js' -o -name 'test-*.mjs' -o -name 'test.mjs' \) -print | sort)
-  # One file at a time: browser suites share the relay's ports and two cores.
-  run_suite "$dir" node "${node_flags[@]}" --test --test-concurrency=1 --test-reporter=spec "${files[@]}"
+
+# One suite per directory of tests/ (browser, demo, readme, ...).
+[ -d tests/browser ] || skip browser "no tests/browser/ yet"
+for dir in tests/*/; do
+  [ -d "$dir" ] || continue
+  mapfile -t files < <(node_test_files "$dir")
+  [ ${#files[@]} -gt 0 ] || continue
+  # One file at a time: end-to-end files start relays and browsers on two shared cores.
+  run_suite "$(basename "$dir")" node "${node_flags[@]}" --test --test-concurrency=1 \
+    --test-reporter=spec "${files[@]}"
 done
 
 finish
