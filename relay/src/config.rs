@@ -444,6 +444,17 @@ mod tests {
     }
 
     #[test]
+    fn a_relay_serving_only_pusher_apps_needs_no_token_secret_and_webhook_urls_are_checked() {
+        let app = "[[pusher_app]]\nid = \"1\"\nkey = \"k\"\nsecret = \"s\"\n";
+        assert!(Config::from_toml(app).unwrap().validate().is_ok());
+        let c = Config::from_toml(&format!("{app}webhook_url = \"http://127.0.0.1:9/hooks\"")).unwrap();
+        assert_eq!(c.webhooks.endpoints.len(), 1);
+        assert!(c.webhooks.endpoints[0].pusher.is_some());
+        let err = Config::from_toml(&format!("{app}webhook_url = \"ftp://example.com\"")).unwrap_err();
+        assert!(err.contains("pusher_app 1: webhook_url"), "{err}");
+    }
+
+    #[test]
     fn a_secret_is_required_outside_demo_mode() {
         let err = Config::load(None, Overrides::default()).unwrap_err();
         assert!(err.contains("ROLLCALL_SECRET"), "{err}");

@@ -555,3 +555,103 @@ async fn shutdown_tells_pusher_clients_to_reconnect_with_4200() {
     assert_eq!(p.closed().await, Some(4200));
     stopping.await.unwrap();
 }
+
+/// A site's Pusher webhook endpoint: keeps (X-Pusher-Key, X-Pusher-Signature, body).
+async fn pusher_receiver() -> (String, std::sync::Arc<std::sync::Mutex<Vec<(String, String, String)>>>) {
+    use axum::http::HeaderMap;
+    use std::sync::{Arc, Mutex};
+    let got: Arc<Mutex<Vec<(String, String, String)>>> = Arc::default();
+    let kept = got.clone();
+    let app = axum::Router::new().route(
+        "/pusher/webhooks",
+        axum::routing::post(move |headers: HeaderMap, body: String| async move {
+            let header = |name: &str| {
+                headers
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or_default()
+                    .to_string()
+            };
+            kept.lock()
+                .unwrap()
+                .push((header("x-pusher-key"), header("x-pusher-signature"), body));
+            axum::http::StatusCode::OK
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/pusher/webhooks", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, got)
+}
+
+#[tokio::test]
+async fn pusher_webhooks_are_signed_with_the_app_secret_and_a_refresh_sends_none() {
+    let (url, got) = pusher_receiver().await;
+    let relay = TestRelay::start(&format!(
+        "{}\n[webhooks]\nbatch_ms = 20\n",
+        config("").replace(
+            &format!("secret = \"{SECRET}\""),
+            &format!("secret = \"{SECRET}\"\nwebhook_url = \"{url}\"")
+        )
+    ))
+    .await;
+    let names = || -> Vec<String> {
+        got.lock()
+            .unwrap()
+            .iter()
+            .flat_map(|(_, _, body)| {
+                let v: Value = serde_json::from_str(body).unwrap();
+                v["events"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| {
+                        let user = e["user_id"].as_str().map(|u| format!(" {u}")).unwrap_or_default();
+                        format!(
+                            "{} {}{user}",
+                            e["name"].as_str().unwrap(),
+                            e["channel"].as_str().unwrap()
+                        )
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect()
+    };
+    let wait_for = |n: usize| {
+        let names = &names;
+        async move {
+            let deadline = Instant::now() + PATIENCE;
+            while names().len() < n {
+                assert!(Instant::now() < deadline, "{:?}", names());
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    };
+
+    let mut page = Pusher::connect(&relay).await;
+    page.join("ann").await;
+    wait_for(2).await;
+    assert_eq!(
+        names(),
+        [format!("channel_occupied {CH}"), format!("member_added {CH} ann")]
+    );
+    for (key, sig, body) in got.lock().unwrap().iter() {
+        assert_eq!(key, KEY);
+        assert!(signature::verify(SECRET, body, sig), "{sig} over {body}");
+        let v: Value = serde_json::from_str(body).unwrap();
+        assert!(v["time_ms"].as_u64().unwrap() / 1000 >= unix_now() - 60);
+    }
+
+    // A refresh within the grace sends nothing; closing for good sends the rest.
+    page.close_going_away().await;
+    let mut again = Pusher::connect(&relay).await;
+    again.join("ann").await;
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(names().len(), 2, "{:?}", names());
+    again.close_going_away().await;
+    wait_for(4).await;
+    assert_eq!(
+        names()[2..],
+        [format!("member_removed {CH} ann"), format!("channel_vacated {CH}")]
+    );
+}
