@@ -277,3 +277,178 @@ pub async fn call(
     let body = res.into_body().collect().await.unwrap().to_bytes();
     (status, headers, String::from_utf8_lossy(&body).into_owned())
 }
+
+/// Connect a test client to a relay at `addr` (any relay: in-process or a process).
+pub async fn client_at(addr: &str, user: &str, client: &str) -> TestClient {
+    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/v1/ws"))
+        .await
+        .expect("ws connect");
+    let mut c = TestClient {
+        ws,
+        session: String::new(),
+        terms: None,
+        next_ref: 1,
+    };
+    c.send(json!({"type": "hello", "v": [1], "token": token(user, &[]), "client": client}))
+        .await;
+    match c.recv().await {
+        ServerMsg::Welcome { session, terms, .. } => {
+            c.session = session;
+            c.terms = Some(terms);
+            c
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+/// A free TCP port on loopback.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A private `redis-server` on a free port, no persistence, stopped when dropped.
+pub struct RedisServer {
+    pub port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl RedisServer {
+    pub fn start() -> RedisServer {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("rollcall-redis-{port}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let server = RedisServer { port, dir };
+        server.run();
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// Start (again) on the same port, empty.
+    pub fn run(&self) {
+        let status = std::process::Command::new("redis-server")
+            .args([
+                "--daemonize",
+                "yes",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                &self.port.to_string(),
+            ])
+            .args(["--save", "", "--appendonly", "no", "--dir", self.dir.to_str().unwrap()])
+            .args(["--pidfile", self.dir.join("redis.pid").to_str().unwrap()])
+            .status()
+            .expect("redis-server is installed (scripts/setup.sh installs it)");
+        assert!(status.success());
+        for _ in 0..100 {
+            if self.cli(&["ping"]).is_some_and(|out| out.trim() == "PONG") {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("redis-server did not start on port {}", self.port);
+    }
+
+    /// Stop it without saving: all data gone.
+    pub fn stop(&self) {
+        let _ = self.cli(&["shutdown", "nosave"]);
+    }
+
+    pub fn cli(&self, args: &[&str]) -> Option<String> {
+        let out = std::process::Command::new("redis-cli")
+            .arg("-p")
+            .arg(self.port.to_string())
+            .args(args)
+            .output()
+            .ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The relay binary as a process, as operators run it.
+pub struct RelayProcess {
+    pub addr: String,
+    child: std::process::Child,
+}
+
+impl RelayProcess {
+    pub fn start(toml: &str, redis_url: &str) -> RelayProcess {
+        use std::io::BufRead;
+        let path = std::env::temp_dir().join(format!("rollcall-relay-{}.toml", free_port()));
+        std::fs::write(&path, toml).unwrap();
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_rollcall-relay"))
+            .args(["--listen", "127.0.0.1:0", "--config", path.to_str().unwrap()])
+            .env("ROLLCALL_SECRET", SECRET)
+            .env("ROLLCALL_API_KEY", API_KEY)
+            .env("ROLLCALL_REDIS_URL", redis_url)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("relay binary");
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .split("http://")
+            .nth(1)
+            .and_then(|rest| rest.split_whitespace().next())
+            .expect("start line")
+            .to_string();
+        assert!(line.contains("store: redis"), "{line}");
+        RelayProcess { addr, child }
+    }
+
+    /// SIGKILL: no goodbye of any kind.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// SIGTERM, as a deploy does; waits for the process to end.
+    pub fn terminate(&mut self) {
+        let _ = std::process::Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+
+    pub async fn client(&self, user: &str, client: &str) -> TestClient {
+        client_at(&self.addr, user, client).await
+    }
+
+    /// `/healthz` as JSON.
+    pub async fn health(&self) -> serde_json::Value {
+        let res = reqwest::get(format!("http://{}/healthz", self.addr))
+            .await
+            .expect("healthz answers");
+        serde_json::from_str(&res.text().await.expect("a body")).expect("healthz is JSON")
+    }
+}
+
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Keep reading a client in the background, as a browser does: it answers the relay's
+/// pings, so its lease holds while the test looks elsewhere.
+pub fn keep_alive(mut c: TestClient) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move { while let Some(Ok(_)) = c.ws.next().await {} })
+}
