@@ -103,9 +103,20 @@ if ! $for_demo; then
   fi
 fi
 
-# npm packages from the committed lockfile: playwright-core, binaryen (wasm-opt), jose.
+# npm packages from the committed lockfiles: the root one (playwright-core, binaryen for
+# wasm-opt, jose), and for the tests, any test directory or the SDK that keeps its own.
 # node_modules/.package-lock.json is rewritten by every install, so it dates the tree.
-if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  say "installing npm packages (npm ci)"
-  quietly npm-ci npm ci --no-audit --no-fund --loglevel=error
+npm_dirs=(.)
+if ! $for_demo; then
+  for lock in tests/*/package-lock.json sdk/package-lock.json; do
+    if [ -f "$lock" ]; then npm_dirs+=("$(dirname "$lock")"); fi
+  done
 fi
+for dir in "${npm_dirs[@]}"; do
+  if [ ! -f "$dir/node_modules/.package-lock.json" ] ||
+     [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    if [ "$dir" = . ]; then where="" log=npm-ci; else where=" in $dir" log="npm-ci-${dir//\//-}"; fi
+    say "installing npm packages$where (npm ci)"
+    quietly "$log" npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
+  fi
+done
