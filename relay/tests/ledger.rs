@@ -439,3 +439,58 @@ async fn sessions_page_newest_first_and_filter_by_user_channel_and_time() {
     let (status, err) = relay.get("/v1/sessions?limit=5000").await;
     assert_eq!((status, err["error"].as_str()), (400, Some("bad_limit")));
 }
+
+#[test]
+fn the_file_keeps_open_sessions_totals_and_the_queue_across_a_reopen_and_prunes_only_old_ended_sessions() {
+    use rollcall_relay::ledger::db::{Db, SessionQuery};
+    let path = temp_db();
+    let t0 = at("2026-11-20T10:00:00Z");
+    let mut sim = Sim::new();
+    sim.on(t0, online("ann"));
+    sim.on(t0, join("ann", CH));
+    sim.on(t0 + 60_000, leave("ann", CH));
+    sim.on(t0 + 60_000, offline("ann"));
+    sim.on(t0 + 120_000, online("bob"));
+    {
+        let mut db = Db::open(Some(&path)).unwrap();
+        let queue = vec![("http://127.0.0.1:1/hooks".to_string(), "evt_1".to_string(), t0, "{}".to_string())];
+        let seqs = db.apply(t0 + 120_000, &sim.writes, &queue).unwrap();
+        assert_eq!(seqs.len(), 1);
+    }
+    let db = Db::open(Some(&path)).unwrap();
+    assert_eq!(db.alive().unwrap(), Some(t0 + 120_000));
+    let open = db.open_sessions().unwrap();
+    assert_eq!(open.len(), 1);
+    assert_eq!(open[0].user, "bob");
+    assert_eq!(db.next_id().unwrap(), open[0].id + 1);
+    assert_eq!(db.queued().unwrap().len(), 1);
+    assert_eq!(db.bodies(&[db.queued().unwrap()[0].seq]).unwrap(), ["{}"]);
+    let ann = db.user("ann").unwrap().unwrap();
+    assert_eq!(ann.total.online_ms(), 60_000);
+    assert_eq!(ann.last_seen, t0 + 60_000);
+    assert_eq!(ann.identity.name.as_deref(), Some("User ann"));
+
+    let all = |db: &Db| {
+        db.sessions(&SessionQuery {
+            channel: Some(None),
+            limit: 100,
+            now: t0 + 200_000,
+            ..SessionQuery::default()
+        })
+        .unwrap()
+        .len()
+            + db.sessions(&SessionQuery {
+                limit: 100,
+                now: t0 + 200_000,
+                ..SessionQuery::default()
+            })
+            .unwrap()
+            .len()
+    };
+    assert_eq!(all(&db), 3);
+    // Ann's two sessions ended at t0 + 60 s; bob's is open and stays.
+    assert_eq!(db.prune(t0 + 59_000).unwrap(), 0);
+    assert_eq!(db.prune(t0 + 61_000).unwrap(), 2);
+    assert_eq!(all(&db), 1);
+    let _ = std::fs::remove_dir_all(path.parent().unwrap());
+}

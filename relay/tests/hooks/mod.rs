@@ -51,7 +51,7 @@ timeout_ms = 2000
 url = "{hook_url}"
 [ledger]
 {ledger}heartbeat_ms = 100
-restore_grace_ms = 400
+restore_grace_ms = 1000
 "#
     )
 }
@@ -220,10 +220,7 @@ impl TestRelay {
     /// Stop as a crash would: no shutdown, nothing written on the way out.
     pub fn kill(mut self) {
         self.server.abort();
-        if let Some(relay) = self.relay.take() {
-            relay.state().hub.shutdown();
-            drop(relay);
-        }
+        drop(self.relay.take());
     }
 
     pub async fn tab(&self, user: &str, client: &str) -> Tab {
