@@ -61,6 +61,12 @@ enum Cmd {
     },
 }
 
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_default()
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.cmd {
@@ -69,7 +75,15 @@ fn main() -> ExitCode {
         Cmd::Suite { args, md, load_note } => {
             let quick = args.quick;
             let repo = args.repo.clone();
-            suite::main(args).and_then(|outcomes| report::write(&outcomes, &md, &repo, quick, &load_note))
+            let load_before = loadavg();
+            suite::main(args).and_then(|outcomes| {
+                let load = format!(
+                    "load average (1, 5, 15 min) {load_before} at the start, {} at the end{}{load_note}",
+                    loadavg(),
+                    if load_note.is_empty() { "" } else { "; " }
+                );
+                report::write(&outcomes, &md, &repo, quick, &load)
+            })
         }
         Cmd::Report {
             input,

@@ -464,7 +464,7 @@ fn w4(s: &mut String, all: &[Outcome]) {
     let _ = writeln!(
         s,
         "## W4: churn with watchers\n\nN members watch one channel. Then new clients arrive at a fixed rate \
-         (parameters below); each connects, joins, stays 1 s and leaves (explicit leave, then close). \
+         (parameters below); each connects, joins, stays 1 s (300 ms in a quick run) and leaves (explicit leave, then close). \
          *Join*: from the start of the connection until every watcher sees it; *leave*: from the leave \
          until every watcher sees it. CPU per event: server CPU during the churn / (churners × 2 × N).\n"
     );

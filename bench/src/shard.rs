@@ -70,6 +70,9 @@ pub struct ShardArgs {
     /// The process exits by itself after this many seconds, whatever happens.
     #[arg(long, default_value_t = 300)]
     pub max_seconds: u64,
+    /// Quiet time after a phase before it is reported (late frames, allocator settling), ms.
+    #[arg(long, default_value_t = 2000)]
+    pub settle_ms: u64,
     /// Run without waiting for `go` on stdin (for a manual try).
     #[arg(long)]
     pub no_wait: bool,
@@ -226,7 +229,7 @@ async fn run(ctx: &mut Ctx) {
                     ctx.spawn(spec);
                 }
             }
-            tokio::time::sleep_until(t0 + period * a.rounds as u32 + Duration::from_secs(2)).await;
+            tokio::time::sleep_until(t0 + period * a.rounds as u32 + Duration::from_millis(a.settle_ms)).await;
             ctx.report("probes").await;
         }
         Workload::W3 => {
@@ -239,7 +242,7 @@ async fn run(ctx: &mut Ctx) {
             ctx.until(|s| s.admitted.load(Ordering::Relaxed) + s.failed.load(Ordering::Relaxed) >= mine)
                 .await;
             // Let allocators and queues settle before the suite reads the server's RSS.
-            tokio::time::sleep(Duration::from_secs(3)).await;
+            tokio::time::sleep(Duration::from_millis(a.settle_ms)).await;
             ctx.report("hold").await;
         }
         Workload::W4 => {
@@ -258,7 +261,7 @@ async fn run(ctx: &mut Ctx) {
                 ctx.spawn(spec);
             }
             tokio::time::sleep_until(
-                t0 + Duration::from_secs(a.churn_seconds) + Duration::from_millis(a.hold_ms) + Duration::from_secs(3),
+                t0 + Duration::from_secs(a.churn_seconds) + Duration::from_millis(a.hold_ms + a.settle_ms),
             )
             .await;
             ctx.report("churn").await;

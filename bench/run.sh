@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The benchmark of rollcall against its peers, in one command.
+#
+#   bench/run.sh           full run (about 15-20 minutes on 2 cores): writes BENCHMARKS.md
+#   bench/run.sh --quick   small sizes, about a minute: proves the harness works and writes
+#                          bench/results/BENCHMARKS.quick.md (BENCHMARKS.md is left alone)
+#
+# Installs the Node peers from bench/package-lock.json, builds the relay and the
+# generator in release mode, then runs every workload against every server on
+# 127.0.0.1 only. Raw JSON goes to bench/results/ (not committed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+quick=()
+md=BENCHMARKS.md
+for arg in "$@"; do
+  case "$arg" in
+    --quick) quick=(--quick); md=bench/results/BENCHMARKS.quick.md ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    *) echo "bench/run.sh: unknown argument $arg (use --quick or nothing)" >&2; exit 2 ;;
+  esac
+done
+
+if [[ ! -d bench/node_modules/@soketi/soketi || ! -d bench/node_modules/socket.io \
+      || bench/package-lock.json -nt bench/node_modules/.package-lock.json ]]; then
+  (cd bench && npm ci --no-audit --no-fund --loglevel=error)
+fi
+cargo build --release --quiet -p rollcall-relay -p rollcall-bench
+mkdir -p bench/results
+exec target/release/rollcall-bench suite "${quick[@]}" --md "$md"
