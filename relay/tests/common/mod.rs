@@ -388,6 +388,11 @@ pub struct RelayProcess {
 
 impl RelayProcess {
     pub fn start(toml: &str, redis_url: &str) -> RelayProcess {
+        Self::spawn(toml, Some(redis_url))
+    }
+
+    /// A relay with its state in memory (`redis_url` None) or in Redis.
+    pub fn spawn(toml: &str, redis_url: Option<&str>) -> RelayProcess {
         use std::io::BufRead;
         let path = std::env::temp_dir().join(format!("rollcall-relay-{}.toml", free_port()));
         std::fs::write(&path, toml).unwrap();
@@ -395,7 +400,7 @@ impl RelayProcess {
             .args(["--listen", "127.0.0.1:0", "--config", path.to_str().unwrap()])
             .env("ROLLCALL_SECRET", SECRET)
             .env("ROLLCALL_API_KEY", API_KEY)
-            .env("ROLLCALL_REDIS_URL", redis_url)
+            .env("ROLLCALL_REDIS_URL", redis_url.unwrap_or(""))
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("relay binary");
@@ -409,7 +414,12 @@ impl RelayProcess {
             .and_then(|rest| rest.split_whitespace().next())
             .expect("start line")
             .to_string();
-        assert!(line.contains("store: redis"), "{line}");
+        let store = if redis_url.is_some() {
+            "store: redis"
+        } else {
+            "store: memory"
+        };
+        assert!(line.contains(store), "{line}");
         RelayProcess { addr, child }
     }
 
