@@ -558,10 +558,10 @@ impl Client {
                 self.fail_in_flight_later();
                 self.retry_after_backoff(now, jitter);
             }
-            Conn::Ready => {
-                if self.status_due.is_some_and(|t| t <= now) || self.next_checkin.is_some_and(|t| t <= now) {
-                    self.send_checkin(now);
-                }
+            Conn::Ready
+                if self.status_due.is_some_and(|t| t <= now) || self.next_checkin.is_some_and(|t| t <= now) =>
+            {
+                self.send_checkin(now)
             }
             _ => {}
         }

@@ -660,7 +660,10 @@ mod tests {
             now = tabs.poll_timeout().unwrap();
             intents.extend(tabs.handle_timeout(now).intents);
         }
-        assert!(intents.is_empty(), "kept through the grace despite unanswered pings: {intents:?}");
+        assert!(
+            intents.is_empty(),
+            "kept through the grace despite unanswered pings: {intents:?}"
+        );
         assert!(tabs.knows("old"));
         tabs.apply(T0 + 1_000, "new", enter("/x/y", json!({"n": 1})));
         let mut dropped = Vec::new();

@@ -97,14 +97,20 @@ pub fn value_from_js(v: &JsValue) -> Option<Value> {
     } else if let Some(n) = v.as_f64() {
         // Integers stay integers, as they would through JSON.
         if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 {
-            Some(Value::Number(if n >= 0.0 { Number::from(n as u64) } else { Number::from(n as i64) }))
+            Some(Value::Number(if n >= 0.0 {
+                Number::from(n as u64)
+            } else {
+                Number::from(n as i64)
+            }))
         } else {
             Some(Number::from_f64(n).map_or(Value::Null, Value::Number))
         }
     } else if let Some(s) = v.as_string() {
         Some(Value::String(s))
     } else if let Some(items) = array(v) {
-        Some(Value::Array(items.iter().map(|i| value_from_js(&i).unwrap_or(Value::Null)).collect()))
+        Some(Value::Array(
+            items.iter().map(|i| value_from_js(&i).unwrap_or(Value::Null)).collect(),
+        ))
     } else if v.is_object() {
         let mut map = Meta::new();
         for key in Object::keys(v.unchecked_ref_object()).iter() {
@@ -171,7 +177,9 @@ pub fn stringify(v: &JsValue) -> String {
 // ----- protocol pieces -----
 
 pub fn status_from(s: &str) -> Option<Status> {
-    [Status::Active, Status::Idle, Status::Hidden].into_iter().find(|st| st.as_str() == s)
+    [Status::Active, Status::Idle, Status::Hidden]
+        .into_iter()
+        .find(|st| st.as_str() == s)
 }
 
 pub fn error_code_from(s: &str) -> Option<ErrorCode> {
@@ -193,7 +201,11 @@ pub fn member_to_js(m: &Member) -> JsValue {
     let o = Object::new();
     set(&o, "id", &m.id.as_str().into());
     set(&o, "name", &m.name.as_deref().map_or(JsValue::NULL, JsValue::from_str));
-    set(&o, "avatar", &m.avatar.as_deref().map_or(JsValue::NULL, JsValue::from_str));
+    set(
+        &o,
+        "avatar",
+        &m.avatar.as_deref().map_or(JsValue::NULL, JsValue::from_str),
+    );
     set(&o, "status", &m.status.as_str().into());
     set(&o, "meta", &meta_to_js(&m.meta));
     o.into()
@@ -246,10 +258,14 @@ pub fn server_msg_from_js(v: &JsValue) -> Option<ServerMsg> {
                 },
             }
         }
-        "ok" => ServerMsg::Ok { reference: int(v, "ref")? },
+        "ok" => ServerMsg::Ok {
+            reference: int(v, "ref")?,
+        },
         "error" => {
             // A code from a newer relay still fails the request, as "unavailable".
-            let code = text(v, "code").and_then(|c| error_code_from(&c)).unwrap_or(ErrorCode::Unavailable);
+            let code = text(v, "code")
+                .and_then(|c| error_code_from(&c))
+                .unwrap_or(ErrorCode::Unavailable);
             ServerMsg::Error {
                 reference: int(v, "ref"),
                 code,
@@ -291,7 +307,14 @@ pub fn channel_frame_to_js(msg: &ServerMsg) -> JsValue {
             }
             o.into()
         }
-        ServerMsg::Diff { ch, seq, count, join, leave, update } => {
+        ServerMsg::Diff {
+            ch,
+            seq,
+            count,
+            join,
+            leave,
+            update,
+        } => {
             let o = obj("diff");
             set(&o, "ch", &ch.as_str().into());
             set(&o, "seq", &num(*seq));
@@ -315,8 +338,23 @@ pub fn client_msg_text(msg: &ClientMsg) -> String {
             set(&o, "client", &client.as_str().into());
             o
         }
-        ClientMsg::Enter { ch, meta, status, reference } | ClientMsg::Update { ch, meta, status, reference } => {
-            let o = obj(if matches!(msg, ClientMsg::Enter { .. }) { "enter" } else { "update" });
+        ClientMsg::Enter {
+            ch,
+            meta,
+            status,
+            reference,
+        }
+        | ClientMsg::Update {
+            ch,
+            meta,
+            status,
+            reference,
+        } => {
+            let o = obj(if matches!(msg, ClientMsg::Enter { .. }) {
+                "enter"
+            } else {
+                "update"
+            });
             set(&o, "ch", &ch.as_str().into());
             if let Some(meta) = meta {
                 set(&o, "meta", &meta_to_js(meta));
@@ -391,7 +429,9 @@ fn intent_from_js(v: &JsValue) -> Option<Intent> {
         "leave" => Intent::Leave { ch: ch? },
         "subscribe" => Intent::Subscribe { ch: ch? },
         "unsubscribe" => Intent::Unsubscribe { ch: ch? },
-        "status" => Intent::Status { status: status_from(&text(v, "status")?)? },
+        "status" => Intent::Status {
+            status: status_from(&text(v, "status")?)?,
+        },
         _ => return None,
     })
 }
@@ -414,7 +454,8 @@ fn wants_from_js(v: &JsValue) -> Option<TabWants> {
     if entered.is_object() {
         for key in Object::keys(entered.unchecked_ref_object()).iter() {
             let Some(ch) = key.as_string() else { continue };
-            w.entered.insert(ch.clone(), meta_from_js(&get(&entered, &ch)).unwrap_or_default());
+            w.entered
+                .insert(ch.clone(), meta_from_js(&get(&entered, &ch)).unwrap_or_default());
         }
     }
     if let Some(subs) = array(&get(v, "subscribed")) {
@@ -483,10 +524,7 @@ pub fn bus_to_js(msg: &BusMsg) -> JsValue {
             set(&o, "unloading", &JsValue::from_bool(*unloading));
             "bye"
         }
-        BusMsg::Pong { tab }
-        | BusMsg::Heartbeat { tab }
-        | BusMsg::Announce { tab }
-        | BusMsg::Resign { tab } => {
+        BusMsg::Pong { tab } | BusMsg::Heartbeat { tab } | BusMsg::Announce { tab } | BusMsg::Resign { tab } => {
             set(&o, "tab", &tab.as_str().into());
             match msg {
                 BusMsg::Pong { .. } => "pong",

@@ -41,7 +41,9 @@ pub fn connect(options: JsValue) -> Promise {
         (Some(t), _) => Promise::resolve(&JsValue::from_str(t)),
         (None, Some(f)) => shell::fetch_token(f),
         (None, None) => {
-            return Promise::reject(&bad_option("connect() needs a token: a string or a function returning one."))
+            return Promise::reject(&bad_option(
+                "connect() needs a token: a string or a function returning one.",
+            ))
         }
     };
     shell::then(
@@ -60,7 +62,11 @@ fn start(opts: Options, token: String) -> JsValue {
     // Tabs share a connection only for the same relay and the same user.
     let name = format!("rollcall {} {}", opts.url, page::token_subject(&token));
     let Ok(bus) = web_sys::BroadcastChannel::new(&name) else {
-        return Promise::reject(&js_error("unsupported", "This browser has no BroadcastChannel; rollcall needs it.")).into();
+        return Promise::reject(&js_error(
+            "unsupported",
+            "This browser has no BroadcastChannel; rollcall needs it.",
+        ))
+        .into();
     };
     let shell = Shell::new(opts, page::random_id(), page::client_id(), bus);
     page::listen(&shell);
@@ -90,7 +96,9 @@ fn read_options(options: &JsValue) -> Result<Options, JsValue> {
     } else if token_value.is_function() {
         (None, Some(Function::from(token_value)))
     } else {
-        return Err(bad_option("`token` must be a string or a function returning (a promise of) one."));
+        return Err(bad_option(
+            "`token` must be a string or a function returning (a promise of) one.",
+        ));
     };
     let idle = get(options, "idleAfterMs");
     let idle_after_ms = match idle.as_f64() {
@@ -108,8 +116,12 @@ fn read_options(options: &JsValue) -> Result<Options, JsValue> {
                 bad_option("`initial` maps channel names to { count, users }; count must be a number.")
             })?;
             let users = get(&state, "users");
-            let users = js_sys::Array::is_array(&users)
-                .then(|| js_sys::Array::from(&users).iter().filter_map(|u| codec::member_from_js(&u)).collect());
+            let users = js_sys::Array::is_array(&users).then(|| {
+                js_sys::Array::from(&users)
+                    .iter()
+                    .filter_map(|u| codec::member_from_js(&u))
+                    .collect()
+            });
             initial.insert(ch, ChannelView::with_initial(count as usize, users));
         }
     }
@@ -213,9 +225,7 @@ impl Channel {
 
     /// Stop appearing (once no other tab of this browser is in the channel).
     pub fn leave(&self) -> Promise {
-        self.request(Intent::Leave {
-            ch: self.name.clone(),
-        })
+        self.request(Intent::Leave { ch: self.name.clone() })
     }
 
     /// Call `callback({channel, count, users})` now (if known) and on every change.

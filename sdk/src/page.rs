@@ -85,7 +85,9 @@ pub fn token_subject(token: &str) -> String {
     let claims = base64url_decode(payload)
         .and_then(|bytes| String::from_utf8(bytes).ok())
         .and_then(|json| crate::codec::parse(&json));
-    let sub = claims.map(|c| crate::codec::get(&c, "sub")).unwrap_or(JsValue::UNDEFINED);
+    let sub = claims
+        .map(|c| crate::codec::get(&c, "sub"))
+        .unwrap_or(JsValue::UNDEFINED);
     sub.as_string()
         // A numeric sub names the same user as its decimal text; floats are not ids.
         .or_else(|| sub.as_f64().map(|n| (n as i64).to_string()))

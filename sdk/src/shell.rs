@@ -21,14 +21,12 @@ use crate::codec;
 use crate::error::{from_failure, js_error};
 use gloo_timers::callback::Timeout;
 use js_sys::{Function, Math, Promise, Reflect};
+use rollcall_core::client::SmallMap;
 use rollcall_core::client::{Applied, ChannelView, Client, Event, Failure, Ref};
 use rollcall_core::protocol::{close, ErrorCode, Identity, ServerMsg, Status};
-use rollcall_core::tabs::{
-    Election, Intent, TabWants, Tabs, Vote, HEARTBEAT_INTERVAL_MS,
-};
+use rollcall_core::tabs::{Election, Intent, TabWants, Tabs, Vote, HEARTBEAT_INTERVAL_MS};
 use rollcall_core::time::{earliest, Instant};
 use std::cell::RefCell;
-use rollcall_core::client::SmallMap;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -384,12 +382,16 @@ impl Shell {
     }
 
     fn refresh_token(self: &Rc<Self>) {
-        let Some(f) = self.read(|st| st.token_fn.clone()) else { return };
+        let Some(f) = self.read(|st| st.token_fn.clone()) else {
+            return;
+        };
         let shell = self.clone();
         let _ = then(
             &fetch_token(&f),
             move |token| {
-                let Some(token) = token.as_string() else { return JsValue::UNDEFINED };
+                let Some(token) = token.as_string() else {
+                    return JsValue::UNDEFINED;
+                };
                 shell.with(|st, t| {
                     st.token = Some(token.clone());
                     if let Role::Leader(l) = &mut st.role {
@@ -593,11 +595,7 @@ impl State {
         self.synced_with = Some(self.tab.clone());
         // Requests sent to a leader that is gone: their wants are in the sync above;
         // running them again routes their answers here.
-        let pending: Vec<(u64, Intent)> = self
-            .pending
-            .iter()
-            .map(|(req, p)| (*req, p.intent.clone()))
-            .collect();
+        let pending: Vec<(u64, Intent)> = self.pending.iter().map(|(req, p)| (*req, p.intent.clone())).collect();
         for (req, intent) in pending {
             let tab = self.tab.clone();
             self.lead_intent(now, tab, req, intent);
@@ -625,10 +623,7 @@ impl State {
     fn votes(&mut self, now: Instant, votes: Vec<Vote>) {
         for vote in votes {
             match vote {
-                Vote::Announce => BusMsg::Announce {
-                    tab: self.tab.clone(),
-                }
-                .post(&self.bus),
+                Vote::Announce => BusMsg::Announce { tab: self.tab.clone() }.post(&self.bus),
                 Vote::BecameLeader => self.become_leader(now),
                 Vote::SteppedDown { .. } => self.step_down(),
             }
@@ -663,7 +658,7 @@ impl State {
             };
             self.reply(now, tab, req, None);
             if let Some(frame) = snapshot {
-                self.broadcast_frame(now, frame);
+                self.broadcast_frame(frame);
             }
         }
     }
@@ -699,15 +694,12 @@ impl State {
         }
     }
 
-    fn broadcast_frame(&mut self, now: Instant, frame: ServerMsg) {
-        BusMsg::Frame {
-            frame: frame.clone(),
-        }
-        .post(&self.bus);
-        self.apply_frame(now, &frame);
+    fn broadcast_frame(&mut self, frame: ServerMsg) {
+        BusMsg::Frame { frame: frame.clone() }.post(&self.bus);
+        self.apply_frame(&frame);
     }
 
-    fn apply_frame(&mut self, now: Instant, frame: &ServerMsg) {
+    fn apply_frame(&mut self, frame: &ServerMsg) {
         let ch = match frame {
             ServerMsg::Snapshot { ch, .. } | ServerMsg::Diff { ch, .. } => ch.clone(),
             _ => return,
@@ -731,14 +723,13 @@ impl State {
                 }
                 let state = self.channel_state(&ch);
                 calls.extend(l.state.iter().map(|(_, f)| (f.clone(), state.clone())));
-                self.effects
-                    .extend(calls.into_iter().map(|(f, a)| Effect::Call(f, a)));
+                self.effects.extend(calls.into_iter().map(|(f, a)| Effect::Call(f, a)));
             }
             Applied::Stale => {}
             Applied::Gap => match &self.role {
                 Role::Leader(l) => {
                     if let Some(snap) = l.client.view(&ch).and_then(|v| v.snapshot(&ch)) {
-                        self.apply_frame(now, &snap);
+                        self.apply_frame(&snap);
                     }
                 }
                 _ => BusMsg::Resync {
@@ -790,7 +781,9 @@ impl State {
                 .post(&self.bus);
             }
             Event::Reply { reference, result } => {
-                let Some(route) = l.routes.remove(&reference) else { return };
+                let Some(route) = l.routes.remove(&reference) else {
+                    return;
+                };
                 let error = result.err().map(|f| ErrorBody {
                     code: f.code().to_string(),
                     message: f.sentence().to_string(),
@@ -809,7 +802,7 @@ impl State {
                 }
                 self.reply(now, route.tab, route.req, error);
             }
-            Event::Frame(frame) => self.broadcast_frame(now, frame),
+            Event::Frame(frame) => self.broadcast_frame(frame),
             Event::Error { ch, failure } => {
                 let err = from_failure(&failure);
                 web_sys::console::warn_2(&"rollcall:".into(), &err);
@@ -882,10 +875,7 @@ impl State {
     }
 
     fn on_timer(&mut self, now: Instant) {
-        if !self.hidden
-            && self.status == Status::Active
-            && now.since(self.last_input) >= self.idle_after_ms
-        {
+        if !self.hidden && self.status == Status::Active && now.since(self.last_input) >= self.idle_after_ms {
             self.set_status(now, Status::Idle);
         }
         if let Some(e) = &mut self.election {
@@ -908,10 +898,7 @@ impl State {
             Role::Follower => {
                 if now >= self.next_heartbeat {
                     self.next_heartbeat = now + HEARTBEAT_INTERVAL_MS;
-                    BusMsg::Heartbeat {
-                        tab: self.tab.clone(),
-                    }
-                    .post(&self.bus);
+                    BusMsg::Heartbeat { tab: self.tab.clone() }.post(&self.bus);
                 }
             }
             Role::Closed => {}
@@ -926,7 +913,7 @@ impl State {
         match msg {
             BusMsg::Intent { tab, req, intent } if leading => self.lead_intent(now, tab, req, intent),
             BusMsg::Reply { tab, req, error } if tab == self.tab => self.settle(now, req, error),
-            BusMsg::Frame { frame } if !leading => self.apply_frame(now, &frame),
+            BusMsg::Frame { frame } if !leading => self.apply_frame(&frame),
             BusMsg::Ping { leader, connected } if !leading => {
                 self.connected = connected;
                 if connected {
@@ -934,10 +921,7 @@ impl State {
                         self.effects.push(Effect::Call(resolve, JsValue::UNDEFINED));
                     }
                 }
-                BusMsg::Pong {
-                    tab: self.tab.clone(),
-                }
-                .post(&self.bus);
+                BusMsg::Pong { tab: self.tab.clone() }.post(&self.bus);
                 if self.synced_with.as_deref() != Some(leader.as_str()) {
                     let first = self.synced_with.is_none();
                     self.synced_with = Some(leader);
@@ -972,7 +956,7 @@ impl State {
                 }
             }
             BusMsg::Sync { tab, wants } if leading => {
-                let subscribed: Vec<String> = wants.subscribed.iter().cloned().collect();
+                let subscribed: Vec<String> = wants.subscribed.to_vec();
                 let Role::Leader(l) = &mut self.role else { return };
                 let changes = l.tabs.sync(now, &tab, wants);
                 l.apply_all(now, changes);
@@ -982,7 +966,7 @@ impl State {
                     .filter_map(|ch| l.client.view(ch).and_then(|v| v.snapshot(ch)))
                     .collect();
                 for snap in snaps {
-                    self.broadcast_frame(now, snap);
+                    self.broadcast_frame(snap);
                 }
             }
             BusMsg::Bye { tab, unloading } if leading => {
@@ -1002,7 +986,7 @@ impl State {
                     _ => None,
                 };
                 if let Some(snap) = snap {
-                    self.broadcast_frame(now, snap);
+                    self.broadcast_frame(snap);
                 }
             }
             BusMsg::Stopped { error } if !leading => self.stop(error),
@@ -1032,10 +1016,7 @@ impl State {
                 if let Some(socket) = l.socket {
                     socket.shut(close::UNLOADING, "unloading");
                 }
-                BusMsg::Resign {
-                    tab: self.tab.clone(),
-                }
-                .post(&self.bus);
+                BusMsg::Resign { tab: self.tab.clone() }.post(&self.bus);
                 self.release_lock();
             }
             Role::Follower => BusMsg::Bye {
@@ -1174,7 +1155,11 @@ pub fn fetch_token(f: &Function) -> Promise {
             if v.is_string() {
                 v
             } else {
-                Promise::reject(&js_error("bad_token", "The token function must return (a promise of) a string.")).into()
+                Promise::reject(&js_error(
+                    "bad_token",
+                    "The token function must return (a promise of) a string.",
+                ))
+                .into()
             }
         },
         |e| Promise::reject(&e).into(),

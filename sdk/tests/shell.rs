@@ -82,7 +82,10 @@ fn the_client_id_is_kept_in_local_storage_and_reused() {
     storage.remove_item(page::CLIENT_ID_KEY).unwrap();
     let first = page::client_id();
     assert!(page::is_client_id(&first), "{first}");
-    assert_eq!(storage.get_item(page::CLIENT_ID_KEY).unwrap().as_deref(), Some(first.as_str()));
+    assert_eq!(
+        storage.get_item(page::CLIENT_ID_KEY).unwrap().as_deref(),
+        Some(first.as_str())
+    );
     assert_eq!(page::client_id(), first, "a refresh keeps the client");
     storage.set_item(page::CLIENT_ID_KEY, "not valid!").unwrap();
     assert_ne!(page::client_id(), "not valid!", "a tampered id is replaced");
@@ -143,7 +146,9 @@ async fn connect_rejects_bad_options_with_a_code() {
 
 #[wasm_bindgen_test]
 async fn bad_channel_names_throw_and_bad_meta_rejects() {
-    let presence = connect_js(options("http://127.0.0.1:9", &unsigned_token("bad-names"))).await.unwrap();
+    let presence = connect_js(options("http://127.0.0.1:9", &unsigned_token("bad-names")))
+        .await
+        .unwrap();
     let err = call(&presence, "channel", &["no-slash".into()]).err().expect("refused");
     assert_eq!(code_of(&err).as_deref(), Some("bad_channel"));
     assert!(err.is_instance_of::<js_sys::Error>());
@@ -176,7 +181,9 @@ async fn the_web_lock_makes_one_leader_and_passes_on_close() {
 
 #[wasm_bindgen_test]
 async fn requests_after_close_reject_as_closed() {
-    let presence = connect_js(options("http://127.0.0.1:9", &unsigned_token("closer"))).await.unwrap();
+    let presence = connect_js(options("http://127.0.0.1:9", &unsigned_token("closer")))
+        .await
+        .unwrap();
     let ch = call(&presence, "channel", &["/a/b".into()]).unwrap();
     call(&presence, "close", &[]).unwrap();
     let entered: Promise = call(&ch, "enter", &[]).unwrap().unchecked_into();
