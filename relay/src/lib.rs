@@ -153,7 +153,9 @@ pub fn router(state: AppState) -> Router {
     app = app
         .route("/app/{key}", get(pusher::upgrade))
         .route("/apps/{id}/channels/{channel}", get(pusher::api::channel))
-        .route("/apps/{id}/channels/{channel}/users", get(pusher::api::users));
+        .route("/apps/{id}/channels/{channel}/users", get(pusher::api::users))
+        .route("/apps/{id}/events", post(pusher::api::events))
+        .route("/apps/{id}/batch_events", post(pusher::api::events));
     if state.config.demo {
         app = app
             .route("/demo/token", get(http::demo_token))

@@ -440,6 +440,9 @@ async fn the_http_api_answers_signed_requests_and_refuses_unsigned_and_wrong_one
     )
     .await;
     assert_eq!(status, 404);
+    let (status, _, body) = call(&relay.state, "POST", &format!("/apps/{APP_ID}/events"), &[], "{}").await;
+    assert_eq!(status, 400);
+    assert!(body.contains("publishes no events"), "{body}");
     let private = format!("/apps/{APP_ID}/channels/private-x/users");
     let (status, _, body) = call(&relay.state, "GET", &signed(&private, &[], SECRET, unix_now()), &[], "").await;
     assert_eq!(status, 400);

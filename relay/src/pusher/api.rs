@@ -4,6 +4,7 @@
 //! - `GET /apps/{id}/channels/{channel}/users` -> `{"users": [{"id": "7"}]}`
 //! - `GET /apps/{id}/channels/{channel}?info=user_count` -> `{"occupied": true,
 //!   "user_count": 1}`
+//! - `POST /apps/{id}/events`, `/batch_events` -> 400: rollcall publishes no events.
 //!
 //! Every request is signed as Pusher signs it: `auth_key`, `auth_timestamp` (within
 //! [`MAX_CLOCK_SKEW_SECS`] of the relay's clock), `auth_version=1.0` and
@@ -89,6 +90,14 @@ pub async fn channel(
         }
     }
     Ok(Json(body))
+}
+
+/// `POST /apps/{id}/events` and `/batch_events`: publishing is Pusher's, not rollcall's.
+/// A server library pointed here by mistake is told so instead of getting a bare 404.
+pub async fn events() -> ApiError {
+    ApiError::BadRequest(
+        "rollcall serves presence only and publishes no events: trigger events through Pusher (or your own server) and keep presence-* channels on rollcall".to_string(),
+    )
 }
 
 fn presence_channel(channel: &str) -> Result<String, ApiError> {
