@@ -453,7 +453,12 @@ fn the_file_keeps_open_sessions_totals_and_the_queue_across_a_reopen_and_prunes_
     sim.on(t0 + 120_000, online("bob"));
     {
         let mut db = Db::open(Some(&path)).unwrap();
-        let queue = vec![("http://127.0.0.1:1/hooks".to_string(), "evt_1".to_string(), t0, "{}".to_string())];
+        let queue = vec![(
+            "http://127.0.0.1:1/hooks".to_string(),
+            "evt_1".to_string(),
+            t0,
+            "{}".to_string(),
+        )];
         let seqs = db.apply(t0 + 120_000, &sim.writes, &queue).unwrap();
         assert_eq!(seqs.len(), 1);
     }

@@ -340,3 +340,23 @@ fn the_docs_snippets_verify_a_real_signature_and_refuse_a_tampered_body() {
     let _ = std::fs::remove_dir_all(&dir);
     assert!(ran >= 1, "no interpreter to check the snippets with");
 }
+
+#[tokio::test]
+async fn each_endpoint_gets_only_the_types_and_channels_it_asks_for() {
+    let everything = Receiver::start().await;
+    let docs_only = Receiver::start().await;
+    let toml = config(&everything.url, None)
+        + &format!(
+            "[[webhooks.endpoint]]\nurl = \"{}\"\nevents = [\"channel.join\", \"user.offline\"]\nchannels = [\"/doc/**\"]\n",
+            docs_only.url
+        );
+    let relay = TestRelay::start(&toml).await;
+    let mut tab = relay.tab("ann", "a1").await;
+    tab.enter(CH).await;
+    tab.enter("/doc/42").await;
+    tab.close_page().await;
+    everything.wait_for(&["user.offline ann"]).await;
+    let lines = docs_only.wait_for(&["channel.join ann /doc/42", "user.offline ann"]).await;
+    assert_eq!(lines, ["channel.join ann /doc/42", "user.offline ann"]);
+    assert_eq!(everything.lines().len(), 10, "{:?}", everything.lines());
+}

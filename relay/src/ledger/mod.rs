@@ -217,6 +217,9 @@ pub fn start(
         .map_or("memory".to_string(), |p| p.display().to_string());
     let fail = |e: db::Error| format!("ledger {where_}: {e}");
     let db = Db::open(lc.path.as_deref()).map_err(fail)?;
+    if lc.path.is_none() && !config.webhooks.endpoints.is_empty() {
+        tracing::warn!("webhooks: no [ledger] path, so events not yet delivered are lost if the relay stops");
+    }
     let now = now_ms();
     let mut book = Book::new(db.next_id().map_err(fail)?);
     let open = db.open_sessions().map_err(fail)?;
