@@ -221,6 +221,13 @@ export async function startProxy(target) {
   await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
   return {
     url: `http://127.0.0.1:${server.address().port}`,
+    /** Cut every connection now, as a dropped network would; new ones still pass. */
+    drop() {
+      for (const pair of pairs.splice(0)) {
+        pair.client.destroy();
+        pair.upstream.destroy();
+      }
+    },
     freeze() {
       frozen = true;
       for (const pair of pairs) pair.frozen = true;

@@ -215,6 +215,30 @@ test("a frozen network shows a leave within the lease timeout", async () => {
   }
 });
 
+test("a dropped connection comes back and re-asserts its wants: no leave", async () => {
+  const ch = "/room/dropped";
+  const watcher = await observer(ch);
+  const proxy = await startProxy(relay.url);
+  try {
+    const vic = await person("vic", ch, { url: proxy.url });
+    await vic.tab.page.evaluate(([c]) => window.t.update(c, { typing: true }), [ch]);
+    await watcher.tab.waitFor("update", ch, "vic", 5_000, "vic entered and typed");
+    const reopened = vic.tab.page.waitForEvent("websocket", { timeout: 5_000 });
+    proxy.drop();
+    await reopened; // the SDK reconnected after its first backoff
+    await hold(TIMING.reconnect_grace_ms + SLACK_MS, "a leave would come once the reconnect grace ran out");
+    const events = (await watcher.tab.events()).filter((e) => e.id === "vic").map((e) => e.type);
+    assert.deepEqual(events, ["join", "update"], "others saw no leave across the reconnect");
+    const state = await watcher.tab.state(ch);
+    assert.deepEqual(state.users.find((u) => u.id === "vic").meta, { typing: true }, "the meta was re-asserted");
+    assert.equal(vic.tab.sockets.length, 2);
+    await vic.context.close();
+  } finally {
+    proxy.close();
+    await watcher.context.close();
+  }
+});
+
 test("count_only hides identities", async () => {
   const ch = "/count/lobby";
   const watcher = await observer(ch);
