@@ -190,3 +190,45 @@ async fn requests_after_close_reject_as_closed() {
     let err = JsFuture::from(entered).await.err().expect("refused");
     assert_eq!(code_of(&err).as_deref(), Some("closed"));
 }
+
+#[wasm_bindgen_test]
+async fn without_web_locks_tabs_elect_one_leader_over_the_bus_and_hand_over() {
+    // Hide navigator.locks, as in browsers without Web Locks.
+    let navigator: JsValue = web_sys::window().unwrap().navigator().into();
+    let hidden = js_sys::Object::new();
+    Reflect::set(&hidden, &"value".into(), &JsValue::UNDEFINED).unwrap();
+    Reflect::set(&hidden, &"configurable".into(), &JsValue::TRUE).unwrap();
+    Reflect::define_property(navigator.unchecked_ref::<js_sys::Object>(), &"locks".into(), &hidden).unwrap();
+
+    let token = unsigned_token(&format!("elect-{}", page::random_id()));
+    let url = "http://127.0.0.1:9";
+    let first = connect_js(options(url, &token)).await.unwrap();
+    let second = connect_js(options(url, &token)).await.unwrap();
+    let leaders = || [is_leader(&first), is_leader(&second)];
+    // Claims wait up to 600 ms, a conflict settles with the next announcement.
+    for _ in 0..300 {
+        if leaders().iter().filter(|l| **l).count() == 1 {
+            sleep(1_200).await; // and it stays settled past an announce interval
+            break;
+        }
+        sleep(10).await;
+    }
+    let settled = leaders();
+    Reflect::delete_property(navigator.unchecked_ref::<js_sys::Object>(), &"locks".into()).unwrap();
+    assert_eq!(settled.iter().filter(|l| **l).count(), 1, "{settled:?}");
+
+    let (leader, follower) = if settled[0] {
+        (&first, &second)
+    } else {
+        (&second, &first)
+    };
+    call(leader, "close", &[]).unwrap();
+    for _ in 0..150 {
+        if is_leader(follower) {
+            break;
+        }
+        sleep(10).await;
+    }
+    assert!(is_leader(follower), "the other tab took over after the leader resigned");
+    call(follower, "close", &[]).unwrap();
+}
