@@ -499,3 +499,44 @@ fn the_file_keeps_open_sessions_totals_and_the_queue_across_a_reopen_and_prunes_
     assert_eq!(all(&db), 1);
     let _ = std::fs::remove_dir_all(path.parent().unwrap());
 }
+
+#[test]
+fn online_time_today_counts_the_running_session_split_at_midnight() {
+    use rollcall_relay::ledger::api::user_report;
+    use rollcall_relay::ledger::calendar::day_of;
+    use rollcall_relay::ledger::db::UserRow;
+    let t0 = at("2026-11-24T23:00:00Z");
+    let mut sim = Sim::new();
+    sim.on(t0, online("ann"));
+    sim.on(t0, join("ann", CH));
+    sim.on(at("2026-11-24T23:59:00Z"), status("ann", CH, Status::Idle));
+    let accounted = sim.days("ann");
+    assert_eq!(accounted.values().map(Split::online_ms).sum::<u64>(), 59 * 60_000);
+    let presence = sim.book.presence("ann").unwrap();
+    let row = UserRow {
+        identity: who("ann"),
+        first_seen: t0,
+        last_seen: t0,
+        total: Split {
+            active_ms: 59 * 60_000 + 7_000,
+            idle_ms: 0,
+            hidden_ms: 0,
+        },
+    };
+    let now = at("2026-11-25T00:00:30Z");
+    let report = user_report(now, "ann", Some(&presence), Some(&row), accounted, 2);
+    assert_eq!(report["online"], true);
+    assert_eq!(report["status"], "idle");
+    assert_eq!(report["online_since"], "2026-11-24T23:00:00.000Z");
+    assert_eq!(report["last_seen"], "2026-11-25T00:00:30.000Z");
+    assert_eq!(
+        report["today"],
+        json!({"day": "2026-11-25", "online_ms": 30_000, "active_ms": 0, "idle_ms": 30_000, "hidden_ms": 0})
+    );
+    assert_eq!(report["days"][1]["day"], "2026-11-24");
+    assert_eq!(report["days"][1]["online_ms"], 60 * 60_000);
+    assert_eq!(report["days"][1]["idle_ms"], 60_000);
+    // The total adds the running 90 s to what the row holds.
+    assert_eq!(report["total"]["online_ms"], 59 * 60_000 + 7_000 + 90_000);
+    assert_eq!(day_of(now) - day_of(t0), 1);
+}

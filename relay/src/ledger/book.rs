@@ -293,11 +293,11 @@ impl Book {
     /// Apply one presence event from the roster.
     pub fn handle(&mut self, now: Ms, event: &Event) {
         match event {
-            Event::UserOnline { user } => self.online(now, user),
-            Event::UserOffline { user } => self.offline(now, &user.id),
-            Event::Join { ch, user } => self.join(now, ch, user),
-            Event::Leave { ch, user, cause } => self.leave(now, ch, &user.id, cause.as_str()),
-            Event::Status { ch, user, status } => self.status(now, ch, user, *status),
+            Event::UserOnline { user, .. } => self.online(now, user),
+            Event::UserOffline { user, .. } => self.offline(now, &user.id),
+            Event::Join { ch, user, .. } => self.join(now, ch, user),
+            Event::Leave { ch, user, cause, .. } => self.leave(now, ch, &user.id, cause.as_str()),
+            Event::Status { ch, user, status, .. } => self.status(now, ch, user, *status),
             // Derived from joins and leaves instead, so that a channel restored after a
             // restart stays occupied.
             Event::ChannelOccupied { .. } | Event::ChannelVacated { .. } => {}
