@@ -49,6 +49,7 @@ cp pkg/rollcall_sdk.js pkg/rollcall_sdk.d.ts pkg/rollcall_sdk_bg.wasm dist/
 cp js/rollcall.js js/rollcall.d.ts dist/
 
 gz() { gzip -9 -c "$@" | wc -c; }
+kb() { awk -v b="$1" 'BEGIN { printf "%.1f KB", b / 1000 }'; }
 wasm_gz=$(gz dist/rollcall_sdk_bg.wasm)
-js_gz=$(cat dist/rollcall.js dist/rollcall_sdk.js | gz)
-echo "build: sdk/dist ready: wasm $((wasm_gz / 1024)) KB + js $((js_gz / 1024)) KB gzipped = $(((wasm_gz + js_gz) / 1024)) KB (budget 60 KB)"
+js_gz=$(( $(gz dist/rollcall_sdk.js) + $(gz dist/rollcall.js) ))
+echo "build: sdk/dist ready; gzipped: wasm $(kb "$wasm_gz") + js $(kb "$js_gz") = $(kb $((wasm_gz + js_gz))) (budget 60 KB)"
