@@ -632,6 +632,11 @@ impl State {
 
     /// The leader's handling of one tab's intent.
     fn lead_intent(&mut self, now: Instant, tab: String, req: u64, intent: Intent) {
+        if let Some(err) = self.stopped.clone() {
+            // The connection ended for good (e.g. a refused token): say why at once.
+            self.reply(now, tab, req, Some(err));
+            return;
+        }
         let Role::Leader(leader) = &mut self.role else { return };
         let changes = leader.tabs.apply(now, &tab, intent.clone());
         let mut routed = false;
@@ -893,6 +898,9 @@ impl State {
                         connected: self.connected,
                     }
                     .post(&self.bus);
+                    if let Some(error) = self.stopped.clone() {
+                        BusMsg::Stopped { error }.post(&self.bus);
+                    }
                 }
             }
             Role::Follower => {
@@ -953,6 +961,9 @@ impl State {
                         connected: self.connected,
                     }
                     .post(&self.bus);
+                    if let Some(error) = self.stopped.clone() {
+                        BusMsg::Stopped { error }.post(&self.bus);
+                    }
                 }
             }
             BusMsg::Sync { tab, wants } if leading => {

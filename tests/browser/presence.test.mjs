@@ -291,6 +291,13 @@ test("a forged token is refused", async () => {
   assert.match(result.message, /token/);
   const ready = await tab.page.evaluate(() => window.t.presence.ready.then(() => "welcomed", (e) => e.code));
   assert.equal(ready, "bad_token");
+  // A second tab of the same browser follows the refused leader and is told the same.
+  const second = await openTab(context, site);
+  await second.connect({ url: relay.url, token: forged });
+  assert.equal(await second.isLeader(), false);
+  const followerReady = await second.page.evaluate(() => window.t.presence.ready.then(() => "welcomed", (e) => e.code));
+  assert.equal(followerReady, "bad_token");
+  assert.equal((await second.enter("/room/forged", {})).code, "bad_token");
   await context.close();
 });
 
