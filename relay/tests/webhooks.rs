@@ -144,6 +144,16 @@ async fn a_receiver_that_fails_five_times_then_succeeds_gets_every_event_exactly
     // Retried batches carry the same ids: a receiver that dedupes sees each once.
     assert!(receiver.raw_events().len() >= lines.len());
     assert_eq!(receiver.bad_signatures(), 0);
+    // The receiver has the events a moment before the relay hears its answer.
+    let deadline = std::time::Instant::now() + PATIENCE;
+    let mut metrics = relay.state.ledger.render_metrics();
+    while !metrics.contains("\nrollcall_webhook_events_pending 0\n") && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        metrics = relay.state.ledger.render_metrics();
+    }
+    assert!(metrics.contains("\nrollcall_webhook_requests_failed_total 5\n"), "{metrics}");
+    assert!(metrics.contains("\nrollcall_webhook_events_pending 0\n"), "{metrics}");
+    assert!(metrics.contains("\nrollcall_ledger_open_sessions 3\n"), "{metrics}");
 }
 
 #[tokio::test]

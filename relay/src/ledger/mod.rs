@@ -28,6 +28,7 @@ use rollcall_core::roster::Event;
 use rollcall_core::Instant;
 use serde::Deserialize;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, Notify};
@@ -113,6 +114,18 @@ pub struct Ledger {
     webhooks: WebhookConfig,
     /// Wakes the delivery task when events were queued or a send ended.
     pub queued: Notify,
+    pub counts: Counts,
+}
+
+/// Webhook deliveries since start, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Counts {
+    /// Events an endpoint accepted (a retried event counts once per acceptance).
+    pub delivered: AtomicU64,
+    /// Requests that failed (error status, timeout, no connection).
+    pub failed: AtomicU64,
+    /// Events given up on after `give_up_after_s`.
+    pub dropped: AtomicU64,
 }
 
 impl Ledger {
@@ -126,6 +139,21 @@ impl Ledger {
 
     pub fn webhooks(&self) -> &WebhookConfig {
         &self.webhooks
+    }
+
+    /// The ledger's and the webhooks' lines for `/metrics` (Prometheus text).
+    pub fn render_metrics(&self) -> String {
+        let (pending, open) = self.with(|s| (s.lanes.iter().map(Lane::len).sum::<usize>(), s.book.open_sessions().count()));
+        let rows: [(&str, &str, &str, u64); 5] = [
+            ("rollcall_webhook_events_pending", "gauge", "Webhook events queued and not yet accepted, summed over endpoints.", pending as u64),
+            ("rollcall_webhook_events_delivered_total", "counter", "Webhook events an endpoint accepted.", self.counts.delivered.load(Relaxed)),
+            ("rollcall_webhook_requests_failed_total", "counter", "Webhook requests that failed and will be retried.", self.counts.failed.load(Relaxed)),
+            ("rollcall_webhook_events_dropped_total", "counter", "Webhook events given up on after webhooks.give_up_after_s.", self.counts.dropped.load(Relaxed)),
+            ("rollcall_ledger_open_sessions", "gauge", "Open user and channel sessions in the ledger.", open as u64),
+        ];
+        rows.iter()
+            .map(|(name, kind, help, value)| format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"))
+            .collect()
     }
 
     /// Run `f` on the blocking pool (SQLite may wait for the disk).
@@ -256,6 +284,7 @@ pub fn start(
         state: Mutex::new(state),
         webhooks: config.webhooks.clone(),
         queued: Notify::new(),
+        counts: Counts::default(),
     });
     let recorder = tokio::spawn(record(ledger.clone(), hub, events, lc.clone()));
     let deliverer = tokio::spawn(crate::webhooks::run(ledger.clone()));

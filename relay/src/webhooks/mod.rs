@@ -30,6 +30,7 @@ use lane::Pacing;
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sha2::Sha256;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::task::JoinSet;
@@ -262,7 +263,7 @@ pub fn verify(secret: &str, header: &str, body: &[u8], now_s: u64, tolerance_s: 
 }
 
 fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() % 2 != 0 {
+    if hex.len() & 1 == 1 {
         return None;
     }
     (0..hex.len())
@@ -387,10 +388,13 @@ async fn send(
             let forget = match &outcome {
                 Ok(()) => {
                     state.lanes[lane].delivered();
+                    ledger2.counts.delivered.fetch_add(seqs.len() as u64, Relaxed);
                     seqs
                 }
                 Err(why) => {
                     let dropped = state.lanes[lane].failed(now, &pacing);
+                    ledger2.counts.failed.fetch_add(1, Relaxed);
+                    ledger2.counts.dropped.fetch_add(dropped.len() as u64, Relaxed);
                     tracing::warn!(
                         "webhook to {url} failed ({why}); attempt {} in a row, retrying with backoff",
                         state.lanes[lane].failures()
