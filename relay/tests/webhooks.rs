@@ -151,7 +151,10 @@ async fn a_receiver_that_fails_five_times_then_succeeds_gets_every_event_exactly
         tokio::time::sleep(Duration::from_millis(10)).await;
         metrics = relay.state.ledger.render_metrics();
     }
-    assert!(metrics.contains("\nrollcall_webhook_requests_failed_total 5\n"), "{metrics}");
+    assert!(
+        metrics.contains("\nrollcall_webhook_requests_failed_total 5\n"),
+        "{metrics}"
+    );
     assert!(metrics.contains("\nrollcall_webhook_events_pending 0\n"), "{metrics}");
     assert!(metrics.contains("\nrollcall_ledger_open_sessions 3\n"), "{metrics}");
 }
@@ -366,7 +369,9 @@ async fn each_endpoint_gets_only_the_types_and_channels_it_asks_for() {
     tab.enter("/doc/42").await;
     tab.close_page().await;
     everything.wait_for(&["user.offline ann"]).await;
-    let lines = docs_only.wait_for(&["channel.join ann /doc/42", "user.offline ann"]).await;
+    let lines = docs_only
+        .wait_for(&["channel.join ann /doc/42", "user.offline ann"])
+        .await;
     assert_eq!(lines, ["channel.join ann /doc/42", "user.offline ann"]);
     assert_eq!(everything.lines().len(), 10, "{:?}", everything.lines());
 }

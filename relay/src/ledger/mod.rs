@@ -143,13 +143,43 @@ impl Ledger {
 
     /// The ledger's and the webhooks' lines for `/metrics` (Prometheus text).
     pub fn render_metrics(&self) -> String {
-        let (pending, open) = self.with(|s| (s.lanes.iter().map(Lane::len).sum::<usize>(), s.book.open_sessions().count()));
+        let (pending, open) = self.with(|s| {
+            (
+                s.lanes.iter().map(Lane::len).sum::<usize>(),
+                s.book.open_sessions().count(),
+            )
+        });
         let rows: [(&str, &str, &str, u64); 5] = [
-            ("rollcall_webhook_events_pending", "gauge", "Webhook events queued and not yet accepted, summed over endpoints.", pending as u64),
-            ("rollcall_webhook_events_delivered_total", "counter", "Webhook events an endpoint accepted.", self.counts.delivered.load(Relaxed)),
-            ("rollcall_webhook_requests_failed_total", "counter", "Webhook requests that failed and will be retried.", self.counts.failed.load(Relaxed)),
-            ("rollcall_webhook_events_dropped_total", "counter", "Webhook events given up on after webhooks.give_up_after_s.", self.counts.dropped.load(Relaxed)),
-            ("rollcall_ledger_open_sessions", "gauge", "Open user and channel sessions in the ledger.", open as u64),
+            (
+                "rollcall_webhook_events_pending",
+                "gauge",
+                "Webhook events queued and not yet accepted, summed over endpoints.",
+                pending as u64,
+            ),
+            (
+                "rollcall_webhook_events_delivered_total",
+                "counter",
+                "Webhook events an endpoint accepted.",
+                self.counts.delivered.load(Relaxed),
+            ),
+            (
+                "rollcall_webhook_requests_failed_total",
+                "counter",
+                "Webhook requests that failed and will be retried.",
+                self.counts.failed.load(Relaxed),
+            ),
+            (
+                "rollcall_webhook_events_dropped_total",
+                "counter",
+                "Webhook events given up on after webhooks.give_up_after_s.",
+                self.counts.dropped.load(Relaxed),
+            ),
+            (
+                "rollcall_ledger_open_sessions",
+                "gauge",
+                "Open user and channel sessions in the ledger.",
+                open as u64,
+            ),
         ];
         rows.iter()
             .map(|(name, kind, help, value)| format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"))
