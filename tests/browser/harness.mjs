@@ -147,12 +147,18 @@ export async function launchBrowser() {
  * A tab of `context` with the test page loaded, its WebSockets counted and its page
  * errors kept. `connect` options are given later through `tab.connect`.
  */
+/** Every uncaught error of every test page, for a last check. */
+export const pageErrors = [];
+
 export async function openTab(context, site) {
   const page = await context.newPage();
   const sockets = [];
   const errors = [];
   page.on("websocket", (ws) => sockets.push(ws));
-  page.on("pageerror", (e) => errors.push(String(e)));
+  page.on("pageerror", (e) => {
+    errors.push(String(e));
+    pageErrors.push(`${page.url()}: ${e}`);
+  });
   await page.goto(site.url);
   await page.waitForFunction(() => window.t !== undefined, null, { timeout: 10_000 });
   return {
