@@ -115,7 +115,7 @@ impl Policy {
             };
         };
         let named = |users: &[String], groups: &[String]| {
-            users.iter().any(|u| *u == claims.sub) || groups.iter().any(|g| claims.groups.contains(g))
+            users.contains(&claims.sub) || groups.iter().any(|g| claims.groups.contains(g))
         };
         let enter = granted
             || (rule.allowed_users.is_empty() && rule.allowed_groups.is_empty())
