@@ -558,9 +558,7 @@ impl Client {
                 self.fail_in_flight_later();
                 self.retry_after_backoff(now, jitter);
             }
-            Conn::Ready
-                if self.status_due.is_some_and(|t| t <= now) || self.next_checkin.is_some_and(|t| t <= now) =>
-            {
+            Conn::Ready if self.status_due.is_some_and(|t| t <= now) || self.next_checkin.is_some_and(|t| t <= now) => {
                 self.send_checkin(now)
             }
             _ => {}
@@ -1614,6 +1612,34 @@ mod tests {
         other.apply(&v.snapshot("/a/b").unwrap());
         assert_eq!(other, v);
         assert_eq!(ChannelView::default().snapshot("/a/b"), None);
+    }
+
+    #[test]
+    fn unsubscribe_tells_the_relay_and_forgets_the_view() {
+        let mut c = ready(30_000);
+        c.subscribe(T0, "/a/b");
+        sent(&mut c);
+        c.handle_frame(T0, &snapshot(1, vec![member("1", false)]).encode());
+        assert!(c.view("/a/b").is_some());
+        c.unsubscribe(T0 + 1, "/a/b");
+        assert!(matches!(&sent(&mut c)[..], [ClientMsg::Unsubscribe { ch, reference: Some(_) }] if ch == "/a/b"));
+        assert!(c.view("/a/b").is_none());
+        assert!(!c.is_subscribed("/a/b"));
+        // Later diffs for it are not shown.
+        events(&mut c);
+        c.handle_frame(T0 + 2, &diff(2, 0, vec![], vec!["1"]).encode());
+        assert!(events(&mut c).is_empty());
+    }
+
+    #[test]
+    fn update_before_enter_fails_with_not_entered() {
+        let mut c = ready(30_000);
+        let r = c.update(T0, "/a/b", Meta::new());
+        assert!(sent(&mut c).is_empty());
+        assert!(
+            matches!(&events(&mut c)[..], [Event::Reply { reference, result: Err(f) }]
+            if *reference == r && f.code() == "not_entered")
+        );
     }
 
     #[test]
