@@ -55,12 +55,13 @@ pub fn connect(options: JsValue) -> Promise {
 
 /// With the first token in hand: join the bus and the election for this relay and user.
 fn start(opts: Options, token: String) -> JsValue {
-    let opts = Options {
-        token: Some(token.clone()),
-        ..opts
-    };
     // Tabs share a connection only for the same relay and the same user.
     let name = format!("rollcall {} {}", opts.url, page::token_subject(&token));
+    let opts = Options {
+        token: Some(token),
+        lock_name: name.clone(),
+        ..opts
+    };
     let Ok(bus) = web_sys::BroadcastChannel::new(&name) else {
         return Promise::reject(&js_error(
             "unsupported",
@@ -131,6 +132,7 @@ fn read_options(options: &JsValue) -> Result<Options, JsValue> {
         token,
         idle_after_ms,
         initial,
+        lock_name: String::new(),
     })
 }
 

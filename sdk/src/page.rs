@@ -7,7 +7,7 @@ use js_sys::Math;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{Event, MessageEvent};
+use web_sys::{Event, MessageEvent, PageTransitionEvent};
 
 /// Where a browser profile keeps its client id, shared by its tabs.
 pub const CLIENT_ID_KEY: &str = "rollcall.client";
@@ -30,6 +30,19 @@ pub fn listen(shell: &Rc<Shell>) {
     let on_pagehide = Closure::<dyn FnMut(Event)>::new(move |_| s.with(|st, now| st.page_hidden(now)));
     let _ = window.add_event_listener_with_callback("pagehide", on_pagehide.as_ref().unchecked_ref());
     on_pagehide.forget();
+
+    let s = shell.clone();
+    let on_pageshow = Closure::<dyn FnMut(Event)>::new(move |e: Event| {
+        let restored = e
+            .dyn_ref::<PageTransitionEvent>()
+            .is_some_and(PageTransitionEvent::persisted);
+        if restored && s.with(|st, now| st.revive(now)) {
+            let name = s.read(|st| st.lock_name().to_string());
+            let _ = crate::leader::elect(&s, &name);
+        }
+    });
+    let _ = window.add_event_listener_with_callback("pageshow", on_pageshow.as_ref().unchecked_ref());
+    on_pageshow.forget();
 
     if let Some(document) = window.document() {
         let s = shell.clone();

@@ -57,6 +57,8 @@ pub struct Options {
     pub token: Option<String>,
     pub idle_after_ms: u64,
     pub initial: SmallMap<String, ChannelView>,
+    /// Names the Web Lock and the bus shared by this relay's and user's tabs.
+    pub lock_name: String,
 }
 
 /// Work to do once the state is no longer borrowed.
@@ -168,6 +170,7 @@ impl Listeners {
 
 pub struct State {
     url: String,
+    lock_name: String,
     tab: String,
     client_id: String,
     token_fn: Option<Function>,
@@ -216,6 +219,7 @@ impl Shell {
         Rc::new(Shell {
             st: RefCell::new(State {
                 url: opts.url,
+                lock_name: opts.lock_name,
                 tab,
                 client_id,
                 token_fn: opts.token_fn,
@@ -1014,6 +1018,24 @@ impl State {
             }
             _ => {}
         }
+    }
+
+    pub fn lock_name(&self) -> &str {
+        &self.lock_name
+    }
+
+    /// `pageshow` from the back/forward cache: a page put away by `pagehide` (not by
+    /// `close()`) comes back as a follower and runs for the lock again; its wants are
+    /// still here and are asserted as any tab's. `true` if it should run for the lock.
+    pub fn revive(&mut self, now: Instant) -> bool {
+        if !self.is_closed() || self.stopped.is_some() {
+            return false;
+        }
+        self.role = Role::Follower;
+        self.synced_with = None;
+        self.connected = false;
+        self.next_heartbeat = now;
+        true
     }
 
     /// `pagehide`: the leader tells the relay by beacon and closes with 4001 (a refresh

@@ -165,6 +165,26 @@ test("a refresh of a follower tab shows no leave", async () => {
   await watcher.context.close();
 });
 
+test("a page restored from the back/forward cache comes back without a leave", async () => {
+  const ch = "/room/bfcache";
+  const watcher = await observer(ch);
+  const wes = await person("wes", ch);
+  await watcher.tab.waitFor("join", ch, "wes", 5_000, "wes entered");
+  const reopened = wes.tab.page.waitForEvent("websocket", { timeout: 5_000 });
+  // What Chromium fires around the back/forward cache: pagehide, then pageshow, both persisted.
+  await wes.tab.page.evaluate(() => {
+    window.dispatchEvent(new PageTransitionEvent("pagehide", { persisted: true }));
+    window.dispatchEvent(new PageTransitionEvent("pageshow", { persisted: true }));
+  });
+  await reopened;
+  await wes.tab.page.waitForFunction(() => window.t.presence.isLeader && window.t.presence.connected, null, { timeout: 5_000 });
+  await hold(TIMING.unload_grace_ms + SLACK_MS, "a leave would come after the unload grace");
+  const leaves = (await watcher.tab.events()).filter((e) => e.type === "leave" && e.id === "wes");
+  assert.deepEqual(leaves, [], "others saw no leave");
+  await wes.context.close();
+  await watcher.context.close();
+});
+
 test("closing the last tab shows a leave within the unload grace", async () => {
   const ch = "/room/close";
   const watcher = await observer(ch);
