@@ -511,6 +511,17 @@ impl Roster {
                         user: identity,
                     },
                 );
+                if after != Status::Active {
+                    // Joins count as active; say so when they are not (a background tab).
+                    self.emit(
+                        now,
+                        Event::Status {
+                            ch: ch.to_string(),
+                            user: key.user,
+                            status: after,
+                        },
+                    );
+                }
             }
             Some(before) if before != after => self.emit(
                 now,

@@ -864,6 +864,24 @@ fn local_views_are_shared_once_per_tick_and_remote_ones_never_echo() {
     assert!(views.is_empty(), "{views:?}");
 }
 
+#[test]
+fn events_a_join_from_a_background_tab_says_it_is_hidden() {
+    let mut sim = Sim::new();
+    sim.connect(1, "ann", "a1");
+    sim.roster.enter(sim.now, 1, CH, Access::OPEN, Some(Status::Hidden), None).unwrap();
+    sim.drain();
+    let kinds: Vec<String> = sim
+        .log
+        .iter()
+        .map(|(_, e)| match e {
+            Event::Join { .. } => "join".to_string(),
+            Event::Status { status, .. } => format!("status {}", status.as_str()),
+            other => format!("{other:?}").split_whitespace().next().unwrap_or("").to_string(),
+        })
+        .collect();
+    assert_eq!(kinds, ["UserOnline", "ChannelOccupied", "join", "status hidden"]);
+}
+
 mod properties {
     //! Any sequence of inputs keeps the invariants, and a subscriber that applies the
     //! diffs to its snapshot always holds the relay's truth.

@@ -130,10 +130,8 @@ pub async fn healthz(State(app): State<AppState>) -> Json<Value> {
 }
 
 pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
-    let text = app
-        .hub
-        .metrics
-        .render(&app.hub.stats(), app.hub.connections(), app.hub.store_status());
+    let mut text = app.hub.metrics.render(&app.hub.stats(), app.hub.connections(), app.hub.store_status());
+    text.push_str(&app.ledger.render_metrics());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 

@@ -52,6 +52,8 @@ Endpoints:
   GET  /v1/ws         WebSocket for the browser SDK (protocol v1, docs/protocol.md)
   POST /v1/beacon     unload notice from navigator.sendBeacon
   GET  /v1/presence   ?channel=A&channel=B, Authorization: Bearer <ROLLCALL_API_KEY>
+  GET  /v1/users/ID   online or not, channels, last seen, online time (same key)
+  GET  /v1/sessions   ?user=&channel=&since=&until=, paged (same key)
   GET  /healthz       liveness and store
   GET  /metrics       Prometheus text";
 
