@@ -822,4 +822,90 @@ mod tests {
             }
         }
     }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+        use std::collections::{BTreeMap, BTreeSet};
+
+        /// What the connection holds after applying the ledger's output intents.
+        #[derive(Default)]
+        struct Connection {
+            entered: BTreeMap<String, Meta>,
+            subscribed: BTreeSet<String>,
+        }
+
+        impl Connection {
+            fn apply(&mut self, intents: Vec<Intent>) {
+                for i in intents {
+                    match i {
+                        Intent::Enter { ch, meta } => {
+                            assert!(self.entered.insert(ch, meta).is_none(), "entered twice");
+                        }
+                        Intent::Update { ch, meta } => {
+                            assert!(self.entered.insert(ch, meta).is_some(), "update before enter");
+                        }
+                        Intent::Leave { ch } => {
+                            assert!(self.entered.remove(&ch).is_some(), "left twice");
+                        }
+                        Intent::Subscribe { ch } => assert!(self.subscribed.insert(ch)),
+                        Intent::Unsubscribe { ch } => assert!(self.subscribed.remove(&ch)),
+                        Intent::Status { .. } => {}
+                    }
+                }
+            }
+        }
+
+        fn op() -> impl Strategy<Value = (u8, u8, u8, u8)> {
+            // (tab, kind, channel, meta value)
+            (0u8..3, 0u8..6, 0u8..3, 0u8..3)
+        }
+
+        proptest! {
+            #[test]
+            fn the_connection_holds_exactly_what_some_tab_wants(ops in proptest::collection::vec(op(), 0..60)) {
+                let mut tabs = Tabs::new("t0", T0);
+                let mut conn = Connection::default();
+                // Each tab's own record, as the tab itself keeps it.
+                let mut own: BTreeMap<String, TabWants> = BTreeMap::new();
+                for (tab, kind, ch, v) in ops {
+                    let tab = format!("t{tab}");
+                    let ch = format!("/c/{ch}");
+                    let meta = meta(json!({ "v": v }));
+                    let intent = match kind {
+                        0 => Intent::Enter { ch, meta },
+                        1 => Intent::Update { ch, meta },
+                        2 => Intent::Leave { ch },
+                        3 => Intent::Subscribe { ch },
+                        4 => Intent::Unsubscribe { ch },
+                        _ => {
+                            if tab != "t0" {
+                                own.remove(&tab);
+                            }
+                            conn.apply(tabs.remove(&tab));
+                            continue;
+                        }
+                    };
+                    own.entry(tab.clone()).or_default().apply(&intent);
+                    conn.apply(tabs.apply(T0, &tab, intent));
+                }
+                // The leader's own tab cannot be removed; it keeps what it asked for.
+                let mine = |id: &str| own.get(id).cloned().unwrap_or_default();
+                let live: Vec<TabWants> = ["t0", "t1", "t2"]
+                    .iter()
+                    .filter(|id| **id == "t0" || tabs.knows(id))
+                    .map(|id| mine(id))
+                    .collect();
+                let want_entered: BTreeSet<&String> = live.iter().flat_map(|w| w.entered.iter().map(|(c, _)| c)).collect();
+                let want_subscribed: BTreeSet<&String> = live.iter().flat_map(|w| w.subscribed.iter()).collect();
+                prop_assert_eq!(conn.entered.keys().collect::<BTreeSet<_>>(), want_entered);
+                prop_assert_eq!(conn.subscribed.iter().collect::<BTreeSet<_>>(), want_subscribed);
+                // And the meta held is one that a tab in the channel asked for.
+                for (ch, meta) in &conn.entered {
+                    prop_assert!(live.iter().any(|w| w.entered.get(ch.as_str()) == Some(meta)));
+                }
+            }
+        }
+    }
 }
