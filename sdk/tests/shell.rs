@@ -232,3 +232,31 @@ async fn without_web_locks_tabs_elect_one_leader_over_the_bus_and_hand_over() {
     assert!(is_leader(follower), "the other tab took over after the leader resigned");
     call(follower, "close", &[]).unwrap();
 }
+
+#[wasm_bindgen_test]
+async fn initial_state_renders_before_the_socket_is_up() {
+    let o = options("http://127.0.0.1:9", &unsigned_token("initial")); // nothing listens
+    let initial = js_sys::JSON::parse(
+        r#"{"/room/lobby": {"count": 2, "users": [
+            {"id": "7", "name": "ann", "avatar": null, "status": "idle", "meta": {"typing": true}},
+            {"id": "3", "name": "bob", "avatar": null, "status": "active", "meta": {}}]}}"#,
+    )
+    .unwrap();
+    Reflect::set(&o, &"initial".into(), &initial).unwrap();
+    let presence = connect_js(o).await.unwrap();
+    let ch = call(&presence, "channel", &["/room/lobby".into()]).unwrap();
+    assert_eq!(prop(&ch, "count").as_f64(), Some(2.0));
+    let seen: Rc<RefCell<Vec<JsValue>>> = Rc::default();
+    let sink = seen.clone();
+    let cb = Closure::<dyn FnMut(JsValue)>::new(move |state: JsValue| sink.borrow_mut().push(state));
+    let stop = call(&ch, "subscribe", &[cb.as_ref().clone()]).unwrap();
+    let states = seen.borrow().clone();
+    assert_eq!(states.len(), 1, "called at once with what is known");
+    assert_eq!(prop(&states[0], "count").as_f64(), Some(2.0));
+    let users = js_sys::Array::from(&prop(&states[0], "users"));
+    let ids: Vec<String> = users.iter().map(|u| prop(&u, "id").as_string().unwrap()).collect();
+    assert_eq!(ids, vec!["3", "7"], "ordered by id");
+    assert_eq!(prop(&users.get(1), "status").as_string().as_deref(), Some("idle"));
+    stop.unchecked_into::<js_sys::Function>().call0(&JsValue::NULL).unwrap();
+    call(&presence, "close", &[]).unwrap();
+}
