@@ -41,6 +41,8 @@ pub struct Spec {
     pub hold: Option<Duration>,
     /// Time the round from the connection's start rather than from the join frame.
     pub from_connect: bool,
+    /// Join nothing: admitted as soon as the handshake is done.
+    pub idle: bool,
     /// No client outlives this (CLOCK_MONOTONIC ns).
     pub deadline_ns: u64,
 }
@@ -100,6 +102,14 @@ pub async fn run(spec: Spec, stats: Arc<Stats>, gate: Arc<Semaphore>, mut orders
     loop {
         for ev in events.drain(..) {
             match ev {
+                Event::Ready if spec.idle => {
+                    ready = true;
+                    if !admitted {
+                        admitted = true;
+                        stats.admit(now_ns());
+                        permit.take();
+                    }
+                }
                 Event::Ready => {
                     ready = true;
                     if !joined {

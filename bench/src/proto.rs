@@ -199,7 +199,13 @@ fn rollcall(text: &str, out: &mut Vec<Event>) {
             }
         }
         Some("diff") => {
-            if let Ok(d) = serde_json::from_str::<Diff>(text) {
+            // Only probe members (`p<n>`) are timed: decode the member lists only when
+            // one is there; otherwise the count, which comes before them, is enough.
+            if !text.contains("\"p") {
+                if let Some(n) = first_count(text) {
+                    out.push(Event::Count(n));
+                }
+            } else if let Ok(d) = serde_json::from_str::<Diff>(text) {
                 out.extend(d.join.into_iter().map(|m| Event::Joined(m.id)));
                 out.extend(d.leave.into_iter().map(Event::Left));
                 out.push(Event::Count(d.count));
@@ -229,6 +235,11 @@ fn pusher(s: &mut Session, text: &str, out: &mut Vec<Event>) {
         }
         "pusher_internal:member_added" | "pusher_internal:member_removed" => {
             let added = event.ends_with("added");
+            out.push(Event::Delta(if added { 1 } else { -1 }));
+            // Only probe members (`p<n>`) are timed: decode the frame only for them.
+            if !text.contains("user_id\\\":\\\"p") && !text.contains("user_id\":\"p") {
+                return;
+            }
             if let Ok(v) = serde_json::from_str::<Value>(text) {
                 let data = match &v["data"] {
                     Value::String(s) => serde_json::from_str(s).unwrap_or(Value::Null),
@@ -238,7 +249,6 @@ fn pusher(s: &mut Session, text: &str, out: &mut Vec<Event>) {
                     Value::String(s) => s.clone(),
                     other => other.to_string(),
                 };
-                out.push(Event::Delta(if added { 1 } else { -1 }));
                 out.push(if added { Event::Joined(id) } else { Event::Left(id) });
             }
         }
@@ -315,6 +325,14 @@ mod tests {
         );
         assert_eq!(events(Proto::Rollcall, r#"{"type":"ok","ref":2}"#), vec![Event::Admitted]);
         assert_eq!(events(Proto::Rollcall, r#"{"type":"ok","ref":1}"#), vec![]);
+    }
+
+    #[test]
+    fn a_diff_without_probes_is_read_for_its_count_only() {
+        let diff = r#"{"type":"diff","ch":"/b/x","seq":4,"count":7,"join":[{"id":"m1","name":"m1","status":"active","meta":{}}]}"#;
+        assert_eq!(events(Proto::Rollcall, diff), vec![Event::Count(7)]);
+        let added = r#"{"event":"pusher_internal:member_added","channel":"presence-b","data":"{\"user_id\":\"m3\",\"user_info\":{}}"}"#;
+        assert_eq!(events(Proto::Pusher, added), vec![Event::Delta(1)]);
     }
 
     #[test]

@@ -72,6 +72,10 @@ pub struct Figures {
     pub rss_before_kb: u64,
     pub rss_after_kb: u64,
     pub kb_per_conn: Option<f64>,
+    pub gen_cpu_ms: Option<f64>,
+    /// Server CPU over the phase's wall time: below ~90 %, it waited for the generator
+    /// or for its share of a busy core.
+    pub busy_pct: Option<f64>,
 }
 
 pub fn figures(o: &Outcome) -> Figures {
@@ -82,6 +86,11 @@ pub fn figures(o: &Outcome) -> Figures {
     g.admitted = o.phases.iter().map(|p| p.report.admitted).max().unwrap_or(0);
     g.failed = o.phases.last().map(|p| p.report.failed).unwrap_or(0);
     let filled = r.admitted >= n && r.failed == 0;
+    g.gen_cpu_ms = Some(first.gen_cpu_ms).filter(|v| *v > 0.0);
+    let wall = ms(first.start_ns, first.end_ns);
+    if wall > 0.0 {
+        g.busy_pct = Some(100.0 * cpu_ms(first) / wall);
+    }
     match o.workload {
         Workload::W1 => {
             if filled {
@@ -292,6 +301,13 @@ pub fn render(all: &[Outcome], repo: &Path, quick: bool, load_note: &str) -> Str
     w5(&mut s, all);
     sdk(&mut s, repo);
     notes(&mut s);
+    // What the numbers mean for the relay (profiles, causes, changes) is written by hand
+    // after a full run and kept beside the generator.
+    if !quick {
+        if let Ok(findings) = std::fs::read_to_string(repo.join("bench/findings.md")) {
+            let _ = writeln!(s, "{}", findings.trim_end());
+        }
+    }
     s
 }
 
@@ -361,10 +377,11 @@ fn w1(s: &mut String, all: &[Outcome]) {
          watches it. *Full*: the last client admitted (rollcall `ok` to `enter`, Pusher \
          `subscription_succeeded`, Socket.IO member list). *Everyone knows*: every member counts N. \
          CPU per member learned: server CPU / N·(N−1), the member sightings a fill delivers. \
+         Generator CPU: what the load generator itself used; near the wall time, it set the pace. \
          Ratio: the peer's time to full over rollcall's. A fill that does not finish in 60 s stops \
          there, and larger sizes are skipped for that server.\n"
     );
-    let _ = writeln!(s, "| N | server | full | everyone knows | server CPU | CPU per member learned | vs rollcall | notes |\n|---|---|---|---|---|---|---|---|");
+    let _ = writeln!(s, "| N | server | full | everyone knows | server CPU (share of its core) | CPU per member learned | generator CPU | vs rollcall | notes |\n|---|---|---|---|---|---|---|---|---|");
     for size in sizes(all, Workload::W1) {
         let r = outcome(all, Workload::W1, Kind::Rollcall, size).map(figures);
         for k in kinds(all, Workload::W1) {
@@ -377,12 +394,16 @@ fn w1(s: &mut String, all: &[Outcome]) {
             };
             let _ = writeln!(
                 s,
-                "| {size} | {} | {} | {} | {} | {} | {} | {notes} |",
+                "| {size} | {} | {} | {} | {} | {} | {} | {} | {notes} |",
                 k.name(),
                 secs(g.full_ms),
                 secs(g.all_know_ms),
-                secs(g.cpu_ms),
+                match g.busy_pct {
+                    Some(b) => format!("{} ({b:.0} %)", secs(g.cpu_ms)),
+                    None => secs(g.cpu_ms),
+                },
                 f(g.per_event_us, "µs"),
+                secs(g.gen_cpu_ms),
                 if k == Kind::Rollcall { "1×".into() } else { ratio(g.full_ms, r.as_ref().and_then(|r| r.full_ms)) },
             );
         }

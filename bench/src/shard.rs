@@ -73,6 +73,10 @@ pub struct ShardArgs {
     /// Quiet time after a phase before it is reported (late frames, allocator settling), ms.
     #[arg(long, default_value_t = 2000)]
     pub settle_ms: u64,
+    /// Connect and finish the handshake but join nothing (to measure what a bare
+    /// connection costs a server, against W3's present ones).
+    #[arg(long)]
+    pub idle: bool,
     /// Run without waiting for `go` on stdin (for a manual try).
     #[arg(long)]
     pub no_wait: bool,
@@ -130,6 +134,7 @@ impl Ctx {
             round: None,
             hold: None,
             from_connect: false,
+            idle: self.args.idle,
             deadline_ns: self.deadline_ns,
         }
     }

@@ -56,6 +56,10 @@ pub struct Phase {
     pub end_ns: u64,
     pub before: Usage,
     pub after: Usage,
+    /// CPU the generator's processes used in this phase, ms: when it nears the wall time,
+    /// the generator, not the server, set the pace.
+    #[serde(default)]
+    pub gen_cpu_ms: f64,
     pub report: Report,
 }
 
@@ -325,7 +329,9 @@ fn run_case(paths: &Paths, case: &Case, kind: Kind, server_cpu: Option<usize>, g
         shards.push(ShardProc { child, lines: rx });
     }
     if out.note.is_none() && shards.iter().all(|s| s.expect("READY", Duration::from_secs(20)).is_some()) {
+        let gen_cpu = |shards: &Vec<ShardProc>| shards.iter().map(|s| Usage::of(s.child.id()).cpu_ms).sum::<f64>();
         for name in phase_names(case.workload) {
+            let gen_before = gen_cpu(&shards);
             let before = server.usage();
             let start_ns = now_ns();
             for s in shards.iter_mut() {
@@ -344,12 +350,14 @@ fn run_case(paths: &Paths, case: &Case, kind: Kind, server_cpu: Option<usize>, g
             }
             let end_ns = now_ns();
             let after = server.usage();
+            let gen_cpu_ms = gen_cpu(&shards) - gen_before;
             out.phases.push(Phase {
                 name: name.to_string(),
                 start_ns,
                 end_ns,
                 before,
                 after,
+                gen_cpu_ms,
                 report: Report::merge(&reports),
             });
             if out.note.is_some() {
