@@ -797,9 +797,8 @@ impl State {
                     code: f.code().to_string(),
                     message: f.sentence().to_string(),
                 });
-                if let Some(err) = error.as_ref().filter(|e| is_permanent(&e.code)) {
+                if error.as_ref().is_some_and(|e| is_permanent(&e.code)) {
                     // The client dropped the want; the ledger must forget it too.
-                    let _ = err;
                     let undo = match &route.intent {
                         Intent::Enter { ch, .. } => Some(Intent::Leave { ch: ch.clone() }),
                         Intent::Subscribe { ch } => Some(Intent::Unsubscribe { ch: ch.clone() }),
