@@ -363,6 +363,15 @@ fn run_case(paths: &Paths, case: &Case, kind: Kind, server_cpu: Option<usize>, g
             if out.note.is_some() {
                 break;
             }
+            // Probing a channel that never filled would measure something else.
+            let admitted = out.phases.last().map_or(0, |p| p.report.admitted) as usize;
+            if *name == "fill" && admitted < case.size {
+                out.note = Some(format!(
+                    "fill did not finish in {} s: {admitted} of {} admitted",
+                    case.phase_seconds, case.size
+                ));
+                break;
+            }
         }
     } else if out.note.is_none() {
         out.note = Some("shards did not start".into());
