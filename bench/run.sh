@@ -3,7 +3,9 @@
 #
 #   bench/run.sh           full run (about 15-20 minutes on 2 cores): writes BENCHMARKS.md
 #   bench/run.sh --quick   small sizes, about a minute: proves the harness works and writes
-#                          bench/results/BENCHMARKS.quick.md (BENCHMARKS.md is left alone)
+#                          bench/results/BENCHMARKS.quick.md (BENCHMARKS.md is left alone).
+#                          Uses debug builds, which the test suite builds anyway; it ends
+#                          with "bench quick: N passed, M failed" and fails if any case did.
 #
 # Installs the Node peers from bench/package-lock.json, builds the relay and the
 # generator in release mode, then runs every workload against every server on
@@ -13,10 +15,11 @@ cd "$(dirname "$0")/.."
 
 quick=()
 md=BENCHMARKS.md
+profile=release
 for arg in "$@"; do
   case "$arg" in
-    --quick) quick=(--quick); md=bench/results/BENCHMARKS.quick.md ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    --quick) quick=(--quick); md=bench/results/BENCHMARKS.quick.md; profile=debug ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown argument $arg (use --quick or nothing)" >&2; exit 2 ;;
   esac
 done
@@ -25,6 +28,10 @@ if [[ ! -d bench/node_modules/@soketi/soketi || ! -d bench/node_modules/socket.i
       || bench/package-lock.json -nt bench/node_modules/.package-lock.json ]]; then
   (cd bench && npm ci --no-audit --no-fund --loglevel=error)
 fi
-cargo build --release --quiet -p rollcall-relay -p rollcall-bench
+if [[ $profile == release ]]; then
+  cargo build --release --quiet -p rollcall-relay -p rollcall-bench
+else
+  cargo build --quiet -p rollcall-relay -p rollcall-bench
+fi
 mkdir -p bench/results
-exec target/release/rollcall-bench suite "${quick[@]}" --md "$md"
+exec "target/$profile/rollcall-bench" suite "${quick[@]}" --relay "target/$profile/rollcall-relay" --md "$md"
