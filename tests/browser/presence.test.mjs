@@ -140,6 +140,26 @@ test("a refresh shows no leave", async () => {
   await watcher.context.close();
 });
 
+test("a follower tab that dies silently is dropped and its channel left", async () => {
+  const ch = "/room/crash";
+  const watcher = await observer(ch);
+  const context = await chrome.browser.newContext();
+  const jwt = await token("xia");
+  const leader = await openTab(context, site);
+  await leader.connect({ url: relay.url, token: jwt });
+  const doomed = await openTab(context, site);
+  await doomed.connect({ url: relay.url, token: jwt });
+  assert.deepEqual(await doomed.enter(ch, {}), { ok: true });
+  await watcher.tab.waitFor("join", ch, "xia", 5_000, "xia entered from the follower tab");
+  // A renderer crash: no pagehide, no goodbye; only the missing answers to pings tell.
+  const cdp = await context.newCDPSession(doomed.page);
+  cdp.send("Page.crash").catch(() => {});
+  await watcher.tab.waitFor("leave", ch, "xia", 2_000 + 1_500 + SLACK_MS, "the leader stopped hearing the tab (ping interval + answer window)");
+  assert.equal(await leader.isLeader(), true, "the leader tab lives on");
+  await context.close();
+  await watcher.context.close();
+});
+
 test("a refresh of a follower tab shows no leave", async () => {
   const ch = "/room/follower-refresh";
   const watcher = await observer(ch);
