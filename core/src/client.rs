@@ -156,6 +156,8 @@ struct InFlight {
     ch: Option<String>,
     kind: Kind,
     waiters: Vec<Ref>,
+    /// The frame as sent, to send again after `rate_limited`.
+    msg: ClientMsg,
 }
 
 /// The SDK's state machine for one connection to one relay.
@@ -179,6 +181,9 @@ pub struct Client {
     left_offline: Vec<String>,
     views: SmallMap<String, ChannelView>,
     in_flight: SmallMap<Ref, InFlight>,
+    /// Requests the relay refused as `rate_limited`, and when to send them again (the
+    /// re-assertion after a welcome can exceed the relay's burst).
+    delayed: Vec<(Instant, InFlight)>,
     /// Requests not answered yet, with the time they give up.
     deadlines: SmallMap<Ref, Instant>,
     next_ref: Ref,
@@ -208,6 +213,7 @@ impl Client {
             left_offline: Vec::new(),
             views: SmallMap::default(),
             in_flight: SmallMap::default(),
+            delayed: Vec::new(),
             deadlines: SmallMap::default(),
             next_ref: 1,
             outbox: VecDeque::new(),
@@ -523,8 +529,8 @@ impl Client {
                 code,
                 message,
                 ch,
-                ..
-            } => self.relay_error(reference, code, message, ch),
+                retry_after_ms,
+            } => self.relay_error(now, reference, code, message, ch, retry_after_ms),
             ServerMsg::Snapshot { ref ch, .. } | ServerMsg::Diff { ref ch, .. } => {
                 let ch = ch.clone();
                 if !self.is_subscribed(&ch) {
@@ -563,6 +569,15 @@ impl Client {
             }
             _ => {}
         }
+        if self.conn == Conn::Ready && self.delayed.iter().any(|(at, _)| *at <= now) {
+            let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.delayed)
+                .into_iter()
+                .partition(|(at, _)| *at <= now);
+            self.delayed = later;
+            for (_, flight) in due {
+                self.send_request(flight.msg, flight.kind, flight.waiters);
+            }
+        }
         let expired: Vec<Ref> = self
             .deadlines
             .iter()
@@ -589,7 +604,10 @@ impl Client {
         let conn = match self.conn {
             Conn::Waiting { until } => Some(until),
             Conn::Connecting { deadline } => Some(deadline),
-            Conn::Ready => earliest(self.next_checkin, self.status_due),
+            Conn::Ready => earliest(
+                earliest(self.next_checkin, self.status_due),
+                self.delayed.iter().map(|(at, _)| *at).min(),
+            ),
             Conn::Idle | Conn::Stopped => None,
         };
         earliest(conn, self.deadlines.iter().map(|(_, t)| *t).min())
@@ -618,7 +636,15 @@ impl Client {
             | ClientMsg::Token { reference, .. } => *reference = Some(wire),
             ClientMsg::Hello { .. } | ClientMsg::Checkin { .. } => {}
         }
-        self.in_flight.insert(wire, InFlight { ch, kind, waiters });
+        self.in_flight.insert(
+            wire,
+            InFlight {
+                ch,
+                kind,
+                waiters,
+                msg: msg.clone(),
+            },
+        );
         self.outbox.push_back(msg);
     }
 
@@ -632,8 +658,13 @@ impl Client {
     /// The socket is gone: frames on it will never be answered. Their wants stay and are
     /// re-asserted after the next welcome, which answers the waiters then.
     fn fail_in_flight_later(&mut self) {
-        let flights = std::mem::take(&mut self.in_flight);
-        for (_, flight) in flights.0 {
+        let mut flights: Vec<InFlight> = std::mem::take(&mut self.in_flight)
+            .0
+            .into_iter()
+            .map(|(_, f)| f)
+            .collect();
+        flights.extend(std::mem::take(&mut self.delayed).into_iter().map(|(_, f)| f));
+        for flight in flights {
             let Some(ch) = flight.ch else { continue };
             let Some(want) = self.wants.get_mut(&ch) else {
                 // Left or unsubscribed while in flight: done as far as the page cares.
@@ -681,6 +712,7 @@ impl Client {
         self.next_checkin = None;
         self.status_due = None;
         self.in_flight.clear();
+        self.delayed.clear();
         let pending: Vec<Ref> = self.deadlines.iter().map(|(r, _)| *r).collect();
         for reference in pending {
             self.answer(reference, Err(failure.clone()));
@@ -770,7 +802,15 @@ impl Client {
         });
     }
 
-    fn relay_error(&mut self, reference: Option<Ref>, code: ErrorCode, message: String, ch: Option<String>) {
+    fn relay_error(
+        &mut self,
+        now: Instant,
+        reference: Option<Ref>,
+        code: ErrorCode,
+        message: String,
+        ch: Option<String>,
+        retry_after_ms: Option<u64>,
+    ) {
         let failure = Failure::Relay {
             code,
             message: if message.is_empty() {
@@ -794,6 +834,11 @@ impl Client {
             }
             return;
         };
+        if code == ErrorCode::RateLimited && self.conn == Conn::Ready {
+            let wait = retry_after_ms.unwrap_or(STATUS_THROTTLE_MS).max(1);
+            self.delayed.push((now + wait, flight));
+            return;
+        }
         // A refusal that will not change by retrying drops the want, so it is not
         // re-asserted on every reconnect.
         let permanent = matches!(
@@ -1467,6 +1512,74 @@ mod tests {
         c.opened(T0 + 1_000, "t".into());
         c.handle_frame(T0 + 1_000, &welcome(true, 30_000));
         assert!(!sent(&mut c).iter().any(|m| matches!(m, ClientMsg::Enter { .. })));
+    }
+
+    #[test]
+    fn a_rate_limited_request_is_sent_again_after_retry_after() {
+        let mut c = Client::new("c1", false);
+        let r_enter = c.enter(T0, "/a/b", Meta::new());
+        let r_sub = c.subscribe(T0, "/c/d");
+        c.start(T0);
+        c.opened(T0, "tok".into());
+        c.handle_frame(T0, &welcome(false, 30_000));
+        let out = sent(&mut c);
+        let sub = out
+            .iter()
+            .find(|m| matches!(m, ClientMsg::Subscribe { .. }))
+            .unwrap()
+            .clone();
+        let enter = out
+            .iter()
+            .find(|m| matches!(m, ClientMsg::Enter { .. }))
+            .unwrap()
+            .clone();
+        c.handle_frame(
+            T0,
+            &ServerMsg::Ok {
+                reference: wire_ref(&enter),
+            }
+            .encode(),
+        );
+        c.handle_frame(
+            T0 + 1,
+            &ServerMsg::Error {
+                reference: Some(wire_ref(&sub)),
+                code: ErrorCode::RateLimited,
+                message: String::new(),
+                ch: Some("/c/d".into()),
+                retry_after_ms: Some(400),
+            }
+            .encode(),
+        );
+        let ev = events(&mut c);
+        assert!(ev.contains(&Event::Reply {
+            reference: r_enter,
+            result: Ok(())
+        }));
+        assert!(
+            !ev.iter()
+                .any(|e| matches!(e, Event::Reply { reference, .. } if *reference == r_sub)),
+            "not failed: retried"
+        );
+        assert!(run_until(&mut c, T0 + 400, 0.0).is_empty(), "waits retry_after_ms");
+        let again = run_until(&mut c, T0 + 401, 0.0);
+        assert!(
+            matches!(&again[..], [(_, ClientMsg::Subscribe { ch, reference: Some(r) })] if ch == "/c/d" && Some(*r) != sub.reference())
+        );
+        c.handle_frame(
+            T0 + 402,
+            &ServerMsg::Ok {
+                reference: wire_ref(&again[0].1),
+            }
+            .encode(),
+        );
+        assert_eq!(
+            events(&mut c),
+            vec![Event::Reply {
+                reference: r_sub,
+                result: Ok(())
+            }]
+        );
     }
 
     #[test]
