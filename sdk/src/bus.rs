@@ -31,6 +31,12 @@ pub enum BusMsg {
     Frame { frame: ServerMsg },
     /// Leader -> all: "answer if you are there"; also tells whether the relay is up.
     Ping { leader: String, connected: bool },
+    /// Leader -> one tab it does not know (new, or dropped as vanished): send your wants.
+    Who {
+        tab: String,
+        leader: String,
+        connected: bool,
+    },
     /// Follower -> leader: the answer to a ping.
     Pong { tab: String },
     /// Follower -> leader: alive, unasked.

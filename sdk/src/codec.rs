@@ -505,6 +505,12 @@ pub fn bus_to_js(msg: &BusMsg) -> JsValue {
             set(&o, "connected", &JsValue::from_bool(*connected));
             "ping"
         }
+        BusMsg::Who { tab, leader, connected } => {
+            set(&o, "tab", &tab.as_str().into());
+            set(&o, "leader", &leader.as_str().into());
+            set(&o, "connected", &JsValue::from_bool(*connected));
+            "who"
+        }
         BusMsg::Sync { tab, wants } => {
             set(&o, "tab", &tab.as_str().into());
             set(&o, "wants", &wants_to_js(wants));
@@ -555,6 +561,11 @@ pub fn bus_from_js(v: &JsValue) -> Option<BusMsg> {
             frame: server_msg_from_js(&get(v, "frame"))?,
         },
         "ping" => BusMsg::Ping {
+            leader: text(v, "leader")?,
+            connected: get(v, "connected").as_bool().unwrap_or(false),
+        },
+        "who" => BusMsg::Who {
+            tab: tab()?,
             leader: text(v, "leader")?,
             connected: get(v, "connected").as_bool().unwrap_or(false),
         },

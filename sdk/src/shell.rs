@@ -926,40 +926,19 @@ impl State {
             BusMsg::Reply { tab, req, error } if tab == self.tab => self.settle(now, req, error),
             BusMsg::Frame { frame } if !leading => self.apply_frame(&frame),
             BusMsg::Ping { leader, connected } if !leading => {
-                self.connected = connected;
-                if connected {
-                    if let Some((resolve, _)) = self.ready_settle.take() {
-                        self.effects.push(Effect::Call(resolve, JsValue::UNDEFINED));
-                    }
-                }
                 BusMsg::Pong { tab: self.tab.clone() }.post(&self.bus);
-                if self.synced_with.as_deref() != Some(leader.as_str()) {
-                    let first = self.synced_with.is_none();
-                    self.synced_with = Some(leader);
-                    BusMsg::Sync {
-                        tab: self.tab.clone(),
-                        wants: self.wants.clone(),
-                    }
-                    .post(&self.bus);
-                    if !first {
-                        // Requests the old leader took with it: ask the new one.
-                        for (req, p) in self.pending.iter() {
-                            BusMsg::Intent {
-                                tab: self.tab.clone(),
-                                req: *req,
-                                intent: p.intent.clone(),
-                            }
-                            .post(&self.bus);
-                        }
-                    }
-                }
+                self.follow(leader, connected, false);
+            }
+            BusMsg::Who { tab, leader, connected } if !leading && tab == self.tab => {
+                self.follow(leader, connected, true);
             }
             BusMsg::Pong { tab } | BusMsg::Heartbeat { tab } if leading => {
                 let Role::Leader(l) = &mut self.role else { return };
                 if !l.tabs.heartbeat(now, &tab) {
-                    // A tab this leader has not heard of: ping now so it syncs at once
-                    // (and learns whether the relay is up) rather than at the next ping.
-                    BusMsg::Ping {
+                    // A tab this leader does not know (new, or dropped as vanished): ask
+                    // it for its wants. Not a ping: a ping's pong would come back here.
+                    BusMsg::Who {
+                        tab,
                         leader: self.tab.clone(),
                         connected: self.connected,
                     }
@@ -1035,6 +1014,39 @@ impl State {
         self.connected = false;
         self.next_heartbeat = now;
         true
+    }
+
+    /// A leader spoke: note whether the relay is up, and send it this tab's whole wants
+    /// if it is new to this tab (or asked: `force`).
+    fn follow(&mut self, leader: String, connected: bool, force: bool) {
+        self.connected = connected;
+        if connected {
+            if let Some((resolve, _)) = self.ready_settle.take() {
+                self.effects.push(Effect::Call(resolve, JsValue::UNDEFINED));
+            }
+        }
+        let changed = self.synced_with.as_deref() != Some(leader.as_str());
+        if !changed && !force {
+            return;
+        }
+        let handed_over = changed && self.synced_with.is_some();
+        self.synced_with = Some(leader);
+        BusMsg::Sync {
+            tab: self.tab.clone(),
+            wants: self.wants.clone(),
+        }
+        .post(&self.bus);
+        if handed_over {
+            // Requests the old leader took with it: ask the new one.
+            for (req, p) in self.pending.iter() {
+                BusMsg::Intent {
+                    tab: self.tab.clone(),
+                    req: *req,
+                    intent: p.intent.clone(),
+                }
+                .post(&self.bus);
+            }
+        }
     }
 
     /// `pagehide`: the leader tells the relay by beacon and closes with 4001 (a refresh
