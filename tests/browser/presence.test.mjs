@@ -307,6 +307,24 @@ test("a refused channel rejects enter() with a clear error", async () => {
   for (const p of [kim, staff]) await p.context.close();
 });
 
+test("an unreachable relay rejects enter() with relay_unreachable", async () => {
+  const context = await chrome.browser.newContext();
+  const tab = await openTab(context, site);
+  // A port that refuses connections: the SDK keeps retrying; a request gives up after 10 s.
+  const closed = await startProxy("http://127.0.0.1:9");
+  await tab.connect({ url: closed.url, token: await token("yan") });
+  const started = Date.now();
+  const result = await tab.enter("/room/unreachable", {});
+  assert.equal(result.ok, false);
+  assert.equal(result.isError, true);
+  assert.equal(result.code, "relay_unreachable");
+  assert.match(result.message, /could not be reached/);
+  assert.ok(Date.now() - started < 15_000);
+  assert.ok(tab.sockets.length >= 2, "it kept retrying with backoff");
+  closed.close();
+  await context.close();
+});
+
 test("meta updates arrive as update", async () => {
   const ch = "/room/meta";
   const watcher = await observer(ch);
