@@ -658,3 +658,42 @@ async fn pusher_webhooks_are_signed_with_the_app_secret_and_a_refresh_sends_none
         [format!("member_removed {CH} ann"), format!("channel_vacated {CH}")]
     );
 }
+
+#[tokio::test]
+async fn a_frozen_socket_without_channels_is_closed_with_4201_while_pusher_pings_keep_one_open() {
+    let relay = TestRelay::start(&config("")).await;
+    // Never read, so it never answers the relay's WebSocket pings either: a dead peer.
+    let mut frozen = Pusher::connect(&relay).await;
+    let mut pinging = Pusher::connect(&relay).await;
+    // pusher-js pings after activity_timeout seconds without a message.
+    for _ in 0..6 {
+        pinging.send("pusher:ping", json!({})).await;
+        assert_eq!(pinging.recv().await.0, "pusher:pong");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(frozen.closed().await, Some(4201));
+    // Still open and serving after the frozen one was closed.
+    assert_eq!(pinging.join("ann").await["count"], 1);
+}
+
+#[tokio::test]
+async fn numeric_user_ids_are_strings_to_rollcall_and_a_socket_is_one_user() {
+    let relay = TestRelay::start(&config("")).await;
+    let mut p = Pusher::connect(&relay).await;
+    p.send_subscribe(CH, r#"{"user_id":10,"user_info":{"name":"Mr. Channels"}}"#)
+        .await;
+    let (_, _, data) = p.expect("pusher_internal:subscription_succeeded").await;
+    assert_eq!(data["presence"]["ids"], json!(["10"]));
+    assert_eq!(data["presence"]["hash"]["10"], json!({"name": "Mr. Channels"}));
+    let members = relay.state.hub.presence("/pusher/site-online").unwrap();
+    assert_eq!(members[0].id, "10");
+    assert_eq!(members[0].name.as_deref(), Some("Mr. Channels"));
+
+    p.send_subscribe("presence-other", &Pusher::channel_data("11")).await;
+    let (_, channel, error) = p.expect("pusher:error").await;
+    assert_eq!(
+        (channel.as_deref(), error["code"].as_u64()),
+        (Some("presence-other"), Some(4009))
+    );
+    assert!(error["message"].as_str().unwrap().contains("one user per connection"));
+}
