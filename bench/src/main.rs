@@ -58,6 +58,9 @@ enum Cmd {
         quick: bool,
         #[arg(long, default_value = "")]
         load_note: String,
+        /// When the suite ran (default: now).
+        #[arg(long)]
+        date: Option<String>,
     },
 }
 
@@ -82,7 +85,7 @@ fn main() -> ExitCode {
                     loadavg(),
                     if load_note.is_empty() { "" } else { "; " }
                 );
-                report::write(&outcomes, &md, &repo, quick, &load)
+                report::write(&outcomes, &md, &repo, quick, &load, None)
             })
         }
         Cmd::Report {
@@ -90,10 +93,13 @@ fn main() -> ExitCode {
             md,
             quick,
             load_note,
+            date,
         } => std::fs::read_to_string(&input)
             .map_err(|e| format!("{}: {e}", input.display()))
             .and_then(|text| serde_json::from_str(&text).map_err(|e| e.to_string()))
-            .and_then(|outcomes: Vec<suite::Outcome>| report::write(&outcomes, &md, std::path::Path::new("."), quick, &load_note)),
+            .and_then(|outcomes: Vec<suite::Outcome>| {
+                report::write(&outcomes, &md, std::path::Path::new("."), quick, &load_note, date.as_deref())
+            }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

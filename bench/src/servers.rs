@@ -168,7 +168,9 @@ impl Server {
                     .env("SOCKUDO_DEFAULT_APP_MAX_CONNECTIONS", "1000000")
                     .env("SOCKUDO_DEFAULT_APP_MAX_PRESENCE_MEMBERS_PER_CHANNEL", "1000000")
                     .env("SOCKUDO_DEFAULT_APP_ENABLED", "true")
-                    .env("METRICS_ENABLED", "false");
+                    .env("METRICS_ENABLED", "false")
+                    .env("METRICS_HOST", "127.0.0.1")
+                    .env("METRICS_PORT", free_port().to_string());
                 c
             }
         };
