@@ -30,6 +30,7 @@ function withTimeout(promise, what) {
 }
 
 before(async () => {
+  assert.equal(typeof WebSocket, "function", "no global WebSocket: use Node 22+, or node --experimental-websocket on Node 20 (scripts/test.sh does)");
   assert.ok(existsSync(RELAY), `${RELAY} is missing: run cargo build -p rollcall-relay`);
   mkdirSync(join(root, "target"), { recursive: true });
   dir = mkdtempSync(join(root, "target", "readme-relay-"));
