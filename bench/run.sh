@@ -26,7 +26,11 @@ done
 
 if [[ ! -d bench/node_modules/@soketi/soketi || ! -d bench/node_modules/socket.io \
       || bench/package-lock.json -nt bench/node_modules/.package-lock.json ]]; then
-  (cd bench && npm ci --no-audit --no-fund --loglevel=error)
+  # npm 11 leaves the other platforms' optional builds of msgpackr-extract (deep in
+  # soketi's dependencies) out of the lockfile and then refuses `npm ci`; `npm install`
+  # installs the same locked versions.
+  (cd bench && { npm ci --no-audit --no-fund --loglevel=silent 2>/dev/null \
+    || npm install --no-audit --no-fund --loglevel=error; })
 fi
 if [[ $profile == release ]]; then
   cargo build --release --quiet -p rollcall-relay -p rollcall-bench
