@@ -209,7 +209,10 @@ pub async fn run(spec: Spec, stats: Arc<Stats>, gate: Arc<Semaphore>, mut orders
             }
             let _ = tokio::time::timeout(Duration::from_secs(2), ws.close(None)).await;
             // Drain until the server's close so the socket ends cleanly.
-            let _ = tokio::time::timeout(Duration::from_secs(2), async { while let Some(Ok(_)) = ws.next().await {} }).await;
+            let _ = tokio::time::timeout(Duration::from_secs(2), async {
+                while let Some(Ok(_)) = ws.next().await {}
+            })
+            .await;
             stats.closed.fetch_add(1, Ordering::Relaxed);
             return;
         }

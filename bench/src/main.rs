@@ -22,7 +22,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(version, about = "Load generator and benchmark suite for rollcall and its peers (loopback only).")]
+#[command(
+    version,
+    about = "Load generator and benchmark suite for rollcall and its peers (loopback only)."
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -98,7 +101,14 @@ fn main() -> ExitCode {
             .map_err(|e| format!("{}: {e}", input.display()))
             .and_then(|text| serde_json::from_str(&text).map_err(|e| e.to_string()))
             .and_then(|outcomes: Vec<suite::Outcome>| {
-                report::write(&outcomes, &md, std::path::Path::new("."), quick, &load_note, date.as_deref())
+                report::write(
+                    &outcomes,
+                    &md,
+                    std::path::Path::new("."),
+                    quick,
+                    &load_note,
+                    date.as_deref(),
+                )
             }),
     };
     match result {

@@ -137,7 +137,13 @@ pub fn pusher_channel(channel: &str) -> String {
     let tail: String = channel
         .trim_start_matches('/')
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
         .collect();
     format!("presence-{tail}")
 }
@@ -188,11 +194,7 @@ fn rollcall(text: &str, out: &mut Vec<Event>) {
     let head = &text[..text.len().min(64)];
     match str_field(head, "type") {
         Some("welcome") => out.push(Event::Ready),
-        Some("ok") => {
-            if text.contains("\"ref\":2") {
-                out.push(Event::Admitted);
-            }
-        }
+        Some("ok") if text.contains("\"ref\":2") => out.push(Event::Admitted),
         Some("snapshot") => {
             if let Some(n) = first_count(text) {
                 out.push(Event::Count(n));
@@ -323,7 +325,10 @@ mod tests {
             events(Proto::Rollcall, diff),
             vec![Event::Joined("p1".into()), Event::Left("m2".into()), Event::Count(1)]
         );
-        assert_eq!(events(Proto::Rollcall, r#"{"type":"ok","ref":2}"#), vec![Event::Admitted]);
+        assert_eq!(
+            events(Proto::Rollcall, r#"{"type":"ok","ref":2}"#),
+            vec![Event::Admitted]
+        );
         assert_eq!(events(Proto::Rollcall, r#"{"type":"ok","ref":1}"#), vec![]);
     }
 
@@ -348,12 +353,18 @@ mod tests {
         let ok = r#"{"event":"pusher_internal:subscription_succeeded","channel":"presence-b","data":"{\"presence\":{\"ids\":[\"a\"],\"hash\":{\"a\":{}},\"count\":17}}"}"#;
         assert_eq!(events(Proto::Pusher, ok), vec![Event::Admitted, Event::Count(17)]);
         let added = r#"{"event":"pusher_internal:member_added","channel":"presence-b","data":"{\"user_id\":\"p3\",\"user_info\":{}}"}"#;
-        assert_eq!(events(Proto::Pusher, added), vec![Event::Delta(1), Event::Joined("p3".into())]);
+        assert_eq!(
+            events(Proto::Pusher, added),
+            vec![Event::Delta(1), Event::Joined("p3".into())]
+        );
     }
 
     #[test]
     fn socketio_frames_open_connect_and_count() {
-        assert_eq!(events(Proto::Socketio, r#"0{"sid":"x","pingInterval":25000}"#), vec![Event::Reply("40".into())]);
+        assert_eq!(
+            events(Proto::Socketio, r#"0{"sid":"x","pingInterval":25000}"#),
+            vec![Event::Reply("40".into())]
+        );
         assert_eq!(events(Proto::Socketio, r#"40{"sid":"y"}"#), vec![Event::Ready]);
         assert_eq!(events(Proto::Socketio, "2"), vec![Event::Reply("3".into())]);
         assert_eq!(

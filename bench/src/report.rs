@@ -223,7 +223,7 @@ fn machine() -> String {
     format!("{nproc} cores ({cpu}), {mem} RAM, Linux {kernel}")
 }
 
-fn outcome<'a>(all: &'a [Outcome], w: Workload, k: Kind, size: usize) -> Option<&'a Outcome> {
+fn outcome(all: &[Outcome], w: Workload, k: Kind, size: usize) -> Option<&Outcome> {
     all.iter().find(|o| o.workload == w && o.server == k && o.size == size)
 }
 
@@ -244,7 +244,14 @@ fn kinds(all: &[Outcome], w: Workload) -> Vec<Kind> {
     v
 }
 
-pub fn write(all: &[Outcome], md: &Path, repo: &Path, quick: bool, load_note: &str, date: Option<&str>) -> Result<(), String> {
+pub fn write(
+    all: &[Outcome],
+    md: &Path,
+    repo: &Path,
+    quick: bool,
+    load_note: &str,
+    date: Option<&str>,
+) -> Result<(), String> {
     let text = render(all, repo, quick, load_note, date);
     std::fs::write(md, text).map_err(|e| format!("{}: {e}", md.display()))
 }
@@ -282,8 +289,16 @@ pub fn render(all: &[Outcome], repo: &Path, quick: bool, load_note: &str, date: 
         let _ = writeln!(s, "- Load: {load_note}");
     }
     let _ = writeln!(s, "- rollcall: release build of the relay in the working tree at commit `{rev}`, config: defaults (`flush_interval_ms = 20`) with `[limits] max_connections = 200000`; {rustc}");
-    let _ = writeln!(s, "- soketi {} (uWebSockets.js from `@trufflesuite/uws-js-unofficial`), Node {node}", package_version(repo, "@soketi/soketi"));
-    let _ = writeln!(s, "- Socket.IO {} on Node {node}: the online-users server in `bench/peers/socketio-server.mjs`", package_version(repo, "socket.io"));
+    let _ = writeln!(
+        s,
+        "- soketi {} (uWebSockets.js from `@trufflesuite/uws-js-unofficial`), Node {node}",
+        package_version(repo, "@soketi/soketi")
+    );
+    let _ = writeln!(
+        s,
+        "- Socket.IO {} on Node {node}: the online-users server in `bench/peers/socketio-server.mjs`",
+        package_version(repo, "socket.io")
+    );
     let _ = writeln!(
         s,
         "- sockudo: {sockudo}{}",
@@ -293,7 +308,10 @@ pub fn render(all: &[Outcome], repo: &Path, quick: bool, load_note: &str, date: 
             ""
         }
     );
-    let _ = writeln!(s, "- floor: `rollcall-bench floor`, a tokio-tungstenite server with no presence (answers `join` with `ok`).\n");
+    let _ = writeln!(
+        s,
+        "- floor: `rollcall-bench floor`, a tokio-tungstenite server with no presence (answers `join` with `ok`).\n"
+    );
 
     targets(&mut s, all);
     w1(&mut s, all);
@@ -324,17 +342,59 @@ fn targets(s: &mut String, all: &[Outcome]) {
         };
         rows.push((name.to_string(), shown, v.map(|v| v < limit)));
     };
-    row("5,000-member channel full", get(Workload::W1, 5_000).and_then(|g| g.full_ms), 5_000.0, "s");
-    row("10,000-member channel full", get(Workload::W1, 10_000).and_then(|g| g.full_ms), 15_000.0, "s");
-    row("p99 join seen by every member, 2,000 members", get(Workload::W2, 2_000).and_then(|g| g.all_p99), 25.0, "ms");
-    row("p99 join seen by every member, 5,000 members", get(Workload::W2, 5_000).and_then(|g| g.all_p99), 100.0, "ms");
-    row("server RSS per present connection, 10,000", get(Workload::W3, 10_000).and_then(|g| g.kb_per_conn), 10.0, "KB");
-    row("server CPU per member event delivered, coalesced (W1 fill, 5,000)", get(Workload::W1, 5_000).and_then(|g| g.per_event_us), 1.0, "µs");
-    row("server CPU per member event delivered, one event per diff (W2, 5,000)", get(Workload::W2, 5_000).and_then(|g| g.per_event_us), 1.0, "µs");
-    row("5,000-member channel emptied, every watcher knows", get(Workload::W5, 5_000).and_then(|g| g.all_know_ms), 5_000.0, "s");
+    row(
+        "5,000-member channel full",
+        get(Workload::W1, 5_000).and_then(|g| g.full_ms),
+        5_000.0,
+        "s",
+    );
+    row(
+        "10,000-member channel full",
+        get(Workload::W1, 10_000).and_then(|g| g.full_ms),
+        15_000.0,
+        "s",
+    );
+    row(
+        "p99 join seen by every member, 2,000 members",
+        get(Workload::W2, 2_000).and_then(|g| g.all_p99),
+        25.0,
+        "ms",
+    );
+    row(
+        "p99 join seen by every member, 5,000 members",
+        get(Workload::W2, 5_000).and_then(|g| g.all_p99),
+        100.0,
+        "ms",
+    );
+    row(
+        "server RSS per present connection, 10,000",
+        get(Workload::W3, 10_000).and_then(|g| g.kb_per_conn),
+        10.0,
+        "KB",
+    );
+    row(
+        "server CPU per member event delivered, coalesced (W1 fill, 5,000)",
+        get(Workload::W1, 5_000).and_then(|g| g.per_event_us),
+        1.0,
+        "µs",
+    );
+    row(
+        "server CPU per member event delivered, one event per diff (W2, 5,000)",
+        get(Workload::W2, 5_000).and_then(|g| g.per_event_us),
+        1.0,
+        "µs",
+    );
+    row(
+        "5,000-member channel emptied, every watcher knows",
+        get(Workload::W5, 5_000).and_then(|g| g.all_know_ms),
+        5_000.0,
+        "s",
+    );
     let _ = writeln!(s, "## rollcall's targets on this machine\n");
     let _ = writeln!(s, "| target | limit | measured | met |\n|---|---|---|---|");
-    let limits = ["< 5 s", "< 15 s", "< 25 ms", "< 100 ms", "< 10 KB", "< 1 µs", "< 1 µs", "< 5 s"];
+    let limits = [
+        "< 5 s", "< 15 s", "< 25 ms", "< 100 ms", "< 10 KB", "< 1 µs", "< 1 µs", "< 5 s",
+    ];
     for ((name, shown, met), limit) in rows.iter().zip(limits) {
         let met = match met {
             Some(true) => "yes",
@@ -347,7 +407,9 @@ fn targets(s: &mut String, all: &[Outcome]) {
     for (w, label) in [(Workload::W1, "W1 fill"), (Workload::W5, "W5 empty")] {
         for size in sizes(all, w) {
             let r = outcome(all, w, Kind::Rollcall, size).map(figures);
-            let rv = r.as_ref().and_then(|g| if w == Workload::W1 { g.full_ms } else { g.all_know_ms });
+            let rv = r
+                .as_ref()
+                .and_then(|g| if w == Workload::W1 { g.full_ms } else { g.all_know_ms });
             let best = kinds(all, w)
                 .into_iter()
                 .filter(|k| !matches!(k, Kind::Rollcall | Kind::RollcallPusher | Kind::Floor))
@@ -388,7 +450,9 @@ fn w1(s: &mut String, all: &[Outcome]) {
     for size in sizes(all, Workload::W1) {
         let r = outcome(all, Workload::W1, Kind::Rollcall, size).map(figures);
         for k in kinds(all, Workload::W1) {
-            let Some(o) = outcome(all, Workload::W1, k, size) else { continue };
+            let Some(o) = outcome(all, Workload::W1, k, size) else {
+                continue;
+            };
             let g = figures(o);
             let notes = if o.note.is_none() && g.full_ms.is_none() && !o.phases.is_empty() {
                 format!("not full after 60 s: {} of {size} admitted", g.admitted)
@@ -407,7 +471,11 @@ fn w1(s: &mut String, all: &[Outcome]) {
                 },
                 f(g.per_event_us, "µs"),
                 secs(g.gen_cpu_ms),
-                if k == Kind::Rollcall { "1×".into() } else { ratio(g.full_ms, r.as_ref().and_then(|r| r.full_ms)) },
+                if k == Kind::Rollcall {
+                    "1×".into()
+                } else {
+                    ratio(g.full_ms, r.as_ref().and_then(|r| r.full_ms))
+                },
             );
         }
     }
@@ -428,7 +496,9 @@ fn w2(s: &mut String, all: &[Outcome]) {
     for size in sizes(all, Workload::W2) {
         let r = outcome(all, Workload::W2, Kind::Rollcall, size).map(figures);
         for k in kinds(all, Workload::W2) {
-            let Some(o) = outcome(all, Workload::W2, k, size) else { continue };
+            let Some(o) = outcome(all, Workload::W2, k, size) else {
+                continue;
+            };
             let g = figures(o);
             let _ = writeln!(
                 s,
@@ -445,7 +515,11 @@ fn w2(s: &mut String, all: &[Outcome]) {
                 g.complete,
                 g.rounds,
                 f(g.per_event_us, "µs"),
-                if k == Kind::Rollcall { "1×".into() } else { ratio(g.all_p99, r.as_ref().and_then(|r| r.all_p99)) },
+                if k == Kind::Rollcall {
+                    "1×".into()
+                } else {
+                    ratio(g.all_p99, r.as_ref().and_then(|r| r.all_p99))
+                },
                 status(o, &g),
             );
         }
@@ -465,9 +539,17 @@ fn w3(s: &mut String, all: &[Outcome]) {
     for size in sizes(all, Workload::W3) {
         let r = outcome(all, Workload::W3, Kind::Rollcall, size).map(figures);
         for k in kinds(all, Workload::W3) {
-            let Some(o) = outcome(all, Workload::W3, k, size) else { continue };
+            let Some(o) = outcome(all, Workload::W3, k, size) else {
+                continue;
+            };
             let g = figures(o);
-            let mb = |kb: u64| if kb == 0 { "—".to_string() } else { format!("{:.1} MB", kb as f64 / 1024.0) };
+            let mb = |kb: u64| {
+                if kb == 0 {
+                    "—".to_string()
+                } else {
+                    format!("{:.1} MB", kb as f64 / 1024.0)
+                }
+            };
             let _ = writeln!(
                 s,
                 "| {size} | {} | {} | {} | {} | {} | {} | {} |",
@@ -476,7 +558,11 @@ fn w3(s: &mut String, all: &[Outcome]) {
                 mb(g.rss_after_kb),
                 f(g.kb_per_conn, "KB"),
                 secs(g.full_ms),
-                if k == Kind::Rollcall { "1×".into() } else { ratio(g.kb_per_conn, r.as_ref().and_then(|r| r.kb_per_conn)) },
+                if k == Kind::Rollcall {
+                    "1×".into()
+                } else {
+                    ratio(g.kb_per_conn, r.as_ref().and_then(|r| r.kb_per_conn))
+                },
                 status(o, &g),
             );
         }
@@ -496,7 +582,9 @@ fn w4(s: &mut String, all: &[Outcome]) {
     for size in sizes(all, Workload::W4) {
         let r = outcome(all, Workload::W4, Kind::Rollcall, size).map(figures);
         for k in kinds(all, Workload::W4) {
-            let Some(o) = outcome(all, Workload::W4, k, size) else { continue };
+            let Some(o) = outcome(all, Workload::W4, k, size) else {
+                continue;
+            };
             let g = figures(o);
             let param = |name: &str| {
                 o.params
@@ -520,7 +608,11 @@ fn w4(s: &mut String, all: &[Outcome]) {
                 g.rounds,
                 secs(g.cpu_ms),
                 f(g.per_event_us, "µs"),
-                if k == Kind::Rollcall { "1×".into() } else { ratio(g.all_p99, r.as_ref().and_then(|r| r.all_p99)) },
+                if k == Kind::Rollcall {
+                    "1×".into()
+                } else {
+                    ratio(g.all_p99, r.as_ref().and_then(|r| r.all_p99))
+                },
                 status(o, &g),
             );
         }
@@ -536,11 +628,16 @@ fn w5(s: &mut String, all: &[Outcome]) {
          Pusher and Socket.IO: unsubscribe/unregister then close). Time and server CPU until every \
          watcher counts only the watchers. Ratio: the peer's time over rollcall's.\n"
     );
-    let _ = writeln!(s, "| N | server | every watcher knows | server CPU | vs rollcall | notes |\n|---|---|---|---|---|---|");
+    let _ = writeln!(
+        s,
+        "| N | server | every watcher knows | server CPU | vs rollcall | notes |\n|---|---|---|---|---|---|"
+    );
     for size in sizes(all, Workload::W5) {
         let r = outcome(all, Workload::W5, Kind::Rollcall, size).map(figures);
         for k in kinds(all, Workload::W5) {
-            let Some(o) = outcome(all, Workload::W5, k, size) else { continue };
+            let Some(o) = outcome(all, Workload::W5, k, size) else {
+                continue;
+            };
             let g = figures(o);
             let notes = if o.note.is_none() && g.all_know_ms.is_none() && o.phases.len() > 1 {
                 "watchers did not see the channel empty within 60 s".into()
@@ -553,7 +650,11 @@ fn w5(s: &mut String, all: &[Outcome]) {
                 k.name(),
                 secs(g.all_know_ms),
                 secs(g.cpu_ms),
-                if k == Kind::Rollcall { "1×".into() } else { ratio(g.all_know_ms, r.as_ref().and_then(|r| r.all_know_ms)) },
+                if k == Kind::Rollcall {
+                    "1×".into()
+                } else {
+                    ratio(g.all_know_ms, r.as_ref().and_then(|r| r.all_know_ms))
+                },
             );
         }
     }
@@ -564,7 +665,10 @@ fn sdk(s: &mut String, repo: &Path) {
     let _ = writeln!(s, "## The SDK\n");
     let dist = repo.join("sdk/dist");
     let Ok(entries) = std::fs::read_dir(&dist) else {
-        let _ = writeln!(s, "`sdk/dist` was not built when this ran (`bash sdk/build.sh` builds it).\n");
+        let _ = writeln!(
+            s,
+            "`sdk/dist` was not built when this ran (`bash sdk/build.sh` builds it).\n"
+        );
         return;
     };
     let mut files: Vec<_> = entries
@@ -585,7 +689,10 @@ fn sdk(s: &mut String, repo: &Path) {
             .unwrap_or(0);
         raw_total += raw;
         gz_total += gz;
-        let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let _ = writeln!(s, "| `sdk/dist/{name}` | {raw} | {gz} |");
     }
     let _ = writeln!(

@@ -188,10 +188,18 @@ impl Server {
         let addr = loop {
             if Instant::now() > deadline {
                 let _ = child.kill();
-                return Err(format!("{} did not start within 20 s (see {})", kind.name(), log.display()));
+                return Err(format!(
+                    "{} did not start within 20 s (see {})",
+                    kind.name(),
+                    log.display()
+                ));
             }
             if let Ok(Some(status)) = child.try_wait() {
-                return Err(format!("{} exited at start: {status} (see {})", kind.name(), log.display()));
+                return Err(format!(
+                    "{} exited at start: {status} (see {})",
+                    kind.name(),
+                    log.display()
+                ));
             }
             if port != 0 {
                 if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
@@ -322,7 +330,10 @@ mod tests {
             listening_addr("socketio listening on http://127.0.0.1:41234 (mode: delta)"),
             Some("127.0.0.1:41234".into())
         );
-        assert_eq!(listening_addr("floor listening on ws://127.0.0.1:5000"), Some("127.0.0.1:5000".into()));
+        assert_eq!(
+            listening_addr("floor listening on ws://127.0.0.1:5000"),
+            Some("127.0.0.1:5000".into())
+        );
     }
 
     #[test]

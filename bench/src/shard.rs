@@ -102,7 +102,9 @@ pub fn parse_shard(s: &str) -> Result<(usize, usize), String> {
 pub fn check_loopback(addr: &str) -> Result<(), String> {
     let sock: std::net::SocketAddr = addr.parse().map_err(|_| format!("{addr} is not ip:port"))?;
     if !sock.ip().is_loopback() {
-        return Err(format!("{addr} is not a loopback address; the benchmark only targets 127.0.0.1"));
+        return Err(format!(
+            "{addr} is not a loopback address; the benchmark only targets 127.0.0.1"
+        ));
     }
     Ok(())
 }
@@ -256,8 +258,7 @@ async fn run(ctx: &mut Ctx) {
             let t0 = tokio::time::Instant::now();
             let churners = a.rate * a.churn_seconds;
             for k in (0..churners as usize).filter(|&k| ctx.mine(k)) {
-                tokio::time::sleep_until(t0 + Duration::from_nanos(k as u64 * 1_000_000_000 / a.rate.max(1)))
-                    .await;
+                tokio::time::sleep_until(t0 + Duration::from_nanos(k as u64 * 1_000_000_000 / a.rate.max(1))).await;
                 let mut spec = ctx.spec(format!("p{k}"), "/bench/w4");
                 spec.watcher = false;
                 spec.round = Some(k);

@@ -69,7 +69,8 @@ impl Stats {
         let epoch = (self.target.load(Ordering::Relaxed) >> 32) + 1;
         self.reached.store(0, Ordering::Relaxed);
         self.last_reach.store(0, Ordering::Relaxed);
-        self.target.store((epoch << 32) | (count as u64 & 0xffff_ffff), Ordering::Relaxed);
+        self.target
+            .store((epoch << 32) | (count as u64 & 0xffff_ffff), Ordering::Relaxed);
     }
 
     pub fn target(&self) -> (u32, i64) {

@@ -82,12 +82,27 @@ fn plan(quick: bool) -> Vec<Case> {
     if quick {
         return vec![
             case(Workload::W1, 200, &[], 1, 15),
-            case(Workload::W2, 200, &["--rounds", "8", "--period-ms", "150", "--settle-ms", "500"], 1, 15),
+            case(
+                Workload::W2,
+                200,
+                &["--rounds", "8", "--period-ms", "150", "--settle-ms", "500"],
+                1,
+                15,
+            ),
             case(Workload::W3, 400, &["--room", "100", "--settle-ms", "500"], 2, 15),
             case(
                 Workload::W4,
                 100,
-                &["--rate", "20", "--churn-seconds", "2", "--hold-ms", "300", "--settle-ms", "500"],
+                &[
+                    "--rate",
+                    "20",
+                    "--churn-seconds",
+                    "2",
+                    "--hold-ms",
+                    "300",
+                    "--settle-ms",
+                    "500",
+                ],
                 1,
                 15,
             ),
@@ -210,9 +225,10 @@ pub fn main(args: SuiteArgs) -> Result<Vec<Outcome>, String> {
                     case.size
                 );
                 run_case(&paths, &case, kind, server_cpu, gen_cpu, &mut outcome);
-                let filled = outcome.phases.first().is_some_and(|p| {
-                    p.report.failed == 0 && p.report.admitted as usize >= case.size
-                });
+                let filled = outcome
+                    .phases
+                    .first()
+                    .is_some_and(|p| p.report.failed == 0 && p.report.admitted as usize >= case.size);
                 if fills && (!filled || outcome.note.is_some()) {
                     gave_up.entry(kind).or_insert(case.size);
                 }
@@ -273,7 +289,14 @@ impl ShardProc {
     }
 }
 
-fn run_case(paths: &Paths, case: &Case, kind: Kind, server_cpu: Option<usize>, gen_cpu: Option<usize>, out: &mut Outcome) {
+fn run_case(
+    paths: &Paths,
+    case: &Case,
+    kind: Kind,
+    server_cpu: Option<usize>,
+    gen_cpu: Option<usize>,
+    out: &mut Outcome,
+) {
     let wkey = format!("{:?}", case.workload).to_lowercase();
     let log = paths
         .results
@@ -328,7 +351,11 @@ fn run_case(paths: &Paths, case: &Case, kind: Kind, server_cpu: Option<usize>, g
         });
         shards.push(ShardProc { child, lines: rx });
     }
-    if out.note.is_none() && shards.iter().all(|s| s.expect("READY", Duration::from_secs(20)).is_some()) {
+    if out.note.is_none()
+        && shards
+            .iter()
+            .all(|s| s.expect("READY", Duration::from_secs(20)).is_some())
+    {
         let gen_cpu = |shards: &Vec<ShardProc>| shards.iter().map(|s| Usage::of(s.child.id()).cpu_ms).sum::<f64>();
         for name in phase_names(case.workload) {
             let gen_before = gen_cpu(&shards);
