@@ -3,23 +3,25 @@
 #
 #   bench/run.sh           full run (about 15-20 minutes on 2 cores): writes BENCHMARKS.md
 #   bench/run.sh --quick   small sizes, about a minute: proves the harness works and writes
-#                          bench/results/BENCHMARKS.quick.md (BENCHMARKS.md is left alone).
+#                          bench/results/quick/ (BENCHMARKS.md and the full run's JSON are
+#                          left alone).
 #                          Uses debug builds, which the test suite builds anyway; it ends
 #                          with "bench quick: N passed, M failed" and fails if any case did.
 #
 # Installs the Node peers from bench/package-lock.json, builds the relay and the
-# generator in release mode, then runs every workload against every server on
+# generator (release; debug for --quick), then runs every workload against every server on
 # 127.0.0.1 only. Raw JSON goes to bench/results/ (not committed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 quick=()
 md=BENCHMARKS.md
+out=bench/results
 profile=release
 for arg in "$@"; do
   case "$arg" in
-    --quick) quick=(--quick); md=bench/results/BENCHMARKS.quick.md; profile=debug ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    --quick) quick=(--quick); out=bench/results/quick; md=$out/BENCHMARKS.md; profile=debug ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown argument $arg (use --quick or nothing)" >&2; exit 2 ;;
   esac
 done
@@ -37,5 +39,5 @@ if [[ $profile == release ]]; then
 else
   cargo build --quiet -p rollcall-relay -p rollcall-bench
 fi
-mkdir -p bench/results
-exec "target/$profile/rollcall-bench" suite "${quick[@]}" --relay "target/$profile/rollcall-relay" --md "$md"
+mkdir -p "$out"
+exec "target/$profile/rollcall-bench" suite "${quick[@]}" --relay "target/$profile/rollcall-relay" --out "$out" --md "$md"
