@@ -466,8 +466,10 @@ impl Client {
     /// clients after a relay restart.
     ///
     /// - 4009 (replaced): another connection of this client took over; stop.
-    /// - 4003 (refused): stop with the relay's reason, unless the token expired and the
-    ///   page can give a new one.
+    /// - 4003 (refused): stop with the relay's reason, unless the token was refused as
+    ///   expired or bad (a relay restarted with a new secret, a tab that slept past the
+    ///   token's `exp`) and the page can give a new one: then reconnect with a fresh
+    ///   token after the backoff, which grows with every refusal until a welcome.
     /// - 4012 (token expired): reconnect with a fresh token.
     /// - 1012 (relay restarting): reconnect at once.
     /// - anything else: reconnect after a backoff.
@@ -483,7 +485,8 @@ impl Client {
             close::REPLACED => self.stop(Failure::Replaced),
             close::REFUSED => {
                 let reason = self.refusal.take().unwrap_or(ErrorCode::BadToken);
-                if reason == ErrorCode::TokenExpired && self.refreshable_token {
+                let token_refused = matches!(reason, ErrorCode::TokenExpired | ErrorCode::BadToken);
+                if token_refused && self.refreshable_token {
                     self.fresh_token = true;
                     self.retry_after_backoff(now, jitter);
                 } else {
@@ -1415,6 +1418,68 @@ mod tests {
         assert!(!c.is_stopped());
         run_until(&mut c, T0 + 1_000, 0.0);
         assert_eq!(events(&mut c), vec![Event::Connect { fresh_token: true }]);
+    }
+
+    #[test]
+    fn a_bad_token_after_a_relay_restart_reconnects_with_a_fresh_one_backing_off() {
+        // The relay restarted with another secret: the old token is refused as bad.
+        let mut c = Client::new("c1", true);
+        c.enter(T0, "/a/b", Meta::new());
+        c.start(T0);
+        events(&mut c);
+        c.opened(T0, "tok".into());
+        c.handle_frame(T0, &welcome(false, 30_000));
+        sent(&mut c);
+        events(&mut c);
+        c.closed(T0 + 10, close::RELAY_RESTART, 0.5);
+        assert_eq!(events(&mut c), vec![Event::Connect { fresh_token: false }]);
+        let mut now = T0 + 20;
+        let mut waits = Vec::new();
+        for _ in 0..6 {
+            c.opened(now, "refused".into());
+            c.handle_frame(now + 1, &ServerMsg::error(ErrorCode::BadToken, None, None).encode());
+            c.closed(now + 2, close::REFUSED, 0.5);
+            assert!(!c.is_stopped());
+            assert!(
+                !events(&mut c).iter().any(|e| matches!(e, Event::Connect { .. } | Event::Stopped(_))),
+                "nothing is tried before the backoff runs out"
+            );
+            // Step to each deadline (a request may time out first) until the retry.
+            let retry = loop {
+                let at = c.poll_timeout().expect("a retry is scheduled");
+                c.handle_timeout(at, 0.5);
+                if events(&mut c).contains(&Event::Connect { fresh_token: true }) {
+                    break at;
+                }
+            };
+            waits.push(retry.since(now + 2));
+            now = retry;
+        }
+        assert!(waits.windows(2).all(|w| w[1] > w[0]), "refusals back off: {waits:?}");
+        assert!(waits[0] >= BACKOFF_BASE_MS / 2, "never a hot loop: {waits:?}");
+        c.opened(now, "fresh".into());
+        c.handle_frame(now + 1, &welcome(false, 30_000));
+        assert!(c.is_ready());
+        assert!(sent(&mut c)
+            .iter()
+            .any(|m| matches!(m, ClientMsg::Enter { ch, .. } if ch == "/a/b")));
+    }
+
+    #[test]
+    fn a_bad_token_without_a_token_function_stops_with_bad_token() {
+        let mut c = Client::new("c1", false);
+        c.start(T0);
+        c.opened(T0, "tok".into());
+        c.handle_frame(T0, &welcome(false, 30_000));
+        events(&mut c);
+        c.closed(T0 + 10, close::RELAY_RESTART, 0.5);
+        events(&mut c);
+        c.opened(T0 + 20, "tok".into());
+        c.handle_frame(T0 + 21, &ServerMsg::error(ErrorCode::BadToken, None, None).encode());
+        c.closed(T0 + 22, close::REFUSED, 0.5);
+        assert!(c.is_stopped());
+        assert_eq!(events(&mut c), vec![Event::Stopped(Failure::relay(ErrorCode::BadToken))]);
+        assert_eq!(c.poll_timeout(), None);
     }
 
     #[test]

@@ -850,6 +850,14 @@ impl State {
             self.effects
                 .push(Effect::Call(p.reject, js_error(&error.code, &error.message)));
         }
+        if error.code != Failure::Closed.code() && self.stopped.is_none() {
+            // A page that was welcomed long ago has no pending promise to learn from.
+            let err = js_error(&error.code, &error.message);
+            for (_, l) in self.listeners.iter() {
+                let calls = l.error.iter().map(|(_, f)| Effect::Call(f.clone(), err.clone()));
+                self.effects.extend(calls);
+            }
+        }
         self.stopped = Some(error);
     }
 

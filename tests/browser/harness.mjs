@@ -62,15 +62,18 @@ export function checkBuilt() {
   if (!existsSync(path.join(DIST, "rollcall.js"))) throw new Error("no sdk/dist/rollcall.js: run `bash sdk/build.sh` first");
 }
 
-/** A relay on a free port with the test config; resolves once it listens. */
-export async function startRelay() {
+/**
+ * A relay with the test config; resolves once it listens. By default on a free port
+ * with SECRET; `listen` and `secret` restart one in place with another secret.
+ */
+export async function startRelay({ listen = "127.0.0.1:0", secret = SECRET } = {}) {
   const dir = mkdtempSync(path.join(tmpdir(), "rollcall-relay-"));
   const config = path.join(dir, "relay.toml");
   writeFileSync(config, CONFIG);
-  const child = spawn(RELAY, ["--listen", "127.0.0.1:0", "--config", config], {
+  const child = spawn(RELAY, ["--listen", listen, "--config", config], {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, ROLLCALL_SECRET: SECRET, RUST_LOG: process.env.RUST_LOG ?? "warn" },
+    env: { ...process.env, ROLLCALL_SECRET: secret, RUST_LOG: process.env.RUST_LOG ?? "warn" },
   });
   const log = [];
   child.stderr.on("data", (chunk) => log.push(String(chunk)));
@@ -91,6 +94,13 @@ export async function startRelay() {
     log,
     stop() {
       if (child.exitCode === null) child.kill("SIGTERM");
+    },
+    /** Stop and resolve once the process is gone (its port is free again). */
+    async halt() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      const gone = new Promise((resolve) => child.once("exit", resolve));
+      child.kill("SIGTERM");
+      await gone;
     },
   };
 }

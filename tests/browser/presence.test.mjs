@@ -404,6 +404,80 @@ test("an expiring token is replaced from the token function without a leave", as
   await watcher.context.close();
 });
 
+/** A relay of its own, restarted in place with another secret by `rotate()`. */
+async function rotatingRelay() {
+  let secret = "first-secret-of-this-relay-0123456789";
+  let current = await startRelay({ secret });
+  const listen = new URL(current.url).host;
+  return {
+    url: current.url,
+    sign: (sub) => token(sub, {}, { secret }),
+    async rotate() {
+      await current.halt();
+      secret = "second-secret-after-the-restart-98765";
+      current = await startRelay({ listen, secret });
+    },
+    stop: () => current.stop(),
+  };
+}
+
+test("a relay restarted with a new secret: a token function is asked again and the page comes back", async () => {
+  const ch = "/room/rotated";
+  const own = await rotatingRelay();
+  const context = await chrome.browser.newContext();
+  const other = await chrome.browser.newContext();
+  try {
+    const tab = await openTab(context, site);
+    await tab.page.exposeFunction("freshToken", () => own.sign("rex"));
+    await tab.page.evaluate((url) => {
+      window.tokens = 0;
+      return window.t.connect({ url, token: async () => { window.tokens += 1; return window.freshToken(); } });
+    }, own.url);
+    await tab.watch(ch);
+    assert.deepEqual(await tab.enter(ch, {}), { ok: true });
+    const asked = await tab.page.evaluate(() => window.tokens);
+    await own.rotate();
+    // The old token is refused as bad_token by the new relay; the SDK asks for a new one.
+    await tab.page.waitForFunction((n) => window.tokens > n, asked, { timeout: 10_000 });
+    const watcher = await openTab(other, site);
+    await watcher.connect({ url: own.url, token: await own.sign("sue") });
+    await watcher.watch(ch);
+    await watcher.waitForState(ch, (s) => s.users.some((u) => u.id === "rex"), 10_000, "rex re-entered with the new token");
+    await tab.waitForState(ch, (s) => s.users.some((u) => u.id === "rex"), 5_000, "the page itself sees it is back");
+    assert.equal(await tab.page.evaluate(() => window.t.presence.connected), true);
+    const errors = (await tab.events()).filter((e) => e.type === "error");
+    assert.deepEqual(errors, [], "a refused token that the function replaced is no error for the page");
+    assert.ok((await tab.page.evaluate(() => window.tokens)) <= asked + 3, "the token function is not called in a loop");
+  } finally {
+    await context.close();
+    await other.close();
+    own.stop();
+  }
+});
+
+test("a relay restarted with a new secret: a string token surfaces bad_token and stops", async () => {
+  const ch = "/room/rotated-string";
+  const own = await rotatingRelay();
+  const context = await chrome.browser.newContext();
+  try {
+    const tab = await openTab(context, site);
+    await tab.connect({ url: own.url, token: await own.sign("ted") });
+    await tab.watch(ch);
+    assert.deepEqual(await tab.enter(ch, {}), { ok: true });
+    await own.rotate();
+    const error = await tab.waitFor("error", ch, "bad_token", 10_000, "the relay refuses the old token");
+    assert.match(error.message, /token/);
+    const result = await tab.enter(ch, {});
+    assert.equal(result.code, "bad_token", "later requests are rejected with the reason");
+    const sockets = tab.sockets.length;
+    await hold(3_000, "a retry would open another socket within the first backoffs");
+    assert.equal(tab.sockets.length, sockets, "no retry with a token that cannot change");
+  } finally {
+    await context.close();
+    own.stop();
+  }
+});
+
 test("no test page raised an uncaught error", () => {
   assert.deepEqual(pageErrors, []);
 });
