@@ -67,6 +67,10 @@ enum Cmd {
     },
 }
 
+fn read_json(path: &std::path::Path) -> Option<serde_json::Value> {
+    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
+}
+
 fn loadavg() -> String {
     std::fs::read_to_string("/proc/loadavg")
         .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
@@ -81,6 +85,7 @@ fn main() -> ExitCode {
         Cmd::Suite { args, md, load_note } => {
             let quick = args.quick;
             let repo = args.repo.clone();
+            let sdk_json = args.out.join("sdk.json");
             let load_before = loadavg();
             suite::main(args).and_then(|outcomes| {
                 let load = format!(
@@ -88,7 +93,7 @@ fn main() -> ExitCode {
                     loadavg(),
                     if load_note.is_empty() { "" } else { "; " }
                 );
-                report::write(&outcomes, &md, &repo, quick, &load, None)
+                report::write(&outcomes, &md, &repo, quick, &load, None, &read_json(&sdk_json))
             })
         }
         Cmd::Report {
@@ -101,6 +106,7 @@ fn main() -> ExitCode {
             .map_err(|e| format!("{}: {e}", input.display()))
             .and_then(|text| serde_json::from_str(&text).map_err(|e| e.to_string()))
             .and_then(|outcomes: Vec<suite::Outcome>| {
+                let sdk = read_json(&input.with_file_name("sdk.json"));
                 report::write(
                     &outcomes,
                     &md,
@@ -108,6 +114,7 @@ fn main() -> ExitCode {
                     quick,
                     &load_note,
                     date.as_deref(),
+                    &sdk,
                 )
             }),
     };

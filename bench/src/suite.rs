@@ -241,6 +241,22 @@ pub fn main(args: SuiteArgs) -> Result<Vec<Outcome>, String> {
             outcomes.push(outcome);
         }
     }
+    // The SDK side: connect() to first state in headless Chromium (bounded by the script).
+    eprintln!(
+        "[{:>5.0}s] sdk first state in Chromium ...",
+        started.elapsed().as_secs_f64()
+    );
+    let sdk = std::process::Command::new("node")
+        .arg(repo.join("bench/sdk/first-state.mjs"))
+        .arg(&paths.relay)
+        .arg(if args.quick { "2" } else { "7" })
+        .current_dir(&repo)
+        .stderr(Stdio::null())
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8_lossy(&o.stdout).lines().last().map(str::to_string))
+        .unwrap_or_else(|| r#"{"error":"node could not run bench/sdk/first-state.mjs"}"#.into());
+    let _ = std::fs::write(results.join("sdk.json"), sdk);
     let _ = std::fs::write(
         results.join("all.json"),
         serde_json::to_string_pretty(&outcomes).unwrap_or_default(),
