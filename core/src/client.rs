@@ -1111,14 +1111,20 @@ impl ChannelView {
 
     /// Apply a snapshot (replaces everything, reporting the difference) or a diff
     /// (`join`/`update` are upserts, `leave` removes; only `seq + 1` is accepted).
+    ///
+    /// `join` means a user came, so a view that knew nobody yet (no snapshot, no
+    /// initial users) reports no change for its first snapshot: the users already there
+    /// are the state, not arrivals. A later snapshot (after a gap or a reconnect)
+    /// reports only the difference from what was shown.
     pub fn apply(&mut self, msg: &ServerMsg) -> Applied {
         match msg {
             ServerMsg::Snapshot { seq, count, users, .. } => {
                 let new = users.as_ref().map(|u| Members::new(u.iter().cloned()));
                 let mut changes = Vec::new();
+                let knew = self.seq.is_some() || self.users.is_some();
                 let empty = Members::default();
                 let old = self.users.as_ref().unwrap_or(&empty);
-                if let Some(new) = &new {
+                if let (true, Some(new)) = (knew, &new) {
                     for member in &old.0 {
                         if new.get(&member.id).is_none() {
                             changes.push(Change::Leave(member.clone()));
@@ -1441,7 +1447,9 @@ mod tests {
             c.closed(now + 2, close::REFUSED, 0.5);
             assert!(!c.is_stopped());
             assert!(
-                !events(&mut c).iter().any(|e| matches!(e, Event::Connect { .. } | Event::Stopped(_))),
+                !events(&mut c)
+                    .iter()
+                    .any(|e| matches!(e, Event::Connect { .. } | Event::Stopped(_))),
                 "nothing is tried before the backoff runs out"
             );
             // Step to each deadline (a request may time out first) until the retry.
@@ -1478,7 +1486,10 @@ mod tests {
         c.handle_frame(T0 + 21, &ServerMsg::error(ErrorCode::BadToken, None, None).encode());
         c.closed(T0 + 22, close::REFUSED, 0.5);
         assert!(c.is_stopped());
-        assert_eq!(events(&mut c), vec![Event::Stopped(Failure::relay(ErrorCode::BadToken))]);
+        assert_eq!(
+            events(&mut c),
+            vec![Event::Stopped(Failure::relay(ErrorCode::BadToken))]
+        );
         assert_eq!(c.poll_timeout(), None);
     }
 
@@ -1726,12 +1737,79 @@ mod tests {
         }
     }
 
+    /// What the page is shown: the shell applies every frame the client passes on to a
+    /// view of its own and fires the listeners for its changes.
+    fn shown(page: &mut ChannelView, c: &mut Client) -> Vec<Change> {
+        let mut changes = Vec::new();
+        for event in events(c) {
+            if let Event::Frame(frame) = event {
+                if let Applied::Changed(mut more) = page.apply(&frame) {
+                    changes.append(&mut more);
+                }
+            }
+        }
+        changes
+    }
+
+    #[test]
+    fn join_and_leave_fire_only_for_real_changes_across_first_snapshot_gap_and_reconnect() {
+        let mut c = ready(30_000);
+        let mut page = ChannelView::default();
+        c.subscribe(T0, "/a/b");
+        sent(&mut c);
+        // Two users were already there: the first snapshot shows them, no join fires.
+        c.handle_frame(
+            T0 + 10,
+            &snapshot(1, vec![member("1", false), member("2", false)]).encode(),
+        );
+        assert_eq!(shown(&mut page, &mut c), vec![]);
+        assert_eq!(page.count(), 2);
+        c.handle_frame(T0 + 20, &diff(2, 3, vec![member("3", false)], vec![]).encode());
+        assert_eq!(shown(&mut page, &mut c), vec![Change::Join(member("3", false))]);
+        // A gap: the fresh snapshot fires only what changed while diffs were missed.
+        c.handle_frame(T0 + 30, &diff(5, 3, vec![], vec![]).encode());
+        assert!(matches!(&sent(&mut c)[..], [ClientMsg::Subscribe { .. }]));
+        c.handle_frame(
+            T0 + 40,
+            &snapshot(6, vec![member("2", false), member("3", false), member("4", false)]).encode(),
+        );
+        assert_eq!(
+            shown(&mut page, &mut c),
+            vec![Change::Leave(member("1", false)), Change::Join(member("4", false))]
+        );
+        // A reconnect: the snapshot of the new subscription fires only the difference.
+        c.closed(T0 + 50, 1006, 0.0);
+        run_until(&mut c, T0 + 1_000, 0.0);
+        c.opened(T0 + 1_000, "tok".into());
+        c.handle_frame(T0 + 1_000, &welcome(true, 30_000));
+        sent(&mut c);
+        c.handle_frame(
+            T0 + 1_010,
+            &snapshot(1, vec![member("2", false), member("3", false), member("5", false)]).encode(),
+        );
+        assert_eq!(
+            shown(&mut page, &mut c),
+            vec![Change::Leave(member("4", false)), Change::Join(member("5", false))]
+        );
+        assert_eq!(page.count(), 3);
+    }
+
+    #[test]
+    fn a_first_snapshot_after_an_initial_state_fires_only_the_difference() {
+        let mut v = ChannelView::with_initial(1, Some(vec![member("1", false)]));
+        assert_eq!(
+            v.apply(&snapshot(1, vec![member("1", false), member("2", false)])),
+            Applied::Changed(vec![Change::Join(member("2", false))])
+        );
+    }
+
     #[test]
     fn channel_view_applies_snapshot_then_consecutive_diffs() {
         let mut v = ChannelView::default();
+        // The first snapshot is the state, not a change: nobody "joins" by being there.
         assert_eq!(
             v.apply(&snapshot(5, vec![member("1", false)])),
-            Applied::Changed(vec![Change::Join(member("1", false))])
+            Applied::Changed(vec![])
         );
         assert_eq!(
             v.apply(&diff(6, 2, vec![member("2", false)], vec![])),

@@ -43,7 +43,10 @@ async function person(sub, channel, { claims, url, enter = true, browser = chrom
 
 /** Someone watching `channel` (without entering), to see what others see. */
 async function observer(channel) {
-  return person(`observer-${Math.random().toString(36).slice(2)}`, channel, { enter: false });
+  const watcher = await person(`observer-${Math.random().toString(36).slice(2)}`, channel, { enter: false });
+  // Subscribed before anyone else comes, so their arrivals are joins, not the snapshot.
+  await watcher.tab.waitForState(channel, () => true, 5_000, "the observer's first snapshot");
+  return watcher;
 }
 
 test("two users see each other", async () => {
@@ -51,7 +54,6 @@ test("two users see each other", async () => {
   const ann = await person("ann", ch);
   const bob = await person("bob", ch);
   await ann.tab.waitFor("join", ch, "bob", 5_000, "bob entered after ann");
-  await bob.tab.waitFor("join", ch, "ann", 5_000, "ann was there when bob subscribed");
   for (const { tab } of [ann, bob]) {
     const state = await tab.waitForState(ch, (s) => s.count === 2, 5_000, "both are in");
     assert.deepEqual(state.users.map((u) => u.id).sort(), ["ann", "bob"]);
@@ -59,6 +61,29 @@ test("two users see each other", async () => {
   }
   await ann.context.close();
   await bob.context.close();
+});
+
+test("join fires for arrivals only: not for those already there, nor again after a reconnect", async () => {
+  const ch = "/room/arrivals";
+  const ann = await person("ann", ch);
+  const proxy = await startProxy(relay.url);
+  try {
+    const bob = await person("bob", ch, { enter: false, url: proxy.url });
+    await bob.tab.waitForState(ch, (s) => s.users.some((u) => u.id === "ann"), 5_000, "ann is in bob's first snapshot");
+    const cat = await person("cat", ch);
+    await bob.tab.waitFor("join", ch, "cat", 5_000, "cat entered after bob subscribed");
+    const reopened = bob.tab.page.waitForEvent("websocket", { timeout: 5_000 });
+    proxy.drop();
+    await reopened;
+    await bob.tab.page.waitForFunction(() => window.t.presence.connected, null, { timeout: 5_000 });
+    await hold(1_000, "the re-snapshot after the reconnect arrives and would fire join/leave");
+    const seen = (await bob.tab.events()).map((e) => `${e.type} ${e.id}`);
+    assert.deepEqual(seen, ["join cat"], "only cat's arrival was a join");
+    assert.equal((await bob.tab.state(ch)).count, 2);
+    for (const p of [ann, bob, cat]) await p.context.close();
+  } finally {
+    proxy.close();
+  }
 });
 
 test("three tabs of one user hold exactly one WebSocket and count once", async () => {
