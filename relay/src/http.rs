@@ -115,7 +115,16 @@ fn presence_of(app: &AppState, query: Option<&str>) -> Result<Value, ApiError> {
             ));
         }
         let entry = match app.hub.presence(&ch) {
-            Some(users) => json!({ "count": users.len(), "users": users }),
+            // Explicit fields for backends: status and meta even when they are defaults.
+            Some(users) => json!({
+                "count": users.len(),
+                "users": users.iter().map(|u| {
+                    let mut user = json!({ "id": u.id, "status": u.status.as_str(), "meta": u.meta });
+                    if let Some(name) = &u.name { user["name"] = json!(name); }
+                    if let Some(avatar) = &u.avatar { user["avatar"] = json!(avatar); }
+                    user
+                }).collect::<Vec<_>>(),
+            }),
             None => Value::Null,
         };
         out.insert(ch, entry);
@@ -130,7 +139,10 @@ pub async fn healthz(State(app): State<AppState>) -> Json<Value> {
 }
 
 pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
-    let mut text = app.hub.metrics.render(&app.hub.stats(), app.hub.connections(), app.hub.store_status());
+    let mut text = app
+        .hub
+        .metrics
+        .render(&app.hub.stats(), app.hub.connections(), app.hub.store_status());
     text.push_str(&app.ledger.render_metrics());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }

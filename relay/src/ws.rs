@@ -93,7 +93,10 @@ async fn run(app: AppState, socket: WebSocket) {
                 Some(Ok(Message::Ping(_))) => hub.act(|r, now| r.touch(now, conn.conn, false)),
                 Some(Ok(Message::Pong(_))) => hub.act(|r, now| r.touch(now, conn.conn, false)),
                 Some(Ok(Message::Close(frame))) => {
-                    unloading = frame.is_some_and(|f| f.code == close::UNLOADING || f.code == close::GOING_AWAY);
+                    // Only the SDK's own 4001 (sent from pagehide, with a beacon) means "this
+                    // page is going away": a browser whose process died still closes with
+                    // 1001, and that must get the reconnect grace.
+                    unloading = frame.is_some_and(|f| f.code == close::UNLOADING);
                     break;
                 }
                 Some(Err(e)) => {
