@@ -20,7 +20,7 @@ use crate::policy::Access;
 use crate::protocol::{close, meta_size, ErrorCode, Identity, Member, Meta, ServerMsg, Status, Terms};
 use crate::time::{earliest, Instant};
 use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
 
 /// A live connection, numbered by the shell.
 pub type ConnId = u64;
@@ -304,8 +304,9 @@ pub struct Roster {
     /// Deadlines, checked lazily: an entry whose condition no longer holds is dropped or
     /// re-armed when it comes up, so renewing a lease costs no heap work.
     timers: BinaryHeap<Reverse<(Instant, Timer)>>,
-    dirty: Vec<String>,
+    dirty: BTreeSet<String>,
     flush_at: Option<Instant>,
+    last_flush: Option<Instant>,
     outputs: VecDeque<Output>,
     stamp: u64,
     stats: Stats,
@@ -329,8 +330,9 @@ impl Roster {
             conns: HashMap::new(),
             channels: HashMap::new(),
             timers: BinaryHeap::new(),
-            dirty: Vec::new(),
+            dirty: BTreeSet::new(),
             flush_at: None,
+            last_flush: None,
             outputs: VecDeque::new(),
             stamp: 0,
             stats: Stats::default(),
@@ -724,7 +726,7 @@ impl Roster {
             self.fire(now, timer);
         }
         if self.flush_at.is_some_and(|at| at <= now) {
-            self.flush();
+            self.flush(now);
         }
     }
 
@@ -1053,10 +1055,13 @@ impl Roster {
 
     fn mark_dirty(&mut self, now: Instant, ch: &str) {
         if self.flush_at.is_none() {
-            self.flush_at = Some(now + self.config.flush_interval_ms);
+            // Leading edge: a lone change goes out at once; only changes that follow
+            // within the interval wait for the next tick, together.
+            let next = self.last_flush.map_or(now, |at| at + self.config.flush_interval_ms);
+            self.flush_at = Some(next.max(now));
         }
-        if !self.dirty.iter().any(|d| d == ch) {
-            self.dirty.push(ch.to_string());
+        if !self.dirty.contains(ch) {
+            self.dirty.insert(ch.to_string());
         }
     }
 
@@ -1066,8 +1071,9 @@ impl Roster {
 
     /// One diff per changed channel for its subscribers, then one snapshot for those who
     /// subscribed since the last flush.
-    fn flush(&mut self) {
+    fn flush(&mut self, now: Instant) {
         self.flush_at = None;
+        self.last_flush = Some(now);
         for ch in std::mem::take(&mut self.dirty) {
             let Some(channel) = self.channels.get_mut(&ch) else {
                 continue;

@@ -432,6 +432,28 @@ fn a_thousand_joins_in_one_tick_are_one_frame_per_subscriber() {
 }
 
 #[test]
+fn a_lone_change_goes_out_at_once_and_a_burst_waits_for_the_next_tick() {
+    let mut sim = watched();
+    sim.advance(1_000);
+    sim.connect(1, "ann", "a1");
+    sim.enter(1);
+    assert!(sim.roster.poll_timeout() <= Some(sim.now), "flushed without waiting");
+    sim.advance(0);
+    assert_eq!(sim.events(100), ["+ann"]);
+    let flushed = sim.now;
+    sim.connect(2, "bob", "b1");
+    sim.enter(2);
+    sim.connect(3, "cid", "c1");
+    sim.enter(3);
+    assert_eq!(
+        sim.roster.poll_timeout(),
+        Some(flushed + sim.roster.config().flush_interval_ms)
+    );
+    sim.advance(sim.roster.config().flush_interval_ms);
+    assert_eq!(sim.events(100), ["+bob", "+cid"], "one diff for the burst");
+}
+
+#[test]
 fn a_join_and_leave_within_one_tick_cancel_out() {
     let mut sim = watched();
     sim.connect(1, "ann", "a1");
@@ -868,7 +890,9 @@ fn local_views_are_shared_once_per_tick_and_remote_ones_never_echo() {
 fn events_a_join_from_a_background_tab_says_it_is_hidden() {
     let mut sim = Sim::new();
     sim.connect(1, "ann", "a1");
-    sim.roster.enter(sim.now, 1, CH, Access::OPEN, Some(Status::Hidden), None).unwrap();
+    sim.roster
+        .enter(sim.now, 1, CH, Access::OPEN, Some(Status::Hidden), None)
+        .unwrap();
     sim.drain();
     let kinds: Vec<String> = sim
         .log

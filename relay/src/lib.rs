@@ -189,6 +189,10 @@ pub async fn serve(
         shutdown.await;
         let _ = stopped_tx.send(());
     };
+    // Presence frames are small and wanted now: no Nagle delay behind an earlier frame.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     let server = axum::serve(listener, app).with_graceful_shutdown(graceful);
     let server = tokio::spawn(async move { server.await });
     let _ = stopped_rx.await;
