@@ -69,6 +69,12 @@ pub async fn presence(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Json<Value>, ApiError> {
+    authorize(&app, &headers)?;
+    Ok(Json(presence_of(&app, query.as_deref())?))
+}
+
+/// The server API's bearer check: `Authorization: Bearer <ROLLCALL_API_KEY>`.
+pub fn authorize(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(expected) = app.config.api_key.as_deref() else {
         return Err(ApiError::Unauthorized(
             "the server API is off: set ROLLCALL_API_KEY on the relay",
@@ -81,7 +87,7 @@ pub async fn presence(
     if !presented.is_some_and(|p| api_key_matches(expected, p)) {
         return Err(ApiError::Unauthorized("send Authorization: Bearer <ROLLCALL_API_KEY>"));
     }
-    Ok(Json(presence_of(&app, query.as_deref())?))
+    Ok(())
 }
 
 /// `GET /demo/presence`: what the server API says, without the key (demo mode only).

@@ -6,11 +6,10 @@ use super::book::{by_day, Presence, Session, Split};
 use super::calendar::{day_of, day_text, parse_time, rfc3339, Ms};
 use super::db::{SessionQuery, UserRow};
 use super::wall_ms;
-use crate::auth::api_key_matches;
-use crate::http::ApiError;
+use crate::http::{authorize, ApiError};
 use crate::AppState;
 use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
@@ -57,23 +56,6 @@ impl IntoResponse for LedgerError {
 fn storage(e: super::db::Error) -> LedgerError {
     tracing::error!("ledger: {e}");
     LedgerError::Storage
-}
-
-/// The server API's bearer check, as `/v1/presence` does it.
-fn authorize(app: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(expected) = app.config.api_key.as_deref() else {
-        return Err(ApiError::Unauthorized(
-            "the server API is off: set ROLLCALL_API_KEY on the relay",
-        ));
-    };
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    if !presented.is_some_and(|p| api_key_matches(expected, p)) {
-        return Err(ApiError::Unauthorized("send Authorization: Bearer <ROLLCALL_API_KEY>"));
-    }
-    Ok(())
 }
 
 fn split_json(split: Split) -> Value {
