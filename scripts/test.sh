@@ -49,6 +49,7 @@ count_tests() {
     }
     /^(# |ℹ )pass [0-9]+$/ { p += $NF }
     /^(# |ℹ )fail [0-9]+$/ { f += $NF }
+    /^bench quick: [0-9]+ passed, [0-9]+ failed$/ { p += $3; f += $5 }
     END { print p + 0, f + 0 }
   ' "$1"
 }
@@ -173,6 +174,14 @@ if [ -f sdk/Cargo.toml ]; then
   run_suite wasm wasm-pack test --headless --chrome --mode no-install sdk
 else
   skip wasm "no sdk/Cargo.toml yet"
+fi
+
+# The benchmark's short run: every workload against every peer at small sizes, to
+# prove the harness works (the figures come from a full `bench/run.sh`).
+if [ -f bench/run.sh ]; then
+  run_suite bench bash bench/run.sh --quick
+else
+  skip bench "no bench/run.sh yet"
 fi
 
 # Node test files by node's own naming rules (helpers like harness.mjs are not tests).
