@@ -20,8 +20,10 @@ pub fn validate_name(name: &str) -> Result<(), ErrorCode> {
         return Err(ErrorCode::BadChannel);
     }
     let mut segments = 0;
-    for segment in name[1..].split('/') {
-        if segment.is_empty() || !segment.bytes().all(is_name_byte) {
+    // Bytes, not `str` slicing: the browser's wasm then needs none of the char-boundary
+    // panic's formatting.
+    for segment in bytes[1..].split(|b| *b == b'/') {
+        if segment.is_empty() || !segment.iter().all(|b| is_name_byte(*b)) {
             return Err(ErrorCode::BadChannel);
         }
         segments += 1;

@@ -1000,11 +1000,17 @@ pub fn backoff_delay(attempt: u32, jitter: f64) -> u64 {
 struct Members(Vec<Member>);
 
 impl Members {
+    /// Sorted by inserting each in place rather than with `sort`: the relay sends
+    /// snapshots in id order (so each lands at the end), and the slice sorts would add
+    /// kilobytes to the browser's wasm. The first of two equal ids is kept.
     fn new(members: impl IntoIterator<Item = Member>) -> Members {
-        let mut list: Vec<Member> = members.into_iter().collect();
-        list.sort_unstable_by(|a, b| a.id.cmp(&b.id));
-        list.dedup_by(|a, b| a.id == b.id);
-        Members(list)
+        let mut list = Members(Vec::new());
+        for member in members {
+            if let Err(i) = list.find(&member.id) {
+                list.0.insert(i, member);
+            }
+        }
+        list
     }
 
     fn find(&self, id: &str) -> Result<usize, usize> {

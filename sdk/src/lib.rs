@@ -18,6 +18,12 @@ pub mod leader;
 pub mod page;
 pub mod shell;
 
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+// SAFETY: the SDK runs on the page's one thread; wasm-bindgen is built without threads.
+static ALLOCATOR: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> =
+    unsafe { lol_alloc::AssumeSingleThreaded::new(lol_alloc::FreeListAllocator::new()) };
+
 use error::{bad_option, js_error};
 use js_sys::{Function, Promise};
 use rollcall_core::client::ChannelView;
@@ -56,7 +62,7 @@ pub fn connect(options: JsValue) -> Promise {
 /// With the first token in hand: join the bus and the election for this relay and user.
 fn start(opts: Options, token: String) -> JsValue {
     // Tabs share a connection only for the same relay and the same user.
-    let name = format!("rollcall {} {}", opts.url, page::token_subject(&token));
+    let name = shell::cat(&["rollcall ", &opts.url, " ", &page::token_subject(&token)]);
     let opts = Options {
         token: Some(token),
         lock_name: name.clone(),

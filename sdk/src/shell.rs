@@ -1154,19 +1154,29 @@ pub fn deferred() -> (Promise, Function, Function) {
     (promise, resolve, reject)
 }
 
+/// Strings end to end. Not `format!` nor `concat()`: both bring in more of the
+/// formatting and slice machinery than the wasm otherwise needs.
+pub fn cat(parts: &[&str]) -> String {
+    let mut s = String::new();
+    for part in parts {
+        s.push_str(part);
+    }
+    s
+}
+
 /// `http(s)://host` -> `ws(s)://host/v1/ws`.
 pub fn ws_url(base: &str) -> String {
-    let rest = base
-        .strip_prefix("https://")
-        .map(|r| format!("wss://{r}"))
-        .or_else(|| base.strip_prefix("http://").map(|r| format!("ws://{r}")))
-        .unwrap_or_else(|| base.to_string());
-    format!("{}/v1/ws", rest.trim_end_matches('/'))
+    let (scheme, rest) = match (base.strip_prefix("https://"), base.strip_prefix("http://")) {
+        (Some(r), _) => ("wss://", r),
+        (None, Some(r)) => ("ws://", r),
+        (None, None) => ("", base),
+    };
+    cat(&[scheme, rest.trim_end_matches('/'), "/v1/ws"])
 }
 
 fn send_beacon(base: &str, session: &str) {
     let Some(window) = web_sys::window() else { return };
-    let url = format!("{}/v1/beacon", base.trim_end_matches('/'));
+    let url = cat(&[base.trim_end_matches('/'), "/v1/beacon"]);
     let body = js_sys::Object::new();
     let _ = Reflect::set(&body, &"session".into(), &session.into());
     let body = codec::stringify(&body);
