@@ -420,7 +420,12 @@ fn targets(s: &mut String, all: &[Outcome]) {
                 .and_then(|g| if w == Workload::W1 { g.full_ms } else { g.all_know_ms });
             let best = kinds(all, w)
                 .into_iter()
-                .filter(|k| !matches!(k, Kind::Rollcall | Kind::RollcallPusher | Kind::Floor))
+                .filter(|k| {
+                    !matches!(
+                        k,
+                        Kind::Rollcall | Kind::RollcallRedis | Kind::RollcallPusher | Kind::Floor
+                    )
+                })
                 .filter_map(|k| outcome(all, w, k, size))
                 .filter(|o| o.note.as_deref() != Some("not installed"))
                 .map(|o| {

@@ -14,6 +14,9 @@ pub enum Kind {
     Rollcall,
     /// The relay's Pusher protocol endpoint (`/app/{key}`), driven like soketi.
     RollcallPusher,
+    /// The relay with its state shared through a private `redis-server` (what several
+    /// relays run with); CPU counts the relay and Redis together.
+    RollcallRedis,
     Sockudo,
     Soketi,
     Socketio,
@@ -26,6 +29,7 @@ impl Kind {
         match self {
             Kind::Rollcall => "rollcall",
             Kind::RollcallPusher => "rollcall (Pusher)",
+            Kind::RollcallRedis => "rollcall (Redis)",
             Kind::Sockudo => "sockudo",
             Kind::Soketi => "soketi",
             Kind::Socketio => "socket.io",
@@ -36,7 +40,7 @@ impl Kind {
 
     pub fn proto(self) -> Proto {
         match self {
-            Kind::Rollcall => Proto::Rollcall,
+            Kind::Rollcall | Kind::RollcallRedis => Proto::Rollcall,
             Kind::RollcallPusher | Kind::Sockudo | Kind::Soketi => Proto::Pusher,
             Kind::Socketio | Kind::SocketioFull => Proto::Socketio,
             Kind::Floor => Proto::Floor,
@@ -102,6 +106,49 @@ fn free_port() -> u16 {
 pub struct Server {
     pub addr: String,
     child: Child,
+    redis: Option<Redis>,
+}
+
+/// A private `redis-server` beside a relay, on its own port, without persistence.
+struct Redis {
+    port: u16,
+    pid: u32,
+}
+
+impl Redis {
+    fn start(dir: &Path, cpu: Option<usize>) -> Result<Redis, String> {
+        let port = free_port();
+        let pidfile = dir.join(format!("redis-{port}.pid"));
+        let program = which("redis-server").ok_or("redis-server is not installed (scripts/setup.sh installs it)")?;
+        let status = pinned(cpu, &program)
+            .args(["--daemonize", "yes", "--bind", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--save", "", "--appendonly", "no", "--pidfile"])
+            .arg(&pidfile)
+            .stdout(Stdio::null())
+            .status()
+            .map_err(|e| format!("redis-server: {e}"))?;
+        if !status.success() {
+            return Err("redis-server did not start".into());
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let pid = std::fs::read_to_string(&pidfile)
+                .ok()
+                .and_then(|p| p.trim().parse().ok());
+            if let (Some(pid), true) = (pid, std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()) {
+                return Ok(Redis { port, pid });
+            }
+            if Instant::now() > deadline {
+                return Err("redis-server did not answer within 10 s".into());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    fn stop(&self) {
+        // SAFETY: kill(2) on the pid of the redis-server this process started.
+        unsafe { libc::kill(self.pid as i32, libc::SIGTERM) };
+    }
 }
 
 impl Server {
@@ -109,8 +156,9 @@ impl Server {
         let node = which("node").unwrap_or_else(|| PathBuf::from("node"));
         let stderr = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
         let mut port = 0u16;
+        let mut redis = None;
         let mut cmd = match kind {
-            Kind::Rollcall | Kind::RollcallPusher => {
+            Kind::Rollcall | Kind::RollcallPusher | Kind::RollcallRedis => {
                 let config = paths.results.join("relay-bench.toml");
                 let text = if kind == Kind::RollcallPusher {
                     format!("{RELAY_CONFIG}{}", relay_pusher_app())
@@ -121,6 +169,11 @@ impl Server {
                 let mut c = pinned(cpu, &paths.relay);
                 c.arg("--config").arg(&config).arg("--listen").arg("127.0.0.1:0");
                 c.env("ROLLCALL_SECRET", ROLLCALL_SECRET).env("RUST_LOG", "error");
+                if kind == Kind::RollcallRedis {
+                    let r = Redis::start(&paths.results, cpu)?;
+                    c.env("ROLLCALL_REDIS_URL", format!("redis://127.0.0.1:{}/", r.port));
+                    redis = Some(r);
+                }
                 c
             }
             Kind::Floor => {
@@ -217,18 +270,26 @@ impl Server {
                 Err(_) => continue,
             }
         };
-        Ok(Server { addr, child })
+        Ok(Server { addr, child, redis })
     }
 
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
+    /// The server's CPU (with its Redis, when it has one) and the server's own RSS.
     pub fn usage(&self) -> Usage {
-        Usage::of(self.pid())
+        let mut usage = Usage::of(self.pid());
+        if let Some(redis) = &self.redis {
+            usage.cpu_ms += Usage::of(redis.pid).cpu_ms;
+        }
+        usage
     }
 
     pub fn stop(mut self) {
+        if let Some(redis) = self.redis.take() {
+            redis.stop();
+        }
         // SIGTERM, then a bounded wait, then SIGKILL.
         // SAFETY: kill(2) on our own child's pid.
         unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };

@@ -27,7 +27,7 @@ pub struct SuiteArgs {
     /// Raw JSON goes here.
     #[arg(long, default_value = "bench/results")]
     pub out: PathBuf,
-    /// Only these servers (rollcall, rollcall-pusher, sockudo, soketi, socketio, socketio-full, floor).
+    /// Only these servers (rollcall, rollcall-redis, rollcall-pusher, sockudo, soketi, socketio, socketio-full, floor).
     #[arg(long, value_delimiter = ',')]
     pub servers: Vec<String>,
     /// Only these workloads (w1..w5).
@@ -132,6 +132,7 @@ fn plan(quick: bool) -> Vec<Case> {
 fn servers_for(workload: Workload, quick: bool) -> Vec<Kind> {
     let mut v = vec![
         Kind::Rollcall,
+        Kind::RollcallRedis,
         Kind::RollcallPusher,
         Kind::Sockudo,
         Kind::Soketi,
@@ -158,6 +159,7 @@ fn kind_key(k: Kind) -> &'static str {
     match k {
         Kind::Rollcall => "rollcall",
         Kind::RollcallPusher => "rollcall-pusher",
+        Kind::RollcallRedis => "rollcall-redis",
         Kind::Sockudo => "sockudo",
         Kind::Soketi => "soketi",
         Kind::Socketio => "socketio",
