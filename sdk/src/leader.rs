@@ -6,7 +6,7 @@
 //! cfg. The lock is held by a promise that only settles when this tab lets go (close,
 //! pagehide) or dies, which is exactly when another tab's waiting request is granted.
 
-use crate::shell::{deferred, get, then, Shell};
+use crate::shell::{deferred, get, once, then, Shell};
 use js_sys::{Function, Object, Promise, Reflect};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -22,7 +22,7 @@ pub fn elect(shell: &Rc<Shell>, name: &str) -> Promise {
     };
     let (decided, decide, _) = deferred();
     let s = shell.clone();
-    let try_now = Closure::once_into_js(move |lock: JsValue| -> JsValue {
+    let try_now = once(Box::new(move |lock: JsValue| -> JsValue {
         if lock.is_null() {
             let _ = decide.call1(&JsValue::UNDEFINED, &JsValue::FALSE);
             return JsValue::UNDEFINED;
@@ -30,7 +30,7 @@ pub fn elect(shell: &Rc<Shell>, name: &str) -> Promise {
         let held = hold(&s);
         let _ = decide.call1(&JsValue::UNDEFINED, &JsValue::TRUE);
         held.into()
-    });
+    }));
     let opts = Object::new();
     let _ = Reflect::set(&opts, &"ifAvailable".into(), &JsValue::TRUE);
     if request.call3(&locks, &name.into(), &opts, &try_now).is_err() {
@@ -44,12 +44,12 @@ pub fn elect(shell: &Rc<Shell>, name: &str) -> Promise {
         move |leads| {
             if !leads.is_truthy() {
                 // Wait in line: granted when the leader tab closes, navigates or dies.
-                let take_over = Closure::once_into_js(move |_lock: JsValue| -> JsValue {
+                let take_over = once(Box::new(move |_lock: JsValue| -> JsValue {
                     if s.read(|st| st.is_closed()) {
                         return JsValue::UNDEFINED;
                     }
                     hold(&s).into()
-                });
+                }));
                 let _ = request.call2(&locks, &name.into(), &take_over);
             }
             JsValue::UNDEFINED

@@ -281,12 +281,12 @@ impl Channel {
         let shell = self.shell.clone();
         let name = self.name.clone();
         let mut done = false;
-        Closure::<dyn FnMut()>::new(move || {
+        shell::callback(Box::new(move |_| {
             if let (false, Some(id)) = (done, id) {
                 done = true;
                 shell.with(|st, now| st.remove_listener(now, &name, kind, id));
             }
-        })
+        }))
         .into_js_value()
         .into()
     }

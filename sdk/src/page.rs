@@ -2,12 +2,12 @@
 //! detection, the bus's messages, and the client id kept in `localStorage`.
 
 use crate::bus::BusMsg;
-use crate::shell::Shell;
+use crate::shell::{callback, Shell};
 use js_sys::Math;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{Event, MessageEvent, PageTransitionEvent};
+use web_sys::{MessageEvent, PageTransitionEvent};
 
 /// Where a browser profile keeps its client id, shared by its tabs.
 pub const CLIENT_ID_KEY: &str = "rollcall.client";
@@ -18,21 +18,21 @@ const INPUT_EVENTS: &[&str] = &["pointerdown", "pointermove", "keydown", "scroll
 pub fn listen(shell: &Rc<Shell>) {
     let Some(window) = web_sys::window() else { return };
     let s = shell.clone();
-    let on_bus = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
-        if let Some(msg) = BusMsg::parse(&e.data()) {
+    let on_bus = callback(Box::new(move |e: JsValue| {
+        if let Some(msg) = BusMsg::parse(&e.unchecked_into::<MessageEvent>().data()) {
             s.with(|st, now| st.on_bus(now, msg));
         }
-    });
+    }));
     shell.read(|st| st.set_bus_handler(on_bus.as_ref().unchecked_ref()));
     on_bus.forget();
 
     let s = shell.clone();
-    let on_pagehide = Closure::<dyn FnMut(Event)>::new(move |_| s.with(|st, now| st.page_hidden(now)));
+    let on_pagehide = callback(Box::new(move |_| s.with(|st, now| st.page_hidden(now))));
     let _ = window.add_event_listener_with_callback("pagehide", on_pagehide.as_ref().unchecked_ref());
     on_pagehide.forget();
 
     let s = shell.clone();
-    let on_pageshow = Closure::<dyn FnMut(Event)>::new(move |e: Event| {
+    let on_pageshow = callback(Box::new(move |e: JsValue| {
         let restored = e
             .dyn_ref::<PageTransitionEvent>()
             .is_some_and(PageTransitionEvent::persisted);
@@ -40,23 +40,23 @@ pub fn listen(shell: &Rc<Shell>) {
             let name = s.read(|st| st.lock_name().to_string());
             let _ = crate::leader::elect(&s, &name);
         }
-    });
+    }));
     let _ = window.add_event_listener_with_callback("pageshow", on_pageshow.as_ref().unchecked_ref());
     on_pageshow.forget();
 
     if let Some(document) = window.document() {
         let s = shell.clone();
         let d = document.clone();
-        let on_visibility = Closure::<dyn FnMut(Event)>::new(move |_| {
+        let on_visibility = callback(Box::new(move |_| {
             let hidden = d.visibility_state() == web_sys::VisibilityState::Hidden;
             s.with(|st, now| st.visibility(now, hidden));
-        });
+        }));
         let _ = document.add_event_listener_with_callback("visibilitychange", on_visibility.as_ref().unchecked_ref());
         on_visibility.forget();
     }
 
     let s = shell.clone();
-    let on_input = Closure::<dyn FnMut(Event)>::new(move |_| s.with(|st, now| st.input(now)));
+    let on_input = callback(Box::new(move |_| s.with(|st, now| st.input(now))));
     for name in INPUT_EVENTS {
         let _ = window.add_event_listener_with_callback(name, on_input.as_ref().unchecked_ref());
     }

@@ -77,9 +77,9 @@ enum Role {
 
 struct Socket {
     ws: WebSocket,
-    _on_open: Closure<dyn FnMut(JsValue)>,
-    _on_message: Closure<dyn FnMut(MessageEvent)>,
-    _on_close: Closure<dyn FnMut(CloseEvent)>,
+    _on_open: Callback,
+    _on_message: Callback,
+    _on_close: Callback,
 }
 
 impl Socket {
@@ -211,7 +211,7 @@ impl Shell {
     pub fn new(opts: Options, tab: String, client_id: String, bus: BroadcastChannel) -> Rc<Shell> {
         let (ready, resolve, reject) = deferred();
         // Nobody may be listening to `ready`; a refusal is also reported elsewhere.
-        let noop = Closure::<dyn FnMut(JsValue)>::new(|_| {});
+        let noop = callback(Box::new(|_| {}));
         let _ = ready.catch(&noop);
         noop.forget();
         let t = now();
@@ -352,19 +352,20 @@ impl Shell {
             }
         };
         let shell = self.clone();
-        let on_open = Closure::<dyn FnMut(JsValue)>::new(move |_| {
+        let on_open = callback(Box::new(move |_| {
             shell.with(|st, t| st.socket_opened(t, gen));
-        });
+        }));
         let shell = self.clone();
-        let on_message = Closure::<dyn FnMut(MessageEvent)>::new(move |e: MessageEvent| {
-            if let Some(text) = e.data().as_string() {
+        let on_message = callback(Box::new(move |e: JsValue| {
+            if let Some(text) = e.unchecked_into::<MessageEvent>().data().as_string() {
                 shell.with(|st, t| st.socket_frame(t, gen, &text));
             }
-        });
+        }));
         let shell = self.clone();
-        let on_close = Closure::<dyn FnMut(CloseEvent)>::new(move |e: CloseEvent| {
-            shell.with(|st, t| st.socket_closed(t, Some(gen), e.code()));
-        });
+        let on_close = callback(Box::new(move |e: JsValue| {
+            let code = e.unchecked_into::<CloseEvent>().code();
+            shell.with(|st, t| st.socket_closed(t, Some(gen), code));
+        }));
         ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
         ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
         ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
@@ -1197,8 +1198,29 @@ pub fn then(
     on_ok: impl FnOnce(JsValue) -> JsValue + 'static,
     on_err: impl FnOnce(JsValue) -> JsValue + 'static,
 ) -> Promise {
-    let ok = Closure::once_into_js(on_ok);
-    let err = Closure::once_into_js(on_err);
+    then_boxed(promise, Box::new(on_ok), Box::new(on_err))
+}
+
+/// A Rust callback for JS, called at most once.
+pub type Once = Box<dyn FnOnce(JsValue) -> JsValue>;
+
+/// One JS function type for every one-shot callback: wasm-bindgen emits its shims per
+/// closure type, so boxing them first keeps one copy instead of one per call site.
+pub fn once(f: Once) -> JsValue {
+    Closure::once_into_js(move |v: JsValue| f(v))
+}
+
+/// A Rust callback for JS, called any number of times; one closure type for all, as
+/// for [`once`].
+pub type Callback = Closure<dyn FnMut(JsValue)>;
+
+pub fn callback(f: Box<dyn FnMut(JsValue)>) -> Callback {
+    Closure::wrap(f)
+}
+
+fn then_boxed(promise: &Promise, on_ok: Once, on_err: Once) -> Promise {
+    let ok = once(on_ok);
+    let err = once(on_err);
     get(promise, "then")
         .unchecked_into::<Function>()
         .call2(promise, &ok, &err)
