@@ -37,8 +37,18 @@ for candidate in "$sdk/node_modules/.bin/wasm-opt" "$root/node_modules/.bin/wasm
   if [ -x "$candidate" ]; then wasm_opt=$candidate; break; fi
 done
 if [ "$profile" = --release ] && [ -n "$wasm_opt" ]; then
-  "$wasm_opt" -Oz "$wasm" -o "$wasm.opt"
+  # --converge repeats -Oz until it stops paying; names, DWARF and the producers
+  # section are of no use in the published module.
+  "$wasm_opt" --converge -Oz --strip-debug --strip-producers "$wasm" -o "$wasm.opt"
   mv "$wasm.opt" "$wasm"
+  # The glue's JSDoc repeats rollcall.d.ts; it is shipped without it.
+  node -e '
+    const fs = require("fs");
+    const file = process.argv[1];
+    const text = fs.readFileSync(file, "utf8").replace(/^[ \t]*\/\*\*[\s\S]*?\*\/[ \t]*\n/gm, "");
+    fs.writeFileSync(file, text);
+  ' pkg/rollcall_sdk.js
+  node --check pkg/rollcall_sdk.js
 elif [ "$profile" = --release ]; then
   echo "build: no node_modules/.bin/wasm-opt (npm install binaryen); the wasm is not size-optimized." >&2
 fi
