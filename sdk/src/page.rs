@@ -2,12 +2,11 @@
 //! detection, the bus's messages, and the client id kept in `localStorage`.
 
 use crate::bus::BusMsg;
-use crate::shell::{callback, Shell};
+use crate::shell::{callback, get, Shell};
 use js_sys::Math;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{MessageEvent, PageTransitionEvent};
 
 /// Where a browser profile keeps its client id, shared by its tabs.
 pub const CLIENT_ID_KEY: &str = "rollcall.client";
@@ -19,7 +18,7 @@ pub fn listen(shell: &Rc<Shell>) {
     let Some(window) = web_sys::window() else { return };
     let s = shell.clone();
     let on_bus = callback(Box::new(move |e: JsValue| {
-        if let Some(msg) = BusMsg::parse(&e.unchecked_into::<MessageEvent>().data()) {
+        if let Some(msg) = BusMsg::parse(&get(&e, "data")) {
             s.with(|st, now| st.on_bus(now, msg));
         }
     }));
@@ -33,9 +32,7 @@ pub fn listen(shell: &Rc<Shell>) {
 
     let s = shell.clone();
     let on_pageshow = callback(Box::new(move |e: JsValue| {
-        let restored = e
-            .dyn_ref::<PageTransitionEvent>()
-            .is_some_and(PageTransitionEvent::persisted);
+        let restored = get(&e, "persisted").is_truthy();
         if restored && s.with(|st, now| st.revive(now)) {
             let name = s.read(|st| st.lock_name().to_string());
             let _ = crate::leader::elect(&s, &name);
@@ -46,9 +43,8 @@ pub fn listen(shell: &Rc<Shell>) {
 
     if let Some(document) = window.document() {
         let s = shell.clone();
-        let d = document.clone();
         let on_visibility = callback(Box::new(move |_| {
-            let hidden = d.visibility_state() == web_sys::VisibilityState::Hidden;
+            let hidden = crate::shell::is_hidden();
             s.with(|st, now| st.visibility(now, hidden));
         }));
         let _ = document.add_event_listener_with_callback("visibilitychange", on_visibility.as_ref().unchecked_ref());

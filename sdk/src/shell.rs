@@ -30,7 +30,7 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use web_sys::{BroadcastChannel, CloseEvent, MessageEvent, WebSocket};
+use web_sys::{BroadcastChannel, WebSocket};
 
 /// The relay's default unload grace, used until its welcome tells the real one.
 const DEFAULT_UNLOAD_GRACE_MS: u64 = 3_000;
@@ -85,9 +85,9 @@ struct Socket {
 impl Socket {
     /// Close and forget: handlers are detached so its close event is not reported.
     fn shut(self, code: u16, reason: &str) {
-        self.ws.set_onopen(None);
-        self.ws.set_onmessage(None);
-        self.ws.set_onclose(None);
+        for handler in ["onopen", "onmessage", "onclose"] {
+            set(&self.ws, handler, &JsValue::NULL);
+        }
         let _ = self.ws.close_with_code_and_reason(code, reason);
     }
 }
@@ -357,18 +357,18 @@ impl Shell {
         }));
         let shell = self.clone();
         let on_message = callback(Box::new(move |e: JsValue| {
-            if let Some(text) = e.unchecked_into::<MessageEvent>().data().as_string() {
+            if let Some(text) = get(&e, "data").as_string() {
                 shell.with(|st, t| st.socket_frame(t, gen, &text));
             }
         }));
         let shell = self.clone();
         let on_close = callback(Box::new(move |e: JsValue| {
-            let code = e.unchecked_into::<CloseEvent>().code();
+            let code = get(&e, "code").as_f64().unwrap_or(1006.0) as u16;
             shell.with(|st, t| st.socket_closed(t, Some(gen), code));
         }));
-        ws.set_onopen(Some(on_open.as_ref().unchecked_ref()));
-        ws.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-        ws.set_onclose(Some(on_close.as_ref().unchecked_ref()));
+        set(&ws, "onopen", on_open.as_ref());
+        set(&ws, "onmessage", on_message.as_ref());
+        set(&ws, "onclose", on_close.as_ref());
         let socket = Socket {
             ws,
             _on_open: on_open,
@@ -419,7 +419,7 @@ impl State {
     }
 
     pub fn set_bus_handler(&self, f: &Function) {
-        self.bus.set_onmessage(Some(f));
+        set(&self.bus, "onmessage", f);
     }
 
     pub fn is_closed(&self) -> bool {
@@ -1185,10 +1185,16 @@ fn send_beacon(base: &str, session: &str) {
     let _ = window.navigator().send_beacon_with_opt_str(&url, Some(&body));
 }
 
-fn is_hidden() -> bool {
+/// Event handlers and fields are set and read through `Reflect` rather than web-sys's
+/// typed accessors: each accessor is one more import, with its glue, in the package.
+pub fn is_hidden() -> bool {
     web_sys::window()
         .and_then(|w| w.document())
-        .is_some_and(|d| d.visibility_state() == web_sys::VisibilityState::Hidden)
+        .is_some_and(|d| get(&d, "visibilityState").as_string().as_deref() == Some("hidden"))
+}
+
+pub fn set(target: &JsValue, key: &str, value: &JsValue) {
+    let _ = Reflect::set(target, &JsValue::from_str(key), value);
 }
 
 /// `promise.then(on_ok, on_err)` with Rust closures. Plain callbacks rather than an
