@@ -195,8 +195,10 @@ struct Link {
     up: Arc<AtomicBool>,
     /// This relay's change counter: others ignore anything older than what they saw.
     seq: u64,
-    /// The newest seq seen per (relay, channel, user).
-    seen: HashMap<(String, String, String), u64>,
+    /// The newest seq seen per (relay, channel, user), and when it said "gone". A gone
+    /// entry is kept a while (a view loaded at a resync may be older than a message still
+    /// queued), then forgotten, so users who come and go do not grow this map forever.
+    seen: HashMap<(String, String, String), (u64, Option<std::time::Instant>)>,
 }
 
 enum Ended {
@@ -400,10 +402,11 @@ impl Link {
     /// Apply another relay's view if it is newer than what was seen.
     fn accept(&mut self, relay: String, ch: String, user: String, seq: u64, view: Option<Member>) {
         let key = (relay, ch, user);
-        if self.seen.get(&key).is_some_and(|&s| s >= seq) {
+        if self.seen.get(&key).is_some_and(|&(s, _)| s >= seq) {
             return;
         }
-        self.seen.insert(key.clone(), seq);
+        let gone = view.is_none().then(std::time::Instant::now);
+        self.seen.insert(key.clone(), (seq, gone));
         let (relay, ch, user) = key;
         match view {
             Some(view) if view.id == user => {
@@ -478,6 +481,9 @@ impl Link {
 
     /// Record this relay as alive; reap the relays that stopped beating.
     async fn heartbeat(&mut self, conn: &mut redis::aio::MultiplexedConnection) -> redis::RedisResult<()> {
+        let keep = Duration::from_millis(self.config.presence.lease_timeout_ms.max(10_000));
+        self.seen
+            .retain(|_, (_, gone)| gone.is_none_or(|at| at.elapsed() < keep));
         let now = wall_ms();
         let lease = self.config.presence.lease_timeout_ms;
         let known: Option<f64> = redis::cmd("ZSCORE").arg(RELAYS).arg(&self.id).query_async(conn).await?;
