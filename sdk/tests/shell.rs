@@ -103,8 +103,8 @@ async fn bus_messages_reach_other_instances_of_the_channel() {
     let b = web_sys::BroadcastChannel::new(&name).unwrap();
     let got: Rc<RefCell<Vec<BusMsg>>> = Rc::default();
     let sink = got.clone();
-    let on = Closure::<dyn FnMut(web_sys::MessageEvent)>::new(move |e: web_sys::MessageEvent| {
-        if let Some(m) = BusMsg::parse(&e.data()) {
+    let on = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
+        if let Some(m) = BusMsg::parse(&shell::get(&e, "data")) {
             sink.borrow_mut().push(m);
         }
     });
