@@ -41,12 +41,20 @@ if [ "$profile" = --release ] && [ -n "$wasm_opt" ]; then
   # section are of no use in the published module.
   "$wasm_opt" --converge -Oz --strip-debug --strip-producers "$wasm" -o "$wasm.opt"
   mv "$wasm.opt" "$wasm"
-  # The glue's JSDoc repeats rollcall.d.ts; it is shipped without it.
+  # The glue's JSDoc repeats rollcall.d.ts, and its comments and indentation are for
+  # reading: it is shipped without them. Line by line is safe here: the glue has no
+  # string or template literal that spans lines (node --check below would not catch
+  # one; the browser tests would).
   node -e '
     const fs = require("fs");
     const file = process.argv[1];
-    const text = fs.readFileSync(file, "utf8").replace(/^[ \t]*\/\*\*[\s\S]*?\*\/[ \t]*\n/gm, "");
-    fs.writeFileSync(file, text);
+    const text = fs.readFileSync(file, "utf8")
+      .replace(/^[ \t]*\/\*\*[\s\S]*?\*\/[ \t]*\n/gm, "")
+      .split("\n")
+      .map((line) => line.trimStart())
+      .filter((line) => line !== "" && !line.startsWith("//"))
+      .join("\n");
+    fs.writeFileSync(file, text + "\n");
   ' pkg/rollcall_sdk.js
   node --check pkg/rollcall_sdk.js
 elif [ "$profile" = --release ]; then
