@@ -99,7 +99,7 @@ pub fn token_subject(token: &str) -> String {
         .unwrap_or(JsValue::UNDEFINED);
     sub.as_string()
         // A numeric sub names the same user as its decimal text; floats are not ids.
-        .or_else(|| sub.as_f64().map(|n| (n as i64).to_string()))
+        .or_else(|| sub.as_f64().map(|n| crate::codec::stringify(&JsValue::from_f64(n.trunc()))))
         .unwrap_or_default()
 }
 
