@@ -765,7 +765,9 @@ impl Client {
         }
         let chans: Vec<String> = self.wants.iter().map(|(ch, _)| ch.clone()).collect();
         for ch in chans {
-            let want = self.wants.get_mut(&ch).expect("listed above");
+            let Some(want) = self.wants.get_mut(&ch) else {
+                continue;
+            };
             let enter = want
                 .entered
                 .clone()

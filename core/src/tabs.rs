@@ -198,7 +198,10 @@ impl Tabs {
         if !self.tabs.contains_key(tab) {
             self.tabs.insert(tab.to_string(), Tab::new(now));
         }
-        let t = self.tabs.get_mut(tab).expect("inserted above");
+        // No `expect`: a panic path carries its message and location into the wasm.
+        let Some(t) = self.tabs.get_mut(tab) else {
+            return Vec::new();
+        };
         t.last_seen = now;
         match intent {
             Intent::Enter { ch, meta } => {
