@@ -41,22 +41,6 @@ if [ "$profile" = --release ] && [ -n "$wasm_opt" ]; then
   # section are of no use in the published module.
   "$wasm_opt" --converge -Oz --strip-debug --strip-producers "$wasm" -o "$wasm.opt"
   mv "$wasm.opt" "$wasm"
-  # The glue's JSDoc repeats rollcall.d.ts, and its comments and indentation are for
-  # reading: it is shipped without them. Line by line is safe here: the glue has no
-  # string or template literal that spans lines (node --check below would not catch
-  # one; the browser tests would).
-  node -e '
-    const fs = require("fs");
-    const file = process.argv[1];
-    const text = fs.readFileSync(file, "utf8")
-      .replace(/^[ \t]*\/\*\*[\s\S]*?\*\/[ \t]*\n/gm, "")
-      .split("\n")
-      .map((line) => line.trimStart())
-      .filter((line) => line !== "" && !line.startsWith("//"))
-      .join("\n");
-    fs.writeFileSync(file, text + "\n");
-  ' pkg/rollcall_sdk.js
-  node --check pkg/rollcall_sdk.js
 elif [ "$profile" = --release ]; then
   echo "build: no node_modules/.bin/wasm-opt (npm install binaryen); the wasm is not size-optimized." >&2
 fi
@@ -65,6 +49,27 @@ rm -rf dist
 mkdir -p dist
 cp pkg/rollcall_sdk.js pkg/rollcall_sdk.d.ts pkg/rollcall_sdk_bg.wasm dist/
 cp js/rollcall.js js/rollcall.d.ts dist/
+
+if [ "$profile" = --release ]; then
+  # The JSDoc of the glue and the entry repeats rollcall.d.ts, and their comments and
+  # indentation are for reading: they are shipped without them. Line by line is safe
+  # here: neither has a string or template literal that spans lines (node --check would
+  # not catch one; the browser tests would).
+  for js in dist/rollcall_sdk.js dist/rollcall.js; do
+    node -e '
+      const fs = require("fs");
+      const file = process.argv[1];
+      const text = fs.readFileSync(file, "utf8")
+        .replace(/^[ \t]*\/\*\*[\s\S]*?\*\/[ \t]*\n/gm, "")
+        .split("\n")
+        .map((line) => line.trimStart())
+        .filter((line) => line !== "" && !line.startsWith("//"))
+        .join("\n");
+      fs.writeFileSync(file, text + "\n");
+    ' "$js"
+    node --check "$js"
+  done
+fi
 
 gz() { gzip -9 -c "$@" | wc -c; }
 kb() { awk -v b="$1" 'BEGIN { printf "%.1f KB", b / 1000 }'; }

@@ -183,15 +183,15 @@ impl Presence {
     }
 
     /// This browser profile's id, shared by its tabs.
-    #[wasm_bindgen(getter, js_name = clientId)]
-    pub fn client_id(&self) -> String {
-        self.shell.read(|st| st.client_id().to_string())
+    #[wasm_bindgen(getter, js_name = clientId, unchecked_return_type = "string")]
+    pub fn client_id(&self) -> JsValue {
+        self.shell.read(|st| st.client_id().into())
     }
 
     /// This tab's id.
-    #[wasm_bindgen(getter, js_name = tabId)]
-    pub fn tab_id(&self) -> String {
-        self.shell.read(|st| st.tab().to_string())
+    #[wasm_bindgen(getter, js_name = tabId, unchecked_return_type = "string")]
+    pub fn tab_id(&self) -> JsValue {
+        self.shell.read(|st| st.tab().into())
     }
 }
 
@@ -204,9 +204,10 @@ pub struct Channel {
 
 #[wasm_bindgen]
 impl Channel {
-    #[wasm_bindgen(getter)]
-    pub fn name(&self) -> String {
-        self.name.clone()
+    // Strings go back as JS values: a `String` return costs a shim and glue per getter.
+    #[wasm_bindgen(getter, unchecked_return_type = "string")]
+    pub fn name(&self) -> JsValue {
+        self.name.as_str().into()
     }
 
     /// Appear in the channel with `meta`. Rejects with an Error that says why.
