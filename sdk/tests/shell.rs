@@ -94,6 +94,12 @@ fn the_client_id_is_kept_in_local_storage_and_reused() {
 #[wasm_bindgen_test]
 fn the_token_subject_names_the_shared_lock() {
     assert_eq!(page::token_subject(&unsigned_token("42")), "42");
+    // base64url's own characters ('-', '_'), no padding; a numeric sub; no claims.
+    assert_eq!(page::token_subject("h.eyJzdWIiOiI_Pz4-In0.s"), "??>>");
+    assert_eq!(page::token_subject("h.eyJzdWIiOiJ-fn4ifQ.s"), "~~~");
+    assert_eq!(page::token_subject("h.eyJzdWIiOjd9.s"), "7");
+    assert_eq!(page::token_subject("not a token"), "");
+    assert_eq!(page::token_subject("h.!!!.s"), "");
 }
 
 #[wasm_bindgen_test]
