@@ -441,11 +441,7 @@ impl Roster {
         if !access.enter {
             return Err(ErrorCode::ForbiddenEnter);
         }
-        if let Some(meta) = &meta {
-            if meta_size(meta) > self.config.max_meta_bytes {
-                return Err(ErrorCode::MetaTooLarge);
-            }
-        }
+        self.check_meta(meta.as_ref())?;
         let key = self.conns.get(&conn).ok_or(ErrorCode::HelloFirst)?.client.clone();
         let already = self.clients[&key].channels.contains_key(ch);
         if !already
@@ -548,11 +544,7 @@ impl Roster {
         meta: Option<Meta>,
     ) -> Result<(), ErrorCode> {
         validate_name(ch)?;
-        if let Some(meta) = &meta {
-            if meta_size(meta) > self.config.max_meta_bytes {
-                return Err(ErrorCode::MetaTooLarge);
-            }
-        }
+        self.check_meta(meta.as_ref())?;
         let key = self.conns.get(&conn).ok_or(ErrorCode::HelloFirst)?.client.clone();
         if !self.clients[&key].channels.contains_key(ch) {
             return Err(ErrorCode::NotEntered);
@@ -1037,6 +1029,13 @@ impl Roster {
         );
         if vacated {
             self.emit(now, Event::ChannelVacated { ch: ch.to_string() });
+        }
+    }
+
+    fn check_meta(&self, meta: Option<&Meta>) -> Result<(), ErrorCode> {
+        match meta {
+            Some(meta) if meta_size(meta) > self.config.max_meta_bytes => Err(ErrorCode::MetaTooLarge),
+            _ => Ok(()),
         }
     }
 
