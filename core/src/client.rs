@@ -58,11 +58,27 @@ pub enum Failure {
 }
 
 impl Failure {
+    #[cfg(test)]
     fn relay(code: ErrorCode) -> Failure {
         Failure::Relay {
             code,
             message: code.sentence().to_string(),
         }
+    }
+
+    /// The relay's refusal with the relay's own sentence. The client does not keep the
+    /// sentences itself (they are the relay's, and would weigh in the browser's wasm);
+    /// only a relay that sent none gets this generic one.
+    fn refused(code: ErrorCode, message: String) -> Failure {
+        let message = if message.is_empty() {
+            let mut m = String::from("The relay refused this with ");
+            m.push_str(code.as_str());
+            m.push_str("; see the relay's log and docs/protocol.md.");
+            m
+        } else {
+            message
+        };
+        Failure::Relay { code, message }
     }
 
     /// The machine-readable code: the relay's error codes plus the client's own.
@@ -169,7 +185,7 @@ pub struct Client {
     attempts: u32,
     fresh_token: bool,
     /// The relay's error during the hello, read when the close that follows arrives.
-    refusal: Option<ErrorCode>,
+    refusal: Option<(ErrorCode, String)>,
     session: Option<String>,
     terms: Option<Terms>,
     next_checkin: Option<Instant>,
@@ -293,7 +309,11 @@ impl Client {
     pub fn update(&mut self, now: Instant, ch: &str, meta: Meta) -> Ref {
         let reference = self.new_request(now);
         let Some(want) = self.wants.get_mut(ch).filter(|w| w.entered.is_some()) else {
-            self.answer(reference, Err(Failure::relay(ErrorCode::NotEntered)));
+            let failure = Failure::Relay {
+                code: ErrorCode::NotEntered,
+                message: "update() needs enter() first: this tab is not in that channel.".to_string(),
+            };
+            self.answer(reference, Err(failure));
             return reference;
         };
         want.entered = Some(meta.clone());
@@ -484,13 +504,13 @@ impl Client {
         match code {
             close::REPLACED => self.stop(Failure::Replaced),
             close::REFUSED => {
-                let reason = self.refusal.take().unwrap_or(ErrorCode::BadToken);
+                let (reason, message) = self.refusal.take().unwrap_or((ErrorCode::BadToken, String::new()));
                 let token_refused = matches!(reason, ErrorCode::TokenExpired | ErrorCode::BadToken);
                 if token_refused && self.refreshable_token {
                     self.fresh_token = true;
                     self.retry_after_backoff(now, jitter);
                 } else {
-                    self.stop(Failure::relay(reason));
+                    self.stop(Failure::refused(reason, message));
                 }
             }
             close::TOKEN_EXPIRED => {
@@ -816,14 +836,7 @@ impl Client {
         ch: Option<String>,
         retry_after_ms: Option<u64>,
     ) {
-        let failure = Failure::Relay {
-            code,
-            message: if message.is_empty() {
-                code.sentence().to_string()
-            } else {
-                message
-            },
-        };
+        let failure = Failure::refused(code, message.clone());
         let flight = reference.and_then(|r| self.in_flight.remove(&r));
         let Some(flight) = flight else {
             match code {
@@ -834,7 +847,7 @@ impl Client {
                         self.events.push_back(Event::Error { ch, failure });
                     }
                 }
-                _ if matches!(self.conn, Conn::Connecting { .. }) => self.refusal = Some(code),
+                _ if matches!(self.conn, Conn::Connecting { .. }) => self.refusal = Some((code, message)),
                 _ => self.events.push_back(Event::Error { ch, failure }),
             }
             return;

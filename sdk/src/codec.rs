@@ -269,7 +269,7 @@ pub fn server_msg_from_js(v: &JsValue) -> Option<ServerMsg> {
             ServerMsg::Error {
                 reference: int(v, "ref"),
                 code,
-                message: text(v, "message").unwrap_or_else(|| code.sentence().to_string()),
+                message: text(v, "message").unwrap_or_default(),
                 ch: text(v, "ch"),
                 retry_after_ms: int(v, "retry_after_ms"),
             }

@@ -152,7 +152,12 @@ pub struct Presence {
 impl Presence {
     /// A channel by name (`/prefix/rest`). Throws a `bad_channel` error for a bad name.
     pub fn channel(&self, name: &str) -> Result<Channel, JsValue> {
-        rollcall_core::channel::validate_name(name).map_err(|code| js_error(code.as_str(), code.sentence()))?;
+        rollcall_core::channel::validate_name(name).map_err(|code| {
+            js_error(
+                code.as_str(),
+                "Channel names look like /prefix/rest: at most 200 bytes of printable ASCII, no empty segments.",
+            )
+        })?;
         Ok(Channel {
             shell: self.shell.clone(),
             name: name.to_string(),

@@ -113,7 +113,10 @@ pub fn token_subject(token: &str) -> String {
         .unwrap_or(JsValue::UNDEFINED);
     sub.as_string()
         // A numeric sub names the same user as its decimal text; floats are not ids.
-        .or_else(|| sub.as_f64().map(|n| crate::codec::stringify(&JsValue::from_f64(n.trunc()))))
+        .or_else(|| {
+            sub.as_f64()
+                .map(|n| crate::codec::stringify(&JsValue::from_f64(n.trunc())))
+        })
         .unwrap_or_default()
 }
 
