@@ -133,7 +133,7 @@ fn read_options(options: &JsValue) -> Result<Options, JsValue> {
         }
     }
     Ok(Options {
-        url: url.trim_end_matches('/').to_string(),
+        url: shell::trim_slashes(&url).to_string(),
         token_fn,
         token,
         idle_after_ms,

@@ -90,16 +90,24 @@ pub fn is_client_id(id: &str) -> bool {
 /// The token's `sub`, read without verifying (the relay verifies): it only names the
 /// lock and bus that tabs of one user share.
 pub fn token_subject(token: &str) -> String {
-    let payload = token.split('.').nth(1).unwrap_or_default();
+    // The part between the first two dots, found by bytes (no `str` pattern search).
+    let bytes = token.as_bytes();
+    let start = bytes.iter().position(|b| *b == b'.').map_or(bytes.len(), |i| i + 1);
+    let len = bytes
+        .iter()
+        .skip(start)
+        .position(|b| *b == b'.')
+        .unwrap_or(bytes.len() - start);
+    let payload = token.get(start..start + len).unwrap_or_default();
     // The browser's base64 and JSON, not Rust's: each would add to the wasm. `atob`
     // gives one char per byte, so a non-ASCII `sub` comes out garbled, the same in
     // every tab, which is all a lock name needs.
     let mut base64: String = payload
-        .chars()
-        .map(|c| match c {
-            '-' => '+',
-            '_' => '/',
-            c => c,
+        .bytes()
+        .map(|b| match b {
+            b'-' => '+',
+            b'_' => '/',
+            b => b as char,
         })
         .collect();
     while base64.len() % 4 != 0 {

@@ -1149,9 +1149,13 @@ fn is_permanent(code: &str) -> bool {
 
 /// A promise with its resolve and reject functions.
 pub fn deferred() -> (Promise, Function, Function) {
-    let mut settle = None;
-    let promise = Promise::new(&mut |resolve, reject| settle = Some((resolve, reject)));
-    let (resolve, reject) = settle.expect("the executor runs synchronously");
+    // The executor runs synchronously, so both are set before `new` returns.
+    let mut resolve: Function = JsValue::UNDEFINED.unchecked_into();
+    let mut reject: Function = JsValue::UNDEFINED.unchecked_into();
+    let promise = Promise::new(&mut |res, rej| {
+        resolve = res;
+        reject = rej;
+    });
     (promise, resolve, reject)
 }
 
@@ -1165,6 +1169,15 @@ pub fn cat(parts: &[&str]) -> String {
     s
 }
 
+/// `s` without trailing slashes (by bytes: `trim_end_matches` brings a pattern searcher).
+pub fn trim_slashes(s: &str) -> &str {
+    let mut end = s.len();
+    while end > 0 && s.as_bytes().get(end - 1) == Some(&b'/') {
+        end -= 1;
+    }
+    s.get(..end).unwrap_or(s)
+}
+
 /// `http(s)://host` -> `ws(s)://host/v1/ws`.
 pub fn ws_url(base: &str) -> String {
     let (scheme, rest) = match (base.strip_prefix("https://"), base.strip_prefix("http://")) {
@@ -1172,12 +1185,12 @@ pub fn ws_url(base: &str) -> String {
         (None, Some(r)) => ("ws://", r),
         (None, None) => ("", base),
     };
-    cat(&[scheme, rest.trim_end_matches('/'), "/v1/ws"])
+    cat(&[scheme, trim_slashes(rest), "/v1/ws"])
 }
 
 fn send_beacon(base: &str, session: &str) {
     let Some(window) = web_sys::window() else { return };
-    let url = cat(&[base.trim_end_matches('/'), "/v1/beacon"]);
+    let url = cat(&[trim_slashes(base), "/v1/beacon"]);
     let body = js_sys::Object::new();
     let _ = Reflect::set(&body, &"session".into(), &session.into());
     let body = codec::stringify(&body);
