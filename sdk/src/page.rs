@@ -110,7 +110,7 @@ pub fn token_subject(token: &str) -> String {
             b => b as char,
         })
         .collect();
-    while base64.len() % 4 != 0 {
+    while base64.len() & 3 != 0 {
         base64.push('=');
     }
     let claims = web_sys::window()
