@@ -191,7 +191,7 @@ impl Config {
         Ok(Config {
             listen: parse_listen(file.listen.as_deref().unwrap_or(DEFAULT_LISTEN))?,
             config_file: None,
-            redis_url: file.redis_url,
+            redis_url: file.redis_url.filter(|u| !u.is_empty()),
             secrets: file.auth.secrets,
             api_key: file.auth.api_key.filter(|k| !k.is_empty()),
             allowed_origins: file.allowed_origins,
