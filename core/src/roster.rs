@@ -82,6 +82,11 @@ pub enum EndCause {
 impl EndCause {
     pub const ALL: [EndCause; 4] = [EndCause::Left, EndCause::Unload, EndCause::Reconnect, EndCause::Timeout];
 
+    /// The cause named by [`as_str`](Self::as_str).
+    pub fn parse(text: &str) -> Option<EndCause> {
+        EndCause::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             EndCause::Left => "leave",
@@ -114,20 +119,28 @@ pub enum Output {
     /// after the graces: a refresh or a tab handover produces none.
     Event { at: Instant, event: Event },
     /// This relay's own view of `user` in `ch` changed (`None`: no local client holds
-    /// it any more): tell the other relays. Only when sharing is on.
+    /// it any more, for `cause`): tell the other relays. Only when sharing is on. `ch`
+    /// is [`ONLINE`] for the user being connected here at all.
     Share {
         ch: String,
         user: String,
         view: Option<Member>,
+        cause: Option<EndCause>,
     },
 }
 
-/// A presence transition, at user level.
+/// The name under which a relay shares "this user has a client here" with the others:
+/// not a channel name, so it can never collide with one.
+pub const ONLINE: &str = "~online";
+
+/// A presence transition, at user level, over every relay that shares state: a relay
+/// reports the transitions other relays cause too, so each one sees the whole truth
+/// (and exactly one of them should act on it).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Event {
-    /// The user's first client anywhere on this relay.
+    /// The user's first client anywhere.
     UserOnline { user: Identity },
-    /// The user's last client is gone (after its grace).
+    /// The user's last client anywhere is gone (after its grace).
     UserOffline { user: Identity },
     /// The first user entered the channel.
     ChannelOccupied { ch: String },
@@ -245,6 +258,17 @@ impl MemberState {
     }
 }
 
+/// What a relay shares under [`ONLINE`] for a user connected to it.
+fn online_view(identity: &Identity) -> Member {
+    Member {
+        id: identity.id.clone(),
+        name: identity.name.clone(),
+        avatar: identity.avatar.clone(),
+        status: Status::Active,
+        meta: Meta::default(),
+    }
+}
+
 /// Holders of other relays are keyed `@<relay id>`; client ids cannot contain `@`.
 fn remote_key(relay: &str) -> String {
     format!("@{relay}")
@@ -268,6 +292,8 @@ struct Channel {
     sent_count: usize,
     /// This relay's own view of each user, as last shared with other relays.
     shared: HashMap<String, Member>,
+    /// Why the last local holder of a user let go, told with the share that follows.
+    ended: HashMap<String, EndCause>,
 }
 
 impl Channel {
@@ -299,6 +325,8 @@ pub struct Roster {
     clients: HashMap<ClientKey, Client>,
     /// Clients per user, for online/offline.
     users: HashMap<String, usize>,
+    /// Users connected through other relays, with the relays.
+    remote_users: HashMap<String, (Identity, BTreeSet<String>)>,
     conns: HashMap<ConnId, Conn>,
     channels: HashMap<String, Channel>,
     /// Deadlines, checked lazily: an entry whose condition no longer holds is dropped or
@@ -327,6 +355,7 @@ impl Roster {
             config,
             clients: HashMap::new(),
             users: HashMap::new(),
+            remote_users: HashMap::new(),
             conns: HashMap::new(),
             channels: HashMap::new(),
             timers: BinaryHeap::new(),
@@ -376,7 +405,10 @@ impl Roster {
             let count = self.users.entry(key.user.clone()).or_default();
             *count += 1;
             if *count == 1 {
-                self.emit(now, Event::UserOnline { user: identity.clone() });
+                if !self.remote_users.contains_key(&key.user) {
+                    self.emit(now, Event::UserOnline { user: identity.clone() });
+                }
+                self.share_online(&identity, true);
             }
             self.clients.insert(
                 key,
@@ -757,8 +789,9 @@ impl Roster {
     }
 
     /// Another relay's view of a user in `ch`. Its holder merges with local clients like
-    /// any other, so a user on two relays is one member; remote changes raise no
-    /// [`Event`] (the relay where they happen does).
+    /// any other, so a user on two relays is one member; the [`Event`]s it causes are
+    /// those of the merged member (a user already here through a local client does not
+    /// join again).
     pub fn remote(&mut self, now: Instant, ch: &str, relay: &str, view: Member, count_only: bool) {
         if validate_name(ch).is_err() {
             return;
@@ -773,11 +806,14 @@ impl Roster {
             name: view.name,
             avatar: view.avatar,
         };
+        let occupied = channel.members.is_empty();
+        let before = channel.members.get(&view.id).map(MemberState::status);
+        let user = view.id.clone();
         let member = channel.members.entry(view.id).or_insert_with(|| MemberState {
             identity: identity.clone(),
             holders: BTreeMap::new(),
         });
-        member.identity = identity;
+        member.identity = identity.clone();
         match member.holders.get_mut(&key) {
             // Keep the stamp when the meta is unchanged, so a status change alone does
             // not make this relay's meta the newest.
@@ -793,10 +829,81 @@ impl Roster {
                 );
             }
         }
+        let after = member.status();
+        match before {
+            None => {
+                if occupied {
+                    self.emit(now, Event::ChannelOccupied { ch: ch.to_string() });
+                }
+                self.emit(
+                    now,
+                    Event::Join {
+                        ch: ch.to_string(),
+                        user: identity,
+                    },
+                );
+                if after != Status::Active {
+                    self.emit(
+                        now,
+                        Event::Status {
+                            ch: ch.to_string(),
+                            user,
+                            status: after,
+                        },
+                    );
+                }
+            }
+            Some(before) if before != after => self.emit(
+                now,
+                Event::Status {
+                    ch: ch.to_string(),
+                    user,
+                    status: after,
+                },
+            ),
+            Some(_) => {}
+        }
     }
 
-    /// Forget `relay`'s view of `user` in `ch`.
-    pub fn remote_gone(&mut self, now: Instant, ch: &str, relay: &str, user: &str) {
+    /// Another relay has a client of this user (`Some`), or none any more (`None`).
+    pub fn remote_online(&mut self, now: Instant, relay: &str, user: &str, identity: Option<Identity>) {
+        let local = self.users.contains_key(user);
+        match identity {
+            Some(identity) if identity.id == user => match self.remote_users.get_mut(user) {
+                Some((known, relays)) => {
+                    *known = identity;
+                    relays.insert(relay.to_string());
+                }
+                None => {
+                    if !local {
+                        self.emit(now, Event::UserOnline { user: identity.clone() });
+                    }
+                    let relays = BTreeSet::from([relay.to_string()]);
+                    self.remote_users.insert(user.to_string(), (identity, relays));
+                }
+            },
+            Some(_) => {}
+            None => {
+                let Some((_, relays)) = self.remote_users.get_mut(user) else {
+                    return;
+                };
+                relays.remove(relay);
+                if relays.is_empty() {
+                    let (identity, _) = self.remote_users.remove(user).expect("just seen");
+                    if !local {
+                        self.emit(now, Event::UserOffline { user: identity });
+                    }
+                }
+            }
+        }
+    }
+
+    /// Forget `relay`'s view of `user` in `ch`, which it let go of for `cause`.
+    pub fn remote_gone(&mut self, now: Instant, ch: &str, relay: &str, user: &str, cause: EndCause) {
+        if ch == ONLINE {
+            self.remote_online(now, relay, user, None);
+            return;
+        }
         let key = remote_key(relay);
         let holds = self
             .channels
@@ -810,24 +917,59 @@ impl Roster {
         let channel = self.channels.get_mut(ch).expect("checked");
         channel.note(user);
         let member = channel.members.get_mut(user).expect("checked");
+        let before = member.status();
         member.holders.remove(&key);
-        if member.holders.is_empty() {
-            channel.members.remove(user);
+        if !member.holders.is_empty() {
+            let after = member.status();
+            if after != before {
+                self.emit(
+                    now,
+                    Event::Status {
+                        ch: ch.to_string(),
+                        user: user.to_string(),
+                        status: after,
+                    },
+                );
+            }
+            return;
+        }
+        let member = channel.members.remove(user).expect("checked");
+        let vacated = channel.members.is_empty();
+        self.emit(
+            now,
+            Event::Leave {
+                ch: ch.to_string(),
+                user: member.identity,
+                cause,
+            },
+        );
+        if vacated {
+            self.emit(now, Event::ChannelVacated { ch: ch.to_string() });
         }
     }
 
-    /// Forget everything `relay` held (it died, or left the cluster).
+    /// Forget everything `relay` held: it stopped beating for the lease timeout (it
+    /// died or lost its network), or handed its clients over when it stopped.
     pub fn drop_relay(&mut self, now: Instant, relay: &str) {
-        for (ch, holder, user) in self.remote_entries() {
+        let mut entries = self.remote_entries();
+        // Channels first, so that a user's leaves come before their going offline.
+        entries.sort_by_key(|(ch, _, _)| ch == ONLINE);
+        for (ch, holder, user) in entries {
             if holder == relay {
-                self.remote_gone(now, &ch, &holder, &user);
+                self.remote_gone(now, &ch, &holder, &user, EndCause::Timeout);
             }
         }
     }
 
-    /// Every (channel, relay, user) another relay holds, as this roster knows it.
+    /// Every (channel, relay, user) another relay holds, as this roster knows it
+    /// (channel [`ONLINE`]: the user is connected there).
     pub fn remote_entries(&self) -> Vec<(String, String, String)> {
         let mut out = Vec::new();
+        for (user, (_, relays)) in &self.remote_users {
+            for relay in relays {
+                out.push((ONLINE.to_string(), relay.clone(), user.clone()));
+            }
+        }
         for (ch, channel) in &self.channels {
             for (user, member) in &channel.members {
                 for key in member.holders.keys().filter(|k| is_remote(k)) {
@@ -842,6 +984,12 @@ impl Roster {
     /// shared store was unreachable or lost its data).
     pub fn local_views(&mut self) -> Vec<(String, Member)> {
         let mut out = Vec::new();
+        let mut online = HashSet::new();
+        for client in self.clients.values() {
+            if online.insert(client.identity.id.clone()) {
+                out.push((ONLINE.to_string(), online_view(&client.identity)));
+            }
+        }
         for (ch, channel) in &mut self.channels {
             channel.shared.clear();
             for member in channel.members.values() {
@@ -964,8 +1112,23 @@ impl Roster {
             *count -= 1;
             if *count == 0 {
                 self.users.remove(&key.user);
-                self.emit(now, Event::UserOffline { user: client.identity });
+                self.share_online(&client.identity, false);
+                if !self.remote_users.contains_key(&key.user) {
+                    self.emit(now, Event::UserOffline { user: client.identity });
+                }
             }
+        }
+    }
+
+    /// Tell the other relays that the user has a client here, or none any more.
+    fn share_online(&mut self, identity: &Identity, on: bool) {
+        if self.sharing {
+            self.outputs.push_back(Output::Share {
+                ch: ONLINE.to_string(),
+                user: identity.id.clone(),
+                view: on.then(|| online_view(identity)),
+                cause: None,
+            });
         }
     }
 
@@ -1003,6 +1166,9 @@ impl Roster {
         };
         let before = member.status();
         member.holders.remove(&key.client);
+        if !member.holders.keys().any(|k| !is_remote(k)) {
+            channel.ended.insert(key.user.clone(), cause);
+        }
         if !member.holders.is_empty() {
             let status = member.status();
             if status != before {
@@ -1078,6 +1244,7 @@ impl Roster {
                 continue;
             };
             let pending = std::mem::take(&mut channel.pending);
+            let ended = std::mem::take(&mut channel.ended);
             let count = channel.members.len();
             let (mut join, mut leave, mut update) = (Vec::new(), Vec::new(), Vec::new());
             for (user, before) in pending {
@@ -1088,10 +1255,12 @@ impl Roster {
                             Some(view) => channel.shared.insert(user.clone(), view.clone()),
                             None => channel.shared.remove(&user),
                         };
+                        let cause = if local.is_none() { ended.get(&user).copied() } else { None };
                         self.outputs.push_back(Output::Share {
                             ch: ch.clone(),
                             user: user.clone(),
                             view: local,
+                            cause,
                         });
                     }
                 }

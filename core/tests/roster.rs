@@ -2,9 +2,9 @@
 
 use rollcall_core::policy::Access;
 use rollcall_core::protocol::{close, ErrorCode, Identity, Member, Meta, ServerMsg, Status};
-use rollcall_core::roster::{ConnId, EndCause, Event, Output, Roster, RosterConfig};
+use rollcall_core::roster::{ConnId, EndCause, Event, Output, Roster, RosterConfig, ONLINE};
 use rollcall_core::Instant;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 const CH: &str = "/site/online";
 
@@ -16,6 +16,8 @@ struct Sim {
     closed: HashMap<ConnId, u16>,
     log: Vec<(Instant, Event)>,
     shared: Vec<(String, String, Option<Status>)>,
+    /// Users this relay told the others it has (`true`) or no longer has a client of.
+    online: Vec<(String, bool)>,
 }
 
 fn who(id: &str) -> Identity {
@@ -43,6 +45,7 @@ impl Sim {
             closed: HashMap::new(),
             log: Vec::new(),
             shared: Vec::new(),
+            online: Vec::new(),
         }
     }
 
@@ -88,7 +91,8 @@ impl Sim {
                     self.closed.insert(conn, code);
                 }
                 Output::Event { at, event } => self.log.push((at, event)),
-                Output::Share { ch, user, view } => self.shared.push((ch, user, view.map(|v| v.status))),
+                Output::Share { ch, user, view, .. } if ch == ONLINE => self.online.push((user, view.is_some())),
+                Output::Share { ch, user, view, .. } => self.shared.push((ch, user, view.map(|v| v.status))),
             }
         }
     }
@@ -845,7 +849,7 @@ fn a_user_on_two_relays_is_one_member_and_leaves_only_when_both_let_go() {
     };
     assert!(leave.is_empty());
     assert_eq!(update[0].status, Status::Idle, "ann is still there through relay b");
-    sim.roster.remote_gone(sim.now, CH, "relay-b", "ann");
+    sim.roster.remote_gone(sim.now, CH, "relay-b", "ann", EndCause::Left);
     sim.advance(50);
     assert_eq!(sim.events(100), ["-ann"]);
     sim.roster.drop_relay(sim.now, "relay-b");
@@ -853,6 +857,73 @@ fn a_user_on_two_relays_is_one_member_and_leaves_only_when_both_let_go() {
     assert_eq!(sim.events(100), ["-bob"]);
     assert!(sim.present().is_empty());
     assert!(sim.roster.remote_entries().is_empty());
+}
+
+#[test]
+fn online_and_offline_are_told_once_across_relays() {
+    let mut sim = Sim::new();
+    sim.roster.share(true);
+    let ann = Some(who("ann"));
+    // Ann's phone is on relay b first: she comes online there.
+    sim.roster.remote_online(sim.now, "relay-b", "ann", ann.clone());
+    sim.connect(1, "ann", "laptop");
+    sim.enter(1);
+    sim.advance(50);
+    assert_eq!(sim.online, [("ann".to_string(), true)], "relay b is told ann has a client here");
+    // The laptop closes: she is still online through relay b.
+    sim.roster.disconnect(sim.now, 1, false);
+    sim.advance(RosterConfig::default().reconnect_grace_ms + 100);
+    assert_eq!(sim.online[1..], [("ann".to_string(), false)]);
+    // Relay c sees her too, then b lets go: still online through c.
+    sim.roster.remote_online(sim.now, "relay-c", "ann", ann.clone());
+    sim.roster.remote_online(sim.now, "relay-b", "ann", None);
+    sim.advance(50);
+    // Relay c dies: now she is offline, once.
+    sim.roster.drop_relay(sim.now, "relay-c");
+    sim.advance(50);
+    let t = transitions(&mut sim);
+    let told: Vec<&String> = t
+        .iter()
+        .filter(|t| t.starts_with("online ") || t.starts_with("offline "))
+        .collect();
+    assert_eq!(told, ["online ann", "offline ann"], "{t:?}");
+}
+
+#[test]
+fn a_remote_member_joins_and_leaves_with_its_cause_and_a_local_one_hides_it() {
+    let mut sim = Sim::new();
+    sim.roster
+        .remote(sim.now, CH, "relay-b", remote_member("bob", Status::Hidden), false);
+    sim.connect(1, "bob", "laptop");
+    sim.enter(1);
+    sim.roster.remote_gone(sim.now, CH, "relay-b", "bob", EndCause::Unload);
+    sim.advance(50);
+    sim.roster.leave(sim.now, 1, CH).unwrap();
+    sim.roster
+        .remote(sim.now, CH, "relay-b", remote_member("cy", Status::Active), false);
+    sim.roster.remote_gone(sim.now, CH, "relay-b", "cy", EndCause::Timeout);
+    sim.advance(50);
+    let t = transitions(&mut sim);
+    let in_channel: Vec<&str> = t
+        .iter()
+        .map(String::as_str)
+        .filter(|t| !t.starts_with("online ") && !t.starts_with("offline "))
+        .collect();
+    let expected = [
+        format!("occupied {CH}"),
+        format!("join bob {CH}"),
+        format!("leave bob {CH} leave"),
+        format!("vacated {CH}"),
+        format!("occupied {CH}"),
+        format!("join cy {CH}"),
+        format!("leave cy {CH} lease_timeout"),
+        format!("vacated {CH}"),
+    ];
+    assert_eq!(
+        in_channel,
+        expected.iter().map(String::as_str).collect::<Vec<_>>(),
+        "{t:?}"
+    );
 }
 
 #[test]
@@ -878,12 +949,12 @@ fn local_views_are_shared_once_per_tick_and_remote_ones_never_echo() {
     sim.roster.leave(sim.now, 1, CH).unwrap();
     sim.advance(50);
     assert_eq!(sim.shared, [(CH.to_string(), "ann".to_string(), None)]);
-    assert!(
-        transitions(&mut sim).iter().all(|t| !t.contains("bob")),
-        "remote users raise no events here"
-    );
     let views = sim.roster.local_views();
-    assert!(views.is_empty(), "{views:?}");
+    assert_eq!(
+        views.iter().map(|(ch, v)| (ch.as_str(), v.id.as_str())).collect::<Vec<_>>(),
+        [(ONLINE, "ann")],
+        "ann is still connected here, in no channel"
+    );
 }
 
 #[test]
@@ -982,6 +1053,8 @@ mod properties {
             let mut sim = Sim::with(RosterConfig { max_channels: 2, ..RosterConfig::default() });
             let mut live: HashMap<ConnId, bool> = HashMap::new();
             let mut views: HashMap<(ConnId, &'static str), View> = HashMap::new();
+            let mut joined: BTreeSet<(String, String)> = BTreeSet::new();
+            let mut occupied: BTreeSet<String> = BTreeSet::new();
             for step in steps {
                 let now = sim.now;
                 match step {
@@ -1019,7 +1092,7 @@ mod properties {
                         sim.roster.remote(now, channel(ch), &format!("r{relay}"), remote_member(&format!("u{user}"), status(s)), false)
                     }
                     Step::RemoteGone { relay, user, ch } => {
-                        sim.roster.remote_gone(now, channel(ch), &format!("r{relay}"), &format!("u{user}"))
+                        sim.roster.remote_gone(now, channel(ch), &format!("r{relay}"), &format!("u{user}"), EndCause::Left)
                     }
                     Step::DropRelay { relay } => sim.roster.drop_relay(now, &format!("r{relay}")),
                 }
@@ -1064,6 +1137,23 @@ mod properties {
                     let mut ids: Vec<&str> = truth.iter().map(|m| m.id.as_str()).collect();
                     ids.dedup();
                     prop_assert_eq!(ids.len(), truth.len(), "each user listed once");
+                }
+                // The events tell every transition once, whichever relay caused it:
+                // replayed, they give the members of each channel and its occupancy.
+                for (_, event) in sim.log.drain(..) {
+                    match event {
+                        Event::Join { ch, user } => prop_assert!(joined.insert((ch, user.id)), "a join twice"),
+                        Event::Leave { ch, user, .. } => prop_assert!(joined.remove(&(ch, user.id)), "a leave without a join"),
+                        Event::ChannelOccupied { ch } => prop_assert!(occupied.insert(ch), "occupied twice"),
+                        Event::ChannelVacated { ch } => prop_assert!(occupied.remove(&ch), "vacated while not occupied"),
+                        _ => {}
+                    }
+                }
+                for ch in [channel(0), channel(1)] {
+                    let truth: BTreeSet<(String, String)> = sim.roster.presence(ch).unwrap_or_default().into_iter().map(|m| (ch.to_string(), m.id)).collect();
+                    let told: BTreeSet<(String, String)> = joined.iter().filter(|(c, _)| c == ch).cloned().collect();
+                    prop_assert_eq!(&told, &truth, "members told by events on {}", ch);
+                    prop_assert_eq!(occupied.contains(ch), !truth.is_empty(), "occupancy told on {}", ch);
                 }
                 let stats = sim.roster.stats();
                 prop_assert!(stats.members <= 8 && stats.clients <= 12);

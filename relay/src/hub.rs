@@ -265,9 +265,9 @@ impl Hub {
                 }
                 Output::Send { conn, msg } => self.push(inner, conn, Utf8Bytes::from(msg.encode())),
                 Output::Close { conn, code, reason } => self.kill(inner, conn, code, reason),
-                Output::Share { ch, user, view } => {
+                Output::Share { ch, user, view, cause } => {
                     if let Some(store) = self.store.get() {
-                        store.share(ch, user, view);
+                        store.share(ch, user, view, cause);
                     }
                 }
                 Output::Event { at, event } => {

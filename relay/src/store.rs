@@ -21,7 +21,8 @@
 
 use crate::config::Config;
 use crate::hub::Hub;
-use rollcall_core::protocol::Member;
+use rollcall_core::protocol::{Identity, Member};
+use rollcall_core::roster::{EndCause, ONLINE};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -42,8 +43,9 @@ pub trait Store: Send + Sync {
     fn name(&self) -> &'static str;
     /// Is the shared state reachable (always true in memory)?
     fn up(&self) -> bool;
-    /// This relay's view of `user` in `ch` changed; `None`: it holds the user no more.
-    fn share(&self, ch: String, user: String, view: Option<Member>);
+    /// This relay's view of `user` in `ch` changed; `None`: it holds the user no more,
+    /// for `cause`.
+    fn share(&self, ch: String, user: String, view: Option<Member>, cause: Option<EndCause>);
     /// The relay is stopping: let the others keep its users for the reconnect grace
     /// while its clients move over, then drop them.
     fn drain(&self) -> Option<oneshot::Receiver<()>>;
@@ -59,7 +61,7 @@ impl Store for Memory {
     fn up(&self) -> bool {
         true
     }
-    fn share(&self, _: String, _: String, _: Option<Member>) {}
+    fn share(&self, _: String, _: String, _: Option<Member>, _: Option<EndCause>) {}
     fn drain(&self) -> Option<oneshot::Receiver<()>> {
         None
     }
@@ -70,6 +72,7 @@ enum Command {
         ch: String,
         user: String,
         view: Option<Member>,
+        cause: Option<EndCause>,
     },
     Drain(oneshot::Sender<()>),
 }
@@ -87,8 +90,8 @@ impl Store for Redis {
     fn up(&self) -> bool {
         self.up.load(Ordering::Relaxed)
     }
-    fn share(&self, ch: String, user: String, view: Option<Member>) {
-        let _ = self.tx.send(Command::Share { ch, user, view });
+    fn share(&self, ch: String, user: String, view: Option<Member>, cause: Option<EndCause>) {
+        let _ = self.tx.send(Command::Share { ch, user, view, cause });
     }
     fn drain(&self) -> Option<oneshot::Receiver<()>> {
         let (done, wait) = oneshot::channel();
@@ -138,6 +141,9 @@ struct Change {
     s: u64,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     v: Option<Member>,
+    /// Why the view is gone (an [`EndCause`]), when it is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    e: Option<String>,
     /// This relay was found dead and its views removed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     dead: bool,
@@ -320,9 +326,9 @@ impl Link {
         let mut channels = HashSet::new();
         for cmd in batch {
             match cmd {
-                Command::Share { ch, user, view } => {
+                Command::Share { ch, user, view, cause } => {
                     self.seq += 1;
-                    pipe.add_command(self.set_command(&ch, &user, view)).ignore();
+                    pipe.add_command(self.set_command(&ch, &user, view, cause)).ignore();
                     channels.insert(ch);
                 }
                 Command::Drain(done) => drained = Some(done),
@@ -348,7 +354,7 @@ impl Link {
         Ok(false)
     }
 
-    fn set_command(&self, ch: &str, user: &str, view: Option<Member>) -> redis::Cmd {
+    fn set_command(&self, ch: &str, user: &str, view: Option<Member>, cause: Option<EndCause>) -> redis::Cmd {
         let field = format!("{user}\t{}", self.id);
         let stored = view.as_ref().map(|v| {
             serde_json::to_string(&Stored {
@@ -363,6 +369,7 @@ impl Link {
             u: Some(user.to_string()),
             s: self.seq,
             v: view,
+            e: cause.map(|c| c.as_str().to_string()),
             dead: false,
         };
         let mut cmd = redis::cmd("EVAL");
@@ -396,11 +403,12 @@ impl Link {
         let (Some(ch), Some(user)) = (change.c, change.u) else {
             return;
         };
-        self.accept(change.r, ch, user, change.s, change.v);
+        let cause = change.e.as_deref().and_then(EndCause::parse).unwrap_or(EndCause::Left);
+        self.accept(change.r, ch, user, change.s, change.v, cause);
     }
 
     /// Apply another relay's view if it is newer than what was seen.
-    fn accept(&mut self, relay: String, ch: String, user: String, seq: u64, view: Option<Member>) {
+    fn accept(&mut self, relay: String, ch: String, user: String, seq: u64, view: Option<Member>, cause: EndCause) {
         let key = (relay, ch, user);
         if self.seen.get(&key).is_some_and(|&(s, _)| s >= seq) {
             return;
@@ -409,12 +417,20 @@ impl Link {
         self.seen.insert(key.clone(), (seq, gone));
         let (relay, ch, user) = key;
         match view {
+            Some(view) if view.id == user && ch == ONLINE => {
+                let identity = Identity {
+                    id: view.id,
+                    name: view.name,
+                    avatar: view.avatar,
+                };
+                self.hub.act(|r, now| r.remote_online(now, &relay, &user, Some(identity)));
+            }
             Some(view) if view.id == user => {
                 let count_only = self.config.policy.rule_for(&ch).is_some_and(|r| r.count_only);
                 self.hub.act(|r, now| r.remote(now, &ch, &relay, view, count_only));
             }
             Some(_) => tracing::warn!("a view for {user} names another user; ignored"),
-            None => self.hub.act(|r, now| r.remote_gone(now, &ch, &relay, &user)),
+            None => self.hub.act(|r, now| r.remote_gone(now, &ch, &relay, &user, cause)),
         }
     }
 
@@ -463,6 +479,7 @@ impl Link {
                     user.to_string(),
                     stored.s,
                     Some(stored.v),
+                    EndCause::Left,
                 );
             }
         }
@@ -474,7 +491,8 @@ impl Link {
             .collect();
         for (ch, relay, user) in stale {
             self.seen.remove(&(relay.clone(), ch.clone(), user.clone()));
-            self.hub.act(|r, now| r.remote_gone(now, &ch, &relay, &user));
+            // Gone from Redis while this relay was away from it: the cause is unknown.
+            self.hub.act(|r, now| r.remote_gone(now, &ch, &relay, &user, EndCause::Timeout));
         }
         Ok(())
     }
@@ -516,7 +534,7 @@ impl Link {
             let mut pipe = redis::pipe();
             for (ch, view) in chunk {
                 self.seq += 1;
-                pipe.add_command(self.set_command(ch, &view.id, Some(view.clone())))
+                pipe.add_command(self.set_command(ch, &view.id, Some(view.clone()), None))
                     .ignore();
                 pipe.cmd("SADD").arg(relay_channels_key(&self.id)).arg(ch).ignore();
             }
@@ -547,6 +565,7 @@ impl Link {
             u: None,
             s: 0,
             v: None,
+            e: None,
             dead: true,
         };
         pipe.cmd("DEL").arg(relay_channels_key(relay)).ignore();
