@@ -1,0 +1,66 @@
+// Types of the npm package `@rollcall/react`.
+
+import type { ReactNode } from "react";
+import type { ConnectOptions, InitialChannel, Meta, RollcallError, User } from "rollcall";
+
+export type { InitialChannel, Meta, RollcallError, User } from "rollcall";
+
+export interface PresenceProviderProps {
+  /** The relay's base URL, e.g. "https://presence.example.com". A new one connects again. */
+  url: string;
+  /**
+   * A token signed by your backend, or a function that fetches one (called again when it
+   * expires). A new string connects again (another user); a new function does not.
+   */
+  token: ConnectOptions["token"];
+  /** No input for this long on a visible page makes the status "idle". Default 60000. */
+  idleAfterMs?: number;
+  /** Channel states to render (on the server too) until the relay's state arrives. */
+  initial?: Record<string, InitialChannel>;
+  children?: ReactNode;
+}
+
+/** One connection to the relay for everything below it. */
+export function PresenceProvider(props: PresenceProviderProps): ReactNode;
+
+/**
+ * - `"connecting"`: no state from the relay yet (`users` and `count` are empty, or the
+ *   provider's `initial`); always so on the server.
+ * - `"connected"`: the relay's state is shown, and kept up to date (the SDK reconnects by
+ *   itself and keeps showing the last state meanwhile).
+ * - `"error"`: no state will come: the connection was refused or the channel may not be
+ *   watched; `error` says why.
+ */
+export type PresenceStatus = "connecting" | "connected" | "error";
+
+/** What usePresence returns: the same object until something in it changes. */
+export interface ChannelPresence {
+  /** The users present, this one included once entered (empty on count-only channels). */
+  readonly users: readonly User[];
+  readonly count: number;
+  readonly status: PresenceStatus;
+  /**
+   * Why something failed, or null: a refused enter ("forbidden_enter", status stays
+   * "connected"), a channel that may not be watched ("forbidden_view"), a refused token.
+   */
+  readonly error: RollcallError | null;
+}
+
+export interface UsePresenceOptions {
+  /** Appear in the channel while mounted (default true); false only watches. */
+  enter?: boolean;
+  /** This user's meta (e.g. `{ typing: true }`); a different one is sent as an update. */
+  meta?: Meta;
+}
+
+/** Watch `channel`, and appear in it while mounted unless `enter: false`. */
+export function usePresence(channel: string, options?: UsePresenceOptions): ChannelPresence;
+
+/** How many users are in `channel`, without appearing in it. */
+export function usePresenceCount(channel: string): number;
+
+/**
+ * A stable function that replaces this user's meta in `channel`, which a usePresence()
+ * under the same provider enters. The promise never rejects; failures show as `error`.
+ */
+export function useUpdatePresence(channel: string): (meta: Meta) => Promise<void>;

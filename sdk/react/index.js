@@ -1,0 +1,109 @@
+// @rollcall/react: who is here right now, as React hooks.
+//
+// <PresenceProvider> holds one rollcall connection for its tree (and the SDK shares it
+// with the browser's other tabs); usePresence, usePresenceCount and useUpdatePresence
+// read and write channels through the provider's store (store.js), which counts hooks
+// per channel so that StrictMode and re-mounts show nothing to other users.
+//
+// Plain ES module, no JSX: it ships as written. Types are in index.d.ts.
+
+import {
+  createContext,
+  createElement,
+  useCallback,
+  useContext,
+  useEffect,
+  useMemo,
+  useRef,
+  useSyncExternalStore,
+} from "react";
+import { PresenceStore } from "./store.js";
+
+const PresenceContext = createContext(null);
+
+/**
+ * One connection to the relay at `url` for everything below it. A new `url` or a new
+ * string `token` (another user signed in) connects again; a token function is called
+ * when the SDK needs a token, and may change between renders without reconnecting.
+ */
+export function PresenceProvider({ url, token, idleAfterMs, initial, children }) {
+  const latestToken = useRef(token);
+  useEffect(() => {
+    latestToken.current = token;
+  });
+  const fetches = typeof token === "function";
+  const store = useMemo(
+    () =>
+      new PresenceStore({
+        url,
+        token: fetches ? () => latestToken.current() : token,
+        ...(idleAfterMs === undefined ? {} : { idleAfterMs }),
+        ...(initial === undefined ? {} : { initial }),
+      }),
+    // `initial` only matters before the first state, so a new object is no reason to
+    // reconnect; neither is a new token function.
+    [url, fetches ? null : token, idleAfterMs],
+  );
+  useEffect(() => {
+    store.retain();
+    return () => store.release();
+  }, [store]);
+  return createElement(PresenceContext.Provider, { value: store }, children);
+}
+
+function useStore(hook) {
+  const store = useContext(PresenceContext);
+  if (!store) {
+    throw new Error(`${hook}() needs a <PresenceProvider url token> above it in the tree.`);
+  }
+  return store;
+}
+
+function useWatch(store, channel, select) {
+  const subscribe = useCallback((onChange) => store.watch(channel, onChange), [store, channel]);
+  return useSyncExternalStore(
+    subscribe,
+    () => select(store.snapshot(channel)),
+    () => select(store.initial(channel)),
+  );
+}
+
+const whole = (snapshot) => snapshot;
+const countOf = (snapshot) => snapshot.count;
+
+/**
+ * The users of `channel`, their count, the connection's status and the last error.
+ * Appears in the channel while mounted (unless `enter: false`); a new `meta` is sent
+ * as an update, a new `channel` leaves the old one and enters the new one.
+ */
+export function usePresence(channel, { enter = true, meta } = {}) {
+  const store = useStore("usePresence");
+  const snapshot = useWatch(store, channel, whole);
+  // Compared as JSON: an inline `{ typing }` is a new object on every render.
+  const metaJson = meta === undefined ? undefined : JSON.stringify(meta);
+  useEffect(() => {
+    if (!enter) return undefined;
+    return store.enter(channel, metaJson === undefined ? undefined : JSON.parse(metaJson));
+    // The meta of this render goes with the enter; later changes are updates (below).
+  }, [store, channel, enter]);
+  useEffect(() => {
+    if (enter && metaJson !== undefined) store.update(channel, JSON.parse(metaJson));
+  }, [store, channel, enter, metaJson]);
+  return snapshot;
+}
+
+/** How many users are in `channel`, without appearing in it; re-renders only when it changes. */
+export function usePresenceCount(channel) {
+  const store = useStore("usePresenceCount");
+  return useWatch(store, channel, countOf);
+}
+
+/**
+ * A stable function that replaces this user's meta in `channel` (e.g. `{ typing: true }`),
+ * for a channel that a usePresence() of the same provider enters. Its promise never
+ * rejects; a refusal shows as that channel's `error`.
+ */
+export function useUpdatePresence(channel) {
+  const store = useStore("useUpdatePresence");
+  return useCallback((meta) => store.update(channel, meta), [store, channel]);
+}

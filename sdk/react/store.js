@@ -1,0 +1,281 @@
+// The provider's store: one `connect()` for a React tree, and per channel one SDK
+// subscription and at most one enter, shared by every hook of that channel.
+//
+// Hooks come and go more often than presence should: StrictMode mounts, unmounts and
+// mounts again; a list re-keys; a route swaps one component for another of the same
+// channel. So every hook only counts itself in or out, and giving something up (a
+// leave, an unsubscribe, the connection) waits one task: if a hook takes it back in
+// between, nobody outside this tab sees anything.
+//
+// Each channel keeps one snapshot object `{ users, count, status, error }`, replaced
+// only when one of them changes, so `useSyncExternalStore` re-renders the components of
+// that channel and no others.
+
+import { connect } from "rollcall";
+
+const NO_USERS = Object.freeze([]);
+
+/** Give something up one task later, unless it is taken back first. */
+const later = (fn) => setTimeout(fn, 0);
+
+function freeze(users, count, status, error) {
+  return Object.freeze({ users, count, status, error });
+}
+
+export class PresenceStore {
+  /** @param {import("rollcall").ConnectOptions} options */
+  constructor(options) {
+    this.options = options;
+    /** @type {import("rollcall").Presence | null} */
+    this.presence = null;
+    this.error = null;
+    this.holders = 0;
+    this.started = false;
+    this.closed = false;
+    this.closing = null;
+    /** @type {Map<string, ChannelEntry>} */
+    this.channels = new Map();
+    /** Meta set for a channel before or while it is entered; it goes with the enter. */
+    this.metas = new Map();
+    /** Snapshots before any state is known: the `initial` option, or empty. */
+    this.initials = new Map();
+  }
+
+  // ----- the provider's lifetime -----
+
+  /** The provider is mounted: connect once, or keep the connection it was about to close. */
+  retain() {
+    this.holders += 1;
+    clearTimeout(this.closing);
+    this.closing = null;
+    if (!this.started) this.start();
+  }
+
+  /** The provider is unmounted: close, unless it mounts again within a task. */
+  release() {
+    this.holders -= 1;
+    if (this.holders > 0) return;
+    clearTimeout(this.closing);
+    this.closing = later(() => {
+      if (this.holders === 0) this.close();
+    });
+  }
+
+  start() {
+    this.started = true;
+    connect(this.options).then(
+      (presence) => {
+        if (this.closed) {
+          presence.close();
+          return;
+        }
+        this.presence = presence;
+        presence.ready.catch((error) => this.fail(error));
+        for (const entry of this.channels.values()) entry.sync();
+      },
+      (error) => this.fail(error),
+    );
+  }
+
+  close() {
+    this.closed = true;
+    this.presence?.close();
+  }
+
+  /** The connection failed for good (refused token, wasm not loaded, bad option). */
+  fail(error) {
+    if (this.error) return;
+    this.error = error;
+    for (const entry of this.channels.values()) entry.refresh();
+  }
+
+  // ----- what hooks ask -----
+
+  /** The current snapshot of `name`: stable until something in it changes. */
+  snapshot(name) {
+    return this.channels.get(name)?.snapshot ?? this.initial(name);
+  }
+
+  /** What the server renders, and the client until the relay's state arrives. */
+  initial(name) {
+    let snap = this.initials.get(name);
+    if (!snap) {
+      const known = this.options.initial?.[name];
+      snap = known
+        ? freeze(Object.freeze([...(known.users ?? [])]), known.count, "connecting", null)
+        : freeze(NO_USERS, 0, "connecting", null);
+      this.initials.set(name, snap);
+    }
+    return snap;
+  }
+
+  /** A hook watches `name`; `onChange` is called on every change. Returns the undo. */
+  watch(name, onChange) {
+    const entry = this.entry(name);
+    entry.listeners.add(onChange);
+    entry.sync();
+    return () => {
+      entry.listeners.delete(onChange);
+      entry.later();
+    };
+  }
+
+  /** A hook appears in `name` with `meta`. Returns the undo. */
+  enter(name, meta) {
+    const entry = this.entry(name);
+    if (meta !== undefined) this.metas.set(name, meta);
+    entry.enters += 1;
+    entry.sync();
+    return () => {
+      entry.enters -= 1;
+      entry.later();
+    };
+  }
+
+  /**
+   * Replace this user's meta in `name`. Sent now if the channel is entered, otherwise
+   * kept for its enter. Never rejects: a refusal shows as the channel's `error`.
+   */
+  update(name, meta) {
+    const json = JSON.stringify(meta ?? {});
+    this.metas.set(name, meta ?? {});
+    const entry = this.channels.get(name);
+    if (!entry || !entry.entered || entry.sent === json) return Promise.resolve();
+    entry.sent = json;
+    return entry.channel.update(meta ?? {}).then(
+      () => {},
+      (error) => {
+        entry.sent = null;
+        entry.setError(error);
+      },
+    );
+  }
+
+  entry(name) {
+    let entry = this.channels.get(name);
+    if (!entry) {
+      entry = new ChannelEntry(this, name);
+      this.channels.set(name, entry);
+    }
+    return entry;
+  }
+}
+
+/** One channel as the hooks of one provider share it. */
+class ChannelEntry {
+  constructor(store, name) {
+    this.store = store;
+    this.name = name;
+    this.listeners = new Set();
+    this.enters = 0;
+    this.snapshot = store.initial(name);
+    /** @type {import("rollcall").Channel | null} */
+    this.channel = null;
+    this.stops = [];
+    this.state = null;
+    /** A state came from the relay, not only from `initial`. */
+    this.live = false;
+    this.entered = false;
+    this.attempts = 0;
+    /** The meta last sent, as JSON, so an equal one is not sent again. */
+    this.sent = null;
+    /** The relay refused the enter; not asked again until every enterer is gone. */
+    this.refused = false;
+    this.error = null;
+    /** No state will come: the relay refused to show the channel, or its name is bad. */
+    this.blind = false;
+    /** The timer of a deferred `sync`. */
+    this.pending = null;
+  }
+
+  /** Give up what no hook wants any more, one task from now. */
+  later() {
+    clearTimeout(this.pending);
+    this.pending = later(() => this.sync());
+  }
+
+  /** Make the SDK's subscription and enter match what the hooks want now. */
+  sync() {
+    const { presence } = this.store;
+    const watching = this.listeners.size > 0 || this.enters > 0;
+    if (!watching) {
+      this.drop();
+      return;
+    }
+    if (!presence || this.blind) return;
+    if (!this.channel) {
+      try {
+        this.channel = presence.channel(this.name);
+      } catch (error) {
+        this.blind = true;
+        this.setError(error);
+        return;
+      }
+      let subscribing = true;
+      this.stops.push(
+        this.channel.on("error", (error) => {
+          if (error.code === "forbidden_view") this.blind = true;
+          this.setError(error);
+        }),
+        // Called at once with the `initial` state, if any; later calls come from the relay.
+        this.channel.subscribe((state) => {
+          this.state = state;
+          if (!subscribing) this.live = true;
+          this.refresh();
+        }),
+      );
+      subscribing = false;
+    }
+    if (this.enters > 0 && !this.entered && !this.refused) {
+      const meta = this.store.metas.get(this.name) ?? {};
+      const attempt = ++this.attempts;
+      this.entered = true;
+      this.sent = JSON.stringify(meta);
+      this.channel.enter(meta).catch((error) => {
+        // A leave (and maybe another enter) since: this answer is not news.
+        if (attempt !== this.attempts || !this.entered || this.store.closed) return;
+        this.entered = false;
+        this.refused = true;
+        this.setError(error);
+      });
+    } else if (this.enters === 0 && (this.entered || this.refused)) {
+      if (this.entered) this.channel.leave().catch(() => {});
+      this.attempts += 1;
+      this.entered = false;
+      this.refused = false;
+      this.sent = null;
+      if (this.error?.code === "forbidden_enter") this.setError(null);
+    }
+  }
+
+  /** No hook of this provider wants the channel: leave, unsubscribe, forget. */
+  drop() {
+    if (this.entered) this.channel.leave().catch(() => {});
+    this.attempts += 1;
+    for (const stop of this.stops.splice(0)) stop();
+    this.channel = null;
+    this.entered = false;
+    if (this.store.channels.get(this.name) === this) {
+      this.store.channels.delete(this.name);
+      this.store.metas.delete(this.name);
+    }
+  }
+
+  setError(error) {
+    this.error = error;
+    this.refresh();
+  }
+
+  /** A new snapshot if anything in it changed, and then tell the hooks. */
+  refresh() {
+    const error = this.error ?? this.store.error;
+    const failed = this.store.error !== null || this.blind;
+    const status = failed ? "error" : this.live ? "connected" : "connecting";
+    const users = this.state?.users ?? this.snapshot.users;
+    const count = this.state?.count ?? this.snapshot.count;
+    const old = this.snapshot;
+    if (old.users === users && old.count === count && old.status === status && old.error === error) return;
+    this.snapshot = freeze(users, count, status, error);
+    for (const listener of [...this.listeners]) listener();
+  }
+}

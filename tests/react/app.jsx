@@ -1,0 +1,111 @@
+// The app the React tests drive: a scene of rooms (usePresence) and counters
+// (usePresenceCount) under one PresenceProvider, changed by the test through
+// window.app. Every render of every part lands in window.app.log, so a test can say
+// what the user saw and how many times each component rendered.
+
+import { Component, StrictMode, useEffect, useState } from "react";
+import { createRoot } from "react-dom/client";
+import { PresenceProvider, usePresence, usePresenceCount, useUpdatePresence } from "@rollcall/react";
+
+const log = [];
+/** Mount effects per part: 2 under StrictMode's double mount, 1 otherwise. */
+const mounts = {};
+const updaters = {};
+/** Errors that reached an error boundary: none should. */
+const thrown = [];
+let setScene = null;
+let root = null;
+
+const errorOf = (e) => e && { name: e.name, code: e.code, message: e.message };
+
+function useMountCount(id) {
+  useEffect(() => {
+    mounts[id] = (mounts[id] ?? 0) + 1;
+  }, [id]);
+}
+
+function Room({ id, channel, enter, meta }) {
+  const presence = usePresence(channel, { enter, meta });
+  updaters[id] = useUpdatePresence(channel);
+  useMountCount(id);
+  log.push({
+    id,
+    channel,
+    count: presence.count,
+    status: presence.status,
+    users: presence.users.map((u) => ({ id: u.id, name: u.name, meta: u.meta })),
+    error: errorOf(presence.error),
+    at: Date.now(),
+  });
+  return (
+    <ul id={id} data-status={presence.status}>
+      {presence.users.map((u) => (
+        <li key={u.id}>{u.name}</li>
+      ))}
+    </ul>
+  );
+}
+
+function Count({ id, channel }) {
+  const count = usePresenceCount(channel);
+  useMountCount(id);
+  log.push({ id, channel, count, at: Date.now() });
+  return <p id={id}>{count}</p>;
+}
+
+class Boundary extends Component {
+  state = { failed: false };
+  static getDerivedStateFromError() {
+    return { failed: true };
+  }
+  componentDidCatch(error) {
+    thrown.push(errorOf(error));
+  }
+  render() {
+    return this.state.failed ? <p>failed</p> : this.props.children;
+  }
+}
+
+/** scene: { url, token, parts: [{ kind: "room" | "count", id, channel, enter?, meta? }] } */
+function Scene({ initial }) {
+  const [scene, set] = useState(initial);
+  setScene = set;
+  return (
+    <PresenceProvider url={scene.url} token={scene.token}>
+      {scene.parts.map((part) =>
+        part.kind === "count" ? <Count key={part.id} {...part} /> : <Room key={part.id} {...part} />,
+      )}
+    </PresenceProvider>
+  );
+}
+
+window.app = {
+  log,
+  mounts,
+  thrown,
+  mount(scene, { strict = false } = {}) {
+    root = createRoot(document.getElementById("root"));
+    const tree = (
+      <Boundary>
+        <Scene initial={scene} />
+      </Boundary>
+    );
+    root.render(strict ? <StrictMode>{tree}</StrictMode> : tree);
+  },
+  /** Change the scene as a parent's new props would. */
+  set(changes) {
+    setScene((scene) => ({ ...scene, ...changes }));
+  },
+  update(id, meta) {
+    return updaters[id](meta);
+  },
+  unmount() {
+    root.unmount();
+  },
+  renders(id) {
+    return log.filter((e) => e.id === id);
+  },
+  last(id) {
+    return log.findLast((e) => e.id === id) ?? null;
+  },
+};

@@ -1,0 +1,299 @@
+// @rollcall/react in real Chromium against a real relay: a small React app (app.jsx)
+// bundled with esbuild from the registry's react and react-dom, driven through
+// window.app. What other users see is recorded by a plain SDK page (the browser
+// suite's page.html) that keeps every event and every state it is shown.
+//
+// Timings are the relay's short test graces (tests/browser/harness.mjs TIMING); every
+// wait is bounded by one of them plus SLACK_MS, or by FIRST_STATE_MS.
+//
+// Needs `cargo build -p rollcall-relay`, `bash sdk/build.sh` and `npm ci` here.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import path from "node:path";
+import {
+  checkBuilt, startRelay, startSite, launchBrowser, openTab, token, hold, TIMING, SLACK_MS,
+} from "../browser/harness.mjs";
+import { HERE, bundle, scratch, serve } from "./site.mjs";
+
+/** Load the page, the wasm, connect, get the welcome and the first snapshot (~150 ms on loopback). */
+const FIRST_STATE_MS = 10_000;
+
+let relay;
+let site;
+let sdkSite;
+let chrome;
+let work;
+
+before(async () => {
+  checkBuilt();
+  work = scratch();
+  await bundle({ app: path.join(HERE, "app.jsx") }, work.dir);
+  relay = await startRelay();
+  site = await serve(work.dir);
+  sdkSite = await startSite();
+  chrome = await launchBrowser();
+});
+
+after(async () => {
+  await chrome?.close();
+  await site?.close();
+  await sdkSite?.close();
+  relay?.stop();
+  work?.remove();
+});
+
+/**
+ * A user in their own browser profile with the test app mounted: `parts` are
+ * `{ kind: "room" | "count", id, channel, enter?, meta? }` under one provider.
+ */
+async function user(sub, parts, { claims, strict = false, secret } = {}) {
+  const context = await chrome.browser.newContext();
+  const page = await context.newPage();
+  const errors = [];
+  const sockets = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  page.on("websocket", (ws) => sockets.push(ws));
+  await page.goto(`${site.url}/app.html`);
+  await page.waitForFunction(() => window.app !== undefined, null, { timeout: 10_000 });
+  const jwt = await token(sub, claims, secret ? { secret } : undefined);
+  await page.evaluate(([scene, s]) => window.app.mount(scene, { strict: s }), [{ url: relay.url, token: jwt, parts }, strict]);
+  return {
+    context,
+    page,
+    errors,
+    sockets,
+    last: (id) => page.evaluate((i) => window.app.last(i), id),
+    renders: (id) => page.evaluate((i) => window.app.renders(i), id),
+    set: (changes) => page.evaluate((c) => window.app.set(c), changes),
+    app: (key) => page.evaluate((k) => window.app[k], key),
+    /** Resolves with the part's last render once `predicate` holds for it. */
+    async waitFor(id, predicate, ms, why) {
+      try {
+        const handle = await page.waitForFunction(
+          ([i, src]) => {
+            const render = window.app.last(i);
+            return render && new Function("s", `return (${src})(s)`)(render) ? render : null;
+          },
+          [id, predicate.toString()],
+          { timeout: ms, polling: 50 },
+        );
+        return await handle.jsonValue();
+      } catch (e) {
+        const last = await page.evaluate((i) => window.app.last(i), id).catch(() => null);
+        throw new Error(`${sub}'s ${id} never matched ${predicate} within ${ms} ms (${why}); last: ${JSON.stringify(last)}: ${e.message}`);
+      }
+    },
+  };
+}
+
+let observers = 0;
+
+/** Someone watching `channels` with the plain SDK, keeping every event and every count. */
+async function observer(...channels) {
+  const context = await chrome.browser.newContext();
+  const tab = await openTab(context, sdkSite);
+  await tab.connect({ url: relay.url, token: await token(`observer-${++observers}`) });
+  for (const ch of channels) {
+    await tab.watch(ch);
+    // Subscribed before anyone else comes, so their arrivals are joins, not the snapshot.
+    await tab.waitForState(ch, () => true, FIRST_STATE_MS, "the observer's first snapshot");
+    await tab.page.evaluate((c) => {
+      window.counts ??= {};
+      window.counts[c] = [];
+      window.t.channel(c).subscribe((s) => window.counts[c].push(s.count));
+    }, ch);
+  }
+  return {
+    context,
+    tab,
+    /** Every count shown for `ch`, in order. */
+    counts: (ch) => tab.page.evaluate((c) => window.counts[c], ch),
+    /** "join ann", "leave ann", "update ann" for `ch`, in order. */
+    events: async (ch) => (await tab.events()).filter((e) => e.channel === ch).map((e) => `${e.type} ${e.id}`),
+  };
+}
+
+const room = (id, channel, more = {}) => ({ kind: "room", id, channel, ...more });
+const count = (id, channel) => ({ kind: "count", id, channel });
+
+test("two users see each other through usePresence, with the names from their tokens", async () => {
+  const ch = "/room/two";
+  const ann = await user("ann", [room("r", ch)]);
+  const bob = await user("bob", [room("r", ch)]);
+  for (const person of [ann, bob]) {
+    const seen = await person.waitFor("r", (s) => s.status === "connected" && s.count === 2, FIRST_STATE_MS, "both entered");
+    assert.deepEqual(seen.users.map((u) => u.id).sort(), ["ann", "bob"]);
+    assert.equal(seen.users.find((u) => u.id === "bob").name, "user bob");
+    assert.equal(seen.error, null);
+    const [first] = await person.renders("r");
+    assert.deepEqual(
+      { status: first.status, count: first.count, users: first.users },
+      { status: "connecting", count: 0, users: [] },
+      "the first render comes before connect() resolves",
+    );
+  }
+  assert.deepEqual([...ann.errors, ...bob.errors], []);
+  await ann.context.close();
+  await bob.context.close();
+});
+
+test("unmounting the component leaves at once; closing the page leaves after the unload grace", async () => {
+  const ch = "/room/unmount";
+  const watcher = await observer(ch);
+  const ann = await user("ann", [room("r", ch)]);
+  const bob = await user("bob", [room("r", ch)]);
+  await watcher.tab.waitFor("join", ch, "bob", FIRST_STATE_MS, "bob mounted his room");
+  await ann.waitFor("r", (s) => s.count === 2, FIRST_STATE_MS, "ann sees bob");
+
+  // The provider stays mounted: the hook's cleanup leaves, it does not wait for a grace.
+  await bob.set({ parts: [] });
+  await watcher.tab.waitFor("leave", ch, "bob", SLACK_MS, "an unmount sends a leave at once");
+  const seen = await ann.waitFor("r", (s) => s.count === 1, SLACK_MS, "ann's component re-renders without bob");
+  assert.deepEqual(seen.users.map((u) => u.id), ["ann"]);
+
+  await ann.context.close();
+  await watcher.tab.waitFor("leave", ch, "ann", TIMING.unload_grace_ms + SLACK_MS, "a closed page is gone after the unload grace");
+  assert.deepEqual(await watcher.events(ch), ["join ann", "join bob", "leave bob", "leave ann"]);
+  await bob.context.close();
+  await watcher.context.close();
+});
+
+test("StrictMode's double mount and a re-keyed component show others no leave, no second join, no dip", async () => {
+  const ch = "/room/strict";
+  const watcher = await observer(ch);
+  const ann = await user("ann", [room("r", ch), count("c", ch)], { strict: true });
+  await watcher.tab.waitFor("join", ch, "ann", FIRST_STATE_MS, "ann mounted under StrictMode");
+  await ann.waitFor("r", (s) => s.status === "connected" && s.count === 1, FIRST_STATE_MS, "ann sees herself");
+  assert.deepEqual(await ann.app("mounts"), { r: 2, c: 2 }, "StrictMode did mount, unmount and mount again");
+
+  // Unmount and mount in one commit, as a new key or a route change does.
+  await ann.set({ parts: [room("r2", ch), count("c", ch)] });
+  await ann.waitFor("r2", (s) => s.status === "connected" && s.count === 1, FIRST_STATE_MS, "the new component shows the channel");
+
+  // A leave from either would be sent at once (a component's leave has no grace).
+  await hold(SLACK_MS, "a leave and a second join, if any were sent, arrive within this");
+  assert.deepEqual(await watcher.events(ch), ["join ann"], "others saw ann join once and never leave");
+  const counts = await watcher.counts(ch);
+  assert.deepEqual(counts, [0, 1], "others' count went 0 -> 1 and never dipped");
+  assert.equal(ann.sockets.length, 1, "one WebSocket: the provider's double mount did not reconnect");
+  assert.deepEqual(await ann.app("thrown"), []);
+  assert.deepEqual(ann.errors, []);
+  await ann.context.close();
+  await watcher.context.close();
+});
+
+test("a new meta option is an update, not a re-enter, and re-renders only that channel's components", async () => {
+  const a = "/room/meta-a";
+  const b = "/room/meta-b";
+  const watcher = await observer(a);
+  const ann = await user("ann", [room("a", a), room("b", b), count("b-count", b)]);
+  const bob = await user("bob", [room("r", a, { meta: { typing: false } })]);
+  await ann.waitFor("a", (s) => s.users.some((u) => u.id === "bob" && u.meta.typing === false), FIRST_STATE_MS, "bob entered with his meta");
+  await ann.waitFor("b", (s) => s.status === "connected" && s.count === 1, FIRST_STATE_MS, "ann is alone in b");
+  await ann.waitFor("b-count", (s) => s.count === 1, FIRST_STATE_MS, "ann counts herself in b");
+  const rendersOfB = (await ann.renders("b")).length;
+  const rendersOfCount = (await ann.renders("b-count")).length;
+
+  await bob.set({ parts: [room("r", a, { meta: { typing: true } })] });
+  await watcher.tab.waitFor("update", a, "bob", SLACK_MS, "bob's new meta is sent at once");
+  await ann.waitFor("a", (s) => s.users.some((u) => u.id === "bob" && u.meta.typing === true), SLACK_MS, "ann sees bob typing");
+
+  assert.deepEqual(await watcher.events(a), ["join ann", "join bob", "update bob"], "an update, no leave and no second join");
+  assert.equal((await ann.renders("b")).length, rendersOfB, "a change in a does not re-render b's room");
+  assert.equal((await ann.renders("b-count")).length, rendersOfCount, "nor b's counter");
+  await ann.context.close();
+  await bob.context.close();
+  await watcher.context.close();
+});
+
+test("useUpdatePresence sets meta others see; a refused update shows as error and never rejects", async () => {
+  const ch = "/room/update";
+  const ann = await user("ann", [room("r", ch)]);
+  const bob = await user("bob", [room("r", ch)]);
+  await ann.waitFor("r", (s) => s.count === 2, FIRST_STATE_MS, "both entered");
+
+  await bob.page.evaluate(() => window.app.update("r", { typing: true }));
+  await ann.waitFor("r", (s) => s.users.some((u) => u.id === "bob" && u.meta.typing === true), SLACK_MS, "bob's update reached ann");
+
+  // Over the relay's 1 KB meta limit.
+  const outcome = await bob.page.evaluate(() =>
+    window.app.update("r", { note: "x".repeat(2_000) }).then(() => "resolved", (e) => `rejected: ${e}`),
+  );
+  assert.equal(outcome, "resolved");
+  const seen = await bob.waitFor("r", (s) => s.error !== null, SLACK_MS, "the relay refuses the update");
+  assert.deepEqual([seen.error.name, seen.error.code], ["RollcallError", "meta_too_large"]);
+  assert.equal(seen.status, "connected", "the channel is still shown");
+  assert.deepEqual(bob.errors, []);
+  await ann.context.close();
+  await bob.context.close();
+});
+
+test("usePresenceCount counts without entering and re-renders only when the count changes", async () => {
+  const ch = "/room/count";
+  const only = "/count/readers"; // a count_only channel: counts, never identities
+  const ann = await user("ann", [count("c", ch), room("w", ch, { enter: false }), count("only", only), room("only-w", only, { enter: false })]);
+  const bob = await user("bob", [room("r", ch), room("only", only)]);
+  await ann.waitFor("c", (s) => s.count === 1, FIRST_STATE_MS, "bob entered; ann only counts");
+  await ann.waitFor("w", (s) => s.users.length === 1 && s.users[0].id === "bob", FIRST_STATE_MS, "ann watches without appearing");
+  await ann.waitFor("only", (s) => s.count === 1, FIRST_STATE_MS, "bob entered the count-only channel");
+  const hidden = await ann.waitFor("only-w", (s) => s.count === 1, FIRST_STATE_MS, "the watcher sees the count");
+  assert.deepEqual(hidden.users, [], "a count-only channel shows no identities");
+
+  const rendersOfCount = (await ann.renders("c")).length;
+  await bob.page.evaluate(() => window.app.update("r", { typing: true }));
+  await ann.waitFor("w", (s) => s.users[0].meta.typing === true, SLACK_MS, "bob's update reached ann's watcher");
+  assert.equal((await ann.renders("c")).length, rendersOfCount, "a meta update does not re-render a counter");
+
+  const cat = await user("cat", [room("r", ch)]);
+  await ann.waitFor("c", (s) => s.count === 2, FIRST_STATE_MS, "cat entered");
+  assert.equal((await ann.renders("c")).length, rendersOfCount + 1, "one render for one new count");
+  for (const p of [ann, bob, cat]) await p.context.close();
+});
+
+test("a refused enter and a bad channel name show in error, without throwing", async () => {
+  const ch = "/staff/desk"; // everyone may watch, only staff may appear
+  const bob = await user("bob", [room("r", ch)], { claims: { groups: ["staff"] } });
+  await bob.waitFor("r", (s) => s.count === 1, FIRST_STATE_MS, "staff may enter");
+  const ann = await user("ann", [room("r", ch), room("bad", "no-slash")]);
+
+  const refused = await ann.waitFor("r", (s) => s.error !== null, FIRST_STATE_MS, "the relay refuses ann's enter");
+  assert.deepEqual([refused.error.name, refused.error.code], ["RollcallError", "forbidden_enter"]);
+  assert.match(refused.error.message, /\w/);
+  const shown = await ann.waitFor("r", (s) => s.status === "connected" && s.count === 1, FIRST_STATE_MS, "ann may still watch");
+  assert.deepEqual(shown.users.map((u) => u.id), ["bob"]);
+
+  const bad = await ann.waitFor("bad", (s) => s.error !== null, FIRST_STATE_MS, "the name is checked once connected");
+  assert.deepEqual([bad.status, bad.error.code], ["error", "bad_channel"]);
+  assert.deepEqual(await ann.app("thrown"), [], "nothing reached the error boundary");
+  assert.deepEqual(ann.errors, []);
+  await ann.context.close();
+  await bob.context.close();
+});
+
+test("a refused token shows as error on every hook", async () => {
+  const ann = await user("ann", [room("r", "/room/refused"), count("c", "/room/refused")], { secret: "not-the-relay-secret-0123456789abcdef" });
+  const seen = await ann.waitFor("r", (s) => s.status === "error", FIRST_STATE_MS, "the relay refuses the token at the hello");
+  assert.deepEqual([seen.error.name, seen.error.code, seen.count], ["RollcallError", "bad_token", 0]);
+  assert.deepEqual(await ann.app("thrown"), []);
+  assert.deepEqual(ann.errors, []);
+  await ann.context.close();
+});
+
+test("a new channel prop leaves the old channel and enters the new one", async () => {
+  const x = "/room/x";
+  const y = "/room/y";
+  const watcher = await observer(x, y);
+  const bob = await user("bob", [room("r", x)]);
+  await watcher.tab.waitFor("join", x, "bob", FIRST_STATE_MS, "bob mounted in x");
+
+  await bob.set({ parts: [room("r", y)] });
+  await watcher.tab.waitFor("join", y, "bob", SLACK_MS, "bob enters y at once");
+  await watcher.tab.waitFor("leave", x, "bob", SLACK_MS, "and leaves x a task later");
+  const seen = await bob.waitFor("r", (s) => s.channel === "/room/y" && s.status === "connected" && s.count === 1, SLACK_MS, "bob's component shows y");
+  assert.deepEqual(seen.users.map((u) => u.id), ["bob"]);
+  assert.deepEqual(await watcher.events(x), ["join bob", "leave bob"]);
+  assert.deepEqual(await watcher.events(y), ["join bob"]);
+  await bob.context.close();
+  await watcher.context.close();
+});
