@@ -1,0 +1,83 @@
+// The README's React example, exactly as written (only its relay URL swapped for the
+// test relay's), bundled with esbuild and run by two users in Chromium: each sees the
+// other's avatar, and one's typing shows on the other's page.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { writeFileSync } from "node:fs";
+import path from "node:path";
+import { checkBuilt, startRelay, launchBrowser, TIMING, SLACK_MS } from "../browser/harness.mjs";
+import { example } from "../readme/readme-lib.mjs";
+import { bundle, scratch, serve } from "./site.mjs";
+
+/** Load the page, the wasm, fetch a token, connect and get the first snapshot (~150 ms on loopback). */
+const FIRST_STATE_MS = 10_000;
+/** An update goes out at once; the relay flushes and delivers it within a tick. */
+const DELIVERY_MS = 2_500;
+
+const EXAMPLE_URL = "https://presence.example.com";
+
+let relay;
+let site;
+let chrome;
+let work;
+
+before(async () => {
+  checkBuilt();
+  relay = await startRelay();
+  const source = example("react");
+  assert.equal(source.split(EXAMPLE_URL).length, 2, `the example names ${EXAMPLE_URL} once`);
+  work = scratch();
+  writeFileSync(path.join(work.dir, "example.jsx"), source.replace(EXAMPLE_URL, relay.url));
+  writeFileSync(
+    path.join(work.dir, "main.jsx"),
+    `import { createRoot } from "react-dom/client";
+import { Topic } from "./example.jsx";
+createRoot(document.getElementById("root")).render(<Topic id="42" />);
+`,
+  );
+  await bundle({ readme: path.join(work.dir, "main.jsx") }, work.dir);
+  site = await serve(work.dir);
+  chrome = await launchBrowser();
+});
+
+after(async () => {
+  await chrome?.close();
+  await site?.close();
+  relay?.stop();
+  work?.remove();
+});
+
+/** A signed-in user: the site's token endpoint knows them by a cookie. */
+async function open(user) {
+  const context = await chrome.browser.newContext();
+  await context.addCookies([{ name: "user", value: user, url: site.url }]);
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  await page.goto(`${site.url}/readme.html`);
+  return { context, page, errors };
+}
+
+test("the README's React example shows who is here and who is typing", async () => {
+  const ann = await open("ann");
+  const bob = await open("bob");
+  for (const { page } of [ann, bob]) {
+    await page.getByRole("heading", { name: "2 reading" }).waitFor({ timeout: FIRST_STATE_MS });
+    assert.equal(await page.locator("aside").getAttribute("aria-busy"), "false");
+    const avatars = await page.locator("ul.avatars li").evaluateAll((items) => items.map((li) => [li.title, li.textContent, li.className]));
+    assert.deepEqual(avatars.sort(), [["user ann", "u", "active"], ["user bob", "u", "active"]]);
+  }
+
+  await bob.page.locator("textarea").fill("I think");
+  await ann.page.getByText("user bob typing…").waitFor({ timeout: DELIVERY_MS });
+  await bob.page.locator("textarea").fill("");
+  await ann.page.getByText("typing…").waitFor({ state: "detached", timeout: DELIVERY_MS });
+
+  // A closed page is gone for others after the relay's unload grace.
+  await bob.context.close();
+  await ann.page.getByRole("heading", { name: "1 reading" }).waitFor({ timeout: TIMING.unload_grace_ms + SLACK_MS });
+  assert.deepEqual([...ann.errors, ...bob.errors], []);
+  assert.equal(await ann.page.getByRole("alert").count(), 0);
+  await ann.context.close();
+});
