@@ -1,0 +1,1 @@
+export { default } from "@rollcall/ember/modifiers/present";
