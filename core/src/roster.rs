@@ -980,6 +980,44 @@ impl Roster {
         out
     }
 
+    /// The present state of every relay, told as the events that would have led to it
+    /// from nothing: each online user, then each member of each channel (with its
+    /// status when not active). For whoever starts recording mid-way.
+    pub fn truth(&self) -> Vec<Event> {
+        let mut online: BTreeMap<&str, &Identity> = BTreeMap::new();
+        for client in self.clients.values() {
+            online.insert(&client.identity.id, &client.identity);
+        }
+        for (user, (identity, _)) in &self.remote_users {
+            online.entry(user).or_insert(identity);
+        }
+        let mut out: Vec<Event> = online
+            .into_values()
+            .map(|identity| Event::UserOnline { user: identity.clone() })
+            .collect();
+        let mut channels: Vec<(&String, &Channel)> =
+            self.channels.iter().filter(|(_, c)| !c.members.is_empty()).collect();
+        channels.sort_by_key(|(ch, _)| *ch);
+        for (ch, channel) in channels {
+            out.push(Event::ChannelOccupied { ch: ch.clone() });
+            for (user, member) in &channel.members {
+                out.push(Event::Join {
+                    ch: ch.clone(),
+                    user: member.identity.clone(),
+                });
+                let status = member.status();
+                if status != Status::Active {
+                    out.push(Event::Status {
+                        ch: ch.clone(),
+                        user: user.clone(),
+                        status,
+                    });
+                }
+            }
+        }
+        out
+    }
+
     /// Every view this relay's own clients make, to assert them all again (after the
     /// shared store was unreachable or lost its data).
     pub fn local_views(&mut self) -> Vec<(String, Member)> {
@@ -1255,7 +1293,11 @@ impl Roster {
                             Some(view) => channel.shared.insert(user.clone(), view.clone()),
                             None => channel.shared.remove(&user),
                         };
-                        let cause = if local.is_none() { ended.get(&user).copied() } else { None };
+                        let cause = if local.is_none() {
+                            ended.get(&user).copied()
+                        } else {
+                            None
+                        };
                         self.outputs.push_back(Output::Share {
                             ch: ch.clone(),
                             user: user.clone(),

@@ -869,7 +869,11 @@ fn online_and_offline_are_told_once_across_relays() {
     sim.connect(1, "ann", "laptop");
     sim.enter(1);
     sim.advance(50);
-    assert_eq!(sim.online, [("ann".to_string(), true)], "relay b is told ann has a client here");
+    assert_eq!(
+        sim.online,
+        [("ann".to_string(), true)],
+        "relay b is told ann has a client here"
+    );
     // The laptop closes: she is still online through relay b.
     sim.roster.disconnect(sim.now, 1, false);
     sim.advance(RosterConfig::default().reconnect_grace_ms + 100);
@@ -951,7 +955,10 @@ fn local_views_are_shared_once_per_tick_and_remote_ones_never_echo() {
     assert_eq!(sim.shared, [(CH.to_string(), "ann".to_string(), None)]);
     let views = sim.roster.local_views();
     assert_eq!(
-        views.iter().map(|(ch, v)| (ch.as_str(), v.id.as_str())).collect::<Vec<_>>(),
+        views
+            .iter()
+            .map(|(ch, v)| (ch.as_str(), v.id.as_str()))
+            .collect::<Vec<_>>(),
         [(ONLINE, "ann")],
         "ann is still connected here, in no channel"
     );
@@ -1158,6 +1165,14 @@ mod properties {
                 let stats = sim.roster.stats();
                 prop_assert!(stats.members <= 8 && stats.clients <= 12);
             }
+            // The truth told as events from nothing gives the same members.
+            let mut replayed = BTreeSet::new();
+            for event in sim.roster.truth() {
+                if let Event::Join { ch, user } = event {
+                    replayed.insert((ch, user.id));
+                }
+            }
+            prop_assert_eq!(&replayed, &joined, "truth() replays the members");
             // Let every tick pass: each subscriber's view equals the truth.
             sim.advance(sim.roster.config().flush_interval_ms);
             for (conn, msgs) in sim.inbox.drain() {

@@ -141,7 +141,15 @@ fn presence_of(app: &AppState, query: Option<&str>) -> Result<Value, ApiError> {
 pub async fn healthz(State(app): State<AppState>) -> Json<Value> {
     let (store, up) = app.hub.store_status();
     let status = if up { "ok" } else { "degraded" };
-    Json(json!({ "status": status, "store": store, "store_up": up, "connections": app.hub.connections() }))
+    // With Redis, one relay of several records the ledger and sends the webhooks.
+    let recording = app.ledger.with(|s| s.recording);
+    Json(json!({
+        "status": status,
+        "store": store,
+        "store_up": up,
+        "connections": app.hub.connections(),
+        "recording": recording,
+    }))
 }
 
 pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {

@@ -423,7 +423,8 @@ impl Link {
                     name: view.name,
                     avatar: view.avatar,
                 };
-                self.hub.act(|r, now| r.remote_online(now, &relay, &user, Some(identity)));
+                self.hub
+                    .act(|r, now| r.remote_online(now, &relay, &user, Some(identity)));
             }
             Some(view) if view.id == user => {
                 let count_only = self.config.policy.rule_for(&ch).is_some_and(|r| r.count_only);
@@ -492,7 +493,8 @@ impl Link {
         for (ch, relay, user) in stale {
             self.seen.remove(&(relay.clone(), ch.clone(), user.clone()));
             // Gone from Redis while this relay was away from it: the cause is unknown.
-            self.hub.act(|r, now| r.remote_gone(now, &ch, &relay, &user, EndCause::Timeout));
+            self.hub
+                .act(|r, now| r.remote_gone(now, &ch, &relay, &user, EndCause::Timeout));
         }
         Ok(())
     }

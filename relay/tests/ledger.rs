@@ -1,6 +1,7 @@
 //! The session ledger: its rules on a simulated clock (durations to the millisecond,
 //! days, statuses, restarts), then its two API endpoints on a real relay.
 
+mod common;
 mod hooks;
 
 use hooks::*;
@@ -442,10 +443,10 @@ async fn sessions_page_newest_first_and_filter_by_user_channel_and_time() {
     assert_eq!((status, err["error"].as_str()), (400, Some("bad_limit")));
 }
 
-#[test]
-fn the_file_keeps_open_sessions_totals_and_the_queue_across_a_reopen_and_prunes_only_old_ended_sessions() {
-    use rollcall_relay::ledger::db::{Db, SessionQuery};
-    let path = temp_db();
+/// What every ledger storage must do: keep open sessions, totals and the queue across a
+/// reopen (another process, or another relay), and prune only old ended sessions.
+fn storage_keeps_what_it_is_given(open: impl Fn() -> rollcall_relay::ledger::db::Db) {
+    use rollcall_relay::ledger::db::SessionQuery;
     let t0 = at("2026-11-20T10:00:00Z");
     let mut sim = Sim::new();
     sim.on(t0, online("ann"));
@@ -454,7 +455,7 @@ fn the_file_keeps_open_sessions_totals_and_the_queue_across_a_reopen_and_prunes_
     sim.on(t0 + 60_000, offline("ann"));
     sim.on(t0 + 120_000, online("bob"));
     {
-        let mut db = Db::open(Some(&path)).unwrap();
+        let mut db = open();
         let queue = vec![(
             "http://127.0.0.1:1/hooks".to_string(),
             "evt_1".to_string(),
@@ -464,20 +465,25 @@ fn the_file_keeps_open_sessions_totals_and_the_queue_across_a_reopen_and_prunes_
         let seqs = db.apply(t0 + 120_000, &sim.writes, &queue).unwrap();
         assert_eq!(seqs.len(), 1);
     }
-    let db = Db::open(Some(&path)).unwrap();
+    let mut db = open();
     assert_eq!(db.alive().unwrap(), Some(t0 + 120_000));
-    let open = db.open_sessions().unwrap();
-    assert_eq!(open.len(), 1);
-    assert_eq!(open[0].user, "bob");
-    assert_eq!(db.next_id().unwrap(), open[0].id + 1);
-    assert_eq!(db.queued().unwrap().len(), 1);
-    assert_eq!(db.bodies(&[db.queued().unwrap()[0].seq]).unwrap(), ["{}"]);
+    let open_now = db.open_sessions().unwrap();
+    assert_eq!(open_now.len(), 1);
+    assert_eq!(open_now[0].user, "bob");
+    assert_eq!(db.open_sessions_of("bob").unwrap(), open_now);
+    assert!(db.open_sessions_of("ann").unwrap().is_empty());
+    assert_eq!(db.next_id().unwrap(), open_now[0].id + 1);
+    let queued = db.queued().unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(db.bodies(&[queued[0].seq]).unwrap(), ["{}"]);
     let ann = db.user("ann").unwrap().unwrap();
     assert_eq!(ann.total.online_ms(), 60_000);
     assert_eq!(ann.last_seen, t0 + 60_000);
     assert_eq!(ann.identity.name.as_deref(), Some("User ann"));
+    let days = db.days("ann", 0, i64::MAX).unwrap();
+    assert_eq!(days.values().map(|d| d.online_ms()).sum::<u64>(), 60_000);
 
-    let all = |db: &Db| {
+    let all = |db: &mut rollcall_relay::ledger::db::Db| {
         db.sessions(&SessionQuery {
             channel: Some(None),
             limit: 100,
@@ -494,12 +500,40 @@ fn the_file_keeps_open_sessions_totals_and_the_queue_across_a_reopen_and_prunes_
             .unwrap()
             .len()
     };
-    assert_eq!(all(&db), 3);
+    assert_eq!(all(&mut db), 3);
+    let in_channel = db
+        .sessions(&SessionQuery {
+            user: Some("ann".into()),
+            channel: Some(Some(CH.into())),
+            limit: 100,
+            now: t0 + 200_000,
+            ..SessionQuery::default()
+        })
+        .unwrap();
+    assert_eq!(in_channel.len(), 1);
+    assert_eq!(in_channel[0].duration_at(t0 + 200_000), 60_000);
     // Ann's two sessions ended at t0 + 60 s; bob's is open and stays.
     assert_eq!(db.prune(t0 + 59_000).unwrap(), 0);
     assert_eq!(db.prune(t0 + 61_000).unwrap(), 2);
-    assert_eq!(all(&db), 1);
+    assert_eq!(all(&mut db), 1);
+    db.dequeue(&[queued[0].seq]).unwrap();
+    assert!(db.queued().unwrap().is_empty());
+}
+
+#[test]
+fn the_sqlite_file_keeps_open_sessions_totals_and_the_queue_and_prunes_only_old_ended_sessions() {
+    use rollcall_relay::ledger::db::Db;
+    let path = temp_db();
+    storage_keeps_what_it_is_given(|| Db::open(Some(&path)).unwrap());
     let _ = std::fs::remove_dir_all(path.parent().unwrap());
+}
+
+#[test]
+fn redis_keeps_open_sessions_totals_and_the_queue_and_prunes_only_old_ended_sessions() {
+    use rollcall_relay::ledger::db::Db;
+    use rollcall_relay::ledger::shared::RedisDb;
+    let redis = common::RedisServer::start();
+    storage_keeps_what_it_is_given(|| Db::Redis(RedisDb::open(&redis.url()).unwrap()));
 }
 
 #[test]

@@ -12,6 +12,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use rollcall_core::protocol::Identity;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
@@ -133,6 +134,21 @@ pub fn session_json(s: &Session, now: Ms) -> Value {
     out
 }
 
+/// A user's presence from their open sessions: online while their user session is.
+fn presence_of(id: &str, open: Vec<Session>, row: Option<&UserRow>) -> Option<Presence> {
+    let (users, channels): (Vec<Session>, Vec<Session>) = open.into_iter().partition(|s| s.channel.is_none());
+    let session = users.into_iter().next()?;
+    Some(Presence {
+        identity: row.map(|r| r.identity.clone()).unwrap_or_else(|| Identity {
+            id: id.to_string(),
+            name: None,
+            avatar: None,
+        }),
+        session,
+        channels: channels.into_iter().filter_map(|s| s.channel).collect(),
+    })
+}
+
 /// `GET /v1/users/{id}[?days=7]`.
 pub async fn user(
     State(app): State<AppState>,
@@ -158,8 +174,10 @@ pub async fn user(
     let ledger = app.ledger.clone();
     let report = ledger
         .blocking(move |state| -> Result<Value, super::db::Error> {
-            let presence = state.book.presence(&id);
+            // From the storage, not this relay's book: with Redis, another relay may be
+            // the one recording.
             let row = state.db.user(&id)?;
+            let presence = presence_of(&id, state.db.open_sessions_of(&id)?, row.as_ref());
             let days = state.db.days(&id, today - n_days as i64 + 1, today)?;
             Ok(user_report(now, &id, presence.as_ref(), row.as_ref(), days, n_days))
         })

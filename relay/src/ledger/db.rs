@@ -1,6 +1,9 @@
-//! The SQLite file: sessions, per-user totals by day, the webhook delivery queue and
-//! the heartbeat. WAL mode, so readers never wait for the writer's fsync; every batch
-//! of presence events is one transaction, so a crash never leaves half of one.
+//! Where the ledger is kept: [`Sqlite`] (one relay: a file, or memory) or
+//! [`super::shared::RedisDb`] (several relays sharing Redis). Both keep sessions,
+//! per-user totals by day, the webhook delivery queue and the heartbeat, and apply each
+//! batch of presence events atomically, so a crash never leaves half of one.
+//!
+//! The SQLite file is in WAL mode, so readers never wait for the writer's fsync.
 
 use super::book::{Session, Split, Write};
 use super::calendar::Ms;
@@ -10,8 +13,141 @@ use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-pub use rusqlite::Error;
-pub type Result<T> = rusqlite::Result<T>;
+/// A failure of the ledger's storage.
+#[derive(Debug)]
+pub enum Error {
+    Sqlite(rusqlite::Error),
+    Redis(redis::RedisError),
+    /// A stored record that cannot be read back.
+    Corrupt(String),
+}
+
+impl std::fmt::Display for Error {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Error::Sqlite(e) => write!(f, "sqlite: {e}"),
+            Error::Redis(e) => write!(f, "redis: {e}"),
+            Error::Corrupt(what) => write!(f, "unreadable record: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+impl From<rusqlite::Error> for Error {
+    fn from(e: rusqlite::Error) -> Error {
+        Error::Sqlite(e)
+    }
+}
+
+impl From<redis::RedisError> for Error {
+    fn from(e: redis::RedisError) -> Error {
+        Error::Redis(e)
+    }
+}
+
+pub type Result<T> = std::result::Result<T, Error>;
+type SqlResult<T> = rusqlite::Result<T>;
+
+/// The ledger's storage.
+pub enum Db {
+    Sqlite(Sqlite),
+    Redis(super::shared::RedisDb),
+}
+
+macro_rules! each {
+    ($self:ident, $db:ident => $e:expr) => {
+        match $self {
+            Db::Sqlite($db) => Ok($e?),
+            Db::Redis($db) => Ok($e?),
+        }
+    };
+}
+
+impl Db {
+    /// SQLite at `path`, or in memory.
+    pub fn open(path: Option<&Path>) -> Result<Db> {
+        Ok(Db::Sqlite(Sqlite::open(path)?))
+    }
+
+    /// Try to be (or stay) the one relay that records, for `ttl_ms`. Always true for a
+    /// file of one relay's own.
+    pub fn claim(&mut self, relay: &str, ttl_ms: u64) -> Result<bool> {
+        match self {
+            Db::Sqlite(_) => Ok(true),
+            Db::Redis(db) => db.claim(relay, ttl_ms),
+        }
+    }
+
+    /// The last moment a run was known alive (the heartbeat), if any run wrote one.
+    pub fn alive(&mut self) -> Result<Option<Ms>> {
+        each!(self, db => db.alive())
+    }
+
+    pub fn heartbeat(&mut self, now: Ms) -> Result<()> {
+        each!(self, db => db.heartbeat(now))
+    }
+
+    /// The id the next session gets.
+    pub fn next_id(&mut self) -> Result<i64> {
+        each!(self, db => db.next_id())
+    }
+
+    pub fn open_sessions(&mut self) -> Result<Vec<Session>> {
+        each!(self, db => db.open_sessions())
+    }
+
+    /// The open sessions of one user: theirs and their channels'.
+    pub fn open_sessions_of(&mut self, user: &str) -> Result<Vec<Session>> {
+        each!(self, db => db.open_sessions_of(user))
+    }
+
+    /// Names and avatars of the users with an open session.
+    pub fn identities(&mut self) -> Result<BTreeMap<String, Identity>> {
+        each!(self, db => db.identities())
+    }
+
+    /// Apply the book's writes and queue webhook events (endpoint, event id, time,
+    /// body), atomically, renewing the heartbeat. Returns the queued events' sequence
+    /// numbers, in order.
+    pub fn apply(&mut self, now: Ms, writes: &[Write], queue: &[(String, String, Ms, String)]) -> Result<Vec<i64>> {
+        each!(self, db => db.apply(now, writes, queue))
+    }
+
+    /// Every queued webhook event, oldest first.
+    pub fn queued(&mut self) -> Result<Vec<Queued>> {
+        each!(self, db => db.queued())
+    }
+
+    /// The bodies of these queued events, in the order given (missing ones skipped).
+    pub fn bodies(&mut self, seqs: &[i64]) -> Result<Vec<String>> {
+        each!(self, db => db.bodies(seqs))
+    }
+
+    /// Forget queued events: delivered, or given up on.
+    pub fn dequeue(&mut self, seqs: &[i64]) -> Result<()> {
+        each!(self, db => db.dequeue(seqs))
+    }
+
+    /// Delete sessions that ended before `before`, and days before its day.
+    pub fn prune(&mut self, before: Ms) -> Result<usize> {
+        each!(self, db => db.prune(before))
+    }
+
+    pub fn sessions(&mut self, q: &SessionQuery) -> Result<Vec<Session>> {
+        each!(self, db => db.sessions(q))
+    }
+
+    pub fn user(&mut self, user: &str) -> Result<Option<UserRow>> {
+        each!(self, db => db.user(user))
+    }
+
+    /// A user's accounted time on the days `from..=to`, by day (days without time
+    /// omitted).
+    pub fn days(&mut self, user: &str, from: i64, to: i64) -> Result<BTreeMap<i64, Split>> {
+        each!(self, db => db.days(user, from, to))
+    }
+}
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS sessions (
@@ -98,7 +234,8 @@ pub struct SessionQuery {
     pub limit: usize,
 }
 
-pub struct Db {
+/// One relay's ledger in a SQLite file (or in memory).
+pub struct Sqlite {
     conn: Connection,
 }
 
@@ -118,7 +255,7 @@ fn ms(value: i64) -> Ms {
     value.max(0) as Ms
 }
 
-fn session_of(row: &rusqlite::Row<'_>) -> Result<Session> {
+fn session_of(row: &rusqlite::Row<'_>) -> SqlResult<Session> {
     Ok(Session {
         id: row.get(0)?,
         user: row.get(1)?,
@@ -136,9 +273,9 @@ fn session_of(row: &rusqlite::Row<'_>) -> Result<Session> {
     })
 }
 
-impl Db {
+impl Sqlite {
     /// Open (or create) the file at `path`; `None` keeps everything in memory.
-    pub fn open(path: Option<&Path>) -> Result<Db> {
+    pub fn open(path: Option<&Path>) -> SqlResult<Sqlite> {
         let conn = match path {
             Some(path) => Connection::open(path)?,
             None => Connection::open_in_memory()?,
@@ -151,18 +288,18 @@ impl Db {
         }
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
-        Ok(Db { conn })
+        Ok(Sqlite { conn })
     }
 
     /// The last moment a run was known alive (the heartbeat), if any run wrote one.
-    pub fn alive(&self) -> Result<Option<Ms>> {
+    pub fn alive(&self) -> SqlResult<Option<Ms>> {
         self.conn
             .query_row("SELECT value FROM meta WHERE key = 'alive'", [], |r| r.get::<_, i64>(0))
             .optional()
             .map(|v| v.map(ms))
     }
 
-    pub fn heartbeat(&self, now: Ms) -> Result<()> {
+    pub fn heartbeat(&self, now: Ms) -> SqlResult<()> {
         self.conn.execute(
             "INSERT INTO meta (key, value) VALUES ('alive', ?1)
              ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
@@ -172,12 +309,12 @@ impl Db {
     }
 
     /// The id the next session gets.
-    pub fn next_id(&self) -> Result<i64> {
+    pub fn next_id(&self) -> SqlResult<i64> {
         self.conn
             .query_row("SELECT coalesce(max(id), 0) + 1 FROM sessions", [], |r| r.get(0))
     }
 
-    pub fn open_sessions(&self) -> Result<Vec<Session>> {
+    pub fn open_sessions(&self) -> SqlResult<Vec<Session>> {
         let mut stmt = self.conn.prepare(&format!(
             "SELECT {SESSION_COLUMNS} FROM sessions WHERE ended IS NULL ORDER BY id"
         ))?;
@@ -185,8 +322,16 @@ impl Db {
         rows.collect()
     }
 
+    pub fn open_sessions_of(&self, user: &str) -> SqlResult<Vec<Session>> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT {SESSION_COLUMNS} FROM sessions WHERE user = ?1 AND ended IS NULL ORDER BY id"
+        ))?;
+        let rows = stmt.query_map(params![user], session_of)?;
+        rows.collect()
+    }
+
     /// Names and avatars of the users who have a row.
-    pub fn identities(&self) -> Result<BTreeMap<String, Identity>> {
+    pub fn identities(&self) -> SqlResult<BTreeMap<String, Identity>> {
         let mut stmt = self.conn.prepare(
             "SELECT user, name, avatar FROM users WHERE user IN (SELECT user FROM sessions WHERE ended IS NULL)",
         )?;
@@ -203,7 +348,7 @@ impl Db {
     /// Apply the book's writes and queue webhook events (endpoint, event id, time,
     /// body), in one transaction that also renews the heartbeat. Returns the queued
     /// events' sequence numbers, in order.
-    pub fn apply(&mut self, now: Ms, writes: &[Write], queue: &[(String, String, Ms, String)]) -> Result<Vec<i64>> {
+    pub fn apply(&mut self, now: Ms, writes: &[Write], queue: &[(String, String, Ms, String)]) -> SqlResult<Vec<i64>> {
         let tx = self.conn.transaction()?;
         for write in writes {
             match write {
@@ -284,7 +429,7 @@ impl Db {
     }
 
     /// Every queued webhook event, oldest first.
-    pub fn queued(&self) -> Result<Vec<Queued>> {
+    pub fn queued(&self) -> SqlResult<Vec<Queued>> {
         let mut stmt = self
             .conn
             .prepare("SELECT seq, endpoint, at FROM webhook_queue ORDER BY seq")?;
@@ -299,7 +444,7 @@ impl Db {
     }
 
     /// The bodies of these queued events, in the order given (missing ones skipped).
-    pub fn bodies(&self, seqs: &[i64]) -> Result<Vec<String>> {
+    pub fn bodies(&self, seqs: &[i64]) -> SqlResult<Vec<String>> {
         let mut stmt = self
             .conn
             .prepare_cached("SELECT body FROM webhook_queue WHERE seq = ?1")?;
@@ -313,7 +458,7 @@ impl Db {
     }
 
     /// Forget queued events: delivered, or given up on.
-    pub fn dequeue(&mut self, seqs: &[i64]) -> Result<()> {
+    pub fn dequeue(&mut self, seqs: &[i64]) -> SqlResult<()> {
         let tx = self.conn.transaction()?;
         {
             let mut stmt = tx.prepare_cached("DELETE FROM webhook_queue WHERE seq = ?1")?;
@@ -325,7 +470,7 @@ impl Db {
     }
 
     /// Delete sessions that ended before `before`, and days before its day.
-    pub fn prune(&self, before: Ms) -> Result<usize> {
+    pub fn prune(&self, before: Ms) -> SqlResult<usize> {
         let sessions = self.conn.execute(
             "DELETE FROM sessions WHERE ended IS NOT NULL AND ended < ?1",
             params![before as i64],
@@ -337,7 +482,7 @@ impl Db {
         Ok(sessions)
     }
 
-    pub fn sessions(&self, q: &SessionQuery) -> Result<Vec<Session>> {
+    pub fn sessions(&self, q: &SessionQuery) -> SqlResult<Vec<Session>> {
         let mut sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE 1 = 1");
         let mut args: Vec<Value> = Vec::new();
         if let Some(user) = &q.user {
@@ -372,7 +517,7 @@ impl Db {
         rows.collect()
     }
 
-    pub fn user(&self, user: &str) -> Result<Option<UserRow>> {
+    pub fn user(&self, user: &str) -> SqlResult<Option<UserRow>> {
         self.conn
             .query_row(
                 "SELECT user, name, avatar, first_seen, last_seen, active_ms, idle_ms, hidden_ms FROM users WHERE user = ?1",
@@ -399,7 +544,7 @@ impl Db {
 
     /// A user's accounted time on the days `from..=to`, by day (days without time
     /// omitted).
-    pub fn days(&self, user: &str, from: i64, to: i64) -> Result<BTreeMap<i64, Split>> {
+    pub fn days(&self, user: &str, from: i64, to: i64) -> SqlResult<BTreeMap<i64, Split>> {
         let mut stmt = self
             .conn
             .prepare("SELECT day, active_ms, idle_ms, hidden_ms FROM days WHERE user = ?1 AND day BETWEEN ?2 AND ?3")?;

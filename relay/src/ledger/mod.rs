@@ -2,20 +2,28 @@
 //! idle or hidden; and the durable queue the webhooks are sent from.
 //!
 //! - [`book`]: the rules (pure, time as an argument);
-//! - [`db`]: the SQLite file;
+//! - [`db`]: the storage: a SQLite file for one relay, [`shared`] (Redis) for several;
 //! - [`api`]: `GET /v1/users/{id}` and `GET /v1/sessions`;
 //! - [`calendar`]: unix milliseconds, UTC days, RFC 3339.
 //!
 //! This file is the shell: the recorder task takes the roster's events from the hub,
 //! runs them through the book and commits the outcome (sessions, totals, queued
 //! webhook events, heartbeat) in one transaction; on a timer it renews the heartbeat,
-//! prunes old sessions and ends what a restart left unclaimed. On start, sessions the
-//! previous run left open are handed back to the book.
+//! prunes old sessions and ends what a restart left unclaimed.
+//!
+//! Exactly one relay records. With SQLite that is the relay itself; with Redis, the
+//! relays' rosters all see the same events (each tells those the others cause too), and
+//! the one holding the recorder role in Redis writes them, delivers the webhooks and
+//! renews the role; when it dies another takes over within three heartbeats. Taking
+//! over (or starting) hands the sessions left open back to the book and replays the
+//! present truth of the roster into it: users still here go on, users gone end at the
+//! last moment the previous recorder was alive, users who came meanwhile start now.
 
 pub mod api;
 pub mod book;
 pub mod calendar;
 pub mod db;
+pub mod shared;
 
 use crate::config::Config;
 use crate::hub::{random_id, Hub};
@@ -102,6 +110,8 @@ pub struct State {
     pub book: Book,
     /// One per configured endpoint, in config order.
     pub lanes: Vec<Lane>,
+    /// Is this relay the one that records (and delivers)?
+    pub recording: bool,
 }
 
 /// The ledger and the webhook queue, shared by the recorder, the delivery task and the
@@ -195,39 +205,15 @@ impl Ledger {
         }
     }
 
-    /// Commit what the book wrote at `now`: sessions, totals, and one queued webhook
-    /// event per endpoint that wants each notice.
     fn commit(&self, state: &mut State, now: Ms) {
-        let writes = state.book.drain();
-        let mut queue = Vec::new();
-        let mut lanes = Vec::new();
-        for write in &writes {
-            let Write::Notify(notice) = write else { continue };
-            let id = format!("evt_{}", random_id());
-            let body = event_json(&id, notice);
-            for (i, endpoint) in self.webhooks.endpoints.iter().enumerate() {
-                if endpoint.wants(notice) {
-                    queue.push((endpoint.url.clone(), id.clone(), now, body.clone()));
-                    lanes.push(i);
-                }
-            }
-        }
-        match state.db.apply(now, &writes, &queue) {
-            Ok(seqs) => {
-                for (seq, lane) in seqs.into_iter().zip(lanes) {
-                    state.lanes[lane].push(seq, now);
-                }
-            }
-            Err(e) => tracing::error!(
-                "ledger: cannot write {} changes and {} webhook events: {e}",
-                writes.len(),
-                queue.len()
-            ),
-        }
+        ledger_commit(state, &self.webhooks, now);
     }
 
     fn record(&self, now: Ms, events: Vec<(Ms, Event)>) {
         let mut state = self.lock();
+        if !state.recording {
+            return;
+        }
         for (at, event) in &events {
             state.book.handle(*at, event);
         }
@@ -236,6 +222,9 @@ impl Ledger {
 
     fn tick(&self, now: Ms, prune_before: Option<Ms>) {
         let mut state = self.lock();
+        if !state.recording {
+            return;
+        }
         state.book.handle_timeout(now);
         self.commit(&mut state, now);
         if let Some(before) = prune_before {
@@ -245,6 +234,37 @@ impl Ledger {
                 Err(e) => tracing::warn!("ledger: cannot prune: {e}"),
             }
         }
+    }
+}
+
+/// Commit what the book wrote at `now`: sessions, totals, and one queued webhook
+/// event per endpoint that wants each notice.
+fn ledger_commit(state: &mut State, webhooks: &WebhookConfig, now: Ms) {
+    let writes = state.book.drain();
+    let mut queue = Vec::new();
+    let mut lanes = Vec::new();
+    for write in &writes {
+        let Write::Notify(notice) = write else { continue };
+        let id = format!("evt_{}", random_id());
+        let body = event_json(&id, notice);
+        for (i, endpoint) in webhooks.endpoints.iter().enumerate() {
+            if endpoint.wants(notice) {
+                queue.push((endpoint.url.clone(), id.clone(), now, body.clone()));
+                lanes.push(i);
+            }
+        }
+    }
+    match state.db.apply(now, &writes, &queue) {
+        Ok(seqs) => {
+            for (seq, lane) in seqs.into_iter().zip(lanes) {
+                state.lanes[lane].push(seq, now);
+            }
+        }
+        Err(e) => tracing::error!(
+            "ledger: cannot write {} changes and {} webhook events: {e}",
+            writes.len(),
+            queue.len()
+        ),
     }
 }
 
@@ -269,46 +289,35 @@ pub fn start(
     events: mpsc::UnboundedReceiver<(Instant, Event)>,
 ) -> Result<(Arc<Ledger>, Tasks), String> {
     let lc = &config.ledger;
-    let where_ = lc
-        .path
-        .as_ref()
-        .map_or("memory".to_string(), |p| p.display().to_string());
+    let where_ = match (&config.redis_url, &lc.path) {
+        (Some(_), _) => "redis".to_string(),
+        (None, Some(path)) => path.display().to_string(),
+        (None, None) => "memory".to_string(),
+    };
     let fail = |e: db::Error| format!("ledger {where_}: {e}");
-    let db = Db::open(lc.path.as_deref()).map_err(fail)?;
-    if lc.path.is_none() && !config.webhooks.endpoints.is_empty() {
+    let db = match &config.redis_url {
+        Some(url) => {
+            if lc.path.is_some() {
+                tracing::warn!("ledger.path is not used: with redis_url the ledger is kept in Redis");
+            }
+            Db::Redis(shared::RedisDb::open(url).map_err(fail)?)
+        }
+        None => Db::open(lc.path.as_deref()).map_err(fail)?,
+    };
+    if lc.path.is_none() && config.redis_url.is_none() && !config.webhooks.endpoints.is_empty() {
         tracing::warn!("webhooks: no [ledger] path, so events not yet delivered are lost if the relay stops");
     }
-    let now = now_ms();
-    let mut book = Book::new(db.next_id().map_err(fail)?);
-    let open = db.open_sessions().map_err(fail)?;
-    if !open.is_empty() {
-        let alive = db.alive().map_err(fail)?.unwrap_or(now).min(now);
-        let grace = lc.restore_grace_ms.unwrap_or(config.presence.reconnect_grace_ms);
-        tracing::info!(
-            "ledger: {} sessions were open when the relay stopped; their users have {grace} ms to come back",
-            open.len()
-        );
-        book.restore(open, &db.identities().map_err(fail)?, alive, now + grace);
-    }
-    let mut lanes: Vec<Lane> = config.webhooks.endpoints.iter().map(|_| Lane::default()).collect();
-    let mut orphans = Vec::new();
-    for queued in db.queued().map_err(fail)? {
-        match config.webhooks.endpoints.iter().position(|e| e.url == queued.endpoint) {
-            Some(i) => lanes[i].push(queued.seq, queued.at),
-            None => orphans.push(queued.seq),
-        }
-    }
-    let pending: usize = lanes.iter().map(Lane::len).sum();
-    if pending > 0 {
-        tracing::info!("webhooks: {pending} events still to deliver from before the restart");
-    }
-    let mut state = State { db, book, lanes };
-    if !orphans.is_empty() {
-        tracing::warn!(
-            "webhooks: dropping {} queued events for endpoints no longer configured",
-            orphans.len()
-        );
-        state.db.dequeue(&orphans).map_err(fail)?;
+    let grace = lc.restore_grace_ms.unwrap_or(config.presence.reconnect_grace_ms);
+    let lanes = config.webhooks.endpoints.iter().map(|_| Lane::default()).collect();
+    let mut state = State {
+        db,
+        book: Book::new(1),
+        lanes,
+        recording: false,
+    };
+    if matches!(state.db, Db::Sqlite(_)) {
+        // This relay's own file: it records from the start, with nothing to replay.
+        take_over(&mut state, &config.webhooks, now_ms(), grace, Vec::new()).map_err(fail)?;
     }
     let ledger = Arc::new(Ledger {
         state: Mutex::new(state),
@@ -316,9 +325,57 @@ pub fn start(
         queued: Notify::new(),
         counts: Counts::default(),
     });
-    let recorder = tokio::spawn(record(ledger.clone(), hub, events, lc.clone()));
+    let recorder = tokio::spawn(record(ledger.clone(), hub, events, lc.clone(), grace));
     let deliverer = tokio::spawn(crate::webhooks::run(ledger.clone()));
     Ok((ledger, Tasks { recorder, deliverer }))
+}
+
+/// Start recording at `now`: the sessions left open go back to the book, with `grace`
+/// for their users to show up (in `truth`, the roster's present state, or in the events
+/// that follow); the webhook events not yet delivered go back to their lanes.
+fn take_over(
+    state: &mut State,
+    webhooks: &WebhookConfig,
+    now: Ms,
+    grace: u64,
+    truth: Vec<Event>,
+) -> Result<(), db::Error> {
+    let mut book = Book::new(state.db.next_id()?);
+    let open = state.db.open_sessions()?;
+    if !open.is_empty() {
+        let alive = state.db.alive()?.unwrap_or(now).min(now);
+        tracing::info!(
+            "ledger: {} sessions were open when the last recorder stopped; their users have {grace} ms to show up",
+            open.len()
+        );
+        book.restore(open, &state.db.identities()?, alive, now + grace);
+    }
+    for event in &truth {
+        book.handle(now, event);
+    }
+    let mut lanes: Vec<Lane> = webhooks.endpoints.iter().map(|_| Lane::default()).collect();
+    let mut orphans = Vec::new();
+    for queued in state.db.queued()? {
+        match webhooks.endpoints.iter().position(|e| e.url == queued.endpoint) {
+            Some(i) => lanes[i].push(queued.seq, queued.at),
+            None => orphans.push(queued.seq),
+        }
+    }
+    let pending: usize = lanes.iter().map(Lane::len).sum();
+    if pending > 0 {
+        tracing::info!("webhooks: {pending} events still to deliver from before");
+    }
+    if !orphans.is_empty() {
+        tracing::warn!(
+            "webhooks: dropping {} queued events for endpoints no longer configured",
+            orphans.len()
+        );
+        state.db.dequeue(&orphans)?;
+    }
+    state.book = book;
+    state.lanes = lanes;
+    state.recording = true;
+    Ok(())
 }
 
 /// The recorder: the only place the ledger reads the clock.
@@ -327,13 +384,15 @@ async fn record(
     hub: Arc<Hub>,
     mut events: mpsc::UnboundedReceiver<(Instant, Event)>,
     config: LedgerConfig,
+    grace: u64,
 ) {
     let heartbeat = Duration::from_millis(config.heartbeat_ms);
     let retention = Duration::from_secs(config.retention_days.saturating_mul(86_400));
+    let relay = random_id();
     let mut next_beat = tokio::time::Instant::now();
     let mut next_prune = tokio::time::Instant::now();
     loop {
-        let book_due = ledger.with(|s| s.book.poll_timeout());
+        let book_due = ledger.with(|s| s.recording.then(|| s.book.poll_timeout()).flatten());
         let mut wake = next_beat;
         if let Some(at) = book_due {
             wake = wake.min(tokio::time::Instant::now() + Duration::from_millis(at.saturating_sub(now_ms())));
@@ -353,6 +412,10 @@ async fn record(
                 tokio::task::spawn_blocking(move || l.record(now, batch)).await.ok();
             }
             _ = tokio::time::sleep_until(wake) => {
+                if tokio::time::Instant::now() >= next_beat {
+                    next_beat = tokio::time::Instant::now() + heartbeat;
+                    claim(&ledger, &hub, &mut events, &relay, &config, grace).await;
+                }
                 let now = now_ms();
                 let prune = (config.retention_days > 0 && tokio::time::Instant::now() >= next_prune)
                     .then(|| now.saturating_sub(retention.as_millis() as Ms));
@@ -361,11 +424,70 @@ async fn record(
                 }
                 let l = ledger.clone();
                 tokio::task::spawn_blocking(move || l.tick(now, prune)).await.ok();
-                if tokio::time::Instant::now() >= next_beat {
-                    next_beat = tokio::time::Instant::now() + heartbeat;
-                }
             }
         }
         ledger.queued.notify_one();
+    }
+}
+
+/// Take, keep or lose the recorder role (with a ledger in Redis; a relay's own SQLite
+/// file is always its own). A relay not in touch with the shared store does not try:
+/// its roster would not know the truth to take over from.
+async fn claim(
+    ledger: &Arc<Ledger>,
+    hub: &Arc<Hub>,
+    events: &mut mpsc::UnboundedReceiver<(Instant, Event)>,
+    relay: &str,
+    config: &LedgerConfig,
+    grace: u64,
+) {
+    if ledger.with(|s| matches!(s.db, Db::Sqlite(_))) {
+        return;
+    }
+    let ttl = config.heartbeat_ms.saturating_mul(3);
+    let store_up = hub.store_status().1;
+    let id = relay.to_string();
+    let held = ledger
+        .blocking(move |s| if store_up { s.db.claim(&id, ttl) } else { Ok(false) })
+        .await;
+    let was = ledger.with(|s| s.recording);
+    match held {
+        Ok(true) if was => {}
+        Ok(true) => {
+            // The truth now, and no event from before it: both under the roster's lock.
+            let (at, truth) = hub.act(|r, now| {
+                while events.try_recv().is_ok() {}
+                (now, r.truth())
+            });
+            let now = wall_ms(hub.wall_time(at));
+            let webhooks = ledger.webhooks().clone();
+            let result = ledger
+                .blocking(move |s| {
+                    let result = take_over(s, &webhooks, now, grace, truth);
+                    if result.is_ok() {
+                        ledger_commit(s, &webhooks, now);
+                    }
+                    result
+                })
+                .await;
+            match result {
+                Ok(()) => tracing::info!("ledger: this relay records presence and sends the webhooks"),
+                Err(e) => tracing::warn!("ledger: cannot take over recording: {e}"),
+            }
+        }
+        Ok(false) | Err(_) if was => {
+            ledger.with(|s| {
+                s.recording = false;
+                s.book = Book::new(1);
+                for lane in &mut s.lanes {
+                    *lane = Lane::default();
+                }
+            });
+            match held {
+                Err(e) => tracing::warn!("ledger: lost the store, so this relay stops recording: {e}"),
+                _ => tracing::warn!("ledger: another relay records now"),
+            }
+        }
+        Ok(false) | Err(_) => {}
     }
 }

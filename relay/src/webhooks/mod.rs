@@ -339,6 +339,7 @@ pub async fn run(ledger: Arc<Ledger>) {
     }
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn send(
     ledger: Arc<Ledger>,
     client: reqwest::Client,
@@ -354,7 +355,7 @@ async fn send(
         let seqs = seqs.clone();
         tokio::task::spawn_blocking(move || ledger.with(|state| state.db.bodies(&seqs)))
             .await
-            .unwrap_or_else(|e| Err(crate::ledger::db::Error::ToSqlConversionFailure(Box::new(e))))
+            .unwrap_or_else(|e| Err(crate::ledger::db::Error::Corrupt(e.to_string())))
     };
     let outcome = match events {
         Err(e) => Err(format!("cannot read the queue: {e}")),

@@ -1,0 +1,171 @@
+//! Webhooks and the ledger with several relays on one Redis: a user is told online once
+//! however many relays they are on, the ledger is one, readable from any relay, and when
+//! the relay that records dies another takes over what it had not yet delivered.
+//!
+//! Relay processes and a private `redis-server`; graces, the lease timeout and the
+//! ledger's heartbeat (100 ms: the recorder role moves within 300 ms) are short, so every
+//! wait is bounded by a few seconds.
+
+mod common;
+mod hooks;
+
+use common::{keep_alive, RedisServer, RelayProcess};
+use hooks::Receiver;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+const CH: &str = "/doc/1";
+
+/// The webhook test config with a lease timeout short enough for a killed relay.
+fn config(receiver: &Receiver) -> String {
+    hooks::config(&receiver.url, None).replace(
+        "[presence]\n",
+        "[presence]\ncheckin_interval_ms = 500\nlease_timeout_ms = 1500\n",
+    )
+}
+
+async fn wait_until(what: &str, mut ok: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !ok().await {
+        assert!(Instant::now() < deadline, "waited 10 s for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Which of the relays records (exactly one, once the role is taken).
+async fn recorder<'a>(relays: &'a [&'a RelayProcess]) -> usize {
+    let mut found = None;
+    wait_until("one relay to record", async || {
+        let mut recording = Vec::new();
+        for (i, relay) in relays.iter().enumerate() {
+            if relay.health().await["recording"] == json!(true) {
+                recording.push(i);
+            }
+        }
+        found = recording.first().copied();
+        recording.len() == 1
+    })
+    .await;
+    found.unwrap()
+}
+
+async fn get(relay: &RelayProcess, path: &str) -> Value {
+    let res = reqwest::Client::new()
+        .get(format!("http://{}{path}", relay.addr))
+        .bearer_auth(hooks::API_KEY)
+        .send()
+        .await
+        .expect("relay answers");
+    assert_eq!(res.status().as_u16(), 200);
+    serde_json::from_str(&res.text().await.unwrap()).unwrap()
+}
+
+#[tokio::test]
+async fn a_user_on_two_relays_is_online_once_offline_once_and_one_session_seen_from_either() {
+    let receiver = Receiver::start().await;
+    let redis = RedisServer::start();
+    let a = RelayProcess::start(&config(&receiver), &redis.url());
+    let b = RelayProcess::start(&config(&receiver), &redis.url());
+    recorder(&[&a, &b]).await;
+
+    let mut laptop = a.client("ann", "laptop").await;
+    laptop.enter(CH, json!({})).await.unwrap();
+    receiver
+        .wait_for(&["user.online ann", "channel.occupied /doc/1", "channel.join ann /doc/1"])
+        .await;
+    let mut phone = b.client("ann", "phone").await;
+    phone.enter(CH, json!({})).await.unwrap();
+    // The laptop closes for good; the phone keeps her online and in the document.
+    laptop.close_unloading().await;
+    tokio::time::sleep(Duration::from_millis(300 + 600)).await; // the unload grace, and a batch
+    let phone = keep_alive(phone);
+    let lines = receiver.lines();
+    assert_eq!(
+        lines,
+        ["user.online ann", "channel.occupied /doc/1", "channel.join ann /doc/1"],
+        "a second relay and the first one's leaving tell nothing"
+    );
+    for relay in [&a, &b] {
+        let user = get(relay, "/v1/users/ann").await;
+        assert_eq!(user["online"], true, "{user}");
+        assert_eq!(user["channels"], json!([CH]), "{user}");
+    }
+    phone.abort(); // the phone's connection drops: the reconnect grace, then she is gone
+    receiver
+        .wait_for(&["channel.leave ann /doc/1", "channel.vacated /doc/1", "user.offline ann"])
+        .await;
+    assert_eq!(receiver.lines().len(), 6, "{:?}", receiver.lines());
+    for relay in [&a, &b] {
+        let user = get(relay, "/v1/users/ann").await;
+        assert_eq!(user["online"], false, "{user}");
+        let sessions = get(relay, "/v1/sessions?user=ann").await;
+        let sessions = sessions["sessions"].as_array().unwrap();
+        assert_eq!(sessions.len(), 1, "one session for both relays: {sessions:?}");
+        assert_eq!(sessions[0]["open"], false);
+        let channel = get(relay, "/v1/sessions?user=ann&channel=/doc/1").await;
+        assert_eq!(channel["sessions"].as_array().unwrap().len(), 1, "{channel}");
+    }
+}
+
+#[tokio::test]
+async fn when_the_recording_relay_dies_another_delivers_its_queue_and_ends_its_users() {
+    let receiver = Receiver::start().await;
+    let redis = RedisServer::start();
+    let mut relays = vec![
+        RelayProcess::start(&config(&receiver), &redis.url()),
+        RelayProcess::start(&config(&receiver), &redis.url()),
+    ];
+    let i = recorder(&relays.iter().collect::<Vec<_>>()).await;
+    let survivor = 1 - i;
+    // The site is down for a while: what the recorder sends stays queued (in Redis).
+    receiver.fail_next(usize::MAX);
+    let mut ann = relays[i].client("ann", "a1").await;
+    ann.enter(CH, json!({})).await.unwrap();
+    let mut bob = relays[survivor].client("bob", "b1").await;
+    bob.enter(CH, json!({})).await.unwrap();
+    let bob = keep_alive(bob);
+    wait_until("the recorder to try the site", async || receiver.attempts() > 0).await;
+    let ann = keep_alive(ann);
+    relays[i].kill();
+    ann.abort();
+    assert_eq!(recorder(&[&relays[survivor]]).await, 0);
+    receiver.fail_next(0);
+    // The queued events arrive, then ann's end: her relay stopped beating, so the
+    // survivor reaps it after the lease timeout and tells her leave and offline.
+    let lines = receiver
+        .wait_for(&[
+            "user.online ann",
+            "user.online bob",
+            "channel.join ann /doc/1",
+            "channel.join bob /doc/1",
+            "channel.leave ann /doc/1",
+            "user.offline ann",
+        ])
+        .await;
+    let count = |l: &str| lines.iter().filter(|x| *x == l).count();
+    for l in [
+        "user.online ann",
+        "user.online bob",
+        "channel.join ann /doc/1",
+        "user.offline ann",
+    ] {
+        assert_eq!(count(l), 1, "{l} once: {lines:?}");
+    }
+    assert_eq!(count("channel.vacated /doc/1"), 0, "bob is still there: {lines:?}");
+    let leave = receiver
+        .events()
+        .into_iter()
+        .find(|e| hooks::line(e) == "channel.leave ann /doc/1")
+        .unwrap();
+    assert_eq!(leave["cause"], "lease_timeout", "{leave}");
+    let sessions = get(&relays[survivor], "/v1/sessions?user=ann").await;
+    assert_eq!(sessions["sessions"][0]["open"], false, "{sessions}");
+    let sessions = get(&relays[survivor], "/v1/sessions?user=bob").await;
+    assert_eq!(
+        sessions["sessions"][0]["open"], true,
+        "bob's session goes on: {sessions}"
+    );
+    assert_eq!(sessions["sessions"].as_array().unwrap().len(), 1, "{sessions}");
+    bob.abort();
+    relays.clear();
+}
