@@ -3,14 +3,15 @@
 //!
 //! Each handle says what it wants (to be in the channel with some meta, to watch it);
 //! the shared state turns the union of those wants into at most one SDK enter and one
-//! SDK subscription. Giving up the last want is deferred a tick: a component torn down
-//! and rendered again at once takes the channel back before anyone sees it go.
+//! SDK subscription. Giving up the last want is deferred a little (RELEASE_DELAY_MS): a
+//! component torn down and rendered again at once takes the channel back before anyone
+//! sees it go.
 //!
 //! Tracked state is written only from SDK callbacks and promise continuations, never
 //! while a template renders, so reading `users` and entering in one render is safe.
 
 import { registerDestructor, isDestroying } from "@ember/destroyable";
-import { next, cancel } from "@ember/runloop";
+import { later, cancel } from "@ember/runloop";
 import { trackedFields } from "./tracked-fields.js";
 
 /** An Error shaped like the SDK's, for the binding's own refusals. */
@@ -20,6 +21,14 @@ export function rollcallError(code, message) {
   error.code = code;
   return error;
 }
+
+/**
+ * How long the last leave (or unsubscribe) of a channel waits for someone to take the
+ * channel back. A tick is not enough: a component torn down in one frame and rendered
+ * again in the next (a re-rendered route, an `{{#if}}` toggled twice) is a frame or
+ * more apart. A few frames, and short beside anything a person notices.
+ */
+export const RELEASE_DELAY_MS = 100;
 
 const sameMeta = (a, b) => a === b || JSON.stringify(a) === JSON.stringify(b);
 
@@ -84,7 +93,10 @@ export class SharedChannel {
 
   subscribe(handle) {
     this.#watching.add(handle);
-    return this.#afterSync(() => this.#firstState?.promise);
+    const known = this.#afterSync(() => this.#firstState?.promise);
+    // Usually called without await (in a constructor): a refusal is on `error`.
+    known.catch(() => {});
+    return known;
   }
 
   unsubscribe(handle) {
@@ -129,13 +141,13 @@ export class SharedChannel {
           () => {
             if (this.#watching.size === 0 && this.status === "connecting") this.status = "connected";
           },
-          (error) => this.#fail(error),
+          (error) => this.#fail(error, true),
         );
       },
     ).catch((error) => {
       // Forgotten, so a later want tries again (e.g. once the service is configured).
       this.#ready = null;
-      this.#fail(error);
+      this.#fail(error, true);
       throw error;
     });
     return this.#ready;
@@ -168,12 +180,12 @@ export class SharedChannel {
 
     const toRelease = (!wantIn && this.#inSdk) || (!wantWatch && this.#unwatch !== null);
     if (toRelease && !this.#releaseTimer) {
-      // A tick later: a component rendered again right away takes the channel back.
+      // Later: a component rendered again right away takes the channel back.
       this.#released ??= deferred();
-      this.#releaseTimer = next(() => {
+      this.#releaseTimer = later(() => {
         this.#releaseTimer = null;
         this.#release();
-      });
+      }, RELEASE_DELAY_MS);
     } else if (!toRelease && this.#releaseTimer) {
       cancel(this.#releaseTimer);
       this.#releaseTimer = null;
@@ -229,7 +241,7 @@ export class SharedChannel {
       if (this.status !== "error") this.status = "connected";
       this.#firstState?.resolve();
     });
-    const offError = sdk.on("error", (error) => this.#fail(error));
+    const offError = sdk.on("error", (error) => this.#fail(error, true));
     this.#unwatch = () => {
       offState();
       offError();
@@ -237,10 +249,11 @@ export class SharedChannel {
     };
   }
 
-  #fail(error) {
+  /** `watching`: the error also ends a wait for the first state (not so an enter's refusal). */
+  #fail(error, watching = false) {
     this.error = error;
     this.status = "error";
-    this.#firstState?.reject(error);
+    if (watching) this.#firstState?.reject(error);
   }
 }
 

@@ -7,7 +7,7 @@ import { destroy } from "@ember/destroyable";
 
 /**
  * Enters the channel when the element is inserted, updates the meta when it changes,
- * leaves when the element goes (a tick later, so an element rendered again at once
+ * leaves when the element goes (a moment later, so an element rendered again at once
  * does not flicker). A refusal is on the channel's `error`, e.g. for
  * `presence.getChannel(name).error`.
  */
