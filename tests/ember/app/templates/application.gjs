@@ -1,0 +1,21 @@
+// The application route's template: every part of the scene, as its component.
+import { scene } from "../scene.js";
+import WhoIsHere from "readme:ember-component.gjs";
+import ReplyBox from "readme:ember-template.hbs";
+import Forgetful from "../components/forgetful.gjs";
+
+const is = (a, b) => a === b;
+
+<template>
+  {{#each scene.parts key="key" as |part|}}
+    <div class="part" data-part={{part.key}}>
+      {{#if (is part.kind "who")}}
+        <WhoIsHere @channel={{part.channel}} @typing={{part.typing}} />
+      {{else if (is part.kind "reply")}}
+        <ReplyBox @topicId={{part.channel}} @typing={{part.typing}} />
+      {{else if (is part.kind "forgetful")}}
+        <Forgetful @channel={{part.channel}} />
+      {{/if}}
+    </div>
+  {{/each}}
+</template>

@@ -1,0 +1,279 @@
+// @rollcall/ember in a real Ember app (tests/ember/app/, built with Vite at the start),
+// in real Chromium, against a real relay. The app is made of the README's examples as
+// written: the application route that configures the service, the component that shows
+// who is here and enters with {{present}}, and the .hbs template. Each user is a browser
+// profile of their own (a `user` cookie that the app's token endpoint signs for).
+//
+// Leaves sent by the SDK reach others at once (no grace): a wait for one is bounded by
+// SLACK_MS, the harness's allowance for the relay's flush tick and delivery; proofs of
+// absence hold that long too.
+//
+// Needs `cargo build -p rollcall-relay` and `bash sdk/build.sh` first.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { checkBuilt, startRelay, launchBrowser, hold, SLACK_MS } from "../browser/harness.mjs";
+import { buildApp, startAppSite } from "./app.mjs";
+
+/** First state of a page: the app boots, loads the wasm and connects. */
+const BOOT_MS = 10_000;
+/** An arrival or a change others see, once both are connected. */
+const SEEN_MS = 5_000;
+
+let relay;
+let site;
+let chrome;
+const people = [];
+
+before(async () => {
+  checkBuilt();
+  const ms = await buildApp();
+  console.log(`test app built in ${ms} ms`);
+  relay = await startRelay();
+  site = await startAppSite(relay.url);
+  chrome = await launchBrowser();
+});
+
+after(async () => {
+  for (const person of people) await person.context.close().catch(() => {});
+  await chrome?.close();
+  await site?.close();
+  relay?.stop();
+});
+
+/** A page's wait, bounded, that says what it waited for when it fails. */
+async function until(page, fn, arg, ms, why) {
+  try {
+    const handle = await page.waitForFunction(fn, arg, { timeout: ms, polling: 50 });
+    return await handle.jsonValue();
+  } catch (e) {
+    throw new Error(`${why}: not within ${ms} ms (${e.message.split("\n")[0]})`);
+  }
+}
+
+/** A user with the app open in a browser profile of their own. */
+async function open(sub) {
+  const context = await chrome.browser.newContext();
+  await context.addCookies([{ name: "user", value: sub, url: site.url }]);
+  const page = await context.newPage();
+  const sockets = [];
+  const errors = [];
+  page.on("websocket", (ws) => sockets.push(ws.url()));
+  page.on("pageerror", (e) => errors.push(String(e)));
+  await page.goto(site.url);
+  await until(page, () => Boolean(window.t?.owner), null, BOOT_MS, `${sub}'s app boots`);
+  const person = {
+    sub,
+    context,
+    page,
+    sockets,
+    errors,
+    add: (key, kind, channel) => page.evaluate((a) => window.t.scene.add(...a), [key, kind, channel]),
+    remove: (key) => page.evaluate((k) => window.t.scene.remove(k), key),
+    rekey: (key, newKey) => page.evaluate((a) => window.t.scene.rekey(...a), [key, newKey]),
+    type: (key, typing) => page.evaluate((a) => window.t.scene.type(...a), [key, typing]),
+    /**
+     * Starts recording every event and state of `channel` on this page; resolves with
+     * the relay's first state. Call it before the page's components hold the channel,
+     * so that first state is the relay's snapshot.
+     */
+    record: (channel) => page.evaluate((c) => window.t.record(c), channel),
+    log: (channel) => page.evaluate((c) => window.t.log.filter((e) => e.ch === c), channel),
+    shown: (key) => page.evaluate((k) => window.t.shown(k), key),
+    /** Waits until part `key` shows exactly these users, in any order. */
+    sees: (key, users, ms, why) =>
+      until(
+        page,
+        ([k, want]) => {
+          const shown = window.t.shown(k);
+          return shown && shown.users.length === want.length && want.every((u) => shown.users.includes(u)) ? shown : null;
+        },
+        [key, users],
+        ms,
+        `${sub} sees ${JSON.stringify(users)} in part ${key} (${why})`,
+      ),
+  };
+  people.push(person);
+  return person;
+}
+
+async function close(...persons) {
+  for (const person of persons) {
+    assert.deepEqual(person.errors, [], `${person.sub}'s page had no uncaught errors`);
+    await person.context.close();
+  }
+}
+
+const events = (log, id) => log.filter((e) => e.id === id && e.type !== "state").map((e) => e.type);
+
+test("two users see each other through the service: tracked users and count render, over one connection each", async () => {
+  const ch = "/topic/see";
+  const ann = await open("ann");
+  const bob = await open("bob");
+  await ann.add("p", "who", ch);
+  await bob.add("p", "who", ch);
+  for (const person of [ann, bob]) {
+    const shown = await person.sees("p", ["user ann", "user bob"], SEEN_MS, "both entered with {{present}}");
+    assert.match(shown.text, /^2 here /, `${person.sub}'s count renders`);
+  }
+  // A second channel on the same page shares the one connection.
+  await ann.add("q", "who", "/topic/see-too");
+  await ann.sees("q", ["user ann"], SEEN_MS, "ann alone in the second channel");
+  assert.equal(ann.sockets.length, 1, `one WebSocket for the app: ${ann.sockets}`);
+  await close(ann, bob);
+});
+
+test("the channel's tracked state is valid before the connection is made, and the connection waits for first use", async () => {
+  const ann = await open("ann");
+  const before = await ann.page.evaluate(() => {
+    const channel = window.t.presence().getChannel("/topic/early");
+    return { users: channel.users, count: channel.count, status: channel.status, error: channel.error };
+  });
+  assert.deepEqual(before, { users: [], count: 0, status: "connecting", error: null });
+  assert.deepEqual(ann.sockets, [], "no connection before a channel is entered or watched");
+
+  const after = await ann.page.evaluate(async () => {
+    const channel = window.t.presence().getChannel("/topic/early");
+    await channel.subscribe();
+    return { users: channel.users.map((u) => u.id), count: channel.count, status: channel.status };
+  });
+  assert.deepEqual(after, { users: [], count: 0, status: "connected" }, "subscribe() resolves with the state in");
+  assert.equal(ann.sockets.length, 1);
+  await close(ann);
+});
+
+test("a meta update re-renders the other user's list", async () => {
+  const ch = "/topic/typing";
+  const ann = await open("ann");
+  const bob = await open("bob");
+  await bob.add("p", "who", ch);
+  await ann.add("p", "who", ch);
+  await bob.sees("p", ["user ann", "user bob"], SEEN_MS, "ann entered");
+  await ann.type("p", true);
+  await bob.sees("p", ["user ann (typing)", "user bob"], SEEN_MS, "ann's meta={typing: true} from (hash typing=@typing)");
+  await ann.type("p", false);
+  await bob.sees("p", ["user ann", "user bob"], SEEN_MS, "ann stopped typing");
+  await close(ann, bob);
+});
+
+test("destroying a component leaves: the other user sees the leave", async () => {
+  const ch = "/topic/gone";
+  const ann = await open("ann");
+  const bob = await open("bob");
+  await bob.record(ch);
+  await bob.add("p", "who", ch);
+  await ann.add("p", "who", ch);
+  await bob.sees("p", ["user ann", "user bob"], SEEN_MS, "ann entered");
+  await ann.remove("p");
+  await bob.sees("p", ["user bob"], SEEN_MS, "ann's component was destroyed: its {{present}} left a tick later");
+  assert.deepEqual(events(await bob.log(ch), "ann"), ["join", "leave"]);
+  await close(ann, bob);
+});
+
+test("a component that never leaves nor unsubscribes is cleaned up with its owner", async () => {
+  const ch = "/topic/forgetful";
+  const ann = await open("ann");
+  const bob = await open("bob");
+  await bob.record(ch);
+  await bob.add("p", "who", ch);
+  await ann.add("f", "forgetful", ch);
+  await bob.sees("p", ["user ann", "user bob"], SEEN_MS, "ann's component entered in its constructor");
+  await until(ann.page, () => /^2 here/.test(window.t.shown("f")?.text ?? ""), null, SEEN_MS, "ann's component watches too");
+  await ann.remove("f");
+  await bob.sees("p", ["user bob"], SEEN_MS, "destroying the component destroyed its channel, which left");
+  assert.deepEqual(events(await bob.log(ch), "ann"), ["join", "leave"]);
+  // Its subscription ended too: the service holds nothing of the channel any more.
+  const held = await ann.page.evaluate(async (c) => {
+    const presence = await window.t.presence().connection();
+    return presence.channel(c).count;
+  }, ch);
+  assert.equal(held, 0, "ann's SDK no longer follows the channel (its count is not kept)");
+  await close(ann, bob);
+});
+
+test("tearing a component down and rendering it again at once shows the other user nothing", async () => {
+  const ch = "/topic/flicker";
+  const ann = await open("ann");
+  const bob = await open("bob");
+  await bob.record(ch);
+  await bob.add("p", "who", ch);
+  await bob.page.evaluate(() => window.t.watchText("p"));
+  await ann.add("a", "who", ch);
+  await bob.sees("p", ["user ann", "user bob"], SEEN_MS, "ann entered");
+
+  // In one render: a re-keyed {{#each}} item, old component out, new one in.
+  await ann.rekey("a", "b");
+  // In two renders: out, rendered, then in again right away.
+  await ann.page.evaluate(async () => {
+    const { scene } = window.t;
+    scene.remove("b");
+    await new Promise((resolve) => requestAnimationFrame(resolve));
+    if (document.querySelector('[data-part="b"]')) throw new Error("the part was not torn down");
+    scene.add("c", "who", "/topic/flicker");
+  });
+  await ann.sees("c", ["user ann", "user bob"], SEEN_MS, "ann's new component shows the channel");
+  await hold(SLACK_MS, "a leave or join sent by the teardowns would reach bob within the relay's flush and delivery slack");
+
+  const log = await bob.log(ch);
+  assert.deepEqual(events(log, "ann"), ["join"], `bob saw ann arrive once and nothing after: ${JSON.stringify(log)}`);
+  const states = log.filter((e) => e.type === "state").map((e) => e.ids.join(","));
+  assert.ok(states.slice(states.indexOf("ann,bob")).every((ids) => ids === "ann,bob"), `every state since had ann: ${states}`);
+  const texts = await bob.page.evaluate(() => window.t.texts.p);
+  const since = texts.findIndex((t) => /user ann/.test(t ?? ""));
+  assert.ok(since !== -1 && texts.slice(since).every((t) => /^2 here/.test(t)), `bob's page never rendered ann gone: ${JSON.stringify(texts)}`);
+  await close(ann, bob);
+});
+
+test("two components on one channel share it: one goes and the user stays, both go and the user leaves", async () => {
+  const ch = "/topic/shared";
+  const ann = await open("ann");
+  const bob = await open("bob");
+  await bob.record(ch);
+  await bob.add("p", "who", ch);
+  await ann.add("one", "who", ch);
+  await ann.add("two", "who", ch);
+  await bob.sees("p", ["user ann", "user bob"], SEEN_MS, "ann entered from two components");
+  await ann.type("two", true);
+  await bob.sees("p", ["user ann (typing)", "user bob"], SEEN_MS, "the shared channel carries the latest meta");
+
+  await ann.remove("two");
+  await hold(SLACK_MS, "a leave sent when the first component went would reach bob within the slack");
+  assert.deepEqual(events(await bob.log(ch), "ann").filter((type) => type !== "update"), ["join"], "ann stays while one component holds the channel");
+  assert.deepEqual((await ann.shown("one")).users.sort(), ["user ann (typing)", "user bob"], "the other component still follows the channel");
+
+  await ann.remove("one");
+  await bob.sees("p", ["user bob"], SEEN_MS, "the last component went");
+  assert.deepEqual(events(await bob.log(ch), "ann").filter((type) => type !== "update"), ["join", "leave"]);
+  await close(ann, bob);
+});
+
+test("the README's .hbs template enters with the modifier resolved by name from the addon's app-js", async () => {
+  const ann = await open("ann");
+  const bob = await open("bob");
+  await bob.add("p", "who", "/topic/9");
+  await ann.add("r", "reply", "9");
+  await ann.type("r", true);
+  await bob.sees("p", ["user ann (typing)", "user bob"], SEEN_MS, "ann's reply box entered /topic/9 with typing");
+  await ann.remove("r");
+  await bob.sees("p", ["user bob"], SEEN_MS, "the reply box closed");
+  await close(ann, bob);
+});
+
+test("a refused enter is on the channel's tracked error", async () => {
+  const ann = await open("ann");
+  // /staff/* lets everyone watch and only the group "staff" appear (harness config).
+  await ann.add("p", "who", "/staff/room");
+  const error = await until(
+    ann.page,
+    () => {
+      const error = window.t.presence().getChannel("/staff/room").error;
+      return error ? { code: error.code, name: error.name } : null;
+    },
+    null,
+    SEEN_MS,
+    "the relay refuses ann's enter",
+  );
+  assert.deepEqual(error, { code: "forbidden_enter", name: "RollcallError" });
+  assert.equal(await ann.page.evaluate(() => window.t.presence().getChannel("/staff/room").status), "error");
+  await close(ann);
+});
