@@ -191,15 +191,19 @@ class ChannelEntry {
   /** Give up what no hook wants any more, one task from now. */
   later() {
     clearTimeout(this.pending);
-    this.pending = later(() => this.sync());
+    this.pending = later(() => this.sync({ release: true }));
   }
 
-  /** Make the SDK's subscription and enter match what the hooks want now. */
-  sync() {
+  /**
+   * Make the SDK's subscription and enter match what the hooks want now. Only a
+   * deferred call (`release`) gives anything up: a hook that comes in may be the first
+   * half of an unmount and mount in one commit, whose other half is not counted yet.
+   */
+  sync({ release = false } = {}) {
     const { presence } = this.store;
     const watching = this.listeners.size > 0 || this.enters > 0;
     if (!watching) {
-      this.drop();
+      if (release) this.drop();
       return;
     }
     if (!presence || this.blind) return;
@@ -238,7 +242,7 @@ class ChannelEntry {
         this.refused = true;
         this.setError(error);
       });
-    } else if (this.enters === 0 && (this.entered || this.refused)) {
+    } else if (release && this.enters === 0 && (this.entered || this.refused)) {
       if (this.entered) this.channel.leave().catch(() => {});
       this.attempts += 1;
       this.entered = false;
