@@ -26,6 +26,8 @@ export function scratch() {
  * wasm copied beside the bundles where the SDK's glue looks for it.
  */
 export async function bundle(entries, dir, { platform = "browser" } = {}) {
+  // React's CommonJS builds require node's modules; an ES module bundle needs a require.
+  const banner = platform === "node" ? { js: 'import { createRequire } from "node:module"; const require = createRequire(import.meta.url);' } : {};
   if (!existsSync(MODULES)) throw new Error(`no ${MODULES}: run \`npm ci\` in tests/react (scripts/setup.sh does)`);
   await build({
     entryPoints: entries,
@@ -39,6 +41,7 @@ export async function bundle(entries, dir, { platform = "browser" } = {}) {
     preserveSymlinks: true,
     nodePaths: [MODULES],
     define: { "process.env.NODE_ENV": '"development"' },
+    banner,
     logLevel: "error",
   });
   if (platform === "browser") copyFileSync(path.join(ROOT, "sdk/dist/rollcall_sdk_bg.wasm"), path.join(dir, "rollcall_sdk_bg.wasm"));
@@ -59,6 +62,8 @@ export async function serve(dir) {
       res.writeHead(200, { "content-type": "application/json" });
       return res.end(JSON.stringify({ token: await token(user) }));
     }
+    // The browser asks for one; a 404 would show as a console error.
+    if (url.pathname === "/favicon.ico") return res.writeHead(204).end();
     const page = /^\/([\w-]+)\.html$/.exec(url.pathname);
     if (page && existsSync(path.join(dir, `${page[1]}.js`))) {
       res.writeHead(200, { "content-type": TYPES[".html"] });
