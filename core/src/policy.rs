@@ -50,6 +50,17 @@ pub struct ChannelRule {
     /// Most users present at once; further enters get `channel_full`.
     #[serde(default)]
     pub max_members: Option<usize>,
+    /// `false`: no `channel.join` / `channel.leave` webhooks for these channels (a
+    /// site-wide "who is online" channel, where `user.online` says it all). Default on.
+    #[serde(default)]
+    pub webhooks: Option<bool>,
+}
+
+impl ChannelRule {
+    /// Are `channel.join` and `channel.leave` sent for channels of this rule?
+    pub fn join_leave_webhooks(&self) -> bool {
+        self.webhooks != Some(false)
+    }
 }
 
 /// What one user may do in one channel.

@@ -279,12 +279,13 @@ async fn a_user_back_within_the_grace_after_a_restart_keeps_the_session_and_noth
     let _ = std::fs::remove_dir_all(db.parent().unwrap());
 }
 
-/// The Python, Node and Ruby snippets of docs/webhooks.md, run as a site would run them
+/// The Python, Node and Ruby snippets of the README, run as a site would run them
 /// (each interpreter that is installed), accept a real signature and refuse a tampered
 /// body.
 #[test]
-fn the_docs_snippets_verify_a_real_signature_and_refuse_a_tampered_body() {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/webhooks.md")).unwrap();
+fn the_readme_snippets_verify_a_real_signature_and_refuse_a_tampered_body() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    let doc = &readme[readme.find("### Verifying a webhook").expect("the README's section")..];
     let block = |lang: &str| -> String {
         let start = doc
             .find(&format!("```{lang}\n"))
@@ -374,4 +375,33 @@ async fn each_endpoint_gets_only_the_types_and_channels_it_asks_for() {
         .await;
     assert_eq!(lines, ["channel.join ann /doc/42", "user.offline ann"]);
     assert_eq!(everything.lines().len(), 10, "{:?}", everything.lines());
+}
+
+#[tokio::test]
+async fn a_channel_rule_can_turn_off_join_and_leave_webhooks_for_its_channels() {
+    let receiver = Receiver::start().await;
+    let rules = r#"
+[[channel]]
+pattern = "/site/*"
+webhooks = false
+
+[[channel]]
+pattern = "/**"
+"#;
+    let relay = TestRelay::start(&format!("{}{rules}", config(&receiver.url, None))).await;
+    let mut tab = relay.tab("ann", "a1").await;
+    tab.enter("/site/online").await;
+    tab.enter("/doc/1").await;
+    receiver.wait_for(&["channel.join ann /doc/1"]).await;
+    tab.leave("/site/online").await;
+    tab.leave("/doc/1").await;
+    let lines = receiver
+        .wait_for(&["channel.leave ann /doc/1", "channel.vacated /site/online"])
+        .await;
+    let site: Vec<&String> = lines.iter().filter(|l| l.ends_with("/site/online")).collect();
+    assert_eq!(
+        site,
+        ["channel.occupied /site/online", "channel.vacated /site/online"],
+        "no join or leave for /site/*: {lines:?}"
+    );
 }

@@ -32,6 +32,7 @@ use crate::webhooks::{event_json, WebhookConfig};
 use book::{Book, Write};
 use calendar::Ms;
 use db::Db;
+use rollcall_core::policy::Policy;
 use rollcall_core::roster::Event;
 use rollcall_core::Instant;
 use serde::Deserialize;
@@ -122,6 +123,8 @@ pub struct State {
 pub struct Ledger {
     state: Mutex<State>,
     webhooks: WebhookConfig,
+    /// The channel rules: one may turn off join and leave webhooks.
+    policy: Policy,
     /// Wakes the delivery task when events were queued or a send ended.
     pub queued: Notify,
     pub counts: Counts,
@@ -206,7 +209,7 @@ impl Ledger {
     }
 
     fn commit(&self, state: &mut State, now: Ms) {
-        ledger_commit(state, &self.webhooks, now);
+        ledger_commit(state, &self.webhooks, &self.policy, now);
     }
 
     fn record(&self, now: Ms, events: Vec<(Ms, Event)>) {
@@ -239,7 +242,7 @@ impl Ledger {
 
 /// Commit what the book wrote at `now`: sessions, totals, and one queued webhook
 /// event per endpoint that wants each notice.
-fn ledger_commit(state: &mut State, webhooks: &WebhookConfig, now: Ms) {
+fn ledger_commit(state: &mut State, webhooks: &WebhookConfig, policy: &Policy, now: Ms) {
     let writes = state.book.drain();
     let mut queue = Vec::new();
     let mut lanes = Vec::new();
@@ -248,7 +251,7 @@ fn ledger_commit(state: &mut State, webhooks: &WebhookConfig, now: Ms) {
         let id = format!("evt_{}", random_id());
         let body = event_json(&id, notice);
         for (i, endpoint) in webhooks.endpoints.iter().enumerate() {
-            if endpoint.wants(notice) {
+            if endpoint.wants(notice) && rule_wants(policy, notice) {
                 queue.push((endpoint.url.clone(), id.clone(), now, body.clone()));
                 lanes.push(i);
             }
@@ -265,6 +268,16 @@ fn ledger_commit(state: &mut State, webhooks: &WebhookConfig, now: Ms) {
             writes.len(),
             queue.len()
         ),
+    }
+}
+
+/// Does the channel's rule let its joins and leaves be told?
+fn rule_wants(policy: &Policy, notice: &book::Notice) -> bool {
+    match (notice.kind, &notice.channel) {
+        (book::Kind::ChannelJoin | book::Kind::ChannelLeave, Some(ch)) => {
+            policy.rule_for(ch).is_none_or(|r| r.join_leave_webhooks())
+        }
+        _ => true,
     }
 }
 
@@ -322,6 +335,7 @@ pub fn start(
     let ledger = Arc::new(Ledger {
         state: Mutex::new(state),
         webhooks: config.webhooks.clone(),
+        policy: config.policy.clone(),
         queued: Notify::new(),
         counts: Counts::default(),
     });
@@ -461,11 +475,12 @@ async fn claim(
             });
             let now = wall_ms(hub.wall_time(at));
             let webhooks = ledger.webhooks().clone();
+            let policy = ledger.policy.clone();
             let result = ledger
                 .blocking(move |s| {
                     let result = take_over(s, &webhooks, now, grace, truth);
                     if result.is_ok() {
-                        ledger_commit(s, &webhooks, now);
+                        ledger_commit(s, &webhooks, &policy, now);
                     }
                     result
                 })
