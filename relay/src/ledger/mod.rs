@@ -156,13 +156,20 @@ impl Ledger {
 
     /// The ledger's and the webhooks' lines for `/metrics` (Prometheus text).
     pub fn render_metrics(&self) -> String {
-        let (pending, open) = self.with(|s| {
+        let (pending, open, recording) = self.with(|s| {
             (
                 s.lanes.iter().map(Lane::len).sum::<usize>(),
                 s.book.open_sessions().count(),
+                s.recording,
             )
         });
-        let rows: [(&str, &str, &str, u64); 5] = [
+        let rows: [(&str, &str, &str, u64); 6] = [
+            (
+                "rollcall_ledger_recording",
+                "gauge",
+                "1 when this relay records the ledger and sends the webhooks (with Redis, one relay does).",
+                recording as u64,
+            ),
             (
                 "rollcall_webhook_events_pending",
                 "gauge",
