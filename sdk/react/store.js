@@ -143,9 +143,14 @@ export class PresenceStore {
     if (!entry || !entry.entered || entry.sent === json) return Promise.resolve();
     entry.sent = json;
     return entry.channel.update(meta ?? {}).then(
-      () => {},
+      () => {
+        // The refusal of an earlier update is not news any more.
+        if (entry.error !== null && entry.error === entry.refusedUpdate) entry.setError(null);
+        entry.refusedUpdate = null;
+      },
       (error) => {
         entry.sent = null;
+        entry.refusedUpdate = error;
         entry.setError(error);
       },
     );
@@ -182,6 +187,7 @@ class ChannelEntry {
     /** The relay refused the enter; not asked again until every enterer is gone. */
     this.refused = false;
     this.error = null;
+    this.refusedUpdate = null;
     /** No state will come: the relay refused to show the channel, or its name is bad. */
     this.blind = false;
     /** The timer of a deferred `sync`. */

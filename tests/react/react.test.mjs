@@ -47,8 +47,8 @@ after(async () => {
  * A user in their own browser profile with the test app mounted: `parts` are
  * `{ kind: "room" | "count", id, channel, enter?, meta? }` under one provider.
  */
-async function user(sub, parts, { claims, strict = false, secret } = {}) {
-  const context = await chrome.browser.newContext();
+async function user(sub, parts, { claims, strict = false, secret, context } = {}) {
+  context ??= await chrome.browser.newContext();
   const page = await context.newPage();
   const errors = [];
   const sockets = [];
@@ -144,6 +144,24 @@ test("two users see each other through usePresence, with the names from their to
   await bob.context.close();
 });
 
+test("two tabs of one user share one WebSocket, count once, and both show the channel", async () => {
+  const ch = "/room/tabs";
+  const watcher = await observer(ch);
+  const first = await user("ann", [room("r", ch)]);
+  await first.waitFor("r", (s) => s.status === "connected" && s.count === 1, FIRST_STATE_MS, "the first tab connects");
+  const second = await user("ann", [room("r", ch)], { context: first.context });
+  const seen = await second.waitFor("r", (s) => s.status === "connected" && s.count === 1, FIRST_STATE_MS, "the second tab gets the state through the first");
+  assert.deepEqual(seen.users.map((u) => u.id), ["ann"]);
+  assert.equal(first.sockets.length + second.sockets.length, 1, "one connection for the browser");
+
+  // The second tab's unmount leaves nothing: the first tab still wants the channel.
+  await second.set({ parts: [] });
+  await hold(SLACK_MS, "a leave, if one were sent, arrives within this");
+  assert.deepEqual(await watcher.events(ch), ["join ann"]);
+  await first.context.close();
+  await watcher.context.close();
+});
+
 test("unmounting the component leaves at once; closing the page leaves after the unload grace", async () => {
   const ch = "/room/unmount";
   const watcher = await observer(ch);
@@ -216,7 +234,7 @@ test("a new meta option is an update, not a re-enter, and re-renders only that c
   await watcher.context.close();
 });
 
-test("useUpdatePresence sets meta others see; a refused update shows as error and never rejects", async () => {
+test("useUpdatePresence sets meta others see; a refused update shows as error until one is accepted, and never rejects", async () => {
   const ch = "/room/update";
   const ann = await user("ann", [room("r", ch)]);
   const bob = await user("bob", [room("r", ch)]);
@@ -233,6 +251,9 @@ test("useUpdatePresence sets meta others see; a refused update shows as error an
   const seen = await bob.waitFor("r", (s) => s.error !== null, SLACK_MS, "the relay refuses the update");
   assert.deepEqual([seen.error.name, seen.error.code], ["RollcallError", "meta_too_large"]);
   assert.equal(seen.status, "connected", "the channel is still shown");
+  await bob.page.evaluate(() => window.app.update("r", { typing: false }));
+  await bob.waitFor("r", (s) => s.error === null, SLACK_MS, "an accepted update clears the refusal");
+  await ann.waitFor("r", (s) => s.users.some((u) => u.id === "bob" && u.meta.typing === false), SLACK_MS, "and reaches ann");
   assert.deepEqual(bob.errors, []);
   await ann.context.close();
   await bob.context.close();
