@@ -162,24 +162,32 @@ test("two tabs of one user share one WebSocket, count once, and both show the ch
   await watcher.context.close();
 });
 
-test("unmounting the component leaves at once; closing the page leaves after the unload grace", async () => {
+test("unmounting a component or the provider leaves at once; closing the page leaves after the unload grace", async () => {
   const ch = "/room/unmount";
   const watcher = await observer(ch);
   const ann = await user("ann", [room("r", ch)]);
   const bob = await user("bob", [room("r", ch)]);
-  await watcher.tab.waitFor("join", ch, "bob", FIRST_STATE_MS, "bob mounted his room");
-  await ann.waitFor("r", (s) => s.count === 2, FIRST_STATE_MS, "ann sees bob");
+  const cat = await user("cat", [room("r", ch)]);
+  await watcher.tab.waitFor("join", ch, "cat", FIRST_STATE_MS, "cat mounted her room");
+  await ann.waitFor("r", (s) => s.count === 3, FIRST_STATE_MS, "ann sees bob and cat");
 
   // The provider stays mounted: the hook's cleanup leaves, it does not wait for a grace.
   await bob.set({ parts: [] });
   await watcher.tab.waitFor("leave", ch, "bob", SLACK_MS, "an unmount sends a leave at once");
-  const seen = await ann.waitFor("r", (s) => s.count === 1, SLACK_MS, "ann's component re-renders without bob");
-  assert.deepEqual(seen.users.map((u) => u.id), ["ann"]);
+  const seen = await ann.waitFor("r", (s) => s.count === 2, SLACK_MS, "ann's component re-renders without bob");
+  assert.deepEqual(seen.users.map((u) => u.id).sort(), ["ann", "cat"]);
+
+  // The whole tree goes (a sign-out): the provider closes the connection with leaves.
+  const closed = cat.sockets[0].waitForEvent("close", { timeout: SLACK_MS });
+  await cat.page.evaluate(() => window.app.unmount());
+  await watcher.tab.waitFor("leave", ch, "cat", SLACK_MS, "closing the connection leaves first");
+  await closed;
 
   await ann.context.close();
   await watcher.tab.waitFor("leave", ch, "ann", TIMING.unload_grace_ms + SLACK_MS, "a closed page is gone after the unload grace");
-  assert.deepEqual(await watcher.events(ch), ["join ann", "join bob", "leave bob", "leave ann"]);
+  assert.deepEqual(await watcher.events(ch), ["join ann", "join bob", "join cat", "leave bob", "leave cat", "leave ann"]);
   await bob.context.close();
+  await cat.context.close();
   await watcher.context.close();
 });
 
