@@ -35,9 +35,9 @@ const sameMeta = (a, b) => a === b || JSON.stringify(a) === JSON.stringify(b);
 export class SharedChannel {
   /** Handles still alive; the service forgets this channel once none is and nothing is held. */
   handles = new Set();
-  #entered = new Set();
+  /** handle -> its meta, the latest `enter` or `update` last: the browser shows that one. */
+  #entered = new Map();
   #watching = new Set();
-  #meta = {};
   #connect;
   #onIdle;
   /** Settles once the SDK channel exists: `#sdk` is set, or why it cannot be. */
@@ -72,8 +72,8 @@ export class SharedChannel {
   }
 
   enter(handle, meta) {
-    this.#entered.add(handle);
-    this.#meta = meta ?? {};
+    this.#entered.delete(handle);
+    this.#entered.set(handle, meta ?? {});
     this.#refused = false;
     return this.#afterSync(() => this.#request);
   }
@@ -82,7 +82,8 @@ export class SharedChannel {
     if (!this.#entered.has(handle)) {
       return Promise.reject(rollcallError("not_entered", `update() before enter() on ${this.name}: enter the channel first.`));
     }
-    this.#meta = meta ?? {};
+    this.#entered.delete(handle);
+    this.#entered.set(handle, meta ?? {});
     return this.#afterSync(() => this.#request);
   }
 
@@ -164,6 +165,8 @@ export class SharedChannel {
     this.#syncQueued = false;
     if (this.#closed) return;
     const wantIn = this.#entered.size > 0;
+    // When the holder whose meta was shown goes, the latest of the others is shown.
+    const meta = [...this.#entered.values()].at(-1);
     const wantWatch = this.#watching.size > 0;
     if ((wantIn || wantWatch) && !this.#sdk) {
       this.#connection().catch(() => {});
@@ -172,9 +175,9 @@ export class SharedChannel {
     const sdk = this.#sdk;
     if (wantIn && !this.#inSdk && !this.#refused) {
       this.#inSdk = true;
-      this.#send(sdk.enter(this.#meta), this.#meta);
-    } else if (wantIn && this.#inSdk && !sameMeta(this.#sentMeta, this.#meta)) {
-      this.#send(sdk.update(this.#meta), this.#meta);
+      this.#send(sdk.enter(meta), meta);
+    } else if (wantIn && this.#inSdk && !sameMeta(this.#sentMeta, meta)) {
+      this.#send(sdk.update(meta), meta);
     }
     if (wantWatch && !this.#unwatch) this.#watch(sdk);
 
