@@ -6,7 +6,8 @@
 // by decorator-transforms; `@ember/*` and `@glimmer/*` come from ember-source's ES
 // modules; the addon's `app-js` files are merged under the app's module paths, read
 // from its package.json as ember-cli and Embroider read them. The README's examples
-// are modules too (`readme:NAME.EXT`), taken from README.md as written.
+// are modules too (`readme:NAME.EXT`), taken from README.md as written, and so are the
+// addon's own README's (`addon-readme:NAME.EXT`).
 
 import { createServer } from "node:http";
 import { existsSync, readFileSync, statSync } from "node:fs";
@@ -29,6 +30,15 @@ const MODULES = path.join(HERE, "node_modules");
 // write during render) that the production build would let pass.
 const EMBER = path.join(MODULES, "ember-source/dist/dev/packages");
 const ADDON = path.join(MODULES, "@rollcall/ember");
+
+/** The block after `<!-- example: NAME -->` in the addon's README, as readme-lib finds them in README.md. */
+function addonExample(name) {
+  const text = readFileSync(path.join(ADDON, "README.md"), "utf8");
+  const marker = `<!-- example: ${name} -->`;
+  const block = text.slice(text.indexOf(marker) + marker.length).match(/^\s*```\w*\n([\s\S]*?)\n```/);
+  if (!text.includes(marker) || !block) throw new Error(`sdk/ember/README.md has no example ${name}`);
+  return block[1];
+}
 
 /** `@ember/service` -> ember-source's ES module for it, if ember-source has one. */
 function emberModule(id) {
@@ -80,7 +90,7 @@ function emberPlugin() {
     name: "rollcall-test-ember",
     enforce: "pre",
     resolveId(source) {
-      if (source === "virtual:app-js" || source.startsWith("readme:")) return `\0${source}`;
+      if (source === "virtual:app-js" || /^(addon-)?readme:/.test(source)) return `\0${source}`;
       if (/^(@ember|@glimmer|@simple-dom)\/|^(ember|rsvp|backburner\.js|router_js|dag-map|route-recognizer)$/.test(source)) {
         return emberModule(source) ?? null;
       }
@@ -89,16 +99,16 @@ function emberPlugin() {
     },
     load(id) {
       if (id === "\0virtual:app-js") return appJsModule();
-      if (id.startsWith("\0readme:")) {
-        const [, name, ext] = id.match(/^\0readme:(.+)\.(\w+)$/);
-        const block = example(name);
+      if (/^\0(addon-)?readme:/.test(id)) {
+        const [, addon, name, ext] = id.match(/^\0(addon-)?readme:(.+)\.(\w+)$/);
+        const block = addon ? addonExample(name) : example(name);
         return ext === "hbs" ? hbsModule(block) : block;
       }
       return null;
     },
     async transform(code, id) {
       const file = id.replace(/\?.*$/, "");
-      const ours = file.startsWith("\0readme:") || (file.startsWith(APP) && !file.includes("node_modules"));
+      const ours = /^\0(addon-)?readme:/.test(file) || (file.startsWith(APP) && !file.includes("node_modules"));
       if (!ours || !/\.(gjs|js|hbs)$/.test(file)) return null;
       const source = file.endsWith(".gjs") ? preprocessor.process(code, { filename: file }).code : code;
       return { code: await babel(source, file.replace(/^\0/, "")), map: null, moduleType: "js" };

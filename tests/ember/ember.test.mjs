@@ -261,6 +261,30 @@ test("the README's .hbs template enters with the modifier resolved by name from 
   await close(ann, bob);
 });
 
+test("the addon README's examples: a component that enters and lists readers, a template with {{present}}", async () => {
+  const ann = await open("ann");
+  const bob = await open("bob");
+  await bob.add("p", "who", "/topic/5");
+  await ann.add("r", "readers", "5");
+  await bob.sees("p", ["user ann", "user bob"], SEEN_MS, "ann's TopicReaders entered /topic/5");
+  await until(
+    ann.page,
+    () => {
+      const part = document.querySelector('[data-part="r"]');
+      const names = [...part.querySelectorAll("img")].map((img) => img.alt).sort().join(",");
+      return part.textContent.includes("2 reading") && names === "user ann,user bob";
+    },
+    null,
+    SEEN_MS,
+    "ann's TopicReaders renders the count and an image per reader",
+  );
+  await bob.add("q", "who", "/topic/42");
+  await ann.add("t", "reply-42", "/topic/42");
+  await ann.type("t", true);
+  await bob.sees("q", ["user ann (typing)", "user bob"], SEEN_MS, "the template's {{present}} entered /topic/42 with typing");
+  await close(ann, bob);
+});
+
 test("a refused enter is on the channel's tracked error", async () => {
   const ann = await open("ann");
   // /staff/* lets everyone watch and only the group "staff" appear (harness config).

@@ -2,6 +2,8 @@
 import { scene } from "../scene.js";
 import WhoIsHere from "readme:ember-component.gjs";
 import ReplyBox from "readme:ember-template.hbs";
+import TopicReaders from "addon-readme:topic-readers.gjs";
+import AddonReplyBox from "addon-readme:reply-box.gjs";
 import Forgetful from "../components/forgetful.gjs";
 
 const is = (a, b) => a === b;
@@ -13,6 +15,10 @@ const is = (a, b) => a === b;
         <WhoIsHere @channel={{part.channel}} @typing={{part.typing}} />
       {{else if (is part.kind "reply")}}
         <ReplyBox @topicId={{part.channel}} @typing={{part.typing}} />
+      {{else if (is part.kind "readers")}}
+        <TopicReaders @topicId={{part.channel}} />
+      {{else if (is part.kind "reply-42")}}
+        <AddonReplyBox @typing={{part.typing}} />
       {{else if (is part.kind "forgetful")}}
         <Forgetful @channel={{part.channel}} />
       {{/if}}
