@@ -175,9 +175,9 @@ export class SharedChannel {
     const sdk = this.#sdk;
     if (wantIn && !this.#inSdk && !this.#refused) {
       this.#inSdk = true;
-      this.#send(sdk.enter(meta), meta);
+      this.#send(sdk.enter(meta), meta, true);
     } else if (wantIn && this.#inSdk && !sameMeta(this.#sentMeta, meta)) {
-      this.#send(sdk.update(meta), meta);
+      this.#send(sdk.update(meta), meta, false);
     }
     if (wantWatch && !this.#unwatch) this.#watch(sdk);
 
@@ -215,7 +215,7 @@ export class SharedChannel {
     this.#sync();
   }
 
-  #send(request, meta) {
+  #send(request, meta, entering) {
     this.#sentMeta = meta;
     this.#request = request.then(
       () => {
@@ -223,8 +223,9 @@ export class SharedChannel {
         if (this.status !== "connected" && (this.#hasState || this.#watching.size === 0)) this.status = "connected";
       },
       (error) => {
-        if (this.#sentMeta === meta && this.#inSdk) {
+        if (entering && this.#sentMeta === meta && this.#inSdk) {
           // Refused (e.g. forbidden_enter): not in, and not asked again until enter().
+          // A refused update (e.g. meta_too_large) leaves the browser in, as it was.
           this.#inSdk = false;
           this.#sentMeta = null;
           this.#refused = true;
