@@ -72,6 +72,7 @@ async function open(sub) {
     remove: (key) => page.evaluate((k) => window.t.scene.remove(k), key),
     rekey: (key, newKey) => page.evaluate((a) => window.t.scene.rekey(...a), [key, newKey]),
     type: (key, typing) => page.evaluate((a) => window.t.scene.type(...a), [key, typing]),
+    move: (key, channel) => page.evaluate((a) => window.t.scene.move(...a), [key, channel]),
     /**
      * Starts recording every event and state of `channel` on this page; resolves with
      * the relay's first state. Call it before the page's components hold the channel,
@@ -258,6 +259,21 @@ test("the README's .hbs template enters with the modifier resolved by name from 
   await bob.sees("p", ["user ann (typing)", "user bob"], SEEN_MS, "ann's reply box entered /topic/9 with typing");
   await ann.remove("r");
   await bob.sees("p", ["user bob"], SEEN_MS, "the reply box closed");
+  await close(ann, bob);
+});
+
+test("{{present}} given another channel leaves the old one and enters the new one", async () => {
+  const ann = await open("ann");
+  const bob = await open("bob");
+  await bob.record("/topic/11");
+  await bob.add("p", "who", "/topic/11");
+  await bob.add("q", "who", "/topic/12");
+  await ann.add("r", "reply", "11");
+  await bob.sees("p", ["user ann", "user bob"], SEEN_MS, "ann's reply box entered /topic/11");
+  await ann.move("r", "12");
+  await bob.sees("q", ["user ann", "user bob"], SEEN_MS, "the modifier entered /topic/12");
+  await bob.sees("p", ["user bob"], SEEN_MS, "and left /topic/11");
+  assert.deepEqual(events(await bob.log("/topic/11"), "ann"), ["join", "leave"]);
   await close(ann, bob);
 });
 

@@ -4,6 +4,7 @@ import { tracked } from "@glimmer/tracking";
 
 export class Part {
   @tracked typing = false;
+  @tracked channel;
 
   constructor(key, kind, channel) {
     this.key = key;
@@ -30,6 +31,11 @@ class Scene {
 
   type(key, typing) {
     this.parts.find((part) => part.key === key).typing = typing;
+  }
+
+  /** The same component, its channel argument changed. */
+  move(key, channel) {
+    this.parts.find((part) => part.key === key).channel = channel;
   }
 }
 
