@@ -313,7 +313,7 @@ test("a refused token shows as error on every hook, also on one mounted later", 
   const ann = await user("ann", [room("r", "/room/refused"), count("c", "/room/refused")], { secret: "not-the-relay-secret-0123456789abcdef" });
   const seen = await ann.waitFor("r", (s) => s.status === "error", FIRST_STATE_MS, "the relay refuses the token at the hello");
   assert.deepEqual([seen.error.name, seen.error.code, seen.count], ["RollcallError", "bad_token", 0]);
-  await ann.set({ parts: [room("r", "/room/refused"), room("later", "/room/later")] });
+  await ann.set({ parts: [room("r", "/room/refused"), room("later", "/room/later", { enter: false })] });
   const later = await ann.waitFor("later", (s) => s.status === "error", SLACK_MS, "a hook mounted after the refusal");
   assert.equal(later.error.code, "bad_token");
   assert.deepEqual(await ann.app("thrown"), []);
