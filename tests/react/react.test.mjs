@@ -20,34 +20,39 @@ import { HERE, bundle, scratch, serve } from "./site.mjs";
 const FIRST_STATE_MS = 10_000;
 
 let relay;
-let site;
+/** The test app built with React 19 and with React 18 (the oldest the package supports). */
+const sites = {};
+const builds = [];
 let sdkSite;
 let chrome;
-let work;
 
 before(async () => {
   checkBuilt();
-  work = scratch();
-  await bundle({ app: path.join(HERE, "app.jsx") }, work.dir);
   relay = await startRelay();
-  site = await serve(work.dir);
+  for (const react of [19, 18]) {
+    const work = scratch();
+    builds.push(work);
+    await bundle({ app: path.join(HERE, "app.jsx") }, work.dir, { react });
+    sites[react] = await serve(work.dir);
+  }
   sdkSite = await startSite();
   chrome = await launchBrowser();
 });
 
 after(async () => {
   await chrome?.close();
-  await site?.close();
+  for (const site of Object.values(sites)) await site.close();
   await sdkSite?.close();
   relay?.stop();
-  work?.remove();
+  for (const work of builds) work.remove();
 });
 
 /**
  * A user in their own browser profile with the test app mounted: `parts` are
- * `{ kind: "room" | "count", id, channel, enter?, meta? }` under one provider.
+ * `{ kind: "room" | "count", id, channel, enter?, meta? }` under one provider, in an
+ * <Activity> if `hidden` is a boolean.
  */
-async function user(sub, parts, { claims, strict = false, secret, context } = {}) {
+async function user(sub, parts, { claims, strict = false, secret, context, hidden, react = 19 } = {}) {
   context ??= await chrome.browser.newContext();
   const page = await context.newPage();
   const errors = [];
@@ -59,10 +64,10 @@ async function user(sub, parts, { claims, strict = false, secret, context } = {}
     sockets.push(ws);
     ws.on("framesent", ({ payload }) => sent.push(JSON.parse(String(payload))));
   });
-  await page.goto(`${site.url}/app.html`);
+  await page.goto(`${sites[react].url}/app.html`);
   await page.waitForFunction(() => window.app !== undefined, null, { timeout: 10_000 });
   const jwt = await token(sub, claims, secret ? { secret } : undefined);
-  await page.evaluate(([scene, s]) => window.app.mount(scene, { strict: s }), [{ url: relay.url, token: jwt, parts }, strict]);
+  await page.evaluate(([scene, s]) => window.app.mount(scene, { strict: s }), [{ url: relay.url, token: jwt, parts, hidden }, strict]);
   return {
     context,
     page,
@@ -123,10 +128,10 @@ async function observer(...channels) {
 const room = (id, channel, more = {}) => ({ kind: "room", id, channel, ...more });
 const count = (id, channel) => ({ kind: "count", id, channel });
 
-test("two users see each other through usePresence, with the names from their tokens", async () => {
-  const ch = "/room/two";
-  const ann = await user("ann", [room("r", ch)]);
-  const bob = await user("bob", [room("r", ch)]);
+async function twoUsers(react) {
+  const ch = `/room/two-${react}`;
+  const ann = await user("ann", [room("r", ch)], { react });
+  const bob = await user("bob", [room("r", ch)], { react });
   for (const person of [ann, bob]) {
     const seen = await person.waitFor("r", (s) => s.status === "connected" && s.count === 2, FIRST_STATE_MS, "both entered");
     assert.deepEqual(seen.users.map((u) => u.id).sort(), ["ann", "bob"]);
@@ -142,7 +147,10 @@ test("two users see each other through usePresence, with the names from their to
   assert.deepEqual([...ann.errors, ...bob.errors], []);
   await ann.context.close();
   await bob.context.close();
-});
+}
+
+test("two users see each other through usePresence, with the names from their tokens", () => twoUsers(19));
+test("React 18: two users see each other through usePresence", () => twoUsers(18));
 
 test("two tabs of one user share one WebSocket, count once, and both show the channel", async () => {
   const ch = "/room/tabs";
@@ -191,10 +199,28 @@ test("unmounting a component or the provider leaves at once; closing the page le
   await watcher.context.close();
 });
 
-test("StrictMode's double mount and a re-keyed component show others no leave, no second join, no dip", async () => {
-  const ch = "/room/strict";
+test("a provider hidden by <Activity> leaves, and connects again when shown", async () => {
+  const ch = "/room/activity";
   const watcher = await observer(ch);
-  const ann = await user("ann", [room("r", ch), count("c", ch)], { strict: true });
+  const ann = await user("ann", [room("r", ch)], { hidden: false });
+  await watcher.tab.waitFor("join", ch, "ann", FIRST_STATE_MS, "ann mounted her room");
+
+  // Hidden: effects are cleaned up, so the provider closes (its state is kept).
+  await ann.set({ hidden: true });
+  await watcher.tab.waitFor("leave", ch, "ann", SLACK_MS, "closing the connection leaves at once");
+  await ann.set({ hidden: false });
+  const seen = await ann.waitFor("r", (s) => s.status === "connected" && s.count === 1, FIRST_STATE_MS, "shown again, the same store connects anew");
+  assert.deepEqual(seen.users.map((u) => u.id), ["ann"]);
+  assert.deepEqual(await watcher.events(ch), ["join ann", "leave ann", "join ann"]);
+  assert.equal(ann.sockets.length, 2, "a second connection after the first was closed");
+  await ann.context.close();
+  await watcher.context.close();
+});
+
+async function strictMode(react) {
+  const ch = `/room/strict-${react}`;
+  const watcher = await observer(ch);
+  const ann = await user("ann", [room("r", ch), count("c", ch)], { strict: true, react });
   await watcher.tab.waitFor("join", ch, "ann", FIRST_STATE_MS, "ann mounted under StrictMode");
   await ann.waitFor("r", (s) => s.status === "connected" && s.count === 1, FIRST_STATE_MS, "ann sees herself");
   assert.deepEqual(await ann.app("mounts"), { r: 2, c: 2 }, "StrictMode did mount, unmount and mount again");
@@ -216,7 +242,10 @@ test("StrictMode's double mount and a re-keyed component show others no leave, n
   assert.deepEqual(ann.errors, []);
   await ann.context.close();
   await watcher.context.close();
-});
+}
+
+test("StrictMode's double mount and a re-keyed component show others no leave, no second join, no dip", () => strictMode(19));
+test("React 18: StrictMode's double mount and a re-keyed component show others nothing", () => strictMode(18));
 
 test("a new meta option is an update, not a re-enter, and re-renders only that channel's components", async () => {
   const a = "/room/meta-a";

@@ -23,9 +23,10 @@ export function scratch() {
 /**
  * Bundles `entries` ({ name: source file }) into `dir` as a site's build would: ES
  * modules, React's development build (StrictMode's double mount happens only there), the
- * wasm copied beside the bundles where the SDK's glue looks for it.
+ * wasm copied beside the bundles where the SDK's glue looks for it. `react: 18` builds
+ * with React 18 instead of 19.
  */
-export async function bundle(entries, dir, { platform = "browser" } = {}) {
+export async function bundle(entries, dir, { platform = "browser", react = 19 } = {}) {
   // React's CommonJS builds require node's modules; an ES module bundle needs a require.
   const banner = platform === "node" ? { js: 'import { createRequire } from "node:module"; const require = createRequire(import.meta.url);' } : {};
   if (!existsSync(MODULES)) throw new Error(`no ${MODULES}: run \`npm ci\` in tests/react (scripts/setup.sh does)`);
@@ -42,6 +43,8 @@ export async function bundle(entries, dir, { platform = "browser" } = {}) {
     nodePaths: [MODULES],
     define: { "process.env.NODE_ENV": '"development"' },
     banner,
+    // React 18 is installed under aliases; its subpaths (react-dom/client, ...) follow.
+    alias: react === 18 ? { react: "react-18", "react-dom": "react-dom-18" } : {},
     logLevel: "error",
   });
   if (platform === "browser") copyFileSync(path.join(ROOT, "sdk/dist/rollcall_sdk_bg.wasm"), path.join(dir, "rollcall_sdk_bg.wasm"));
