@@ -43,11 +43,21 @@ export class PresenceStore {
 
   // ----- the provider's lifetime -----
 
-  /** The provider is mounted: connect once, or keep the connection it was about to close. */
+  /**
+   * The provider is mounted: connect, or keep the connection it was about to close.
+   * Mounted again after a close (a hidden <Activity> shown again): connect anew.
+   */
   retain() {
     this.holders += 1;
     clearTimeout(this.closing);
     this.closing = null;
+    if (this.closed) {
+      this.closed = false;
+      this.started = false;
+      this.presence = null;
+      this.error = null;
+      for (const entry of this.channels.values()) entry.detach();
+    }
     if (!this.started) this.start();
   }
 
@@ -192,6 +202,8 @@ class ChannelEntry {
     this.blind = false;
     /** The timer of a deferred `sync`. */
     this.pending = null;
+    // A channel first asked for after the connection failed shows that at once.
+    this.refresh();
   }
 
   /** Give up what no hook wants any more, one task from now. */
@@ -258,6 +270,22 @@ class ChannelEntry {
     }
   }
 
+  /** The connection was closed: forget what it knew, keep what the hooks want. */
+  detach() {
+    for (const stop of this.stops.splice(0)) stop();
+    this.channel = null;
+    this.attempts += 1;
+    this.entered = false;
+    this.refused = false;
+    this.sent = null;
+    this.state = null;
+    this.live = false;
+    this.blind = false;
+    this.error = null;
+    this.refusedUpdate = null;
+    this.refresh();
+  }
+
   /** No hook of this provider wants the channel: leave, unsubscribe, forget. */
   drop() {
     if (this.entered) this.channel.leave().catch(() => {});
@@ -281,8 +309,9 @@ class ChannelEntry {
     const error = this.error ?? this.store.error;
     const failed = this.store.error !== null || this.blind;
     const status = failed ? "error" : this.live ? "connected" : "connecting";
-    const users = this.state?.users ?? this.snapshot.users;
-    const count = this.state?.count ?? this.snapshot.count;
+    const initial = this.store.initial(this.name);
+    const users = this.state?.users ?? initial.users;
+    const count = this.state?.count ?? initial.count;
     const old = this.snapshot;
     if (old.users === users && old.count === count && old.status === status && old.error === error) return;
     this.snapshot = freeze(users, count, status, error);

@@ -3,7 +3,7 @@
 // window.app. Every render of every part lands in window.app.log, so a test can say
 // what the user saw and how many times each component rendered.
 
-import { Component, StrictMode, useEffect, useState } from "react";
+import { Activity, Component, StrictMode, useEffect, useState } from "react";
 import { createRoot } from "react-dom/client";
 import { PresenceProvider, usePresence, usePresenceCount, useUpdatePresence } from "@rollcall/react";
 
@@ -66,17 +66,22 @@ class Boundary extends Component {
   }
 }
 
-/** scene: { url, token, parts: [{ kind: "room" | "count", id, channel, enter?, meta? }] } */
+/**
+ * scene: { url, token, parts: [{ kind: "room" | "count", id, channel, enter?, meta? }],
+ * hidden? } where `hidden` (true or false) puts the provider in an <Activity>.
+ */
 function Scene({ initial }) {
   const [scene, set] = useState(initial);
   setScene = set;
-  return (
+  const tree = (
     <PresenceProvider url={scene.url} token={scene.token}>
       {scene.parts.map((part) =>
         part.kind === "count" ? <Count key={part.id} {...part} /> : <Room key={part.id} {...part} />,
       )}
     </PresenceProvider>
   );
+  if (scene.hidden === undefined) return tree;
+  return <Activity mode={scene.hidden ? "hidden" : "visible"}>{tree}</Activity>;
 }
 
 window.app = {
