@@ -67,7 +67,7 @@ export default class PresenceService extends Service {
 
   async #connect() {
     if (!this.#options) {
-      throw rollcallError("not_configured", "The presence service has no relay yet: call presence.configure({ url, token }) before using a channel, e.g. in the application route's beforeModel.");
+      throw rollcallError("bad_option", "The presence service has no relay yet: call presence.configure({ url, token }) before using a channel, e.g. in the application route's beforeModel.");
     }
     const presence = await connect(this.#options);
     if (isDestroying(this)) presence.close();
