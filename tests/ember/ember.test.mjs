@@ -58,7 +58,7 @@ async function open(sub) {
   const page = await context.newPage();
   const sockets = [];
   const errors = [];
-  page.on("websocket", (ws) => sockets.push(ws.url()));
+  page.on("websocket", (ws) => sockets.push(ws));
   page.on("pageerror", (e) => errors.push(String(e)));
   await page.goto(site.url);
   await until(page, () => Boolean(window.t?.owner), null, BOOT_MS, `${sub}'s app boots`);
@@ -120,7 +120,7 @@ test("two users see each other through the service: tracked users and count rend
   // A second channel on the same page shares the one connection.
   await ann.add("q", "who", "/topic/see-too");
   await ann.sees("q", ["user ann"], SEEN_MS, "ann alone in the second channel");
-  assert.equal(ann.sockets.length, 1, `one WebSocket for the app: ${ann.sockets}`);
+  assert.deepEqual(ann.sockets.map((ws) => new URL(ws.url()).pathname), ["/v1/ws"], "one WebSocket for the app");
   await close(ann, bob);
 });
 
@@ -298,6 +298,23 @@ test("the addon README's examples: a component that enters and lists readers, a 
   await ann.add("t", "reply-42", "/topic/42");
   await ann.type("t", true);
   await bob.sees("q", ["user ann (typing)", "user bob"], SEEN_MS, "the template's {{present}} entered /topic/42 with typing");
+  await close(ann, bob);
+});
+
+test("destroying the app (as between an app's tests) closes the connection: others see the leave", async () => {
+  const ch = "/topic/teardown";
+  const ann = await open("ann");
+  const bob = await open("bob");
+  await bob.record(ch);
+  await bob.add("p", "who", ch);
+  await ann.add("p", "who", ch);
+  await bob.sees("p", ["user ann", "user bob"], SEEN_MS, "ann entered");
+  await ann.page.evaluate(() => window.t.owner.application.destroy());
+  await bob.sees("p", ["user bob"], SEEN_MS, "the service's willDestroy closed ann's connection, which left");
+  assert.deepEqual(events(await bob.log(ch), "ann"), ["join", "leave"]);
+  assert.equal(ann.sockets.length, 1);
+  const [socket] = ann.sockets;
+  if (!socket.isClosed()) await socket.waitForEvent("close", { timeout: SEEN_MS });
   await close(ann, bob);
 });
 
