@@ -1,6 +1,6 @@
 // Types of the npm package `@rollcall/react`.
 
-import type { ReactNode } from "react";
+import type { ReactElement, ReactNode } from "react";
 import type { ConnectOptions, InitialChannel, Meta, RollcallError, User } from "rollcall";
 
 export type { InitialChannel, Meta, RollcallError, User } from "rollcall";
@@ -21,7 +21,7 @@ export interface PresenceProviderProps {
 }
 
 /** One connection to the relay for everything below it. */
-export function PresenceProvider(props: PresenceProviderProps): ReactNode;
+export function PresenceProvider(props: PresenceProviderProps): ReactElement;
 
 /**
  * - `"connecting"`: no state from the relay yet (`users` and `count` are empty, or the
