@@ -350,6 +350,22 @@ test("a refused token shows as error on every hook, also on one mounted later", 
   await ann.context.close();
 });
 
+test("a new token string (another user signed in) connects again as that user", async () => {
+  const ch = "/room/sign-in";
+  const watcher = await observer(ch);
+  const ann = await user("ann", [room("r", ch)]);
+  await watcher.tab.waitFor("join", ch, "ann", FIRST_STATE_MS, "ann mounted her room");
+
+  await ann.set({ token: await token("bob") });
+  await watcher.tab.waitFor("join", ch, "bob", FIRST_STATE_MS, "the new provider store connects as bob");
+  await watcher.tab.waitFor("leave", ch, "ann", SLACK_MS, "the old connection closes with a leave");
+  const seen = await ann.waitFor("r", (s) => s.status === "connected" && s.count === 1, SLACK_MS, "the page shows bob alone");
+  assert.deepEqual(seen.users.map((u) => u.id), ["bob"]);
+  assert.deepEqual(ann.errors, []);
+  await ann.context.close();
+  await watcher.context.close();
+});
+
 test("a new channel prop leaves the old channel and enters the new one", async () => {
   const x = "/room/x";
   const y = "/room/y";

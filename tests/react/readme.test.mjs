@@ -67,9 +67,12 @@ async function open(user, name = "readme") {
   await context.addCookies([{ name: "user", value: user, url: site.url }]);
   const page = await context.newPage();
   const errors = [];
+  /** What this browser told the relay. */
+  const sent = [];
   page.on("pageerror", (e) => errors.push(String(e)));
+  page.on("websocket", (ws) => ws.on("framesent", ({ payload }) => sent.push(JSON.parse(String(payload)))));
   await page.goto(`${site.url}/${name}.html`);
-  return { context, page, errors };
+  return { context, page, errors, sent };
 }
 
 test("the README's React example shows who is here and who is typing", async () => {
@@ -82,10 +85,13 @@ test("the README's React example shows who is here and who is typing", async () 
     assert.deepEqual(avatars.sort(), [["user ann", "u", "active"], ["user bob", "u", "active"]]);
   }
 
-  await bob.page.locator("textarea").fill("I think");
+  // Key by key, as a person types: one update when typing starts, one when it stops.
+  await bob.page.locator("textarea").pressSequentially("I think");
   await ann.page.getByText("user bob typing…").waitFor({ timeout: DELIVERY_MS });
   await bob.page.locator("textarea").fill("");
   await ann.page.getByText("typing…").waitFor({ state: "detached", timeout: DELIVERY_MS });
+  const updates = bob.sent.filter((m) => m.type === "update").map((m) => m.meta);
+  assert.deepEqual(updates, [{ typing: true }, { typing: false }], "only the changes of typing went to the relay");
 
   // A closed page is gone for others after the relay's unload grace.
   await bob.context.close();
