@@ -184,6 +184,11 @@ pub struct Client {
     conn: Conn,
     attempts: u32,
     fresh_token: bool,
+    /// The connection being made asked the token function for a fresh token (after
+    /// the one before was refused or expired).
+    token_is_fresh: bool,
+    /// A refused fresh token was reported; not again until a welcome.
+    refusal_told: bool,
     /// The relay's error during the hello, read when the close that follows arrives.
     refusal: Option<(ErrorCode, String)>,
     session: Option<String>,
@@ -217,6 +222,8 @@ impl Client {
             conn: Conn::Idle,
             attempts: 0,
             fresh_token: false,
+            token_is_fresh: false,
+            refusal_told: false,
             refusal: None,
             session: None,
             terms: None,
@@ -489,7 +496,10 @@ impl Client {
     /// - 4003 (refused): stop with the relay's reason, unless the token was refused as
     ///   expired or bad (a relay restarted with a new secret, a tab that slept past the
     ///   token's `exp`) and the page can give a new one: then reconnect with a fresh
-    ///   token after the backoff, which grows with every refusal until a welcome.
+    ///   token after the backoff, which grows with every refusal until a welcome. When
+    ///   even a token fresh from the token function is refused (the site signs with a
+    ///   secret the relay does not know, for now or for good), the page is told once
+    ///   with an [`Event::Error`], and the client goes on trying.
     /// - 4012 (token expired): reconnect with a fresh token.
     /// - 1012 (relay restarting): reconnect at once.
     /// - anything else: reconnect after a backoff.
@@ -507,6 +517,13 @@ impl Client {
                 let (reason, message) = self.refusal.take().unwrap_or((ErrorCode::BadToken, String::new()));
                 let token_refused = matches!(reason, ErrorCode::TokenExpired | ErrorCode::BadToken);
                 if token_refused && self.refreshable_token {
+                    if self.token_is_fresh && !self.refusal_told {
+                        self.refusal_told = true;
+                        self.events.push_back(Event::Error {
+                            ch: None,
+                            failure: Failure::refused(reason, message),
+                        });
+                    }
                     self.fresh_token = true;
                     self.retry_after_backoff(now, jitter);
                 } else {
@@ -718,6 +735,7 @@ impl Client {
         self.conn = Conn::Connecting {
             deadline: now + WELCOME_TIMEOUT_MS,
         };
+        self.token_is_fresh = self.fresh_token;
         self.events.push_back(Event::Connect {
             fresh_token: self.fresh_token,
         });
@@ -769,6 +787,7 @@ impl Client {
         self.conn = Conn::Ready;
         self.attempts = 0;
         self.fresh_token = false;
+        self.refusal_told = false;
         self.session = Some(session.clone());
         self.terms = Some(terms.clone());
         self.next_checkin = Some(now + self.checkin_interval());
@@ -1081,6 +1100,8 @@ pub struct ChannelView {
     users: Option<Members>,
     /// Ignore diffs until the next snapshot (after a gap or a reconnect).
     awaiting: bool,
+    /// Made from an initial state the page gave.
+    initial: bool,
 }
 
 impl ChannelView {
@@ -1091,6 +1112,7 @@ impl ChannelView {
             count,
             users: users.map(Members::new),
             awaiting: true,
+            initial: true,
         }
     }
 
@@ -1108,6 +1130,11 @@ impl ChannelView {
 
     pub fn has_snapshot(&self) -> bool {
         self.seq.is_some()
+    }
+
+    /// Is there a state to show: a snapshot, or an initial state given by the page?
+    pub fn is_known(&self) -> bool {
+        self.seq.is_some() || self.initial
     }
 
     /// Users ordered by id; empty on count-only channels.
@@ -1432,6 +1459,65 @@ mod tests {
         assert!(ev.contains(&Event::Stopped(Failure::relay(ErrorCode::BadToken))));
         assert_eq!(Failure::relay(ErrorCode::BadToken).code(), "bad_token");
         assert!(c.is_stopped());
+    }
+
+    #[test]
+    fn a_fresh_token_refused_is_told_once_and_the_client_goes_on_trying() {
+        let mut c = Client::new("c1", true);
+        c.start(T0);
+        events(&mut c);
+        let mut now = T0;
+        let mut told = 0;
+        for _ in 0..4 {
+            // The first try's token may be a stale one the function had kept; each
+            // later try asks the function for a fresh one.
+            c.opened(now, "signed-with-an-unknown-secret".into());
+            c.handle_frame(now + 1, &ServerMsg::error(ErrorCode::BadToken, None, None).encode());
+            c.closed(now + 2, close::REFUSED, 0.0);
+            assert!(!c.is_stopped());
+            now = c.poll_timeout().expect("a retry after the backoff");
+            c.handle_timeout(now, 0.0);
+            let ev = events(&mut c);
+            told += ev
+                .iter()
+                .filter(|e| matches!(e, Event::Error { ch: None, failure } if failure.code() == "bad_token"))
+                .count();
+            assert!(ev.contains(&Event::Connect { fresh_token: true }), "{ev:?}");
+        }
+        assert_eq!(told, 1, "told once (after the first fresh token), not at every try");
+        // The site fixes its secret: the next token is welcomed; a later refusal is told again.
+        c.opened(now, "good".into());
+        c.handle_frame(now, &welcome(false, 30_000));
+        events(&mut c);
+        c.closed(now + 10, close::TOKEN_EXPIRED, 0.0);
+        let now = c.poll_timeout().expect("a retry");
+        c.handle_timeout(now, 0.0);
+        assert!(events(&mut c).contains(&Event::Connect { fresh_token: true }));
+        c.opened(now, "bad again".into());
+        c.handle_frame(now + 1, &ServerMsg::error(ErrorCode::BadToken, None, None).encode());
+        c.closed(now + 2, close::REFUSED, 0.0);
+        assert!(events(&mut c)
+            .iter()
+            .any(|e| matches!(e, Event::Error { ch: None, .. })));
+    }
+
+    #[test]
+    fn a_cached_token_refused_after_a_welcome_is_not_told_but_replaced() {
+        let mut c = Client::new("c1", true);
+        c.start(T0);
+        events(&mut c);
+        c.opened(T0, "tok".into());
+        c.handle_frame(T0, &welcome(false, 30_000));
+        events(&mut c);
+        c.closed(T0 + 10, close::RELAY_RESTART, 0.0);
+        events(&mut c);
+        c.opened(T0 + 20, "tok".into());
+        c.handle_frame(T0 + 21, &ServerMsg::error(ErrorCode::BadToken, None, None).encode());
+        c.closed(T0 + 22, close::REFUSED, 0.0);
+        assert!(
+            !events(&mut c).iter().any(|e| matches!(e, Event::Error { .. })),
+            "the relay's new secret refuses the old token: that is what a fresh one is for"
+        );
     }
 
     #[test]

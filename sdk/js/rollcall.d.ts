@@ -34,7 +34,11 @@ export interface InitialChannel {
 export interface ConnectOptions {
   /** The relay's base URL, e.g. "https://presence.example.com". */
   url: string;
-  /** A token signed by your backend, or a function that fetches one (called again when it expires). */
+  /**
+   * A token signed by your backend, or a function that fetches one (called again when
+   * it expires or is refused; a fresh one refused too is told once to every channel's
+   * `error` listeners, and the function keeps being asked, with backoff).
+   */
   token: string | (() => string | Promise<string>);
   /** No input for this long on a visible page makes the status "idle". Default 60000. */
   idleAfterMs?: number;

@@ -51,6 +51,9 @@ pub enum BusMsg {
     Resync { tab: String, ch: String },
     /// Leader -> all: the connection ended for good (replaced, refused, closed).
     Stopped { error: ErrorBody },
+    /// Leader -> all: an error for the listeners of `ch`, or of every channel (a token
+    /// from the token function refused: the leader goes on trying).
+    Error { ch: Option<String>, error: ErrorBody },
     /// Fallback election, for browsers without Web Locks: "I lead".
     Announce { tab: String },
     /// The leader is going away: take over now.

@@ -525,6 +525,13 @@ pub fn bus_to_js(msg: &BusMsg) -> JsValue {
             set(&o, "error", &error_to_js(error));
             "stopped"
         }
+        BusMsg::Error { ch, error } => {
+            if let Some(ch) = ch {
+                set(&o, "ch", &ch.as_str().into());
+            }
+            set(&o, "error", &error_to_js(error));
+            "error"
+        }
         BusMsg::Bye { tab, unloading } => {
             set(&o, "tab", &tab.as_str().into());
             set(&o, "unloading", &JsValue::from_bool(*unloading));
@@ -584,6 +591,10 @@ pub fn bus_from_js(v: &JsValue) -> Option<BusMsg> {
             ch: text(v, "ch")?,
         },
         "stopped" => BusMsg::Stopped {
+            error: error_from_js(&get(v, "error"))?,
+        },
+        "error" => BusMsg::Error {
+            ch: text(v, "ch"),
             error: error_from_js(&get(v, "error"))?,
         },
         "announce" => BusMsg::Announce { tab: tab()? },

@@ -529,8 +529,9 @@ impl State {
         l.next += 1;
         let id = l.next;
         l.list(kind)?.push((id, f.clone()));
-        if kind == "state" && self.views.contains_key(ch) {
-            // Render what is known (a snapshot, or the initial state) at once.
+        if kind == "state" && self.views.get(ch).is_some_and(|v| v.is_known()) {
+            // Render what is known (a snapshot, or the initial state) at once; before
+            // that, there is nothing to show (not an empty channel).
             let state = self.channel_state(ch);
             self.effects.push(Effect::Call(f, state));
         }
@@ -813,18 +814,16 @@ impl State {
             }
             Event::Frame(frame) => self.broadcast_frame(frame),
             Event::Error { ch, failure } => {
-                let err = from_failure(&failure);
-                web_sys::console::warn_2(&"rollcall:".into(), &err);
-                if let Some(ch) = ch {
-                    if let Some(l) = self.listeners.get(&ch) {
-                        let calls: Vec<Effect> = l
-                            .error
-                            .iter()
-                            .map(|(_, f)| Effect::Call(f.clone(), err.clone()))
-                            .collect();
-                        self.effects.extend(calls);
-                    }
+                let error = ErrorBody {
+                    code: failure.code().to_string(),
+                    message: failure.sentence().to_string(),
+                };
+                BusMsg::Error {
+                    ch: ch.clone(),
+                    error: error.clone(),
                 }
+                .post(&self.bus);
+                self.tell_error(ch.as_deref(), &error);
             }
             Event::TokenNeeded => self.effects.push(Effect::RefreshToken),
             Event::Stopped(failure) => {
@@ -836,6 +835,19 @@ impl State {
                     BusMsg::Stopped { error: body.clone() }.post(&self.bus);
                 }
                 self.stop(body);
+            }
+        }
+    }
+
+    /// Call the error listeners of `ch`, or of every channel.
+    fn tell_error(&mut self, ch: Option<&str>, error: &ErrorBody) {
+        let err = js_error(&error.code, &error.message);
+        web_sys::console::warn_2(&"rollcall:".into(), &err);
+        for (name, l) in self.listeners.iter() {
+            if ch.is_none_or(|ch| ch == name.as_str()) {
+                for (_, f) in &l.error {
+                    self.effects.push(Effect::Call(f.clone(), err.clone()));
+                }
             }
         }
     }
@@ -992,6 +1004,7 @@ impl State {
                 }
             }
             BusMsg::Stopped { error } if !leading => self.stop(error),
+            BusMsg::Error { ch, error } if !leading => self.tell_error(ch.as_deref(), &error),
             BusMsg::Announce { tab } => {
                 if let Some(e) = &mut self.election {
                     let votes = e.heard_announce(now, &tab, jitter());

@@ -503,6 +503,56 @@ test("a relay restarted with a new secret: a string token surfaces bad_token and
   }
 });
 
+test("a token function whose fresh tokens are refused tells the page once, keeps trying, and comes back", async () => {
+  const ch = "/room/misconfigured";
+  const own = await rotatingRelay();
+  const context = await chrome.browser.newContext();
+  let signsRight = false;
+  try {
+    const tab = await openTab(context, site);
+    // The site's backend signs with a secret the relay does not know, until it is fixed.
+    await tab.page.exposeFunction("freshToken", () =>
+      signsRight ? own.sign("uma") : token("uma", {}, { secret: "a-secret-the-relay-does-not-know-0123" }));
+    await tab.page.evaluate((url) => {
+      window.tokens = 0;
+      return window.t.connect({ url, token: async () => { window.tokens += 1; return window.freshToken(); } });
+    }, own.url);
+    await tab.watch(ch);
+    await tab.page.evaluate((c) => { window.entering = window.t.enter(c, {}); }, ch);
+    // The first token is refused, then a fresh one too (after a backoff of 0.5 to 1 s).
+    const error = await tab.waitFor("error", ch, "bad_token", 5_000, "a fresh token from the function was refused");
+    assert.match(error.message, /token/);
+    signsRight = true;
+    await tab.waitForState(ch, (s) => s.users.some((u) => u.id === "uma"), 15_000, "the next try's token is accepted");
+    assert.deepEqual(await tab.page.evaluate(() => window.entering), { ok: true }, "the pending enter() went through");
+    const errors = (await tab.events()).filter((e) => e.type === "error");
+    assert.equal(errors.length, 1, `told once, however many tries: ${JSON.stringify(errors)}`);
+    assert.ok((await tab.page.evaluate(() => window.tokens)) >= 3, "the function was asked again at each try");
+  } finally {
+    await context.close();
+    own.stop();
+  }
+});
+
+test("a second subscriber before the first state is not shown an empty channel", async () => {
+  const ch = "/room/second-listener";
+  const ann = await person("ann", ch);
+  const context = await chrome.browser.newContext();
+  const tab = await openTab(context, site);
+  await tab.connect({ url: relay.url, token: await token("bob") });
+  await tab.page.evaluate((c) => {
+    window.calls = [];
+    const channel = window.t.presence.channel(c);
+    channel.subscribe((s) => window.calls.push(["first", s.count]));
+    channel.subscribe((s) => window.calls.push(["second", s.count]));
+  }, ch);
+  await tab.page.waitForFunction(() => window.calls.length >= 2, null, { timeout: 5_000 });
+  const calls = await tab.page.evaluate(() => window.calls);
+  assert.deepEqual(calls, [["first", 1], ["second", 1]], "both are called with the relay's state, and only then");
+  await context.close();
+  await ann.context.close();
+});
+
 test("no test page raised an uncaught error", () => {
   assert.deepEqual(pageErrors, []);
 });
