@@ -13,6 +13,9 @@
 
 import { connect } from "rollcall";
 
+/** Refusals the SDK retries when the token is a function (it asks for a new token). */
+const TOKEN_REFUSALS = ["bad_token", "token_expired"];
+
 const NO_USERS = Object.freeze([]);
 
 /** Give something up one task later, unless it is taken back first. */
@@ -243,6 +246,9 @@ class ChannelEntry {
         this.channel.subscribe((state) => {
           this.state = state;
           if (!subscribing) this.live = true;
+          // A refused token from a token function is told while the SDK goes on
+          // trying: a state after it means the next token was accepted.
+          if (!subscribing && TOKEN_REFUSALS.includes(this.error?.code)) this.error = null;
           this.refresh();
         }),
       );

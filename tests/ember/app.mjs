@@ -136,7 +136,8 @@ const TYPES = { ".js": "text/javascript", ".wasm": "application/wasm", ".html": 
 /**
  * The built app at `/`, with the relay's URL in its config meta tag, and
  * `/rollcall/token`, which signs a token for the `user` cookie as a site's backend would
- * for its session.
+ * for its session (with a secret the relay does not know while the cookie `secret` is
+ * `wrong`).
  */
 export async function startAppSite(relayUrl) {
   const config = encodeURIComponent(JSON.stringify({ modulePrefix: "my-app", rollcall: { url: relayUrl } }));
@@ -149,7 +150,9 @@ export async function startAppSite(relayUrl) {
         return;
       }
       res.writeHead(200, { "content-type": "application/json" });
-      res.end(JSON.stringify({ token: await token(decodeURIComponent(user)) }));
+      const wrong = /(?:^|;\s*)secret=wrong(?:;|$)/.test(req.headers.cookie ?? "");
+      const options = wrong ? { secret: "a-secret-the-relay-does-not-know-0123" } : undefined;
+      res.end(JSON.stringify({ token: await token(decodeURIComponent(user), {}, options) }));
       return;
     }
     const file = path.join(DIST, url.pathname === "/" ? "index.html" : path.normalize(url.pathname));

@@ -52,9 +52,12 @@ async function until(page, fn, arg, ms, why) {
 }
 
 /** A user with the app open in a browser profile of their own. */
-async function open(sub) {
+async function open(sub, { secret = "right" } = {}) {
   const context = await chrome.browser.newContext();
-  await context.addCookies([{ name: "user", value: sub, url: site.url }]);
+  await context.addCookies([
+    { name: "user", value: sub, url: site.url },
+    { name: "secret", value: secret, url: site.url },
+  ]);
   const page = await context.newPage();
   const sockets = [];
   const errors = [];
@@ -316,6 +319,37 @@ test("destroying the app (as between an app's tests) closes the connection: othe
   const [socket] = ann.sockets;
   if (!socket.isClosed()) await socket.waitForEvent("close", { timeout: SEEN_MS });
   await close(ann, bob);
+});
+
+test("a token the site signs wrong is the channel's error while the SDK asks again, and clears once one is accepted", async () => {
+  const ch = "/room/wrong-secret";
+  const una = await open("una", { secret: "wrong" });
+  await una.add("p", "who", ch);
+  const refused = await until(
+    una.page,
+    (c) => {
+      const channel = window.t.presence().getChannel(c);
+      return channel.error?.code === "bad_token" ? { status: channel.status, name: channel.error.name } : null;
+    },
+    ch,
+    SEEN_MS,
+    "a fresh token from the site is refused (after a backoff of 0.5 to 1 s)",
+  );
+  assert.deepEqual(refused, { status: "error", name: "RollcallError" });
+  // The site fixes its secret: the SDK's next try gets a token the relay accepts.
+  await una.context.addCookies([{ name: "secret", value: "right", url: site.url }]);
+  const back = await until(
+    una.page,
+    (c) => {
+      const channel = window.t.presence().getChannel(c);
+      return channel.status === "connected" ? { error: channel.error, count: channel.count } : null;
+    },
+    ch,
+    15_000,
+    "the next token is accepted",
+  );
+  assert.deepEqual(back, { error: null, count: 1 });
+  await close(una);
 });
 
 test("a refused enter is on the channel's tracked error", async () => {

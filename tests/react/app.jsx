@@ -66,15 +66,19 @@ class Boundary extends Component {
   }
 }
 
+/** A token function, as a site writes one: the test gives the tokens (freshToken). */
+const tokenFunction = async () => window.freshToken();
+
 /**
  * scene: { url, token, parts: [{ kind: "room" | "count", id, channel, enter?, meta? }],
- * hidden? } where `hidden` (true or false) puts the provider in an <Activity>.
+ * hidden? } where `hidden` (true or false) puts the provider in an <Activity>, and
+ * `token: "function"` uses `tokenFunction`.
  */
 function Scene({ initial }) {
   const [scene, set] = useState(initial);
   setScene = set;
   const tree = (
-    <PresenceProvider url={scene.url} token={scene.token}>
+    <PresenceProvider url={scene.url} token={scene.token === "function" ? tokenFunction : scene.token}>
       {scene.parts.map((part) =>
         part.kind === "count" ? <Count key={part.id} {...part} /> : <Room key={part.id} {...part} />,
       )}

@@ -52,7 +52,7 @@ after(async () => {
  * `{ kind: "room" | "count", id, channel, enter?, meta? }` under one provider, in an
  * <Activity> if `hidden` is a boolean.
  */
-async function user(sub, parts, { claims, strict = false, secret, context, hidden, react = 19 } = {}) {
+async function user(sub, parts, { claims, strict = false, secret, context, hidden, react = 19, tokens } = {}) {
   context ??= await chrome.browser.newContext();
   const page = await context.newPage();
   const errors = [];
@@ -66,7 +66,9 @@ async function user(sub, parts, { claims, strict = false, secret, context, hidde
   });
   await page.goto(`${sites[react].url}/app.html`);
   await page.waitForFunction(() => window.app !== undefined, null, { timeout: 10_000 });
-  const jwt = await token(sub, claims, secret ? { secret } : undefined);
+  // `tokens`: the token function's answers, in the page as `window.freshToken`.
+  if (tokens) await page.exposeFunction("freshToken", tokens);
+  const jwt = tokens ? "function" : await token(sub, claims, secret ? { secret } : undefined);
   await page.evaluate(([scene, s]) => window.app.mount(scene, { strict: s }), [{ url: relay.url, token: jwt, parts, hidden }, strict]);
   return {
     context,
@@ -345,6 +347,27 @@ test("a refused token shows as error on every hook, also on one mounted later", 
   await ann.set({ parts: [room("r", "/room/refused"), room("later", "/room/later", { enter: false })] });
   const later = await ann.waitFor("later", (s) => s.status === "error", SLACK_MS, "a hook mounted after the refusal");
   assert.equal(later.error.code, "bad_token");
+  assert.deepEqual(await ann.app("thrown"), []);
+  assert.deepEqual(ann.errors, []);
+  await ann.context.close();
+});
+
+test("a token function whose fresh token is refused shows bad_token while connecting, and clears once one is accepted", async () => {
+  const ch = "/room/token-function";
+  let signsRight = false;
+  let asked = 0;
+  const tokens = () => {
+    asked += 1;
+    return token("ann", {}, signsRight ? undefined : { secret: "a-secret-the-relay-does-not-know-0123" });
+  };
+  const ann = await user("ann", [room("r", ch)], { tokens });
+  // The first token is refused, then a fresh one (after a backoff of 0.5 to 1 s): told.
+  const refused = await ann.waitFor("r", (s) => s.error?.code === "bad_token", FIRST_STATE_MS, "a fresh token refused");
+  assert.equal(refused.status, "connecting", "the SDK goes on asking the function: not a final error");
+  signsRight = true;
+  const back = await ann.waitFor("r", (s) => s.status === "connected" && s.count === 1, 15_000, "the next token is accepted");
+  assert.equal(back.error, null, "the refusal is cleared once a token is accepted");
+  assert.ok(asked >= 3, `the function was asked at each try (${asked})`);
   assert.deepEqual(await ann.app("thrown"), []);
   assert.deepEqual(ann.errors, []);
   await ann.context.close();

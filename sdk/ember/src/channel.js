@@ -14,6 +14,9 @@ import { registerDestructor, isDestroying } from "@ember/destroyable";
 import { later, cancel } from "@ember/runloop";
 import { trackedFields } from "./tracked-fields.js";
 
+/** Refusals the SDK retries when the token is a function (it asks for a new token). */
+const TOKEN_REFUSALS = ["bad_token", "token_expired"];
+
 /** An Error shaped like the SDK's, for the binding's own refusals. */
 export function rollcallError(code, message) {
   const error = new Error(message);
@@ -242,7 +245,10 @@ export class SharedChannel {
       this.users = state.users;
       this.count = state.count;
       this.#hasState = true;
-      if (this.status !== "error") this.status = "connected";
+      // A refused token from a token function is told while the SDK goes on trying:
+      // a state after it means the next token was accepted.
+      if (TOKEN_REFUSALS.includes(this.error?.code)) this.error = null;
+      if (this.status !== "error" || this.error === null) this.status = "connected";
       this.#firstState?.resolve();
     });
     const offError = sdk.on("error", (error) => this.#fail(error, true));
