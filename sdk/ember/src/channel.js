@@ -1,14 +1,14 @@
-//! A presence channel as components see it: one shared, reference-counted state per
-//! channel name (`SharedChannel`), and the handles (`PresenceChannel`) components hold.
-//!
-//! Each handle says what it wants (to be in the channel with some meta, to watch it);
-//! the shared state turns the union of those wants into at most one SDK enter and one
-//! SDK subscription. Giving up the last want is deferred a little (RELEASE_DELAY_MS): a
-//! component torn down and rendered again at once takes the channel back before anyone
-//! sees it go.
-//!
-//! Tracked state is written only from SDK callbacks and promise continuations, never
-//! while a template renders, so reading `users` and entering in one render is safe.
+// A presence channel as components see it: one shared, reference-counted state per
+// channel name (`SharedChannel`), and the handles (`PresenceChannel`) components hold.
+//
+// Each handle says what it wants (to be in the channel with some meta, to watch it);
+// the shared state turns the union of those wants into at most one SDK enter and one
+// SDK subscription. Giving up the last want is deferred a little (RELEASE_DELAY_MS): a
+// component torn down and rendered again at once takes the channel back before anyone
+// sees it go.
+//
+// Tracked state is written only from SDK callbacks and promise continuations, never
+// while a template renders, so reading `users` and entering in one render is safe.
 
 import { registerDestructor, isDestroying } from "@ember/destroyable";
 import { later, cancel } from "@ember/runloop";

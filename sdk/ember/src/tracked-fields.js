@@ -1,5 +1,5 @@
-//! `@tracked` fields without decorator syntax, so the package ships as plain ESM that
-//! no app has to transpile.
+// `@tracked` fields without decorator syntax, so the package ships as plain ESM that
+// no app has to transpile.
 import { tracked } from "@glimmer/tracking";
 
 /**

@@ -1,5 +1,5 @@
-//! `{{present "/topic/42" meta=(hash typing=this.typing)}}`: in the channel while the
-//! element is rendered.
+// `{{present "/topic/42" meta=(hash typing=this.typing)}}`: in the channel while the
+// element is rendered.
 
 import Modifier from "ember-modifier";
 import { getOwner } from "@ember/owner";

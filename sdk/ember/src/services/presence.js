@@ -1,5 +1,5 @@
-//! The `presence` service: the app's one rollcall connection, made on first use, and
-//! the shared state of every channel the app's components hold.
+// The `presence` service: the app's one rollcall connection, made on first use, and
+// the shared state of every channel the app's components hold.
 
 import Service from "@ember/service";
 import { associateDestroyableChild, isDestroying } from "@ember/destroyable";
