@@ -529,40 +529,7 @@ impl Roster {
             }
         }
         let after = member.status();
-        match before {
-            None => {
-                if occupied {
-                    self.emit(now, Event::ChannelOccupied { ch: ch.to_string() });
-                }
-                self.emit(
-                    now,
-                    Event::Join {
-                        ch: ch.to_string(),
-                        user: identity,
-                    },
-                );
-                if after != Status::Active {
-                    // Joins count as active; say so when they are not (a background tab).
-                    self.emit(
-                        now,
-                        Event::Status {
-                            ch: ch.to_string(),
-                            user: key.user,
-                            status: after,
-                        },
-                    );
-                }
-            }
-            Some(before) if before != after => self.emit(
-                now,
-                Event::Status {
-                    ch: ch.to_string(),
-                    user: key.user,
-                    status: after,
-                },
-            ),
-            Some(_) => {}
-        }
+        self.emit_arrival(now, ch, identity, occupied, before, after);
         Ok(())
     }
 
@@ -601,16 +568,7 @@ impl Roster {
             holder.stamp = stamp;
         }
         let after = member.status();
-        if after != before {
-            self.emit(
-                now,
-                Event::Status {
-                    ch: ch.to_string(),
-                    user: key.user,
-                    status: after,
-                },
-            );
-        }
+        self.emit_status(now, ch, &key.user, Some(before), after);
         Ok(())
     }
 
@@ -808,7 +766,6 @@ impl Roster {
         };
         let occupied = channel.members.is_empty();
         let before = channel.members.get(&view.id).map(MemberState::status);
-        let user = view.id.clone();
         let member = channel.members.entry(view.id).or_insert_with(|| MemberState {
             identity: identity.clone(),
             holders: BTreeMap::new(),
@@ -830,39 +787,7 @@ impl Roster {
             }
         }
         let after = member.status();
-        match before {
-            None => {
-                if occupied {
-                    self.emit(now, Event::ChannelOccupied { ch: ch.to_string() });
-                }
-                self.emit(
-                    now,
-                    Event::Join {
-                        ch: ch.to_string(),
-                        user: identity,
-                    },
-                );
-                if after != Status::Active {
-                    self.emit(
-                        now,
-                        Event::Status {
-                            ch: ch.to_string(),
-                            user,
-                            status: after,
-                        },
-                    );
-                }
-            }
-            Some(before) if before != after => self.emit(
-                now,
-                Event::Status {
-                    ch: ch.to_string(),
-                    user,
-                    status: after,
-                },
-            ),
-            Some(_) => {}
-        }
+        self.emit_arrival(now, ch, identity, occupied, before, after);
     }
 
     /// Another relay has a client of this user (`Some`), or none any more (`None`).
@@ -913,39 +838,7 @@ impl Roster {
         if !holds {
             return;
         }
-        self.mark_dirty(now, ch);
-        let channel = self.channels.get_mut(ch).expect("checked");
-        channel.note(user);
-        let member = channel.members.get_mut(user).expect("checked");
-        let before = member.status();
-        member.holders.remove(&key);
-        if !member.holders.is_empty() {
-            let after = member.status();
-            if after != before {
-                self.emit(
-                    now,
-                    Event::Status {
-                        ch: ch.to_string(),
-                        user: user.to_string(),
-                        status: after,
-                    },
-                );
-            }
-            return;
-        }
-        let member = channel.members.remove(user).expect("checked");
-        let vacated = channel.members.is_empty();
-        self.emit(
-            now,
-            Event::Leave {
-                ch: ch.to_string(),
-                user: member.identity,
-                cause,
-            },
-        );
-        if vacated {
-            self.emit(now, Event::ChannelVacated { ch: ch.to_string() });
-        }
+        self.release(now, ch, user, &key, cause);
     }
 
     /// Forget everything `relay` held: it stopped beating for the lease timeout (it
@@ -1194,34 +1087,32 @@ impl Roster {
 
     fn remove_presence(&mut self, now: Instant, key: &ClientKey, ch: &str, cause: EndCause) {
         self.stats.ended[cause.index()] += 1;
+        self.release(now, ch, &key.user, &key.client, cause);
+    }
+
+    /// `holder` (a local client, or `@relay`) lets go of `user` in `ch` for `cause`: the
+    /// member leaves with its last holder, or its status may change.
+    fn release(&mut self, now: Instant, ch: &str, user: &str, holder: &str, cause: EndCause) {
         self.mark_dirty(now, ch);
         let Some(channel) = self.channels.get_mut(ch) else {
             return;
         };
-        channel.note(&key.user);
-        let Some(member) = channel.members.get_mut(&key.user) else {
+        channel.note(user);
+        let Some(member) = channel.members.get_mut(user) else {
             return;
         };
         let before = member.status();
-        member.holders.remove(&key.client);
+        member.holders.remove(holder);
         if !member.holders.keys().any(|k| !is_remote(k)) {
-            channel.ended.insert(key.user.clone(), cause);
+            // This relay's own view ends: the others are told why with the share.
+            channel.ended.insert(user.to_string(), cause);
         }
         if !member.holders.is_empty() {
-            let status = member.status();
-            if status != before {
-                self.emit(
-                    now,
-                    Event::Status {
-                        ch: ch.to_string(),
-                        user: key.user.clone(),
-                        status,
-                    },
-                );
-            }
+            let after = member.status();
+            self.emit_status(now, ch, user, Some(before), after);
             return;
         }
-        let member = channel.members.remove(&key.user).expect("just seen");
+        let member = channel.members.remove(user).expect("just seen");
         let vacated = channel.members.is_empty();
         self.emit(
             now,
@@ -1233,6 +1124,50 @@ impl Roster {
         );
         if vacated {
             self.emit(now, Event::ChannelVacated { ch: ch.to_string() });
+        }
+    }
+
+    /// A holder came or changed: a member that was not there (`before` is `None`)
+    /// joins (after the channel's occupied, if it was empty); one that was may change
+    /// status.
+    fn emit_arrival(
+        &mut self,
+        now: Instant,
+        ch: &str,
+        identity: Identity,
+        occupied: bool,
+        before: Option<Status>,
+        after: Status,
+    ) {
+        if before.is_none() {
+            if occupied {
+                self.emit(now, Event::ChannelOccupied { ch: ch.to_string() });
+            }
+            let user = identity.id.clone();
+            self.emit(
+                now,
+                Event::Join {
+                    ch: ch.to_string(),
+                    user: identity,
+                },
+            );
+            // Joins count as active; say so when they are not (a background tab).
+            self.emit_status(now, ch, &user, Some(Status::Active), after);
+        } else {
+            self.emit_status(now, ch, &identity.id, before, after);
+        }
+    }
+
+    fn emit_status(&mut self, now: Instant, ch: &str, user: &str, before: Option<Status>, after: Status) {
+        if before != Some(after) {
+            self.emit(
+                now,
+                Event::Status {
+                    ch: ch.to_string(),
+                    user: user.to_string(),
+                    status: after,
+                },
+            );
         }
     }
 
