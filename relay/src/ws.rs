@@ -1,5 +1,5 @@
-//! One WebSocket connection, one task: the hello handshake, then a loop that turns the
-//! browser's frames into roster changes, drains the connection's bounded outbox, and
+//! One WebSocket connection: the hello handshake, then a receive loop that turns frames
+//! into roster changes, and a send task that drains the connection's bounded outbox and
 //! pings so that even a hidden tab, whose timers the browser throttles, keeps its lease.
 
 use crate::auth::{identity, unix_now};
@@ -9,6 +9,7 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use rollcall_core::policy::Claims;
 use rollcall_core::protocol::{close, ClientMsg, ErrorCode, ServerMsg, SUPPORTED_VERSIONS};
@@ -45,8 +46,12 @@ pub async fn upgrade(State(app): State<AppState>, headers: HeaderMap, ws: WebSoc
         .on_upgrade(move |socket| run(app, socket))
 }
 
-async fn run(app: AppState, mut socket: WebSocket) {
-    let Some((claims, client, expires)) = handshake(&app, &mut socket).await else {
+type Sink = SplitSink<WebSocket, Message>;
+type Stream = SplitStream<WebSocket>;
+
+async fn run(app: AppState, socket: WebSocket) {
+    let (mut sink, mut stream) = socket.split();
+    let Some((claims, client, expires)) = handshake(&app, &mut sink, &mut stream).await else {
         return;
     };
     let hub = app.hub.clone();
@@ -58,13 +63,12 @@ async fn run(app: AppState, mut socket: WebSocket) {
         user: identity(&claims),
         terms: app.config.presence.terms(),
     };
-    if socket.send(Message::Text(welcome.encode().into())).await.is_err() {
+    if sink.send(Message::Text(welcome.encode().into())).await.is_err() {
         hub.unregister(reg.conn, false);
         return;
     }
     let ping_every = Duration::from_millis((app.config.presence.lease_timeout_ms / 3).clamp(1_000, 20_000));
-    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
-    let (mut outbox, mut kill) = (reg.outbox, reg.kill);
+    let mut sender = tokio::spawn(send_loop(sink, reg.outbox, reg.kill, ping_every));
     let mut conn = Connection {
         app: app.clone(),
         conn: reg.conn,
@@ -73,116 +77,58 @@ async fn run(app: AppState, mut socket: WebSocket) {
         limited: 0,
         told_until: Instant::ZERO,
     };
-    // One task per connection: what the relay sends, what the browser sends and the ping
-    // timer, in one loop. A kill order (lease expired, replaced, slow, shutting down)
-    // wins over everything, even over a write to a peer that stopped reading.
     let mut unloading = false;
-    let killed = loop {
-        let step = tokio::select! {
-            biased;
-            order = &mut kill => break Some(order.unwrap_or((close::RELAY_RESTART, "closing"))),
-            frame = outbox.recv() => match frame {
-                Some(text) => Step::Send(text),
-                None => break None,
-            },
-            frame = socket.next() => match frame {
-                Some(Ok(Message::Text(text))) => {
-                    conn.on_text(&text);
-                    continue;
-                }
-                Some(Ok(Message::Binary(_))) => {
-                    conn.refuse(ErrorCode::BadFrame, None, None);
-                    continue;
-                }
-                Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
-                    hub.act(|r, now| r.touch(now, conn.conn, false));
-                    continue;
-                }
+    let mut sender_done = false;
+    loop {
+        tokio::select! {
+            // The send task ends when the relay closes this connection (lease expired,
+            // replaced, slow, shutting down) or the socket broke.
+            _ = &mut sender => {
+                sender_done = true;
+                break;
+            }
+            frame = stream.next() => match frame {
+                Some(Ok(Message::Text(text))) => conn.on_text(&text),
+                Some(Ok(Message::Binary(_))) => conn.refuse(ErrorCode::BadFrame, None, None),
+                Some(Ok(Message::Ping(_))) => hub.act(|r, now| r.touch(now, conn.conn, false)),
+                Some(Ok(Message::Pong(_))) => hub.act(|r, now| r.touch(now, conn.conn, false)),
                 Some(Ok(Message::Close(frame))) => {
-                    // Only the SDK's own 4001 (sent from pagehide, with a beacon) means
-                    // "this page is going away": a browser whose process died still
-                    // closes with 1001, and that must get the reconnect grace.
+                    // Only the SDK's own 4001 (sent from pagehide, with a beacon) means "this
+                    // page is going away": a browser whose process died still closes with
+                    // 1001, and that must get the reconnect grace.
                     unloading = frame.is_some_and(|f| f.code == close::UNLOADING);
-                    break None;
+                    break;
                 }
                 Some(Err(e)) => {
                     tracing::debug!(conn = conn.conn, "socket error: {e}");
-                    break None;
+                    break;
                 }
-                None => break None,
+                None => break,
             },
-            _ = ping.tick() => Step::Ping,
-        };
-        match write(&mut socket, &mut outbox, &mut kill, step).await {
-            Written::Ok => {}
-            Written::Broken => break None,
-            Written::Killed(order) => break Some(order),
         }
-    };
-    if let Some((code, reason)) = killed {
-        let frame = CloseFrame {
-            code,
-            reason: Utf8Bytes::from_static(reason),
-        };
-        let _ = tokio::time::timeout(Duration::from_secs(1), socket.send(Message::Close(Some(frame)))).await;
     }
-    // After a kill the roster has forgotten the connection already; this is a no-op then.
     hub.unregister(conn.conn, unloading);
-}
-
-/// What the loop has to write.
-enum Step {
-    Send(Utf8Bytes),
-    Ping,
-}
-
-enum Written {
-    Ok,
-    /// The socket is gone.
-    Broken,
-    /// The relay closed the connection meanwhile, with this code and reason.
-    Killed((u16, &'static str)),
-}
-
-/// Write a frame and whatever else is already queued behind it, then flush once, so a
-/// subscriber behind by several diffs gets them in one go.
-async fn write(socket: &mut WebSocket, outbox: &mut Outbox, kill: &mut Kill, step: Step) -> Written {
-    let frames = async {
-        match step {
-            Step::Send(text) => {
-                socket.feed(Message::Text(text)).await?;
-                while let Ok(text) = outbox.try_recv() {
-                    socket.feed(Message::Text(text)).await?;
-                }
-            }
-            Step::Ping => socket.feed(Message::Ping(Default::default())).await?,
-        }
-        socket.flush().await
-    };
-    tokio::select! {
-        biased;
-        order = kill => Written::Killed(order.unwrap_or((close::RELAY_RESTART, "closing"))),
-        sent = frames => match sent {
-            Ok(()) => Written::Ok,
-            Err(_) => Written::Broken,
-        },
+    // Unregistering dropped the outbox's sender: the send task finishes its queue and
+    // closes; don't wait long for a peer that stopped reading.
+    if !sender_done {
+        let _ = tokio::time::timeout(Duration::from_secs(2), sender).await;
     }
 }
 
 /// Read and check the hello. Refusals are told and closed here.
-async fn handshake(app: &AppState, socket: &mut WebSocket) -> Option<(Claims, String, Option<Instant>)> {
-    let first = match tokio::time::timeout(HELLO_TIMEOUT, socket.next()).await {
+async fn handshake(app: &AppState, sink: &mut Sink, stream: &mut Stream) -> Option<(Claims, String, Option<Instant>)> {
+    let first = match tokio::time::timeout(HELLO_TIMEOUT, stream.next()).await {
         Ok(Some(Ok(Message::Text(text)))) => text,
-        Ok(Some(Ok(_))) => return refuse(socket, ErrorCode::HelloFirst).await,
+        Ok(Some(Ok(_))) => return refuse(sink, ErrorCode::HelloFirst).await,
         _ => return None,
     };
     let (v, token, client) = match ClientMsg::decode(&first) {
         Ok(ClientMsg::Hello { v, token, client }) => (v, token, client),
-        Ok(_) => return refuse(socket, ErrorCode::HelloFirst).await,
-        Err(e) => return refuse(socket, e.code()).await,
+        Ok(_) => return refuse(sink, ErrorCode::HelloFirst).await,
+        Err(e) => return refuse(sink, e.code()).await,
     };
     if !v.iter().any(|v| SUPPORTED_VERSIONS.contains(v)) {
-        return refuse(socket, ErrorCode::UnsupportedVersion).await;
+        return refuse(sink, ErrorCode::UnsupportedVersion).await;
     }
     if client.is_empty()
         || client.len() > MAX_CLIENT_ID_BYTES
@@ -190,24 +136,24 @@ async fn handshake(app: &AppState, socket: &mut WebSocket) -> Option<(Claims, St
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     {
-        return refuse(socket, ErrorCode::BadClientId).await;
+        return refuse(sink, ErrorCode::BadClientId).await;
     }
     let claims = match app.verifier.verify(&token) {
         Ok(claims) => claims,
         Err(code) => {
             app.hub.metrics.reject(code);
-            return refuse(socket, code).await;
+            return refuse(sink, code).await;
         }
     };
     let expires = expiry(&app.hub, &claims);
     Some((claims, client, expires))
 }
 
-async fn refuse<T>(socket: &mut WebSocket, code: ErrorCode) -> Option<T> {
-    let _ = socket
+async fn refuse<T>(sink: &mut Sink, code: ErrorCode) -> Option<T> {
+    let _ = sink
         .send(Message::Text(ServerMsg::error(code, None, None).encode().into()))
         .await;
-    let _ = socket
+    let _ = sink
         .send(Message::Close(Some(CloseFrame {
             code: close::REFUSED,
             reason: Utf8Bytes::from_static(code.as_str()),
@@ -221,6 +167,35 @@ fn expiry(hub: &Hub, claims: &Claims) -> Option<Instant> {
     let exp = claims.exp?;
     let left_ms = exp.saturating_sub(unix_now()).saturating_mul(1_000);
     Some(hub.now() + left_ms)
+}
+
+async fn send_loop(mut sink: Sink, mut outbox: Outbox, mut kill: Kill, ping_every: Duration) {
+    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+    loop {
+        let msg = tokio::select! {
+            biased;
+            order = &mut kill => {
+                let (code, reason) = order.unwrap_or((close::RELAY_RESTART, "closing"));
+                let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
+                let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(Message::Close(Some(frame)))).await;
+                return;
+            }
+            frame = outbox.recv() => match frame {
+                Some(text) => Message::Text(text),
+                None => return,
+            },
+            _ = ping.tick() => Message::Ping(Default::default()),
+        };
+        // A peer that stopped reading must not pin this task: the kill order wins.
+        tokio::select! {
+            biased;
+            order = &mut kill => {
+                let _ = order;
+                return;
+            }
+            sent = sink.send(msg) => if sent.is_err() { return },
+        }
+    }
 }
 
 /// The receive side of one connection after its hello.
