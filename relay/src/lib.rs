@@ -176,6 +176,24 @@ fn demo_dir(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
 }
 
+/// The accept queue asked of the kernel, which caps it at `net.core.somaxconn`.
+pub const LISTEN_BACKLOG: u32 = 65_535;
+
+/// Listen on `addr` with a long accept queue: when every browser reconnects at once
+/// (after a restart, a network blip), the connections wait in the queue instead of
+/// having their SYNs dropped and retried by the browser a second later.
+pub fn listen(addr: std::net::SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    #[cfg(unix)]
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
+}
+
 /// Serve until `shutdown` resolves, then close every connection with "relay restarting".
 pub async fn serve(
     listener: TcpListener,

@@ -78,7 +78,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let listener = match tokio::net::TcpListener::bind(config.listen).await {
+    let listener = match rollcall_relay::listen(config.listen) {
         Ok(l) => l,
         Err(e) => {
             eprintln!("rollcall-relay: cannot listen on {}: {e}", config.listen);
