@@ -2,6 +2,7 @@
 //! POSTs to a real HTTP receiver in the test. The receiver verifies every signature
 //! and deduplicates by event id, as a site does.
 
+mod common;
 mod hooks;
 
 use hooks::*;

@@ -54,6 +54,12 @@ impl TestRelay {
         format!("http://{}", self.addr)
     }
 
+    /// Stop as a crash would: the server and the relay are dropped, nothing is written
+    /// on the way out and nobody is told.
+    pub fn kill(self) {
+        self.server.abort();
+    }
+
     /// SIGTERM, as the binary handles it.
     pub async fn stop(mut self) {
         let _ = self.stop.take().unwrap().send(());

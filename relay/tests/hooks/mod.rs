@@ -1,6 +1,6 @@
-//! For the webhook and ledger tests: a real HTTP receiver for webhooks, a relay that
-//! can be killed (dropped without shutdown) and started again on the same SQLite file,
-//! and a minimal browser tab speaking protocol v1.
+//! For the webhook and ledger tests: a real HTTP receiver for webhooks, and common's
+//! relay and client (`mod common` beside this one) as a relay that can be killed
+//! (dropped without shutdown) and started again on the same SQLite file, and a tab.
 
 #![allow(dead_code)]
 
@@ -8,23 +8,14 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
-use futures_util::{SinkExt, StreamExt};
-use rollcall_core::policy::Claims;
-use rollcall_relay::auth::{sign, unix_now};
-use rollcall_relay::config::Config;
-use rollcall_relay::{AppState, Relay};
+use rollcall_relay::auth::unix_now;
+use rollcall_relay::AppState;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::net::TcpStream;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::Message;
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
-pub const SECRET: &str = "test-secret-0123456789abcdef";
-pub const API_KEY: &str = "test-api-key";
+pub use super::common::API_KEY;
 pub const HOOK_SECRET: &str = "whsec-test-0123456789";
 /// Bounds a wait for something that must happen (loopback answers in milliseconds).
 pub const PATIENCE: Duration = Duration::from_secs(10);
@@ -188,63 +179,35 @@ pub fn line(event: &Value) -> String {
     parts.join(" ")
 }
 
-/// A relay on a real socket that can be killed.
+/// A relay on a real socket (common's) that can also be killed: dropped without its
+/// shutdown, as a crash would.
 pub struct TestRelay {
     pub addr: String,
     pub state: AppState,
-    relay: Option<Relay>,
-    server: tokio::task::JoinHandle<()>,
+    relay: super::common::TestRelay,
 }
 
 impl TestRelay {
     pub async fn start(toml: &str) -> TestRelay {
-        let mut config = Config::from_toml(toml).expect("test config");
-        config.secrets = vec![SECRET.to_string()];
-        config.api_key = Some(API_KEY.to_string());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap().to_string();
-        let relay = Relay::start(config);
-        let state = relay.state().clone();
-        let app = relay.router();
-        let server = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let relay = super::common::TestRelay::start(toml).await;
         TestRelay {
-            addr,
-            state,
-            relay: Some(relay),
-            server,
+            addr: relay.addr.clone(),
+            state: relay.state.clone(),
+            relay,
         }
     }
 
     /// Stop as a crash would: no shutdown, nothing written on the way out.
-    pub fn kill(mut self) {
-        self.server.abort();
-        drop(self.relay.take());
+    pub fn kill(self) {
+        self.relay.kill();
     }
 
+    /// A browser tab of `user` (client id `client`), welcomed.
     pub async fn tab(&self, user: &str, client: &str) -> Tab {
-        let claims = Claims {
-            sub: user.into(),
-            name: Some(format!("User {user}")),
-            exp: Some(unix_now() + 600),
-            ..Claims::default()
-        };
-        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/v1/ws", self.addr))
-            .await
-            .expect("ws connect");
-        let mut tab = Tab {
-            ws,
-            session: String::new(),
+        Tab {
+            client: self.relay.connect(user, client).await,
             addr: self.addr.clone(),
-            next_ref: 1,
-        };
-        tab.send(json!({"type": "hello", "v": [1], "token": sign(SECRET, &claims), "client": client}))
-            .await;
-        let welcome = tab.recv().await;
-        assert_eq!(welcome["type"], "welcome", "{welcome}");
-        tab.session = welcome["session"].as_str().unwrap().to_string();
-        tab
+        }
     }
 
     /// GET with the API key: (status, JSON body).
@@ -264,85 +227,47 @@ impl TestRelay {
     }
 }
 
-impl Drop for TestRelay {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
-}
-
-/// One page's connection.
+/// One page's connection: common's client, with the steps these tests take.
 pub struct Tab {
-    ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
-    pub session: String,
+    client: super::common::TestClient,
     addr: String,
-    next_ref: u64,
 }
 
 impl Tab {
-    async fn send(&mut self, frame: Value) {
-        self.ws.send(Message::text(frame.to_string())).await.expect("send");
-    }
-
-    async fn recv(&mut self) -> Value {
-        loop {
-            let msg = tokio::time::timeout(PATIENCE, self.ws.next())
-                .await
-                .expect("a frame in time")
-                .expect("open")
-                .expect("ok");
-            if let Message::Text(text) = msg {
-                return serde_json::from_str(&text).unwrap();
-            }
-        }
-    }
-
-    async fn request(&mut self, mut frame: Value) {
-        let reference = self.next_ref;
-        self.next_ref += 1;
-        frame["ref"] = json!(reference);
-        self.send(frame).await;
-        loop {
-            let reply = self.recv().await;
-            if reply["ref"] == json!(reference) {
-                assert_eq!(reply["type"], "ok", "{reply}");
-                return;
-            }
-        }
-    }
-
     pub async fn enter(&mut self, ch: &str) {
-        self.request(json!({"type": "enter", "ch": ch})).await;
+        self.client.enter(ch, json!({})).await.expect("entered");
     }
 
     pub async fn status(&mut self, ch: &str, status: &str) {
-        self.request(json!({"type": "update", "ch": ch, "status": status}))
-            .await;
+        self.client
+            .request(json!({"type": "update", "ch": ch, "status": status}))
+            .await
+            .expect("updated");
     }
 
     pub async fn leave(&mut self, ch: &str) {
-        self.request(json!({"type": "leave", "ch": ch})).await;
+        self.client
+            .request(json!({"type": "leave", "ch": ch}))
+            .await
+            .expect("left");
     }
 
     /// What a closing page does: a beacon, then a close frame marked "unloading".
-    pub async fn close_page(mut self) {
+    pub async fn close_page(self) {
         let status = reqwest::Client::new()
             .post(format!("http://{}/v1/beacon", self.addr))
             .header("content-type", "text/plain;charset=UTF-8")
-            .body(json!({ "session": self.session }).to_string())
+            .body(json!({ "session": self.client.session }).to_string())
             .send()
             .await
             .unwrap()
             .status();
         assert_eq!(status.as_u16(), 204);
-        let frame = CloseFrame {
-            code: CloseCode::from(4001),
-            reason: "unload".into(),
-        };
-        let _ = self.ws.close(Some(frame)).await;
+        self.client.close_unloading().await;
     }
 
     /// Vanish without a close frame (network dropped, leader tab gone).
     pub fn drop_tcp(self) {
-        drop(self.ws);
+        self.client.drop_tcp();
     }
 }
