@@ -473,6 +473,14 @@ fn storage_keeps_what_it_is_given(open: impl Fn() -> rollcall_relay::ledger::db:
     assert_eq!(db.open_sessions_of("bob").unwrap(), open_now);
     assert!(db.open_sessions_of("ann").unwrap().is_empty());
     assert_eq!(db.next_id().unwrap(), open_now[0].id + 1);
+    let asked = ["bob".to_string(), "nobody".to_string()].into_iter().collect();
+    let identities = db.identities(&asked).unwrap();
+    assert_eq!(
+        identities.keys().collect::<Vec<_>>(),
+        ["bob"],
+        "a user without a row is left out"
+    );
+    assert_eq!(identities["bob"].name.as_deref(), Some("User bob"));
     let queued = db.queued().unwrap();
     assert_eq!(queued.len(), 1);
     assert_eq!(db.bodies(&[queued[0].seq]).unwrap(), ["{}"]);

@@ -10,7 +10,7 @@ use super::calendar::Ms;
 use rollcall_core::protocol::{Identity, Status};
 use rusqlite::types::Value;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 /// A failure of the ledger's storage.
@@ -84,10 +84,6 @@ impl Db {
         each!(self, db => db.alive())
     }
 
-    pub fn heartbeat(&mut self, now: Ms) -> Result<()> {
-        each!(self, db => db.heartbeat(now))
-    }
-
     /// The id the next session gets.
     pub fn next_id(&mut self) -> Result<i64> {
         each!(self, db => db.next_id())
@@ -102,9 +98,9 @@ impl Db {
         each!(self, db => db.open_sessions_of(user))
     }
 
-    /// Names and avatars of the users with an open session.
-    pub fn identities(&mut self) -> Result<BTreeMap<String, Identity>> {
-        each!(self, db => db.identities())
+    /// Names and avatars of these users (those without a row left out).
+    pub fn identities(&mut self, users: &BTreeSet<String>) -> Result<BTreeMap<String, Identity>> {
+        each!(self, db => db.identities(users))
     }
 
     /// Apply the book's writes and queue webhook events (endpoint, event id, time,
@@ -299,15 +295,6 @@ impl Sqlite {
             .map(|v| v.map(ms))
     }
 
-    pub fn heartbeat(&self, now: Ms) -> SqlResult<()> {
-        self.conn.execute(
-            "INSERT INTO meta (key, value) VALUES ('alive', ?1)
-             ON CONFLICT (key) DO UPDATE SET value = max(value, excluded.value)",
-            params![now as i64],
-        )?;
-        Ok(())
-    }
-
     /// The id the next session gets.
     pub fn next_id(&self) -> SqlResult<i64> {
         self.conn
@@ -331,18 +318,26 @@ impl Sqlite {
     }
 
     /// Names and avatars of the users who have a row.
-    pub fn identities(&self) -> SqlResult<BTreeMap<String, Identity>> {
-        let mut stmt = self.conn.prepare(
-            "SELECT user, name, avatar FROM users WHERE user IN (SELECT user FROM sessions WHERE ended IS NULL)",
-        )?;
-        let rows = stmt.query_map([], |r| {
-            Ok(Identity {
-                id: r.get(0)?,
-                name: r.get(1)?,
-                avatar: r.get(2)?,
-            })
-        })?;
-        rows.map(|r| r.map(|i| (i.id.clone(), i))).collect()
+    pub fn identities(&self, users: &BTreeSet<String>) -> SqlResult<BTreeMap<String, Identity>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT user, name, avatar FROM users WHERE user = ?1")?;
+        let mut out = BTreeMap::new();
+        for user in users {
+            let found = stmt
+                .query_row(params![user], |r| {
+                    Ok(Identity {
+                        id: r.get(0)?,
+                        name: r.get(1)?,
+                        avatar: r.get(2)?,
+                    })
+                })
+                .optional()?;
+            if let Some(identity) = found {
+                out.insert(user.clone(), identity);
+            }
+        }
+        Ok(out)
     }
 
     /// Apply the book's writes and queue webhook events (endpoint, event id, time,

@@ -255,10 +255,13 @@ fn ledger_commit(state: &mut State, webhooks: &WebhookConfig, policy: &Policy, n
     let mut lanes = Vec::new();
     for write in &writes {
         let Write::Notify(notice) = write else { continue };
+        if !rule_wants(policy, notice) {
+            continue;
+        }
         let id = format!("evt_{}", random_id());
         let body = event_json(&id, notice);
         for (i, endpoint) in webhooks.endpoints.iter().enumerate() {
-            if endpoint.wants(notice) && rule_wants(policy, notice) {
+            if endpoint.wants(notice) {
                 queue.push((endpoint.url.clone(), id.clone(), now, body.clone()));
                 lanes.push(i);
             }
@@ -369,7 +372,9 @@ fn take_over(
             "ledger: {} sessions were open when the last recorder stopped; their users have {grace} ms to show up",
             open.len()
         );
-        book.restore(open, &state.db.identities()?, alive, now + grace);
+        let users = open.iter().map(|s| s.user.clone()).collect();
+        let identities = state.db.identities(&users)?;
+        book.restore(open, &identities, alive, now + grace);
     }
     for event in &truth {
         book.handle(now, event);

@@ -25,7 +25,7 @@ use super::db::{Error, Queued, Result, SessionQuery, UserRow};
 use redis::Commands;
 use rollcall_core::protocol::{Identity, Status};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 const SESSIONS: &str = "rc:l:s";
@@ -193,14 +193,6 @@ impl RedisDb {
         self.with(|c| Ok(c.get(ALIVE)?))
     }
 
-    pub fn heartbeat(&mut self, now: Ms) -> Result<()> {
-        self.with(|c| {
-            let known: Option<Ms> = c.get(ALIVE)?;
-            let _: () = c.set(ALIVE, known.unwrap_or(0).max(now))?;
-            Ok(())
-        })
-    }
-
     pub fn next_id(&mut self) -> Result<i64> {
         self.with(|c| Ok(c.get::<_, Option<i64>>(NEXT)?.unwrap_or(0) + 1))
     }
@@ -235,18 +227,26 @@ impl RedisDb {
         })
     }
 
-    pub fn identities(&mut self) -> Result<BTreeMap<String, Identity>> {
-        let open = self.open_sessions()?;
-        let mut users: Vec<String> = open.into_iter().map(|s| s.user).collect();
-        users.sort();
-        users.dedup();
-        let mut out = BTreeMap::new();
-        for user in users {
-            if let Some(row) = self.user(&user)? {
-                out.insert(user, row.identity);
-            }
+    pub fn identities(&mut self, users: &BTreeSet<String>) -> Result<BTreeMap<String, Identity>> {
+        if users.is_empty() {
+            return Ok(BTreeMap::new());
         }
-        Ok(out)
+        self.with(|c| {
+            let texts: Vec<Option<String>> = redis::cmd("HMGET").arg(USERS).arg(users).query(c)?;
+            let mut out = BTreeMap::new();
+            for (user, text) in users.iter().zip(texts) {
+                let Some(text) = text else { continue };
+                let row: StoredUser =
+                    serde_json::from_str(&text).map_err(|e| Error::Corrupt(format!("user {user}: {e}")))?;
+                let identity = Identity {
+                    id: user.clone(),
+                    name: row.name,
+                    avatar: row.avatar,
+                };
+                out.insert(user.clone(), identity);
+            }
+            Ok(out)
+        })
     }
 
     fn read_user(c: &mut redis::Connection, user: &str) -> Result<Option<StoredUser>> {
