@@ -50,14 +50,9 @@ async fn recorder<'a>(relays: &'a [&'a RelayProcess]) -> usize {
 }
 
 async fn get(relay: &RelayProcess, path: &str) -> Value {
-    let res = reqwest::Client::new()
-        .get(format!("http://{}{path}", relay.addr))
-        .bearer_auth(hooks::API_KEY)
-        .send()
-        .await
-        .expect("relay answers");
-    assert_eq!(res.status().as_u16(), 200);
-    serde_json::from_str(&res.text().await.unwrap()).unwrap()
+    let (status, body) = hooks::get_at(&relay.addr, path, Some(hooks::API_KEY)).await;
+    assert_eq!(status, 200, "{body}");
+    body
 }
 
 #[tokio::test]

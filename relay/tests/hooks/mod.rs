@@ -216,15 +216,20 @@ impl TestRelay {
     }
 
     pub async fn get_with(&self, path: &str, key: Option<&str>) -> (u16, Value) {
-        let mut req = reqwest::Client::new().get(format!("http://{}{path}", self.addr));
-        if let Some(key) = key {
-            req = req.bearer_auth(key);
-        }
-        let res = req.send().await.expect("relay answers");
-        let status = res.status().as_u16();
-        let text = res.text().await.expect("a body");
-        (status, serde_json::from_str(&text).expect("a JSON answer"))
+        get_at(&self.addr, path, key).await
     }
+}
+
+/// GET `path` of the relay at `addr` (with `key` as bearer): (status, JSON body).
+pub async fn get_at(addr: &str, path: &str, key: Option<&str>) -> (u16, Value) {
+    let mut req = reqwest::Client::new().get(format!("http://{addr}{path}"));
+    if let Some(key) = key {
+        req = req.bearer_auth(key);
+    }
+    let res = req.send().await.expect("relay answers");
+    let status = res.status().as_u16();
+    let text = res.text().await.expect("a body");
+    (status, serde_json::from_str(&text).expect("a JSON answer"))
 }
 
 /// One page's connection: common's client, with the steps these tests take.
