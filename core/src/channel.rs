@@ -59,23 +59,34 @@ pub fn matches(pattern: &str, name: &str) -> bool {
 fn glob(p: &[u8], n: &[u8]) -> bool {
     // Iterative with backtracking to the last star: linear in practice, never recursive
     // on peer input (names come from peers, patterns from the operator or a signed token).
+    // Two restart points: the last `**`, and the last `*` after it. A `*` cannot take a
+    // '/', so when it would have to, the `**` before it takes one more byte instead
+    // (`/**/*` matches `/a/b/c`).
     let (mut pi, mut ni) = (0, 0);
-    let mut star: Option<(usize, usize, bool)> = None; // (pattern index after star, name index, crosses '/')
+    let mut single: Option<(usize, usize)> = None; // (pattern index after `*`, name index)
+    let mut double: Option<(usize, usize)> = None; // (pattern index after `**`, name index)
     while ni < n.len() {
         if pi < p.len() && p[pi] == b'*' {
-            let double = p.get(pi + 1) == Some(&b'*');
-            pi += if double { 2 } else { 1 };
-            star = Some((pi, ni, double));
+            if p.get(pi + 1) == Some(&b'*') {
+                pi += 2;
+                double = Some((pi, ni));
+                single = None;
+            } else {
+                pi += 1;
+                single = Some((pi, ni));
+            }
         } else if pi < p.len() && p[pi] == n[ni] {
             pi += 1;
             ni += 1;
-        } else if let Some((sp, sn, double)) = star {
-            if !double && n[sn] == b'/' {
-                return false;
-            }
+        } else if let Some((sp, sn)) = single.filter(|&(_, sn)| n[sn] != b'/') {
             pi = sp;
             ni = sn + 1;
-            star = Some((sp, sn + 1, double));
+            single = Some((sp, sn + 1));
+        } else if let Some((dp, dn)) = double {
+            pi = dp;
+            ni = dn + 1;
+            double = Some((dp, dn + 1));
+            single = None;
         } else {
             return false;
         }
@@ -129,6 +140,9 @@ mod tests {
         assert!(matches("/doc/**/edit", "/doc/1/2/edit"));
         assert!(!matches("/doc/**/edit", "/doc/1/2/view"));
         assert!(matches("/site/online", "/site/online"));
+        assert!(matches("/**/*", "/a/b/c"));
+        assert!(matches("/**/x/*", "/a/b/x/c"));
+        assert!(!matches("/**/x/*", "/a/x/b/c"));
         assert!(!matches("/site/online", "/site/online2"));
     }
 
