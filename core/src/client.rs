@@ -26,6 +26,8 @@ use std::collections::VecDeque;
 pub const BACKOFF_BASE_MS: u64 = 500;
 /// No retry waits longer than this.
 pub const BACKOFF_CAP_MS: u64 = 30_000;
+/// The first attempt whose backoff reaches [`BACKOFF_CAP_MS`].
+const BACKOFF_CAP_ATTEMPT: u32 = (BACKOFF_CAP_MS / BACKOFF_BASE_MS).next_power_of_two().trailing_zeros();
 /// Activity changes closer together than this are merged into one check-in, so a
 /// flapping tab cannot spend the relay's rate limit.
 pub const STATUS_THROTTLE_MS: u64 = 1_000;
@@ -502,6 +504,10 @@ impl Client {
     ///   with an [`Event::Error`], and the client goes on trying.
     /// - 4012 (token expired): reconnect with a fresh token.
     /// - 1012 (relay restarting): reconnect at once.
+    /// - 1009 (a frame too large): the wants would send the same frame again; stop with
+    ///   `frame_too_large`.
+    /// - 1008 (a flood): tell the page (`rate_limited`) and reconnect only after the
+    ///   longest backoff, so a page stuck in a loop of updates cannot loop on the relay.
     /// - anything else: reconnect after a backoff.
     pub fn closed(&mut self, now: Instant, code: u16, jitter: f64) {
         if matches!(self.conn, Conn::Stopped | Conn::Idle | Conn::Waiting { .. }) {
@@ -535,6 +541,15 @@ impl Client {
                 self.retry_after_backoff(now, jitter);
             }
             close::RELAY_RESTART => self.begin_connect(now),
+            close::TOO_LARGE => self.stop(Failure::refused(ErrorCode::FrameTooLarge, String::new())),
+            close::POLICY => {
+                self.events.push_back(Event::Error {
+                    ch: None,
+                    failure: Failure::refused(ErrorCode::RateLimited, String::new()),
+                });
+                self.attempts = self.attempts.max(BACKOFF_CAP_ATTEMPT);
+                self.retry_after_backoff(now, jitter);
+            }
             _ => self.retry_after_backoff(now, jitter),
         }
     }
@@ -1430,6 +1445,32 @@ mod tests {
         let mut c = ready(30_000);
         c.closed(T0 + 5, close::RELAY_RESTART, 0.9);
         assert_eq!(events(&mut c), vec![Event::Connect { fresh_token: false }]);
+    }
+
+    #[test]
+    fn close_1009_stops_with_frame_too_large_instead_of_sending_it_again() {
+        let mut c = ready(30_000);
+        c.closed(T0 + 5, close::TOO_LARGE, 0.0);
+        assert!(c.is_stopped());
+        let ev = events(&mut c);
+        assert!(
+            matches!(&ev[..], [Event::Stopped(f)] if f.code() == "frame_too_large"),
+            "{ev:?}"
+        );
+        assert_eq!(c.poll_timeout(), None);
+    }
+
+    #[test]
+    fn close_1008_is_told_and_retried_only_after_the_longest_backoff() {
+        let mut c = ready(30_000);
+        c.closed(T0 + 5, close::POLICY, 0.0);
+        let ev = events(&mut c);
+        assert!(
+            matches!(&ev[..], [Event::Error { ch: None, failure }] if failure.code() == "rate_limited"),
+            "{ev:?}"
+        );
+        assert_eq!(c.poll_timeout().unwrap().since(T0 + 5), BACKOFF_CAP_MS / 2);
+        assert!(!c.is_stopped());
     }
 
     #[test]

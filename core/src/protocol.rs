@@ -33,8 +33,11 @@ pub mod close {
     pub const SLOW_CONSUMER: u16 = 4011;
     /// The token expired and no new one came in time.
     pub const TOKEN_EXPIRED: u16 = 4012;
-    /// Too many protocol errors or frames over the rate limit.
+    /// Too many protocol errors or frames over the rate limit. Do not reconnect at once.
     pub const POLICY: u16 = 1008;
+    /// A frame larger than the relay accepts (`frame_too_large`). Reconnecting with the
+    /// same frame fails the same way.
+    pub const TOO_LARGE: u16 = 1009;
 }
 
 /// A presence's activity as the browser reports it.

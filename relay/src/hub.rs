@@ -9,7 +9,7 @@
 
 use crate::metrics::Metrics;
 use crate::store::Store;
-use axum::extract::ws::Utf8Bytes;
+use bytes::Bytes;
 use rollcall_core::protocol::{close, Identity, Member, ServerMsg};
 use rollcall_core::roster::{Attached, ConnId, Event, Output, Roster, RosterConfig, Stats};
 use rollcall_core::Instant;
@@ -19,13 +19,13 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Notify};
 
 /// What a connection's send task writes to its socket.
-pub type Outbox = mpsc::Receiver<Utf8Bytes>;
+pub type Outbox = mpsc::Receiver<Bytes>;
 
 /// Tells a connection's send task to close the socket with this code and reason.
 pub type Kill = oneshot::Receiver<(u16, &'static str)>;
 
 struct Handle {
-    tx: mpsc::Sender<Utf8Bytes>,
+    tx: mpsc::Sender<Bytes>,
     kill: Option<oneshot::Sender<(u16, &'static str)>>,
     session: String,
 }
@@ -201,7 +201,7 @@ impl Hub {
     /// Queue one message for one connection.
     pub fn send(&self, conn: ConnId, msg: &ServerMsg) {
         let mut inner = self.lock();
-        let frame = Utf8Bytes::from(msg.encode());
+        let frame = Bytes::from(msg.encode());
         self.push(&mut inner, conn, frame);
         self.settle(&mut inner);
     }
@@ -258,12 +258,12 @@ impl Hub {
         while let Some(out) = inner.roster.poll_output() {
             match out {
                 Output::Deliver { to, frame } => {
-                    let frame = Utf8Bytes::from(frame);
+                    let frame = Bytes::from(frame);
                     for conn in to {
                         self.push(inner, conn, frame.clone());
                     }
                 }
-                Output::Send { conn, msg } => self.push(inner, conn, Utf8Bytes::from(msg.encode())),
+                Output::Send { conn, msg } => self.push(inner, conn, Bytes::from(msg.encode())),
                 Output::Close { conn, code, reason } => self.kill(inner, conn, code, reason),
                 Output::Share { ch, user, view, cause } => {
                     if let Some(store) = self.store.get() {
@@ -286,7 +286,7 @@ impl Hub {
         }
     }
 
-    fn push(&self, inner: &mut Inner, conn: ConnId, frame: Utf8Bytes) {
+    fn push(&self, inner: &mut Inner, conn: ConnId, frame: Bytes) {
         let Some(handle) = inner.conns.get(&conn) else { return };
         match handle.tx.try_send(frame) {
             Ok(()) => self.metrics.frames_out.inc(),

@@ -3,6 +3,7 @@
 //! - [`config`]: file, environment and flags.
 //! - [`auth`]: browser tokens and the server API key.
 //! - [`hub`]: the shared roster and the connections' outboxes.
+//! - [`upgrade`]: the WebSocket transport: upgrade, shared-frame writes, closing.
 //! - [`ws`]: one WebSocket connection.
 //! - [`http`]: beacon, server API, health, metrics, demo endpoints.
 //! - [`metrics`]: Prometheus counters.
@@ -29,6 +30,7 @@ pub mod ledger;
 pub mod metrics;
 pub mod pusher;
 pub mod store;
+pub mod upgrade;
 pub mod webhooks;
 pub mod ws;
 

@@ -1,14 +1,20 @@
 //! One WebSocket connection: the hello handshake, then a receive loop that turns frames
 //! into roster changes, and a send task that drains the connection's bounded outbox and
 //! pings so that even a hidden tab, whose timers the browser throttles, keeps its lease.
+//!
+//! How a connection ends decides who says what: a client's close frame is answered by
+//! the stream itself; a close the relay decides (lease, flood, frame too large, slow
+//! reader, restart) goes out after whatever the client was told, and the socket is then
+//! read until the client answers, so nothing told is lost to a reset.
 
 use crate::auth::{identity, unix_now};
 use crate::hub::{Hub, Kill, Outbox};
+use crate::upgrade::{self, Socket};
 use crate::AppState;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{Request, State};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use rollcall_core::policy::Claims;
@@ -18,38 +24,42 @@ use rollcall_core::roster::ConnId;
 use rollcall_core::Instant;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_websockets::Message;
 
 /// How long a new socket may take to say hello.
 pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest client id accepted.
 pub const MAX_CLIENT_ID_BYTES: usize = 64;
-/// Read buffer per connection: presence frames are small, and a 128 KiB default per
-/// socket would dominate the relay's memory at 10,000 connections.
-pub const READ_BUFFER_BYTES: usize = 4 * 1024;
 /// Frames refused in a row for the rate limit before the connection is closed.
 pub const FLOOD_CLOSE_AFTER: u32 = 200;
+/// Longest the relay waits to write its last frames and the close to a client.
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
-pub async fn upgrade(State(app): State<AppState>, headers: HeaderMap, ws: WebSocketUpgrade) -> Response {
-    if !app.origin_allowed(headers.get(header::ORIGIN).and_then(|v| v.to_str().ok())) {
+pub async fn upgrade(State(app): State<AppState>, req: Request) -> Response {
+    if !app.origin_allowed(req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok())) {
         return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
     }
     if app.hub.connections() >= app.config.limits.max_connections {
         return (StatusCode::SERVICE_UNAVAILABLE, "the relay is at its connection limit").into_response();
     }
-    // The hard cap is larger than the limit so that an oversized frame gets a clear
-    // `frame_too_large` instead of a dropped connection.
-    let hard_cap = app.config.limits.max_frame_bytes * 4;
-    ws.read_buffer_size(READ_BUFFER_BYTES)
-        .write_buffer_size(0)
-        .max_message_size(hard_cap)
-        .max_frame_size(hard_cap)
-        .on_upgrade(move |socket| run(app, socket))
+    let max_frame = app.config.limits.max_frame_bytes;
+    upgrade::accept(req, max_frame, move |socket| run(app, socket))
 }
 
-type Sink = SplitSink<WebSocket, Message>;
-type Stream = SplitStream<WebSocket>;
+type Sink = SplitSink<Socket, Message>;
+type Stream = SplitStream<Socket>;
 
-async fn run(app: AppState, socket: WebSocket) {
+/// How the receive loop ended.
+enum Ended {
+    /// The client sent a close frame (the stream answers it).
+    ByClient { unloading: bool },
+    /// The relay closed the connection: the send task sent the close.
+    ByRelay,
+    /// The socket broke, or the client broke the protocol (the stream closes it).
+    Broken,
+}
+
+async fn run(app: AppState, socket: Socket) {
     let (mut sink, mut stream) = socket.split();
     let Some((claims, client, expires)) = handshake(&app, &mut sink, &mut stream).await else {
         return;
@@ -63,7 +73,7 @@ async fn run(app: AppState, socket: WebSocket) {
         user: identity(&claims),
         terms: app.config.presence.terms(),
     };
-    if sink.send(Message::Text(welcome.encode().into())).await.is_err() {
+    if sink.send(Message::text(welcome.encode())).await.is_err() {
         hub.unregister(reg.conn, false);
         return;
     }
@@ -77,58 +87,76 @@ async fn run(app: AppState, socket: WebSocket) {
         limited: 0,
         told_until: Instant::ZERO,
     };
-    let mut unloading = false;
-    let mut sender_done = false;
-    loop {
+    let ended = loop {
         tokio::select! {
             // The send task ends when the relay closes this connection (lease expired,
-            // replaced, slow, shutting down) or the socket broke.
-            _ = &mut sender => {
-                sender_done = true;
-                break;
-            }
+            // replaced, slow, flood, shutting down) or the socket broke.
+            _ = &mut sender => break Ended::ByRelay,
             frame = stream.next() => match frame {
-                Some(Ok(Message::Text(text))) => conn.on_text(&text),
-                Some(Ok(Message::Binary(_))) => conn.refuse(ErrorCode::BadFrame, None, None),
-                Some(Ok(Message::Ping(_))) => hub.act(|r, now| r.touch(now, conn.conn, false)),
-                Some(Ok(Message::Pong(_))) => hub.act(|r, now| r.touch(now, conn.conn, false)),
-                Some(Ok(Message::Close(frame))) => {
-                    // Only the SDK's own 4001 (sent from pagehide, with a beacon) means "this
-                    // page is going away": a browser whose process died still closes with
-                    // 1001, and that must get the reconnect grace.
-                    unloading = frame.is_some_and(|f| f.code == close::UNLOADING);
-                    break;
+                Some(Ok(msg)) => {
+                    if let Some(text) = msg.as_text() {
+                        conn.on_text(text);
+                    } else if msg.is_binary() {
+                        conn.refuse(ErrorCode::BadFrame, None, None);
+                    } else if msg.is_ping() || msg.is_pong() {
+                        hub.act(|r, now| r.touch(now, conn.conn, false));
+                    } else if let Some((code, _)) = msg.as_close() {
+                        // Only the SDK's own 4001 (sent from pagehide, with a beacon) means
+                        // "this page is going away": a browser whose process died still
+                        // closes with 1001, and that must get the reconnect grace.
+                        break Ended::ByClient { unloading: u16::from(code) == close::UNLOADING };
+                    } else if msg.is_close() {
+                        break Ended::ByClient { unloading: false };
+                    }
                 }
                 Some(Err(e)) => {
                     tracing::debug!(conn = conn.conn, "socket error: {e}");
-                    break;
+                    break Ended::Broken;
                 }
-                None => break,
+                None => break Ended::Broken,
             },
         }
-    }
+    };
+    let unloading = matches!(ended, Ended::ByClient { unloading: true });
     hub.unregister(conn.conn, unloading);
-    // Unregistering dropped the outbox's sender: the send task finishes its queue and
-    // closes; don't wait long for a peer that stopped reading.
-    if !sender_done {
-        let _ = tokio::time::timeout(Duration::from_secs(2), sender).await;
+    match ended {
+        // The send task wrote the close after what the client was told: read until the
+        // client answers it.
+        Ended::ByRelay => upgrade::linger(&mut stream).await,
+        // The stream queued its answer (to a close, or a 1002/1009 for a broken
+        // frame); reading once more writes it.
+        Ended::ByClient { .. } | Ended::Broken => {
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, stream.next()).await;
+        }
     }
+    // Unregistering dropped the outbox's sender: the send task ends; don't wait long
+    // for a peer that stopped reading.
+    sender.abort();
 }
 
 /// Read and check the hello. Refusals are told and closed here.
 async fn handshake(app: &AppState, sink: &mut Sink, stream: &mut Stream) -> Option<(Claims, String, Option<Instant>)> {
     let first = match tokio::time::timeout(HELLO_TIMEOUT, stream.next()).await {
-        Ok(Some(Ok(Message::Text(text)))) => text,
-        Ok(Some(Ok(_))) => return refuse(sink, ErrorCode::HelloFirst).await,
+        Ok(Some(Ok(msg))) if msg.is_text() => msg,
+        Ok(Some(Ok(msg))) if msg.is_close() => {
+            let _ = tokio::time::timeout(CLOSE_TIMEOUT, stream.next()).await;
+            return None;
+        }
+        Ok(Some(Ok(_))) => return refuse(sink, stream, ErrorCode::HelloFirst).await,
         _ => return None,
     };
-    let (v, token, client) = match ClientMsg::decode(&first) {
+    let first = first.as_text().expect("a text message");
+    if first.len() > app.config.limits.max_frame_bytes {
+        app.hub.metrics.reject(ErrorCode::FrameTooLarge);
+        return refuse_with(sink, stream, ErrorCode::FrameTooLarge, close::TOO_LARGE).await;
+    }
+    let (v, token, client) = match ClientMsg::decode(first) {
         Ok(ClientMsg::Hello { v, token, client }) => (v, token, client),
-        Ok(_) => return refuse(sink, ErrorCode::HelloFirst).await,
-        Err(e) => return refuse(sink, e.code()).await,
+        Ok(_) => return refuse(sink, stream, ErrorCode::HelloFirst).await,
+        Err(e) => return refuse(sink, stream, e.code()).await,
     };
     if !v.iter().any(|v| SUPPORTED_VERSIONS.contains(v)) {
-        return refuse(sink, ErrorCode::UnsupportedVersion).await;
+        return refuse(sink, stream, ErrorCode::UnsupportedVersion).await;
     }
     if client.is_empty()
         || client.len() > MAX_CLIENT_ID_BYTES
@@ -136,29 +164,32 @@ async fn handshake(app: &AppState, sink: &mut Sink, stream: &mut Stream) -> Opti
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     {
-        return refuse(sink, ErrorCode::BadClientId).await;
+        return refuse(sink, stream, ErrorCode::BadClientId).await;
     }
     let claims = match app.verifier.verify(&token) {
         Ok(claims) => claims,
         Err(code) => {
             app.hub.metrics.reject(code);
-            return refuse(sink, code).await;
+            return refuse(sink, stream, code).await;
         }
     };
     let expires = expiry(&app.hub, &claims);
     Some((claims, client, expires))
 }
 
-async fn refuse<T>(sink: &mut Sink, code: ErrorCode) -> Option<T> {
-    let _ = sink
-        .send(Message::Text(ServerMsg::error(code, None, None).encode().into()))
-        .await;
-    let _ = sink
-        .send(Message::Close(Some(CloseFrame {
-            code: close::REFUSED,
-            reason: Utf8Bytes::from_static(code.as_str()),
-        })))
-        .await;
+/// Tell the client why, close with [`close::REFUSED`], and read until it answers.
+async fn refuse<T>(sink: &mut Sink, stream: &mut Stream, code: ErrorCode) -> Option<T> {
+    refuse_with(sink, stream, code, close::REFUSED).await
+}
+
+async fn refuse_with<T>(sink: &mut Sink, stream: &mut Stream, code: ErrorCode, close_code: u16) -> Option<T> {
+    let told = async {
+        sink.feed(Message::text(ServerMsg::error(code, None, None).encode())).await?;
+        sink.send(upgrade::close_frame(close_code, code.as_str())).await
+    };
+    if let Ok(Ok(())) = tokio::time::timeout(CLOSE_TIMEOUT, told).await {
+        upgrade::linger(stream).await;
+    }
     None
 }
 
@@ -169,33 +200,74 @@ fn expiry(hub: &Hub, claims: &Claims) -> Option<Instant> {
     Some(hub.now() + left_ms)
 }
 
+/// Most frames written with one flush: they go out in one vectored write.
+const BATCH: usize = 64;
+
 async fn send_loop(mut sink: Sink, mut outbox: Outbox, mut kill: Kill, ping_every: Duration) {
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
     loop {
-        let msg = tokio::select! {
+        let batch = tokio::select! {
             biased;
             order = &mut kill => {
-                let (code, reason) = order.unwrap_or((close::RELAY_RESTART, "closing"));
-                let frame = CloseFrame { code, reason: Utf8Bytes::from_static(reason) };
-                let _ = tokio::time::timeout(Duration::from_secs(1), sink.send(Message::Close(Some(frame)))).await;
+                // A dropped order means the hub forgot this connection because its
+                // socket is gone: nothing to say.
+                if let Ok((code, reason)) = order {
+                    close_after_queue(&mut sink, &mut outbox, code, reason).await;
+                }
                 return;
             }
             frame = outbox.recv() => match frame {
-                Some(text) => Message::Text(text),
+                Some(frame) => {
+                    let mut batch = vec![frame];
+                    while batch.len() < BATCH {
+                        match outbox.try_recv() {
+                            Ok(frame) => batch.push(frame),
+                            Err(_) => break,
+                        }
+                    }
+                    batch
+                }
                 None => return,
             },
-            _ = ping.tick() => Message::Ping(Default::default()),
+            _ = ping.tick() => Vec::new(),
+        };
+        let write = async {
+            if batch.is_empty() {
+                return sink.send(Message::ping(Bytes::new())).await;
+            }
+            for frame in batch {
+                sink.feed(Message::text(frame)).await?;
+            }
+            sink.flush().await
         };
         // A peer that stopped reading must not pin this task: the kill order wins.
         tokio::select! {
             biased;
             order = &mut kill => {
-                let _ = order;
+                if let Ok((code, reason)) = order {
+                    if code != close::SLOW_CONSUMER {
+                        let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(upgrade::close_frame(code, reason))).await;
+                    }
+                }
                 return;
             }
-            sent = sink.send(msg) => if sent.is_err() { return },
+            sent = write => if sent.is_err() { return },
         }
     }
+}
+
+/// The relay closes: what the client was already told goes first (the error that says
+/// why), then the close. A slow consumer's queue is what it could not read: dropped.
+async fn close_after_queue(sink: &mut Sink, outbox: &mut Outbox, code: u16, reason: &str) {
+    let told = async {
+        if code != close::SLOW_CONSUMER {
+            while let Ok(frame) = outbox.try_recv() {
+                sink.feed(Message::text(frame)).await?;
+            }
+        }
+        sink.send(upgrade::close_frame(code, reason)).await
+    };
+    let _ = tokio::time::timeout(CLOSE_TIMEOUT, told).await;
 }
 
 /// The receive side of one connection after its hello.
@@ -226,11 +298,8 @@ impl Connection {
         if let Err(wait) = rate.take(now) {
             self.limited += 1;
             hub.metrics.reject(ErrorCode::RateLimited);
-            if self.limited >= FLOOD_CLOSE_AFTER {
-                hub.close(self.conn, close::POLICY, "too many frames over the rate limit");
-                return;
-            }
-            if now >= self.told_until {
+            let flood = self.limited >= FLOOD_CLOSE_AFTER;
+            if flood || now >= self.told_until {
                 self.told_until = now + wait;
                 let mut msg = ServerMsg::error(ErrorCode::RateLimited, None, None);
                 if let ServerMsg::Error { retry_after_ms, .. } = &mut msg {
@@ -238,11 +307,16 @@ impl Connection {
                 }
                 hub.send(self.conn, &msg);
             }
+            if flood {
+                hub.close(self.conn, close::POLICY, "too many frames over the rate limit");
+            }
             return;
         }
         self.limited = 0;
         if text.len() > self.app.config.limits.max_frame_bytes {
-            return self.refuse(ErrorCode::FrameTooLarge, None, None);
+            self.refuse(ErrorCode::FrameTooLarge, None, None);
+            hub.close(self.conn, close::TOO_LARGE, "frame too large");
+            return;
         }
         let msg = match ClientMsg::decode(text) {
             Ok(msg) => msg,

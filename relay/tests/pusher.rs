@@ -519,6 +519,19 @@ async fn an_unknown_key_or_protocol_is_refused_and_closed() {
 }
 
 #[tokio::test]
+async fn a_clean_close_is_answered_with_1000() {
+    let relay = TestRelay::start(&config("")).await;
+    let mut p = Pusher::connect(&relay).await;
+    p.ws.close(Some(tokio_tungstenite::tungstenite::protocol::CloseFrame {
+        code: 1000.into(),
+        reason: "bye".into(),
+    }))
+    .await
+    .unwrap();
+    assert_eq!(p.closed().await, Some(1000));
+}
+
+#[tokio::test]
 async fn sign_in_with_a_good_signature_succeeds_and_a_bad_one_closes_with_4009() {
     let relay = TestRelay::start(&config("")).await;
     let mut p = Pusher::connect(&relay).await;

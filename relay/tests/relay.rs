@@ -211,12 +211,6 @@ async fn bad_input_gets_its_error_and_changes_nothing() {
     assert_eq!(error_of(&mut c).await, "unknown_type");
     c.send_text(r#"{"type":"enter"}"#).await;
     assert_eq!(error_of(&mut c).await, "bad_frame");
-    c.send_text(&format!(
-        r#"{{"type":"enter","ch":"/site/online","meta":{{"x":"{}"}}}}"#,
-        "y".repeat(600)
-    ))
-    .await;
-    assert_eq!(error_of(&mut c).await, "frame_too_large");
     c.ws.send(tokio_tungstenite::tungstenite::Message::binary(vec![1, 2, 3]))
         .await
         .unwrap();
@@ -255,7 +249,6 @@ async fn bad_input_gets_its_error_and_changes_nothing() {
     for reason in [
         "bad_frame",
         "unknown_type",
-        "frame_too_large",
         "meta_too_large",
         "bad_channel",
         "too_many_channels",
@@ -291,13 +284,57 @@ async fn a_flood_is_rate_limited_with_a_retry_after() {
 }
 
 #[tokio::test]
-async fn a_sustained_flood_is_disconnected() {
+async fn a_sustained_flood_is_told_rate_limited_then_closed_with_1008() {
     let relay = TestRelay::start(&format!("{FAST}\n[limits]\nframes_per_second = 1\nframe_burst = 1\n")).await;
     let mut c = relay.connect("ann", "a1").await;
-    for _ in 0..300 {
+    // Sent without reading a thing: the relay must still get its last words through.
+    for _ in 0..3_000 {
         c.send(json!({"type": "checkin", "status": "active"})).await;
     }
-    assert_eq!(c.closed().await, Some(1008));
+    let (told, code) = c.told_then_closed().await;
+    assert_eq!(told.last().map(String::as_str), Some("rate_limited"), "{told:?}");
+    assert_eq!(code, Some(1008));
+}
+
+#[tokio::test]
+async fn a_frame_too_large_is_told_then_closed_with_1009() {
+    let relay = TestRelay::start(FAST).await;
+    // Over the 16 KiB limit, and five times over it.
+    for size in [20 * 1024, 100 * 1024] {
+        let mut c = relay.connect("ann", "a1").await;
+        c.send_text(&format!(r#"{{"type":"checkin","status":"{}"}}"#, "x".repeat(size)))
+            .await;
+        assert_eq!(c.told_then_closed().await, (vec!["frame_too_large".to_string()], Some(1009)), "{size}");
+    }
+    // As the first frame, before any hello.
+    let mut c = relay.raw().await;
+    c.send_text(&"x".repeat(100 * 1024)).await;
+    assert_eq!(c.told_then_closed().await, (vec!["frame_too_large".to_string()], Some(1009)));
+    // So large that the relay does not read it at all: the close alone says it.
+    let mut c = relay.connect("ann", "a1").await;
+    c.send_text(&"x".repeat(2 * 1024 * 1024)).await;
+    assert_eq!(c.told_then_closed().await, (vec![], Some(1009)));
+    // The relay is still fine, and counted them.
+    relay.connect("bob", "b1").await.enter(CH, json!({})).await.unwrap();
+    let (_, _, metrics) = call(&relay.state, "GET", "/metrics", &[], "").await;
+    assert!(metrics.contains("rollcall_frames_rejected_total{reason=\"frame_too_large\"} 3"), "{metrics}");
+}
+
+#[tokio::test]
+async fn a_clean_close_is_answered_with_1000() {
+    let relay = TestRelay::start(FAST).await;
+    let mut c = relay.connect("ann", "a1").await;
+    c.ws.close(Some(tokio_tungstenite::tungstenite::protocol::CloseFrame {
+        code: 1000.into(),
+        reason: "bye".into(),
+    }))
+    .await
+    .unwrap();
+    assert_eq!(c.closed().await, Some(1000));
+    // Before the hello too.
+    let mut c = relay.raw().await;
+    c.ws.close(None).await.unwrap();
+    assert_eq!(c.told_then_closed().await, (vec![], None), "an empty close is answered empty");
 }
 
 #[tokio::test]

@@ -12,11 +12,13 @@ use super::members::Members;
 use super::{code, event, rollcall_channel, signature, MAX_USER_ID_BYTES, MIN_PROTOCOL, PROTOCOL};
 use crate::config::PusherApp;
 use crate::hub::{Kill, Outbox};
-use crate::ws::{FLOOD_CLOSE_AFTER, READ_BUFFER_BYTES};
+use crate::upgrade::{self, Socket as WebSocket};
+use crate::ws::{CLOSE_TIMEOUT, FLOOD_CLOSE_AFTER};
 use crate::AppState;
-use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, RawQuery, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::{header, StatusCode};
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
 use axum::response::{IntoResponse, Response};
 use rollcall_core::policy::Claims;
 use rollcall_core::protocol::{close, meta_size, ErrorCode, Identity, Meta, ServerMsg, Status};
@@ -25,6 +27,7 @@ use rollcall_core::roster::ConnId;
 use serde_json::{json, Map, Value};
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
+use tokio_websockets::Message;
 
 /// Longest a write to one socket may take before the socket is given up.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
@@ -38,21 +41,16 @@ pub async fn upgrade(
     State(app): State<AppState>,
     Path(key): Path<String>,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    ws: WebSocketUpgrade,
+    req: Request,
 ) -> Response {
-    if !app.origin_allowed(headers.get(header::ORIGIN).and_then(|v| v.to_str().ok())) {
+    if !app.origin_allowed(req.headers().get(header::ORIGIN).and_then(|v| v.to_str().ok())) {
         return (StatusCode::FORBIDDEN, "origin not allowed").into_response();
     }
     let protocol = form_urlencoded::parse(query.unwrap_or_default().as_bytes())
         .find(|(k, _)| k == "protocol")
         .map(|(_, v)| v.into_owned());
-    let hard_cap = app.config.limits.max_frame_bytes * 4;
-    ws.read_buffer_size(READ_BUFFER_BYTES)
-        .write_buffer_size(0)
-        .max_message_size(hard_cap)
-        .max_frame_size(hard_cap)
-        .on_upgrade(move |socket| run(app, socket, key, protocol))
+    let max_frame = app.config.limits.max_frame_bytes;
+    upgrade::accept(req, max_frame, move |socket| run(app, socket, key, protocol))
 }
 
 /// Why the socket must be closed: the `pusher:error` it is told, then the close code.
@@ -84,7 +82,7 @@ async fn run(app: AppState, mut ws: WebSocket, key: String, protocol: Option<Str
         _ => None,
     };
     if let Some(closing) = refusal {
-        let _ = close_with(&mut ws, &closing).await;
+        close_with(&mut ws, &closing).await;
         return;
     }
     let pusher = super::app_by_key(&app.config.pusher_apps, &key)
@@ -110,7 +108,7 @@ async fn run(app: AppState, mut ws: WebSocket, key: String, protocol: Option<Str
             kill = Some(k);
         }
         if let Some(closing) = s.closing.take() {
-            let _ = close_with(&mut ws, &closing).await;
+            close_with(&mut ws, &closing).await;
             break;
         }
         tokio::select! {
@@ -121,23 +119,25 @@ async fn run(app: AppState, mut ws: WebSocket, key: String, protocol: Option<Str
                 s.closing = Some(closing_for(c, reason));
             }
             frame = async { outbox.as_mut().expect("guarded").recv().await }, if outbox.is_some() => match frame {
-                Some(text) => s.on_rollcall(&text),
+                Some(text) => s.on_rollcall(std::str::from_utf8(&text).unwrap_or_default()),
                 // The hub forgot this socket; its kill order tells why.
                 None => outbox = None,
             },
-            frame = ws.recv() => {
+            frame = ws.next() => {
                 last_seen = tokio::time::Instant::now();
                 match frame {
-                    Some(Ok(Message::Text(text))) => s.on_text(&text),
-                    Some(Ok(Message::Binary(_))) => s.refuse(code::UNSUPPORTED, "Binary frames are not part of the Pusher protocol", None),
-                    Some(Ok(Message::Ping(_) | Message::Pong(_))) => s.touch(false),
-                    Some(Ok(Message::Close(frame))) => {
+                    Some(Ok(msg)) if msg.is_text() => s.on_text(msg.as_text().expect("a text message")),
+                    Some(Ok(msg)) if msg.is_binary() => s.refuse(code::UNSUPPORTED, "Binary frames are not part of the Pusher protocol", None),
+                    Some(Ok(msg)) if msg.is_close() => {
                         // A page going away (1001), the SDK's unload code, or a deliberate
                         // `pusher.disconnect()` (1000): the short unload grace, so a
-                        // refresh or a navigation on the same site shows nothing.
-                        unloading = frame.is_some_and(|f| matches!(f.code, 1000 | close::GOING_AWAY | close::UNLOADING));
+                        // refresh or a navigation on the same site shows nothing. The
+                        // stream answers the close; reading once more writes the answer.
+                        unloading = msg.as_close().is_some_and(|(c, _)| matches!(u16::from(c), 1000 | close::GOING_AWAY | close::UNLOADING));
+                        let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.next()).await;
                         break;
                     }
+                    Some(Ok(_)) => s.touch(false),
                     Some(Err(e)) => {
                         tracing::debug!(socket = %s.socket_id, "pusher socket error: {e}");
                         break;
@@ -152,7 +152,7 @@ async fn run(app: AppState, mut ws: WebSocket, key: String, protocol: Option<Str
                     s.closing = Some(Closing { code: code::PONG_NOT_RECEIVED, message: "Nothing arrived within the activity timeout".into() });
                     continue;
                 }
-                let sent = tokio::time::timeout(SEND_TIMEOUT, ws.send(Message::Ping(Default::default()))).await;
+                let sent = tokio::time::timeout(SEND_TIMEOUT, ws.send(Message::ping(Bytes::new()))).await;
                 if !matches!(sent, Ok(Ok(()))) {
                     break;
                 }
@@ -186,29 +186,30 @@ fn closing_for(rollcall: u16, reason: &str) -> Closing {
     Closing { code: c, message }
 }
 
+/// Write the queued events with one flush (one vectored write).
 async fn flush(ws: &mut WebSocket, out: &mut Vec<String>) -> bool {
-    for text in out.drain(..) {
-        let sent = tokio::time::timeout(SEND_TIMEOUT, ws.send(Message::Text(text.into()))).await;
-        if !matches!(sent, Ok(Ok(()))) {
-            return false;
-        }
+    if out.is_empty() {
+        return true;
     }
-    true
+    let write = async {
+        for text in out.drain(..) {
+            ws.feed(Message::text(text)).await?;
+        }
+        ws.flush().await
+    };
+    matches!(tokio::time::timeout(SEND_TIMEOUT, write).await, Ok(Ok(())))
 }
 
-async fn close_with(ws: &mut WebSocket, closing: &Closing) -> Result<(), ()> {
+/// Tell the client why (`pusher:error`), close with the same code, and read until it
+/// answers so that the error is not lost to a reset.
+async fn close_with(ws: &mut WebSocket, closing: &Closing) {
     let told = super::error(closing.code, &closing.message, None);
-    let frame = CloseFrame {
-        code: closing.code,
-        reason: Utf8Bytes::from(closing.message.chars().take(100).collect::<String>()),
-    };
     let send = async {
-        ws.send(Message::Text(told.into())).await?;
-        ws.send(Message::Close(Some(frame))).await
+        ws.feed(Message::text(told)).await?;
+        ws.send(upgrade::close_frame(closing.code, &closing.message)).await
     };
-    match tokio::time::timeout(Duration::from_secs(1), send).await {
-        Ok(Ok(())) => Ok(()),
-        _ => Err(()),
+    if let Ok(Ok(())) = tokio::time::timeout(CLOSE_TIMEOUT, send).await {
+        upgrade::linger(ws).await;
     }
 }
 

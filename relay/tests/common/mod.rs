@@ -244,6 +244,26 @@ impl TestClient {
         }
     }
 
+    /// The error codes told before the close, and the close code.
+    pub async fn told_then_closed(&mut self) -> (Vec<String>, Option<u16>) {
+        let mut told = Vec::new();
+        loop {
+            match tokio::time::timeout(PATIENCE, self.ws.next())
+                .await
+                .expect("closed in time")
+            {
+                Some(Ok(Message::Text(text))) => {
+                    if let Ok(ServerMsg::Error { code, .. }) = ServerMsg::decode(&text) {
+                        told.push(code.as_str().to_string());
+                    }
+                }
+                Some(Ok(Message::Close(frame))) => return (told, frame.map(|f| u16::from(f.code))),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return (told, None),
+            }
+        }
+    }
+
     /// Close as a page that is going away does.
     pub async fn close_unloading(mut self) {
         let frame = CloseFrame {
@@ -427,6 +447,11 @@ impl RelayProcess {
         };
         assert!(line.contains(store), "{line}");
         RelayProcess { addr, child }
+    }
+
+    /// The process id, to read its memory from /proc.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// SIGKILL: no goodbye of any kind.
