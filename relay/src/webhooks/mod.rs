@@ -247,7 +247,8 @@ pub fn verify(secret: &str, header: &str, body: &[u8], now_s: u64, tolerance_s: 
     let mut tags = Vec::new();
     for part in header.split(',') {
         match part.trim().split_once('=') {
-            Some(("t", v)) => t = v.parse::<u64>().ok(),
+            // Digits only: `parse` would also take "+1", which no receiver does.
+            Some(("t", v)) => t = v.bytes().all(|b| b.is_ascii_digit()).then(|| v.parse::<u64>().ok()).flatten(),
             Some(("v1", v)) => tags.push(v.to_string()),
             _ => {}
         }
@@ -263,7 +264,8 @@ pub fn verify(secret: &str, header: &str, body: &[u8], now_s: u64, tolerance_s: 
 }
 
 fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() & 1 == 1 {
+    // Hex digits only: `from_str_radix` would also take a sign ("+a").
+    if hex.len() & 1 == 1 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
         return None;
     }
     (0..hex.len())
