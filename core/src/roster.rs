@@ -9,9 +9,13 @@
 //! - a **channel** keeps one member per user, whatever the number of their clients, a
 //!   sequence number, its subscribers, and the users changed since the last flush.
 //!
-//! Changes are never sent one by one: [`Roster::handle_timeout`] flushes every changed
-//! channel once per `flush_interval_ms`, encoding one diff per channel for all of its
-//! subscribers, and one snapshot for all those who subscribed since. Inputs carry `now`;
+//! Changes are never sent one by one: [`Roster::handle_timeout`] flushes a changed
+//! channel at most once per its flush interval, encoding one diff for all of its
+//! subscribers, and one snapshot for all those who subscribed since. A lone change goes
+//! out at once (leading edge). The interval is `flush_interval_ms` for a small channel
+//! and grows with the channel's subscribers so that no channel sends more than
+//! `fanout_per_second` frames a second ([`RosterConfig::flush_interval_for`]): what one
+//! channel costs is bounded whatever its size, and changes simply share larger diffs. Inputs carry `now`;
 //! [`Roster::poll_timeout`] says when to call back; outputs are drained with
 //! [`Roster::poll_output`].
 
@@ -32,8 +36,12 @@ pub struct RosterConfig {
     pub lease_timeout_ms: u64,
     pub unload_grace_ms: u64,
     pub reconnect_grace_ms: u64,
-    /// Coalescing tick: changes within it reach subscribers as one diff.
+    /// Coalescing tick of a small channel: changes within it reach subscribers as one
+    /// diff.
     pub flush_interval_ms: u64,
+    /// Frames (one per subscriber per diff) a channel may send per second; a larger
+    /// channel flushes less often, up to [`MAX_FLUSH_INTERVAL_MS`] apart.
+    pub fanout_per_second: u64,
     /// Channels one connection may have entered or subscribed to, together.
     pub max_channels: usize,
     pub max_meta_bytes: usize,
@@ -47,13 +55,25 @@ impl Default for RosterConfig {
             unload_grace_ms: 3_000,
             reconnect_grace_ms: 15_000,
             flush_interval_ms: 20,
+            fanout_per_second: 50_000,
             max_channels: 100,
             max_meta_bytes: 1024,
         }
     }
 }
 
+/// However large a channel, its changes go out at least this often.
+pub const MAX_FLUSH_INTERVAL_MS: u64 = 1_000;
+
 impl RosterConfig {
+    /// How far apart a channel with `subscribers` watchers flushes: the coalescing tick,
+    /// or longer when a flush every tick would send more than `fanout_per_second`
+    /// frames a second.
+    pub fn flush_interval_for(&self, subscribers: usize) -> u64 {
+        let budget = (subscribers as u64).saturating_mul(1_000) / self.fanout_per_second.max(1);
+        budget.clamp(self.flush_interval_ms, MAX_FLUSH_INTERVAL_MS.max(self.flush_interval_ms))
+    }
+
     pub fn terms(&self) -> Terms {
         Terms {
             checkin_interval_ms: self.checkin_interval_ms,
@@ -290,6 +310,9 @@ struct Channel {
     pending: HashMap<String, Option<Member>>,
     /// The count subscribers last saw (count-only channels send nothing else).
     sent_count: usize,
+    /// When this channel last flushed, and when it flushes next if it changed since.
+    last_flush: Option<Instant>,
+    flush_at: Option<Instant>,
     /// This relay's own view of each user, as last shared with other relays.
     shared: HashMap<String, Member>,
     /// Why the last local holder of a user let go, told with the share that follows.
@@ -332,9 +355,9 @@ pub struct Roster {
     /// Deadlines, checked lazily: an entry whose condition no longer holds is dropped or
     /// re-armed when it comes up, so renewing a lease costs no heap work.
     timers: BinaryHeap<Reverse<(Instant, Timer)>>,
-    dirty: BTreeSet<String>,
-    flush_at: Option<Instant>,
-    last_flush: Option<Instant>,
+    /// Channels with changes to send, by when (one entry per channel: see
+    /// `Channel::flush_at`).
+    flushes: BinaryHeap<Reverse<(Instant, String)>>,
     outputs: VecDeque<Output>,
     stamp: u64,
     stats: Stats,
@@ -359,9 +382,7 @@ impl Roster {
             conns: HashMap::new(),
             channels: HashMap::new(),
             timers: BinaryHeap::new(),
-            dirty: BTreeSet::new(),
-            flush_at: None,
-            last_flush: None,
+            flushes: BinaryHeap::new(),
             outputs: VecDeque::new(),
             stamp: 0,
             stats: Stats::default(),
@@ -695,7 +716,10 @@ impl Roster {
 
     /// The next moment [`handle_timeout`](Self::handle_timeout) has work to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        earliest(self.timers.peek().map(|Reverse((at, _))| *at), self.flush_at)
+        earliest(
+            self.timers.peek().map(|Reverse((at, _))| *at),
+            self.flushes.peek().map(|Reverse((at, _))| *at),
+        )
     }
 
     /// Run every deadline due at `now`: end leases and graces, flush diffs.
@@ -707,8 +731,12 @@ impl Roster {
             let Reverse((_, timer)) = self.timers.pop().expect("peeked");
             self.fire(now, timer);
         }
-        if self.flush_at.is_some_and(|at| at <= now) {
-            self.flush(now);
+        while let Some(Reverse((at, _))) = self.flushes.peek() {
+            if *at > now {
+                break;
+            }
+            let Reverse((at, ch)) = self.flushes.pop().expect("peeked");
+            self.flush(now, at, ch);
         }
     }
 
@@ -1185,21 +1213,24 @@ impl Roster {
     }
 
     fn channel_mut(&mut self, now: Instant, ch: &str, count_only: bool) -> &mut Channel {
+        self.channels.entry(ch.to_string()).or_default().count_only = count_only;
         self.mark_dirty(now, ch);
-        let channel = self.channels.entry(ch.to_string()).or_default();
-        channel.count_only = count_only;
-        channel
+        self.channels.get_mut(ch).expect("just made")
     }
 
     fn mark_dirty(&mut self, now: Instant, ch: &str) {
-        if self.flush_at.is_none() {
+        let Some(channel) = self.channels.get_mut(ch) else {
+            return;
+        };
+        if channel.flush_at.is_none() {
             // Leading edge: a lone change goes out at once; only changes that follow
-            // within the interval wait for the next tick, together.
-            let next = self.last_flush.map_or(now, |at| at + self.config.flush_interval_ms);
-            self.flush_at = Some(next.max(now));
-        }
-        if !self.dirty.contains(ch) {
-            self.dirty.insert(ch.to_string());
+            // within the channel's interval wait, together.
+            let interval = self
+                .config
+                .flush_interval_for(channel.subscribers.len() + channel.awaiting.len());
+            let at = channel.last_flush.map_or(now, |last| last + interval).max(now);
+            channel.flush_at = Some(at);
+            self.flushes.push(Reverse((at, ch.to_string())));
         }
     }
 
@@ -1207,15 +1238,16 @@ impl Roster {
         self.timers.push(Reverse((at, timer)));
     }
 
-    /// One diff per changed channel for its subscribers, then one snapshot for those who
+    /// One diff for the channel's subscribers, then one snapshot for those who
     /// subscribed since the last flush.
-    fn flush(&mut self, now: Instant) {
-        self.flush_at = None;
-        self.last_flush = Some(now);
-        for ch in std::mem::take(&mut self.dirty) {
-            let Some(channel) = self.channels.get_mut(&ch) else {
-                continue;
+    fn flush(&mut self, now: Instant, due: Instant, ch: String) {
+        {
+            // An entry left by a channel that was dropped and made again is stale.
+            let Some(channel) = self.channels.get_mut(&ch).filter(|c| c.flush_at == Some(due)) else {
+                return;
             };
+            channel.flush_at = None;
+            channel.last_flush = Some(now);
             let pending = std::mem::take(&mut channel.pending);
             let ended = std::mem::take(&mut channel.ended);
             let count = channel.members.len();

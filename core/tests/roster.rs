@@ -1202,3 +1202,130 @@ mod properties {
         }
     }
 }
+
+/// Diffs `conn` received since last asked.
+fn diffs(sim: &mut Sim, conn: ConnId) -> Vec<ServerMsg> {
+    sim.take(conn)
+        .into_iter()
+        .filter(|m| matches!(m, ServerMsg::Diff { .. }))
+        .collect()
+}
+
+/// `watchers` connections watching `ch` with `access`, their snapshots taken.
+fn crowd(sim: &mut Sim, ch: &str, access: Access, watchers: u64) -> Vec<ConnId> {
+    let conns: Vec<ConnId> = (0..watchers).map(|w| 10_000 + w).collect();
+    for &conn in &conns {
+        sim.connect(conn, &format!("w{conn}"), "watcher");
+        sim.roster.subscribe(sim.now, conn, ch, access).unwrap();
+    }
+    sim.advance(2_000);
+    sim.inbox.clear();
+    conns
+}
+
+#[test]
+fn the_flush_interval_grows_with_subscribers_within_its_bounds() {
+    let config = RosterConfig {
+        fanout_per_second: 10_000,
+        ..RosterConfig::default()
+    };
+    assert_eq!(config.flush_interval_for(0), 20);
+    assert_eq!(config.flush_interval_for(200), 20);
+    assert_eq!(config.flush_interval_for(1_000), 100);
+    assert_eq!(config.flush_interval_for(5_000), 500);
+    assert_eq!(
+        config.flush_interval_for(10_000_000),
+        rollcall_core::roster::MAX_FLUSH_INTERVAL_MS
+    );
+}
+
+#[test]
+fn a_large_channel_sends_within_its_fanout_budget_and_a_lone_change_still_goes_at_once() {
+    let mut sim = Sim::with(RosterConfig {
+        fanout_per_second: 10_000,
+        ..RosterConfig::default()
+    });
+    // 1,000 watchers and 10,000 frames a second: a diff at most every 100 ms.
+    let crowd = crowd(&mut sim, CH, Access::OPEN, 1_000);
+    let first = crowd[0];
+    sim.connect(1, "ann", "a1");
+    sim.enter(1);
+    sim.advance(0);
+    assert_eq!(sim.events(first), ["+ann"], "a lone join is sent at once");
+    // A join every 5 ms for a second.
+    let sent_before = sim.roster.stats().diffs_sent;
+    for i in 0..200 {
+        sim.connect(100 + i, &format!("u{i}"), "c");
+        sim.enter(100 + i);
+        sim.advance(5);
+    }
+    let mut got = diffs(&mut sim, first);
+    assert!((9..=11).contains(&got.len()), "{} diffs in one second", got.len());
+    let sent = sim.roster.stats().diffs_sent - sent_before;
+    assert!(sent <= 11 * 1_000, "{sent} frames to 1,000 watchers in one second");
+    // Nothing is lost by sending less often: every join arrives, in consecutive diffs.
+    sim.advance(200);
+    got.extend(diffs(&mut sim, first));
+    let mut seen = BTreeSet::new();
+    for pair in got.windows(2) {
+        if let [ServerMsg::Diff { seq: a, .. }, ServerMsg::Diff { seq: b, .. }] = pair {
+            assert_eq!(*b, a + 1);
+        }
+    }
+    for msg in got {
+        if let ServerMsg::Diff { join, .. } = msg {
+            seen.extend(join.into_iter().map(|m| m.id));
+        }
+    }
+    assert_eq!(seen.len(), 200);
+}
+
+#[test]
+fn a_count_only_crowd_is_held_to_the_same_budget() {
+    let mut sim = Sim::with(RosterConfig {
+        fanout_per_second: 10_000,
+        ..RosterConfig::default()
+    });
+    let count_only = Access {
+        count_only: true,
+        ..Access::OPEN
+    };
+    let crowd = crowd(&mut sim, CH, count_only, 1_000);
+    for i in 0..200 {
+        sim.connect(100 + i, &format!("u{i}"), "c");
+        sim.roster.enter(sim.now, 100 + i, CH, count_only, None, None).unwrap();
+        sim.advance(5);
+    }
+    sim.advance(100);
+    let got = diffs(&mut sim, crowd[0]);
+    assert!((9..=12).contains(&got.len()), "{} count diffs in one second", got.len());
+    assert!(matches!(got.last(), Some(ServerMsg::Diff { count: 200, .. })), "{got:?}");
+}
+
+#[test]
+fn a_small_channel_beside_a_busy_large_one_keeps_its_short_tick() {
+    let mut sim = Sim::with(RosterConfig {
+        fanout_per_second: 10_000,
+        ..RosterConfig::default()
+    });
+    let big = crowd(&mut sim, CH, Access::OPEN, 1_000);
+    const SMALL: &str = "/room/small";
+    sim.connect(2, "bob", "b");
+    sim.roster.subscribe(sim.now, 2, SMALL, Access::OPEN).unwrap();
+    sim.advance(50);
+    sim.take(2);
+    // The big channel flushes a join and must now wait 100 ms...
+    sim.connect(1, "ann", "a1");
+    sim.enter(1);
+    sim.advance(0);
+    assert_eq!(sim.events(big[0]), ["+ann"]);
+    // ...which the small one does not: its join goes at once, the next within 20 ms.
+    for (conn, user) in [(3, "cy"), (4, "di")] {
+        sim.connect(conn, user, "c");
+        sim.roster.enter(sim.now, conn, SMALL, Access::OPEN, None, None).unwrap();
+        sim.advance(0);
+    }
+    assert_eq!(sim.events(2), ["+cy"]);
+    sim.advance(20);
+    assert_eq!(sim.events(2), ["+di"]);
+}

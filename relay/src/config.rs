@@ -49,6 +49,7 @@ struct PresenceSection {
     unload_grace_ms: Option<u64>,
     reconnect_grace_ms: Option<u64>,
     flush_interval_ms: Option<u64>,
+    fanout_per_second: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -201,6 +202,7 @@ impl Config {
                 unload_grace_ms: p.unload_grace_ms.unwrap_or(d.unload_grace_ms),
                 reconnect_grace_ms: p.reconnect_grace_ms.unwrap_or(d.reconnect_grace_ms),
                 flush_interval_ms: p.flush_interval_ms.unwrap_or(d.flush_interval_ms),
+                fanout_per_second: p.fanout_per_second.unwrap_or(d.fanout_per_second),
                 max_channels: l.max_channels.unwrap_or(d.max_channels),
                 max_meta_bytes: l.max_meta_bytes.unwrap_or(d.max_meta_bytes),
             },
@@ -225,6 +227,7 @@ impl Config {
             ("presence.checkin_interval_ms", p.checkin_interval_ms),
             ("presence.lease_timeout_ms", p.lease_timeout_ms),
             ("presence.flush_interval_ms", p.flush_interval_ms),
+            ("presence.fanout_per_second", p.fanout_per_second),
             ("limits.max_frame_bytes", self.limits.max_frame_bytes as u64),
             ("limits.max_channels", p.max_channels as u64),
             ("limits.max_meta_bytes", p.max_meta_bytes as u64),
