@@ -1,0 +1,739 @@
+//! A driver that plays random frame sequences from many clients against a relay in
+//! process, over real sockets: hello, enter, leave, update, subscribe, check-ins,
+//! fresh tokens, junk, oversized frames, second hellos, drops and closes.
+//!
+//! Every request carries a `ref` and its answer is awaited, so the driver knows what
+//! each client holds and checks every answer against that model. A watcher follows
+//! every channel from its snapshot and diffs. After each sequence:
+//!
+//! - nothing panicked and every answer was the one the rules give;
+//! - the watcher's view, built from diffs with consecutive `seq`, comes to equal the
+//!   model once the graces of the dropped clients have passed;
+//! - `GET /v1/presence` lists each user once per channel, `count` equals the members,
+//!   and they are exactly the users with a live client in the channel.
+//!
+//! Each sequence has its own seed, printed with any failure with the last steps;
+//! `ROLLCALL_FUZZ_SEED=<seed>` plays it again, `ROLLCALL_FUZZ_CASES` plays more.
+
+mod common;
+mod fuzzing;
+
+use common::{token, TestRelay, API_KEY, PATIENCE};
+use futures_util::{SinkExt, StreamExt};
+use fuzzing::{cases, seed, Rng};
+use rollcall_core::policy::Claims;
+use rollcall_core::protocol::{close, ServerMsg};
+use rollcall_relay::auth::{sign, unix_now};
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// Short graces so a sequence's dropped clients are gone within a second; a long lease
+/// so that no live client, read only when it is its turn, loses it.
+const CONFIG: &str = r#"
+[presence]
+checkin_interval_ms = 10000
+lease_timeout_ms = 30000
+unload_grace_ms = 100
+reconnect_grace_ms = 200
+flush_interval_ms = 5
+[limits]
+frames_per_second = 10000
+frame_burst = 10000
+max_channels = 5
+max_meta_bytes = 200
+max_frame_bytes = 1024
+[[channel]]
+pattern = "/full/*"
+max_members = 2
+[[channel]]
+pattern = "/staff/*"
+allowed_groups = ["staff"]
+public = true
+[[channel]]
+pattern = "/**"
+"#;
+
+const MAX_CHANNELS: usize = 5;
+const MAX_META_BYTES: usize = 200;
+const MAX_FRAME_BYTES: usize = 1024;
+/// Channels the watcher follows (as many as a connection may hold).
+const CHANNELS: &[&str] = &["/a/x", "/a/y", "/full/1", "/staff/1", "/b/c/d"];
+/// More channels, so that a client can reach `max_channels`.
+const EXTRA: &[&str] = &["/e/1", "/e/2", "/e/3"];
+const BAD_CHANNELS: &[&str] = &["a/x", "/a", "/a//x", "/a/x/", "/a/x y", "/a/é", ""];
+const USERS: &[&str] = &["ann", "bob", "cy", "dee"];
+/// Steps per sequence, and clients at most connected at once.
+const STEPS: usize = 60;
+const CLIENTS: usize = 6;
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// What the driver remembers of one run, to print with a failure.
+struct Trace {
+    seed: u64,
+    steps: Vec<String>,
+}
+
+impl Trace {
+    fn note(&mut self, step: String) {
+        self.steps.push(step);
+    }
+
+    fn fail(&self, what: String) -> ! {
+        let from = self.steps.len().saturating_sub(25);
+        panic!(
+            "{what}\nseed {seed} (replay: ROLLCALL_FUZZ_SEED={seed} cargo test -p rollcall-relay --test fuzz_sessions)\nlast steps:\n  {}",
+            self.steps[from..].join("\n  "),
+            seed = self.seed
+        );
+    }
+}
+
+/// One browser connection as the model sees it.
+struct Client {
+    ws: Ws,
+    name: String,
+    user: &'static str,
+    staff: bool,
+    /// Channels entered, as the relay confirmed.
+    entered: BTreeSet<String>,
+    subscribed: BTreeSet<String>,
+    next_ref: u64,
+}
+
+/// How a request ended.
+#[derive(Debug, PartialEq)]
+enum Reply {
+    Ok,
+    Error(String),
+    /// The relay closed the socket (its close code, if it sent one).
+    Closed(Option<u16>),
+}
+
+/// Everything read while waiting for a reply: errors without a `ref` on the way.
+struct Answer {
+    reply: Reply,
+    unreferenced: Vec<String>,
+}
+
+impl Client {
+    async fn connect(relay: &TestRelay, name: String, user: &'static str, staff: bool) -> Result<Client, String> {
+        let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/v1/ws", relay.addr))
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
+        let mut c = Client {
+            ws,
+            name,
+            user,
+            staff,
+            entered: BTreeSet::new(),
+            subscribed: BTreeSet::new(),
+            next_ref: 1,
+        };
+        let groups: &[&str] = if staff { &["staff"] } else { &[] };
+        let hello = json!({"type": "hello", "v": [1], "token": token(user, groups), "client": c.name});
+        c.send_text(hello.to_string()).await;
+        match c.next_frame().await {
+            Some(ServerMsg::Welcome { user: who, .. }) if who.id == user => Ok(c),
+            other => Err(format!("{}: no welcome: {other:?}", c.name)),
+        }
+    }
+
+    async fn send_text(&mut self, text: String) {
+        // A send to a socket the relay already closed fails; the next read tells.
+        let _ = self.ws.send(Message::text(text)).await;
+    }
+
+    /// The next protocol frame; `None` once the socket is closed.
+    async fn next_frame(&mut self) -> Option<ServerMsg> {
+        loop {
+            match tokio::time::timeout(PATIENCE, self.ws.next()).await {
+                Err(_) => panic!("{}: no frame within {PATIENCE:?}", self.name),
+                Ok(Some(Ok(Message::Text(text)))) => {
+                    return Some(ServerMsg::decode(&text).unwrap_or_else(|e| panic!("undecodable frame {text}: {e}")))
+                }
+                Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Ok(Some(Err(_))) => return None,
+                Ok(Some(Ok(_))) => continue,
+            }
+        }
+    }
+
+    /// Send a request with a fresh `ref` and read until its answer.
+    async fn request(&mut self, mut frame: Value) -> Answer {
+        let reference = self.next_ref;
+        self.next_ref += 1;
+        frame["ref"] = json!(reference);
+        self.send_text(frame.to_string()).await;
+        self.answer(reference).await
+    }
+
+    async fn answer(&mut self, reference: u64) -> Answer {
+        let mut unreferenced = Vec::new();
+        loop {
+            let frame = match tokio::time::timeout(PATIENCE, self.ws.next()).await {
+                Err(_) => panic!("{}: no answer to ref {reference} within {PATIENCE:?}", self.name),
+                Ok(Some(Ok(Message::Text(text)))) => ServerMsg::decode(&text).expect("a valid server frame"),
+                Ok(Some(Ok(Message::Close(frame)))) => {
+                    return Answer {
+                        reply: Reply::Closed(frame.map(|f| u16::from(f.code))),
+                        unreferenced,
+                    }
+                }
+                Ok(None) | Ok(Some(Err(_))) => {
+                    return Answer {
+                        reply: Reply::Closed(None),
+                        unreferenced,
+                    }
+                }
+                Ok(Some(Ok(_))) => continue,
+            };
+            match frame {
+                ServerMsg::Ok { reference: r } if r == reference => {
+                    return Answer {
+                        reply: Reply::Ok,
+                        unreferenced,
+                    }
+                }
+                ServerMsg::Error {
+                    reference: Some(r),
+                    code,
+                    ..
+                } if r == reference => {
+                    return Answer {
+                        reply: Reply::Error(code.as_str().to_string()),
+                        unreferenced,
+                    }
+                }
+                ServerMsg::Error { reference: None, code, .. } => unreferenced.push(code.as_str().to_string()),
+                _ => {}
+            }
+        }
+    }
+
+    /// A harmless request whose answer proves every earlier frame was handled.
+    async fn sync(&mut self) -> Answer {
+        self.request(json!({"type": "unsubscribe", "ch": "/sync/x"})).await
+    }
+
+    fn channels_in_use(&self) -> usize {
+        self.entered.union(&self.subscribed).count()
+    }
+}
+
+/// Users present in each channel, as the model knows it.
+struct Model {
+    live: Vec<Client>,
+    /// Channels each dropped client held: they may still show until their grace ends.
+    dead: Vec<(&'static str, BTreeSet<String>)>,
+}
+
+impl Model {
+    fn live_users(&self, ch: &str) -> BTreeSet<&'static str> {
+        self.live.iter().filter(|c| c.entered.contains(ch)).map(|c| c.user).collect()
+    }
+
+    fn maybe_users(&self, ch: &str) -> BTreeSet<&'static str> {
+        let mut users = self.live_users(ch);
+        users.extend(self.dead.iter().filter(|(_, e)| e.contains(ch)).map(|(u, _)| *u));
+        users
+    }
+
+    fn expected(&self) -> BTreeMap<String, BTreeSet<String>> {
+        CHANNELS
+            .iter()
+            .chain(EXTRA)
+            .map(|ch| (ch.to_string(), self.live_users(ch).into_iter().map(str::to_string).collect()))
+            .collect()
+    }
+}
+
+fn meta(rng: &mut Rng) -> Value {
+    match rng.below(6) {
+        0 => json!({"typing": rng.one_in(2)}),
+        1 => json!({"big": "x".repeat(MAX_META_BYTES + rng.below(50))}),
+        2 => json!({}),
+        3 => json!({"n": rng.next(), "list": [1, "two", null, {"deep": [[[]]]}]}),
+        4 => json!({"edge": "y".repeat(MAX_META_BYTES.saturating_sub(12))}),
+        _ => json!({"\u{0}": "\u{fffd}\u{10ffff}"}),
+    }
+}
+
+fn meta_fits(meta: &Value) -> bool {
+    meta.to_string().len() <= MAX_META_BYTES
+}
+
+fn channel(rng: &mut Rng) -> &'static str {
+    match rng.below(8) {
+        0 => *rng.pick(BAD_CHANNELS),
+        1 | 2 => *rng.pick(EXTRA),
+        _ => *rng.pick(CHANNELS),
+    }
+}
+
+fn valid(ch: &str) -> bool {
+    rollcall_core::channel::validate_name(ch).is_ok()
+}
+
+fn junk(rng: &mut Rng) -> String {
+    let frames = [
+        "{".to_string(),
+        "[]".to_string(),
+        "null".to_string(),
+        r#"{"type":"shout"}"#.to_string(),
+        r#"{"type":"enter"}"#.to_string(),
+        r#"{"type":"enter","ch":"/a/x","meta":[1]}"#.to_string(),
+        r#"{"type":"checkin","status":"asleep"}"#.to_string(),
+        r#"{"type":"leave","ch":"/a/x","ref":-1}"#.to_string(),
+        r#"{"type":"hello","v":[1],"token":"\ud800","client":"c"}"#.to_string(),
+        format!("{{\"type\":\"enter\",\"ch\":\"/a/x\",\"meta\":{}}}", "[".repeat(200)),
+        "\u{0}\u{0}\u{0}".to_string(),
+        (0..rng.below(40)).map(|_| (b' ' + rng.below(95) as u8) as char).collect(),
+    ];
+    rng.pick(&frames).clone()
+}
+
+/// The reply an enter must get, from the rules; `None` when either outcome is right
+/// (a dropped client of someone else may still hold a seat of a full channel).
+fn enter_by_the_book(m: &Model, i: usize, ch: &str, meta_ok: bool) -> Option<Reply> {
+    let c = &m.live[i];
+    let err = |code: &str| Some(Reply::Error(code.to_string()));
+    if !valid(ch) {
+        return err("bad_channel");
+    }
+    if ch.starts_with("/staff/") && !c.staff {
+        return err("forbidden_enter");
+    }
+    if !meta_ok {
+        return err("meta_too_large");
+    }
+    if !c.entered.contains(ch) && !c.subscribed.contains(ch) && c.channels_in_use() >= MAX_CHANNELS {
+        return err("too_many_channels");
+    }
+    if ch.starts_with("/full/") {
+        let live = m.live_users(ch);
+        if live.contains(c.user) {
+            return Some(Reply::Ok);
+        }
+        let maybe = m.maybe_users(ch);
+        if maybe.contains(c.user) {
+            return None;
+        }
+        if live.len() >= 2 {
+            return err("channel_full");
+        }
+        if maybe.len() >= 2 {
+            return None;
+        }
+    }
+    Some(Reply::Ok)
+}
+
+/// Play one sequence against a fresh relay and check the invariants.
+async fn play(seed: u64) {
+    let mut rng = Rng::new(seed);
+    let mut trace = Trace {
+        seed,
+        steps: Vec::new(),
+    };
+    let relay = TestRelay::start(CONFIG).await;
+    // Two watchers: one connection may follow only `max_channels` channels.
+    let watchers = [
+        Watcher::start(&relay, CHANNELS, "watcher-1").await,
+        Watcher::start(&relay, EXTRA, "watcher-2").await,
+    ];
+    let mut m = Model {
+        live: Vec::new(),
+        dead: Vec::new(),
+    };
+    let mut made = 0;
+    for step in 0..STEPS {
+        if m.live.is_empty() || (m.live.len() < CLIENTS && rng.one_in(6)) {
+            let user = *rng.pick(USERS);
+            let staff = rng.one_in(2);
+            made += 1;
+            let name = format!("c{made}");
+            trace.note(format!("{step}: connect {name} as {user} (staff: {staff})"));
+            match Client::connect(&relay, name, user, staff).await {
+                Ok(c) => m.live.push(c),
+                Err(e) => trace.fail(e),
+            }
+            continue;
+        }
+        let i = rng.below(m.live.len());
+        let who = format!("{} ({})", m.live[i].name, m.live[i].user);
+        let ch = channel(&mut rng);
+        match rng.below(14) {
+            0..=2 => {
+                let meta = meta(&mut rng);
+                let want = enter_by_the_book(&m, i, ch, meta_fits(&meta));
+                trace.note(format!("{step}: {who} enter {ch:?} meta {} bytes", meta.to_string().len()));
+                let got = m.live[i].request(json!({"type": "enter", "ch": ch, "meta": meta})).await.reply;
+                if want.as_ref().is_some_and(|w| *w != got) {
+                    trace.fail(format!("enter {ch:?}: got {got:?}, the rules say {want:?}"));
+                }
+                if got == Reply::Ok {
+                    m.live[i].entered.insert(ch.to_string());
+                } else if !matches!(&got, Reply::Error(code) if code == "channel_full" || want.is_some()) {
+                    trace.fail(format!("enter {ch:?}: got {got:?}"));
+                }
+            }
+            3 => {
+                trace.note(format!("{step}: {who} leave {ch:?}"));
+                let got = m.live[i].request(json!({"type": "leave", "ch": ch})).await.reply;
+                let want = if valid(ch) { Reply::Ok } else { Reply::Error("bad_channel".into()) };
+                if got != want {
+                    trace.fail(format!("leave {ch:?}: got {got:?}, want {want:?}"));
+                }
+                m.live[i].entered.remove(ch);
+            }
+            4..=5 => {
+                let meta = meta(&mut rng);
+                let status = *rng.pick(&["active", "idle", "hidden"]);
+                trace.note(format!("{step}: {who} update {ch:?} {status}"));
+                let got = m.live[i]
+                    .request(json!({"type": "update", "ch": ch, "meta": meta, "status": status}))
+                    .await
+                    .reply;
+                let want = if !valid(ch) {
+                    Reply::Error("bad_channel".into())
+                } else if !meta_fits(&meta) {
+                    Reply::Error("meta_too_large".into())
+                } else if !m.live[i].entered.contains(ch) {
+                    Reply::Error("not_entered".into())
+                } else {
+                    Reply::Ok
+                };
+                if got != want {
+                    trace.fail(format!("update {ch:?}: got {got:?}, want {want:?}"));
+                }
+            }
+            6 => {
+                let c = &m.live[i];
+                let want = if !valid(ch) {
+                    Reply::Error("bad_channel".into())
+                } else if !c.subscribed.contains(ch) && !c.entered.contains(ch) && c.channels_in_use() >= MAX_CHANNELS {
+                    Reply::Error("too_many_channels".into())
+                } else {
+                    Reply::Ok
+                };
+                let unsubscribe = rng.one_in(3);
+                trace.note(format!("{step}: {who} {} {ch:?}", if unsubscribe { "unsubscribe" } else { "subscribe" }));
+                if unsubscribe {
+                    let got = m.live[i].request(json!({"type": "unsubscribe", "ch": ch})).await.reply;
+                    let want = if valid(ch) { Reply::Ok } else { Reply::Error("bad_channel".into()) };
+                    if got != want {
+                        trace.fail(format!("unsubscribe {ch:?}: got {got:?}, want {want:?}"));
+                    }
+                    m.live[i].subscribed.remove(ch);
+                } else {
+                    let got = m.live[i].request(json!({"type": "subscribe", "ch": ch})).await.reply;
+                    if got != want {
+                        trace.fail(format!("subscribe {ch:?}: got {got:?}, want {want:?}"));
+                    }
+                    if got == Reply::Ok {
+                        m.live[i].subscribed.insert(ch.to_string());
+                    }
+                }
+            }
+            7 => {
+                let status = *rng.pick(&["active", "idle", "hidden"]);
+                trace.note(format!("{step}: {who} checkin {status}"));
+                m.live[i].send_text(json!({"type": "checkin", "status": status}).to_string()).await;
+                let answer = m.live[i].sync().await;
+                if answer.reply != Reply::Ok || !answer.unreferenced.is_empty() {
+                    trace.fail(format!("checkin: {:?} {:?}", answer.reply, answer.unreferenced));
+                }
+            }
+            8 => {
+                let (kind, token, want) = match rng.below(4) {
+                    0 => ("same user", token(m.live[i].user, &[]), Reply::Ok),
+                    1 => ("another user", token("zed", &[]), Reply::Error("token_mismatch".into())),
+                    2 => (
+                        "expired",
+                        sign(
+                            common::SECRET,
+                            &Claims {
+                                sub: m.live[i].user.into(),
+                                exp: Some(unix_now() - 60),
+                                ..Claims::default()
+                            },
+                        ),
+                        Reply::Error("token_expired".into()),
+                    ),
+                    _ => ("junk", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbm4ifQ.".to_string(), Reply::Error("bad_token".into())),
+                };
+                trace.note(format!("{step}: {who} token ({kind})"));
+                let got = m.live[i].request(json!({"type": "token", "token": token})).await.reply;
+                if got != want {
+                    trace.fail(format!("token ({kind}): got {got:?}, want {want:?}"));
+                }
+                if kind == "same user" {
+                    // The fresh token carries no groups.
+                    m.live[i].staff = false;
+                }
+            }
+            9 => {
+                let text = if rng.one_in(3) {
+                    json!({"type": "hello", "v": [1], "token": token(m.live[i].user, &[]), "client": "again"}).to_string()
+                } else {
+                    junk(&mut rng)
+                };
+                trace.note(format!("{step}: {who} sends {:?}", text.chars().take(60).collect::<String>()));
+                m.live[i].send_text(text).await;
+                let answer = m.live[i].sync().await;
+                let told = answer
+                    .unreferenced
+                    .iter()
+                    .all(|code| ["bad_frame", "unknown_type", "hello_first"].contains(&code.as_str()));
+                if answer.reply != Reply::Ok || answer.unreferenced.len() != 1 || !told {
+                    trace.fail(format!("junk: {:?}, told {:?}", answer.reply, answer.unreferenced));
+                }
+            }
+            10 => {
+                let size = MAX_FRAME_BYTES + 1 + rng.below(MAX_FRAME_BYTES);
+                trace.note(format!("{step}: {who} sends a frame of {size} bytes"));
+                let text = json!({"type": "leave", "ch": "/a/x", "pad": "p".repeat(size)}).to_string();
+                assert!(text.len() > MAX_FRAME_BYTES);
+                m.live[i].send_text(text).await;
+                let answer = m.live[i].sync().await;
+                // Told why, then closed with 1009.
+                if answer.unreferenced != ["frame_too_large"] || answer.reply != Reply::Closed(Some(close::TOO_LARGE)) {
+                    trace.fail(format!(
+                        "an oversized frame: told {:?}, then {:?} (want frame_too_large, then close {})",
+                        answer.unreferenced,
+                        answer.reply,
+                        close::TOO_LARGE
+                    ));
+                }
+                let c = m.live.swap_remove(i);
+                m.dead.push((c.user, c.entered));
+            }
+            11 => {
+                let polite = rng.one_in(2);
+                trace.note(format!("{step}: {who} {}", if polite { "closes (unloading)" } else { "drops" }));
+                let mut c = m.live.swap_remove(i);
+                if polite {
+                    let frame = CloseFrame {
+                        code: CloseCode::from(close::UNLOADING),
+                        reason: "unload".into(),
+                    };
+                    let _ = c.ws.close(Some(frame)).await;
+                }
+                m.dead.push((c.user, c.entered));
+            }
+            _ => {
+                // Several frames in a row before reading: the relay answers in order.
+                let n = 2 + rng.below(6);
+                trace.note(format!("{step}: {who} sends {n} enters and leaves of {ch:?} in a row"));
+                let c = &mut m.live[i];
+                let mut refs = Vec::new();
+                for k in 0..n {
+                    let kind = if k % 2 == 0 { "enter" } else { "leave" };
+                    let reference = c.next_ref;
+                    c.next_ref += 1;
+                    refs.push(reference);
+                    c.send_text(json!({"type": kind, "ch": ch, "ref": reference}).to_string()).await;
+                }
+                let mut last = Reply::Ok;
+                for reference in refs {
+                    last = c.answer(reference).await.reply;
+                }
+                // The last one decides what the client holds.
+                let ended_in_enter = n % 2 == 1;
+                if ended_in_enter && last == Reply::Ok {
+                    c.entered.insert(ch.to_string());
+                } else if ended_in_enter {
+                    // Refused after a leave of the same burst: not held.
+                    c.entered.remove(ch);
+                } else if valid(ch) {
+                    if last != Reply::Ok {
+                        trace.fail(format!("the last leave of {ch:?}: {last:?}"));
+                    }
+                    c.entered.remove(ch);
+                }
+            }
+        }
+        if step % 10 == 9 {
+            check_presence(&relay, &m, &mut trace, false).await;
+        }
+    }
+    // Once the graces of the dropped clients have passed, the watcher and the API agree
+    // with the model exactly.
+    let expected = m.expected();
+    for watcher in watchers {
+        if let Err(e) = watcher.until(&expected).await {
+            trace.fail(e);
+        }
+    }
+    check_presence(&relay, &m, &mut trace, true).await;
+    drop(m);
+    relay.kill();
+}
+
+/// `GET /v1/presence` for every channel: one entry per user, a count that equals the
+/// members, and the members the model allows (exactly them once `settled`).
+async fn check_presence(relay: &TestRelay, m: &Model, trace: &mut Trace, settled: bool) {
+    let query: Vec<String> = CHANNELS.iter().chain(EXTRA).map(|c| format!("channel={c}")).collect();
+    let auth = format!("Bearer {API_KEY}");
+    let (status, _, body) = common::call(
+        &relay.state,
+        "GET",
+        &format!("/v1/presence?{}", query.join("&")),
+        &[("authorization", &auth)],
+        "",
+    )
+    .await;
+    if status != 200 {
+        trace.fail(format!("GET /v1/presence: {status} {body}"));
+    }
+    let v: Value = serde_json::from_str(&body).unwrap();
+    for ch in CHANNELS.iter().chain(EXTRA) {
+        let entry = &v[*ch];
+        let ids: Vec<String> = entry["users"]
+            .as_array()
+            .map(|users| users.iter().map(|u| u["id"].as_str().unwrap().to_string()).collect())
+            .unwrap_or_default();
+        let unique: BTreeSet<String> = ids.iter().cloned().collect();
+        if unique.len() != ids.len() {
+            trace.fail(format!("{ch}: a user listed twice: {ids:?}"));
+        }
+        if !entry.is_null() && entry["count"].as_u64() != Some(ids.len() as u64) {
+            trace.fail(format!("{ch}: count {} for {} users: {entry}", entry["count"], ids.len()));
+        }
+        if entry.is_null() != ids.is_empty() {
+            trace.fail(format!("{ch}: an empty channel is null, a null one empty: {entry}"));
+        }
+        let live: BTreeSet<String> = m.live_users(ch).into_iter().map(str::to_string).collect();
+        let maybe: BTreeSet<String> = m.maybe_users(ch).into_iter().map(str::to_string).collect();
+        let fits = if settled {
+            unique == live
+        } else {
+            live.is_subset(&unique) && unique.is_subset(&maybe)
+        };
+        if !fits {
+            trace.fail(format!(
+                "{ch}: the API lists {unique:?}; live clients hold {live:?}, dropped ones may still hold {maybe:?}"
+            ));
+        }
+    }
+}
+
+/// One client subscribed to every channel, applying snapshots and diffs as the SDK does
+/// and checking them as they come: consecutive `seq`, `count` equal to the members.
+struct Watcher {
+    view: tokio::sync::watch::Receiver<Result<BTreeMap<String, BTreeSet<String>>, String>>,
+    task: tokio::task::JoinHandle<()>,
+    channels: &'static [&'static str],
+}
+
+impl Watcher {
+    async fn start(relay: &TestRelay, channels: &'static [&'static str], name: &str) -> Watcher {
+        let mut c = relay.connect("watcher", name).await;
+        for ch in channels {
+            c.request(json!({"type": "subscribe", "ch": ch})).await.expect("subscribed");
+        }
+        let (tx, view) = tokio::sync::watch::channel(Ok(BTreeMap::new()));
+        let task = tokio::spawn(async move {
+            let mut seqs: BTreeMap<String, u64> = BTreeMap::new();
+            let mut members: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+            loop {
+                let text = match c.ws.next().await {
+                    Some(Ok(Message::Text(text))) => text,
+                    Some(Ok(Message::Close(_))) | None | Some(Err(_)) => return,
+                    Some(Ok(_)) => continue,
+                };
+                let checked = match ServerMsg::decode(&text) {
+                    Ok(ServerMsg::Snapshot { ch, seq, count, users }) => {
+                        let ids: Vec<String> = users.unwrap_or_default().into_iter().map(|u| u.id).collect();
+                        let set: BTreeSet<String> = ids.iter().cloned().collect();
+                        seqs.insert(ch.clone(), seq);
+                        let ok = set.len() == ids.len() && count == set.len();
+                        members.insert(ch.clone(), set);
+                        if ok {
+                            Ok(())
+                        } else {
+                            Err(format!("snapshot of {ch}: count {count}, users {ids:?}"))
+                        }
+                    }
+                    Ok(ServerMsg::Diff {
+                        ch,
+                        seq,
+                        count,
+                        join,
+                        leave,
+                        update,
+                    }) => {
+                        let prev = seqs.insert(ch.clone(), seq);
+                        let set = members.entry(ch.clone()).or_default();
+                        for id in &leave {
+                            set.remove(id);
+                        }
+                        for m in join.iter().chain(&update) {
+                            set.insert(m.id.clone());
+                        }
+                        if prev.is_some_and(|p| p + 1 != seq) {
+                            Err(format!("diff of {ch}: seq {seq} after {prev:?}"))
+                        } else if count != set.len() {
+                            Err(format!("diff of {ch}: count {count}, members {set:?}"))
+                        } else {
+                            Ok(())
+                        }
+                    }
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(format!("undecodable frame {text}: {e}")),
+                };
+                let state = checked.map(|()| members.clone());
+                let failed = state.is_err();
+                let _ = tx.send(state);
+                if failed {
+                    return;
+                }
+            }
+        });
+        Watcher { view, task, channels }
+    }
+
+    /// Wait until the watcher sees `expected` (empty channels left out or empty).
+    async fn until(mut self, expected: &BTreeMap<String, BTreeSet<String>>) -> Result<(), String> {
+        let same = |view: &Result<BTreeMap<String, BTreeSet<String>>, String>| match view {
+            Err(_) => true,
+            Ok(view) => expected
+                .iter()
+                .filter(|(ch, _)| self.channels.contains(&ch.as_str()))
+                .all(|(ch, users)| view.get(ch).cloned().unwrap_or_default() == *users),
+        };
+        let waited = tokio::time::timeout(PATIENCE, self.view.wait_for(same))
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .map(|view| view.clone());
+        self.task.abort();
+        match waited {
+            Some(Ok(_)) => Ok(()),
+            Some(Err(e)) => Err(format!("the watcher saw: {e}")),
+            None => Err(format!(
+                "the watcher's view {:?} did not come to {expected:?} within {PATIENCE:?}",
+                *self.view.borrow()
+            )),
+        }
+    }
+}
+
+#[tokio::test]
+async fn random_frame_sequences_from_many_clients_keep_one_member_per_user_and_counts_true() {
+    let first = seed();
+    let runs = cases(6) as u64;
+    let started = std::time::Instant::now();
+    for run in 0..runs {
+        play(first.wrapping_add(run)).await;
+    }
+    eprintln!(
+        "{runs} sequences from seed {first} in {:?} (ROLLCALL_FUZZ_SEED={first} plays them again)",
+        started.elapsed()
+    );
+}
