@@ -12,6 +12,9 @@
 //! - `GET /v1/presence` lists each user once per channel, `count` equals the members,
 //!   and they are exactly the users with a live client in the channel.
 //!
+//! A second driver plays pusher-js's events (signed and forged subscriptions, odd
+//! `channel_data`, junk, client events, oversized events, drops) with the same checks.
+//!
 //! Each sequence has its own seed, printed with any failure with the last steps;
 //! `ROLLCALL_FUZZ_SEED=<seed>` plays it again, `ROLLCALL_FUZZ_CASES` plays more.
 
@@ -734,6 +737,339 @@ async fn random_frame_sequences_from_many_clients_keep_one_member_per_user_and_c
     }
     eprintln!(
         "{runs} sequences from seed {first} in {:?} (ROLLCALL_FUZZ_SEED={first} plays them again)",
+        started.elapsed()
+    );
+}
+
+// ---------------------------------------------------------------------------------
+// Pusher protocol 7: the same invariants with pusher-js's frames.
+
+const PUSHER_CONFIG: &str = r#"
+[presence]
+checkin_interval_ms = 10000
+lease_timeout_ms = 30000
+unload_grace_ms = 100
+reconnect_grace_ms = 200
+flush_interval_ms = 5
+[limits]
+frames_per_second = 10000
+frame_burst = 10000
+max_meta_bytes = 200
+max_frame_bytes = 1024
+[[pusher_app]]
+id = "4242"
+key = "app-key"
+secret = "app-secret-0123456789"
+"#;
+const APP_KEY: &str = "app-key";
+const APP_SECRET: &str = "app-secret-0123456789";
+/// Pusher rooms, and the rollcall channels the watcher follows for them.
+const ROOMS: &[&str] = &["presence-room-a", "presence-room-b"];
+const ROOM_CHANNELS: &[&str] = &["/pusher/room-a", "/pusher/room-b"];
+
+/// One pusher-js connection as the model sees it.
+struct PusherSocket {
+    ws: Ws,
+    name: String,
+    socket_id: String,
+    /// The user of its first accepted subscription: one user per socket.
+    user: Option<String>,
+    joined: BTreeSet<String>,
+}
+
+/// One Pusher event: (event, channel, data with a JSON-string `data` decoded).
+type PusherEvent = (String, Option<String>, Value);
+
+impl PusherSocket {
+    async fn connect(relay: &TestRelay, name: String) -> Result<PusherSocket, String> {
+        let url = format!("ws://{}/app/{APP_KEY}?protocol=7&client=js&version=8", relay.addr);
+        let (ws, _) = tokio_tungstenite::connect_async(url).await.map_err(|e| format!("connect: {e}"))?;
+        let mut p = PusherSocket {
+            ws,
+            name,
+            socket_id: String::new(),
+            user: None,
+            joined: BTreeSet::new(),
+        };
+        match p.next_event().await {
+            Some((event, _, data)) if event == "pusher:connection_established" => {
+                p.socket_id = data["socket_id"].as_str().unwrap_or_default().to_string();
+                Ok(p)
+            }
+            other => Err(format!("{}: no connection_established: {other:?}", p.name)),
+        }
+    }
+
+    async fn send(&mut self, text: String) {
+        let _ = self.ws.send(Message::text(text)).await;
+    }
+
+    async fn next_event(&mut self) -> Option<PusherEvent> {
+        loop {
+            match tokio::time::timeout(PATIENCE, self.ws.next()).await {
+                Err(_) => panic!("{}: no event within {PATIENCE:?}", self.name),
+                Ok(Some(Ok(Message::Text(text)))) => {
+                    let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON {text}: {e}"));
+                    let data = match &v["data"] {
+                        Value::String(s) => serde_json::from_str(s).unwrap_or(Value::String(s.clone())),
+                        other => other.clone(),
+                    };
+                    let event = v["event"].as_str().unwrap_or_else(|| panic!("no event: {text}")).to_string();
+                    return Some((event, v["channel"].as_str().map(str::to_string), data));
+                }
+                Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Ok(Some(Err(_))) => return None,
+                Ok(Some(Ok(_))) => continue,
+            }
+        }
+    }
+
+    /// Ping and read until the pong: every earlier frame was handled by then. The
+    /// `pusher:error`s on the way, as (code, channel); `None` if the socket closed.
+    async fn sync(&mut self) -> Option<Vec<(u64, Option<String>)>> {
+        self.send(json!({"event": "pusher:ping", "data": {}}).to_string()).await;
+        let mut errors = Vec::new();
+        loop {
+            let (event, channel, data) = self.next_event().await?;
+            match event.as_str() {
+                "pusher:pong" => return Some(errors),
+                "pusher:error" => errors.push((data["code"].as_u64().unwrap_or(0), channel)),
+                _ => {}
+            }
+        }
+    }
+
+    async fn subscribe(&mut self, room: &str, channel_data: &str, auth: Option<String>) {
+        let auth = auth.unwrap_or_else(|| {
+            rollcall_relay::pusher::signature::channel_auth(APP_KEY, APP_SECRET, &self.socket_id, room, Some(channel_data))
+        });
+        let frame = json!({"event": "pusher:subscribe", "data": {"channel": room, "auth": auth, "channel_data": channel_data}});
+        self.send(frame.to_string()).await;
+    }
+}
+
+struct PusherModel {
+    live: Vec<PusherSocket>,
+    dead: Vec<(String, BTreeSet<String>)>,
+}
+
+impl PusherModel {
+    fn live_users(&self, room: &str) -> BTreeSet<String> {
+        self.live
+            .iter()
+            .filter(|p| p.joined.contains(room))
+            .filter_map(|p| p.user.clone())
+            .collect()
+    }
+
+    fn maybe_users(&self, room: &str) -> BTreeSet<String> {
+        let mut users = self.live_users(room);
+        users.extend(self.dead.iter().filter(|(_, j)| j.contains(room)).map(|(u, _)| u.clone()));
+        users
+    }
+}
+
+/// A signed `channel_data` and what the relay must answer: `Ok(user)` or the error code.
+fn channel_data(rng: &mut Rng) -> (String, Result<String, u64>) {
+    let user = *rng.pick(USERS);
+    match rng.below(9) {
+        0 => (json!({"user_id": 7, "user_info": {"name": "seven"}}).to_string(), Ok("7".into())),
+        1 => (json!({"user_id": ""}).to_string(), Err(4300)),
+        2 => (json!({"user_id": "u".repeat(129)}).to_string(), Err(4301)),
+        3 => (json!({"user_id": user, "user_info": {"bio": "b".repeat(300)}}).to_string(), Err(4301)),
+        4 => ("not json".to_string(), Err(4300)),
+        5 => (json!({"user_id": true}).to_string(), Err(4300)),
+        6 => (json!({"user_id": user, "user_info": []}).to_string(), Ok(user.into())),
+        _ => (json!({"user_id": user, "user_info": {"name": user}}).to_string(), Ok(user.into())),
+    }
+}
+
+async fn play_pusher(seed: u64) {
+    let mut rng = Rng::new(seed);
+    let mut trace = Trace {
+        seed,
+        steps: Vec::new(),
+    };
+    let relay = TestRelay::start(PUSHER_CONFIG).await;
+    let watcher = Watcher::start(&relay, ROOM_CHANNELS, "watcher").await;
+    let mut m = PusherModel {
+        live: Vec::new(),
+        dead: Vec::new(),
+    };
+    let mut made = 0;
+    for step in 0..STEPS {
+        if m.live.is_empty() || (m.live.len() < CLIENTS && rng.one_in(5)) {
+            made += 1;
+            let name = format!("p{made}");
+            trace.note(format!("{step}: connect {name}"));
+            match PusherSocket::connect(&relay, name).await {
+                Ok(p) => m.live.push(p),
+                Err(e) => trace.fail(e),
+            }
+            continue;
+        }
+        let i = rng.below(m.live.len());
+        let who = m.live[i].name.clone();
+        let room = *rng.pick(ROOMS);
+        // What the relay must say about `room` before the pong: nothing, or this code.
+        let mut want: Option<u64> = None;
+        let mut joins: Option<String> = None;
+        match rng.below(10) {
+            0..=3 => {
+                let (data, verdict) = channel_data(&mut rng);
+                trace.note(format!("{step}: {who} subscribes {room} with {data:.60}"));
+                m.live[i].subscribe(room, &data, None).await;
+                match verdict {
+                    Err(code) => want = Some(code),
+                    Ok(user) => match &m.live[i].user {
+                        Some(mine) if *mine != user => want = Some(4009),
+                        _ => joins = Some(user),
+                    },
+                }
+            }
+            4 => {
+                let (data, _) = channel_data(&mut rng);
+                let forged = match rng.below(3) {
+                    0 => format!("{APP_KEY}:{}", "0".repeat(64)),
+                    1 => "no-colon".to_string(),
+                    _ => rollcall_relay::pusher::signature::channel_auth(APP_KEY, "wrong-secret", &m.live[i].socket_id, room, Some(&data)),
+                };
+                trace.note(format!("{step}: {who} subscribes {room} with a bad signature {forged:.30}"));
+                m.live[i].subscribe(room, &data, Some(forged)).await;
+                want = Some(4009);
+            }
+            5 => {
+                trace.note(format!("{step}: {who} unsubscribes {room}"));
+                m.live[i].send(json!({"event": "pusher:unsubscribe", "data": {"channel": room}}).to_string()).await;
+                m.live[i].joined.remove(room);
+            }
+            6 => {
+                let frames = [
+                    "{".to_string(),
+                    "[]".to_string(),
+                    r#"{"data":{}}"#.to_string(),
+                    r#"{"event":"pusher:subscribe","data":"{\"channel\":"}"#.to_string(),
+                    r#"{"event":"pusher:subscribe","data":{"channel":"private-x","auth":"k:00"}}"#.to_string(),
+                    r#"{"event":"pusher:subscribe","data":{"channel":"my-channel"}}"#.to_string(),
+                    format!(r#"{{"event":"client-typing","channel":"{room}","data":{{}}}}"#),
+                    r#"{"event":"pusher:signin","data":{"auth":"app-key:00","user_data":"{}"}}"#.to_string(),
+                    format!("{{\"event\":\"x\",\"data\":{}}}", "[".repeat(300)),
+                    r#"{"event":"pusher:subscribe","data":{"channel":"presence-a;b","auth":"x","channel_data":"{}"}}"#.to_string(),
+                ];
+                let text = rng.pick(&frames).clone();
+                trace.note(format!("{step}: {who} sends {text:.60}"));
+                m.live[i].send(text.clone()).await;
+                if text.contains("pusher:signin") {
+                    // A wrong sign-in closes the socket with 4009.
+                    let p = m.live.swap_remove(i);
+                    let mut p = p;
+                    let closed = loop {
+                        match p.next_event().await {
+                            None => break true,
+                            Some(_) => continue,
+                        }
+                    };
+                    if !closed {
+                        trace.fail("a forged sign-in did not close the socket".into());
+                    }
+                    m.dead.push((p.user.clone().unwrap_or_default(), p.joined));
+                    continue;
+                }
+            }
+            7 => {
+                let size = MAX_FRAME_BYTES + 1 + rng.below(MAX_FRAME_BYTES);
+                trace.note(format!("{step}: {who} sends an event of {size} bytes"));
+                let text = json!({"event": "pusher:ping", "data": {"pad": "p".repeat(size)}}).to_string();
+                m.live[i].send(text).await;
+            }
+            8 => {
+                let polite = rng.one_in(2);
+                trace.note(format!("{step}: {who} {}", if polite { "disconnects" } else { "drops" }));
+                let mut p = m.live.swap_remove(i);
+                if polite {
+                    let _ = p.ws.close(Some(CloseFrame { code: CloseCode::Normal, reason: "".into() })).await;
+                }
+                m.dead.push((p.user.clone().unwrap_or_default(), p.joined));
+                continue;
+            }
+            _ => {
+                trace.note(format!("{step}: {who} pings"));
+            }
+        }
+        let Some(errors) = m.live[i].sync().await else {
+            trace.fail(format!("{who}: closed after step {step}"));
+        };
+        let about_room: Vec<u64> = errors.iter().filter(|(_, ch)| ch.as_deref() == Some(room)).map(|(c, _)| *c).collect();
+        if let Some(code) = want {
+            if about_room != [code] {
+                trace.fail(format!("{room}: errors {errors:?}, want one {code}"));
+            }
+        } else if let Some(user) = joins {
+            if !about_room.is_empty() {
+                trace.fail(format!("{room}: a signed subscription as {user} refused: {errors:?}"));
+            }
+            let p = &mut m.live[i];
+            p.user = Some(user);
+            p.joined.insert(room.to_string());
+        }
+        if step % 10 == 9 {
+            check_rooms(&relay, &m, &mut trace, false).await;
+        }
+    }
+    let expected: BTreeMap<String, BTreeSet<String>> = ROOMS
+        .iter()
+        .zip(ROOM_CHANNELS)
+        .map(|(room, ch)| (ch.to_string(), m.live_users(room)))
+        .collect();
+    if let Err(e) = watcher.until(&expected).await {
+        trace.fail(e);
+    }
+    check_rooms(&relay, &m, &mut trace, true).await;
+    drop(m);
+    relay.kill();
+}
+
+/// Pusher's own API and rollcall's agree with the model: one entry per user, counts
+/// equal to the members.
+async fn check_rooms(relay: &TestRelay, m: &PusherModel, trace: &mut Trace, settled: bool) {
+    let auth = format!("Bearer {API_KEY}");
+    for (room, ch) in ROOMS.iter().zip(ROOM_CHANNELS) {
+        let (status, _, body) =
+            common::call(&relay.state, "GET", &format!("/v1/presence?channel={ch}"), &[("authorization", &auth)], "").await;
+        if status != 200 {
+            trace.fail(format!("GET /v1/presence: {status} {body}"));
+        }
+        let v: Value = serde_json::from_str(&body).unwrap();
+        let entry = &v[*ch];
+        let ids: Vec<String> = entry["users"]
+            .as_array()
+            .map(|users| users.iter().map(|u| u["id"].as_str().unwrap().to_string()).collect())
+            .unwrap_or_default();
+        let unique: BTreeSet<String> = ids.iter().cloned().collect();
+        if unique.len() != ids.len() || (!entry.is_null() && entry["count"].as_u64() != Some(ids.len() as u64)) {
+            trace.fail(format!("{room}: {entry}"));
+        }
+        let (live, maybe) = (m.live_users(room), m.maybe_users(room));
+        let fits = if settled {
+            unique == live
+        } else {
+            live.is_subset(&unique) && unique.is_subset(&maybe)
+        };
+        if !fits {
+            trace.fail(format!("{room}: the API lists {unique:?}; live sockets hold {live:?}, dropped ones may hold {maybe:?}"));
+        }
+    }
+}
+
+#[tokio::test]
+async fn random_pusher_event_sequences_keep_one_member_per_user_and_counts_true() {
+    let first = seed();
+    let runs = cases(6) as u64;
+    let started = std::time::Instant::now();
+    for run in 0..runs {
+        play_pusher(first.wrapping_add(run)).await;
+    }
+    eprintln!(
+        "{runs} Pusher sequences from seed {first} in {:?} (ROLLCALL_FUZZ_SEED={first} plays them again)",
         started.elapsed()
     );
 }
