@@ -841,3 +841,138 @@ fn toml_string(text: &str) -> String {
     out.push('"');
     out
 }
+
+// ---------------------------------------------------------------------------------
+// The README's webhook checks (Python and Node), run as written on ugly headers.
+
+/// The fenced block of README.md in `lang` that contains `marker`.
+fn readme_block(lang: &str, marker: &str) -> String {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+    readme
+        .split(&format!("```{lang}\n"))
+        .skip(1)
+        .map(|rest| rest.split("```").next().unwrap())
+        .find(|block| block.contains(marker))
+        .unwrap_or_else(|| panic!("README.md has a {lang} block with {marker}"))
+        .to_string()
+}
+
+/// Headers a receiver may get at `now`: the relay's own signature, then that signature
+/// with one character changed (to non-ASCII digits and letters too), then odd shapes.
+fn webhook_cases(now: u64, count: usize) -> Vec<(String, String, Vec<u8>, bool)> {
+    let seed = seed();
+    // Shown with a failure; ROLLCALL_FUZZ_SEED=<seed> makes the same headers again.
+    eprintln!("webhook headers from seed {seed}");
+    let mut rng = fuzzing::Rng::new(seed);
+    let odd = ["é", "¹", "１", "٣", "+", "-", " ", ",", "=", "A", "0", "\u{0}", "v", "t"];
+    let mut cases = Vec::new();
+    for n in 0..count {
+        let secret = format!("whsec-{}", rng.next() % 1000);
+        let body: Vec<u8> = (0..rng.below(40)).map(|_| rng.next() as u8).collect();
+        let t = if rng.one_in(8) { now - 1000 } else { now - rng.below(5) as u64 };
+        let header = webhooks::sign(&secret, t, &body);
+        let untouched = n % 4 == 0;
+        let header = match n % 4 {
+            0 => header,
+            1 | 2 => {
+                let mut chars: Vec<String> = header.chars().map(String::from).collect();
+                let i = rng.below(chars.len());
+                chars[i] = rng.pick(&odd).to_string();
+                chars.concat()
+            }
+            _ => {
+                let hex = header.split("v1=").nth(1).unwrap().to_string();
+                let shapes = [
+                    format!("t={t},v1={}", "é".repeat(64)),
+                    format!("t={t},v1={}", "é".repeat(32)),
+                    format!("t=¹{t},v1={hex}"),
+                    format!("t=,v1={hex}"),
+                    format!("v1={hex},t={t}"),
+                    format!("t={t},v1={},v1={hex}", "0".repeat(64)),
+                    format!("t={t}"),
+                    String::new(),
+                    ",,,".to_string(),
+                    format!("t={t},v1={hex},t=1"),
+                ];
+                rng.pick(&shapes).clone()
+            }
+        };
+        cases.push((secret, header, body, untouched));
+    }
+    cases
+}
+
+/// Run a README snippet on every case: "true", "false" or "error: ..." per case.
+fn run_snippet(program: &str, args: &[&str], code: &str, cases: &[(String, String, Vec<u8>, bool)]) -> Option<Vec<String>> {
+    use std::io::Write;
+    let input: String = cases
+        .iter()
+        .map(|(secret, header, body, _)| {
+            let hex: String = body.iter().map(|b| format!("{b:02x}")).collect();
+            format!("{}\n", json!([secret, header, hex]))
+        })
+        .collect();
+    let mut child = std::process::Command::new(program)
+        .args(args)
+        .arg(code)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .ok()?;
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{program}: {}", String::from_utf8_lossy(&out.stderr));
+    Some(String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect())
+}
+
+fn check_snippet(language: &str, answers: Option<Vec<String>>, cases: &[(String, String, Vec<u8>, bool)], now: u64) {
+    let Some(answers) = answers else {
+        eprintln!("{language} is not installed: its README snippet is not checked here");
+        return;
+    };
+    assert_eq!(answers.len(), cases.len(), "{language}: {answers:?}");
+    for ((secret, header, body, relay_made), answer) in cases.iter().zip(&answers) {
+        let signed = webhook_by_the_book(secret, header, body, now, 300);
+        match answer.as_str() {
+            // Stricter than the Rust check is fine (an upper-case signature, spaces);
+            // accepting what is not signed, or refusing what the relay sent, is not.
+            "true" => assert!(signed, "{language} accepts {header:?} for body {body:?}"),
+            "false" => assert!(!(*relay_made && signed), "{language} refuses the relay's own {header:?}"),
+            other => panic!("{language} fails on the header {header:?}: {other}"),
+        }
+    }
+}
+
+#[test]
+fn the_readmes_webhook_checks_accept_the_relays_signatures_and_never_fail_on_ugly_headers() {
+    let now = unix_now();
+    let cases = webhook_cases(now, cases(400) as usize);
+    let python = readme_block("python", "def rollcall_verify");
+    let driver = r#"
+import json, sys
+for line in sys.stdin:
+    secret, header, body = json.loads(line)
+    try:
+        print("true" if rollcall_verify(secret, header, bytes.fromhex(body)) else "false")
+    except Exception as e:
+        print("error: %r" % e)
+"#;
+    let answers = run_snippet("python3", &["-c"], &format!("{python}{driver}"), &cases);
+    check_snippet("Python", answers, &cases, now);
+
+    let node = readme_block("js", "export function rollcallVerify").replace("export function", "function");
+    let driver = r#"
+import { createInterface } from "node:readline";
+for await (const line of createInterface({ input: process.stdin })) {
+  const [secret, header, body] = JSON.parse(line);
+  try {
+    console.log(rollcallVerify(secret, header, Buffer.from(body, "hex")) ? "true" : "false");
+  } catch (e) {
+    console.log(`error: ${e}`);
+  }
+}
+"#;
+    let answers = run_snippet("node", &["--input-type=module", "-e"], &format!("{node}{driver}"), &cases);
+    check_snippet("Node", answers, &cases, now);
+}
