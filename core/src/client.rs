@@ -384,6 +384,7 @@ impl Client {
         if self.conn == Conn::Ready {
             self.send_request(
                 ClientMsg::Subscribe {
+                    friends: Vec::new(),
                     ch: ch.to_string(),
                     reference: None,
                 },
@@ -598,6 +599,7 @@ impl Client {
                     Applied::Gap => {
                         self.send_request(
                             ClientMsg::Subscribe {
+                                friends: Vec::new(),
                                 ch: ch.clone(),
                                 reference: None,
                             },
@@ -607,6 +609,9 @@ impl Client {
                     }
                 }
             }
+            // Capped lists: ignored, as an older client ignores them, until views apply
+            // them.
+            ServerMsg::Focus { .. } | ServerMsg::Members { .. } => {}
         }
     }
 
@@ -688,6 +693,7 @@ impl Client {
             | ClientMsg::Update { reference, .. }
             | ClientMsg::Subscribe { reference, .. }
             | ClientMsg::Unsubscribe { reference, .. }
+            | ClientMsg::Members { reference, .. }
             | ClientMsg::Token { reference, .. } => *reference = Some(wire),
             ClientMsg::Hello { .. } | ClientMsg::Checkin { .. } => {}
         }
@@ -845,6 +851,7 @@ impl Client {
                 self.views.or_default(&ch).awaiting = true;
                 self.send_request(
                     ClientMsg::Subscribe {
+                        friends: Vec::new(),
                         ch: ch.clone(),
                         reference: None,
                     },
@@ -1169,6 +1176,7 @@ impl ChannelView {
             seq: self.seq?,
             count: self.count,
             users: self.users.as_ref().map(|u| u.0.clone()),
+            cap: None,
         })
     }
 
@@ -1788,7 +1796,7 @@ mod tests {
         assert!(run_until(&mut c, T0 + 400, 0.0).is_empty(), "waits retry_after_ms");
         let again = run_until(&mut c, T0 + 401, 0.0);
         assert!(
-            matches!(&again[..], [(_, ClientMsg::Subscribe { ch, reference: Some(r) })] if ch == "/c/d" && Some(*r) != sub.reference())
+            matches!(&again[..], [(_, ClientMsg::Subscribe { ch, reference: Some(r), .. })] if ch == "/c/d" && Some(*r) != sub.reference())
         );
         c.handle_frame(
             T0 + 402,
@@ -1871,6 +1879,7 @@ mod tests {
             seq,
             count: users.len(),
             users: Some(users),
+            cap: None,
         }
     }
 
@@ -2027,6 +2036,7 @@ mod tests {
             seq: 1,
             count: 12,
             users: None,
+            cap: None,
         });
         assert_eq!(r, Applied::Changed(vec![]));
         assert!(v.is_count_only());

@@ -21,6 +21,11 @@ pub struct Claims {
     pub groups: Vec<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub channels: Vec<String>,
+    /// People this user knows: in a channel whose list is capped, they are shown to this
+    /// user whether or not they are in the shared list (the first
+    /// [`MAX_FRIENDS`](crate::protocol::MAX_FRIENDS) are used).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub friends: Vec<String>,
     /// Expiry, seconds since the Unix epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exp: Option<u64>,
@@ -50,6 +55,11 @@ pub struct ChannelRule {
     /// Most users present at once; further enters get `channel_full`.
     #[serde(default)]
     pub max_members: Option<usize>,
+    /// Most members a subscriber is sent (besides itself and the people it follows):
+    /// the count stays exact, the list is the first `list_cap` to arrive. At most
+    /// [`MAX_LIST_CAP`].
+    #[serde(default)]
+    pub list_cap: Option<usize>,
     /// `false`: no `channel.join` / `channel.leave` webhooks for these channels (a
     /// site-wide "who is online" channel, where `user.online` says it all). Default on.
     #[serde(default)]
@@ -70,6 +80,8 @@ pub struct Access {
     pub enter: bool,
     pub count_only: bool,
     pub max_members: Option<usize>,
+    /// Members of the shared list a subscriber is sent; `None`: all of them.
+    pub list_cap: Option<usize>,
 }
 
 impl Access {
@@ -78,8 +90,13 @@ impl Access {
         enter: true,
         count_only: false,
         max_members: None,
+        list_cap: None,
     };
 }
+
+/// The largest `list_cap` a rule may set: a capped list exists so that a newcomer's
+/// snapshot stays small.
+pub const MAX_LIST_CAP: usize = 10_000;
 
 /// The ordered rules of a relay.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -98,6 +115,15 @@ impl Policy {
                     i + 1,
                     rule.pattern
                 ));
+            }
+            if let Some(cap) = rule.list_cap {
+                if cap == 0 || cap > MAX_LIST_CAP {
+                    return Err(format!(
+                        "channel rule {} ({}): list_cap must be between 1 and {MAX_LIST_CAP} (got {cap})",
+                        i + 1,
+                        rule.pattern
+                    ));
+                }
             }
         }
         Ok(Policy { rules })
@@ -123,6 +149,7 @@ impl Policy {
                 enter: granted,
                 count_only: false,
                 max_members: None,
+                list_cap: None,
             };
         };
         let named = |users: &[String], groups: &[String]| {
@@ -137,6 +164,7 @@ impl Policy {
             enter,
             count_only: rule.count_only,
             max_members: rule.max_members,
+            list_cap: rule.list_cap,
         }
     }
 }

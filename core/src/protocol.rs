@@ -107,6 +107,10 @@ pub enum ClientMsg {
     },
     Subscribe {
         ch: String,
+        /// People to show in a capped list whether or not they are in the shared part
+        /// (with the token's `friends`; the first [`MAX_FRIENDS`] together).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        friends: Vec<String>,
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<u64>,
     },
@@ -123,7 +127,27 @@ pub enum ClientMsg {
         #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
         reference: Option<u64>,
     },
+    /// One page of a channel's members, in id order after `after` (a listing at the
+    /// time asked, not kept up to date). Answered with [`ServerMsg::Members`].
+    Members {
+        ch: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<String>,
+        /// Clamped to `1..=`[`MAX_PAGE`]; [`DEFAULT_PAGE`] when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        limit: Option<usize>,
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<u64>,
+    },
 }
+
+/// People one subscriber follows in a capped list: the first this many of the token's
+/// `friends` and the subscribe's `friends` together; the rest are ignored.
+pub const MAX_FRIENDS: usize = 100;
+/// Most members in one page of `members`.
+pub const MAX_PAGE: usize = 1_000;
+/// Members in a page when the request does not say.
+pub const DEFAULT_PAGE: usize = 100;
 
 impl ClientMsg {
     /// The request id the client attached, echoed in `ok` or `error`.
@@ -134,6 +158,7 @@ impl ClientMsg {
             | ClientMsg::Update { reference, .. }
             | ClientMsg::Subscribe { reference, .. }
             | ClientMsg::Unsubscribe { reference, .. }
+            | ClientMsg::Members { reference, .. }
             | ClientMsg::Token { reference, .. } => *reference,
             ClientMsg::Hello { .. } | ClientMsg::Checkin { .. } => None,
         }
@@ -145,7 +170,8 @@ impl ClientMsg {
             | ClientMsg::Leave { ch, .. }
             | ClientMsg::Update { ch, .. }
             | ClientMsg::Subscribe { ch, .. }
-            | ClientMsg::Unsubscribe { ch, .. } => Some(ch),
+            | ClientMsg::Unsubscribe { ch, .. }
+            | ClientMsg::Members { ch, .. } => Some(ch),
             _ => None,
         }
     }
@@ -170,6 +196,7 @@ const CLIENT_TYPES: &[&str] = &[
     "unsubscribe",
     "checkin",
     "token",
+    "members",
 ];
 
 /// One user as others see them.
@@ -239,12 +266,17 @@ pub enum ServerMsg {
         retry_after_ms: Option<u64>,
     },
     /// The full state of a channel at `seq`. `users` is absent on count-only channels.
+    /// With `cap`, the channel's list is capped: `users` holds at most `cap` members
+    /// shared by every subscriber, plus the subscriber itself and the people it follows;
+    /// `count` stays exact.
     Snapshot {
         ch: String,
         seq: u64,
         count: usize,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         users: Option<Vec<Member>>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        cap: Option<usize>,
     },
     /// What changed since `seq - 1`. Apply `join` and `update` as upserts and `leave` as
     /// removals: a diff may repeat what the snapshot before it already showed.
@@ -258,6 +290,29 @@ pub enum ServerMsg {
         leave: Vec<String>,
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         update: Vec<Member>,
+    },
+    /// In a capped channel: changes about people this subscriber follows (itself, its
+    /// friends) that are not in the shared list. No `seq`: it is applied on top of the
+    /// state it follows on the same connection, like a diff.
+    Focus {
+        ch: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        join: Vec<Member>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        leave: Vec<String>,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        update: Vec<Member>,
+    },
+    /// The answer to a `members` request: up to `limit` members after `after`, in id
+    /// order; `next` is the `after` of the following page, absent on the last one.
+    Members {
+        ch: String,
+        #[serde(rename = "ref", default, skip_serializing_if = "Option::is_none")]
+        reference: Option<u64>,
+        count: usize,
+        users: Vec<Member>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        next: Option<String>,
     },
 }
 
@@ -281,7 +336,7 @@ impl ServerMsg {
     }
 }
 
-const SERVER_TYPES: &[&str] = &["welcome", "ok", "error", "snapshot", "diff"];
+const SERVER_TYPES: &[&str] = &["welcome", "ok", "error", "snapshot", "diff", "focus", "members"];
 
 /// The body of `POST /v1/beacon`: "this connection's page is going away".
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

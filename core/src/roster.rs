@@ -19,9 +19,12 @@
 //! [`Roster::poll_timeout`] says when to call back; outputs are drained with
 //! [`Roster::poll_output`].
 
+use crate::capped::CappedList;
 use crate::channel::validate_name;
 use crate::policy::Access;
-use crate::protocol::{close, meta_size, ErrorCode, Identity, Member, Meta, ServerMsg, Status, Terms};
+use crate::protocol::{
+    close, meta_size, ErrorCode, Identity, Member, Meta, ServerMsg, Status, Terms, DEFAULT_PAGE, MAX_FRIENDS, MAX_PAGE,
+};
 use crate::time::{earliest, Instant};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
@@ -313,6 +316,8 @@ struct Channel {
     /// When this channel last flushed, and when it flushes next if it changed since.
     last_flush: Option<Instant>,
     flush_at: Option<Instant>,
+    /// A rule caps the list subscribers are sent.
+    list: Option<CappedList>,
     /// This relay's own view of each user, as last shared with other relays.
     shared: HashMap<String, Member>,
     /// Why the last local holder of a user let go, told with the share that follows.
@@ -322,6 +327,21 @@ struct Channel {
 impl Channel {
     fn is_idle(&self) -> bool {
         self.members.is_empty() && self.subscribers.is_empty() && self.awaiting.is_empty() && self.pending.is_empty()
+    }
+
+    /// From the first access that says so, the channel's list is capped; the members
+    /// subscribers already saw (not those still to be told) fill it in id order.
+    fn cap_list(&mut self, cap: Option<usize>) {
+        let (Some(cap), None) = (cap, &self.list) else { return };
+        let mut list = CappedList::new(cap);
+        let seen: Vec<String> = self
+            .members
+            .keys()
+            .filter(|u| !matches!(self.pending.get(*u), Some(None)))
+            .cloned()
+            .collect();
+        list.apply(&seen, &[], &[]);
+        self.list = Some(list);
     }
 
     fn note(&mut self, user: &str) {
@@ -520,6 +540,7 @@ impl Roster {
         self.stamp += 1;
         let stamp = self.stamp;
         let channel = self.channel_mut(now, ch, access.count_only);
+        channel.cap_list(access.list_cap);
         channel.note(&key.user);
         let occupied = channel.members.is_empty();
         let before = channel.members.get(&key.user).map(MemberState::status);
@@ -614,6 +635,20 @@ impl Roster {
     /// Watch `ch`: a snapshot at the next flush, then every diff. Subscribing again asks
     /// for a fresh snapshot (what a client does after a gap in `seq`).
     pub fn subscribe(&mut self, now: Instant, conn: ConnId, ch: &str, access: Access) -> Result<(), ErrorCode> {
+        self.subscribe_following(now, conn, ch, access, &[])
+    }
+
+    /// Watch `ch`, and in a capped list also follow `friends` (besides itself): they are
+    /// sent to this subscriber wherever they are in the list. The first
+    /// [`MAX_FRIENDS`] count.
+    pub fn subscribe_following(
+        &mut self,
+        now: Instant,
+        conn: ConnId,
+        ch: &str,
+        access: Access,
+        friends: &[String],
+    ) -> Result<(), ErrorCode> {
         validate_name(ch)?;
         if !access.view {
             return Err(ErrorCode::ForbiddenView);
@@ -629,12 +664,61 @@ impl Roster {
             .expect("checked above")
             .subscriptions
             .insert(ch.to_string());
+        let user = self.conns[&conn].client.user.clone();
         let channel = self.channel_mut(now, ch, access.count_only);
+        channel.cap_list(access.list_cap);
         channel.subscribers.remove(&conn);
         if !channel.awaiting.contains(&conn) {
             channel.awaiting.push(conn);
         }
+        if let Some(list) = &mut channel.list {
+            let mut follows = vec![user];
+            for friend in friends.iter().take(MAX_FRIENDS) {
+                if !follows.contains(friend) {
+                    follows.push(friend.clone());
+                }
+            }
+            list.follow(conn, follows);
+        }
         Ok(())
+    }
+
+    /// One page of `ch`'s members in id order after `after`, for a connection that may
+    /// see its list: (count, members, the `after` of the next page).
+    pub fn page(
+        &self,
+        conn: ConnId,
+        ch: &str,
+        access: Access,
+        after: Option<&str>,
+        limit: Option<usize>,
+    ) -> Result<(usize, Vec<Member>, Option<String>), ErrorCode> {
+        validate_name(ch)?;
+        if !self.conns.contains_key(&conn) {
+            return Err(ErrorCode::HelloFirst);
+        }
+        if !access.view || access.count_only {
+            return Err(ErrorCode::ForbiddenView);
+        }
+        let Some(channel) = self.channels.get(ch).filter(|c| !c.count_only) else {
+            return Ok((0, Vec::new(), None));
+        };
+        let limit = limit.unwrap_or(DEFAULT_PAGE).clamp(1, MAX_PAGE);
+        let from = match after {
+            Some(after) => std::ops::Bound::Excluded(after),
+            None => std::ops::Bound::Unbounded,
+        };
+        let mut users: Vec<Member> = channel
+            .members
+            .range::<str, _>((from, std::ops::Bound::Unbounded))
+            .take(limit + 1)
+            .map(|(_, m)| m.view())
+            .collect();
+        let next = (users.len() > limit).then(|| {
+            users.truncate(limit);
+            users.last().map(|m| m.id.clone()).unwrap_or_default()
+        });
+        Ok((channel.members.len(), users, next))
     }
 
     pub fn unsubscribe(&mut self, now: Instant, conn: ConnId, ch: &str) -> Result<(), ErrorCode> {
@@ -1107,6 +1191,9 @@ impl Roster {
         if let Some(channel) = self.channels.get_mut(ch) {
             channel.subscribers.remove(&conn);
             channel.awaiting.retain(|c| *c != conn);
+            if let Some(list) = &mut channel.list {
+                list.unfollow(conn);
+            }
             if channel.is_idle() {
                 self.channels.remove(ch);
             }
@@ -1281,8 +1368,42 @@ impl Roster {
                     _ => {}
                 }
             }
+            // A capped list: the shared diff tells only what changes in the shared part;
+            // what happens beyond it goes to the followers of whom it concerns.
+            let mut focus: HashMap<ConnId, (Vec<Member>, Vec<String>, Vec<Member>)> = HashMap::new();
+            if let (Some(list), false) = (&mut channel.list, channel.count_only) {
+                let ids = |members: &[Member]| members.iter().map(|m| m.id.clone()).collect::<Vec<_>>();
+                let mut joined = ids(&join);
+                joined.sort();
+                let changes = list.apply(&joined, &leave, &ids(&update));
+                let view = |user: &String| channel.members.get(user).map(MemberState::view);
+                join = changes.shown.iter().filter_map(view).collect();
+                leave = changes.unshown;
+                update = changes.updated.iter().filter_map(view).collect();
+                let subscribers = &channel.subscribers;
+                let mut tell = |user: &String, f: &mut dyn FnMut(&mut (Vec<Member>, Vec<String>, Vec<Member>))| {
+                    for conn in list.followers(user).filter(|c| subscribers.contains(c)) {
+                        f(focus.entry(conn).or_default());
+                    }
+                };
+                for user in &changes.hidden_joined {
+                    if let Some(m) = view(user) {
+                        tell(user, &mut |f| f.0.push(m.clone()));
+                    }
+                }
+                for user in &changes.hidden_left {
+                    tell(user, &mut |f| f.1.push(user.clone()));
+                }
+                for user in &changes.hidden_updated {
+                    if let Some(m) = view(user) {
+                        tell(user, &mut |f| f.2.push(m.clone()));
+                    }
+                }
+            }
             let changed = if channel.count_only {
                 count != channel.sent_count
+            } else if channel.list.is_some() {
+                count != channel.sent_count || !(join.is_empty() && leave.is_empty() && update.is_empty())
             } else {
                 !(join.is_empty() && leave.is_empty() && update.is_empty())
             };
@@ -1313,19 +1434,59 @@ impl Roster {
                     self.outputs.push_back(Output::Deliver { to, frame });
                 }
             }
-            if !channel.awaiting.is_empty() {
-                let users = (!channel.count_only).then(|| channel.members.values().map(MemberState::view).collect());
-                let frame = ServerMsg::Snapshot {
+            let mut focus: Vec<_> = focus.into_iter().collect();
+            focus.sort_unstable_by_key(|(conn, _)| *conn);
+            for (conn, (join, leave, update)) in focus {
+                let msg = ServerMsg::Focus {
                     ch: ch.clone(),
-                    seq: channel.seq,
-                    count,
-                    users,
+                    join,
+                    leave,
+                    update,
+                };
+                self.outputs.push_back(Output::Send { conn, msg });
+            }
+            match (&channel.list, channel.count_only) {
+                _ if channel.awaiting.is_empty() => {}
+                (Some(list), false) => {
+                    // The shared part once, then each newcomer's own people beside it.
+                    let shown: Vec<Member> = list
+                        .shown()
+                        .filter_map(|u| channel.members.get(u).map(MemberState::view))
+                        .collect();
+                    let to = std::mem::take(&mut channel.awaiting);
+                    for &conn in &to {
+                        let mut users = shown.clone();
+                        for user in list.follows(conn).iter().filter(|u| !list.is_shown(u)) {
+                            users.extend(channel.members.get(user).map(MemberState::view));
+                        }
+                        let msg = ServerMsg::Snapshot {
+                            ch: ch.clone(),
+                            seq: channel.seq,
+                            count,
+                            users: Some(users),
+                            cap: Some(list.cap()),
+                        };
+                        self.outputs.push_back(Output::Send { conn, msg });
+                    }
+                    channel.subscribers.extend(to.iter().copied());
+                    self.stats.snapshots_sent += to.len() as u64;
                 }
-                .encode();
-                let to = std::mem::take(&mut channel.awaiting);
-                channel.subscribers.extend(to.iter().copied());
-                self.stats.snapshots_sent += to.len() as u64;
-                self.outputs.push_back(Output::Deliver { to, frame });
+                _ => {
+                    let users =
+                        (!channel.count_only).then(|| channel.members.values().map(MemberState::view).collect());
+                    let frame = ServerMsg::Snapshot {
+                        ch: ch.clone(),
+                        seq: channel.seq,
+                        count,
+                        users,
+                        cap: None,
+                    }
+                    .encode();
+                    let to = std::mem::take(&mut channel.awaiting);
+                    channel.subscribers.extend(to.iter().copied());
+                    self.stats.snapshots_sent += to.len() as u64;
+                    self.outputs.push_back(Output::Deliver { to, frame });
+                }
             }
             if channel.is_idle() {
                 self.channels.remove(&ch);

@@ -57,6 +57,7 @@ fn expected_class(text: &str) -> &'static str {
         "unsubscribe",
         "checkin",
         "token",
+        "members",
     ];
     match serde_json::from_str::<Value>(text) {
         Ok(Value::Object(map)) => match map.get("type") {
@@ -178,7 +179,17 @@ fn client_msg() -> impl Strategy<Value = ClientMsg> {
                 reference
             }
         ),
-        (ch, reference.clone()).prop_map(|(ch, reference)| ClientMsg::Subscribe { ch, reference }),
+        (ch, prop::collection::vec("[a-z0-9]{1,8}", 0..3), reference.clone()).prop_map(|(ch, friends, reference)| {
+            ClientMsg::Subscribe { ch, friends, reference }
+        }),
+        (ch, prop::option::of("[a-z0-9]{0,8}"), prop::option::of(0usize..5_000), reference.clone()).prop_map(
+            |(ch, after, limit, reference)| ClientMsg::Members {
+                ch,
+                after,
+                limit,
+                reference
+            }
+        ),
         (ch, reference.clone()).prop_map(|(ch, reference)| ClientMsg::Unsubscribe { ch, reference }),
         status().prop_map(|status| ClientMsg::Checkin { status }),
         (".{0,40}", reference).prop_map(|(token, reference)| ClientMsg::Token { token, reference }),
@@ -188,7 +199,9 @@ fn client_msg() -> impl Strategy<Value = ClientMsg> {
 /// A frame as a hostile or buggy client writes it: a valid one with a field dropped,
 /// retyped, duplicated or added, or a random JSON value with a known `type`.
 fn mangled_frame() -> impl Strategy<Value = String> {
-    let fields = prop::sample::select(vec!["type", "v", "token", "client", "ch", "meta", "status", "ref"]);
+    let fields = prop::sample::select(vec![
+        "type", "v", "token", "client", "ch", "meta", "status", "ref", "friends", "after", "limit",
+    ]);
     prop_oneof![
         (client_msg(), fields.clone(), json_value()).prop_map(|(msg, field, value)| {
             let mut v = serde_json::to_value(&msg).unwrap();

@@ -1108,7 +1108,7 @@ mod properties {
                 for (conn, msgs) in sim.inbox.drain() {
                     for msg in msgs {
                         match msg {
-                            ServerMsg::Snapshot { ch, seq, count, users } => {
+                            ServerMsg::Snapshot { ch, seq, count, users, .. } => {
                                 let users = users.unwrap();
                                 prop_assert_eq!(count, users.len());
                                 let ch = channel(if ch == "/site/online" { 0 } else { 1 });
@@ -1186,7 +1186,7 @@ mod properties {
                             for m in join.into_iter().chain(update) { view.users.insert(m.id.clone(), m); }
                             for id in leave { view.users.remove(&id); }
                         }
-                    } else if let ServerMsg::Snapshot { ch, seq, count, users } = msg {
+                    } else if let ServerMsg::Snapshot { ch, seq, count, users, .. } = msg {
                         let ch = channel(if ch == "/site/online" { 0 } else { 1 });
                         views.insert((conn, ch), View { seq, count, users: users.unwrap().into_iter().map(|m| (m.id.clone(), m)).collect() });
                     }

@@ -328,7 +328,8 @@ impl Connection {
         let reference = msg.reference();
         let ch = msg.channel().map(str::to_string);
         match self.apply(msg) {
-            Ok(()) => {
+            Ok(Some(answer)) => hub.send(self.conn, &answer),
+            Ok(None) => {
                 if let Some(reference) = reference {
                     hub.send(self.conn, &ServerMsg::Ok { reference });
                 }
@@ -337,7 +338,8 @@ impl Connection {
         }
     }
 
-    fn apply(&mut self, msg: ClientMsg) -> Result<(), ErrorCode> {
+    /// Apply one request: `Some` is its answer, `None` an `ok` when it asked for one.
+    fn apply(&mut self, msg: ClientMsg) -> Result<Option<ServerMsg>, ErrorCode> {
         let conn = self.conn;
         let policy = &self.app.config.policy;
         let hub = self.app.hub.clone();
@@ -345,18 +347,47 @@ impl Connection {
             ClientMsg::Hello { .. } => Err(ErrorCode::HelloFirst),
             ClientMsg::Enter { ch, meta, status, .. } => {
                 let access = policy.access(&self.claims, &ch);
-                hub.act(|r, now| r.enter(now, conn, &ch, access, status, meta))
+                hub.act(|r, now| r.enter(now, conn, &ch, access, status, meta))?;
+                Ok(None)
             }
-            ClientMsg::Update { ch, meta, status, .. } => hub.act(|r, now| r.update(now, conn, &ch, status, meta)),
-            ClientMsg::Leave { ch, .. } => hub.act(|r, now| r.leave(now, conn, &ch)),
-            ClientMsg::Subscribe { ch, .. } => {
+            ClientMsg::Update { ch, meta, status, .. } => {
+                hub.act(|r, now| r.update(now, conn, &ch, status, meta))?;
+                Ok(None)
+            }
+            ClientMsg::Leave { ch, .. } => {
+                hub.act(|r, now| r.leave(now, conn, &ch))?;
+                Ok(None)
+            }
+            ClientMsg::Subscribe { ch, friends, .. } => {
                 let access = policy.access(&self.claims, &ch);
-                hub.act(|r, now| r.subscribe(now, conn, &ch, access))
+                // The token's friends first: the site's word counts before the page's.
+                let friends: Vec<String> = self.claims.friends.iter().chain(&friends).cloned().collect();
+                hub.act(|r, now| r.subscribe_following(now, conn, &ch, access, &friends))?;
+                Ok(None)
             }
-            ClientMsg::Unsubscribe { ch, .. } => hub.act(|r, now| r.unsubscribe(now, conn, &ch)),
+            ClientMsg::Unsubscribe { ch, .. } => {
+                hub.act(|r, now| r.unsubscribe(now, conn, &ch))?;
+                Ok(None)
+            }
+            ClientMsg::Members {
+                ch,
+                after,
+                limit,
+                reference,
+            } => {
+                let access = policy.access(&self.claims, &ch);
+                let (count, users, next) = hub.act(|r, _| r.page(conn, &ch, access, after.as_deref(), limit))?;
+                Ok(Some(ServerMsg::Members {
+                    ch,
+                    reference,
+                    count,
+                    users,
+                    next,
+                }))
+            }
             ClientMsg::Checkin { status } => {
                 hub.act(|r, now| r.checkin(now, conn, status));
-                Ok(())
+                Ok(None)
             }
             ClientMsg::Token { token, .. } => {
                 let claims = self.app.verifier.verify(&token)?;
@@ -366,7 +397,7 @@ impl Connection {
                 let expires = expiry(&hub, &claims);
                 self.claims = claims;
                 hub.act(|r, now| r.refresh_token(now, conn, expires));
-                Ok(())
+                Ok(None)
             }
         }
     }

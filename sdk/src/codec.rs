@@ -279,6 +279,7 @@ pub fn server_msg_from_js(v: &JsValue) -> Option<ServerMsg> {
             seq: int(v, "seq")?,
             count: int(v, "count")? as usize,
             users: members_from_js(&get(v, "users")),
+            cap: int(v, "cap").map(|c| c as usize),
         },
         "diff" => ServerMsg::Diff {
             ch: text(v, "ch")?,
@@ -297,13 +298,22 @@ pub fn server_msg_from_js(v: &JsValue) -> Option<ServerMsg> {
 /// A snapshot or diff as an object of the wire's shape (to pass to other tabs).
 pub fn channel_frame_to_js(msg: &ServerMsg) -> JsValue {
     match msg {
-        ServerMsg::Snapshot { ch, seq, count, users } => {
+        ServerMsg::Snapshot {
+            ch,
+            seq,
+            count,
+            users,
+            cap,
+        } => {
             let o = obj("snapshot");
             set(&o, "ch", &ch.as_str().into());
             set(&o, "seq", &num(*seq));
             set(&o, "count", &num(*count as u64));
             if let Some(users) = users {
                 set(&o, "users", &members_to_js(users));
+            }
+            if let Some(cap) = cap {
+                set(&o, "cap", &num(*cap as u64));
             }
             o.into()
         }
@@ -366,7 +376,7 @@ pub fn client_msg_text(msg: &ClientMsg) -> String {
             o
         }
         ClientMsg::Leave { ch, reference }
-        | ClientMsg::Subscribe { ch, reference }
+        | ClientMsg::Subscribe { ch, reference, .. }
         | ClientMsg::Unsubscribe { ch, reference } => {
             let kind = match msg {
                 ClientMsg::Leave { .. } => "leave",
@@ -388,6 +398,23 @@ pub fn client_msg_text(msg: &ClientMsg) -> String {
         ClientMsg::Token { token, reference } => {
             let o = obj("token");
             set(&o, "token", &token.as_str().into());
+            if let Some(r) = reference {
+                set(&o, "ref", &num(*r));
+            }
+            o
+        }
+        ClientMsg::Members {
+            ch,
+            after,
+            limit,
+            reference,
+        } => {
+            let o = obj("members");
+            set(&o, "ch", &ch.as_str().into());
+            opt_str(&o, "after", after.as_deref());
+            if let Some(limit) = limit {
+                set(&o, "limit", &num(*limit as u64));
+            }
             if let Some(r) = reference {
                 set(&o, "ref", &num(*r));
             }
