@@ -1,6 +1,7 @@
 //! A driver that plays random frame sequences from many clients against a relay in
-//! process, over real sockets: hello, enter, leave, update, subscribe, check-ins,
-//! fresh tokens, junk, oversized frames, second hellos, drops and closes.
+//! process, over real sockets: hello (and refused hellos), enter, leave, update,
+//! subscribe, check-ins, fresh tokens, junk, oversized frames, second hellos, drops and
+//! closes.
 //!
 //! Every request carries a `ref` and its answer is awaited, so the driver knows what
 //! each client holds and checks every answer against that model. A watcher follows
@@ -336,6 +337,66 @@ fn enter_by_the_book(m: &Model, i: usize, ch: &str, meta_ok: bool) -> Option<Rep
     Some(Reply::Ok)
 }
 
+/// A connection whose first frame is refused: a forged, `none`, expired or junk token,
+/// a bad client id or version, no hello, junk, or an oversized frame. It must be told
+/// why (an error with that code), then closed with 4003 (1009 for the oversized frame).
+async fn hostile_hello(relay: &TestRelay, rng: &mut Rng) -> Result<String, String> {
+    let hello = |token: String, client: &str, v: u32| {
+        json!({"type": "hello", "v": [v], "token": token, "client": client}).to_string()
+    };
+    let ann = |exp: Option<u64>| Claims {
+        sub: "ann".into(),
+        exp,
+        ..Claims::default()
+    };
+    let forged = sign("another-secret-0123456789", &ann(None));
+    let expired = sign(common::SECRET, &ann(Some(unix_now() - 5)));
+    let none = "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbm4ifQ.".to_string();
+    let good = token("ann", &[]);
+    let (refused, too_large) = (close::REFUSED, close::TOO_LARGE);
+    let cases: Vec<(&str, Message, &str, u16)> = vec![
+        ("a forged token", Message::text(hello(forged, "c", 1)), "bad_token", refused),
+        ("alg none", Message::text(hello(none, "c", 1)), "bad_token", refused),
+        ("an expired token", Message::text(hello(expired, "c", 1)), "token_expired", refused),
+        ("a junk token", Message::text(hello("x".repeat(rng.below(300)), "c", 1)), "bad_token", refused),
+        ("an empty client id", Message::text(hello(good.clone(), "", 1)), "bad_client_id", refused),
+        ("a client id with a space", Message::text(hello(good.clone(), "a b", 1)), "bad_client_id", refused),
+        ("a 65-byte client id", Message::text(hello(good.clone(), &"c".repeat(65), 1)), "bad_client_id", refused),
+        ("version 2 only", Message::text(hello(good, "c", 2)), "unsupported_version", refused),
+        ("enter first", Message::text(r#"{"type":"enter","ch":"/a/x"}"#), "hello_first", refused),
+        ("junk first", Message::text("{"), "bad_frame", refused),
+        ("binary first", Message::binary(vec![0u8, 159, 146, 150]), "hello_first", refused),
+        ("an oversized hello", Message::text(hello("t".repeat(MAX_FRAME_BYTES), "c", 1)), "frame_too_large", too_large),
+    ];
+    let n = cases.len();
+    let (what, first, code, close_code) = cases.into_iter().nth(rng.below(n)).unwrap();
+    let (mut ws, _) = tokio_tungstenite::connect_async(format!("ws://{}/v1/ws", relay.addr))
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
+    let _ = ws.send(first).await;
+    let mut told = None;
+    loop {
+        match tokio::time::timeout(PATIENCE, ws.next()).await {
+            Err(_) => return Err(format!("{what}: not closed within {PATIENCE:?}")),
+            Ok(Some(Ok(Message::Text(text)))) => {
+                if let Ok(ServerMsg::Error { code, .. }) = ServerMsg::decode(&text) {
+                    told.get_or_insert(code.as_str().to_string());
+                }
+            }
+            Ok(Some(Ok(Message::Close(frame)))) => {
+                let got = frame.map(|f| u16::from(f.code));
+                return if told.as_deref() == Some(code) && got == Some(close_code) {
+                    Ok(what.to_string())
+                } else {
+                    Err(format!("{what}: told {told:?}, closed with {got:?}; want {code}, then {close_code}"))
+                };
+            }
+            Ok(Some(Ok(_))) => continue,
+            Ok(other) => return Err(format!("{what}: told {told:?}, then the connection ended without a close: {other:?}")),
+        }
+    }
+}
+
 /// Play one sequence against a fresh relay and check the invariants.
 async fn play(seed: u64) {
     let mut rng = Rng::new(seed);
@@ -355,6 +416,13 @@ async fn play(seed: u64) {
     };
     let mut made = 0;
     for step in 0..STEPS {
+        if rng.one_in(15) {
+            match hostile_hello(&relay, &mut rng).await {
+                Ok(what) => trace.note(format!("{step}: a hello with {what} is refused")),
+                Err(e) => trace.fail(e),
+            }
+            continue;
+        }
         if m.live.is_empty() || (m.live.len() < CLIENTS && rng.one_in(6)) {
             let user = *rng.pick(USERS);
             let staff = rng.one_in(2);
