@@ -1329,3 +1329,262 @@ fn a_small_channel_beside_a_busy_large_one_keeps_its_short_tick() {
     sim.advance(20);
     assert_eq!(sim.events(2), ["+di"]);
 }
+
+fn capped(cap: usize) -> Access {
+    Access {
+        list_cap: Some(cap),
+        ..Access::OPEN
+    }
+}
+
+/// `n` members u0..u{n-1} entered one flush apart (arrival order = number order).
+fn capped_crowd(sim: &mut Sim, cap: usize, n: u64) {
+    for i in 0..n {
+        sim.connect(1 + i, &format!("u{i}"), "c");
+        sim.roster.enter(sim.now, 1 + i, CH, capped(cap), None, None).unwrap();
+        sim.advance(30);
+    }
+}
+
+/// What `conn` holds after replaying everything it received (snapshot, diffs, focus).
+fn replayed(msgs: &[ServerMsg], into: &mut BTreeMap<String, Member>, count: &mut usize) {
+    for msg in msgs {
+        match msg {
+            ServerMsg::Snapshot { users, count: c, .. } => {
+                into.clear();
+                for m in users.clone().unwrap_or_default() {
+                    into.insert(m.id.clone(), m);
+                }
+                *count = *c;
+            }
+            ServerMsg::Diff {
+                join,
+                leave,
+                update,
+                count: c,
+                ..
+            } => {
+                *count = *c;
+                for m in join.iter().chain(update) {
+                    into.insert(m.id.clone(), m.clone());
+                }
+                for id in leave {
+                    into.remove(id);
+                }
+            }
+            ServerMsg::Focus { join, leave, update, .. } => {
+                for m in join.iter().chain(update) {
+                    into.insert(m.id.clone(), m.clone());
+                }
+                for id in leave {
+                    into.remove(id);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn ids(list: &BTreeMap<String, Member>) -> Vec<String> {
+    list.keys().cloned().collect()
+}
+
+#[test]
+fn a_capped_channel_sends_the_first_arrivals_with_an_exact_count_and_a_freed_place_to_who_waited_longest() {
+    let mut sim = Sim::new();
+    capped_crowd(&mut sim, 3, 10);
+    sim.connect(100, "w", "watcher");
+    sim.roster.subscribe(sim.now, 100, CH, capped(3)).unwrap();
+    sim.advance(30);
+    let got = sim.take(100);
+    assert!(
+        matches!(&got[..], [ServerMsg::Snapshot { count: 10, cap: Some(3), users: Some(u), .. }] if u.len() == 3),
+        "{got:?}"
+    );
+    let (mut list, mut count) = (BTreeMap::new(), 0);
+    replayed(&got, &mut list, &mut count);
+    assert_eq!(ids(&list), ["u0", "u1", "u2"]);
+    // u1 leaves: u3 has waited longest.
+    sim.roster.leave(sim.now, 2, CH).unwrap();
+    sim.advance(30);
+    let got = sim.take(100);
+    assert!(
+        matches!(&got[..], [ServerMsg::Diff { count: 9, join, leave, .. }] if join[0].id == "u3" && leave == &["u1"]),
+        "{got:?}"
+    );
+    // Someone outside the list leaving or changing shows in the count only.
+    sim.roster.leave(sim.now, 10, CH).unwrap();
+    sim.roster
+        .update(sim.now, 9, CH, None, Some(meta(r#"{"typing":true}"#)))
+        .unwrap();
+    sim.advance(30);
+    let got = sim.take(100);
+    assert!(
+        matches!(&got[..], [ServerMsg::Diff { count: 8, join, leave, update, .. }] if join.is_empty() && leave.is_empty() && update.is_empty()),
+        "{got:?}"
+    );
+}
+
+#[test]
+fn a_subscriber_always_sees_itself_and_its_friends_and_only_it_is_told_about_them() {
+    let mut sim = Sim::new();
+    capped_crowd(&mut sim, 2, 6);
+    // zed is present too, and follows u4 (beyond the list) and u0 (in it).
+    sim.connect(100, "zed", "z");
+    sim.roster.enter(sim.now, 100, CH, capped(2), None, None).unwrap();
+    sim.roster
+        .subscribe_following(sim.now, 100, CH, capped(2), &["u4".into(), "u0".into(), "zed".into()])
+        .unwrap();
+    sim.connect(200, "other", "o");
+    sim.roster.subscribe(sim.now, 200, CH, capped(2)).unwrap();
+    sim.advance(30);
+    let (mut zed, mut zed_count) = (BTreeMap::new(), 0);
+    replayed(&sim.take(100), &mut zed, &mut zed_count);
+    assert_eq!(ids(&zed), ["u0", "u1", "u4", "zed"]);
+    assert_eq!(zed_count, 7);
+    let (mut other, mut other_count) = (BTreeMap::new(), 0);
+    replayed(&sim.take(200), &mut other, &mut other_count);
+    assert_eq!(ids(&other), ["u0", "u1"]);
+    // u4 changes and u5 changes: only zed hears of u4, nobody of u5.
+    sim.roster
+        .update(sim.now, 5, CH, None, Some(meta(r#"{"typing":true}"#)))
+        .unwrap();
+    sim.roster.update(sim.now, 6, CH, Some(Status::Idle), None).unwrap();
+    sim.advance(30);
+    let to_zed = sim.take(100);
+    assert!(
+        to_zed
+            .iter()
+            .any(|m| matches!(m, ServerMsg::Focus { update, .. } if update.len() == 1 && update[0].id == "u4")),
+        "{to_zed:?}"
+    );
+    assert!(sim.take(200).iter().all(|m| !matches!(m, ServerMsg::Focus { .. })));
+    replayed(&to_zed, &mut zed, &mut zed_count);
+    assert_eq!(zed["u4"].meta, meta(r#"{"typing":true}"#));
+    // u4 leaves: zed is told, the list and counts stay exact for both.
+    sim.roster.leave(sim.now, 5, CH).unwrap();
+    sim.advance(30);
+    replayed(&sim.take(100), &mut zed, &mut zed_count);
+    replayed(&sim.take(200), &mut other, &mut other_count);
+    assert_eq!(ids(&zed), ["u0", "u1", "zed"]);
+    assert_eq!((zed_count, other_count), (6, 6));
+    // A friend arriving beyond the list is told to zed at once.
+    sim.roster.leave(sim.now, 1, CH).unwrap();
+    sim.advance(30);
+    replayed(&sim.take(100), &mut zed, &mut zed_count);
+    assert_eq!(ids(&zed), ["u1", "u2", "zed"], "u2 took u0's place");
+    sim.connect(5, "u4", "again");
+    sim.roster.enter(sim.now, 5, CH, capped(2), None, None).unwrap();
+    sim.advance(30);
+    replayed(&sim.take(100), &mut zed, &mut zed_count);
+    assert_eq!(ids(&zed), ["u1", "u2", "u4", "zed"]);
+}
+
+#[test]
+fn members_pages_the_whole_list_in_id_order_and_clamps_what_it_is_asked() {
+    let mut sim = Sim::new();
+    capped_crowd(&mut sim, 2, 5);
+    sim.connect(100, "w", "watcher");
+    let (count, page, next) = sim.roster.page(100, CH, capped(2), None, Some(2)).unwrap();
+    assert_eq!((count, page.len(), next.as_deref()), (5, 2, Some("u1")));
+    let (_, page, next) = sim.roster.page(100, CH, capped(2), next.as_deref(), Some(2)).unwrap();
+    assert_eq!(page.iter().map(|m| m.id.as_str()).collect::<Vec<_>>(), ["u2", "u3"]);
+    let (_, page, next) = sim.roster.page(100, CH, capped(2), next.as_deref(), Some(2)).unwrap();
+    assert_eq!((page.len(), next), (1, None), "the last page says so");
+    // A limit of zero is one; a huge one is the maximum; past the end is empty.
+    assert_eq!(sim.roster.page(100, CH, capped(2), None, Some(0)).unwrap().1.len(), 1);
+    assert_eq!(sim.roster.page(100, CH, capped(2), None, Some(usize::MAX)).unwrap().1.len(), 5);
+    let (_, page, next) = sim.roster.page(100, CH, capped(2), Some("zzz"), None).unwrap();
+    assert!(page.is_empty() && next.is_none());
+    // Count-only channels never page their members; no right to view, no page.
+    let count_only = Access {
+        count_only: true,
+        ..Access::OPEN
+    };
+    assert_eq!(
+        sim.roster.page(100, CH, count_only, None, None),
+        Err(ErrorCode::ForbiddenView)
+    );
+    let blind = Access {
+        view: false,
+        ..Access::OPEN
+    };
+    assert_eq!(sim.roster.page(100, CH, blind, None, None), Err(ErrorCode::ForbiddenView));
+}
+
+#[test]
+fn a_capped_list_replays_to_at_most_the_cap_plus_its_own_people_under_random_churn() {
+    let cap = 4;
+    let mut sim = Sim::new();
+    sim.connect(1_000, "w", "watcher");
+    sim.roster
+        .subscribe_following(sim.now, 1_000, CH, capped(cap), &["u3".into(), "u17".into()])
+        .unwrap();
+    let (mut list, mut count) = (BTreeMap::new(), 0);
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut present: BTreeSet<u64> = BTreeSet::new();
+    for step in 0..2_000 {
+        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        let user = (seed >> 33) % 24;
+        if present.contains(&user) && (seed >> 20) % 3 == 0 {
+            sim.roster.leave(sim.now, 1 + user, CH).unwrap();
+            present.remove(&user);
+        } else if present.contains(&user) {
+            sim.roster.update(sim.now, 1 + user, CH, Some(Status::Idle), None).unwrap();
+        } else {
+            sim.connect(1 + user, &format!("u{user}"), "c");
+            sim.roster.enter(sim.now, 1 + user, CH, capped(cap), None, None).unwrap();
+            present.insert(user);
+        }
+        sim.advance((seed >> 40) % 40);
+        replayed(&sim.take(1_000), &mut list, &mut count);
+        if step % 50 == 0 {
+            sim.advance(100);
+            replayed(&sim.take(1_000), &mut list, &mut count);
+            assert_eq!(count, present.len(), "step {step}");
+            let shown: Vec<_> = list.keys().filter(|id| *id != "u3" && *id != "u17").collect();
+            assert!(shown.len() <= cap, "step {step}: {shown:?}");
+            assert!(
+                list.len() >= present.len().min(cap),
+                "step {step}: the list is full whenever enough are present ({list:?})"
+            );
+            for friend in [3, 17] {
+                assert_eq!(
+                    list.contains_key(&format!("u{friend}")),
+                    present.contains(&friend),
+                    "step {step}: friend u{friend}"
+                );
+            }
+            for id in list.keys() {
+                let n: u64 = id[1..].parse().unwrap();
+                assert!(present.contains(&n), "step {step}: {id} is gone");
+            }
+        }
+    }
+}
+
+#[test]
+fn a_newcomers_snapshot_of_a_huge_capped_channel_is_a_few_kilobytes() {
+    let mut sim = Sim::new();
+    for i in 0..20_000u64 {
+        sim.connect(1 + i, &format!("user-{i:05}"), "c");
+        sim.roster.enter(sim.now, 1 + i, CH, capped(50), None, None).unwrap();
+    }
+    sim.advance(30);
+    sim.connect(50_000, "new", "n");
+    sim.roster.enter(sim.now, 50_000, CH, capped(50), None, None).unwrap();
+    sim.roster
+        .subscribe_following(sim.now, 50_000, CH, capped(50), &["user-19999".into()])
+        .unwrap();
+    sim.advance(30);
+    let got = sim.take(50_000);
+    let snapshot = got
+        .iter()
+        .find(|m| matches!(m, ServerMsg::Snapshot { .. }))
+        .expect("a snapshot");
+    let bytes = snapshot.encode().len();
+    assert!(bytes < 4_096, "{bytes} bytes");
+    let ServerMsg::Snapshot { count, users: Some(users), .. } = snapshot else { unreachable!() };
+    assert_eq!(*count, 20_001);
+    assert_eq!(users.len(), 52, "50 shared, itself and its friend");
+}
