@@ -173,6 +173,21 @@ impl Policy {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_list_cap_is_carried_to_access_and_one_out_of_bounds_is_refused_by_name() {
+        let rule = |cap| ChannelRule {
+            pattern: "/site/*".into(),
+            list_cap: Some(cap),
+            ..ChannelRule::default()
+        };
+        let policy = Policy::new(vec![rule(50)]).unwrap();
+        assert_eq!(policy.access(&Claims::default(), "/site/online").list_cap, Some(50));
+        for cap in [0, MAX_LIST_CAP + 1] {
+            let err = Policy::new(vec![rule(cap)]).unwrap_err();
+            assert!(err.contains("list_cap") && err.contains("channel rule 1"), "{err}");
+        }
+    }
+
     fn claims(sub: &str, groups: &[&str]) -> Claims {
         Claims {
             sub: sub.into(),
