@@ -146,14 +146,16 @@ fn claims() -> impl Strategy<Value = Claims> {
         prop::option::of(text(MAX_PROFILE_BYTES)),
         prop::collection::vec(".{0,6}", 0..4),
         prop::collection::vec(pattern, 0..3),
+        prop::collection::vec(".{0,6}", 0..3),
         exp,
     )
-        .prop_map(|(sub, name, avatar, groups, channels, exp)| Claims {
+        .prop_map(|(sub, name, avatar, groups, channels, friends, exp)| Claims {
             sub,
             name,
             avatar,
             groups,
             channels,
+            friends,
             exp,
         })
 }
@@ -244,7 +246,7 @@ proptest! {
         payload in prop_oneof![
             ".{0,64}".boxed(),
             prop::collection::btree_map(
-                prop::sample::select(vec!["sub", "name", "avatar", "groups", "channels", "exp", "x"]),
+                prop::sample::select(vec!["sub", "name", "avatar", "groups", "channels", "friends", "exp", "x"]),
                 prop_oneof![
                     Just(json!(null)), any::<i64>().prop_map(|n| json!(n)), any::<u64>().prop_map(|n| json!(n)),
                     ".{0,8}".prop_map(|s| json!(s)), Just(json!([1, "a"])), Just(json!({"a": 1})), Just(json!(1.5)),

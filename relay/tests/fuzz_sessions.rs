@@ -719,7 +719,10 @@ impl Watcher {
                     Some(Ok(_)) => continue,
                 };
                 let checked = match ServerMsg::decode(&text) {
-                    Ok(ServerMsg::Snapshot { ch, seq, count, users }) => {
+                    // No `list_cap` here: every snapshot and diff carries the whole list.
+                    Ok(ServerMsg::Snapshot {
+                        ch, seq, count, users, ..
+                    }) => {
                         let ids: Vec<String> = users.unwrap_or_default().into_iter().map(|u| u.id).collect();
                         let set: BTreeSet<String> = ids.iter().cloned().collect();
                         seqs.insert(ch.clone(), seq);
@@ -738,6 +741,7 @@ impl Watcher {
                         join,
                         leave,
                         update,
+                        ..
                     }) => {
                         let prev = seqs.insert(ch.clone(), seq);
                         let set = members.entry(ch.clone()).or_default();
