@@ -65,6 +65,8 @@ pattern = "/**"
 const MAX_CHANNELS: usize = 5;
 const MAX_META_BYTES: usize = 200;
 const MAX_FRAME_BYTES: usize = 1024;
+/// The largest frame the WebSocket stream reads at all.
+const HARD_FRAME_BYTES: usize = rollcall_relay::upgrade::HARD_FRAME_BYTES;
 /// Channels the watcher follows (as many as a connection may hold).
 const CHANNELS: &[&str] = &["/a/x", "/a/y", "/full/1", "/staff/1", "/b/c/d"];
 /// More channels, so that a client can reach `max_channels`.
@@ -104,6 +106,8 @@ struct Client {
     name: String,
     user: &'static str,
     staff: bool,
+    /// The session id of the welcome, which a beacon names.
+    session: String,
     /// Channels entered, as the relay confirmed.
     entered: BTreeSet<String>,
     subscribed: BTreeSet<String>,
@@ -135,6 +139,7 @@ impl Client {
             name,
             user,
             staff,
+            session: String::new(),
             entered: BTreeSet::new(),
             subscribed: BTreeSet::new(),
             next_ref: 1,
@@ -143,7 +148,10 @@ impl Client {
         let hello = json!({"type": "hello", "v": [1], "token": token(user, groups), "client": c.name});
         c.send_text(hello.to_string()).await;
         match c.next_frame().await {
-            Some(ServerMsg::Welcome { user: who, .. }) if who.id == user => Ok(c),
+            Some(ServerMsg::Welcome { user: who, session, .. }) if who.id == user => {
+                c.session = session;
+                Ok(c)
+            }
             other => Err(format!("{}: no welcome: {other:?}", c.name)),
         }
     }
@@ -565,6 +573,19 @@ async fn play(seed: u64) {
                     trace.fail(format!("junk: {:?}, told {:?}", answer.reply, answer.unreferenced));
                 }
             }
+            10 if rng.one_in(5) => {
+                // Past the stream's own limit: closed with 1009 without reading it.
+                let size = HARD_FRAME_BYTES + 1 + rng.below(1000);
+                trace.note(format!("{step}: {who} sends a frame of {size} bytes"));
+                let text = json!({"type": "leave", "ch": "/a/x", "pad": "p".repeat(size)}).to_string();
+                m.live[i].send_text(text).await;
+                let answer = m.live[i].sync().await;
+                if answer.reply != Reply::Closed(Some(close::TOO_LARGE)) {
+                    trace.fail(format!("a {size}-byte frame: {:?}, told {:?} (want close 1009)", answer.reply, answer.unreferenced));
+                }
+                let c = m.live.swap_remove(i);
+                m.dead.push((c.user, c.entered));
+            }
             10 => {
                 let size = MAX_FRAME_BYTES + 1 + rng.below(MAX_FRAME_BYTES);
                 trace.note(format!("{step}: {who} sends a frame of {size} bytes"));
@@ -589,6 +610,11 @@ async fn play(seed: u64) {
                 trace.note(format!("{step}: {who} {}", if polite { "closes (unloading)" } else { "drops" }));
                 let mut c = m.live.swap_remove(i);
                 if polite {
+                    // As a page going away does: the beacon, then the close.
+                    let status = relay.beacon(&c.session).await;
+                    if status != 204 {
+                        trace.fail(format!("a beacon for a live session: {status}"));
+                    }
                     let frame = CloseFrame {
                         code: CloseCode::from(close::UNLOADING),
                         reason: "unload".into(),
