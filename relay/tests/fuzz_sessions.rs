@@ -1,7 +1,7 @@
 //! A driver that plays random frame sequences from many clients against a relay in
 //! process, over real sockets: hello (and refused hellos), enter, leave, update,
-//! subscribe, check-ins, fresh tokens, junk, oversized frames, second hellos, drops and
-//! closes.
+//! subscribe, members pages, check-ins, fresh tokens, junk, oversized frames, second
+//! hellos, drops and closes.
 //!
 //! Every request carries a `ref` and its answer is awaited, so the driver knows what
 //! each client holds and checks every answer against that model. A watcher follows
@@ -121,6 +121,8 @@ enum Reply {
     Error(String),
     /// The relay closed the socket (its close code, if it sent one).
     Closed(Option<u16>),
+    /// A page of `members`: the count, the ids, the `next` cursor.
+    Page(usize, Vec<String>, Option<String>),
 }
 
 /// Everything read while waiting for a reply: errors without a `ref` on the way.
@@ -218,6 +220,18 @@ impl Client {
                 } if r == reference => {
                     return Answer {
                         reply: Reply::Error(code.as_str().to_string()),
+                        unreferenced,
+                    }
+                }
+                ServerMsg::Members {
+                    reference: Some(r),
+                    count,
+                    users,
+                    next,
+                    ..
+                } if r == reference => {
+                    return Answer {
+                        reply: Reply::Page(count, users.into_iter().map(|u| u.id).collect(), next),
                         unreferenced,
                     }
                 }
@@ -446,7 +460,7 @@ async fn play(seed: u64) {
         let i = rng.below(m.live.len());
         let who = format!("{} ({})", m.live[i].name, m.live[i].user);
         let ch = channel(&mut rng);
-        match rng.below(14) {
+        match rng.below(15) {
             0..=2 => {
                 let meta = meta(&mut rng);
                 let want = enter_by_the_book(&m, i, ch, meta_fits(&meta));
@@ -517,6 +531,42 @@ async fn play(seed: u64) {
                     if got == Reply::Ok {
                         m.live[i].subscribed.insert(ch.to_string());
                     }
+                }
+            }
+            14 => {
+                let after = match rng.below(4) {
+                    0 => None,
+                    1 => Some(rng.pick(USERS).to_string()),
+                    2 => Some(String::new()),
+                    _ => Some("zzz".to_string()),
+                };
+                let limit = *rng.pick(&[None, Some(0usize), Some(1), Some(2), Some(5000)]);
+                trace.note(format!("{step}: {who} asks the members of {ch:?} after {after:?}, limit {limit:?}"));
+                let mut frame = json!({"type": "members", "ch": ch});
+                if let Some(after) = &after {
+                    frame["after"] = json!(after);
+                }
+                if let Some(limit) = limit {
+                    frame["limit"] = json!(limit);
+                }
+                let got = m.live[i].request(frame).await.reply;
+                let (live, maybe) = (m.live_users(ch), m.maybe_users(ch));
+                match got {
+                    Reply::Page(count, ids, next) if valid(ch) => {
+                        let max = limit.unwrap_or(100).clamp(1, 1000);
+                        let after = after.unwrap_or_default();
+                        let sorted = ids.windows(2).all(|w| w[0] < w[1]) && ids.iter().all(|id| *id > after);
+                        let known = ids.iter().all(|id| maybe.contains(id.as_str()));
+                        let counted = (live.len()..=maybe.len()).contains(&count);
+                        let cursor = next.is_none() || next.as_ref() == ids.last();
+                        if !(sorted && known && counted && cursor && ids.len() <= max) {
+                            trace.fail(format!(
+                                "members of {ch:?}: count {count}, page {ids:?}, next {next:?}; live {live:?}, maybe {maybe:?}"
+                            ));
+                        }
+                    }
+                    Reply::Error(code) if !valid(ch) && code == "bad_channel" => {}
+                    other => trace.fail(format!("members of {ch:?}: {other:?}")),
                 }
             }
             7 => {
