@@ -5,20 +5,20 @@
 //! The roster already sends a join only for a user's first client and a leave only after
 //! the last, so a second tab of a user adds no member and a refresh within the grace
 //! removes none. What is left here is Pusher's view: a socket is never told about its
-//! own user (it learns itself from the subscription's hash), and an id is announced only
-//! when it changes from absent to present or back, since a diff may repeat what the
-//! snapshot already showed.
+//! own user (it learns itself from the subscription's hash), and a diff is applied only
+//! when it comes after the snapshot (by `seq`): a diff is exactly what changed since the
+//! one before, so nothing needs remembering per member. A socket's memory does not
+//! depend on the size of the channel.
 
 use rollcall_core::protocol::Member;
 use serde_json::{json, Map, Value};
-use std::collections::HashSet;
 
-/// The members one socket knows in one channel.
+/// Where one socket is in one channel's stream.
 #[derive(Debug)]
 pub struct Members {
     me: String,
-    known: HashSet<String>,
-    ready: bool,
+    /// The `seq` of the last snapshot or diff applied; `None` before the snapshot.
+    seq: Option<u64>,
 }
 
 impl Members {
@@ -26,34 +26,34 @@ impl Members {
     pub fn new(me: &str) -> Members {
         Members {
             me: me.to_string(),
-            known: HashSet::new(),
-            ready: false,
+            seq: None,
         }
     }
 
     /// The data of `pusher_internal:subscription_succeeded` for a snapshot's users.
-    pub fn snapshot(&mut self, users: &[Member]) -> Value {
-        self.ready = true;
-        self.known = users.iter().map(|m| m.id.clone()).collect();
+    pub fn snapshot(&mut self, seq: u64, users: &[Member]) -> Value {
+        self.seq = Some(seq);
         let ids: Vec<&str> = users.iter().map(|m| m.id.as_str()).collect();
         let hash: Map<String, Value> = users.iter().map(|m| (m.id.clone(), user_info(m))).collect();
         json!({"presence": {"ids": ids, "hash": hash, "count": users.len()}})
     }
 
     /// The `(event, data)` pairs a diff means for this socket. Nothing before the
-    /// snapshot: the subscription's hash will hold it.
-    pub fn diff(&mut self, join: &[Member], leave: &[String]) -> Vec<(&'static str, Value)> {
+    /// snapshot (the subscription's hash will hold it) nor for a diff it already
+    /// includes.
+    pub fn diff(&mut self, seq: u64, join: &[Member], leave: &[String]) -> Vec<(&'static str, Value)> {
         let mut events = Vec::new();
-        if !self.ready {
+        if self.seq.is_none_or(|last| seq <= last) {
             return events;
         }
+        self.seq = Some(seq);
         for id in leave {
-            if *id != self.me && self.known.remove(id) {
+            if *id != self.me {
                 events.push(("pusher_internal:member_removed", json!({ "user_id": id })));
             }
         }
         for m in join {
-            if m.id != self.me && self.known.insert(m.id.clone()) {
+            if m.id != self.me {
                 events.push((
                     "pusher_internal:member_added",
                     json!({"user_id": m.id, "user_info": user_info(m)}),
@@ -98,7 +98,7 @@ mod tests {
     #[test]
     fn the_snapshot_is_pushers_presence_hash_with_the_socket_itself_in_it() {
         let mut m = Members::new("7");
-        let data = m.snapshot(&[
+        let data = m.snapshot(1, &[
             member("7", Some("ann"), json!({})),
             member("9", None, json!({"role": "editor"})),
         ]);
@@ -109,22 +109,19 @@ mod tests {
     }
 
     #[test]
-    fn a_diff_announces_others_once_and_never_the_socket_itself() {
+    fn a_diff_after_the_snapshot_announces_others_and_never_the_socket_itself() {
         let mut m = Members::new("7");
         assert!(
-            m.diff(&[member("9", None, json!({}))], &[]).is_empty(),
+            m.diff(3, &[member("9", None, json!({}))], &[]).is_empty(),
             "nothing before the snapshot"
         );
-        m.snapshot(&[member("7", None, json!({})), member("9", None, json!({}))]);
-        // 9 repeated from the snapshot, 7 is this socket's user: only 12 is news.
-        let events = m.diff(
-            &[
-                member("9", None, json!({})),
-                member("7", None, json!({})),
-                member("12", Some("cy"), json!({})),
-            ],
-            &[],
+        m.snapshot(3, &[member("7", None, json!({})), member("9", None, json!({}))]);
+        assert!(
+            m.diff(3, &[member("44", None, json!({}))], &[]).is_empty(),
+            "a diff the snapshot includes"
         );
+        // 7 is this socket's user: only 12 is news.
+        let events = m.diff(4, &[member("7", None, json!({})), member("12", Some("cy"), json!({}))], &[]);
         assert_eq!(
             events,
             vec![(
@@ -132,7 +129,7 @@ mod tests {
                 json!({"user_id": "12", "user_info": {"name": "cy"}})
             )]
         );
-        let events = m.diff(&[], &["9".into(), "9".into(), "7".into(), "44".into()]);
+        let events = m.diff(5, &[], &["9".into(), "7".into()]);
         assert_eq!(
             events,
             vec![("pusher_internal:member_removed", json!({"user_id": "9"}))]

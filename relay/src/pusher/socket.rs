@@ -536,9 +536,9 @@ impl Socket {
     /// A rollcall frame from the hub, as Pusher events.
     fn on_rollcall(&mut self, text: &str) {
         match ServerMsg::decode(text) {
-            Ok(ServerMsg::Snapshot { ch, users, .. }) => {
+            Ok(ServerMsg::Snapshot { ch, seq, users, .. }) => {
                 if let Some(joined) = self.channels.get_mut(&ch) {
-                    let data = joined.members.snapshot(users.as_deref().unwrap_or_default());
+                    let data = joined.members.snapshot(seq, users.as_deref().unwrap_or_default());
                     self.out.push(event(
                         "pusher_internal:subscription_succeeded",
                         Some(&joined.name),
@@ -546,9 +546,9 @@ impl Socket {
                     ));
                 }
             }
-            Ok(ServerMsg::Diff { ch, join, leave, .. }) => {
+            Ok(ServerMsg::Diff { ch, seq, join, leave, .. }) => {
                 if let Some(joined) = self.channels.get_mut(&ch) {
-                    for (name, data) in joined.members.diff(&join, &leave) {
+                    for (name, data) in joined.members.diff(seq, &join, &leave) {
                         self.out.push(event(name, Some(&joined.name), &data));
                     }
                 }
