@@ -23,6 +23,9 @@ pub enum Order {
     LeaversGo,
     /// Everyone disconnects.
     AllGo,
+    /// Stay; when the server goes away (a restart), come back as the same user and
+    /// client, enter and watch again (W7).
+    Rejoin,
 }
 
 #[derive(Clone, Debug)]
@@ -45,6 +48,8 @@ pub struct Spec {
     pub idle: bool,
     /// No client outlives this (CLOCK_MONOTONIC ns).
     pub deadline_ns: u64,
+    /// Connect from this loopback address (port chosen by the kernel).
+    pub source: Option<std::net::IpAddr>,
 }
 
 fn ws_config() -> WebSocketConfig {
@@ -59,14 +64,73 @@ fn remaining(deadline_ns: u64) -> Duration {
     Duration::from_nanos(deadline_ns.saturating_sub(now_ns()))
 }
 
+/// What a client keeps across reconnects.
+#[derive(Default)]
+struct Life {
+    admitted: bool,
+    count: i64,
+    reached_epoch: u32,
+    /// The count it knew when told to come back after a restart.
+    storm: Option<i64>,
+    /// Back in after the restart.
+    back: bool,
+    dipped: bool,
+}
+
+enum End {
+    /// Told to go, or out of time.
+    Done,
+    /// The server closed the connection or could not be reached.
+    Lost(String),
+}
+
 pub async fn run(spec: Spec, stats: Arc<Stats>, gate: Arc<Semaphore>, mut orders: watch::Receiver<Order>) {
-    let permit = gate.acquire_owned().await.ok();
+    let mut life = Life::default();
+    let mut tries = 0u64;
+    loop {
+        let why = match session(&spec, &stats, &gate, &mut orders, &mut life).await {
+            End::Done => return,
+            End::Lost(why) => why,
+        };
+        if *orders.borrow() != Order::Rejoin {
+            return stats.fail(why);
+        }
+        // After a restart: at once the first time, then every 100 to 300 ms while the
+        // server is still down (spread so the retries do not come in waves).
+        if tries > 0 {
+            let jitter = (now_ns() ^ (tries * 0x9e37_79b9)) % 200;
+            tokio::time::sleep(Duration::from_millis(100 + jitter)).await;
+        }
+        tries += 1;
+        if now_ns() >= spec.deadline_ns {
+            return stats.fail(format!("did not come back before the deadline: {why}"));
+        }
+    }
+}
+
+async fn connect(spec: &Spec) -> std::io::Result<TcpStream> {
+    let addr: std::net::SocketAddr = spec.addr.parse().map_err(std::io::Error::other)?;
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    if let Some(ip) = spec.source {
+        socket.bind(std::net::SocketAddr::new(ip, 0))?;
+    }
+    socket.connect(addr).await
+}
+
+async fn session(
+    spec: &Spec,
+    stats: &Stats,
+    gate: &Arc<Semaphore>,
+    orders: &mut watch::Receiver<Order>,
+    life: &mut Life,
+) -> End {
+    let permit = gate.clone().acquire_owned().await.ok();
     let t_connect = now_ns();
     if let Some(r) = spec.round.filter(|_| spec.from_connect) {
         stats.rounds[r].start.store(t_connect, Ordering::Relaxed);
     }
     let connected = tokio::time::timeout(remaining(spec.deadline_ns), async {
-        let tcp = TcpStream::connect(&spec.addr).await?;
+        let tcp = connect(spec).await?;
         tcp.set_nodelay(true)?;
         let url = format!("ws://{}{}", spec.addr, spec.proto.path(&spec.user));
         let (ws, _) = tokio_tungstenite::client_async_with_config(url, tcp, Some(ws_config()))
@@ -77,21 +141,21 @@ pub async fn run(spec: Spec, stats: Arc<Stats>, gate: Arc<Semaphore>, mut orders
     .await;
     let mut ws = match connected {
         Ok(Ok(ws)) => ws,
-        Ok(Err(e)) => return stats.fail(format!("connect: {e}")),
-        Err(_) => return stats.fail("connect: timed out".into()),
+        Ok(Err(e)) => return End::Lost(format!("connect: {e}")),
+        Err(_) => return End::Lost("connect: timed out".into()),
     };
     let p = spec.proto;
     let mut session = Session::default();
     for frame in p.opening(&spec.user) {
         if ws.send(Message::text(frame)).await.is_err() {
-            return stats.fail("send hello".into());
+            return End::Lost("send hello".into());
         }
     }
     let mut permit = permit;
+    // This connection's own admission (a client admitted before a restart is admitted
+    // again on its new connection).
     let mut admitted = false;
     let mut joined = false;
-    let mut count: i64 = 0;
-    let mut reached_epoch = 0u32;
     let mut leave_at: Option<tokio::time::Instant> = None;
     let mut events = Vec::new();
     let far = tokio::time::Instant::now() + remaining(spec.deadline_ns);
@@ -106,7 +170,7 @@ pub async fn run(spec: Spec, stats: Arc<Stats>, gate: Arc<Semaphore>, mut orders
                     ready = true;
                     if !admitted {
                         admitted = true;
-                        stats.admit(now_ns());
+                        life.admit(stats, now_ns());
                         permit.take();
                     }
                 }
@@ -119,7 +183,7 @@ pub async fn run(spec: Spec, stats: Arc<Stats>, gate: Arc<Semaphore>, mut orders
                         }
                         for frame in p.join(&session, &spec.user, &spec.channel) {
                             if ws.send(Message::text(frame)).await.is_err() {
-                                return stats.fail("send join".into());
+                                return End::Lost("send join".into());
                             }
                         }
                     }
@@ -128,18 +192,18 @@ pub async fn run(spec: Spec, stats: Arc<Stats>, gate: Arc<Semaphore>, mut orders
                     if !admitted {
                         admitted = true;
                         let t = now_ns();
-                        stats.admit(t);
+                        let first = life.admit(stats, t);
                         permit.take();
-                        if let Some(r) = spec.round {
+                        if let Some(r) = spec.round.filter(|_| first) {
                             stats.rounds[r].admitted.store(t, Ordering::Relaxed);
                         }
-                        if let Some(hold) = spec.hold {
+                        if let Some(hold) = spec.hold.filter(|_| first) {
                             leave_at = Some(tokio::time::Instant::now() + hold);
                         }
                     }
                 }
-                Event::Count(n) => count = n,
-                Event::Delta(d) => count += d,
+                Event::Count(n) => life.count = n,
+                Event::Delta(d) => life.count += d,
                 Event::Joined(id) | Event::Left(id) if !spec.watcher || !id.starts_with('p') => {
                     let _ = id;
                 }
@@ -158,14 +222,21 @@ pub async fn run(spec: Spec, stats: Arc<Stats>, gate: Arc<Semaphore>, mut orders
                 }
                 Event::Refused(why) => {
                     stats.fail(format!("refused: {why}"));
-                    return;
+                    return End::Done;
                 }
             }
         }
         if spec.watcher {
+            // A count below the one known before a restart is members seen leaving.
+            if let Some(known) = life.storm.filter(|&k| life.count < k && !life.dipped) {
+                let _ = known;
+                life.dipped = true;
+                stats.dipped.fetch_add(1, Ordering::Relaxed);
+            }
             let (epoch, target) = stats.target();
-            if epoch != reached_epoch && target == count {
-                reached_epoch = epoch;
+            // After a restart, only a client that is back counts as knowing.
+            if epoch != life.reached_epoch && target == life.count && (life.storm.is_none() || life.back) {
+                life.reached_epoch = epoch;
                 stats.reach(now_ns());
             }
         }
@@ -178,14 +249,19 @@ pub async fn run(spec: Spec, stats: Arc<Stats>, gate: Arc<Semaphore>, mut orders
                     false
                 }
                 Some(Ok(Message::Close(_))) | None | Some(Err(_)) => {
-                    stats.fail(format!("closed by the server (admitted: {admitted}, ready: {ready})"));
-                    return;
+                    return End::Lost(format!("closed by the server (admitted: {admitted}, ready: {ready})"));
                 }
                 Some(Ok(_)) => false,
             },
             changed = orders.changed() => match changed {
                 Ok(()) => match *orders.borrow_and_update() {
                     Order::Stay => false,
+                    Order::Rejoin => {
+                        if life.storm.is_none() {
+                            life.storm = Some(stats.target().1);
+                        }
+                        false
+                    }
                     Order::LeaversGo => spec.leaver,
                     Order::AllGo => true,
                 },
@@ -193,10 +269,10 @@ pub async fn run(spec: Spec, stats: Arc<Stats>, gate: Arc<Semaphore>, mut orders
             },
             _ = sleep_until_opt(leave_at) => true,
             _ = tokio::time::sleep_until(far) => {
-                if !admitted {
+                if !life.admitted {
                     stats.fail("not admitted before the deadline".into());
                 }
-                return;
+                return End::Done;
             }
         };
         if go {
@@ -214,8 +290,26 @@ pub async fn run(spec: Spec, stats: Arc<Stats>, gate: Arc<Semaphore>, mut orders
             })
             .await;
             stats.closed.fetch_add(1, Ordering::Relaxed);
-            return;
+            return End::Done;
         }
+    }
+}
+
+impl Life {
+    /// Count an admission: the first one, or the return after a restart. True for the
+    /// first.
+    fn admit(&mut self, stats: &Stats, t: u64) -> bool {
+        if !self.admitted {
+            self.admitted = true;
+            stats.admit(t);
+            return true;
+        }
+        if self.storm.is_some() && !self.back {
+            self.back = true;
+            stats.rejoined.fetch_add(1, Ordering::Relaxed);
+            stats.last_rejoin.fetch_max(t, Ordering::Relaxed);
+        }
+        false
     }
 }
 

@@ -104,9 +104,13 @@ fn free_port() -> u16 {
 }
 
 pub struct Server {
-    pub addr: String,
-    child: Child,
+    /// One address per process (several relays share one Redis).
+    pub addrs: Vec<String>,
+    kind: Kind,
+    procs: Vec<Child>,
     redis: Option<Redis>,
+    cpu: Option<usize>,
+    log: PathBuf,
 }
 
 /// A private `redis-server` beside a relay, on its own port, without persistence.
@@ -151,12 +155,68 @@ impl Redis {
     }
 }
 
+/// The port of `host:port`, 0 when there is none.
+fn port_of(addr: &str) -> u16 {
+    addr.rsplit(':').next().and_then(|p| p.parse().ok()).unwrap_or(0)
+}
+
 impl Server {
-    pub fn start(kind: Kind, paths: &Paths, cpu: Option<usize>, log: &Path) -> Result<Server, String> {
+    /// Start `kind`; `relays` processes of it when it is `rollcall (Redis)` (they share
+    /// one Redis), one otherwise.
+    pub fn start(kind: Kind, paths: &Paths, cpu: Option<usize>, log: &Path, relays: usize) -> Result<Server, String> {
+        let relays = if kind == Kind::RollcallRedis { relays.max(1) } else { 1 };
+        let mut server = Server {
+            addrs: Vec::new(),
+            kind,
+            procs: Vec::new(),
+            redis: None,
+            cpu,
+            log: log.to_path_buf(),
+        };
+        let _ = std::fs::remove_file(log);
+        if kind == Kind::RollcallRedis {
+            server.redis = Some(Redis::start(&paths.results, cpu)?);
+        }
+        for _ in 0..relays {
+            match server.spawn(paths, None) {
+                Ok((child, addr)) => {
+                    server.procs.push(child);
+                    server.addrs.push(addr);
+                }
+                Err(e) => {
+                    server.stop();
+                    return Err(e);
+                }
+            }
+        }
+        Ok(server)
+    }
+
+    /// Stop every process (Redis stays) and start them again on the same addresses:
+    /// what a deploy does. Returns once every one accepts connections again.
+    pub fn restart(&mut self, paths: &Paths) -> Result<(), String> {
+        for child in std::mem::take(&mut self.procs) {
+            stop_child(child);
+        }
+        for addr in self.addrs.clone() {
+            let (child, _) = self.spawn(paths, Some(&addr))?;
+            self.procs.push(child);
+        }
+        Ok(())
+    }
+
+    /// One server process, on a free port or on `listen`; its address once it accepts.
+    fn spawn(&self, paths: &Paths, listen: Option<&str>) -> Result<(Child, String), String> {
+        let (kind, cpu, log) = (self.kind, self.cpu, self.log.as_path());
         let node = which("node").unwrap_or_else(|| PathBuf::from("node"));
-        let stderr = std::fs::File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+        let stderr = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .map_err(|e| format!("{}: {e}", log.display()))?;
+        // Servers told their port up front are ready when it accepts; the others say
+        // where they listen on stdout.
         let mut port = 0u16;
-        let mut redis = None;
         let mut cmd = match kind {
             Kind::Rollcall | Kind::RollcallPusher | Kind::RollcallRedis => {
                 let config = paths.results.join("relay-bench.toml");
@@ -167,29 +227,30 @@ impl Server {
                 };
                 std::fs::write(&config, text).map_err(|e| e.to_string())?;
                 let mut c = pinned(cpu, &paths.relay);
-                c.arg("--config").arg(&config).arg("--listen").arg("127.0.0.1:0");
+                c.arg("--config")
+                    .arg(&config)
+                    .arg("--listen")
+                    .arg(listen.unwrap_or("127.0.0.1:0"));
                 c.env("ROLLCALL_SECRET", ROLLCALL_SECRET).env("RUST_LOG", "error");
-                if kind == Kind::RollcallRedis {
-                    let r = Redis::start(&paths.results, cpu)?;
+                if let Some(r) = &self.redis {
                     c.env("ROLLCALL_REDIS_URL", format!("redis://127.0.0.1:{}/", r.port));
-                    redis = Some(r);
                 }
                 c
             }
             Kind::Floor => {
                 let mut c = pinned(cpu, &paths.me);
-                c.arg("floor").arg("--listen").arg("127.0.0.1:0");
+                c.arg("floor").arg("--listen").arg(listen.unwrap_or("127.0.0.1:0"));
                 c
             }
             Kind::Socketio | Kind::SocketioFull => {
                 let mut c = pinned(cpu, &node);
                 c.arg(paths.repo.join("bench/peers/socketio-server.mjs"));
-                c.env("PORT", "0")
+                c.env("PORT", listen.map_or(0, port_of).to_string())
                     .env("MODE", if kind == Kind::SocketioFull { "full" } else { "delta" });
                 c
             }
             Kind::Soketi => {
-                port = free_port();
+                port = listen.map_or_else(free_port, port_of);
                 let mut c = pinned(cpu, &node);
                 c.arg(paths.soketi_entry()).arg("start");
                 c.env("SOKETI_HOST", "127.0.0.1")
@@ -211,7 +272,7 @@ impl Server {
             }
             Kind::Sockudo => {
                 let bin = paths.sockudo.as_ref().ok_or("sockudo is not installed")?;
-                port = free_port();
+                port = listen.map_or_else(free_port, port_of);
                 let mut c = pinned(cpu, bin);
                 c.env("HOST", "127.0.0.1")
                     .env("PORT", port.to_string())
@@ -241,6 +302,7 @@ impl Server {
         let addr = loop {
             if Instant::now() > deadline {
                 let _ = child.kill();
+                let _ = child.wait();
                 return Err(format!(
                     "{} did not start within 20 s (see {})",
                     kind.name(),
@@ -270,18 +332,26 @@ impl Server {
                 Err(_) => continue,
             }
         };
-        Ok(Server { addr, child, redis })
+        Ok((child, addr))
     }
 
-    pub fn pid(&self) -> u32 {
-        self.child.id()
+    pub fn pids(&self) -> Vec<u32> {
+        self.procs.iter().map(Child::id).collect()
     }
 
-    /// The server's CPU (with its Redis, when it has one) and the server's own RSS.
+    /// The servers' CPU (with their Redis, when they have one) and RSS, summed over
+    /// the processes; Redis's own RSS apart.
     pub fn usage(&self) -> Usage {
-        let mut usage = Usage::of(self.pid());
+        let mut usage = Usage::default();
+        for pid in self.pids() {
+            let u = Usage::of(pid);
+            usage.cpu_ms += u.cpu_ms;
+            usage.rss_kb += u.rss_kb;
+        }
         if let Some(redis) = &self.redis {
-            usage.cpu_ms += Usage::of(redis.pid).cpu_ms;
+            let r = Usage::of(redis.pid);
+            usage.cpu_ms += r.cpu_ms;
+            usage.redis_rss_kb = r.rss_kb;
         }
         usage
     }
@@ -290,26 +360,41 @@ impl Server {
         if let Some(redis) = self.redis.take() {
             redis.stop();
         }
-        // SIGTERM, then a bounded wait, then SIGKILL.
-        // SAFETY: kill(2) on our own child's pid.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        for child in std::mem::take(&mut self.procs) {
+            stop_child(child);
         }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 
-/// The relay's config for the benchmark: the defaults (20 ms flush), with the
-/// connection limit raised above any run.
+/// SIGTERM, then a bounded wait, then SIGKILL.
+fn stop_child(mut child: Child) {
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// The relay's config for the benchmark: the defaults (20 ms flush, 50,000 frames a
+/// second per channel), the connection limit raised above any run, and `count_only`
+/// channels under `/bench/count/` (W6). With rules, a channel no rule matches is
+/// closed: the last rule opens the rest.
 pub const RELAY_CONFIG: &str = "\
 [limits]
 max_connections = 200000
+
+[[channel]]
+pattern = \"/bench/count/**\"
+count_only = true
+
+[[channel]]
+pattern = \"/**\"
 ";
 
 fn relay_pusher_app() -> String {
@@ -341,6 +426,9 @@ pub struct Usage {
     pub cpu_ms: f64,
     /// VmRSS, KiB.
     pub rss_kb: u64,
+    /// VmRSS of the Redis beside the relays, KiB (0 without one).
+    #[serde(default)]
+    pub redis_rss_kb: u64,
 }
 
 impl Usage {
@@ -373,7 +461,11 @@ impl Usage {
                     .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
             })
             .unwrap_or(0);
-        Usage { cpu_ms, rss_kb }
+        Usage {
+            cpu_ms,
+            rss_kb,
+            redis_rss_kb: 0,
+        }
     }
 }
 

@@ -23,18 +23,28 @@ pub enum Workload {
     W3,
     W4,
     W5,
+    /// W1 on a `count_only` channel.
+    W6,
+    /// A reconnect storm: fill, restart the server, everyone comes back.
+    W7,
 }
 
 #[derive(Args, Clone, Debug)]
 pub struct ShardArgs {
     #[arg(long, value_enum)]
     pub proto: Proto,
-    /// The server, host:port. Only loopback addresses are accepted.
+    /// The server, host:port; several, comma-separated, for several relays sharing one
+    /// channel (client i goes to the i-th modulo their number). Only loopback addresses
+    /// are accepted.
+    #[arg(long, value_delimiter = ',', required = true)]
+    pub addr: Vec<String>,
+    /// Connect from this loopback address: one source address and one server port have
+    /// about 28,000 ephemeral ports between them.
     #[arg(long)]
-    pub addr: String,
+    pub source: Option<std::net::Ipv4Addr>,
     #[arg(long, value_enum)]
     pub workload: Workload,
-    /// Members in the channel (W1, W2, W5), connections (W3) or watchers (W4).
+    /// Members in the channel (W1, W2, W5, W6, W7), connections (W3) or watchers (W4).
     #[arg(long)]
     pub size: usize,
     /// Watchers that stay (W5).
@@ -77,6 +87,10 @@ pub struct ShardArgs {
     /// connection costs a server, against W3's present ones).
     #[arg(long)]
     pub idle: bool,
+    /// After a restart (W7), how long to keep watching for leaves once everyone is
+    /// back, ms: a relay's old entries are dropped after its reconnect grace.
+    #[arg(long, default_value_t = 2000)]
+    pub watch_ms: u64,
     /// Run without waiting for `go` on stdin (for a manual try).
     #[arg(long)]
     pub no_wait: bool,
@@ -126,9 +140,14 @@ impl Ctx {
     }
 
     fn spec(&self, user: String, channel: &str) -> Spec {
+        // The member number picks the relay, so every shard spreads alike.
+        let n: usize = user
+            .trim_start_matches(|c: char| !c.is_ascii_digit())
+            .parse()
+            .unwrap_or(0);
         Spec {
             proto: self.args.proto,
-            addr: self.args.addr.clone(),
+            addr: self.args.addr[n % self.args.addr.len()].clone(),
             user,
             channel: channel.to_string(),
             watcher: true,
@@ -138,6 +157,7 @@ impl Ctx {
             from_connect: false,
             idle: self.args.idle,
             deadline_ns: self.deadline_ns,
+            source: self.args.source.map(std::net::IpAddr::V4),
         }
     }
 
@@ -173,7 +193,12 @@ impl Ctx {
 }
 
 pub fn main(args: ShardArgs) -> Result<(), String> {
-    check_loopback(&args.addr)?;
+    for addr in &args.addr {
+        check_loopback(addr)?;
+    }
+    if let Some(ip) = args.source.filter(|ip| !ip.is_loopback()) {
+        return Err(format!("--source {ip} is not a loopback address"));
+    }
     let (shard, shards) = parse_shard(&args.shard)?;
     crate::clock::raise_nofile();
     let max = Duration::from_secs(args.max_seconds);
@@ -217,9 +242,33 @@ pub fn main(args: ShardArgs) -> Result<(), String> {
 async fn run(ctx: &mut Ctx) {
     let a = ctx.args.clone();
     match a.workload {
-        Workload::W1 => {
-            fill(ctx, "/bench/w1", a.size, 0, a.size as i64).await;
+        Workload::W1 | Workload::W6 => {
+            let channel = if a.workload == Workload::W1 {
+                "/bench/w1"
+            } else {
+                "/bench/count/w6"
+            };
+            fill(ctx, channel, a.size, 0, a.size as i64).await;
             ctx.report("fill").await;
+            // Let queues drain and allocators settle before the suite reads the RSS.
+            tokio::time::sleep(Duration::from_millis(a.settle_ms)).await;
+            ctx.report("hold").await;
+        }
+        Workload::W7 => {
+            fill(ctx, "/bench/w7", a.size, 0, a.size as i64).await;
+            ctx.report("fill").await;
+            let mine = (0..a.size).filter(|&i| ctx.mine(i)).count() as u64;
+            ctx.stats.set_target(a.size as i64);
+            let _ = ctx.orders.send(Order::Rejoin);
+            // The suite restarts the server once every shard is armed.
+            println!("ARMED");
+            ctx.until(|s| {
+                s.rejoined.load(Ordering::Relaxed) + s.failed.load(Ordering::Relaxed) >= mine
+                    && s.reached.load(Ordering::Relaxed) >= mine
+            })
+            .await;
+            tokio::time::sleep(Duration::from_millis(a.watch_ms)).await;
+            ctx.report("storm").await;
         }
         Workload::W2 => {
             fill(ctx, "/bench/w2", a.size, 0, a.size as i64).await;

@@ -33,6 +33,11 @@ pub struct Stats {
     pub last_reach: AtomicU64,
     pub frames_in: AtomicU64,
     pub bytes_in: AtomicU64,
+    /// Clients back in after a restart (W7), and when the last one was.
+    pub rejoined: AtomicU64,
+    pub last_rejoin: AtomicU64,
+    /// Watchers that saw fewer members than they knew before the restart.
+    pub dipped: AtomicU64,
     pub rounds: Vec<Round>,
     errors: Mutex<Vec<String>>,
 }
@@ -110,6 +115,9 @@ impl Stats {
             last_reach: l(&self.last_reach),
             frames_in: l(&self.frames_in),
             bytes_in: l(&self.bytes_in),
+            rejoined: l(&self.rejoined),
+            last_rejoin: l(&self.last_rejoin),
+            dipped: l(&self.dipped),
             rounds: self
                 .rounds
                 .iter()
@@ -141,6 +149,12 @@ pub struct Report {
     pub last_reach: u64,
     pub frames_in: u64,
     pub bytes_in: u64,
+    #[serde(default)]
+    pub rejoined: u64,
+    #[serde(default)]
+    pub last_rejoin: u64,
+    #[serde(default)]
+    pub dipped: u64,
     pub rounds: Vec<RoundReport>,
     pub errors: Vec<String>,
 }
@@ -171,6 +185,9 @@ impl Report {
             out.last_reach = out.last_reach.max(r.last_reach);
             out.frames_in += r.frames_in;
             out.bytes_in += r.bytes_in;
+            out.rejoined += r.rejoined;
+            out.last_rejoin = out.last_rejoin.max(r.last_rejoin);
+            out.dipped += r.dipped;
             if out.rounds.len() < r.rounds.len() {
                 out.rounds.resize(
                     r.rounds.len(),

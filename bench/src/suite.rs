@@ -30,9 +30,16 @@ pub struct SuiteArgs {
     /// Only these servers (rollcall, rollcall-redis, rollcall-pusher, sockudo, soketi, socketio, socketio-full, floor).
     #[arg(long, value_delimiter = ',')]
     pub servers: Vec<String>,
-    /// Only these workloads (w1..w5).
+    /// Only these workloads (w1..w7).
     #[arg(long, value_delimiter = ',')]
     pub workloads: Vec<String>,
+    /// Only these sizes.
+    #[arg(long, value_delimiter = ',')]
+    pub sizes: Vec<usize>,
+    /// Add the 100,000-member count_only channel across six relays sharing one Redis
+    /// (six generator processes; several minutes, most of the machine's memory).
+    #[arg(long)]
+    pub huge: bool,
 }
 
 /// One measured case.
@@ -43,16 +50,26 @@ pub struct Outcome {
     pub size: usize,
     pub params: Vec<String>,
     pub shards: usize,
+    /// Relay processes sharing the channel through one Redis (`rollcall (Redis)`).
+    #[serde(default = "one")]
+    pub relays: usize,
     /// Why the case did not run or did not finish, if it did not.
     pub note: Option<String>,
     pub baseline: Usage,
     pub phases: Vec<Phase>,
 }
 
+fn one() -> usize {
+    1
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Phase {
     pub name: String,
     pub start_ns: u64,
+    /// When the restarted server accepted connections again (W7's storm), else 0.
+    #[serde(default)]
+    pub ready_ns: u64,
     pub end_ns: u64,
     pub before: Usage,
     pub after: Usage,
@@ -69,19 +86,38 @@ struct Case {
     params: Vec<String>,
     shards: usize,
     phase_seconds: u64,
+    relays: usize,
+    /// Only these servers (else every one the workload has).
+    only: Vec<Kind>,
 }
 
-fn plan(quick: bool) -> Vec<Case> {
+impl Case {
+    fn on(mut self, only: &[Kind]) -> Case {
+        self.only = only.to_vec();
+        self
+    }
+
+    fn relays(mut self, n: usize) -> Case {
+        self.relays = n;
+        self.only = vec![Kind::RollcallRedis];
+        self
+    }
+}
+
+fn plan(quick: bool, huge: bool) -> Vec<Case> {
     let case = |workload, size, params: &[&str], shards, phase_seconds| Case {
         workload,
         size,
         params: params.iter().map(|s| s.to_string()).collect(),
         shards,
         phase_seconds,
+        relays: 1,
+        only: Vec::new(),
     };
+    let relays = [Kind::Rollcall, Kind::RollcallRedis];
     if quick {
         return vec![
-            case(Workload::W1, 200, &[], 1, 15),
+            case(Workload::W1, 200, &["--settle-ms", "300"], 1, 15),
             case(
                 Workload::W2,
                 200,
@@ -107,13 +143,28 @@ fn plan(quick: bool) -> Vec<Case> {
                 15,
             ),
             case(Workload::W5, 200, &["--watchers", "5"], 1, 15),
+            case(Workload::W6, 200, &["--settle-ms", "300"], 1, 15).on(&[Kind::Rollcall]),
+            case(Workload::W6, 200, &["--settle-ms", "300"], 2, 15).relays(2),
+            case(Workload::W7, 100, &["--watch-ms", "300"], 1, 15).on(&[
+                Kind::Rollcall,
+                Kind::RollcallRedis,
+                Kind::Socketio,
+            ]),
         ];
     }
-    vec![
+    let mut v = vec![
         case(Workload::W1, 1_000, &[], 1, 60),
         case(Workload::W1, 2_000, &[], 1, 60),
         case(Workload::W1, 5_000, &[], 1, 60),
-        case(Workload::W1, 10_000, &[], 1, 60),
+        case(Workload::W1, 10_000, &[], 2, 60),
+        // One relay's curve up to what one process can hold (20,000 open files), then two
+        // relays sharing the channel through Redis.
+        case(Workload::W1, 18_000, &[], 2, 90).on(&relays),
+        case(Workload::W1, 20_000, &[], 2, 90).relays(2),
+        case(Workload::W6, 10_000, &[], 2, 60).on(&relays),
+        case(Workload::W6, 18_000, &[], 2, 90).on(&relays),
+        case(Workload::W6, 20_000, &[], 2, 90).relays(2),
+        case(Workload::W2, 1_000, &["--rounds", "40", "--period-ms", "400"], 1, 60),
         case(Workload::W2, 2_000, &["--rounds", "40", "--period-ms", "400"], 1, 60),
         case(Workload::W2, 5_000, &["--rounds", "40", "--period-ms", "400"], 1, 60),
         case(Workload::W3, 10_000, &["--room", "100", "--settle-ms", "3000"], 2, 60),
@@ -126,7 +177,15 @@ fn plan(quick: bool) -> Vec<Case> {
         ),
         case(Workload::W5, 2_000, &["--watchers", "10"], 1, 60),
         case(Workload::W5, 5_000, &["--watchers", "10"], 1, 60),
-    ]
+        // The old relay's entries in Redis go after its reconnect grace (15 s): watch
+        // that long for leaves.
+        case(Workload::W7, 2_000, &["--watch-ms", "20000"], 1, 60),
+        case(Workload::W7, 10_000, &["--watch-ms", "20000"], 2, 60).on(&relays),
+    ];
+    if huge {
+        v.push(case(Workload::W6, 100_000, &[], 6, 300).relays(6));
+    }
+    v
 }
 
 fn servers_for(workload: Workload, quick: bool) -> Vec<Kind> {
@@ -150,6 +209,9 @@ fn servers_for(workload: Workload, quick: bool) -> Vec<Kind> {
             v.push(Kind::Floor);
         }
         Workload::W3 => v.push(Kind::Floor),
+        // No peer has a count-only presence channel.
+        Workload::W6 => v.retain(|k| matches!(k, Kind::Rollcall | Kind::RollcallRedis)),
+        Workload::W7 => v.retain(|k| *k != Kind::RollcallPusher),
         _ => {}
     }
     v
@@ -195,12 +257,19 @@ pub fn main(args: SuiteArgs) -> Result<Vec<Outcome>, String> {
     // are not attempted for it.
     let mut gave_up: std::collections::HashMap<Kind, usize> = Default::default();
     let started = Instant::now();
-    for case in plan(args.quick) {
+    for case in plan(args.quick, args.huge) {
         let wkey = format!("{:?}", case.workload).to_lowercase();
         if !args.workloads.is_empty() && !args.workloads.contains(&wkey) {
             continue;
         }
-        for kind in servers_for(case.workload, args.quick) {
+        if !args.sizes.is_empty() && !args.sizes.contains(&case.size) {
+            continue;
+        }
+        let mut kinds = servers_for(case.workload, args.quick);
+        if !case.only.is_empty() {
+            kinds.retain(|k| case.only.contains(k));
+        }
+        for kind in kinds {
             if !args.servers.is_empty() && !args.servers.iter().any(|s| s == kind_key(kind)) {
                 continue;
             }
@@ -210,11 +279,15 @@ pub fn main(args: SuiteArgs) -> Result<Vec<Outcome>, String> {
                 size: case.size,
                 params: case.params.clone(),
                 shards: case.shards,
+                relays: case.relays,
                 note: None,
                 baseline: Usage::default(),
                 phases: Vec::new(),
             };
-            let fills = matches!(case.workload, Workload::W1 | Workload::W2 | Workload::W5);
+            let fills = matches!(
+                case.workload,
+                Workload::W1 | Workload::W2 | Workload::W5 | Workload::W6 | Workload::W7
+            );
             if kind == Kind::Sockudo && paths.sockudo.is_none() {
                 outcome.note = Some("not installed".into());
             } else if let Some(&n) = gave_up.get(&kind).filter(|&&n| fills && case.size >= n) {
@@ -272,11 +345,12 @@ pub fn main(args: SuiteArgs) -> Result<Vec<Outcome>, String> {
 
 fn phase_names(w: Workload) -> &'static [&'static str] {
     match w {
-        Workload::W1 => &["fill"],
+        Workload::W1 | Workload::W6 => &["fill", "hold"],
         Workload::W2 => &["fill", "probes"],
         Workload::W3 => &["hold"],
         Workload::W4 => &["fill", "churn"],
         Workload::W5 => &["fill", "empty"],
+        Workload::W7 => &["fill", "storm"],
     }
 }
 
@@ -319,7 +393,7 @@ fn run_case(
     let log = paths
         .results
         .join(format!("{wkey}-{}-{}.server.log", kind_key(kind), case.size));
-    let server = match Server::start(kind, paths, server_cpu, &log) {
+    let mut server = match Server::start(kind, paths, server_cpu, &log, case.relays) {
         Ok(s) => s,
         Err(e) => {
             out.note = Some(e);
@@ -336,7 +410,10 @@ fn run_case(
             .arg("--proto")
             .arg(format!("{:?}", kind.proto()).to_lowercase())
             .arg("--addr")
-            .arg(&server.addr)
+            .arg(server.addrs.join(","))
+            // Each shard from its own loopback address: ephemeral ports are per address.
+            .arg("--source")
+            .arg(format!("127.0.0.{}", 10 + i))
             .arg("--workload")
             .arg(&wkey)
             .arg("--size")
@@ -377,10 +454,29 @@ fn run_case(
         let gen_cpu = |shards: &Vec<ShardProc>| shards.iter().map(|s| Usage::of(s.child.id()).cpu_ms).sum::<f64>();
         for name in phase_names(case.workload) {
             let gen_before = gen_cpu(&shards);
-            let before = server.usage();
-            let start_ns = now_ns();
+            let mut before = server.usage();
+            let mut start_ns = now_ns();
             for s in shards.iter_mut() {
                 s.go();
+            }
+            let mut ready_ns = 0;
+            if *name == "storm" {
+                // Every client now comes back when its server goes: restart it. The phase
+                // runs from the stop to the last client back; its CPU is the new server's.
+                if !shards
+                    .iter()
+                    .all(|s| s.expect("ARMED", Duration::from_secs(10)).is_some())
+                {
+                    out.note = Some("shards did not arm for the restart".into());
+                    break;
+                }
+                start_ns = now_ns();
+                if let Err(e) = server.restart(paths) {
+                    out.note = Some(format!("restart: {e}"));
+                    break;
+                }
+                ready_ns = now_ns();
+                before = server.usage();
             }
             let patience = Duration::from_secs(case.phase_seconds + 30);
             let mut reports = Vec::new();
@@ -399,6 +495,7 @@ fn run_case(
             out.phases.push(Phase {
                 name: name.to_string(),
                 start_ns,
+                ready_ns,
                 end_ns,
                 before,
                 after,
