@@ -64,6 +64,9 @@ enum Cmd {
         /// When the suite ran (default: now).
         #[arg(long)]
         date: Option<String>,
+        /// The commit the relay was built from (default: the repository's HEAD).
+        #[arg(long)]
+        rev: Option<String>,
     },
 }
 
@@ -93,7 +96,7 @@ fn main() -> ExitCode {
                     loadavg(),
                     if load_note.is_empty() { "" } else { "; " }
                 );
-                report::write(&outcomes, &md, &repo, quick, &load, None, &read_json(&sdk_json))
+                report::write(&outcomes, &md, &repo, quick, &load, None, None, &read_json(&sdk_json))
             })
         }
         Cmd::Report {
@@ -102,6 +105,7 @@ fn main() -> ExitCode {
             quick,
             load_note,
             date,
+            rev,
         } => std::fs::read_to_string(&input)
             .map_err(|e| format!("{}: {e}", input.display()))
             .and_then(|text| serde_json::from_str(&text).map_err(|e| e.to_string()))
@@ -114,6 +118,7 @@ fn main() -> ExitCode {
                     quick,
                     &load_note,
                     date.as_deref(),
+                    rev.as_deref(),
                     &sdk,
                 )
             }),

@@ -290,9 +290,10 @@ pub fn write(
     quick: bool,
     load_note: &str,
     date: Option<&str>,
+    rev: Option<&str>,
     sdk_timing: &Option<serde_json::Value>,
 ) -> Result<(), String> {
-    let text = render(all, repo, quick, load_note, date, sdk_timing);
+    let text = render(all, repo, quick, load_note, date, rev, sdk_timing);
     std::fs::write(md, text).map_err(|e| format!("{}: {e}", md.display()))
 }
 
@@ -302,13 +303,16 @@ pub fn render(
     quick: bool,
     load_note: &str,
     date: Option<&str>,
+    rev: Option<&str>,
     sdk_timing: &Option<serde_json::Value>,
 ) -> String {
     let mut s = String::new();
     let date = date
         .map(str::to_string)
         .unwrap_or_else(|| cmd_out("date", &["-u", "+%Y-%m-%d %H:%M UTC"]).unwrap_or_default());
-    let rev = cmd_out("git", &["-C", &repo.to_string_lossy(), "rev-parse", "--short", "HEAD"]).unwrap_or_default();
+    let rev = rev.map(str::to_string).unwrap_or_else(|| {
+        cmd_out("git", &["-C", &repo.to_string_lossy(), "rev-parse", "--short", "HEAD"]).unwrap_or_default()
+    });
     let node = cmd_out("node", &["--version"]).unwrap_or_else(|| "not installed".into());
     let rustc = cmd_out("rustc", &["--version"]).unwrap_or_default();
     let sockudo = crate::servers::find_sockudo()
@@ -335,7 +339,7 @@ pub fn render(
     if !load_note.is_empty() {
         let _ = writeln!(s, "- Load: {load_note}");
     }
-    let _ = writeln!(s, "- rollcall: release build of the relay in the working tree at commit `{rev}`, config: defaults (`flush_interval_ms = 20`, `fanout_per_second = 50000`) with `[limits] max_connections = 200000` and a `count_only` rule for `/bench/count/**` (W6); {rustc}");
+    let _ = writeln!(s, "- rollcall: release build of the relay at commit `{rev}`, config: defaults (`flush_interval_ms = 20`, `fanout_per_second = 50000`) with `[limits] max_connections = 200000` and a `count_only` rule for `/bench/count/**` (W6); {rustc}");
     let _ = writeln!(
         s,
         "- soketi {} (uWebSockets.js from `@trufflesuite/uws-js-unofficial`), Node {node}",
