@@ -31,7 +31,9 @@ fn cases(default: u32) -> ProptestConfig {
 
 /// Every file of `tests/corpus/<decoder>/`, as (file name, bytes).
 fn corpus(decoder: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/corpus").join(decoder);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/corpus")
+        .join(decoder);
     let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("corpus {}: {e}", dir.display()))
         .map(|entry| {
@@ -162,34 +164,45 @@ fn client_msg() -> impl Strategy<Value = ClientMsg> {
     prop_oneof![
         (prop::collection::vec(any::<u32>(), 0..4), ".{0,40}", ".{0,16}")
             .prop_map(|(v, token, client)| ClientMsg::Hello { v, token, client }),
-        (ch, prop::option::of(meta()), prop::option::of(status()), reference.clone()).prop_map(
-            |(ch, meta, status, reference)| ClientMsg::Enter {
+        (
+            ch,
+            prop::option::of(meta()),
+            prop::option::of(status()),
+            reference.clone()
+        )
+            .prop_map(|(ch, meta, status, reference)| ClientMsg::Enter {
                 ch,
                 meta,
                 status,
                 reference
-            }
-        ),
+            }),
         (ch, reference.clone()).prop_map(|(ch, reference)| ClientMsg::Leave { ch, reference }),
-        (ch, prop::option::of(meta()), prop::option::of(status()), reference.clone()).prop_map(
-            |(ch, meta, status, reference)| ClientMsg::Update {
+        (
+            ch,
+            prop::option::of(meta()),
+            prop::option::of(status()),
+            reference.clone()
+        )
+            .prop_map(|(ch, meta, status, reference)| ClientMsg::Update {
                 ch,
                 meta,
                 status,
                 reference
-            }
-        ),
-        (ch, prop::collection::vec("[a-z0-9]{1,8}", 0..3), reference.clone()).prop_map(|(ch, friends, reference)| {
-            ClientMsg::Subscribe { ch, friends, reference }
-        }),
-        (ch, prop::option::of("[a-z0-9]{0,8}"), prop::option::of(0usize..5_000), reference.clone()).prop_map(
-            |(ch, after, limit, reference)| ClientMsg::Members {
+            }),
+        (ch, prop::collection::vec("[a-z0-9]{1,8}", 0..3), reference.clone())
+            .prop_map(|(ch, friends, reference)| { ClientMsg::Subscribe { ch, friends, reference } }),
+        (
+            ch,
+            prop::option::of("[a-z0-9]{0,8}"),
+            prop::option::of(0usize..5_000),
+            reference.clone()
+        )
+            .prop_map(|(ch, after, limit, reference)| ClientMsg::Members {
                 ch,
                 after,
                 limit,
                 reference
-            }
-        ),
+            }),
         (ch, reference.clone()).prop_map(|(ch, reference)| ClientMsg::Unsubscribe { ch, reference }),
         status().prop_map(|status| ClientMsg::Checkin { status }),
         (".{0,40}", reference).prop_map(|(token, reference)| ClientMsg::Token { token, reference }),
@@ -219,7 +232,9 @@ fn mangled_frame() -> impl Strategy<Value = String> {
             format!("{},\"{field}\":{value}}}", &text[..text.len() - 1])
         }),
         (
-            prop::sample::select(vec!["hello", "enter", "checkin", "token", "update", "HELLO", "", "ping"]),
+            prop::sample::select(vec![
+                "hello", "enter", "checkin", "token", "update", "HELLO", "", "ping"
+            ]),
             prop::collection::btree_map(".{0,6}", json_value(), 0..5)
         )
             .prop_map(|(kind, fields)| {

@@ -36,7 +36,10 @@ struct Harness {
 
 impl Harness {
     fn new() -> Harness {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         let toml = format!("[[pusher_app]]\nid = \"{APP_ID}\"\nkey = \"{APP_KEY}\"\nsecret = \"{APP_SECRET}\"\n");
         let mut config = Config::from_toml(&toml).unwrap();
         config.secrets = vec![SECRET.into()];
@@ -86,7 +89,10 @@ fn b64url(bytes: &[u8]) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
-        let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | (*b as u32) << (16 - 8 * i));
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | (*b as u32) << (16 - 8 * i));
         for i in 0..=chunk.len() {
             out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
         }
@@ -285,9 +291,18 @@ fn beacon_status_by_the_book(body: &[u8]) -> u16 {
 
 fn check_beacon(h: &Harness, body: &[u8], content_type: &str) -> Result<(), TestCaseError> {
     let (status, text) = h.call("POST", "/v1/beacon", &[("content-type", content_type)], body.to_vec());
-    prop_assert_eq!(status, beacon_status_by_the_book(body), "body {:?}: {}", String::from_utf8_lossy(body), text);
+    prop_assert_eq!(
+        status,
+        beacon_status_by_the_book(body),
+        "body {:?}: {}",
+        String::from_utf8_lossy(body),
+        text
+    );
     let code = error_code(&text);
-    prop_assert_eq!(code.as_str(), if status == 400 { "bad_beacon" } else { "unknown_session" });
+    prop_assert_eq!(
+        code.as_str(),
+        if status == 400 { "bad_beacon" } else { "unknown_session" }
+    );
     Ok(())
 }
 
@@ -296,8 +311,16 @@ fn the_beacon_corpus_gets_the_status_its_file_names_say() {
     let h = &harness();
     for (name, body) in corpus("beacon") {
         let want: u16 = name[..3].parse().unwrap();
-        assert_eq!(beacon_status_by_the_book(&body), want, "corpus/beacon/{name} (the model)");
-        for content_type in ["text/plain;charset=UTF-8", "application/json", "application/x-www-form-urlencoded"] {
+        assert_eq!(
+            beacon_status_by_the_book(&body),
+            want,
+            "corpus/beacon/{name} (the model)"
+        );
+        for content_type in [
+            "text/plain;charset=UTF-8",
+            "application/json",
+            "application/x-www-form-urlencoded",
+        ] {
             if let Err(e) = check_beacon(&h, &body, content_type) {
                 panic!("corpus/beacon/{name}: {e}");
             }
@@ -338,7 +361,10 @@ fn presence_by_the_book(query: &str) -> (u16, Result<BTreeSet<String>, &'static 
     if channels.len() > rollcall_relay::http::MAX_PRESENCE_CHANNELS {
         return (400, Err("too_many_channels"));
     }
-    if channels.iter().any(|c| rollcall_core::channel::validate_name(c).is_err()) {
+    if channels
+        .iter()
+        .any(|c| rollcall_core::channel::validate_name(c).is_err())
+    {
         return (400, Err("bad_channel"));
     }
     (200, Ok(channels.into_iter().collect()))
@@ -509,7 +535,11 @@ fn pusher_params() -> impl Strategy<Value = Vec<(String, String)>> {
     prop::collection::vec(
         (
             prop::sample::select(vec!["info", "filter_by_prefix", "x", "Info", "q"]),
-            prop_oneof![Just("user_count".to_string()), Just(String::new()), ".{0,8}".prop_map(|v| v.to_string())],
+            prop_oneof![
+                Just("user_count".to_string()),
+                Just(String::new()),
+                ".{0,8}".prop_map(|v| v.to_string())
+            ],
         )
             .prop_map(|(k, v)| (k.to_string(), v)),
         0..4,
@@ -697,7 +727,9 @@ proptest! {
 #[test]
 fn the_config_corpus_loads_or_is_refused_as_its_file_names_say() {
     for (name, _) in corpus("config") {
-        let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/corpus/config").join(&name);
+        let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/corpus/config")
+            .join(&name);
         let overrides = Overrides {
             secret: Some(SECRET.into()),
             ..Overrides::default()
@@ -707,7 +739,10 @@ fn the_config_corpus_loads_or_is_refused_as_its_file_names_say() {
             "ok" => assert!(got.is_ok(), "corpus/config/{name}: {got:?}"),
             "err" => {
                 let err = got.expect_err(&format!("corpus/config/{name} is refused"));
-                assert!(!err.is_empty() && !err.contains("panicked"), "corpus/config/{name}: {err}");
+                assert!(
+                    !err.is_empty() && !err.contains("panicked"),
+                    "corpus/config/{name}: {err}"
+                );
             }
             other => panic!("corpus/config/{name}: no outcome {other:?}"),
         }
@@ -866,12 +901,18 @@ fn webhook_cases(now: u64, count: usize) -> Vec<(String, String, Vec<u8>, bool)>
     // Shown with a failure; ROLLCALL_FUZZ_SEED=<seed> makes the same headers again.
     eprintln!("webhook headers from seed {seed}");
     let mut rng = fuzzing::Rng::new(seed);
-    let odd = ["é", "¹", "１", "٣", "+", "-", " ", ",", "=", "A", "0", "\u{0}", "v", "t"];
+    let odd = [
+        "é", "¹", "１", "٣", "+", "-", " ", ",", "=", "A", "0", "\u{0}", "v", "t",
+    ];
     let mut cases = Vec::new();
     for n in 0..count {
         let secret = format!("whsec-{}", rng.next() % 1000);
         let body: Vec<u8> = (0..rng.below(40)).map(|_| rng.next() as u8).collect();
-        let t = if rng.one_in(8) { now - 1000 } else { now - rng.below(5) as u64 };
+        let t = if rng.one_in(8) {
+            now - 1000
+        } else {
+            now - rng.below(5) as u64
+        };
         let header = webhooks::sign(&secret, t, &body);
         let untouched = n % 4 == 0;
         let header = match n % 4 {
@@ -905,7 +946,12 @@ fn webhook_cases(now: u64, count: usize) -> Vec<(String, String, Vec<u8>, bool)>
 }
 
 /// Run a README snippet on every case: "true", "false" or "error: ..." per case.
-fn run_snippet(program: &str, args: &[&str], code: &str, cases: &[(String, String, Vec<u8>, bool)]) -> Option<Vec<String>> {
+fn run_snippet(
+    program: &str,
+    args: &[&str],
+    code: &str,
+    cases: &[(String, String, Vec<u8>, bool)],
+) -> Option<Vec<String>> {
     use std::io::Write;
     let input: String = cases
         .iter()
@@ -924,8 +970,18 @@ fn run_snippet(program: &str, args: &[&str], code: &str, cases: &[(String, Strin
         .ok()?;
     child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "{program}: {}", String::from_utf8_lossy(&out.stderr));
-    Some(String::from_utf8(out.stdout).unwrap().lines().map(str::to_string).collect())
+    assert!(
+        out.status.success(),
+        "{program}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Some(
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .lines()
+            .map(str::to_string)
+            .collect(),
+    )
 }
 
 fn check_snippet(language: &str, answers: Option<Vec<String>>, cases: &[(String, String, Vec<u8>, bool)], now: u64) {
@@ -940,7 +996,10 @@ fn check_snippet(language: &str, answers: Option<Vec<String>>, cases: &[(String,
             // Stricter than the Rust check is fine (an upper-case signature, spaces);
             // accepting what is not signed, or refusing what the relay sent, is not.
             "true" => assert!(signed, "{language} accepts {header:?} for body {body:?}"),
-            "false" => assert!(!(*relay_made && signed), "{language} refuses the relay's own {header:?}"),
+            "false" => assert!(
+                !(*relay_made && signed),
+                "{language} refuses the relay's own {header:?}"
+            ),
             other => panic!("{language} fails on the header {header:?}: {other}"),
         }
     }
@@ -975,6 +1034,11 @@ for await (const line of createInterface({ input: process.stdin })) {
   }
 }
 "#;
-    let answers = run_snippet("node", &["--input-type=module", "-e"], &format!("{node}{driver}"), &cases);
+    let answers = run_snippet(
+        "node",
+        &["--input-type=module", "-e"],
+        &format!("{node}{driver}"),
+        &cases,
+    );
     check_snippet("Node", answers, &cases, now);
 }

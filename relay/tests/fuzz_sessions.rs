@@ -235,7 +235,9 @@ impl Client {
                         unreferenced,
                     }
                 }
-                ServerMsg::Error { reference: None, code, .. } => unreferenced.push(code.as_str().to_string()),
+                ServerMsg::Error {
+                    reference: None, code, ..
+                } => unreferenced.push(code.as_str().to_string()),
                 _ => {}
             }
         }
@@ -260,7 +262,11 @@ struct Model {
 
 impl Model {
     fn live_users(&self, ch: &str) -> BTreeSet<&'static str> {
-        self.live.iter().filter(|c| c.entered.contains(ch)).map(|c| c.user).collect()
+        self.live
+            .iter()
+            .filter(|c| c.entered.contains(ch))
+            .map(|c| c.user)
+            .collect()
     }
 
     fn maybe_users(&self, ch: &str) -> BTreeSet<&'static str> {
@@ -273,7 +279,12 @@ impl Model {
         CHANNELS
             .iter()
             .chain(EXTRA)
-            .map(|ch| (ch.to_string(), self.live_users(ch).into_iter().map(str::to_string).collect()))
+            .map(|ch| {
+                (
+                    ch.to_string(),
+                    self.live_users(ch).into_iter().map(str::to_string).collect(),
+                )
+            })
             .collect()
     }
 }
@@ -318,7 +329,9 @@ fn junk(rng: &mut Rng) -> String {
         r#"{"type":"hello","v":[1],"token":"\ud800","client":"c"}"#.to_string(),
         format!("{{\"type\":\"enter\",\"ch\":\"/a/x\",\"meta\":{}}}", "[".repeat(200)),
         "\u{0}\u{0}\u{0}".to_string(),
-        (0..rng.below(40)).map(|_| (b' ' + rng.below(95) as u8) as char).collect(),
+        (0..rng.below(40))
+            .map(|_| (b' ' + rng.below(95) as u8) as char)
+            .collect(),
     ];
     rng.pick(&frames).clone()
 }
@@ -377,18 +390,68 @@ async fn hostile_hello(relay: &TestRelay, rng: &mut Rng) -> Result<String, Strin
     let good = token("ann", &[]);
     let (refused, too_large) = (close::REFUSED, close::TOO_LARGE);
     let cases: Vec<(&str, Message, &str, u16)> = vec![
-        ("a forged token", Message::text(hello(forged, "c", 1)), "bad_token", refused),
+        (
+            "a forged token",
+            Message::text(hello(forged, "c", 1)),
+            "bad_token",
+            refused,
+        ),
         ("alg none", Message::text(hello(none, "c", 1)), "bad_token", refused),
-        ("an expired token", Message::text(hello(expired, "c", 1)), "token_expired", refused),
-        ("a junk token", Message::text(hello("x".repeat(rng.below(300)), "c", 1)), "bad_token", refused),
-        ("an empty client id", Message::text(hello(good.clone(), "", 1)), "bad_client_id", refused),
-        ("a client id with a space", Message::text(hello(good.clone(), "a b", 1)), "bad_client_id", refused),
-        ("a 65-byte client id", Message::text(hello(good.clone(), &"c".repeat(65), 1)), "bad_client_id", refused),
-        ("version 2 only", Message::text(hello(good, "c", 2)), "unsupported_version", refused),
-        ("enter first", Message::text(r#"{"type":"enter","ch":"/a/x"}"#), "hello_first", refused),
+        (
+            "an expired token",
+            Message::text(hello(expired, "c", 1)),
+            "token_expired",
+            refused,
+        ),
+        (
+            "a junk token",
+            Message::text(hello("x".repeat(rng.below(300)), "c", 1)),
+            "bad_token",
+            refused,
+        ),
+        (
+            "an empty client id",
+            Message::text(hello(good.clone(), "", 1)),
+            "bad_client_id",
+            refused,
+        ),
+        (
+            "a client id with a space",
+            Message::text(hello(good.clone(), "a b", 1)),
+            "bad_client_id",
+            refused,
+        ),
+        (
+            "a 65-byte client id",
+            Message::text(hello(good.clone(), &"c".repeat(65), 1)),
+            "bad_client_id",
+            refused,
+        ),
+        (
+            "version 2 only",
+            Message::text(hello(good, "c", 2)),
+            "unsupported_version",
+            refused,
+        ),
+        (
+            "enter first",
+            Message::text(r#"{"type":"enter","ch":"/a/x"}"#),
+            "hello_first",
+            refused,
+        ),
         ("junk first", Message::text("{"), "bad_frame", refused),
-        ("binary first", Message::binary(vec![0u8, 159, 146, 150]), "hello_first", refused),
-        ("an oversized hello", Message::text(hello("t".repeat(MAX_FRAME_BYTES), "c", 1)), "frame_too_large", too_large),
+        (
+            "binary first",
+            Message::binary(vec![0u8, 159, 146, 150]),
+            "hello_first",
+            refused,
+        ),
+        (
+            "an oversized hello",
+            Message::text(hello("t".repeat(MAX_FRAME_BYTES), "c", 1)),
+            "frame_too_large",
+            too_large,
+        ),
     ];
     let n = cases.len();
     let (what, first, code, close_code) = cases.into_iter().nth(rng.below(n)).unwrap();
@@ -410,11 +473,17 @@ async fn hostile_hello(relay: &TestRelay, rng: &mut Rng) -> Result<String, Strin
                 return if told.as_deref() == Some(code) && got == Some(close_code) {
                     Ok(what.to_string())
                 } else {
-                    Err(format!("{what}: told {told:?}, closed with {got:?}; want {code}, then {close_code}"))
+                    Err(format!(
+                        "{what}: told {told:?}, closed with {got:?}; want {code}, then {close_code}"
+                    ))
                 };
             }
             Ok(Some(Ok(_))) => continue,
-            Ok(other) => return Err(format!("{what}: told {told:?}, then the connection ended without a close: {other:?}")),
+            Ok(other) => {
+                return Err(format!(
+                    "{what}: told {told:?}, then the connection ended without a close: {other:?}"
+                ))
+            }
         }
     }
 }
@@ -464,8 +533,14 @@ async fn play(seed: u64) {
             0..=2 => {
                 let meta = meta(&mut rng);
                 let want = enter_by_the_book(&m, i, ch, meta_fits(&meta));
-                trace.note(format!("{step}: {who} enter {ch:?} meta {} bytes", meta.to_string().len()));
-                let got = m.live[i].request(json!({"type": "enter", "ch": ch, "meta": meta})).await.reply;
+                trace.note(format!(
+                    "{step}: {who} enter {ch:?} meta {} bytes",
+                    meta.to_string().len()
+                ));
+                let got = m.live[i]
+                    .request(json!({"type": "enter", "ch": ch, "meta": meta}))
+                    .await
+                    .reply;
                 if want.as_ref().is_some_and(|w| *w != got) {
                     trace.fail(format!("enter {ch:?}: got {got:?}, the rules say {want:?}"));
                 }
@@ -478,7 +553,11 @@ async fn play(seed: u64) {
             3 => {
                 trace.note(format!("{step}: {who} leave {ch:?}"));
                 let got = m.live[i].request(json!({"type": "leave", "ch": ch})).await.reply;
-                let want = if valid(ch) { Reply::Ok } else { Reply::Error("bad_channel".into()) };
+                let want = if valid(ch) {
+                    Reply::Ok
+                } else {
+                    Reply::Error("bad_channel".into())
+                };
                 if got != want {
                     trace.fail(format!("leave {ch:?}: got {got:?}, want {want:?}"));
                 }
@@ -515,10 +594,17 @@ async fn play(seed: u64) {
                     Reply::Ok
                 };
                 let unsubscribe = rng.one_in(3);
-                trace.note(format!("{step}: {who} {} {ch:?}", if unsubscribe { "unsubscribe" } else { "subscribe" }));
+                trace.note(format!(
+                    "{step}: {who} {} {ch:?}",
+                    if unsubscribe { "unsubscribe" } else { "subscribe" }
+                ));
                 if unsubscribe {
                     let got = m.live[i].request(json!({"type": "unsubscribe", "ch": ch})).await.reply;
-                    let want = if valid(ch) { Reply::Ok } else { Reply::Error("bad_channel".into()) };
+                    let want = if valid(ch) {
+                        Reply::Ok
+                    } else {
+                        Reply::Error("bad_channel".into())
+                    };
                     if got != want {
                         trace.fail(format!("unsubscribe {ch:?}: got {got:?}, want {want:?}"));
                     }
@@ -541,7 +627,9 @@ async fn play(seed: u64) {
                     _ => Some("zzz".to_string()),
                 };
                 let limit = *rng.pick(&[None, Some(0usize), Some(1), Some(2), Some(5000)]);
-                trace.note(format!("{step}: {who} asks the members of {ch:?} after {after:?}, limit {limit:?}"));
+                trace.note(format!(
+                    "{step}: {who} asks the members of {ch:?} after {after:?}, limit {limit:?}"
+                ));
                 let mut frame = json!({"type": "members", "ch": ch});
                 if let Some(after) = &after {
                     frame["after"] = json!(after);
@@ -572,7 +660,9 @@ async fn play(seed: u64) {
             7 => {
                 let status = *rng.pick(&["active", "idle", "hidden"]);
                 trace.note(format!("{step}: {who} checkin {status}"));
-                m.live[i].send_text(json!({"type": "checkin", "status": status}).to_string()).await;
+                m.live[i]
+                    .send_text(json!({"type": "checkin", "status": status}).to_string())
+                    .await;
                 let answer = m.live[i].sync().await;
                 if answer.reply != Reply::Ok || !answer.unreferenced.is_empty() {
                     trace.fail(format!("checkin: {:?} {:?}", answer.reply, answer.unreferenced));
@@ -594,7 +684,11 @@ async fn play(seed: u64) {
                         ),
                         Reply::Error("token_expired".into()),
                     ),
-                    _ => ("junk", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbm4ifQ.".to_string(), Reply::Error("bad_token".into())),
+                    _ => (
+                        "junk",
+                        "eyJhbGciOiJub25lIn0.eyJzdWIiOiJhbm4ifQ.".to_string(),
+                        Reply::Error("bad_token".into()),
+                    ),
                 };
                 trace.note(format!("{step}: {who} token ({kind})"));
                 let got = m.live[i].request(json!({"type": "token", "token": token})).await.reply;
@@ -608,11 +702,15 @@ async fn play(seed: u64) {
             }
             9 => {
                 let text = if rng.one_in(3) {
-                    json!({"type": "hello", "v": [1], "token": token(m.live[i].user, &[]), "client": "again"}).to_string()
+                    json!({"type": "hello", "v": [1], "token": token(m.live[i].user, &[]), "client": "again"})
+                        .to_string()
                 } else {
                     junk(&mut rng)
                 };
-                trace.note(format!("{step}: {who} sends {:?}", text.chars().take(60).collect::<String>()));
+                trace.note(format!(
+                    "{step}: {who} sends {:?}",
+                    text.chars().take(60).collect::<String>()
+                ));
                 m.live[i].send_text(text).await;
                 let answer = m.live[i].sync().await;
                 let told = answer
@@ -631,7 +729,10 @@ async fn play(seed: u64) {
                 m.live[i].send_text(text).await;
                 let answer = m.live[i].sync().await;
                 if answer.reply != Reply::Closed(Some(close::TOO_LARGE)) {
-                    trace.fail(format!("a {size}-byte frame: {:?}, told {:?} (want close 1009)", answer.reply, answer.unreferenced));
+                    trace.fail(format!(
+                        "a {size}-byte frame: {:?}, told {:?} (want close 1009)",
+                        answer.reply, answer.unreferenced
+                    ));
                 }
                 let c = m.live.swap_remove(i);
                 m.dead.push((c.user, c.entered));
@@ -657,7 +758,10 @@ async fn play(seed: u64) {
             }
             11 => {
                 let polite = rng.one_in(2);
-                trace.note(format!("{step}: {who} {}", if polite { "closes (unloading)" } else { "drops" }));
+                trace.note(format!(
+                    "{step}: {who} {}",
+                    if polite { "closes (unloading)" } else { "drops" }
+                ));
                 let mut c = m.live.swap_remove(i);
                 if polite {
                     // As a page going away does: the beacon, then the close.
@@ -684,7 +788,8 @@ async fn play(seed: u64) {
                     let reference = c.next_ref;
                     c.next_ref += 1;
                     refs.push(reference);
-                    c.send_text(json!({"type": kind, "ch": ch, "ref": reference}).to_string()).await;
+                    c.send_text(json!({"type": kind, "ch": ch, "ref": reference}).to_string())
+                        .await;
                 }
                 let mut last = Reply::Ok;
                 for reference in refs {
@@ -750,7 +855,11 @@ async fn check_presence(relay: &TestRelay, m: &Model, trace: &mut Trace, settled
             trace.fail(format!("{ch}: a user listed twice: {ids:?}"));
         }
         if !entry.is_null() && entry["count"].as_u64() != Some(ids.len() as u64) {
-            trace.fail(format!("{ch}: count {} for {} users: {entry}", entry["count"], ids.len()));
+            trace.fail(format!(
+                "{ch}: count {} for {} users: {entry}",
+                entry["count"],
+                ids.len()
+            ));
         }
         if entry.is_null() != ids.is_empty() {
             trace.fail(format!("{ch}: an empty channel is null, a null one empty: {entry}"));
@@ -782,7 +891,9 @@ impl Watcher {
     async fn start(relay: &TestRelay, channels: &'static [&'static str], name: &str) -> Watcher {
         let mut c = relay.connect("watcher", name).await;
         for ch in channels {
-            c.request(json!({"type": "subscribe", "ch": ch})).await.expect("subscribed");
+            c.request(json!({"type": "subscribe", "ch": ch}))
+                .await
+                .expect("subscribed");
         }
         let (tx, view) = tokio::sync::watch::channel(Ok(BTreeMap::new()));
         let task = tokio::spawn(async move {
@@ -931,7 +1042,9 @@ type PusherEvent = (String, Option<String>, Value);
 impl PusherSocket {
     async fn connect(relay: &TestRelay, name: String) -> Result<PusherSocket, String> {
         let url = format!("ws://{}/app/{APP_KEY}?protocol=7&client=js&version=8", relay.addr);
-        let (ws, _) = tokio_tungstenite::connect_async(url).await.map_err(|e| format!("connect: {e}"))?;
+        let (ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .map_err(|e| format!("connect: {e}"))?;
         let mut p = PusherSocket {
             ws,
             name,
@@ -962,7 +1075,10 @@ impl PusherSocket {
                         Value::String(s) => serde_json::from_str(s).unwrap_or(Value::String(s.clone())),
                         other => other.clone(),
                     };
-                    let event = v["event"].as_str().unwrap_or_else(|| panic!("no event: {text}")).to_string();
+                    let event = v["event"]
+                        .as_str()
+                        .unwrap_or_else(|| panic!("no event: {text}"))
+                        .to_string();
                     return Some((event, v["channel"].as_str().map(str::to_string), data));
                 }
                 Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Ok(Some(Err(_))) => return None,
@@ -988,9 +1104,16 @@ impl PusherSocket {
 
     async fn subscribe(&mut self, room: &str, channel_data: &str, auth: Option<String>) {
         let auth = auth.unwrap_or_else(|| {
-            rollcall_relay::pusher::signature::channel_auth(APP_KEY, APP_SECRET, &self.socket_id, room, Some(channel_data))
+            rollcall_relay::pusher::signature::channel_auth(
+                APP_KEY,
+                APP_SECRET,
+                &self.socket_id,
+                room,
+                Some(channel_data),
+            )
         });
-        let frame = json!({"event": "pusher:subscribe", "data": {"channel": room, "auth": auth, "channel_data": channel_data}});
+        let frame =
+            json!({"event": "pusher:subscribe", "data": {"channel": room, "auth": auth, "channel_data": channel_data}});
         self.send(frame.to_string()).await;
     }
 }
@@ -1011,7 +1134,12 @@ impl PusherModel {
 
     fn maybe_users(&self, room: &str) -> BTreeSet<String> {
         let mut users = self.live_users(room);
-        users.extend(self.dead.iter().filter(|(_, j)| j.contains(room)).map(|(u, _)| u.clone()));
+        users.extend(
+            self.dead
+                .iter()
+                .filter(|(_, j)| j.contains(room))
+                .map(|(u, _)| u.clone()),
+        );
         users
     }
 }
@@ -1020,14 +1148,23 @@ impl PusherModel {
 fn channel_data(rng: &mut Rng) -> (String, Result<String, u64>) {
     let user = *rng.pick(USERS);
     match rng.below(9) {
-        0 => (json!({"user_id": 7, "user_info": {"name": "seven"}}).to_string(), Ok("7".into())),
+        0 => (
+            json!({"user_id": 7, "user_info": {"name": "seven"}}).to_string(),
+            Ok("7".into()),
+        ),
         1 => (json!({"user_id": ""}).to_string(), Err(4300)),
         2 => (json!({"user_id": "u".repeat(129)}).to_string(), Err(4301)),
-        3 => (json!({"user_id": user, "user_info": {"bio": "b".repeat(300)}}).to_string(), Err(4301)),
+        3 => (
+            json!({"user_id": user, "user_info": {"bio": "b".repeat(300)}}).to_string(),
+            Err(4301),
+        ),
         4 => ("not json".to_string(), Err(4300)),
         5 => (json!({"user_id": true}).to_string(), Err(4300)),
         6 => (json!({"user_id": user, "user_info": []}).to_string(), Ok(user.into())),
-        _ => (json!({"user_id": user, "user_info": {"name": user}}).to_string(), Ok(user.into())),
+        _ => (
+            json!({"user_id": user, "user_info": {"name": user}}).to_string(),
+            Ok(user.into()),
+        ),
     }
 }
 
@@ -1079,15 +1216,25 @@ async fn play_pusher(seed: u64) {
                 let forged = match rng.below(3) {
                     0 => format!("{APP_KEY}:{}", "0".repeat(64)),
                     1 => "no-colon".to_string(),
-                    _ => rollcall_relay::pusher::signature::channel_auth(APP_KEY, "wrong-secret", &m.live[i].socket_id, room, Some(&data)),
+                    _ => rollcall_relay::pusher::signature::channel_auth(
+                        APP_KEY,
+                        "wrong-secret",
+                        &m.live[i].socket_id,
+                        room,
+                        Some(&data),
+                    ),
                 };
-                trace.note(format!("{step}: {who} subscribes {room} with a bad signature {forged:.30}"));
+                trace.note(format!(
+                    "{step}: {who} subscribes {room} with a bad signature {forged:.30}"
+                ));
                 m.live[i].subscribe(room, &data, Some(forged)).await;
                 want = Some(4009);
             }
             5 => {
                 trace.note(format!("{step}: {who} unsubscribes {room}"));
-                m.live[i].send(json!({"event": "pusher:unsubscribe", "data": {"channel": room}}).to_string()).await;
+                m.live[i]
+                    .send(json!({"event": "pusher:unsubscribe", "data": {"channel": room}}).to_string())
+                    .await;
                 m.live[i].joined.remove(room);
             }
             6 => {
@@ -1101,7 +1248,8 @@ async fn play_pusher(seed: u64) {
                     format!(r#"{{"event":"client-typing","channel":"{room}","data":{{}}}}"#),
                     r#"{"event":"pusher:signin","data":{"auth":"app-key:00","user_data":"{}"}}"#.to_string(),
                     format!("{{\"event\":\"x\",\"data\":{}}}", "[".repeat(300)),
-                    r#"{"event":"pusher:subscribe","data":{"channel":"presence-a;b","auth":"x","channel_data":"{}"}}"#.to_string(),
+                    r#"{"event":"pusher:subscribe","data":{"channel":"presence-a;b","auth":"x","channel_data":"{}"}}"#
+                        .to_string(),
                 ];
                 let text = rng.pick(&frames).clone();
                 trace.note(format!("{step}: {who} sends {text:.60}"));
@@ -1131,10 +1279,18 @@ async fn play_pusher(seed: u64) {
             }
             8 => {
                 let polite = rng.one_in(2);
-                trace.note(format!("{step}: {who} {}", if polite { "disconnects" } else { "drops" }));
+                trace.note(format!(
+                    "{step}: {who} {}",
+                    if polite { "disconnects" } else { "drops" }
+                ));
                 let mut p = m.live.swap_remove(i);
                 if polite {
-                    let _ = p.ws.close(Some(CloseFrame { code: CloseCode::Normal, reason: "".into() })).await;
+                    let _ =
+                        p.ws.close(Some(CloseFrame {
+                            code: CloseCode::Normal,
+                            reason: "".into(),
+                        }))
+                        .await;
                 }
                 m.dead.push((p.user.clone().unwrap_or_default(), p.joined));
                 continue;
@@ -1146,7 +1302,11 @@ async fn play_pusher(seed: u64) {
         let Some(errors) = m.live[i].sync().await else {
             trace.fail(format!("{who}: closed after step {step}"));
         };
-        let about_room: Vec<u64> = errors.iter().filter(|(_, ch)| ch.as_deref() == Some(room)).map(|(c, _)| *c).collect();
+        let about_room: Vec<u64> = errors
+            .iter()
+            .filter(|(_, ch)| ch.as_deref() == Some(room))
+            .map(|(c, _)| *c)
+            .collect();
         if let Some(code) = want {
             if about_room != [code] {
                 trace.fail(format!("{room}: errors {errors:?}, want one {code}"));
@@ -1181,8 +1341,14 @@ async fn play_pusher(seed: u64) {
 async fn check_rooms(relay: &TestRelay, m: &PusherModel, trace: &mut Trace, settled: bool) {
     let auth = format!("Bearer {API_KEY}");
     for (room, ch) in ROOMS.iter().zip(ROOM_CHANNELS) {
-        let (status, _, body) =
-            common::call(&relay.state, "GET", &format!("/v1/presence?channel={ch}"), &[("authorization", &auth)], "").await;
+        let (status, _, body) = common::call(
+            &relay.state,
+            "GET",
+            &format!("/v1/presence?channel={ch}"),
+            &[("authorization", &auth)],
+            "",
+        )
+        .await;
         if status != 200 {
             trace.fail(format!("GET /v1/presence: {status} {body}"));
         }
@@ -1203,7 +1369,9 @@ async fn check_rooms(relay: &TestRelay, m: &PusherModel, trace: &mut Trace, sett
             live.is_subset(&unique) && unique.is_subset(&maybe)
         };
         if !fits {
-            trace.fail(format!("{room}: the API lists {unique:?}; live sockets hold {live:?}, dropped ones may hold {maybe:?}"));
+            trace.fail(format!(
+                "{room}: the API lists {unique:?}; live sockets hold {live:?}, dropped ones may hold {maybe:?}"
+            ));
         }
     }
 }

@@ -30,7 +30,9 @@ pub fn config(default_cases: u32) -> ProptestConfig {
 
 /// Every file of `tests/corpus/<decoder>/`, as (file name, bytes), in name order.
 pub fn corpus(decoder: &str) -> Vec<(String, Vec<u8>)> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/corpus").join(decoder);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/corpus")
+        .join(decoder);
     let mut files: Vec<(String, Vec<u8>)> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("corpus {}: {e}", dir.display()))
         .map(|entry| {
