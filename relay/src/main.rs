@@ -95,8 +95,9 @@ async fn main() -> ExitCode {
         .map(|p| p.display().to_string())
         .unwrap_or_else(|| "none".into());
     println!(
-        "rollcall-relay listening on http://{addr} (store: {}, config: {file})",
-        config.store_name()
+        "rollcall-relay listening on http://{addr} (store: {}, ledger: {}, config: {file})",
+        config.store_name(),
+        config.ledger.describe(config.redis_url.is_some())
     );
     if config.demo {
         println!("demo mode: open http://{addr}/ in two browsers. /demo/token signs a token for anyone who asks: for demos only, never in production.");

@@ -130,6 +130,16 @@ impl Db {
         each!(self, db => db.prune(before))
     }
 
+    /// Keep at most `keep` ended sessions: delete the oldest others, and the users (with
+    /// their days) who have no session left. Returns (sessions deleted, sessions kept).
+    /// A ledger in Redis is bounded by `retention_days` only: `(0, 0)`.
+    pub fn trim(&mut self, keep: usize) -> Result<(usize, usize)> {
+        match self {
+            Db::Sqlite(db) => Ok(db.trim(keep)?),
+            Db::Redis(_) => Ok((0, 0)),
+        }
+    }
+
     pub fn sessions(&mut self, q: &SessionQuery) -> Result<Vec<Session>> {
         each!(self, db => db.sessions(q))
     }
@@ -477,6 +487,44 @@ impl Sqlite {
         Ok(sessions)
     }
 
+    /// Keep the newest `keep` ended sessions; see [`Db::trim`].
+    pub fn trim(&mut self, keep: usize) -> SqlResult<(usize, usize)> {
+        let tx = self.conn.transaction()?;
+        let evicted = {
+            let mut stmt = tx.prepare_cached(
+                "SELECT id, user FROM sessions WHERE ended IS NOT NULL ORDER BY ended DESC, id DESC LIMIT -1 OFFSET ?1",
+            )?;
+            let rows = stmt.query_map(params![keep as i64], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?))
+            })?;
+            rows.collect::<SqlResult<Vec<_>>>()?
+        };
+        {
+            let mut delete = tx.prepare_cached("DELETE FROM sessions WHERE id = ?1")?;
+            for (id, _) in &evicted {
+                delete.execute(params![id])?;
+            }
+            // A user is forgotten with their last session: users and days stay bounded
+            // by the sessions kept, however many distinct users came and went.
+            let users: BTreeSet<&str> = evicted.iter().map(|(_, user)| user.as_str()).collect();
+            let mut forget_user = tx.prepare_cached(
+                "DELETE FROM users WHERE user = ?1 AND NOT EXISTS (SELECT 1 FROM sessions WHERE user = ?1)",
+            )?;
+            let mut forget_days = tx.prepare_cached(
+                "DELETE FROM days WHERE user = ?1 AND NOT EXISTS (SELECT 1 FROM users WHERE user = ?1)",
+            )?;
+            for user in users {
+                forget_user.execute(params![user])?;
+                forget_days.execute(params![user])?;
+            }
+        }
+        let kept: i64 = tx.query_row("SELECT count(*) FROM sessions WHERE ended IS NOT NULL", [], |r| {
+            r.get(0)
+        })?;
+        tx.commit()?;
+        Ok((evicted.len(), kept.max(0) as usize))
+    }
+
     pub fn sessions(&self, q: &SessionQuery) -> SqlResult<Vec<Session>> {
         let mut sql = format!("SELECT {SESSION_COLUMNS} FROM sessions WHERE 1 = 1");
         let mut args: Vec<Value> = Vec::new();
@@ -554,5 +602,85 @@ impl Sqlite {
             ))
         })?;
         rows.collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn session(id: i64, user: &str, channel: Option<&str>, started: Ms, ended: Option<Ms>) -> Session {
+        Session {
+            id,
+            user: user.into(),
+            channel: channel.map(str::to_string),
+            started,
+            ended,
+            cause: ended.map(|_| "left".into()),
+            status: Status::Active,
+            since: ended.unwrap_or(started),
+            split: Split::default(),
+        }
+    }
+
+    fn seen(user: &str, at: Ms) -> Write {
+        Write::Seen {
+            user: Identity {
+                id: user.into(),
+                name: None,
+                avatar: None,
+            },
+            at,
+        }
+    }
+
+    fn count(db: &Sqlite, table: &str) -> i64 {
+        db.conn
+            .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))
+            .unwrap()
+    }
+
+    #[test]
+    fn trimming_keeps_the_newest_ended_sessions_and_forgets_users_left_without_any() {
+        let mut db = Sqlite::open(None).unwrap();
+        let day = 86_400_000;
+        let mut writes = Vec::new();
+        // 100 users came and went, one after another: a user session and a channel
+        // session each, and a day of time.
+        for i in 0..100i64 {
+            let user = format!("u{i}");
+            let at = 10 * day + i as Ms * 1_000;
+            writes.push(seen(&user, at));
+            writes.push(Write::Open(session(2 * i + 1, &user, None, at, Some(at + 500))));
+            writes.push(Write::Open(session(
+                2 * i + 2,
+                &user,
+                Some("/site/a"),
+                at,
+                Some(at + 500),
+            )));
+            writes.push(Write::Time {
+                user: user.clone(),
+                day: 10,
+                split: Split::of(Status::Active, 500),
+            });
+        }
+        // One user still online, since before all of them.
+        writes.push(seen("here", day));
+        writes.push(Write::Open(session(1_000, "here", None, day, None)));
+        db.apply(20 * day, &writes, &[]).unwrap();
+        assert_eq!(count(&db, "sessions"), 201);
+
+        assert_eq!(db.trim(40).unwrap(), (160, 40));
+        assert_eq!(count(&db, "sessions"), 41, "the 40 newest ended and the open one");
+        // The 20 newest users keep their rows and days; the 80 others are forgotten.
+        assert_eq!(count(&db, "users"), 21);
+        assert_eq!(count(&db, "days"), 20);
+        assert!(db.user("u99").unwrap().is_some());
+        assert!(db.user("u0").unwrap().is_none());
+        assert_eq!(db.open_sessions().unwrap().len(), 1, "an open session is never evicted");
+        assert!(db.user("here").unwrap().is_some());
+        // Within the cap, nothing more goes.
+        assert_eq!(db.trim(40).unwrap(), (0, 40));
     }
 }

@@ -46,6 +46,9 @@ use tokio::sync::{mpsc, Notify};
 pub const MAX_EVENTS_PER_COMMIT: usize = 1_000;
 /// How often old sessions are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(3_600);
+/// Ended sessions a ledger in memory keeps by default (`ledger.max_sessions`): 5 to 7 MB
+/// with their users and days in relay/tests/soak.rs, whatever the uptime and churn.
+pub const MEMORY_SESSIONS: u64 = 10_000;
 
 /// `[ledger]` in the config file.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -56,6 +59,10 @@ pub struct LedgerConfig {
     pub path: Option<PathBuf>,
     /// Sessions that ended longer ago than this are deleted (0: kept forever).
     pub retention_days: u64,
+    /// Most ended sessions kept; the oldest go first, and a user with them once their
+    /// last session is gone (0: no cap). Unset: [`MEMORY_SESSIONS`] without a `path`,
+    /// no cap with one (the file is bounded by `retention_days`).
+    pub max_sessions: Option<u64>,
     /// How often the relay records that it is alive: after a crash, open sessions end
     /// at the last such moment.
     pub heartbeat_ms: u64,
@@ -69,6 +76,7 @@ impl Default for LedgerConfig {
         LedgerConfig {
             path: None,
             retention_days: 90,
+            max_sessions: None,
             heartbeat_ms: 5_000,
             restore_grace_ms: None,
         }
@@ -76,6 +84,28 @@ impl Default for LedgerConfig {
 }
 
 impl LedgerConfig {
+    /// The cap on ended sessions kept, if any.
+    pub fn session_cap(&self) -> Option<u64> {
+        match (self.max_sessions, &self.path) {
+            (Some(0), _) | (None, Some(_)) => None,
+            (Some(n), _) => Some(n),
+            (None, None) => Some(MEMORY_SESSIONS),
+        }
+    }
+
+    /// Where the ledger is kept and how it is bounded, for the start line.
+    pub fn describe(&self, redis: bool) -> String {
+        let place = match (&self.path, redis) {
+            (_, true) => return "redis".into(),
+            (Some(path), false) => path.display().to_string(),
+            (None, false) => "memory".into(),
+        };
+        match self.session_cap() {
+            Some(n) => format!("{place} up to {n} sessions"),
+            None => place,
+        }
+    }
+
     /// Check every value; the message names the key.
     pub fn checked(self) -> Result<LedgerConfig, String> {
         if self.heartbeat_ms == 0 {
@@ -128,6 +158,8 @@ pub struct Ledger {
     /// Wakes the delivery task when events were queued or a send ended.
     pub queued: Notify,
     pub counts: Counts,
+    /// `ledger.max_sessions` as it applies to this ledger's storage.
+    session_cap: Option<u64>,
 }
 
 /// Webhook deliveries since start, for `/metrics`.
@@ -139,6 +171,12 @@ pub struct Counts {
     pub failed: AtomicU64,
     /// Events given up on after `give_up_after_s`.
     pub dropped: AtomicU64,
+    /// Events dropped, oldest first, to stay within `webhooks.max_pending`.
+    pub overflowed: AtomicU64,
+    /// Ended sessions deleted to stay within `ledger.max_sessions`.
+    pub evicted: AtomicU64,
+    /// Ended sessions kept, as of the last trim.
+    pub retained: AtomicU64,
 }
 
 impl Ledger {
@@ -163,7 +201,10 @@ impl Ledger {
                 s.recording,
             )
         });
-        let rows: [(&str, &str, &str, u64); 6] = [
+        let cap = self.session_cap.unwrap_or(0);
+        // SAFETY: reads a counter SQLite keeps for the whole process; no connection involved.
+        let sqlite_bytes = unsafe { rusqlite::ffi::sqlite3_memory_used() }.max(0) as u64;
+        let rows: [(&str, &str, &str, u64); 11] = [
             (
                 "rollcall_ledger_recording",
                 "gauge",
@@ -195,10 +236,40 @@ impl Ledger {
                 self.counts.dropped.load(Relaxed),
             ),
             (
+                "rollcall_webhook_events_overflowed_total",
+                "counter",
+                "Webhook events dropped, oldest first, because an endpoint had webhooks.max_pending waiting.",
+                self.counts.overflowed.load(Relaxed),
+            ),
+            (
                 "rollcall_ledger_open_sessions",
                 "gauge",
                 "Open user and channel sessions in the ledger.",
                 open as u64,
+            ),
+            (
+                "rollcall_ledger_max_sessions",
+                "gauge",
+                "Most ended sessions the ledger keeps (ledger.max_sessions; 0: no cap).",
+                cap,
+            ),
+            (
+                "rollcall_ledger_sessions_retained",
+                "gauge",
+                "Ended sessions kept, as of the last trim (every heartbeat_ms when capped).",
+                self.counts.retained.load(Relaxed),
+            ),
+            (
+                "rollcall_ledger_sqlite_bytes",
+                "gauge",
+                "Memory SQLite holds (the whole ledger when it is in memory, else its page cache).",
+                sqlite_bytes,
+            ),
+            (
+                "rollcall_ledger_sessions_evicted_total",
+                "counter",
+                "Ended sessions deleted, oldest first, to stay within ledger.max_sessions.",
+                self.counts.evicted.load(Relaxed),
             ),
         ];
         rows.iter()
@@ -216,7 +287,8 @@ impl Ledger {
     }
 
     fn commit(&self, state: &mut State, now: Ms) {
-        ledger_commit(state, &self.webhooks, &self.policy, now);
+        let overflowed = ledger_commit(state, &self.webhooks, &self.policy, now);
+        self.counts.overflowed.fetch_add(overflowed, Relaxed);
     }
 
     fn record(&self, now: Ms, events: Vec<(Ms, Event)>) {
@@ -244,12 +316,25 @@ impl Ledger {
                 Err(e) => tracing::warn!("ledger: cannot prune: {e}"),
             }
         }
+        if let Some(keep) = self.session_cap {
+            match state.db.trim(keep as usize) {
+                Ok((evicted, retained)) => {
+                    self.counts.evicted.fetch_add(evicted as u64, Relaxed);
+                    self.counts.retained.store(retained as u64, Relaxed);
+                    if evicted > 0 {
+                        tracing::debug!("ledger: evicted the {evicted} oldest sessions (ledger.max_sessions = {keep})");
+                    }
+                }
+                Err(e) => tracing::warn!("ledger: cannot trim to ledger.max_sessions: {e}"),
+            }
+        }
     }
 }
 
 /// Commit what the book wrote at `now`: sessions, totals, and one queued webhook
-/// event per endpoint that wants each notice.
-fn ledger_commit(state: &mut State, webhooks: &WebhookConfig, policy: &Policy, now: Ms) {
+/// event per endpoint that wants each notice. Returns how many queued events were
+/// dropped to keep each endpoint within `webhooks.max_pending`.
+fn ledger_commit(state: &mut State, webhooks: &WebhookConfig, policy: &Policy, now: Ms) -> u64 {
     let writes = state.book.drain();
     let mut queue = Vec::new();
     let mut lanes = Vec::new();
@@ -279,6 +364,30 @@ fn ledger_commit(state: &mut State, webhooks: &WebhookConfig, policy: &Policy, n
             queue.len()
         ),
     }
+    overflow(state, webhooks)
+}
+
+/// Drop the oldest waiting events of every endpoint past `webhooks.max_pending`.
+fn overflow(state: &mut State, webhooks: &WebhookConfig) -> u64 {
+    let mut dropped = Vec::new();
+    for (lane, endpoint) in state.lanes.iter_mut().zip(&webhooks.endpoints) {
+        let gone = lane.overflow(webhooks.max_pending);
+        if !gone.is_empty() {
+            tracing::error!(
+                "webhook to {}: dropped the {} oldest events waiting, over webhooks.max_pending ({}); is the endpoint down?",
+                endpoint.url,
+                gone.len(),
+                webhooks.max_pending
+            );
+            dropped.extend(gone);
+        }
+    }
+    if !dropped.is_empty() {
+        if let Err(e) = state.db.dequeue(&dropped) {
+            tracing::error!("webhooks: cannot update the queue: {e}");
+        }
+    }
+    dropped.len() as u64
 }
 
 /// Does the channel's rule let its joins and leaves be told?
@@ -323,6 +432,11 @@ pub fn start(
             if lc.path.is_some() {
                 tracing::warn!("ledger.path is not used: with redis_url the ledger is kept in Redis");
             }
+            if lc.max_sessions.is_some() {
+                tracing::warn!(
+                    "ledger.max_sessions is not used: a ledger in Redis is bounded by ledger.retention_days"
+                );
+            }
             Db::Redis(shared::RedisDb::open(url).map_err(fail)?)
         }
         None => Db::open(lc.path.as_deref()).map_err(fail)?,
@@ -348,6 +462,7 @@ pub fn start(
         policy: config.policy.clone(),
         queued: Notify::new(),
         counts: Counts::default(),
+        session_cap: lc.session_cap().filter(|_| config.redis_url.is_none()),
     });
     let recorder = tokio::spawn(record(ledger.clone(), hub, events, lc.clone(), grace));
     let deliverer = tokio::spawn(crate::webhooks::run(ledger.clone()));
@@ -401,6 +516,7 @@ fn take_over(
     state.book = book;
     state.lanes = lanes;
     state.recording = true;
+    overflow(state, webhooks);
     Ok(())
 }
 
@@ -491,14 +607,14 @@ async fn claim(
             let result = ledger
                 .blocking(move |s| {
                     let result = take_over(s, &webhooks, now, grace, truth);
-                    if result.is_ok() {
-                        ledger_commit(s, &webhooks, &policy, now);
-                    }
-                    result
+                    result.map(|()| ledger_commit(s, &webhooks, &policy, now))
                 })
                 .await;
             match result {
-                Ok(()) => tracing::info!("ledger: this relay records presence and sends the webhooks"),
+                Ok(overflowed) => {
+                    ledger.counts.overflowed.fetch_add(overflowed, Relaxed);
+                    tracing::info!("ledger: this relay records presence and sends the webhooks")
+                }
                 Err(e) => tracing::warn!("ledger: cannot take over recording: {e}"),
             }
         }
@@ -516,5 +632,40 @@ async fn claim(
             }
         }
         Ok(false) | Err(_) => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ledger_in_memory_is_capped_by_default_and_a_file_by_retention() {
+        let memory = LedgerConfig::default();
+        assert_eq!(memory.session_cap(), Some(MEMORY_SESSIONS));
+        assert_eq!(
+            memory.describe(false),
+            format!("memory up to {MEMORY_SESSIONS} sessions")
+        );
+        let file = LedgerConfig {
+            path: Some("/var/lib/rollcall/ledger.db".into()),
+            ..LedgerConfig::default()
+        };
+        assert_eq!(file.session_cap(), None);
+        assert_eq!(file.describe(false), "/var/lib/rollcall/ledger.db");
+        let capped_file = LedgerConfig {
+            max_sessions: Some(500),
+            ..file
+        };
+        assert_eq!(
+            capped_file.describe(false),
+            "/var/lib/rollcall/ledger.db up to 500 sessions"
+        );
+        let uncapped = LedgerConfig {
+            max_sessions: Some(0),
+            ..LedgerConfig::default()
+        };
+        assert_eq!(uncapped.session_cap(), None, "0 turns the cap off");
+        assert_eq!(memory.describe(true), "redis");
     }
 }

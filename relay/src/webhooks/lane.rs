@@ -48,6 +48,14 @@ impl Lane {
         self.queue.push_back((seq, queued));
     }
 
+    /// Drop the oldest events waiting (never those in flight) until at most `max` wait.
+    /// Returns the events dropped.
+    pub fn overflow(&mut self, max: usize) -> Vec<i64> {
+        let excess = self.queue.len().saturating_sub(max.max(self.in_flight));
+        let from = self.in_flight;
+        self.queue.drain(from..from + excess).map(|(seq, _)| seq).collect()
+    }
+
     pub fn len(&self) -> usize {
         self.queue.len()
     }
@@ -176,6 +184,24 @@ mod tests {
         assert!(now >= 86_400_000, "retried for a day: {now}");
         assert!(lane.is_empty());
         assert_eq!(lane.poll_timeout(&PACING), None);
+    }
+
+    #[test]
+    fn a_full_lane_drops_its_oldest_waiting_events_but_not_the_batch_in_flight() {
+        let mut lane = Lane::default();
+        for seq in 1..=5 {
+            lane.push(seq, 0);
+        }
+        assert_eq!(lane.poll_batch(1_000, &PACING), Some(vec![1, 2, 3]));
+        for seq in 6..=8 {
+            lane.push(seq, 1_000);
+        }
+        assert_eq!(lane.overflow(5), vec![4, 5, 6], "the oldest behind the batch in flight");
+        assert_eq!(lane.len(), 5);
+        lane.delivered();
+        assert_eq!(lane.poll_batch(2_000, &PACING), Some(vec![7, 8]));
+        assert_eq!(lane.overflow(5), Vec::<i64>::new(), "within the cap nothing goes");
+        assert_eq!(lane.overflow(0), Vec::<i64>::new(), "the batch in flight stays");
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub const SIGNATURE_HEADER: &str = "Rollcall-Signature";
 pub const MIN_SECRET_BYTES: usize = 16;
 /// Retries go on for at least this long.
 pub const MIN_GIVE_UP_S: u64 = 3_600;
+/// Events one endpoint may have waiting by default (`webhooks.max_pending`).
+pub const MAX_PENDING: usize = 100_000;
 
 /// A secret that never shows in logs or `Debug` output.
 #[derive(Clone, Default, PartialEq, Eq, Deserialize)]
@@ -69,6 +71,9 @@ pub struct WebhookConfig {
     pub backoff_max_ms: u64,
     /// Retries stop (and the event is dropped, with a warning) after this long.
     pub give_up_after_s: u64,
+    /// Events waiting for one endpoint; past this the oldest are dropped, with an error
+    /// in the log, so an endpoint that is down cannot grow the queue without bound.
+    pub max_pending: usize,
     #[serde(rename = "endpoint")]
     pub endpoints: Vec<Endpoint>,
 }
@@ -83,6 +88,7 @@ impl Default for WebhookConfig {
             backoff_base_ms: 1_000,
             backoff_max_ms: 300_000,
             give_up_after_s: 86_400,
+            max_pending: MAX_PENDING,
             endpoints: Vec::new(),
         }
     }
@@ -129,6 +135,7 @@ impl WebhookConfig {
             ("webhooks.max_batch", self.max_batch as u64),
             ("webhooks.timeout_ms", self.timeout_ms),
             ("webhooks.backoff_base_ms", self.backoff_base_ms),
+            ("webhooks.max_pending", self.max_pending as u64),
         ] {
             if value == 0 {
                 return Err(format!("{key} must be greater than 0"));
@@ -248,7 +255,13 @@ pub fn verify(secret: &str, header: &str, body: &[u8], now_s: u64, tolerance_s: 
     for part in header.split(',') {
         match part.trim().split_once('=') {
             // Digits only: `parse` would also take "+1", which no receiver does.
-            Some(("t", v)) => t = v.bytes().all(|b| b.is_ascii_digit()).then(|| v.parse::<u64>().ok()).flatten(),
+            Some(("t", v)) => {
+                t = v
+                    .bytes()
+                    .all(|b| b.is_ascii_digit())
+                    .then(|| v.parse::<u64>().ok())
+                    .flatten()
+            }
             Some(("v1", v)) => tags.push(v.to_string()),
             _ => {}
         }
