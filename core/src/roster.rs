@@ -308,7 +308,8 @@ struct Channel {
     seq: u64,
     subscribers: HashSet<ConnId>,
     /// Subscribed since the last flush: they get a snapshot at the next one.
-    awaiting: Vec<ConnId>,
+    /// A set: in a reconnect storm thousands wait for the same flush.
+    awaiting: BTreeSet<ConnId>,
     /// Users changed since the last flush, with how subscribers last saw them.
     pending: HashMap<String, Option<Member>>,
     /// The count subscribers last saw (count-only channels send nothing else).
@@ -668,9 +669,7 @@ impl Roster {
         let channel = self.channel_mut(now, ch, access.count_only);
         channel.cap_list(access.list_cap);
         channel.subscribers.remove(&conn);
-        if !channel.awaiting.contains(&conn) {
-            channel.awaiting.push(conn);
-        }
+        channel.awaiting.insert(conn);
         if let Some(list) = &mut channel.list {
             let mut follows = vec![user];
             for friend in friends.iter().take(MAX_FRIENDS) {
@@ -1190,7 +1189,7 @@ impl Roster {
     fn drop_subscriber(&mut self, ch: &str, conn: ConnId) {
         if let Some(channel) = self.channels.get_mut(ch) {
             channel.subscribers.remove(&conn);
-            channel.awaiting.retain(|c| *c != conn);
+            channel.awaiting.remove(&conn);
             if let Some(list) = &mut channel.list {
                 list.unfollow(conn);
             }
@@ -1482,7 +1481,7 @@ impl Roster {
                         cap: None,
                     }
                     .encode();
-                    let to = std::mem::take(&mut channel.awaiting);
+                    let to: Vec<ConnId> = std::mem::take(&mut channel.awaiting).into_iter().collect();
                     channel.subscribers.extend(to.iter().copied());
                     self.stats.snapshots_sent += to.len() as u64;
                     self.outputs.push_back(Output::Deliver { to, frame });
