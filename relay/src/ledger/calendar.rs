@@ -32,6 +32,10 @@ pub fn parse_time(text: &str) -> Option<Ms> {
     if !text.is_empty() && text.bytes().all(|b| b.is_ascii_digit()) {
         return text.parse::<u64>().ok()?.checked_mul(1000);
     }
+    // Every form is ASCII; the fixed positions below are byte offsets.
+    if !text.is_ascii() {
+        return None;
+    }
     let b = text.as_bytes();
     if b.len() < 10 || b[4] != b'-' || b[7] != b'-' {
         return None;
