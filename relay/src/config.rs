@@ -62,6 +62,9 @@ struct LimitsSection {
     frame_burst: Option<u32>,
     send_queue: Option<usize>,
     max_connections: Option<usize>,
+    max_connections_per_ip: Option<usize>,
+    upgrades_per_ip_per_second: Option<u32>,
+    trusted_proxies: Option<Vec<String>>,
 }
 
 /// Per-connection limits enforced by the WebSocket shell.
@@ -75,6 +78,13 @@ pub struct Limits {
     pub send_queue: usize,
     /// Connections this relay accepts at once; further upgrades get 503.
     pub max_connections: usize,
+    /// Connections one client address may have open at once; more get 429.
+    pub max_connections_per_ip: usize,
+    /// WebSocket upgrades per second from one client address, in bursts of
+    /// [`crate::admission::UPGRADE_BURST_SECONDS`] worth; faster ones get 429.
+    pub upgrades_per_ip_per_second: u32,
+    /// Proxies whose `X-Forwarded-For` names the client address.
+    pub trusted_proxies: Vec<crate::admission::Net>,
 }
 
 impl Default for Limits {
@@ -85,6 +95,9 @@ impl Default for Limits {
             frame_burst: 60,
             send_queue: 1024,
             max_connections: 100_000,
+            max_connections_per_ip: 1_000,
+            upgrades_per_ip_per_second: 20,
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -212,6 +225,9 @@ impl Config {
                 frame_burst: l.frame_burst.unwrap_or(dl.frame_burst),
                 send_queue: l.send_queue.unwrap_or(dl.send_queue),
                 max_connections: l.max_connections.unwrap_or(dl.max_connections),
+                max_connections_per_ip: l.max_connections_per_ip.unwrap_or(dl.max_connections_per_ip),
+                upgrades_per_ip_per_second: l.upgrades_per_ip_per_second.unwrap_or(dl.upgrades_per_ip_per_second),
+                trusted_proxies: parse_proxies(l.trusted_proxies.unwrap_or_default())?,
             },
             policy: Policy::new(file.channels)?,
             webhooks: with_pusher_webhooks(file.webhooks.checked()?, &pusher_apps)?,
@@ -235,6 +251,14 @@ impl Config {
             ("limits.frame_burst", self.limits.frame_burst as u64),
             ("limits.send_queue", self.limits.send_queue as u64),
             ("limits.max_connections", self.limits.max_connections as u64),
+            (
+                "limits.max_connections_per_ip",
+                self.limits.max_connections_per_ip as u64,
+            ),
+            (
+                "limits.upgrades_per_ip_per_second",
+                self.limits.upgrades_per_ip_per_second as u64,
+            ),
         ];
         for (key, value) in positive {
             if value == 0 {
@@ -362,6 +386,17 @@ fn with_pusher_webhooks(
     Ok(webhooks)
 }
 
+fn parse_proxies(texts: Vec<String>) -> Result<Vec<crate::admission::Net>, String> {
+    texts
+        .iter()
+        .map(|t| {
+            crate::admission::Net::parse(t).ok_or_else(|| {
+                format!("limits.trusted_proxies: {t:?} is not an address like 127.0.0.1 or a block like 10.0.0.0/8")
+            })
+        })
+        .collect()
+}
+
 fn parse_listen(text: &str) -> Result<SocketAddr, String> {
     text.parse()
         .map_err(|_| format!("listen: {text:?} is not an address like 127.0.0.1:7400"))
@@ -424,6 +459,10 @@ mod tests {
         assert!(err.contains("channel rule 1"), "{err}");
         let err = Config::from_toml("[limits]\nsend_queue = 0").unwrap_err();
         assert!(err.contains("limits.send_queue"), "{err}");
+        let err = Config::from_toml("[limits]\ntrusted_proxies = [\"nginx\"]").unwrap_err();
+        assert!(err.contains("limits.trusted_proxies"), "{err}");
+        let err = Config::from_toml("[limits]\nupgrades_per_ip_per_second = 0").unwrap_err();
+        assert!(err.contains("limits.upgrades_per_ip_per_second"), "{err}");
         let err = Config::from_toml("listen = \"here\"").unwrap_err();
         assert!(err.contains("listen"), "{err}");
     }

@@ -1,6 +1,7 @@
 //! rollcall-relay: the authoritative presence state behind a WebSocket, beside any site.
 //!
 //! - [`config`]: file, environment and flags.
+//! - [`admission`]: per-address and overall limits on connections, before any WebSocket.
 //! - [`auth`]: browser tokens and the server API key.
 //! - [`hub`]: the shared roster and the connections' outboxes.
 //! - [`upgrade`]: the WebSocket transport: upgrade, shared-frame writes, closing.
@@ -22,6 +23,7 @@
 //! # }
 //! ```
 
+pub mod admission;
 pub mod auth;
 pub mod config;
 pub mod http;
@@ -54,6 +56,8 @@ pub struct AppState {
     pub verifier: Arc<auth::Verifier>,
     /// The session ledger and webhook queue.
     pub ledger: Arc<ledger::Ledger>,
+    /// Who may open a connection: per-address and overall limits.
+    pub admission: Arc<admission::Admission>,
 }
 
 impl AppState {
@@ -91,6 +95,7 @@ impl Relay {
         let (ledger, ledger_tasks) =
             ledger::start(&config, hub.clone(), recorded).unwrap_or_else(|e| panic!("rollcall-relay: {e}"));
         let verifier = Arc::new(auth::Verifier::new(&config.secrets));
+        let admission = Arc::new(admission::Admission::new(config.limits.clone(), hub.clone()));
         let reaper = tokio::spawn(reap(hub.clone()));
         Relay {
             state: AppState {
@@ -98,6 +103,7 @@ impl Relay {
                 config,
                 verifier,
                 ledger,
+                admission,
             },
             reaper,
             _ledger_tasks: ledger_tasks,
@@ -144,8 +150,10 @@ pub fn router(state: AppState) -> Router {
                     .filter_map(|o| HeaderValue::from_str(o).ok()),
             )
         });
+    let admit = axum::middleware::from_fn_with_state(state.admission.clone(), admission::admit);
+    let admit_pusher = axum::middleware::from_fn_with_state(state.admission.clone(), admission::admit_pusher);
     let mut app = Router::new()
-        .route("/v1/ws", get(ws::upgrade))
+        .route("/v1/ws", get(ws::upgrade).route_layer(admit))
         .route("/v1/beacon", post(http::beacon))
         .route("/v1/presence", get(http::presence))
         .route("/v1/users/{id}", get(ledger::api::user))
@@ -153,7 +161,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(http::healthz))
         .route("/metrics", get(http::metrics));
     app = app
-        .route("/app/{key}", get(pusher::upgrade))
+        .route("/app/{key}", get(pusher::upgrade).route_layer(admit_pusher))
         .route("/apps/{id}/channels/{channel}", get(pusher::api::channel))
         .route("/apps/{id}/channels/{channel}/users", get(pusher::api::users))
         .route("/apps/{id}/events", post(pusher::api::events))
@@ -209,11 +217,10 @@ pub async fn serve(
         shutdown.await;
         let _ = stopped_tx.send(());
     };
-    // Presence frames are small and wanted now: no Nagle delay behind an earlier frame.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    let server = axum::serve(listener, app).with_graceful_shutdown(graceful);
+    // Each connection is counted under its address until it ends (see `admission`).
+    let listener = admission::Listener::new(listener, relay.state.admission.clone());
+    let server = axum::serve(listener, app.into_make_service_with_connect_info::<admission::Peer>())
+        .with_graceful_shutdown(graceful);
     let server = tokio::spawn(async move { server.await });
     let _ = stopped_rx.await;
     // Other relays keep this relay's users while its clients move over to them.

@@ -22,6 +22,19 @@ impl Counter {
     }
 }
 
+/// A value that goes up and down.
+#[derive(Default, Debug)]
+pub struct Gauge(AtomicU64);
+
+impl Gauge {
+    pub fn set(&self, n: u64) {
+        self.0.store(n, Ordering::Relaxed);
+    }
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
 #[derive(Default, Debug)]
 pub struct Metrics {
     pub connections_total: Counter,
@@ -29,6 +42,13 @@ pub struct Metrics {
     pub frames_out: Counter,
     pub slow_consumers: Counter,
     pub beacons: Counter,
+    /// Connections refused before any WebSocket code ran, by
+    /// [`crate::admission::Refusal::REASONS`].
+    pub admission_refused: [Counter; 4],
+    /// Client addresses the admission table holds.
+    pub admission_addresses: Gauge,
+    /// WebSockets admitted and still open (including those yet to say hello).
+    pub admission_sockets: Gauge,
     /// Frames refused, by error code. Rare, so a mutex is fine.
     rejected: Mutex<BTreeMap<&'static str, u64>>,
 }
@@ -125,6 +145,30 @@ impl Metrics {
             "counter",
             "Unload beacons received for a live session.",
             &[("", self.beacons.get())],
+        );
+        metric(
+            "rollcall_admission_sockets",
+            "gauge",
+            "WebSockets admitted and still open, hello or not (at most limits.max_connections).",
+            &[("", self.admission_sockets.get())],
+        );
+        metric(
+            "rollcall_admission_addresses",
+            "gauge",
+            "Client addresses tracked for the per-address limits (bounded by limits.max_connections plus 65536).",
+            &[("", self.admission_addresses.get())],
+        );
+        let refused: Vec<(String, u64)> = crate::admission::Refusal::REASONS
+            .iter()
+            .zip(&self.admission_refused)
+            .map(|(reason, n)| (format!("{{reason=\"{reason}\"}}"), n.get()))
+            .collect();
+        let rows: Vec<(&str, u64)> = refused.iter().map(|(l, n)| (l.as_str(), *n)).collect();
+        metric(
+            "rollcall_admission_refused_total",
+            "counter",
+            "Connections and WebSocket upgrades refused (429 or 503), by reason.",
+            &rows,
         );
         let rejected: Vec<(String, u64)> = self
             .rejected
