@@ -9,7 +9,11 @@
 //! - **schedule**: a check-in every `terms.checkin_interval_ms`; an activity change is
 //!   sent at once, at most once per [`STATUS_THROTTLE_MS`].
 //! - **channel views**: snapshot + diffs with consecutive `seq`; a gap re-sends
-//!   `subscribe`, which makes the relay send a fresh snapshot.
+//!   `subscribe`, which makes the relay send a fresh snapshot. In a capped list (protocol
+//!   1.1) the snapshot says `cap`, and `focus` frames about the people this client
+//!   follows are applied on top, like diffs without a `seq`.
+//! - **pages**: [`Client::members`] asks for one page of a channel's whole list; it goes
+//!   out and is answered like any request, with an [`Event::Page`].
 //!
 //! The shell feeds inputs with `now` (and `jitter` in `[0, 1)` where a retry may be
 //! scheduled), sends what [`Client::poll_transmit`] returns, acts on
@@ -124,6 +128,8 @@ pub enum Event {
         reference: Ref,
         result: Result<(), Failure>,
     },
+    /// The answer to [`Client::members`] (a refusal comes as a [`Event::Reply`]).
+    Page { reference: Ref, page: Page },
     /// A snapshot or diff accepted in order, to be shown (and passed to other tabs).
     Frame(ServerMsg),
     /// An error not tied to a pending request, e.g. a re-asserted channel refused.
@@ -149,10 +155,22 @@ enum Conn {
     Stopped,
 }
 
+/// One page of a channel's members, in id order: `next` is the `after` of the next page
+/// (`None` on the last one), `count` the channel's exact count.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Page {
+    pub count: usize,
+    pub users: Vec<Member>,
+    pub next: Option<String>,
+}
+
 #[derive(Clone, Debug, Default)]
 struct Want {
     entered: Option<Meta>,
     subscribed: bool,
+    /// Told with every `subscribe` of this channel (a capped list shows them wherever
+    /// they are in it).
+    friends: Vec<String>,
     /// Requests made while offline, answered by the re-assertion after `welcome`.
     enter_waiters: Vec<Ref>,
     subscribe_waiters: Vec<Ref>,
@@ -166,6 +184,7 @@ enum Kind {
     Subscribe,
     Unsubscribe,
     Token,
+    Members,
 }
 
 /// A frame on the wire waiting for `ok` or `error`.
@@ -210,6 +229,8 @@ pub struct Client {
     /// Requests not answered yet, with the time they give up.
     deadlines: SmallMap<Ref, Instant>,
     next_ref: Ref,
+    /// `members` requests made without a connection, sent after the next welcome.
+    pages: Vec<(Ref, ClientMsg)>,
     outbox: VecDeque<ClientMsg>,
     events: VecDeque<Event>,
 }
@@ -241,6 +262,7 @@ impl Client {
             delayed: Vec::new(),
             deadlines: SmallMap::default(),
             next_ref: 1,
+            pages: Vec::new(),
             outbox: VecDeque::new(),
             events: VecDeque::new(),
         }
@@ -377,14 +399,22 @@ impl Client {
 
     /// Watch `ch` (with or without entering): a snapshot, then diffs, as [`Event::Frame`].
     pub fn subscribe(&mut self, now: Instant, ch: &str) -> Ref {
+        self.subscribe_following(now, ch, Vec::new())
+    }
+
+    /// Watch `ch`, and in a capped list also follow `friends`: they are shown wherever
+    /// they are in the list (besides this user and the token's `friends`). Subscribing
+    /// again replaces them, and brings a fresh snapshot.
+    pub fn subscribe_following(&mut self, now: Instant, ch: &str, friends: Vec<String>) -> Ref {
         let reference = self.new_request(now);
         let want = self.wants.or_default(ch);
         want.subscribed = true;
+        want.friends = friends.clone();
         self.views.or_default(ch).awaiting = true;
         if self.conn == Conn::Ready {
             self.send_request(
                 ClientMsg::Subscribe {
-                    friends: Vec::new(),
+                    friends,
                     ch: ch.to_string(),
                     reference: None,
                 },
@@ -417,6 +447,26 @@ impl Client {
             );
         } else {
             self.answer(reference, Ok(()));
+        }
+        reference
+    }
+
+    /// One page of `ch`'s whole member list, in id order after `after` (`limit` is clamped
+    /// by the relay): answered by an [`Event::Page`], or a [`Event::Reply`] with the
+    /// refusal. Without a connection it waits for the next welcome (or the request
+    /// timeout).
+    pub fn members(&mut self, now: Instant, ch: &str, after: Option<String>, limit: Option<usize>) -> Ref {
+        let reference = self.new_request(now);
+        let msg = ClientMsg::Members {
+            ch: ch.to_string(),
+            after,
+            limit,
+            reference: None,
+        };
+        if self.conn == Conn::Ready {
+            self.send_request(msg, Kind::Members, vec![reference]);
+        } else {
+            self.pages.push((reference, msg));
         }
         reference
     }
@@ -587,11 +637,12 @@ impl Client {
                 ch,
                 retry_after_ms,
             } => self.relay_error(now, reference, code, message, ch, retry_after_ms),
-            ServerMsg::Snapshot { ref ch, .. } | ServerMsg::Diff { ref ch, .. } => {
+            ServerMsg::Snapshot { ref ch, .. } | ServerMsg::Diff { ref ch, .. } | ServerMsg::Focus { ref ch, .. } => {
                 let ch = ch.clone();
-                if !self.is_subscribed(&ch) {
+                let Some(want) = self.wants.get(&ch).filter(|w| w.subscribed) else {
                     return;
-                }
+                };
+                let friends = want.friends.clone();
                 let view = self.views.or_default(&ch);
                 match view.apply(&msg) {
                     Applied::Changed(_) => self.events.push_back(Event::Frame(msg)),
@@ -599,7 +650,7 @@ impl Client {
                     Applied::Gap => {
                         self.send_request(
                             ClientMsg::Subscribe {
-                                friends: Vec::new(),
+                                friends,
                                 ch: ch.clone(),
                                 reference: None,
                             },
@@ -609,9 +660,26 @@ impl Client {
                     }
                 }
             }
-            // Capped lists: ignored, as an older client ignores them, until views apply
-            // them.
-            ServerMsg::Focus { .. } | ServerMsg::Members { .. } => {}
+            ServerMsg::Members {
+                reference,
+                count,
+                users,
+                next,
+                ..
+            } => {
+                let Some(flight) = reference.and_then(|r| self.in_flight.remove(&r)) else {
+                    return;
+                };
+                let page = Page { count, users, next };
+                for waiter in flight.waiters {
+                    if self.deadlines.remove(&waiter).is_some() {
+                        self.events.push_back(Event::Page {
+                            reference: waiter,
+                            page: page.clone(),
+                        });
+                    }
+                }
+            }
         }
     }
 
@@ -726,6 +794,13 @@ impl Client {
             .collect();
         flights.extend(std::mem::take(&mut self.delayed).into_iter().map(|(_, f)| f));
         for flight in flights {
+            if flight.kind == Kind::Members {
+                // A listing asked on a socket that is gone: ask again on the next one.
+                for waiter in flight.waiters {
+                    self.pages.push((waiter, flight.msg.clone()));
+                }
+                continue;
+            }
             let Some(ch) = flight.ch else { continue };
             let Some(want) = self.wants.get_mut(&ch) else {
                 // Left or unsubscribed while in flight: done as far as the page cares.
@@ -775,6 +850,7 @@ impl Client {
         self.status_due = None;
         self.in_flight.clear();
         self.delayed.clear();
+        self.pages.clear();
         let pending: Vec<Ref> = self.deadlines.iter().map(|(r, _)| *r).collect();
         for reference in pending {
             self.answer(reference, Err(failure.clone()));
@@ -849,15 +925,22 @@ impl Client {
                 // Diffs of the old subscription are meaningless now; keep showing the
                 // old state until the new snapshot replaces it.
                 self.views.or_default(&ch).awaiting = true;
+                let friends = self.wants.get(&ch).map(|w| w.friends.clone()).unwrap_or_default();
                 self.send_request(
                     ClientMsg::Subscribe {
-                        friends: Vec::new(),
+                        friends,
                         ch: ch.clone(),
                         reference: None,
                     },
                     Kind::Subscribe,
                     waiters,
                 );
+            }
+        }
+        // Pages asked while offline, unless they have timed out meanwhile.
+        for (reference, msg) in std::mem::take(&mut self.pages) {
+            if self.deadlines.contains_key(&reference) {
+                self.send_request(msg, Kind::Members, vec![reference]);
             }
         }
         self.events.push_back(Event::Welcome {
@@ -1120,6 +1203,9 @@ pub struct ChannelView {
     count: usize,
     /// `None` on count-only channels.
     users: Option<Members>,
+    /// The relay caps this channel's list: `users` holds at most this many of the
+    /// shared list, plus this client and the people it follows.
+    cap: Option<usize>,
     /// Ignore diffs until the next snapshot (after a gap or a reconnect).
     awaiting: bool,
     /// Made from an initial state the page gave.
@@ -1133,6 +1219,7 @@ impl ChannelView {
             seq: None,
             count,
             users: users.map(Members::new),
+            cap: None,
             awaiting: true,
             initial: true,
         }
@@ -1144,6 +1231,12 @@ impl ChannelView {
 
     pub fn count(&self) -> usize {
         self.count
+    }
+
+    /// The cap of a capped list: then [`ChannelView::users`] is part of the channel and
+    /// [`ChannelView::count`] still counts everyone.
+    pub fn cap(&self) -> Option<usize> {
+        self.cap
     }
 
     pub fn is_count_only(&self) -> bool {
@@ -1176,12 +1269,13 @@ impl ChannelView {
             seq: self.seq?,
             count: self.count,
             users: self.users.as_ref().map(|u| u.0.clone()),
-            cap: None,
+            cap: self.cap,
         })
     }
 
-    /// Apply a snapshot (replaces everything, reporting the difference) or a diff
-    /// (`join`/`update` are upserts, `leave` removes; only `seq + 1` is accepted).
+    /// Apply a snapshot (replaces everything, reporting the difference), a diff
+    /// (`join`/`update` are upserts, `leave` removes; only `seq + 1` is accepted) or a
+    /// focus (the same without `seq` or `count`, on top of the state it follows).
     ///
     /// `join` means a user came, so a view that knew nobody yet (no snapshot, no
     /// initial users) reports no change for its first snapshot: the users already there
@@ -1189,7 +1283,9 @@ impl ChannelView {
     /// reports only the difference from what was shown.
     pub fn apply(&mut self, msg: &ServerMsg) -> Applied {
         match msg {
-            ServerMsg::Snapshot { seq, count, users, .. } => {
+            ServerMsg::Snapshot {
+                seq, count, users, cap, ..
+            } => {
                 let new = users.as_ref().map(|u| Members::new(u.iter().cloned()));
                 let mut changes = Vec::new();
                 let knew = self.seq.is_some() || self.users.is_some();
@@ -1212,6 +1308,7 @@ impl ChannelView {
                 self.seq = Some(*seq);
                 self.count = *count;
                 self.users = new;
+                self.cap = *cap;
                 self.awaiting = false;
                 Applied::Changed(changes)
             }
@@ -1235,25 +1332,35 @@ impl ChannelView {
                 }
                 self.seq = Some(*seq);
                 self.count = *count;
-                let mut changes = Vec::new();
-                if let Some(users) = &mut self.users {
-                    for id in leave {
-                        if let Some(member) = users.remove(id) {
-                            changes.push(Change::Leave(member));
-                        }
-                    }
-                    for member in join.iter().chain(update) {
-                        match users.upsert(member.clone()) {
-                            None => changes.push(Change::Join(member.clone())),
-                            Some(before) if &before != member => changes.push(Change::Update(member.clone())),
-                            Some(_) => {}
-                        }
-                    }
-                }
-                Applied::Changed(changes)
+                Applied::Changed(self.upsert(join, leave, update))
             }
+            // Sent only to a connection whose snapshot came first, and only until it
+            // subscribes again: one that arrives while awaiting is about a state the
+            // next snapshot replaces.
+            ServerMsg::Focus {
+                join, leave, update, ..
+            } if self.seq.is_some() && !self.awaiting => Applied::Changed(self.upsert(join, leave, update)),
             _ => Applied::Stale,
         }
+    }
+
+    fn upsert(&mut self, join: &[Member], leave: &[String], update: &[Member]) -> Vec<Change> {
+        let mut changes = Vec::new();
+        if let Some(users) = &mut self.users {
+            for id in leave {
+                if let Some(member) = users.remove(id) {
+                    changes.push(Change::Leave(member));
+                }
+            }
+            for member in join.iter().chain(update) {
+                match users.upsert(member.clone()) {
+                    None => changes.push(Change::Join(member.clone())),
+                    Some(before) if &before != member => changes.push(Change::Update(member.clone())),
+                    Some(_) => {}
+                }
+            }
+        }
+        changes
     }
 }
 
@@ -2089,6 +2196,244 @@ mod tests {
         c.handle_frame(T0, &snapshot(1, vec![member("1", false)]).encode());
         assert!(events(&mut c).is_empty());
         assert!(c.view("/a/b").is_none());
+    }
+
+    fn capped(seq: u64, count: usize, users: Vec<Member>, cap: usize) -> ServerMsg {
+        ServerMsg::Snapshot {
+            ch: "/a/b".into(),
+            seq,
+            count,
+            users: Some(users),
+            cap: Some(cap),
+        }
+    }
+
+    fn focus(join: Vec<Member>, leave: Vec<&str>, update: Vec<Member>) -> ServerMsg {
+        ServerMsg::Focus {
+            ch: "/a/b".into(),
+            join,
+            leave: leave.into_iter().map(String::from).collect(),
+            update,
+        }
+    }
+
+    fn ids(v: &ChannelView) -> Vec<&str> {
+        v.users().map(|m| m.id.as_str()).collect()
+    }
+
+    #[test]
+    fn a_capped_snapshot_tells_its_cap_and_focus_frames_change_the_list_like_diffs() {
+        let mut c = ready(30_000);
+        let mut page = ChannelView::default();
+        c.subscribe_following(T0, "/a/b", vec!["40".into()]);
+        sent(&mut c);
+        // Two of 20,000 shared, and this user (7) outside the shared list.
+        c.handle_frame(
+            T0,
+            &capped(
+                3,
+                20_000,
+                vec![member("1", false), member("2", false), member("7", false)],
+                2,
+            )
+            .encode(),
+        );
+        assert_eq!(shown(&mut page, &mut c), vec![]);
+        assert_eq!(page.cap(), Some(2));
+        assert_eq!(page.count(), 20_000);
+        assert_eq!(ids(&page), vec!["1", "2", "7"]);
+        // A friend arrives outside the shared list: a join, the count comes with diffs.
+        c.handle_frame(T0 + 1, &focus(vec![member("40", false)], vec![], vec![]).encode());
+        assert_eq!(shown(&mut page, &mut c), vec![Change::Join(member("40", false))]);
+        assert_eq!(page.count(), 20_000);
+        c.handle_frame(T0 + 2, &diff(4, 20_001, vec![], vec![]).encode());
+        assert_eq!(shown(&mut page, &mut c), vec![]);
+        assert_eq!(page.count(), 20_001);
+        c.handle_frame(T0 + 3, &focus(vec![], vec![], vec![member("40", true)]).encode());
+        assert_eq!(shown(&mut page, &mut c), vec![Change::Update(member("40", true))]);
+        // Promoted into the shared list: already shown, so no second join.
+        c.handle_frame(T0 + 4, &diff(5, 20_001, vec![member("40", true)], vec!["1"]).encode());
+        assert_eq!(shown(&mut page, &mut c), vec![Change::Leave(member("1", false))]);
+        c.handle_frame(T0 + 5, &focus(vec![], vec!["7"], vec![]).encode());
+        assert_eq!(shown(&mut page, &mut c), vec![Change::Leave(member("7", false))]);
+        assert_eq!(ids(&page), vec!["2", "40"]);
+        // The client's own view agrees, and hands other tabs the cap with the state.
+        let own = c.view("/a/b").unwrap();
+        assert_eq!(own, &page);
+        let mut tab = ChannelView::default();
+        tab.apply(&own.snapshot("/a/b").unwrap());
+        assert_eq!(tab.cap(), Some(2));
+        assert_eq!(ids(&tab), vec!["2", "40"]);
+        // A later uncapped snapshot (the rule changed) says so.
+        page.apply(&snapshot(9, vec![member("2", false)]));
+        assert_eq!(page.cap(), None);
+    }
+
+    #[test]
+    fn focus_before_the_snapshot_or_while_one_is_awaited_is_ignored() {
+        let mut c = ready(30_000);
+        c.subscribe(T0, "/a/b");
+        sent(&mut c);
+        c.handle_frame(T0, &focus(vec![member("40", false)], vec![], vec![]).encode());
+        assert!(events(&mut c).is_empty(), "no state to apply it on");
+        c.handle_frame(T0 + 1, &capped(1, 10, vec![member("1", false)], 1).encode());
+        // A gap: what focus says now is about a state the next snapshot replaces.
+        c.handle_frame(T0 + 2, &diff(3, 10, vec![], vec![]).encode());
+        events(&mut c);
+        c.handle_frame(T0 + 3, &focus(vec![member("40", false)], vec![], vec![]).encode());
+        assert!(events(&mut c).is_empty());
+        assert_eq!(ids(c.view("/a/b").unwrap()), vec!["1"]);
+        c.handle_frame(T0 + 4, &capped(4, 11, vec![member("1", false)], 1).encode());
+        c.handle_frame(T0 + 5, &focus(vec![member("40", false)], vec![], vec![]).encode());
+        assert_eq!(ids(c.view("/a/b").unwrap()), vec!["1", "40"]);
+        // On a channel not watched, nothing.
+        events(&mut c);
+        c.handle_frame(
+            T0 + 6,
+            &ServerMsg::Focus {
+                ch: "/x/y".into(),
+                join: vec![member("40", false)],
+                leave: vec![],
+                update: vec![],
+            }
+            .encode(),
+        );
+        assert!(events(&mut c).is_empty());
+    }
+
+    #[test]
+    fn subscribe_carries_its_friends_every_time_it_is_sent() {
+        let friends = || vec!["40".to_string(), "41".to_string()];
+        let sent_friends = |c: &mut Client| -> Vec<Vec<String>> {
+            sent(c)
+                .into_iter()
+                .filter_map(|m| match m {
+                    ClientMsg::Subscribe { friends, .. } => Some(friends),
+                    _ => None,
+                })
+                .collect()
+        };
+        let mut c = ready(30_000);
+        c.subscribe_following(T0, "/a/b", friends());
+        assert_eq!(sent_friends(&mut c), vec![friends()]);
+        // After a gap.
+        c.handle_frame(T0, &capped(1, 3, vec![member("1", false)], 1).encode());
+        c.handle_frame(T0, &diff(3, 3, vec![], vec![]).encode());
+        assert_eq!(sent_friends(&mut c), vec![friends()]);
+        // After a reconnect.
+        c.closed(T0 + 1, 1006, 0.0);
+        run_until(&mut c, T0 + 1_000, 0.0);
+        c.opened(T0 + 1_000, "tok".into());
+        c.handle_frame(T0 + 1_000, &welcome(true, 30_000));
+        assert_eq!(sent_friends(&mut c), vec![friends()]);
+        // Subscribing again replaces them; on the wire, none is no field at all.
+        c.subscribe(T0 + 1_001, "/a/b");
+        let out = sent(&mut c);
+        assert!(matches!(&out[..], [ClientMsg::Subscribe { friends, .. }] if friends.is_empty()));
+        assert!(!out[0].encode().contains("friends"));
+    }
+
+    fn page_of(count: usize, users: Vec<Member>, next: Option<&str>, reference: Option<u64>) -> String {
+        ServerMsg::Members {
+            ch: "/a/b".into(),
+            reference,
+            count,
+            users,
+            next: next.map(String::from),
+        }
+        .encode()
+    }
+
+    #[test]
+    fn a_members_request_resolves_with_its_page_or_the_refusal() {
+        let mut c = ready(30_000);
+        let r = c.members(T0, "/a/b", Some("7".into()), Some(2));
+        let out = sent(&mut c);
+        let [ClientMsg::Members {
+            ch,
+            after,
+            limit,
+            reference: Some(wire),
+        }] = &out[..]
+        else {
+            panic!("{out:?}")
+        };
+        assert_eq!((ch.as_str(), after.as_deref(), *limit), ("/a/b", Some("7"), Some(2)));
+        // Another request's page, and one with no ref, answer nothing.
+        c.handle_frame(T0 + 1, &page_of(5, vec![], None, Some(wire + 100)));
+        c.handle_frame(T0 + 1, &page_of(5, vec![], None, None));
+        assert!(events(&mut c).is_empty());
+        c.handle_frame(
+            T0 + 2,
+            &page_of(5, vec![member("8", false), member("9", false)], Some("9"), Some(*wire)),
+        );
+        assert_eq!(
+            events(&mut c),
+            vec![Event::Page {
+                reference: r,
+                page: Page {
+                    count: 5,
+                    users: vec![member("8", false), member("9", false)],
+                    next: Some("9".into()),
+                }
+            }]
+        );
+        // Answered once: no timeout follows.
+        run_until(&mut c, T0 + REQUEST_TIMEOUT_MS + 1, 0.0);
+        assert!(!events(&mut c).iter().any(|e| matches!(e, Event::Reply { .. })));
+
+        let r = c.members(T0 + 20_000, "/c/d", None, None);
+        let wire = wire_ref(&sent(&mut c)[0]);
+        c.handle_frame(
+            T0 + 20_001,
+            &ServerMsg::error(ErrorCode::ForbiddenView, Some(wire), Some("/c/d")).encode(),
+        );
+        assert!(
+            matches!(&events(&mut c)[..], [Event::Reply { reference, result: Err(f) }]
+            if *reference == r && f.code() == "forbidden_view")
+        );
+    }
+
+    #[test]
+    fn a_members_request_without_a_socket_is_sent_after_the_welcome_and_asked_again_after_a_drop() {
+        let mut c = Client::new("c1", false);
+        let r = c.members(T0, "/a/b", None, Some(10));
+        c.start(T0);
+        c.opened(T0, "tok".into());
+        assert!(matches!(&sent(&mut c)[..], [ClientMsg::Hello { .. }]));
+        c.handle_frame(T0 + 1, &welcome(false, 30_000));
+        let out = sent(&mut c);
+        assert!(
+            matches!(&out[..], [ClientMsg::Members { limit: Some(10), .. }]),
+            "{out:?}"
+        );
+        // The socket drops before the answer: asked again on the next one.
+        c.closed(T0 + 2, 1006, 0.0);
+        run_until(&mut c, T0 + 1_000, 0.0);
+        c.opened(T0 + 1_000, "tok".into());
+        c.handle_frame(T0 + 1_000, &welcome(true, 30_000));
+        let again = sent(&mut c);
+        let [ClientMsg::Hello { .. }, asked @ ClientMsg::Members { .. }] = &again[..] else {
+            panic!("{again:?}")
+        };
+        events(&mut c);
+        c.handle_frame(
+            T0 + 1_001,
+            &page_of(1, vec![member("1", false)], None, asked.reference()),
+        );
+        assert!(matches!(&events(&mut c)[..], [Event::Page { reference, page }] if *reference == r && page.count == 1));
+        // Never connected in time: it fails as unreachable, and is not sent later.
+        let r = c.members(T0 + 2_000, "/a/b", None, None);
+        c.closed(T0 + 2_000, 1006, 0.0);
+        sent(&mut c);
+        c.handle_timeout(T0 + 2_000 + REQUEST_TIMEOUT_MS, 0.0);
+        assert!(events(&mut c).contains(&Event::Reply {
+            reference: r,
+            result: Err(Failure::Unreachable)
+        }));
+        c.opened(T0 + 20_000, "tok".into());
+        c.handle_frame(T0 + 20_000, &welcome(true, 30_000));
+        assert!(!sent(&mut c).iter().any(|m| matches!(m, ClientMsg::Members { .. })));
     }
 
     #[cfg(not(target_arch = "wasm32"))]

@@ -5,7 +5,8 @@
 //! - [`Tabs`] (kept by the leader): per tab, the channels it entered (with meta and a
 //!   stamp saying when) and subscribed, and its activity. What the connection must hold
 //!   is the union: a channel is entered while any tab wants it, its meta is that of the
-//!   tab that entered or updated last, the status is the liveliest tab's. Every input
+//!   tab that entered or updated last, the status is the liveliest tab's, the friends
+//!   followed in a channel (capped lists) are those of every tab watching it. Every input
 //!   returns the [`Intent`]s that change that union, for the leader's `Client`.
 //! - Liveness: the leader pings every [`PING_INTERVAL_MS`]; a follower answers from its
 //!   message handler (not a timer, so a hidden tab's throttled timers do not matter)
@@ -38,12 +39,29 @@ pub const HEARTBEAT_INTERVAL_MS: u64 = 2_000;
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Intent {
-    Enter { ch: String, meta: Meta },
-    Update { ch: String, meta: Meta },
-    Leave { ch: String },
-    Subscribe { ch: String },
-    Unsubscribe { ch: String },
-    Status { status: Status },
+    Enter {
+        ch: String,
+        meta: Meta,
+    },
+    Update {
+        ch: String,
+        meta: Meta,
+    },
+    Leave {
+        ch: String,
+    },
+    /// `friends`: people to follow in a capped list (none: only this user).
+    Subscribe {
+        ch: String,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        friends: Vec<String>,
+    },
+    Unsubscribe {
+        ch: String,
+    },
+    Status {
+        status: Status,
+    },
 }
 
 /// Everything one tab wants, as it sends it to a new leader.
@@ -51,6 +69,8 @@ pub enum Intent {
 pub struct TabWants {
     pub entered: SmallMap<String, Meta>,
     pub subscribed: Vec<String>,
+    /// The friends a subscribed channel was asked with, where there are any.
+    pub friends: SmallMap<String, Vec<String>>,
     pub status: Status,
 }
 
@@ -69,13 +89,15 @@ impl TabWants {
             Intent::Leave { ch } => {
                 self.entered.remove(ch);
             }
-            Intent::Subscribe { ch } => {
+            Intent::Subscribe { ch, friends } => {
                 if !self.subscribed.contains(ch) {
                     self.subscribed.push(ch.clone());
                 }
+                set_friends(&mut self.friends, ch, friends.clone());
             }
             Intent::Unsubscribe { ch } => {
                 self.subscribed.retain(|c| c != ch);
+                self.friends.remove(ch);
             }
             Intent::Status { status } => self.status = *status,
         }
@@ -88,8 +110,23 @@ impl TabWants {
             ch: ch.clone(),
             meta: meta.clone(),
         }));
-        out.extend(self.subscribed.iter().map(|ch| Intent::Subscribe { ch: ch.clone() }));
+        out.extend(self.subscribed.iter().map(|ch| Intent::Subscribe {
+            ch: ch.clone(),
+            friends: friends_of(&self.friends, ch).to_vec(),
+        }));
         out
+    }
+}
+
+fn friends_of<'a>(map: &'a SmallMap<String, Vec<String>>, ch: &str) -> &'a [String] {
+    map.get(ch).map_or(&[], Vec::as_slice)
+}
+
+fn set_friends(map: &mut SmallMap<String, Vec<String>>, ch: &str, friends: Vec<String>) {
+    if friends.is_empty() {
+        map.remove(ch);
+    } else {
+        map.insert(ch.to_string(), friends);
     }
 }
 
@@ -98,6 +135,7 @@ struct Tab {
     /// Per entered channel: the stamp of the last enter/update, and its meta.
     entered: SmallMap<String, (u64, Meta)>,
     subscribed: Vec<String>,
+    friends: SmallMap<String, Vec<String>>,
     status: Status,
     last_seen: Instant,
     /// Said it is unloading: its wants are kept until then, so a refreshed page that
@@ -110,6 +148,7 @@ impl Tab {
         Tab {
             entered: SmallMap::default(),
             subscribed: Vec::new(),
+            friends: SmallMap::default(),
             status: Status::Hidden,
             last_seen: now,
             unloading_until: None,
@@ -122,6 +161,7 @@ impl Tab {
 struct Union {
     entered: SmallMap<String, Meta>,
     subscribed: Vec<String>,
+    friends: SmallMap<String, Vec<String>>,
     status: Status,
 }
 
@@ -185,6 +225,7 @@ impl Tabs {
         TabWants {
             entered: u.entered,
             subscribed: u.subscribed,
+            friends: u.friends,
             status: u.status,
         }
     }
@@ -215,12 +256,14 @@ impl Tabs {
             Intent::Leave { ch } => {
                 t.entered.remove(&ch);
             }
-            Intent::Subscribe { ch } => {
+            Intent::Subscribe { ch, friends } => {
+                set_friends(&mut t.friends, &ch, friends);
                 if !t.subscribed.contains(&ch) {
                     t.subscribed.push(ch);
                 }
             }
             Intent::Unsubscribe { ch } => {
+                t.friends.remove(&ch);
                 t.subscribed.retain(|c| *c != ch);
             }
             Intent::Status { status } => t.status = status,
@@ -237,6 +280,7 @@ impl Tabs {
             t.entered.insert(ch, (self.stamp, meta));
         }
         t.subscribed = wants.subscribed;
+        t.friends = wants.friends;
         t.status = wants.status;
         self.tabs.insert(tab.to_string(), t);
         changes(&before, &self.union())
@@ -324,6 +368,7 @@ impl Tabs {
     fn union(&self) -> Union {
         let mut latest: SmallMap<&str, (u64, &Meta)> = SmallMap::default();
         let mut subscribed: Vec<String> = Vec::new();
+        let mut friends: SmallMap<String, Vec<String>> = SmallMap::default();
         let mut status = Status::Hidden;
         for (_, t) in self.tabs.iter() {
             for (ch, (stamp, meta)) in t.entered.iter() {
@@ -340,6 +385,14 @@ impl Tabs {
                     subscribed.push(ch.clone());
                 }
             }
+            for (ch, theirs) in t.friends.iter() {
+                let all = friends.or_default(ch.as_str());
+                for friend in theirs {
+                    if !all.contains(friend) {
+                        all.push(friend.clone());
+                    }
+                }
+            }
             status = status.max(t.status);
         }
         Union {
@@ -351,6 +404,7 @@ impl Tabs {
                     .collect(),
             ),
             subscribed,
+            friends,
             status,
         }
     }
@@ -377,8 +431,15 @@ fn changes(before: &Union, after: &Union) -> Vec<Intent> {
             out.push(Intent::Leave { ch: ch.clone() });
         }
     }
-    for ch in after.subscribed.iter().filter(|c| !before.subscribed.contains(c)) {
-        out.push(Intent::Subscribe { ch: ch.clone() });
+    for ch in &after.subscribed {
+        let friends = friends_of(&after.friends, ch);
+        // Followed by another set of friends: subscribed again, the relay replaces them.
+        if !before.subscribed.contains(ch) || friends_of(&before.friends, ch) != friends {
+            out.push(Intent::Subscribe {
+                ch: ch.clone(),
+                friends: friends.to_vec(),
+            });
+        }
     }
     for ch in before.subscribed.iter().filter(|c| !after.subscribed.contains(c)) {
         out.push(Intent::Unsubscribe { ch: ch.clone() });
@@ -589,12 +650,45 @@ mod tests {
     #[test]
     fn subscriptions_are_reference_counted_too() {
         let mut tabs = Tabs::new("a", T0);
-        let sub = |ch: &str| Intent::Subscribe { ch: ch.into() };
+        let sub = |ch: &str| Intent::Subscribe {
+            ch: ch.into(),
+            friends: vec![],
+        };
         let unsub = |ch: &str| Intent::Unsubscribe { ch: ch.into() };
         assert_eq!(tabs.apply(T0, "a", sub("/x/y")), vec![sub("/x/y")]);
         assert_eq!(tabs.apply(T0, "b", sub("/x/y")), vec![]);
         assert_eq!(tabs.apply(T0, "a", unsub("/x/y")), vec![]);
         assert_eq!(tabs.apply(T0, "b", unsub("/x/y")), vec![unsub("/x/y")]);
+    }
+
+    #[test]
+    fn a_channel_follows_the_friends_of_every_tab_watching_it() {
+        let mut tabs = Tabs::new("a", T0);
+        let sub = |friends: &[&str]| Intent::Subscribe {
+            ch: "/site/online".into(),
+            friends: friends.iter().map(|f| f.to_string()).collect(),
+        };
+        assert_eq!(tabs.apply(T0, "a", sub(&["40"])), vec![sub(&["40"])]);
+        // Another tab's friends are added: subscribed again with both.
+        assert_eq!(tabs.apply(T0, "b", sub(&["41", "40"])), vec![sub(&["40", "41"])]);
+        // The same friends again change nothing.
+        assert_eq!(tabs.apply(T0, "b", sub(&["41"])), vec![]);
+        assert_eq!(tabs.wants().intents().last(), Some(&sub(&["40", "41"])));
+        // Its tab gone, a friend is no longer followed; the channel stays watched.
+        assert_eq!(tabs.remove("b"), vec![sub(&["40"])]);
+        assert_eq!(
+            tabs.apply(
+                T0,
+                "a",
+                Intent::Unsubscribe {
+                    ch: "/site/online".into()
+                }
+            ),
+            vec![Intent::Unsubscribe {
+                ch: "/site/online".into()
+            }]
+        );
+        assert!(tabs.wants().friends.is_empty());
     }
 
     #[test]
@@ -730,11 +824,17 @@ mod tests {
     fn a_new_leader_reasserts_the_union_of_every_tabs_wants() {
         let mut a = TabWants::default();
         a.apply(&enter("/x/y", json!({"n": 1})));
-        a.apply(&Intent::Subscribe { ch: "/x/y".into() });
+        a.apply(&Intent::Subscribe {
+            ch: "/x/y".into(),
+            friends: vec![],
+        });
         a.status = Status::Active;
         let mut b = TabWants::default();
         b.apply(&enter("/p/q", json!({})));
-        b.apply(&Intent::Subscribe { ch: "/w/w".into() });
+        b.apply(&Intent::Subscribe {
+            ch: "/w/w".into(),
+            friends: vec!["40".into()],
+        });
         b.status = Status::Hidden;
 
         let mut tabs = Tabs::new("b", T0);
@@ -748,6 +848,7 @@ mod tests {
         let mut subscribed = w.subscribed.clone();
         subscribed.sort();
         assert_eq!(subscribed, vec!["/w/w", "/x/y"]);
+        assert_eq!(w.friends.get("/w/w"), Some(&vec!["40".to_string()]));
         assert_eq!(w.status, Status::Active);
         // Every part of the union was handed to the client exactly once.
         for intent in w.intents() {
@@ -852,7 +953,7 @@ mod tests {
                         Intent::Leave { ch } => {
                             assert!(self.entered.remove(&ch).is_some(), "left twice");
                         }
-                        Intent::Subscribe { ch } => assert!(self.subscribed.insert(ch)),
+                        Intent::Subscribe { ch, .. } => assert!(self.subscribed.insert(ch)),
                         Intent::Unsubscribe { ch } => assert!(self.subscribed.remove(&ch)),
                         Intent::Status { .. } => {}
                     }
@@ -880,7 +981,7 @@ mod tests {
                         0 => Intent::Enter { ch, meta },
                         1 => Intent::Update { ch, meta },
                         2 => Intent::Leave { ch },
-                        3 => Intent::Subscribe { ch },
+                        3 => Intent::Subscribe { ch, friends: vec![] },
                         4 => Intent::Unsubscribe { ch },
                         _ => {
                             if tab != "t0" {
