@@ -2,7 +2,9 @@
 //!
 //! - [`protocol`]: the versioned wire messages and their decoding.
 //! - [`channel`], [`policy`]: channel names, patterns, and who may see or enter.
+//! - [`decision`]: channels the site decides: its answers and their cache.
 //! - [`roster`]: the relay's authoritative state: users, clients, leases, graces, diffs.
+//! - [`cluster`]: how relays sharing a store agree: order, resync, reaping.
 //! - [`rate`]: per-connection frame budgets.
 //! - [`time`]: the `Instant` every input carries.
 //!
@@ -12,7 +14,9 @@
 
 pub mod capped;
 pub mod channel;
+pub mod cluster;
 pub mod client;
+pub mod decision;
 pub mod policy;
 pub mod protocol;
 pub mod rate;

@@ -5,6 +5,10 @@
 //! (`allowed_users`, `allowed_groups`; both empty means everyone); viewing is granted to
 //! those who may enter, to everyone on a `public` channel, and to `view_users` /
 //! `view_groups`. A token's `channels` claim adds patterns it may enter and view.
+//!
+//! A rule with `ask_site` (or, with `[decisions] ask_unmatched`, a channel no rule
+//! matches) is decided by the site instead: see [`crate::decision`]. Its static access is
+//! closed, so nothing that forgets to ask is ever open.
 
 use crate::channel::{matches, validate_pattern};
 use serde::{Deserialize, Serialize};
@@ -64,6 +68,11 @@ pub struct ChannelRule {
     /// site-wide "who is online" channel, where `user.online` says it all). Default on.
     #[serde(default)]
     pub webhooks: Option<bool>,
+    /// The site decides who may view and enter these channels (asked per user and
+    /// channel, answers cached); `count_only`, `max_members` and `list_cap` are the
+    /// defaults of its answers.
+    #[serde(default)]
+    pub ask_site: bool,
 }
 
 impl ChannelRule {
@@ -116,6 +125,22 @@ impl Policy {
                     rule.pattern
                 ));
             }
+            if rule.ask_site {
+                let rights = [
+                    ("public", rule.public),
+                    ("allowed_groups", !rule.allowed_groups.is_empty()),
+                    ("allowed_users", !rule.allowed_users.is_empty()),
+                    ("view_groups", !rule.view_groups.is_empty()),
+                    ("view_users", !rule.view_users.is_empty()),
+                ];
+                if let Some((key, _)) = rights.iter().find(|(_, set)| *set) {
+                    return Err(format!(
+                        "channel rule {} ({}): {key} cannot be set with ask_site: the site's answer decides who may view and enter",
+                        i + 1,
+                        rule.pattern
+                    ));
+                }
+            }
             if let Some(cap) = rule.list_cap {
                 if cap == 0 || cap > MAX_LIST_CAP {
                     return Err(format!(
@@ -137,7 +162,30 @@ impl Policy {
         self.rules.iter().find(|r| matches(&r.pattern, channel))
     }
 
-    /// The rights of `claims` in `channel` (a name already validated).
+    /// Does the site decide `channel`? `Some` holds the settings its answers default to
+    /// (from the rule with `ask_site`; none for an unmatched channel when
+    /// `ask_unmatched`).
+    pub fn site_decides(&self, channel: &str, ask_unmatched: bool) -> Option<Access> {
+        let defaults = |rule: Option<&ChannelRule>| Access {
+            view: false,
+            enter: false,
+            count_only: rule.is_some_and(|r| r.count_only),
+            max_members: rule.and_then(|r| r.max_members),
+            list_cap: rule.and_then(|r| r.list_cap),
+        };
+        match self.rule_for(channel) {
+            Some(rule) => rule.ask_site.then(|| defaults(Some(rule))),
+            None => ask_unmatched.then(|| defaults(None)),
+        }
+    }
+
+    /// Is any channel decided by the site, with these rules and `ask_unmatched`?
+    pub fn asks_site(&self, ask_unmatched: bool) -> bool {
+        ask_unmatched || self.rules.iter().any(|r| r.ask_site)
+    }
+
+    /// The rights of `claims` in `channel` (a name already validated). Closed on a
+    /// channel whose rule asks the site: only the site's answer opens it.
     pub fn access(&self, claims: &Claims, channel: &str) -> Access {
         let granted = claims.channels.iter().any(|p| matches(p, channel));
         if self.rules.is_empty() {
@@ -152,6 +200,15 @@ impl Policy {
                 list_cap: None,
             };
         };
+        if rule.ask_site {
+            return Access {
+                view: false,
+                enter: false,
+                count_only: rule.count_only,
+                max_members: rule.max_members,
+                list_cap: rule.list_cap,
+            };
+        }
         let named = |users: &[String], groups: &[String]| {
             users.contains(&claims.sub) || groups.iter().any(|g| claims.groups.contains(g))
         };
@@ -186,6 +243,40 @@ mod tests {
             let err = Policy::new(vec![rule(cap)]).unwrap_err();
             assert!(err.contains("list_cap") && err.contains("channel rule 1"), "{err}");
         }
+    }
+
+    #[test]
+    fn a_rule_that_asks_the_site_is_closed_until_asked_and_gives_its_settings_as_defaults() {
+        let policy = Policy::new(vec![
+            ChannelRule {
+                ask_site: true,
+                count_only: true,
+                max_members: Some(4),
+                ..rule("/topic/*")
+            },
+            rule("/site/*"),
+        ])
+        .unwrap();
+        let mut c = claims("1", &["staff"]);
+        c.channels = vec!["/topic/1".into()];
+        let a = policy.access(&c, "/topic/1");
+        assert!(!a.view && !a.enter, "not even the token's channels open it");
+        let d = policy.site_decides("/topic/1", false).unwrap();
+        assert!(d.count_only && !d.view && !d.enter);
+        assert_eq!(d.max_members, Some(4));
+        assert_eq!(policy.site_decides("/site/online", true), None, "a static rule decides");
+        assert_eq!(policy.site_decides("/other/x", false), None);
+        assert!(policy.site_decides("/other/x", true).is_some_and(|d| !d.view && !d.count_only));
+        assert!(policy.asks_site(false));
+        assert!(!Policy::new(vec![rule("/a/*")]).unwrap().asks_site(false));
+
+        let err = Policy::new(vec![ChannelRule {
+            ask_site: true,
+            allowed_groups: vec!["staff".into()],
+            ..rule("/topic/*")
+        }])
+        .unwrap_err();
+        assert!(err.contains("channel rule 1") && err.contains("allowed_groups"), "{err}");
     }
 
     fn claims(sub: &str, groups: &[&str]) -> Claims {
