@@ -386,6 +386,17 @@ pub struct Roster {
     sharing: bool,
 }
 
+/// What [`Roster::revoke`] did, by connection of the user on this relay.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Revoked {
+    /// Their client was taken out of the channel.
+    pub left: Vec<ConnId>,
+    /// They stopped watching the channel.
+    pub unwatched: Vec<ConnId>,
+    /// They still hold it (entered or watching), as the rights allow.
+    pub held: Vec<ConnId>,
+}
+
 /// The result of a hello.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Attached {
@@ -797,6 +808,67 @@ impl Roster {
         self.arm(until, Timer::Away(key));
     }
 
+    /// `user`'s rights in `ch` are now `access` (the site took some back, or an operator
+    /// removed them): on this relay, their clients leave `ch` at once unless they may
+    /// still enter (subscribers see `leave`), and their connections stop watching it
+    /// unless they may still view. With rights unchanged nothing moves, and the answer
+    /// says who still holds the channel.
+    pub fn revoke(&mut self, now: Instant, ch: &str, user: &str, access: Access) -> Revoked {
+        let mut out = Revoked::default();
+        let Some(channel) = self.channels.get(ch) else {
+            return out;
+        };
+        let holders: Vec<ClientKey> = channel
+            .members
+            .get(user)
+            .map(|m| m.holders.keys().filter(|k| !is_remote(k)))
+            .into_iter()
+            .flatten()
+            .map(|client| ClientKey {
+                user: user.to_string(),
+                client: client.clone(),
+            })
+            .collect();
+        let mut watchers: Vec<ConnId> = channel
+            .subscribers
+            .iter()
+            .chain(&channel.awaiting)
+            .copied()
+            .filter(|c| self.conns.get(c).is_some_and(|c| c.client.user == user))
+            .collect();
+        watchers.sort_unstable();
+        watchers.dedup();
+        for key in holders {
+            let conn = match self.clients.get(&key).map(|c| c.link) {
+                Some(Link::Connected(conn)) => Some(conn),
+                _ => None,
+            };
+            if access.enter {
+                out.held.extend(conn);
+                continue;
+            }
+            if let Some(client) = self.clients.get_mut(&key) {
+                client.channels.remove(ch);
+            }
+            self.remove_presence(now, &key, ch, EndCause::Left);
+            out.left.extend(conn);
+        }
+        for conn in watchers {
+            if access.view {
+                out.held.push(conn);
+                continue;
+            }
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.subscriptions.remove(ch);
+            }
+            self.drop_subscriber(ch, conn);
+            out.unwatched.push(conn);
+        }
+        out.held.sort_unstable();
+        out.held.dedup();
+        out
+    }
+
     /// The next moment [`handle_timeout`](Self::handle_timeout) has work to do.
     pub fn poll_timeout(&self) -> Option<Instant> {
         earliest(
@@ -855,6 +927,12 @@ impl Roster {
     /// Share this relay's views with other relays from now on.
     pub fn share(&mut self, on: bool) {
         self.sharing = on;
+    }
+
+    /// Is `ch` count-only, as the last access to it here said (false for a channel this
+    /// relay does not know)? Another relay's view keeps what this relay made of it.
+    pub fn is_count_only(&self, ch: &str) -> bool {
+        self.channels.get(ch).is_some_and(|c| c.count_only)
     }
 
     /// Another relay's view of a user in `ch`. Its holder merges with local clients like

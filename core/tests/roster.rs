@@ -1588,3 +1588,57 @@ fn a_newcomers_snapshot_of_a_huge_capped_channel_is_a_few_kilobytes() {
     assert_eq!(*count, 20_001);
     assert_eq!(users.len(), 52, "50 shared, itself and its friend");
 }
+
+/// The site took a right back: the user's clients leave at once and watchers see it;
+/// with the view taken too, their connections stop watching; unchanged rights only say
+/// who still holds the channel.
+#[test]
+fn revoking_a_users_rights_takes_their_clients_out_and_stops_their_watching() {
+    let mut sim = watched();
+    let closed = Access {
+        view: false,
+        enter: false,
+        ..Access::OPEN
+    };
+    sim.connect(1, "ann", "laptop");
+    sim.enter(1);
+    sim.connect(2, "ann", "phone");
+    sim.enter(2);
+    sim.roster.subscribe(sim.now, 2, CH, Access::OPEN).unwrap();
+    sim.connect(3, "bob", "b1");
+    sim.enter(3);
+    sim.advance(50);
+    assert_eq!(sim.events(100), ["+ann", "+bob"]);
+    sim.take(2);
+
+    let same = sim.roster.revoke(sim.now, CH, "ann", Access::OPEN);
+    assert_eq!((same.left.len(), same.unwatched.len()), (0, 0));
+    assert_eq!(same.held, [1, 2], "nothing moves when nothing is taken back");
+    assert!(sim.roster.revoke(sim.now, "/other/x", "ann", closed).held.is_empty());
+
+    let viewer = Access { enter: false, ..Access::OPEN };
+    let gone = sim.roster.revoke(sim.now, CH, "ann", viewer);
+    assert_eq!(gone.left, [1, 2]);
+    assert_eq!(gone.held, [2], "the phone may still watch");
+    sim.advance(sim.roster.config().flush_interval_ms);
+    assert_eq!(sim.events(100), ["-ann"], "watchers see ann leave at once");
+    assert_eq!(sim.events(2), ["-ann"], "ann's own watching connection too");
+    assert_eq!(sim.present(), ["bob"]);
+    assert!(sim.log.iter().any(|(_, e)| matches!(e, Event::Leave { user, cause: EndCause::Left, .. } if user.id == "ann")));
+    assert_eq!(
+        sim.roster.update(sim.now, 1, CH, Some(Status::Idle), None),
+        Err(ErrorCode::NotEntered),
+        "the client no longer holds the channel"
+    );
+
+    let blind = sim.roster.revoke(sim.now, CH, "ann", closed);
+    assert_eq!((blind.left.len(), blind.unwatched.as_slice()), (0, &[2][..]));
+    sim.roster.leave(sim.now, 3, CH).unwrap();
+    sim.advance(50);
+    assert_eq!(sim.events(100), ["-bob"]);
+    assert!(sim.events(2).is_empty(), "ann's connection no longer watches");
+    // A connection still open keeps its other channels and may enter again when allowed.
+    sim.roster.enter(sim.now, 1, CH, Access::OPEN, None, None).unwrap();
+    sim.advance(50);
+    assert_eq!(sim.events(100), ["+ann"]);
+}
