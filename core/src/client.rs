@@ -14,6 +14,9 @@
 //!   follows are applied on top, like diffs without a `seq`.
 //! - **pages**: [`Client::members`] asks for one page of a channel's whole list; it goes
 //!   out and is answered like any request, with an [`Event::Page`].
+//! - **link**: what the page may show about the connection ([`Link`], `presence.status`),
+//!   read with [`Client::link`] after every input. The browser's online flag is an
+//!   input too: offline, retries wait for the network and start at once when it is back.
 //!
 //! The shell feeds inputs with `now` (and `jitter` in `[0, 1)` where a retry may be
 //! scheduled), sends what [`Client::poll_transmit`] returns, acts on
@@ -141,6 +144,39 @@ pub enum Event {
     Stopped(Failure),
 }
 
+/// What a page can show about its connection (`presence.status`), from [`Client::link`]
+/// in the leader tab and [`crate::tabs::LinkView`] in the others.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Link {
+    /// The first connection is being made: this browser has had no welcome yet.
+    Connecting,
+    /// The relay's welcome is in; also shown while a new leader tab takes the connection
+    /// over from one that was connected (the relay's grace hides the gap).
+    Connected,
+    /// The connection was lost (or never made) and is being made again: `at` is when the
+    /// next attempt starts, `None` while one is under way.
+    Reconnecting { at: Option<Instant> },
+    /// The browser says it has no network (`navigator.onLine`); the next attempt waits
+    /// for it to come back.
+    Offline,
+    /// The connection ended for good and will not come back by itself: `close()` was
+    /// called, another connection of this client replaced it, or the relay refused it
+    /// (the error says why).
+    Closed,
+}
+
+impl Link {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Link::Connecting => "connecting",
+            Link::Connected => "connected",
+            Link::Reconnecting { .. } => "reconnecting",
+            Link::Offline => "offline",
+            Link::Closed => "closed",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq)]
 enum Conn {
     Idle,
@@ -233,6 +269,13 @@ pub struct Client {
     pages: Vec<(Ref, ClientMsg)>,
     outbox: VecDeque<ClientMsg>,
     events: VecDeque<Event>,
+    /// The browser says it has a network.
+    online: bool,
+    /// Welcomed at least once, here or (taken over) in the tab that led before.
+    was_connected: bool,
+    /// Taking over a connected link from another tab: shown as connected until this
+    /// client's first socket is welcomed or fails.
+    handing_over: bool,
 }
 
 impl Client {
@@ -265,6 +308,19 @@ impl Client {
             pages: Vec::new(),
             outbox: VecDeque::new(),
             events: VecDeque::new(),
+            online: true,
+            was_connected: false,
+            handing_over: false,
+        }
+    }
+
+    /// A new leader tab's client, before [`Client::start`]: `shown` is what its tab showed
+    /// (what the leader before it told). A connected browser stays connected through the
+    /// handover unless the new socket fails; a reconnecting one goes on reconnecting.
+    pub fn take_over(&mut self, shown: Link) {
+        if self.conn == Conn::Idle {
+            self.was_connected = !matches!(shown, Link::Connecting);
+            self.handing_over = shown == Link::Connected;
         }
     }
 
@@ -289,6 +345,20 @@ impl Client {
 
     pub fn status(&self) -> Status {
         self.status
+    }
+
+    /// What the page shows about the connection. Closed wins over everything; then the
+    /// browser's offline; then the connection's own state.
+    pub fn link(&self) -> Link {
+        match self.conn {
+            Conn::Stopped => Link::Closed,
+            _ if !self.online => Link::Offline,
+            Conn::Ready => Link::Connected,
+            Conn::Waiting { until } => Link::Reconnecting { at: Some(until) },
+            Conn::Idle | Conn::Connecting { .. } if self.handing_over => Link::Connected,
+            Conn::Idle | Conn::Connecting { .. } if self.was_connected => Link::Reconnecting { at: None },
+            Conn::Idle | Conn::Connecting { .. } => Link::Connecting,
+        }
     }
 
     /// Channels entered, with their meta.
@@ -521,6 +591,16 @@ impl Client {
         }
     }
 
+    /// The browser's `online`/`offline` events (`navigator.onLine`). Offline, no attempt
+    /// is made (each would fail and lengthen the backoff); back online, a connection
+    /// waiting for its next attempt makes it at once.
+    pub fn set_online(&mut self, now: Instant, online: bool) {
+        self.online = online;
+        if let (true, Conn::Waiting { .. }) = (online, &self.conn) {
+            self.begin_connect(now);
+        }
+    }
+
     // ----- the socket -----
 
     /// Begin: ask the shell for a socket.
@@ -564,6 +644,7 @@ impl Client {
         if matches!(self.conn, Conn::Stopped | Conn::Idle | Conn::Waiting { .. }) {
             return;
         }
+        self.handing_over = false;
         self.session = None;
         self.next_checkin = None;
         self.status_due = None;
@@ -667,17 +748,17 @@ impl Client {
                 next,
                 ..
             } => {
+                // A page request has one waiter: its own.
                 let Some(flight) = reference.and_then(|r| self.in_flight.remove(&r)) else {
                     return;
                 };
-                let page = Page { count, users, next };
-                for waiter in flight.waiters {
-                    if self.deadlines.remove(&waiter).is_some() {
-                        self.events.push_back(Event::Page {
-                            reference: waiter,
-                            page: page.clone(),
-                        });
-                    }
+                let Some(&waiter) = flight.waiters.first() else { return };
+                if self.deadlines.remove(&waiter).is_some() {
+                    let page = Page { count, users, next };
+                    self.events.push_back(Event::Page {
+                        reference: waiter,
+                        page,
+                    });
                 }
             }
         }
@@ -686,8 +767,9 @@ impl Client {
     /// Timers: retry, welcome timeout, check-in, throttled status, request timeouts.
     pub fn handle_timeout(&mut self, now: Instant, jitter: f64) {
         match self.conn {
-            Conn::Waiting { until } if until <= now => self.begin_connect(now),
+            Conn::Waiting { until } if until <= now && self.online => self.begin_connect(now),
             Conn::Connecting { deadline } if deadline <= now => {
+                self.handing_over = false;
                 self.events.push_back(Event::Disconnect { code: CLOSE_GAVE_UP });
                 self.fail_in_flight_later();
                 self.retry_after_backoff(now, jitter);
@@ -730,7 +812,8 @@ impl Client {
     /// When [`Client::handle_timeout`] wants to be called next.
     pub fn poll_timeout(&self) -> Option<Instant> {
         let conn = match self.conn {
-            Conn::Waiting { until } => Some(until),
+            // Offline, the next attempt waits for `set_online`.
+            Conn::Waiting { until } => self.online.then_some(until),
             Conn::Connecting { deadline } => Some(deadline),
             Conn::Ready => earliest(
                 earliest(self.next_checkin, self.status_due),
@@ -882,6 +965,8 @@ impl Client {
             return;
         }
         self.conn = Conn::Ready;
+        self.was_connected = true;
+        self.handing_over = false;
         self.attempts = 0;
         self.fresh_token = false;
         self.refusal_told = false;
@@ -1978,6 +2063,200 @@ mod tests {
                 ..
             }
         )));
+    }
+
+    // ----- link: what the page shows about the connection -----
+
+    /// The link after each step of `steps`, in order.
+    fn links_through(c: &mut Client, steps: Vec<Box<dyn FnOnce(&mut Client)>>) -> Vec<Link> {
+        steps
+            .into_iter()
+            .map(|step| {
+                step(c);
+                events(c);
+                sent(c);
+                c.link()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn link_goes_connecting_connected_reconnecting_connected_through_a_relay_restart() {
+        let mut c = Client::new("c1", false);
+        assert_eq!(c.link(), Link::Connecting);
+        let links = links_through(
+            &mut c,
+            vec![
+                Box::new(|c| c.start(T0)),
+                Box::new(|c| c.opened(T0 + 1, "tok".into())),
+                Box::new(|c| c.handle_frame(T0 + 2, &welcome(false, 30_000))),
+                // 1012: the relay restarts; the client tries again at once.
+                Box::new(|c| c.closed(T0 + 10, close::RELAY_RESTART, 0.0)),
+                Box::new(|c| c.opened(T0 + 11, "tok".into())),
+                Box::new(|c| c.handle_frame(T0 + 12, &welcome(true, 30_000))),
+            ],
+        );
+        let reconnecting_now = Link::Reconnecting { at: None };
+        assert_eq!(
+            links,
+            vec![
+                Link::Connecting,
+                Link::Connecting,
+                Link::Connected,
+                reconnecting_now,
+                reconnecting_now,
+                Link::Connected
+            ]
+        );
+    }
+
+    #[test]
+    fn a_lost_connection_shows_reconnecting_with_the_time_of_the_next_attempt() {
+        let mut c = ready(30_000);
+        c.closed(T0 + 5, 1006, 0.0);
+        let next = c.poll_timeout().expect("a retry");
+        assert_eq!(next, T0 + 5 + BACKOFF_BASE_MS / 2);
+        assert_eq!(c.link(), Link::Reconnecting { at: Some(next) });
+        // The attempt starts: under way, no time to wait for.
+        c.handle_timeout(next, 0.0);
+        assert_eq!(c.link(), Link::Reconnecting { at: None });
+        // It fails: the next one is further away, and said so.
+        c.closed(next + 3, 1006, 0.0);
+        let later = c.poll_timeout().unwrap();
+        assert_eq!(later.since(next + 3), BACKOFF_BASE_MS);
+        assert_eq!(c.link(), Link::Reconnecting { at: Some(later) });
+    }
+
+    #[test]
+    fn a_first_connection_that_fails_shows_when_it_tries_again() {
+        let mut c = Client::new("c1", false);
+        c.start(T0);
+        c.closed(T0 + 5, 1006, 0.0);
+        assert_eq!(c.link(), Link::Reconnecting { at: c.poll_timeout() });
+        // No welcome in time: given up, and the next attempt is told.
+        let mut c = Client::new("c1", false);
+        c.start(T0);
+        c.handle_timeout(T0 + WELCOME_TIMEOUT_MS, 0.0);
+        assert!(matches!(c.link(), Link::Reconnecting { at: Some(_) }));
+    }
+
+    /// The close code table: what each close of a connected client shows.
+    #[test]
+    fn each_close_code_shows_its_link() {
+        let after = |ms: u64| Link::Reconnecting { at: Some(T0 + 5 + ms) };
+        let (at_once, closed) = (Link::Reconnecting { at: None }, Link::Closed);
+        let (base, longest) = (after(BACKOFF_BASE_MS / 2), after(BACKOFF_CAP_MS / 2));
+        type Step = Box<dyn Fn(&mut Client)>;
+        let refused = |reason: ErrorCode| -> Step {
+            Box::new(move |c: &mut Client| {
+                // The refusal comes during a hello, then the close.
+                c.closed(T0 + 1, 1006, 0.0);
+                c.handle_timeout(c.poll_timeout().unwrap(), 0.0);
+                c.opened(T0 + 2, "tok".into());
+                c.handle_frame(T0 + 3, &ServerMsg::error(reason, None, None).encode());
+                c.closed(T0 + 5, close::REFUSED, 0.0);
+            })
+        };
+        let close = |code: u16| -> Step { Box::new(move |c: &mut Client| c.closed(T0 + 5, code, 0.0)) };
+        // (what, token function, the close, what it shows)
+        let cases: Vec<(&str, bool, Step, Link)> = vec![
+            ("1012 relay restart", false, close(close::RELAY_RESTART), at_once),
+            ("4009 replaced", false, close(close::REPLACED), closed),
+            ("1008 flood", false, close(close::POLICY), longest),
+            ("1009 frame too large", false, close(close::TOO_LARGE), closed),
+            ("4012 token expired", true, close(close::TOKEN_EXPIRED), base),
+            ("1006 dropped", false, close(1006), base),
+            ("4003 bad token", false, refused(ErrorCode::BadToken), closed),
+            ("4003 bad client id", true, refused(ErrorCode::BadClientId), closed),
+            ("4003 forbidden", true, refused(ErrorCode::ForbiddenView), closed),
+        ];
+        for (name, refreshable, close, expected) in cases {
+            let mut c = Client::new("c1", refreshable);
+            c.start(T0);
+            c.opened(T0, "tok".into());
+            c.handle_frame(T0, &welcome(false, 30_000));
+            close(&mut c);
+            assert_eq!(c.link(), expected, "{name}");
+        }
+        // A bad token the token function can replace: reconnecting with a fresh one.
+        let mut c = Client::new("c1", true);
+        c.start(T0);
+        c.opened(T0, "tok".into());
+        c.handle_frame(T0, &welcome(false, 30_000));
+        refused(ErrorCode::BadToken)(&mut c);
+        assert_eq!(c.link(), Link::Reconnecting { at: c.poll_timeout() });
+        assert!(c.poll_timeout().is_some());
+        // And close() itself.
+        let mut c = ready(30_000);
+        c.close(T0 + 5);
+        assert_eq!(c.link(), Link::Closed);
+    }
+
+    #[test]
+    fn offline_shows_offline_and_holds_retries_until_the_network_is_back() {
+        let mut c = ready(30_000);
+        // The browser goes offline; the socket then drops.
+        c.set_online(T0 + 10, false);
+        assert_eq!(c.link(), Link::Offline);
+        c.closed(T0 + 20, 1006, 0.0);
+        events(&mut c);
+        assert_eq!(c.link(), Link::Offline);
+        // No attempt while offline, however long it lasts.
+        assert_eq!(c.poll_timeout(), None);
+        c.handle_timeout(T0 + 600_000, 0.0);
+        assert!(events(&mut c).is_empty());
+        // Back online: an attempt at once, not after the backoff.
+        c.set_online(T0 + 600_001, true);
+        assert_eq!(events(&mut c), vec![Event::Connect { fresh_token: false }]);
+        assert_eq!(c.link(), Link::Reconnecting { at: None });
+        c.opened(T0 + 600_002, "tok".into());
+        c.handle_frame(T0 + 600_003, &welcome(true, 30_000));
+        assert_eq!(c.link(), Link::Connected);
+    }
+
+    #[test]
+    fn offline_while_the_socket_lives_shows_offline_and_online_shows_connected_again() {
+        let mut c = ready(30_000);
+        c.set_online(T0 + 10, false);
+        assert_eq!(c.link(), Link::Offline);
+        c.set_online(T0 + 20, true);
+        assert_eq!(c.link(), Link::Connected);
+        assert!(events(&mut c).is_empty(), "the socket lived through it");
+        // Closed wins over offline.
+        c.set_online(T0 + 30, false);
+        c.closed(T0 + 40, close::REPLACED, 0.0);
+        assert_eq!(c.link(), Link::Closed);
+    }
+
+    #[test]
+    fn a_new_leader_taking_over_a_connected_link_shows_connected_until_its_socket_fails() {
+        let mut c = Client::new("c1", false);
+        c.take_over(Link::Connected);
+        let links = links_through(
+            &mut c,
+            vec![
+                Box::new(|c| c.start(T0)),
+                Box::new(|c| c.opened(T0 + 1, "tok".into())),
+                Box::new(|c| c.handle_frame(T0 + 2, &welcome(true, 30_000))),
+            ],
+        );
+        assert_eq!(links, vec![Link::Connected; 3]);
+        // Had its first socket failed, that is a real reconnect.
+        let mut c = Client::new("c1", false);
+        c.take_over(Link::Connected);
+        c.start(T0);
+        c.closed(T0 + 5, 1006, 0.0);
+        assert_eq!(c.link(), Link::Reconnecting { at: c.poll_timeout() });
+        // Taking over a reconnecting link goes on reconnecting, not "connecting".
+        let mut c = Client::new("c1", false);
+        c.take_over(Link::Reconnecting { at: Some(T0 + 4_000) });
+        c.start(T0);
+        assert_eq!(c.link(), Link::Reconnecting { at: None });
+        // A first connection still being made stays "connecting".
+        let mut c = Client::new("c1", false);
+        c.take_over(Link::Connecting);
+        c.start(T0);
+        assert_eq!(c.link(), Link::Connecting);
     }
 
     fn snapshot(seq: u64, users: Vec<Member>) -> ServerMsg {

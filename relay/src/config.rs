@@ -31,6 +31,8 @@ struct FileConfig {
     ledger: crate::ledger::LedgerConfig,
     #[serde(default, rename = "pusher_app")]
     pusher_apps: Vec<PusherApp>,
+    #[serde(default)]
+    console: crate::console::ConsoleConfig,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -123,6 +125,8 @@ pub struct Config {
     pub ledger: crate::ledger::LedgerConfig,
     /// Apps served over the Pusher protocol (`[[pusher_app]]`); see `crate::pusher`.
     pub pusher_apps: Vec<PusherApp>,
+    /// `[console]`: the operator console at `/console`; see `crate::console`.
+    pub console: crate::console::ConsoleConfig,
 }
 
 impl Default for Config {
@@ -141,6 +145,7 @@ impl Default for Config {
             ledger: Default::default(),
             demo: false,
             pusher_apps: Vec::new(),
+            console: Default::default(),
         }
     }
 }
@@ -234,6 +239,7 @@ impl Config {
             ledger: file.ledger.checked()?,
             demo: false,
             pusher_apps,
+            console: file.console.checked()?,
         })
     }
 

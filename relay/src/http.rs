@@ -158,6 +158,8 @@ pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
         .metrics
         .render(&app.hub.stats(), app.hub.connections(), app.hub.store_status());
     text.push_str(&app.ledger.render_metrics());
+    text.push_str(&app.decisions.render_metrics());
+    text.push_str(&app.console.render_metrics());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 

@@ -7,6 +7,7 @@
 //! and non-blocking `try_send`s, never an `.await`, so a plain mutex is cheaper than an
 //! async one and cannot be held across a suspension point.
 
+use crate::console::feed::Feed;
 use crate::metrics::Metrics;
 use crate::store::Store;
 use bytes::Bytes;
@@ -28,6 +29,9 @@ struct Handle {
     tx: mpsc::Sender<Bytes>,
     kill: Option<oneshot::Sender<(u16, &'static str)>>,
     session: String,
+    /// Whose connection it is and from which browser profile (for the console).
+    user: String,
+    client: String,
 }
 
 struct Inner {
@@ -49,6 +53,8 @@ pub struct Hub {
     store: std::sync::OnceLock<Arc<dyn Store>>,
     /// Where presence events go (webhooks, the session ledger), if anywhere.
     events: Option<mpsc::UnboundedSender<(Instant, Event)>>,
+    /// The console's live stream: offered every event, taken only while one listens.
+    feed: std::sync::OnceLock<Arc<Feed>>,
     pub metrics: Metrics,
 }
 
@@ -77,6 +83,7 @@ impl Hub {
             send_queue,
             events: None,
             store: std::sync::OnceLock::new(),
+            feed: std::sync::OnceLock::new(),
             metrics: Metrics::default(),
         }
     }
@@ -105,6 +112,11 @@ impl Hub {
     pub fn with_events(mut self, sink: mpsc::UnboundedSender<(Instant, Event)>) -> Hub {
         self.events = Some(sink);
         self
+    }
+
+    /// Offer every presence event to the console's live stream from now on.
+    pub fn attach_feed(&self, feed: Arc<Feed>) {
+        let _ = self.feed.set(feed);
     }
 
     /// The wall-clock time of a roster instant, for webhooks and ledgers.
@@ -150,6 +162,8 @@ impl Hub {
                 tx,
                 kill: Some(kill_tx),
                 session: session.clone(),
+                user: identity.id.clone(),
+                client: client.to_string(),
             },
         );
         inner.sessions.insert(session.clone(), conn);
@@ -242,6 +256,20 @@ impl Hub {
         self.lock().conns.len()
     }
 
+    /// How many browser profiles of each user are connected to this relay.
+    pub fn clients_by_user(&self) -> HashMap<String, usize> {
+        let inner = self.lock();
+        let mut profiles: std::collections::HashSet<(&str, &str)> = std::collections::HashSet::new();
+        for handle in inner.conns.values() {
+            profiles.insert((&handle.user, &handle.client));
+        }
+        let mut out: HashMap<String, usize> = HashMap::new();
+        for (user, _) in profiles {
+            *out.entry(user.to_string()).or_default() += 1;
+        }
+        out
+    }
+
     /// Close every connection with "relay restarting": clients reconnect at once, to
     /// this relay's successor or another one, inside their grace.
     pub fn shutdown(&self) {
@@ -271,6 +299,9 @@ impl Hub {
                     }
                 }
                 Output::Event { at, event } => {
+                    if let Some(feed) = self.feed.get() {
+                        feed.offer(at, &event);
+                    }
                     if let Some(sink) = &self.events {
                         let _ = sink.send((at, event));
                     }

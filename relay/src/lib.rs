@@ -11,6 +11,7 @@
 //! - [`ledger`]: sessions, online time, and the durable webhook queue (SQLite).
 //! - [`webhooks`]: presence events POSTed to the site, signed and retried.
 //! - [`pusher`]: Pusher protocol 7 and HTTP API for presence channels.
+//! - [`console`]: the operator console at `/console` and its live event stream.
 //!
 //! A Rust site can mount the relay inside itself:
 //!
@@ -26,6 +27,7 @@
 pub mod admission;
 pub mod auth;
 pub mod config;
+pub mod console;
 pub mod http;
 pub mod hub;
 pub mod ledger;
@@ -56,6 +58,8 @@ pub struct AppState {
     pub verifier: Arc<auth::Verifier>,
     /// The session ledger and webhook queue.
     pub ledger: Arc<ledger::Ledger>,
+    /// The operator console's live stream and login limits.
+    pub console: Arc<console::Console>,
     /// Who may open a connection: per-address and overall limits.
     pub admission: Arc<admission::Admission>,
 }
@@ -91,7 +95,9 @@ impl Relay {
             ),
             None => Arc::new(store::Memory),
         };
+        let relay_id = store.relay_id().map(str::to_string);
         hub.attach_store(store);
+        let console = Arc::new(console::start(&config, relay_id, hub.clone()));
         let (ledger, ledger_tasks) =
             ledger::start(&config, hub.clone(), recorded).unwrap_or_else(|e| panic!("rollcall-relay: {e}"));
         let verifier = Arc::new(auth::Verifier::new(&config.secrets));
@@ -103,6 +109,7 @@ impl Relay {
                 config,
                 verifier,
                 ledger,
+                console,
                 admission,
             },
             reaper,
@@ -160,6 +167,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/sessions", get(ledger::api::sessions))
         .route("/healthz", get(http::healthz))
         .route("/metrics", get(http::metrics));
+    app = app.merge(console::routes(&state));
     app = app
         .route("/app/{key}", get(pusher::upgrade).route_layer(admit_pusher))
         .route("/apps/{id}/channels/{channel}", get(pusher::api::channel))

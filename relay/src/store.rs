@@ -49,6 +49,10 @@ pub trait Store: Send + Sync {
     /// The relay is stopping: let the others keep its users for the reconnect grace
     /// while its clients move over, then drop them.
     fn drain(&self) -> Option<oneshot::Receiver<()>>;
+    /// This relay's id among the relays sharing the store (none in memory).
+    fn relay_id(&self) -> Option<&str> {
+        None
+    }
 }
 
 /// One relay, nothing shared.
@@ -81,6 +85,7 @@ enum Command {
 pub struct Redis {
     tx: mpsc::UnboundedSender<Command>,
     up: Arc<AtomicBool>,
+    id: String,
 }
 
 impl Store for Redis {
@@ -98,6 +103,9 @@ impl Store for Redis {
         self.tx.send(Command::Drain(done)).ok()?;
         Some(wait)
     }
+    fn relay_id(&self) -> Option<&str> {
+        Some(&self.id)
+    }
 }
 
 impl Redis {
@@ -107,9 +115,10 @@ impl Redis {
         let client = redis::Client::open(url).map_err(|e| format!("redis_url / ROLLCALL_REDIS_URL: {e}"))?;
         let (tx, rx) = mpsc::unbounded_channel();
         let up = Arc::new(AtomicBool::new(false));
+        let id = crate::hub::random_id();
         let link = Link {
             client,
-            id: crate::hub::random_id(),
+            id: id.clone(),
             hub,
             config,
             up: up.clone(),
@@ -117,7 +126,7 @@ impl Redis {
             seen: HashMap::new(),
         };
         tokio::spawn(link.run(rx));
-        Ok(Redis { tx, up })
+        Ok(Redis { tx, up, id })
     }
 }
 

@@ -41,6 +41,10 @@ pub struct Lane {
     in_flight: usize,
     failures: u32,
     retry_at: Option<Ms>,
+    /// When the endpoint last accepted a request (unix ms), for the console.
+    pub last_ok: Option<Ms>,
+    /// When it last failed, and what it answered (status and the start of its body).
+    pub last_error: Option<(Ms, String)>,
 }
 
 impl Lane {
@@ -67,6 +71,19 @@ impl Lane {
     /// Failed attempts in a row.
     pub fn failures(&self) -> u32 {
         self.failures
+    }
+
+    /// When the next attempt is due after a failure.
+    pub fn retry_at(&self) -> Option<Ms> {
+        self.retry_at
+    }
+
+    /// Keep the outcome of a request at `now` to show it.
+    pub fn outcome(&mut self, now: Ms, outcome: &Result<(), String>) {
+        match outcome {
+            Ok(()) => self.last_ok = Some(now),
+            Err(answer) => self.last_error = Some((now, answer.clone())),
+        }
     }
 
     /// The next batch to send, if one is due at `now`.

@@ -197,7 +197,7 @@ impl WebhookConfig {
         }
     }
 
-    fn secret_of(&self, endpoint: &Endpoint) -> String {
+    pub fn secret_of(&self, endpoint: &Endpoint) -> String {
         endpoint
             .secret
             .as_ref()
@@ -354,6 +354,41 @@ pub async fn run(ledger: Arc<Ledger>) {
     }
 }
 
+/// Most bytes of an endpoint's error answer kept for the log and the console.
+pub const MAX_ANSWER_BYTES: usize = 300;
+
+/// POST `body` to `url`, signed with `secret`. `Err` says what went wrong: the status
+/// and the start of the body the endpoint answered, a time-out, or the network error.
+pub async fn post_signed(client: &reqwest::Client, url: &str, secret: &str, body: String) -> Result<(), String> {
+    let signature = sign(secret, unix_ms() / 1000, body.as_bytes());
+    match client
+        .post(url)
+        .header(reqwest::header::CONTENT_TYPE, "application/json")
+        .header(SIGNATURE_HEADER, signature)
+        .body(body)
+        .send()
+        .await
+    {
+        Ok(res) if res.status().is_success() => Ok(()),
+        Ok(res) => {
+            let status = res.status();
+            let text = res.text().await.unwrap_or_default();
+            let mut end = text.len().min(MAX_ANSWER_BYTES);
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            let text = text[..end].trim();
+            if text.is_empty() {
+                Err(format!("answered {status}"))
+            } else {
+                Err(format!("answered {status}: {text}"))
+            }
+        }
+        Err(e) if e.is_timeout() => Err("timed out".to_string()),
+        Err(e) => Err(format!("{e}")),
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn send(
     ledger: Arc<Ledger>,
@@ -379,28 +414,13 @@ async fn send(
             let app = pusher.as_ref().expect("guarded");
             crate::pusher::webhooks::deliver(&client, &url, app, &events).await
         }
-        Ok(events) => {
-            let body = batch_body(&events);
-            let signature = sign(&secret, unix_ms() / 1000, body.as_bytes());
-            match client
-                .post(&url)
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .header(SIGNATURE_HEADER, signature)
-                .body(body)
-                .send()
-                .await
-            {
-                Ok(res) if res.status().is_success() => Ok(()),
-                Ok(res) => Err(format!("answered {}", res.status())),
-                Err(e) if e.is_timeout() => Err("timed out".to_string()),
-                Err(e) => Err(format!("{e}")),
-            }
-        }
+        Ok(events) => post_signed(&client, &url, &secret, batch_body(&events)).await,
     };
     let now = unix_ms();
     let ledger2 = ledger.clone();
     let _ = tokio::task::spawn_blocking(move || {
         ledger2.with(|state| {
+            state.lanes[lane].outcome(now, &outcome);
             let forget = match &outcome {
                 Ok(()) => {
                     state.lanes[lane].delivered();

@@ -1,0 +1,205 @@
+//! The console's live stream of presence events, relays coming and going included.
+//!
+//! A `tokio::sync::broadcast` ring of `console.feed_capacity` events: the hub offers
+//! each event it outputs, and the offer is one atomic load when no console listens (no
+//! clone, no allocation, no JSON). Sending never waits: a console that reads too slowly
+//! falls behind the ring, loses the oldest events and is told how many, while the relay
+//! and every other console go on.
+
+use crate::hub::Hub;
+use crate::AppState;
+use axum::extract::State;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use rollcall_core::protocol::Identity;
+use rollcall_core::roster::Event;
+use rollcall_core::Instant;
+use serde_json::{json, Value};
+use std::convert::Infallible;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast::{self, error::RecvError};
+
+/// How often an idle stream sends a comment, so proxies keep it open.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// One entry of the stream.
+#[derive(Clone, Debug)]
+pub enum Item {
+    /// A presence event at a roster instant.
+    Presence(Instant, Event),
+    /// A relay started beating in `rc:relays` (`up`) or stopped (at unix ms).
+    Relay { id: String, up: bool, at_ms: u64 },
+}
+
+pub struct Feed {
+    tx: broadcast::Sender<Arc<Item>>,
+    /// Events put on the stream since start.
+    pub sent: AtomicU64,
+    /// Events listeners missed because they read too slowly.
+    pub dropped: AtomicU64,
+}
+
+impl Feed {
+    pub fn new(capacity: usize) -> Feed {
+        Feed {
+            tx: broadcast::channel(capacity.max(1)).0,
+            sent: AtomicU64::new(0),
+            dropped: AtomicU64::new(0),
+        }
+    }
+
+    /// Consoles listening now.
+    pub fn listeners(&self) -> usize {
+        self.tx.receiver_count()
+    }
+
+    /// A presence event happened: put it on the stream if anyone listens. Called under
+    /// the hub's lock, so it never waits.
+    pub fn offer(&self, at: Instant, event: &Event) {
+        if self.tx.receiver_count() == 0 {
+            return;
+        }
+        self.push(Item::Presence(at, event.clone()));
+    }
+
+    pub fn push(&self, item: Item) {
+        if self.tx.send(Arc::new(item)).is_ok() {
+            self.sent.fetch_add(1, Relaxed);
+        }
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Item>> {
+        self.tx.subscribe()
+    }
+}
+
+/// `GET /console/api/events`: the live stream as Server-Sent Events. Each event is
+/// `data: {json}`; a console that fell behind gets `event: lagged` with
+/// `{"dropped": n}`.
+pub async fn stream(State(app): State<AppState>) -> Response {
+    let feed = app.console.feed.clone();
+    if feed.listeners() >= app.console.config.max_listeners {
+        return crate::http::ApiError::BadRequest(
+            "too_many_consoles",
+            format!(
+                "{} consoles are streaming already (console.max_listeners)",
+                app.console.config.max_listeners
+            ),
+        )
+        .into_response();
+    }
+    let rx = feed.subscribe();
+    let hub = app.hub.clone();
+    let events = futures_util::stream::unfold((rx, feed, hub), |(mut rx, feed, hub)| async move {
+        let event = match rx.recv().await {
+            Ok(item) => SseEvent::default().data(item_json(&hub, &item).to_string()),
+            Err(RecvError::Lagged(n)) => {
+                feed.dropped.fetch_add(n, Relaxed);
+                SseEvent::default()
+                    .event("lagged")
+                    .data(json!({ "dropped": n }).to_string())
+            }
+            Err(RecvError::Closed) => return None,
+        };
+        Some((Ok::<_, Infallible>(event), (rx, feed, hub)))
+    });
+    // The first frame tells the page it is connected before any event happens.
+    let hello = futures_util::stream::once(async {
+        Ok::<_, Infallible>(SseEvent::default().event("hello").data("{}"))
+    });
+    let mut res = Sse::new(futures_util::StreamExt::chain(hello, events))
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+        .into_response();
+    // Tell proxies such as nginx not to buffer the stream.
+    res.headers_mut()
+        .insert("x-accel-buffering", axum::http::HeaderValue::from_static("no"));
+    res
+}
+
+fn who(user: &Identity) -> Value {
+    let mut out = json!({ "id": user.id });
+    if let Some(name) = &user.name {
+        out["name"] = json!(name);
+    }
+    out
+}
+
+/// An item as the page reads it: `type` (the webhook names, plus `channel.status`,
+/// `relay.up` and `relay.down`), `at_ms`, and `channel`, `user`, `cause`, `status`,
+/// `relay` where they apply.
+pub fn item_json(hub: &Hub, item: &Item) -> Value {
+    match item {
+        Item::Relay { id, up, at_ms } => json!({
+            "type": if *up { "relay.up" } else { "relay.down" },
+            "at_ms": at_ms,
+            "relay": id,
+        }),
+        Item::Presence(at, event) => {
+            let at_ms = crate::ledger::wall_ms(hub.wall_time(*at));
+            let mut out = match event {
+                Event::UserOnline { user } => json!({ "type": "user.online", "user": who(user) }),
+                Event::UserOffline { user } => json!({ "type": "user.offline", "user": who(user) }),
+                Event::ChannelOccupied { ch } => json!({ "type": "channel.occupied", "channel": ch }),
+                Event::ChannelVacated { ch } => json!({ "type": "channel.vacated", "channel": ch }),
+                Event::Join { ch, user } => json!({ "type": "channel.join", "channel": ch, "user": who(user) }),
+                Event::Leave { ch, user, cause } => json!({
+                    "type": "channel.leave",
+                    "channel": ch,
+                    "user": who(user),
+                    "cause": cause.as_str(),
+                }),
+                Event::Status { ch, user, status } => json!({
+                    "type": "channel.status",
+                    "channel": ch,
+                    "user": { "id": user },
+                    "status": status.as_str(),
+                }),
+            };
+            out["at_ms"] = json!(at_ms);
+            out
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn join(i: usize) -> Event {
+        Event::Join {
+            ch: "/site/online".into(),
+            user: Identity {
+                id: format!("u{i}"),
+                name: None,
+                avatar: None,
+            },
+        }
+    }
+
+    #[test]
+    fn nothing_is_put_on_the_stream_while_nobody_listens() {
+        let feed = Feed::new(4);
+        for i in 0..100 {
+            feed.offer(Instant(i), &join(i as usize));
+        }
+        assert_eq!(feed.sent.load(Relaxed), 0);
+        let _rx = feed.subscribe();
+        feed.offer(Instant(0), &join(0));
+        assert_eq!(feed.sent.load(Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn a_listener_that_falls_behind_loses_the_oldest_and_is_told_how_many() {
+        let feed = Feed::new(4);
+        let mut slow = feed.subscribe();
+        // The sender never waits for the slow listener.
+        for i in 0..10 {
+            feed.offer(Instant(i), &join(i as usize));
+        }
+        assert!(matches!(slow.recv().await, Err(RecvError::Lagged(6))));
+        let next = slow.recv().await.unwrap();
+        assert!(matches!(&*next, Item::Presence(Instant(6), _)));
+    }
+}
