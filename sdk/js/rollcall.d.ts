@@ -18,11 +18,43 @@ export interface User {
   meta: Meta;
 }
 
-/** What `channel.subscribe()` callbacks receive. `users` is empty on count-only channels. */
+/**
+ * What `channel.subscribe()` callbacks receive. `users` is empty on count-only channels;
+ * in a capped list it is the shared part plus this user and its friends, and `count`
+ * still counts everyone.
+ */
 export interface ChannelState {
   channel: string;
   count: number;
   users: User[];
+  /** The relay's `list_cap` for this channel, or null when the whole list is sent. */
+  capped: number | null;
+}
+
+/** Options of `presence.channel()`. */
+export interface ChannelOptions {
+  /**
+   * User ids to show wherever they are in a capped list (besides this user and the
+   * token's `friends` claim; the first 100 of both count). No effect on other channels.
+   */
+  friends?: string[];
+}
+
+/** What `channel.members()` takes. */
+export interface MembersOptions {
+  /** Start after this user id (a page's `next`); from the start without it. */
+  after?: string;
+  /** Members in the page: 1 to 1000, 100 by default (the relay clamps it). */
+  limit?: number;
+}
+
+/** One page of a channel's members, in id order: a listing at the time asked. */
+export interface MembersPage {
+  users: User[];
+  /** The `after` of the next page, or null on the last one. */
+  next: string | null;
+  /** Everyone present in the channel. */
+  count: number;
 }
 
 /** A channel's state known before the socket is up, e.g. rendered by the server. */
@@ -94,14 +126,28 @@ export interface Channel {
   /** Returns the function that removes the listener. */
   on(event: "join" | "leave" | "update", callback: (user: User) => void): () => void;
   on(event: "error", callback: (error: RollcallError) => void): () => void;
-  /** The users present, as last shown (empty on count-only channels). */
+  /**
+   * The users present, as last shown (empty on count-only channels). In a capped list:
+   * the shared part, plus this user and its friends wherever they are in the list.
+   */
   readonly users: User[];
+  /** Everyone present, exact also in a capped list. */
   readonly count: number;
+  /** The relay's `list_cap` for this channel, or null when `users` is everyone. */
+  readonly capped: number | null;
+  /**
+   * One page of everyone present, in id order ("and 1,234 others": show more). Rejects
+   * with "forbidden_view" on count-only channels.
+   */
+  members(options?: MembersOptions): Promise<MembersPage>;
 }
 
 export interface Presence {
-  /** A channel by name ("/prefix/rest"). Throws a RollcallError "bad_channel" for a bad name. */
-  channel(name: string): Channel;
+  /**
+   * A channel by name ("/prefix/rest"). Throws a RollcallError "bad_channel" for a bad
+   * name, "bad_option" for `friends` that is not an array.
+   */
+  channel(name: string, options?: ChannelOptions): Channel;
   /** This tab leaves every channel and stops; other tabs keep their presence. */
   close(): void;
   /** Does this tab hold the browser's one connection? */

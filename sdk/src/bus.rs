@@ -1,11 +1,12 @@
 //! The messages tabs of one browser exchange over BroadcastChannel.
 //!
-//! Followers send intents, heartbeats and their whole wants (to a new leader); the leader
-//! sends replies, the relay's channel frames (so every tab applies the same snapshot and
+//! Followers send intents, page requests, heartbeats and their whole wants (to a new
+//! leader); the leader sends replies, the relay's channel frames (so every tab applies the same snapshot and
 //! diffs), pings, and "stopped" when the connection ends for good. Every message is a
 //! plain object (see `codec`); a message this version cannot read is ignored.
 
 use crate::codec;
+use rollcall_core::client::Page;
 use rollcall_core::protocol::ServerMsg;
 use rollcall_core::tabs::{Intent, TabWants};
 use wasm_bindgen::JsValue;
@@ -21,13 +22,23 @@ pub struct ErrorBody {
 pub enum BusMsg {
     /// Follower -> leader: one change to what this tab wants; answered by `Reply`.
     Intent { tab: String, req: u64, intent: Intent },
-    /// Leader -> one tab: the answer to its request.
+    /// Follower -> leader: one page of a channel's members; answered by a `Reply` with
+    /// the page.
+    Members {
+        tab: String,
+        req: u64,
+        ch: String,
+        after: Option<String>,
+        limit: Option<usize>,
+    },
+    /// Leader -> one tab: the answer to its request (with the page it asked for).
     Reply {
         tab: String,
         req: u64,
         error: Option<ErrorBody>,
+        page: Option<Page>,
     },
-    /// Leader -> all: a snapshot or diff from the relay, in order.
+    /// Leader -> all: a snapshot, diff or focus from the relay, in order.
     Frame { frame: ServerMsg },
     /// Leader -> all: "answer if you are there"; also tells whether the relay is up.
     Ping { leader: String, connected: bool },

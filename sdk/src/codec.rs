@@ -10,6 +10,7 @@
 
 use crate::bus::{BusMsg, ErrorBody};
 use js_sys::{Array, Object, Reflect, JSON};
+use rollcall_core::client::Page;
 use rollcall_core::protocol::{ClientMsg, ErrorCode, Identity, Member, Meta, ServerMsg, Status, Terms};
 use rollcall_core::tabs::{Intent, TabWants};
 use serde_json::{Number, Value};
@@ -84,6 +85,23 @@ fn strings(values: impl IntoIterator<Item = impl AsRef<str>>) -> JsValue {
 
 fn array(v: &JsValue) -> Option<Array> {
     Array::is_array(v).then(|| Array::from(v))
+}
+
+/// The strings of an array (anything else: none).
+pub fn strings_from_js(v: &JsValue) -> Vec<String> {
+    array(v)
+        .map(|a| a.iter().filter_map(|s| s.as_string()).collect())
+        .unwrap_or_default()
+}
+
+fn opt_num(o: &Object, key: &str, value: Option<usize>) {
+    if let Some(n) = value {
+        set(o, key, &num(n as u64));
+    }
+}
+
+fn nullable(value: Option<&str>) -> JsValue {
+    value.map_or(JsValue::NULL, JsValue::from_str)
 }
 
 // ----- JSON values -----
@@ -200,12 +218,8 @@ pub fn member_from_js(v: &JsValue) -> Option<Member> {
 pub fn member_to_js(m: &Member) -> JsValue {
     let o = Object::new();
     set(&o, "id", &m.id.as_str().into());
-    set(&o, "name", &m.name.as_deref().map_or(JsValue::NULL, JsValue::from_str));
-    set(
-        &o,
-        "avatar",
-        &m.avatar.as_deref().map_or(JsValue::NULL, JsValue::from_str),
-    );
+    set(&o, "name", &nullable(m.name.as_deref()));
+    set(&o, "avatar", &nullable(m.avatar.as_deref()));
     set(&o, "status", &m.status.as_str().into());
     set(&o, "meta", &meta_to_js(&m.meta));
     o.into()
@@ -219,13 +233,41 @@ fn members_to_js<'a>(members: impl IntoIterator<Item = &'a Member>) -> JsValue {
     members.into_iter().map(member_to_js).collect::<Array>().into()
 }
 
-/// `{channel, count, users}` for `subscribe` callbacks.
-pub fn state_to_js<'a>(ch: &str, count: usize, users: impl IntoIterator<Item = &'a Member>) -> JsValue {
+/// `{channel, count, users, capped}` for `subscribe` callbacks.
+pub fn state_to_js<'a>(
+    ch: &str,
+    count: usize,
+    users: impl IntoIterator<Item = &'a Member>,
+    cap: Option<usize>,
+) -> JsValue {
     let o = Object::new();
     set(&o, "channel", &ch.into());
     set(&o, "count", &num(count as u64));
     set(&o, "users", &members_to_js(users));
+    set(&o, "capped", &cap_to_js(cap));
     o.into()
+}
+
+/// A capped list's cap, or `null`.
+pub fn cap_to_js(cap: Option<usize>) -> JsValue {
+    cap.map_or(JsValue::NULL, |c| num(c as u64))
+}
+
+/// `{users, next, count}`: what `channel.members()` resolves with.
+pub fn page_to_js(page: &Page) -> JsValue {
+    let o = Object::new();
+    set(&o, "users", &members_to_js(&page.users));
+    set(&o, "next", &nullable(page.next.as_deref()));
+    set(&o, "count", &num(page.count as u64));
+    o.into()
+}
+
+fn page_from_js(v: &JsValue) -> Option<Page> {
+    Some(Page {
+        count: int(v, "count")? as usize,
+        users: members_from_js(&get(v, "users"))?,
+        next: text(v, "next"),
+    })
 }
 
 pub fn users_to_js<'a>(users: impl IntoIterator<Item = &'a Member>) -> JsValue {
@@ -286,16 +328,27 @@ pub fn server_msg_from_js(v: &JsValue) -> Option<ServerMsg> {
             seq: int(v, "seq")?,
             count: int(v, "count")? as usize,
             join: members_from_js(&get(v, "join")).unwrap_or_default(),
-            leave: array(&get(v, "leave"))
-                .map(|a| a.iter().filter_map(|s| s.as_string()).collect())
-                .unwrap_or_default(),
+            leave: strings_from_js(&get(v, "leave")),
             update: members_from_js(&get(v, "update")).unwrap_or_default(),
+        },
+        "focus" => ServerMsg::Focus {
+            ch: text(v, "ch")?,
+            join: members_from_js(&get(v, "join")).unwrap_or_default(),
+            leave: strings_from_js(&get(v, "leave")),
+            update: members_from_js(&get(v, "update")).unwrap_or_default(),
+        },
+        "members" => ServerMsg::Members {
+            ch: text(v, "ch")?,
+            reference: int(v, "ref"),
+            count: int(v, "count")? as usize,
+            users: members_from_js(&get(v, "users")).unwrap_or_default(),
+            next: text(v, "next"),
         },
         _ => return None,
     })
 }
 
-/// A snapshot or diff as an object of the wire's shape (to pass to other tabs).
+/// A snapshot, diff or focus as an object of the wire's shape (to pass to other tabs).
 pub fn channel_frame_to_js(msg: &ServerMsg) -> JsValue {
     match msg {
         ServerMsg::Snapshot {
@@ -312,9 +365,7 @@ pub fn channel_frame_to_js(msg: &ServerMsg) -> JsValue {
             if let Some(users) = users {
                 set(&o, "users", &members_to_js(users));
             }
-            if let Some(cap) = cap {
-                set(&o, "cap", &num(*cap as u64));
-            }
+            opt_num(&o, "cap", *cap);
             o.into()
         }
         ServerMsg::Diff {
@@ -326,16 +377,26 @@ pub fn channel_frame_to_js(msg: &ServerMsg) -> JsValue {
             update,
         } => {
             let o = obj("diff");
-            set(&o, "ch", &ch.as_str().into());
             set(&o, "seq", &num(*seq));
             set(&o, "count", &num(*count as u64));
-            set(&o, "join", &members_to_js(join));
-            set(&o, "leave", &strings(leave));
-            set(&o, "update", &members_to_js(update));
-            o.into()
+            changes_to_js(o, ch, join, leave, update)
         }
+        ServerMsg::Focus {
+            ch,
+            join,
+            leave,
+            update,
+        } => changes_to_js(obj("focus"), ch, join, leave, update),
         _ => JsValue::NULL,
     }
+}
+
+fn changes_to_js(o: Object, ch: &str, join: &[Member], leave: &[String], update: &[Member]) -> JsValue {
+    set(&o, "ch", &ch.into());
+    set(&o, "join", &members_to_js(join));
+    set(&o, "leave", &strings(leave));
+    set(&o, "update", &members_to_js(update));
+    o.into()
 }
 
 /// A frame for the relay, as JSON text.
@@ -378,6 +439,7 @@ pub fn client_msg_text(msg: &ClientMsg) -> String {
         ClientMsg::Leave { ch, reference }
         | ClientMsg::Subscribe { ch, reference, .. }
         | ClientMsg::Unsubscribe { ch, reference } => {
+            // The 1.1 field goes only where there are friends: a 1.0 relay reads the rest.
             let kind = match msg {
                 ClientMsg::Leave { .. } => "leave",
                 ClientMsg::Subscribe { .. } => "subscribe",
@@ -385,6 +447,11 @@ pub fn client_msg_text(msg: &ClientMsg) -> String {
             };
             let o = obj(kind);
             set(&o, "ch", &ch.as_str().into());
+            if let ClientMsg::Subscribe { friends, .. } = msg {
+                if !friends.is_empty() {
+                    set(&o, "friends", &strings(friends));
+                }
+            }
             if let Some(r) = reference {
                 set(&o, "ref", &num(*r));
             }
@@ -412,9 +479,7 @@ pub fn client_msg_text(msg: &ClientMsg) -> String {
             let o = obj("members");
             set(&o, "ch", &ch.as_str().into());
             opt_str(&o, "after", after.as_deref());
-            if let Some(limit) = limit {
-                set(&o, "limit", &num(*limit as u64));
-            }
+            opt_num(&o, "limit", *limit);
             if let Some(r) = reference {
                 set(&o, "ref", &num(*r));
             }
@@ -432,7 +497,10 @@ fn intent_to_js(intent: &Intent) -> JsValue {
         Intent::Enter { ch, meta } => ("enter", Some(ch), Some(meta)),
         Intent::Update { ch, meta } => ("update", Some(ch), Some(meta)),
         Intent::Leave { ch } => ("leave", Some(ch), None),
-        Intent::Subscribe { ch } => ("subscribe", Some(ch), None),
+        Intent::Subscribe { ch, friends } => {
+            set(&o, "friends", &strings(friends));
+            ("subscribe", Some(ch), None)
+        }
         Intent::Unsubscribe { ch } => ("unsubscribe", Some(ch), None),
         Intent::Status { status } => {
             set(&o, "status", &status.as_str().into());
@@ -454,7 +522,10 @@ fn intent_from_js(v: &JsValue) -> Option<Intent> {
         "enter" => Intent::Enter { ch: ch?, meta: meta() },
         "update" => Intent::Update { ch: ch?, meta: meta() },
         "leave" => Intent::Leave { ch: ch? },
-        "subscribe" => Intent::Subscribe { ch: ch? },
+        "subscribe" => Intent::Subscribe {
+            ch: ch?,
+            friends: strings_from_js(&get(v, "friends")),
+        },
         "unsubscribe" => Intent::Unsubscribe { ch: ch? },
         "status" => Intent::Status {
             status: status_from(&text(v, "status")?)?,
@@ -471,6 +542,11 @@ fn wants_to_js(w: &TabWants) -> JsValue {
     }
     set(&o, "entered", &entered.into());
     set(&o, "subscribed", &strings(&w.subscribed));
+    let friends = Object::new();
+    for (ch, list) in w.friends.iter() {
+        set(&friends, ch, &strings(list));
+    }
+    set(&o, "friends", &friends.into());
     set(&o, "status", &w.status.as_str().into());
     o.into()
 }
@@ -485,8 +561,13 @@ fn wants_from_js(v: &JsValue) -> Option<TabWants> {
                 .insert(ch.clone(), meta_from_js(&get(&entered, &ch)).unwrap_or_default());
         }
     }
-    if let Some(subs) = array(&get(v, "subscribed")) {
-        w.subscribed = subs.iter().filter_map(|s| s.as_string()).collect();
+    w.subscribed = strings_from_js(&get(v, "subscribed"));
+    let friends = get(v, "friends");
+    if friends.is_object() {
+        for key in Object::keys(friends.unchecked_ref_object()).iter() {
+            let Some(ch) = key.as_string() else { continue };
+            w.friends.insert(ch.clone(), strings_from_js(&get(&friends, &ch)));
+        }
     }
     w.status = text(v, "status").and_then(|s| status_from(&s)).unwrap_or_default();
     Some(w)
@@ -515,13 +596,30 @@ pub fn bus_to_js(msg: &BusMsg) -> JsValue {
             set(&o, "intent", &intent_to_js(intent));
             "intent"
         }
-        BusMsg::Reply { tab, req, error } => {
+        BusMsg::Reply { tab, req, error, page } => {
             set(&o, "tab", &tab.as_str().into());
             set(&o, "req", &num(*req));
             if let Some(e) = error {
                 set(&o, "error", &error_to_js(e));
             }
+            if let Some(p) = page {
+                set(&o, "page", &page_to_js(p));
+            }
             "reply"
+        }
+        BusMsg::Members {
+            tab,
+            req,
+            ch,
+            after,
+            limit,
+        } => {
+            set(&o, "tab", &tab.as_str().into());
+            set(&o, "req", &num(*req));
+            set(&o, "ch", &ch.as_str().into());
+            opt_str(&o, "after", after.as_deref());
+            opt_num(&o, "limit", *limit);
+            "members"
         }
         BusMsg::Frame { frame } => {
             set(&o, "frame", &channel_frame_to_js(frame));
@@ -590,6 +688,14 @@ pub fn bus_from_js(v: &JsValue) -> Option<BusMsg> {
             tab: tab()?,
             req: int(v, "req")?,
             error: error_from_js(&get(v, "error")),
+            page: page_from_js(&get(v, "page")),
+        },
+        "members" => BusMsg::Members {
+            tab: tab()?,
+            req: int(v, "req")?,
+            ch: text(v, "ch")?,
+            after: text(v, "after"),
+            limit: int(v, "limit").map(|n| n as usize),
         },
         "frame" => BusMsg::Frame {
             frame: server_msg_from_js(&get(v, "frame"))?,

@@ -151,16 +151,22 @@ pub struct Presence {
 #[wasm_bindgen]
 impl Presence {
     /// A channel by name (`/prefix/rest`). Throws a `bad_channel` error for a bad name.
-    pub fn channel(&self, name: &str) -> Result<Channel, JsValue> {
+    /// `options.friends`: user ids to show wherever they are in a capped list.
+    pub fn channel(&self, name: &str, options: JsValue) -> Result<Channel, JsValue> {
         rollcall_core::channel::validate_name(name).map_err(|code| {
             js_error(
                 code.as_str(),
                 "Channel names look like /prefix/rest: at most 200 bytes of printable ASCII, no empty segments.",
             )
         })?;
+        let friends = get(&options, "friends");
+        if !(friends.is_undefined() || js_sys::Array::is_array(&friends)) {
+            return Err(bad_option("`friends` must be an array of user ids."));
+        }
         Ok(Channel {
             shell: self.shell.clone(),
             name: name.to_string(),
+            friends: codec::strings_from_js(&friends),
         })
     }
 
@@ -205,6 +211,7 @@ impl Presence {
 pub struct Channel {
     shell: Rc<Shell>,
     name: String,
+    friends: Vec<String>,
 }
 
 #[wasm_bindgen]
@@ -269,9 +276,25 @@ impl Channel {
         self.shell.read(|st| st.users(&self.name))
     }
 
+    /// Everyone present, also in a capped list.
     #[wasm_bindgen(getter)]
     pub fn count(&self) -> u32 {
         self.shell.read(|st| st.count(&self.name)) as u32
+    }
+
+    /// A capped list's cap (then `users` is part of `count`), or null.
+    #[wasm_bindgen(getter, unchecked_return_type = "number | null")]
+    pub fn capped(&self) -> JsValue {
+        codec::cap_to_js(self.shell.read(|st| st.cap(&self.name)))
+    }
+
+    /// One page of everyone present, in id order: `{ after, limit }` in,
+    /// `{ users, next, count }` out (`next` is the `after` of the next page, or null).
+    pub fn members(&self, options: JsValue) -> Promise {
+        let after = get(&options, "after").as_string();
+        let limit = get(&options, "limit").as_f64().map(|n| n.max(1.0) as usize);
+        self.shell
+            .with(|st, now| st.members(now, self.name.clone(), after, limit))
     }
 }
 
@@ -283,7 +306,7 @@ impl Channel {
     fn listen(&self, kind: &'static str, callback: Function) -> Function {
         let id = self
             .shell
-            .with(|st, now| st.add_listener(now, &self.name, kind, callback));
+            .with(|st, now| st.add_listener(now, &self.name, &self.friends, kind, callback));
         let shell = self.shell.clone();
         let name = self.name.clone();
         let mut done = false;

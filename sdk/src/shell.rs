@@ -13,8 +13,9 @@
 //!   `Tabs` ledger (what every tab wants). A follower sends its intents over the bus;
 //!   the leader applies each tab's intent to the ledger, and the ledger's changes to the
 //!   client.
-//! - The relay's snapshots and diffs are broadcast by the leader, so every tab applies
-//!   the same frames to its own views.
+//! - The relay's snapshots, diffs and focus frames are broadcast by the leader, so every
+//!   tab applies the same frames to its own views. A page of members (`members()`) is
+//!   asked of the leader like an intent and answered to the asking tab alone.
 
 use crate::bus::{BusMsg, ErrorBody};
 use crate::codec;
@@ -22,7 +23,7 @@ use crate::error::{from_failure, js_error};
 use gloo_timers::callback::Timeout;
 use js_sys::{Function, Math, Promise, Reflect};
 use rollcall_core::client::SmallMap;
-use rollcall_core::client::{Applied, ChannelView, Client, Event, Failure, Ref};
+use rollcall_core::client::{Applied, ChannelView, Client, Event, Failure, Page, Ref};
 use rollcall_core::protocol::{close, ErrorCode, Identity, ServerMsg, Status};
 use rollcall_core::tabs::{Election, Intent, TabWants, Tabs, Vote, HEARTBEAT_INTERVAL_MS};
 use rollcall_core::time::{earliest, Instant};
@@ -104,7 +105,8 @@ struct Leader {
 struct Route {
     tab: String,
     req: u64,
-    intent: Intent,
+    /// `None`: a page of members.
+    intent: Option<Intent>,
 }
 
 impl Leader {
@@ -115,7 +117,7 @@ impl Leader {
             Intent::Enter { ch, meta } => Some(c.enter(now, &ch, meta)),
             Intent::Update { ch, meta } => Some(c.update(now, &ch, meta)),
             Intent::Leave { ch } => Some(c.leave(now, &ch)),
-            Intent::Subscribe { ch } => Some(c.subscribe(now, &ch)),
+            Intent::Subscribe { ch, friends } => Some(c.subscribe_following(now, &ch, friends)),
             Intent::Unsubscribe { ch } => Some(c.unsubscribe(now, &ch)),
             Intent::Status { status } => {
                 c.set_status(now, status);
@@ -134,7 +136,27 @@ impl Leader {
 struct Pending {
     resolve: Function,
     reject: Function,
-    intent: Intent,
+    ask: Ask,
+}
+
+/// What a tab asked: a change to its wants, or a page of a channel's members.
+#[derive(Clone)]
+enum Ask {
+    Want(Intent),
+    Page {
+        ch: String,
+        after: Option<String>,
+        limit: Option<usize>,
+    },
+}
+
+impl Ask {
+    fn intent(&self) -> Option<&Intent> {
+        match self {
+            Ask::Want(intent) => Some(intent),
+            Ask::Page { .. } => None,
+        }
+    }
 }
 
 #[derive(Default)]
@@ -454,9 +476,14 @@ impl State {
         codec::users_to_js(self.views.get(ch).into_iter().flat_map(ChannelView::users))
     }
 
+    /// The cap of a capped list, as last shown.
+    pub fn cap(&self, ch: &str) -> Option<usize> {
+        self.views.get(ch).and_then(ChannelView::cap)
+    }
+
     fn channel_state(&self, ch: &str) -> JsValue {
         let users = self.views.get(ch).into_iter().flat_map(ChannelView::users);
-        codec::state_to_js(ch, self.count(ch), users)
+        codec::state_to_js(ch, self.count(ch), users, self.cap(ch))
     }
 
     fn deadline(&self) -> Option<Instant> {
@@ -479,6 +506,15 @@ impl State {
     /// One of this tab's intents: recorded, then sent to the leader; the promise settles
     /// with the leader's answer.
     pub fn request(&mut self, now: Instant, intent: Intent) -> Promise {
+        self.ask(now, Ask::Want(intent))
+    }
+
+    /// A page of `ch`'s members, asked of the leader; resolves with `{users, next, count}`.
+    pub fn members(&mut self, now: Instant, ch: String, after: Option<String>, limit: Option<usize>) -> Promise {
+        self.ask(now, Ask::Page { ch, after, limit })
+    }
+
+    fn ask(&mut self, now: Instant, ask: Ask) -> Promise {
         let (promise, resolve, reject) = deferred();
         if let Some(err) = &self.stopped {
             let _ = reject.call1(&JsValue::UNDEFINED, &js_error(&err.code, &err.message));
@@ -489,7 +525,9 @@ impl State {
             let _ = reject.call1(&JsValue::UNDEFINED, &from_failure(&f));
             return promise;
         }
-        self.wants.apply(&intent);
+        if let Some(intent) = ask.intent() {
+            self.wants.apply(intent);
+        }
         let req = self.next_req;
         self.next_req += 1;
         self.pending.insert(
@@ -497,12 +535,30 @@ impl State {
             Pending {
                 resolve,
                 reject,
-                intent: intent.clone(),
+                ask: ask.clone(),
             },
         );
         let tab = self.tab.clone();
-        self.route(now, tab, req, intent);
+        self.route_ask(now, tab, req, ask);
         promise
+    }
+
+    fn route_ask(&mut self, now: Instant, tab: String, req: u64, ask: Ask) {
+        match ask {
+            Ask::Want(intent) => self.route(now, tab, req, intent),
+            Ask::Page { ch, after, limit } => match &self.role {
+                Role::Leader(_) => self.lead_page(now, tab, req, ch, after, limit),
+                Role::Follower => BusMsg::Members {
+                    tab,
+                    req,
+                    ch,
+                    after,
+                    limit,
+                }
+                .post(&self.bus),
+                Role::Closed => {}
+            },
+        }
     }
 
     /// An intent that needs no answer (activity, subscriptions made by listeners).
@@ -523,7 +579,9 @@ impl State {
         }
     }
 
-    pub fn add_listener(&mut self, now: Instant, ch: &str, kind: &str, f: Function) -> Option<u64> {
+    /// `friends`: whom the channel handle follows in a capped list; added to what this
+    /// tab already follows there.
+    pub fn add_listener(&mut self, now: Instant, ch: &str, friends: &[String], kind: &str, f: Function) -> Option<u64> {
         let first = self.listeners.get(ch).is_none_or(Listeners::is_empty);
         let l = self.listeners.or_default(ch);
         l.next += 1;
@@ -535,9 +593,23 @@ impl State {
             let state = self.channel_state(ch);
             self.effects.push(Effect::Call(f, state));
         }
-        if first && !self.wants.subscribed.iter().any(|c| c == ch) {
+        let subscribed = self.wants.subscribed.iter().any(|c| c == ch);
+        let mut following = self.wants.friends.get(ch).cloned().unwrap_or_default();
+        let before = following.len();
+        for friend in friends {
+            if !following.contains(friend) {
+                following.push(friend.clone());
+            }
+        }
+        if (first && !subscribed) || (subscribed && following.len() > before) {
             self.views.or_default(ch);
-            self.tell(now, Intent::Subscribe { ch: ch.to_string() });
+            self.tell(
+                now,
+                Intent::Subscribe {
+                    ch: ch.to_string(),
+                    friends: following,
+                },
+            );
         }
         Some(id)
     }
@@ -601,10 +673,10 @@ impl State {
         self.synced_with = Some(self.tab.clone());
         // Requests sent to a leader that is gone: their wants are in the sync above;
         // running them again routes their answers here.
-        let pending: Vec<(u64, Intent)> = self.pending.iter().map(|(req, p)| (*req, p.intent.clone())).collect();
-        for (req, intent) in pending {
+        let pending: Vec<(u64, Ask)> = self.pending.iter().map(|(req, p)| (*req, p.ask.clone())).collect();
+        for (req, ask) in pending {
             let tab = self.tab.clone();
-            self.lead_intent(now, tab, req, intent);
+            self.route_ask(now, tab, req, ask);
         }
     }
 
@@ -640,7 +712,7 @@ impl State {
     fn lead_intent(&mut self, now: Instant, tab: String, req: u64, intent: Intent) {
         if let Some(err) = self.stopped.clone() {
             // The connection ended for good (e.g. a refused token): say why at once.
-            self.reply(now, tab, req, Some(err));
+            self.reply(now, tab, req, Some(err), None);
             return;
         }
         let Role::Leader(leader) = &mut self.role else { return };
@@ -654,7 +726,7 @@ impl State {
                         Route {
                             tab: tab.clone(),
                             req,
-                            intent: intent.clone(),
+                            intent: Some(intent.clone()),
                         },
                     );
                     routed = true;
@@ -664,36 +736,58 @@ impl State {
         if !routed {
             // Nothing changed for the connection (another tab already wants it).
             let snapshot = match &intent {
-                Intent::Subscribe { ch } => leader.client.view(ch).and_then(|v| v.snapshot(ch)),
+                Intent::Subscribe { ch, .. } => leader.client.view(ch).and_then(|v| v.snapshot(ch)),
                 _ => None,
             };
-            self.reply(now, tab, req, None);
+            self.reply(now, tab, req, None, None);
             if let Some(frame) = snapshot {
                 self.broadcast_frame(frame);
             }
         }
     }
 
-    fn reply(&mut self, now: Instant, tab: String, req: u64, error: Option<ErrorBody>) {
+    /// The leader's handling of one tab's page request.
+    fn lead_page(
+        &mut self,
+        now: Instant,
+        tab: String,
+        req: u64,
+        ch: String,
+        after: Option<String>,
+        limit: Option<usize>,
+    ) {
+        if let Some(err) = self.stopped.clone() {
+            self.reply(now, tab, req, Some(err), None);
+            return;
+        }
+        let Role::Leader(leader) = &mut self.role else { return };
+        let r = leader.client.members(now, &ch, after, limit);
+        leader.routes.insert(r, Route { tab, req, intent: None });
+    }
+
+    fn reply(&mut self, now: Instant, tab: String, req: u64, error: Option<ErrorBody>, page: Option<Page>) {
         if req == 0 {
             return;
         }
         if tab == self.tab {
-            self.settle(now, req, error);
+            self.settle(now, req, error, page);
         } else {
-            BusMsg::Reply { tab, req, error }.post(&self.bus);
+            BusMsg::Reply { tab, req, error, page }.post(&self.bus);
         }
     }
 
-    fn settle(&mut self, _now: Instant, req: u64, error: Option<ErrorBody>) {
+    fn settle(&mut self, _now: Instant, req: u64, error: Option<ErrorBody>, page: Option<Page>) {
         let Some(p) = self.pending.remove(&req) else { return };
         match error {
-            None => self.effects.push(Effect::Call(p.resolve, JsValue::UNDEFINED)),
+            None => {
+                let value = page.as_ref().map_or(JsValue::UNDEFINED, codec::page_to_js);
+                self.effects.push(Effect::Call(p.resolve, value));
+            }
             Some(err) => {
                 if is_permanent(&err.code) {
-                    match &p.intent {
-                        Intent::Enter { ch, .. } => self.wants.apply(&Intent::Leave { ch: ch.clone() }),
-                        Intent::Subscribe { ch } => {
+                    match &p.ask {
+                        Ask::Want(Intent::Enter { ch, .. }) => self.wants.apply(&Intent::Leave { ch: ch.clone() }),
+                        Ask::Want(Intent::Subscribe { ch, .. }) => {
                             self.wants.apply(&Intent::Unsubscribe { ch: ch.clone() });
                         }
                         _ => {}
@@ -712,7 +806,7 @@ impl State {
 
     fn apply_frame(&mut self, frame: &ServerMsg) {
         let ch = match frame {
-            ServerMsg::Snapshot { ch, .. } | ServerMsg::Diff { ch, .. } => ch.clone(),
+            ServerMsg::Snapshot { ch, .. } | ServerMsg::Diff { ch, .. } | ServerMsg::Focus { ch, .. } => ch.clone(),
             _ => return,
         };
         if !self.wants.subscribed.contains(&ch) {
@@ -802,15 +896,20 @@ impl State {
                 if error.as_ref().is_some_and(|e| is_permanent(&e.code)) {
                     // The client dropped the want; the ledger must forget it too.
                     let undo = match &route.intent {
-                        Intent::Enter { ch, .. } => Some(Intent::Leave { ch: ch.clone() }),
-                        Intent::Subscribe { ch } => Some(Intent::Unsubscribe { ch: ch.clone() }),
+                        Some(Intent::Enter { ch, .. }) => Some(Intent::Leave { ch: ch.clone() }),
+                        Some(Intent::Subscribe { ch, .. }) => Some(Intent::Unsubscribe { ch: ch.clone() }),
                         _ => None,
                     };
                     if let Some(undo) = undo {
                         let _ = l.tabs.apply(now, &route.tab, undo);
                     }
                 }
-                self.reply(now, route.tab, route.req, error);
+                self.reply(now, route.tab, route.req, error, None);
+            }
+            Event::Page { reference, page } => {
+                if let Some(route) = l.routes.remove(&reference) {
+                    self.reply(now, route.tab, route.req, None, Some(page));
+                }
             }
             Event::Frame(frame) => self.broadcast_frame(frame),
             Event::Error { ch, failure } => {
@@ -944,14 +1043,21 @@ impl State {
         let leading = self.is_leader();
         match msg {
             BusMsg::Intent { tab, req, intent } if leading => self.lead_intent(now, tab, req, intent),
-            BusMsg::Reply { tab, req, error } if tab == self.tab => self.settle(now, req, error),
+            BusMsg::Members {
+                tab,
+                req,
+                ch,
+                after,
+                limit,
+            } if leading => self.lead_page(now, tab, req, ch, after, limit),
+            BusMsg::Reply { tab, req, error, page } if tab == self.tab => self.settle(now, req, error, page),
             BusMsg::Frame { frame } if !leading => self.apply_frame(&frame),
             BusMsg::Ping { leader, connected } if !leading => {
                 BusMsg::Pong { tab: self.tab.clone() }.post(&self.bus);
-                self.follow(leader, connected, false);
+                self.follow(now, leader, connected, false);
             }
             BusMsg::Who { tab, leader, connected } if !leading && tab == self.tab => {
-                self.follow(leader, connected, true);
+                self.follow(now, leader, connected, true);
             }
             BusMsg::Pong { tab } | BusMsg::Heartbeat { tab } if leading => {
                 let Role::Leader(l) = &mut self.role else { return };
@@ -1040,7 +1146,7 @@ impl State {
 
     /// A leader spoke: note whether the relay is up, and send it this tab's whole wants
     /// if it is new to this tab (or asked: `force`).
-    fn follow(&mut self, leader: String, connected: bool, force: bool) {
+    fn follow(&mut self, now: Instant, leader: String, connected: bool, force: bool) {
         self.connected = connected;
         if connected {
             if let Some((resolve, _)) = self.ready_settle.take() {
@@ -1060,13 +1166,10 @@ impl State {
         .post(&self.bus);
         if handed_over {
             // Requests the old leader took with it: ask the new one.
-            for (req, p) in self.pending.iter() {
-                BusMsg::Intent {
-                    tab: self.tab.clone(),
-                    req: *req,
-                    intent: p.intent.clone(),
-                }
-                .post(&self.bus);
+            let pending: Vec<(u64, Ask)> = self.pending.iter().map(|(req, p)| (*req, p.ask.clone())).collect();
+            for (req, ask) in pending {
+                let tab = self.tab.clone();
+                self.route_ask(now, tab, req, ask);
             }
         }
     }
@@ -1108,7 +1211,7 @@ impl State {
                     for intent in mine {
                         let undo = match intent {
                             Intent::Enter { ch, .. } => Intent::Leave { ch },
-                            Intent::Subscribe { ch } => Intent::Unsubscribe { ch },
+                            Intent::Subscribe { ch, .. } => Intent::Unsubscribe { ch },
                             other => other,
                         };
                         let changes = l.tabs.apply(now, &self.tab, undo);

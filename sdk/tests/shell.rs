@@ -4,9 +4,11 @@
 #![cfg(target_arch = "wasm32")]
 
 use js_sys::{Promise, Reflect};
-use rollcall_core::tabs::Intent;
-use rollcall_sdk::bus::BusMsg;
-use rollcall_sdk::{connect, error, page, shell};
+use rollcall_core::client::{Page, SmallMap};
+use rollcall_core::protocol::{ClientMsg, Member, ServerMsg, Status};
+use rollcall_core::tabs::{Intent, TabWants};
+use rollcall_sdk::bus::{BusMsg, ErrorBody};
+use rollcall_sdk::{codec, connect, error, page, shell};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -118,7 +120,10 @@ async fn bus_messages_reach_other_instances_of_the_channel() {
     let sent = BusMsg::Intent {
         tab: "t1".into(),
         req: 3,
-        intent: Intent::Subscribe { ch: "/a/b".into() },
+        intent: Intent::Subscribe {
+            ch: "/a/b".into(),
+            friends: vec!["40".into()],
+        },
     };
     sent.post(&a);
     for _ in 0..50 {
@@ -265,4 +270,133 @@ async fn initial_state_renders_before_the_socket_is_up() {
     assert_eq!(prop(&users.get(1), "status").as_string().as_deref(), Some("idle"));
     stop.unchecked_into::<js_sys::Function>().call0(&JsValue::NULL).unwrap();
     call(&presence, "close", &[]).unwrap();
+}
+
+fn someone(id: &str) -> Member {
+    Member {
+        id: id.into(),
+        name: Some(format!("user {id}")),
+        avatar: None,
+        status: Status::Idle,
+        meta: Default::default(),
+    }
+}
+
+#[wasm_bindgen_test]
+fn capped_list_frames_read_as_the_relay_writes_them_and_travel_between_tabs() {
+    let frames = [
+        ServerMsg::Snapshot {
+            ch: "/site/online".into(),
+            seq: 4,
+            count: 20_000,
+            users: Some(vec![someone("1"), someone("7")]),
+            cap: Some(1),
+        },
+        ServerMsg::Focus {
+            ch: "/site/online".into(),
+            join: vec![someone("40")],
+            leave: vec!["41".into()],
+            update: vec![someone("7")],
+        },
+    ];
+    for frame in frames {
+        let read = codec::server_msg_from_js(&codec::parse(&frame.encode()).unwrap());
+        assert_eq!(read.as_ref(), Some(&frame), "from the relay");
+        let passed = codec::server_msg_from_js(&codec::channel_frame_to_js(&frame));
+        assert_eq!(passed.as_ref(), Some(&frame), "to another tab");
+    }
+    let page = ServerMsg::Members {
+        ch: "/site/online".into(),
+        reference: Some(8),
+        count: 20_000,
+        users: vec![someone("70")],
+        next: Some("70".into()),
+    };
+    assert_eq!(
+        codec::server_msg_from_js(&codec::parse(&page.encode()).unwrap()),
+        Some(page)
+    );
+}
+
+#[wasm_bindgen_test]
+fn subscribe_and_members_requests_are_written_as_the_relay_reads_them() {
+    let asks = [
+        ClientMsg::Subscribe {
+            ch: "/site/online".into(),
+            friends: vec!["12".into(), "40".into()],
+            reference: Some(5),
+        },
+        ClientMsg::Subscribe {
+            ch: "/site/online".into(),
+            friends: vec![],
+            reference: Some(6),
+        },
+        ClientMsg::Members {
+            ch: "/site/online".into(),
+            after: Some("7".into()),
+            limit: Some(50),
+            reference: Some(8),
+        },
+        ClientMsg::Members {
+            ch: "/site/online".into(),
+            after: None,
+            limit: None,
+            reference: Some(9),
+        },
+    ];
+    for ask in asks {
+        let text = codec::client_msg_text(&ask);
+        assert_eq!(ClientMsg::decode(&text).ok().as_ref(), Some(&ask), "{text}");
+    }
+}
+
+#[wasm_bindgen_test]
+fn pages_friends_and_their_answers_cross_the_bus_intact() {
+    let mut friends = SmallMap::default();
+    friends.insert("/site/online".to_string(), vec!["40".to_string()]);
+    let msgs = [
+        BusMsg::Members {
+            tab: "t2".into(),
+            req: 4,
+            ch: "/site/online".into(),
+            after: Some("7".into()),
+            limit: Some(20),
+        },
+        BusMsg::Reply {
+            tab: "t2".into(),
+            req: 4,
+            error: None,
+            page: Some(Page {
+                count: 3,
+                users: vec![someone("8")],
+                next: None,
+            }),
+        },
+        BusMsg::Reply {
+            tab: "t2".into(),
+            req: 5,
+            error: Some(ErrorBody {
+                code: "forbidden_view".into(),
+                message: "no".into(),
+            }),
+            page: None,
+        },
+        BusMsg::Sync {
+            tab: "t2".into(),
+            wants: TabWants {
+                subscribed: vec!["/site/online".into()],
+                friends,
+                ..TabWants::default()
+            },
+        },
+    ];
+    for msg in msgs {
+        assert_eq!(codec::bus_from_js(&codec::bus_to_js(&msg)).as_ref(), Some(&msg));
+    }
+    let page = codec::page_to_js(&Page {
+        count: 3,
+        users: vec![],
+        next: None,
+    });
+    assert!(prop(&page, "next").is_null(), "null, not undefined, on the last page");
 }
