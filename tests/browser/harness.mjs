@@ -28,6 +28,9 @@ export const TIMING = {
   reconnect_grace_ms: 3_000,
 };
 
+/** The list_cap of the "/crowd/*" channels. */
+export const LIST_CAP = 2;
+
 /** Slack on top of a grace for the relay's reaper, its flush tick and delivery. */
 export const SLACK_MS = 2_500;
 
@@ -47,6 +50,11 @@ allowed_groups = ["staff"]
 [[channel]]
 pattern = "/count/*"
 count_only = true
+
+# Capped lists: every subscriber is sent the first two to arrive, itself and its friends.
+[[channel]]
+pattern = "/crowd/*"
+list_cap = ${LIST_CAP}
 
 [[channel]]
 pattern = "/**"
@@ -178,7 +186,8 @@ export async function openTab(context, site) {
     connect: (options) => page.evaluate((o) => window.t.connect(o), options),
     isLeader: () => page.evaluate(() => window.t.presence.isLeader),
     enter: (ch, meta) => page.evaluate(([c, m]) => window.t.enter(c, m), [ch, meta ?? {}]),
-    watch: (ch) => page.evaluate((c) => window.t.watch(c), ch),
+    watch: (ch, options) => page.evaluate(([c, o]) => window.t.watch(c, o), [ch, options]),
+    members: (ch, options) => page.evaluate(([c, o]) => window.t.members(c, o), [ch, options]),
     state: (ch) => page.evaluate((c) => window.t.states[c] ?? null, ch),
     events: () => page.evaluate(() => window.t.events),
     /** Resolves with the event once it has happened; rejects after `ms`, saying why. */
