@@ -2067,8 +2067,10 @@ mod tests {
 
     // ----- link: what the page shows about the connection -----
 
+    type Once = Box<dyn FnOnce(&mut Client)>;
+
     /// The link after each step of `steps`, in order.
-    fn links_through(c: &mut Client, steps: Vec<Box<dyn FnOnce(&mut Client)>>) -> Vec<Link> {
+    fn links_through(c: &mut Client, steps: Vec<Once>) -> Vec<Link> {
         steps
             .into_iter()
             .map(|step| {

@@ -15,9 +15,12 @@
 //! - A new leader starts a fresh ledger with its own wants and pings; every follower
 //!   answers a ping from a leader it has not synced with by sending its whole
 //!   [`TabWants`], which [`Tabs::sync`] takes as the truth for that tab.
+//! - [`LinkView`]: the connection status a tab shows. The leader's is its client's
+//!   [`Link`], told to every tab; a follower shows the last one told. A new leader's
+//!   client takes over what its tab showed, so a handover is no reconnect in any tab.
 //! - [`Election`]: lowest tab id wins, announced over BroadcastChannel.
 
-use crate::client::SmallMap;
+use crate::client::{Client, Link, SmallMap};
 use crate::protocol::{Meta, Status};
 use crate::time::{earliest, Instant};
 use serde::{Deserialize, Serialize};
@@ -450,6 +453,77 @@ fn changes(before: &Union, after: &Union) -> Vec<Intent> {
     out
 }
 
+/// The connection status one tab shows (`presence.status`).
+///
+/// - The leader tab is told its own client's [`Client::link`] after every input, and
+///   tells every other tab when it changes (and again with its pings, for tabs that
+///   came later).
+/// - A follower shows what its leader last told: `connecting` before anything is told,
+///   and the same status as the leader after. Its own browser's `offline` shows at
+///   once (every tab hears it), and a closed tab shows `closed`.
+/// - A tab that becomes the leader starts its client from what it showed
+///   ([`LinkView::lead`]): a connected browser stays connected through the handover,
+///   in this tab and in the others, unless the new socket fails.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LinkView {
+    told: Option<Link>,
+    online: bool,
+    closed: bool,
+}
+
+impl LinkView {
+    pub fn new(online: bool) -> LinkView {
+        LinkView {
+            told: None,
+            online,
+            closed: false,
+        }
+    }
+
+    /// The leader's link: its own client's in the leader tab, a message in the others.
+    /// Returns whether what this tab shows changed.
+    pub fn told(&mut self, link: Link) -> bool {
+        let before = self.shown();
+        self.told = Some(link);
+        self.shown() != before
+    }
+
+    /// The browser's `online`/`offline`. Returns whether what this tab shows changed.
+    pub fn set_online(&mut self, online: bool) -> bool {
+        let before = self.shown();
+        self.online = online;
+        self.shown() != before
+    }
+
+    pub fn is_online(&self) -> bool {
+        self.online
+    }
+
+    /// This tab is done with the connection (`presence.close()`, or it ended for good).
+    pub fn close(&mut self) -> bool {
+        let before = self.shown();
+        self.closed = true;
+        self.shown() != before
+    }
+
+    pub fn shown(&self) -> Link {
+        match self.told {
+            _ if self.closed => Link::Closed,
+            Some(Link::Closed) => Link::Closed,
+            _ if !self.online => Link::Offline,
+            Some(link) => link,
+            None => Link::Connecting,
+        }
+    }
+
+    /// This tab becomes the leader: its new client (not started yet) takes over what
+    /// the tab showed, and the browser's online flag.
+    pub fn lead(&self, now: Instant, client: &mut Client) {
+        client.take_over(self.told.unwrap_or(Link::Connecting));
+        client.set_online(now, self.online);
+    }
+}
+
 /// How long a starting tab listens for a leader before claiming the role itself.
 pub const CLAIM_WAIT_MS: u64 = 300;
 /// How often a leader elected over BroadcastChannel says so.
@@ -870,6 +944,166 @@ mod tests {
         assert!(!tabs.heartbeat(T0, "b"));
         tabs.sync(T0, "b", TabWants::default());
         assert!(tabs.heartbeat(T0, "b"));
+    }
+
+    // ----- the status every tab shows -----
+
+    use crate::client::{Client, Link};
+    use crate::protocol::{close, Identity, ServerMsg, Terms};
+
+    fn welcome(resumed: bool) -> String {
+        ServerMsg::Welcome {
+            v: 1,
+            session: "s1".into(),
+            resumed,
+            user: Identity {
+                id: "7".into(),
+                name: None,
+                avatar: None,
+            },
+            terms: Terms {
+                checkin_interval_ms: 30_000,
+                lease_timeout_ms: 60_000,
+                unload_grace_ms: 3_000,
+                reconnect_grace_ms: 15_000,
+                max_meta_bytes: 1024,
+                max_channels: 100,
+            },
+        }
+        .encode()
+    }
+
+    /// One leader's client and the views of every tab, the leader's included; after each
+    /// step the leader tells its link to every view (as the shell does), and what each
+    /// tab shows is recorded.
+    struct Browser {
+        client: Client,
+        leader: usize,
+        views: Vec<LinkView>,
+        seen: Vec<Vec<Link>>,
+    }
+
+    impl Browser {
+        fn new(tabs: usize) -> Browser {
+            Browser {
+                client: Client::new("c1", false),
+                leader: 0,
+                views: vec![LinkView::new(true); tabs],
+                seen: vec![Vec::new(); tabs],
+            }
+        }
+
+        fn step(&mut self, f: impl FnOnce(&mut Client)) {
+            f(&mut self.client);
+            while self.client.poll_event().is_some() {}
+            while self.client.poll_transmit().is_some() {}
+            let link = self.client.link();
+            for (i, view) in self.views.iter_mut().enumerate() {
+                view.told(link);
+                self.seen[i].push(view.shown());
+            }
+        }
+
+        fn connect(&mut self, now: Instant, resumed: bool) {
+            self.step(|c| c.start(now));
+            self.step(|c| c.opened(now + 1, "tok".into()));
+            self.step(|c| c.handle_frame(now + 2, &welcome(resumed)));
+        }
+
+        /// The leader tab is gone (its client with it); `next` leads with a new client.
+        fn hand_over(&mut self, now: Instant, next: usize) {
+            self.views.remove(self.leader);
+            self.seen.remove(self.leader);
+            self.leader = next;
+            let mut client = Client::new("c1", false);
+            self.views[next].lead(now, &mut client);
+            self.client = client;
+        }
+    }
+
+    #[test]
+    fn a_leader_handover_shows_no_reconnect_in_any_tab() {
+        let mut b = Browser::new(3);
+        b.connect(T0, false);
+        for seen in &mut b.seen {
+            seen.clear();
+        }
+        // The leader tab closes; tab 0 of the two left takes over and reconnects as the
+        // same client.
+        b.hand_over(T0 + 1_000, 0);
+        b.connect(T0 + 1_100, true);
+        for (tab, seen) in b.seen.iter().enumerate() {
+            assert_eq!(seen, &vec![Link::Connected; 3], "tab {tab}");
+        }
+    }
+
+    #[test]
+    fn a_handover_whose_socket_fails_is_a_reconnect_seen_by_every_tab() {
+        let mut b = Browser::new(3);
+        b.connect(T0, false);
+        b.hand_over(T0 + 1_000, 0);
+        b.step(|c| c.start(T0 + 1_000));
+        b.step(|c| c.closed(T0 + 1_010, 1006, 0.0));
+        let retry = b.client.poll_timeout().unwrap();
+        for seen in &b.seen {
+            assert_eq!(seen.last(), Some(&Link::Reconnecting { at: Some(retry) }));
+        }
+    }
+
+    #[test]
+    fn followers_show_the_leaders_status_through_a_relay_restart() {
+        let mut b = Browser::new(2);
+        b.step(|_| {});
+        b.connect(T0, false);
+        b.step(|c| c.closed(T0 + 10, close::RELAY_RESTART, 0.0));
+        b.step(|c| c.opened(T0 + 11, "tok".into()));
+        b.step(|c| c.handle_frame(T0 + 12, &welcome(true)));
+        let expected = vec![
+            Link::Connecting,
+            Link::Connecting,
+            Link::Connecting,
+            Link::Connected,
+            Link::Reconnecting { at: None },
+            Link::Reconnecting { at: None },
+            Link::Connected,
+        ];
+        assert_eq!(b.seen[0], expected);
+        assert_eq!(b.seen[1], b.seen[0], "the follower sees what the leader sees");
+    }
+
+    #[test]
+    fn a_follower_shows_connecting_until_told_offline_when_its_browser_says_and_closed_last() {
+        let mut v = LinkView::new(true);
+        assert_eq!(v.shown(), Link::Connecting);
+        assert!(v.told(Link::Connected));
+        assert!(!v.told(Link::Connected), "the same status is no change");
+        assert!(v.set_online(false));
+        assert_eq!(v.shown(), Link::Offline);
+        // The leader's news while offline is kept for when the network is back.
+        assert!(!v.told(Link::Reconnecting { at: None }));
+        assert!(v.set_online(true));
+        assert_eq!(v.shown(), Link::Reconnecting { at: None });
+        // A connection ended for good, or this tab closed: closed, offline or not.
+        assert!(v.told(Link::Closed));
+        v.set_online(false);
+        assert_eq!(v.shown(), Link::Closed);
+        let mut v = LinkView::new(false);
+        assert_eq!(v.shown(), Link::Offline);
+        assert!(v.close());
+        assert_eq!(v.shown(), Link::Closed);
+    }
+
+    #[test]
+    fn a_new_leader_started_offline_waits_for_the_network() {
+        let mut v = LinkView::new(true);
+        v.told(Link::Connected);
+        v.set_online(false);
+        let mut c = Client::new("c1", false);
+        v.lead(T0, &mut c);
+        c.start(T0);
+        assert_eq!(c.link(), Link::Offline);
+        c.closed(T0 + 5, 1006, 0.0);
+        assert_eq!(c.poll_timeout(), None);
     }
 
     #[test]
