@@ -1,0 +1,685 @@
+//! One relay's side of the agreement between relays that share a store: which of
+//! another relay's views is the newest, what a resync keeps and drops, when a relay
+//! that stopped beating is dead, and what this relay writes.
+//!
+//! The store (Redis in the relay, a model in the simulation) holds one view per
+//! (channel, user, relay) and a table of relays scored by their last heartbeat, in the
+//! store's own clock; every write of a view is published to every relay. This machine
+//! turns what the store says into [`Roster`] calls and says what to write, as [`Op`]s
+//! drained with [`Cluster::poll_op`]. It never reads a clock: inputs carry `now` (the
+//! relay's monotonic clock) and heartbeat replies carry the store's time.
+//!
+//! The rules:
+//! - **Order.** Each relay numbers its writes; a view older than one already seen from
+//!   the same relay for the same (channel, user) is ignored, so duplicates and reordered
+//!   messages change nothing. A removal is remembered for [`ClusterConfig::keep_ms`].
+//! - **Death.** A relay whose last heartbeat is older than the lease timeout, in the
+//!   store's clock, is dead (silence is counted from this relay's own connection at the
+//!   earliest: after the store was away, those coming back are not reaped by the
+//!   first): the first relay to see it removes its views from the store
+//!   and says so to all ([`Op::Reap`]). A relay whose views are held but which is missing
+//!   from the table counts from when it was first missed. A dead name is never accepted
+//!   again (for `keep_ms`, longer than any message stays in flight).
+//! - **Epochs.** A relay that finds itself missing from the table (reaped while it was
+//!   paused or cut off, or the store lost its data) takes a new name, asserts all its
+//!   views under it, then reaps its old name: no view of the old name can come back.
+//! - **Resync.** On every (re)connection: beat, assert every local view (and remove those
+//!   written before that no longer hold), load the store, and drop every remote holder
+//!   the store no longer has.
+//!
+//! Together these bound a ghost: the views of a relay that died are gone from every
+//! other relay within the lease timeout plus one heartbeat (plus the store's round
+//! trip) of its last heartbeat, once the store is reachable (docs/scaling.md).
+
+use crate::protocol::{Identity, Member};
+use crate::roster::{EndCause, Roster, RosterConfig, ONLINE};
+use crate::time::Instant;
+use std::collections::{HashMap, HashSet, VecDeque};
+
+/// Timings of the agreement, derived from the presence timings.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClusterConfig {
+    /// A relay silent for this long (in the store's clock) is dead.
+    pub lease_timeout_ms: u64,
+    /// How long a stopping relay's users are kept while its clients move elsewhere.
+    pub reconnect_grace_ms: u64,
+    /// How often a relay records itself alive and looks for dead relays.
+    pub heartbeat_ms: u64,
+    /// How long a removal or a dead name is remembered against late messages.
+    pub keep_ms: u64,
+}
+
+impl ClusterConfig {
+    /// A heartbeat every quarter of the lease timeout (within 100 ms and 5 s), so that a
+    /// relay misses several before it is declared dead.
+    pub fn from_presence(presence: &RosterConfig) -> ClusterConfig {
+        ClusterConfig {
+            lease_timeout_ms: presence.lease_timeout_ms,
+            reconnect_grace_ms: presence.reconnect_grace_ms,
+            heartbeat_ms: (presence.lease_timeout_ms / 4).clamp(100, 5_000),
+            keep_ms: presence.lease_timeout_ms.max(10_000),
+        }
+    }
+
+    /// How long after a relay's last heartbeat its views may still be held anywhere
+    /// (with the store reachable): it is seen dead one lease timeout after that beat, at
+    /// the latest one heartbeat later.
+    pub fn ghost_bound_ms(&self) -> u64 {
+        self.lease_timeout_ms + self.heartbeat_ms
+    }
+}
+
+/// One relay's view of one user in one channel, as written to the store and published.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Change {
+    /// The relay's name (its id and epoch).
+    pub relay: String,
+    pub ch: String,
+    pub user: String,
+    /// The relay's write counter.
+    pub seq: u64,
+    /// `None`: the relay holds the user no more.
+    pub view: Option<Member>,
+    /// Why the view is gone, when it is.
+    pub cause: Option<EndCause>,
+}
+
+/// What arrives from the other relays through the store's pub/sub.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Message {
+    Change(Change),
+    /// `relay` was found dead and its views removed from the store.
+    Dead {
+        relay: String,
+    },
+}
+
+/// What the store must do, in this order.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    /// Write (or remove, `view: None`) this relay's view and publish it, atomically.
+    Set(Change),
+    /// Record `relay` alive at the store's time plus `shift_ms`, then answer with
+    /// [`Cluster::beaten`]: the store's time, whether `relay` was in the table before,
+    /// and the whole table.
+    Beat { relay: String, shift_ms: i64 },
+    /// Take `relay` out of the table, remove its views, and publish
+    /// [`Message::Dead`].
+    Reap { relay: String },
+    /// Read every view in the store and answer with [`Cluster::loaded`].
+    Load,
+}
+
+/// The answer to [`Op::Beat`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Beaten {
+    /// The store's clock, in milliseconds.
+    pub store_ms: u64,
+    /// The relay was in the table before this beat.
+    pub known: bool,
+    /// Every relay in the table with its score (its last beat, in the store's clock).
+    pub table: Vec<(String, u64)>,
+}
+
+/// A view read from the store by [`Op::Load`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct Stored {
+    pub relay: String,
+    pub ch: String,
+    pub user: String,
+    pub seq: u64,
+    pub view: Member,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Link {
+    /// The store is unreachable: local changes are not written (the resync asserts
+    /// everything again).
+    Down,
+    /// Connected and subscribed; waiting for the first beat's answer.
+    Beating,
+    /// Views asserted; waiting for the store's views.
+    Loading,
+    Up,
+    /// Stopping: nothing more is written.
+    Draining,
+}
+
+/// The newest seq seen of one (relay, channel, user), and since when it says "gone".
+#[derive(Clone, Copy, Debug)]
+struct Seen {
+    seq: u64,
+    gone: Option<Instant>,
+}
+
+type Key = (String, String, String);
+
+/// This relay's side of the agreement. See the module's documentation.
+#[derive(Debug)]
+pub struct Cluster {
+    config: ClusterConfig,
+    base: String,
+    epoch: u32,
+    name: String,
+    seq: u64,
+    link: Link,
+    /// The name was in the table once: missing from it now means reaped or lost.
+    registered: bool,
+    /// Keyed (relay, channel, user).
+    seen: HashMap<Key, Seen>,
+    /// (channel, user) this relay's current name has a view of in the store.
+    mine: HashSet<(String, String)>,
+    /// Other relays' last beat in the store's clock (or when first missed).
+    beats: HashMap<String, u64>,
+    /// The store's time at the first beat of this link: silence is counted from no
+    /// earlier, so that relays coming back after the store was away are not reaped by
+    /// the first one back.
+    linked_at: Option<u64>,
+    /// Names found dead, and when: never accepted again while remembered.
+    dead: HashMap<String, Instant>,
+    next_beat: Option<Instant>,
+    ops: VecDeque<Op>,
+}
+
+impl Cluster {
+    /// `id` must be unique among relays (a random id per process) and contain neither
+    /// a tab nor a dot.
+    pub fn new(id: &str, config: ClusterConfig) -> Cluster {
+        Cluster {
+            config,
+            base: id.to_string(),
+            epoch: 0,
+            name: id.to_string(),
+            seq: 0,
+            link: Link::Down,
+            registered: false,
+            seen: HashMap::new(),
+            mine: HashSet::new(),
+            beats: HashMap::new(),
+            linked_at: None,
+            dead: HashMap::new(),
+            next_beat: None,
+            ops: VecDeque::new(),
+        }
+    }
+
+    /// The name this relay writes under now.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn config(&self) -> &ClusterConfig {
+        &self.config
+    }
+
+    /// Is the store reachable and this relay's views in it?
+    pub fn is_up(&self) -> bool {
+        self.link == Link::Up
+    }
+
+    /// The next thing the store must do.
+    pub fn poll_op(&mut self) -> Option<Op> {
+        self.ops.pop_front()
+    }
+
+    /// When [`handle_timeout`](Self::handle_timeout) has work: the next heartbeat.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.next_beat
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.link != Link::Up || self.next_beat.is_none_or(|at| at > now) {
+            return;
+        }
+        self.next_beat = Some(now + self.config.heartbeat_ms);
+        self.beat(0);
+    }
+
+    /// Connected to the store and subscribed to its messages: begin the resync.
+    pub fn link_up(&mut self, _now: Instant) {
+        if self.link == Link::Draining {
+            return;
+        }
+        self.link = Link::Beating;
+        self.linked_at = None;
+        self.next_beat = None;
+        self.beat(0);
+    }
+
+    /// The store became unreachable (or a reply never came).
+    pub fn link_down(&mut self, _now: Instant) {
+        if self.link != Link::Draining {
+            self.link = Link::Down;
+        }
+        self.next_beat = None;
+        self.ops.clear();
+    }
+
+    /// The relay is stopping: have the others keep its users for the reconnect grace
+    /// (its clients reconnect elsewhere meanwhile), then reap them.
+    pub fn drain(&mut self, _now: Instant) {
+        if self.link == Link::Up {
+            let shift = self.config.reconnect_grace_ms as i64 - self.config.lease_timeout_ms as i64;
+            self.beat(shift);
+        }
+        self.link = Link::Draining;
+        self.next_beat = None;
+    }
+
+    /// The roster's [`Output::Share`](crate::roster::Output::Share): this relay's own
+    /// view of `user` in `ch` changed.
+    pub fn share(&mut self, _now: Instant, ch: &str, user: &str, view: Option<Member>, cause: Option<EndCause>) {
+        if matches!(self.link, Link::Down | Link::Draining) {
+            return;
+        }
+        self.write(ch, user, view, cause);
+    }
+
+    /// The answer to [`Op::Beat`].
+    pub fn beaten(&mut self, now: Instant, roster: &mut Roster, beaten: Beaten) {
+        if matches!(self.link, Link::Down | Link::Draining) {
+            return;
+        }
+        if !beaten.known && self.registered {
+            // Reaped while away, or the store lost its data: others may hold this name
+            // as dead. Start afresh under a new one.
+            self.new_epoch(now, roster);
+            return;
+        }
+        self.registered = true;
+        self.find_dead(now, roster, &beaten);
+        self.forget_old(now);
+        if self.link == Link::Beating {
+            self.assert_views(roster);
+            self.link = Link::Loading;
+            self.ops.push_back(Op::Load);
+        }
+    }
+
+    /// The answer to [`Op::Load`]: every view in the store.
+    pub fn loaded(&mut self, now: Instant, roster: &mut Roster, stored: Vec<Stored>) {
+        if self.link != Link::Loading {
+            return;
+        }
+        let mut present = HashSet::new();
+        let mut leftovers = Vec::new();
+        for s in stored {
+            if s.relay == self.name {
+                // A removal that never reached the store (the link fell meanwhile).
+                if !self.mine.contains(&(s.ch.clone(), s.user.clone())) {
+                    leftovers.push((s.ch, s.user));
+                }
+                continue;
+            }
+            present.insert((s.ch.clone(), s.relay.clone(), s.user.clone()));
+            self.accept(
+                now,
+                roster,
+                Change {
+                    relay: s.relay,
+                    ch: s.ch,
+                    user: s.user,
+                    seq: s.seq,
+                    view: Some(s.view),
+                    cause: None,
+                },
+            );
+        }
+        for (ch, relay, user) in roster.remote_entries() {
+            if present.contains(&(ch.clone(), relay.clone(), user.clone())) {
+                continue;
+            }
+            // Gone from the store while this relay was away from it: the cause is
+            // unknown. Remembered as gone, so that a late copy of an older view cannot
+            // bring it back.
+            let key = (relay, ch, user);
+            let seq = self.seen.get(&key).map_or(0, |s| s.seq);
+            self.seen.insert(key.clone(), Seen { seq, gone: Some(now) });
+            let (relay, ch, user) = key;
+            roster.remote_gone(now, &ch, &relay, &user, EndCause::Timeout);
+        }
+        leftovers.sort();
+        for (ch, user) in leftovers {
+            self.write(&ch, &user, None, None);
+        }
+        self.link = Link::Up;
+        self.next_beat = Some(now + self.config.heartbeat_ms);
+    }
+
+    /// A message from the store's pub/sub.
+    pub fn message(&mut self, now: Instant, roster: &mut Roster, message: Message) {
+        if matches!(self.link, Link::Down | Link::Draining) {
+            return;
+        }
+        match message {
+            Message::Dead { relay } if relay == self.name => {
+                // Found dead while paused or cut off: the others dropped this relay's
+                // users. Come back under a new name at once.
+                if self.registered {
+                    self.new_epoch(now, roster);
+                }
+            }
+            Message::Dead { relay } => {
+                if !self.dead.contains_key(&relay) {
+                    self.bury(now, roster, &relay);
+                }
+            }
+            Message::Change(change) => self.accept(now, roster, change),
+        }
+    }
+
+    fn accept(&mut self, now: Instant, roster: &mut Roster, change: Change) {
+        if change.relay == self.name || self.dead.contains_key(&change.relay) {
+            return;
+        }
+        let key = (change.relay, change.ch, change.user);
+        if self.seen.get(&key).is_some_and(|s| s.seq >= change.seq) {
+            return;
+        }
+        let gone = change.view.is_none().then_some(now);
+        self.seen.insert(key.clone(), Seen { seq: change.seq, gone });
+        let (relay, ch, user) = key;
+        match change.view {
+            Some(view) if view.id != user => {}
+            Some(view) if ch == ONLINE => {
+                let identity = Identity {
+                    id: view.id,
+                    name: view.name,
+                    avatar: view.avatar,
+                };
+                roster.remote_online(now, &relay, &user, Some(identity));
+            }
+            Some(view) => {
+                let count_only = roster.is_count_only(&ch);
+                roster.remote(now, &ch, &relay, view, count_only);
+            }
+            None => {
+                let cause = change.cause.unwrap_or(EndCause::Left);
+                roster.remote_gone(now, &ch, &relay, &user, cause);
+            }
+        }
+    }
+
+    fn write(&mut self, ch: &str, user: &str, view: Option<Member>, cause: Option<EndCause>) {
+        self.seq += 1;
+        let key = (ch.to_string(), user.to_string());
+        if view.is_some() {
+            self.mine.insert(key);
+        } else {
+            self.mine.remove(&key);
+        }
+        self.ops.push_back(Op::Set(Change {
+            relay: self.name.clone(),
+            ch: ch.to_string(),
+            user: user.to_string(),
+            seq: self.seq,
+            view,
+            cause: if self.link == Link::Draining { None } else { cause },
+        }));
+    }
+
+    fn beat(&mut self, shift_ms: i64) {
+        self.ops.push_back(Op::Beat {
+            relay: self.name.clone(),
+            shift_ms,
+        });
+    }
+
+    /// Write every view of this relay's own clients again, and remove the ones written
+    /// before that no longer hold (a leave not yet shared when the link came back).
+    fn assert_views(&mut self, roster: &mut Roster) {
+        let views = roster.local_views();
+        let now_held: HashSet<(String, String)> = views.iter().map(|(ch, v)| (ch.clone(), v.id.clone())).collect();
+        let mut stale: Vec<(String, String)> = self.mine.difference(&now_held).cloned().collect();
+        stale.sort();
+        for (ch, user) in stale {
+            self.write(&ch, &user, None, None);
+        }
+        for (ch, view) in views {
+            let user = view.id.clone();
+            self.write(&ch, &user, Some(view), None);
+        }
+    }
+
+    /// Take a new name: beat under it, assert everything, then reap the old one.
+    fn new_epoch(&mut self, now: Instant, roster: &mut Roster) {
+        let old = std::mem::replace(&mut self.name, String::new());
+        self.epoch += 1;
+        self.name = format!("{}.{}", self.base, self.epoch);
+        self.dead.insert(old.clone(), now);
+        self.mine.clear();
+        // The new name registers with its first beat.
+        self.registered = false;
+        self.beat(0);
+        self.assert_views(roster);
+        self.ops.push_back(Op::Reap { relay: old });
+        if self.link == Link::Beating {
+            self.link = Link::Loading;
+            self.ops.push_back(Op::Load);
+        }
+    }
+
+    /// Every relay silent for longer than the lease timeout, in the store's clock.
+    fn find_dead(&mut self, now: Instant, roster: &mut Roster, beaten: &Beaten) {
+        let store = beaten.store_ms;
+        let since = *self.linked_at.get_or_insert(store);
+        for (relay, score) in &beaten.table {
+            // The table's word is final, even when it goes back: a relay that stops
+            // dates its last beat back so that it is reaped after the reconnect grace.
+            if *relay != self.name {
+                self.beats.insert(relay.clone(), *score);
+            }
+        }
+        let held: HashSet<&str> = self
+            .seen
+            .iter()
+            .filter(|(_, s)| s.gone.is_none())
+            .map(|((relay, _, _), _)| relay.as_str())
+            .collect();
+        for relay in &held {
+            if !self.beats.contains_key(*relay) {
+                // Held but not in the table: count from now.
+                self.beats.insert(relay.to_string(), store);
+            }
+        }
+        let listed: HashSet<&str> = beaten.table.iter().map(|(r, _)| r.as_str()).collect();
+        let held: HashSet<String> = held.into_iter().map(str::to_string).collect();
+        self.beats
+            .retain(|relay, _| listed.contains(relay.as_str()) || held.contains(relay));
+        let mut dead: Vec<String> = self
+            .beats
+            .iter()
+            .filter(|(relay, last)| **relay != self.name && (**last).max(since) + self.config.lease_timeout_ms < store)
+            .map(|(relay, _)| relay.clone())
+            .collect();
+        dead.sort();
+        for relay in dead {
+            self.ops.push_back(Op::Reap { relay: relay.clone() });
+            self.bury(now, roster, &relay);
+        }
+    }
+
+    fn bury(&mut self, now: Instant, roster: &mut Roster, relay: &str) {
+        self.dead.insert(relay.to_string(), now);
+        self.beats.remove(relay);
+        self.seen.retain(|(r, _, _), _| r != relay);
+        roster.drop_relay(now, relay);
+    }
+
+    /// Removals and dead names older than `keep_ms` are forgotten: relays and users who
+    /// come and go do not grow this state forever.
+    fn forget_old(&mut self, now: Instant) {
+        let keep = self.config.keep_ms;
+        self.seen.retain(|_, s| s.gone.is_none_or(|at| now.since(at) < keep));
+        self.dead.retain(|_, at| now.since(*at) < keep);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::policy::Access;
+    use crate::protocol::Status;
+    use crate::roster::Output;
+
+    fn member(id: &str) -> Member {
+        Member {
+            id: id.into(),
+            name: None,
+            avatar: None,
+            status: Status::Active,
+            meta: Default::default(),
+        }
+    }
+
+    fn change(relay: &str, seq: u64, view: Option<Member>) -> Message {
+        Message::Change(Change {
+            relay: relay.into(),
+            ch: "/doc/1".into(),
+            user: "ann".into(),
+            seq,
+            view,
+            cause: None,
+        })
+    }
+
+    fn beaten(store_ms: u64, known: bool, table: &[(&str, u64)]) -> Beaten {
+        Beaten {
+            store_ms,
+            known,
+            table: table.iter().map(|(r, s)| (r.to_string(), *s)).collect(),
+        }
+    }
+
+    /// A roster sharing its views and a cluster machine linked and loaded.
+    fn up() -> (Roster, Cluster) {
+        let mut roster = Roster::new(RosterConfig::default());
+        roster.share(true);
+        let mut cluster = Cluster::new("me", ClusterConfig::from_presence(&RosterConfig::default()));
+        cluster.link_up(Instant(0));
+        assert_eq!(
+            cluster.poll_op(),
+            Some(Op::Beat {
+                relay: "me".into(),
+                shift_ms: 0
+            })
+        );
+        cluster.beaten(Instant(0), &mut roster, beaten(1_000, false, &[("me", 1_000)]));
+        assert_eq!(cluster.poll_op(), Some(Op::Load));
+        cluster.loaded(Instant(0), &mut roster, Vec::new());
+        assert!(cluster.is_up());
+        (roster, cluster)
+    }
+
+    #[test]
+    fn an_older_view_arriving_late_changes_nothing() {
+        let (mut roster, mut cluster) = up();
+        cluster.message(Instant(1), &mut roster, change("other", 2, None));
+        cluster.message(Instant(2), &mut roster, change("other", 1, Some(member("ann"))));
+        assert_eq!(roster.presence("/doc/1"), None);
+    }
+
+    #[test]
+    fn a_leave_lost_with_the_link_is_written_at_the_resync() {
+        let (mut roster, mut cluster) = up();
+        roster.connect(
+            Instant(0),
+            1,
+            Identity {
+                id: "ann".into(),
+                name: None,
+                avatar: None,
+            },
+            "c",
+            None,
+        );
+        roster.enter(Instant(0), 1, "/doc/1", Access::OPEN, None, None).unwrap();
+        roster.handle_timeout(Instant(0));
+        while let Some(out) = roster.poll_output() {
+            if let Output::Share { ch, user, view, cause } = out {
+                cluster.share(Instant(0), &ch, &user, view, cause);
+            }
+        }
+        while cluster.poll_op().is_some() {}
+        cluster.link_down(Instant(1));
+        roster.leave(Instant(1), 1, "/doc/1").unwrap();
+        roster.handle_timeout(Instant(100));
+        while let Some(out) = roster.poll_output() {
+            if let Output::Share { ch, user, view, cause } = out {
+                cluster.share(Instant(100), &ch, &user, view, cause);
+            }
+        }
+        assert_eq!(cluster.poll_op(), None, "nothing is written while the link is down");
+        cluster.link_up(Instant(200));
+        cluster.poll_op();
+        cluster.beaten(Instant(200), &mut roster, beaten(2_000, true, &[("me", 2_000)]));
+        let ops: Vec<Op> = std::iter::from_fn(|| cluster.poll_op()).collect();
+        assert!(
+            ops.iter()
+                .any(|op| matches!(op, Op::Set(c) if c.ch == "/doc/1" && c.view.is_none())),
+            "{ops:?}"
+        );
+    }
+
+    #[test]
+    fn another_relays_view_keeps_a_channel_count_only() {
+        let (mut roster, mut cluster) = up();
+        roster.connect(
+            Instant(0),
+            1,
+            Identity {
+                id: "bob".into(),
+                name: None,
+                avatar: None,
+            },
+            "c",
+            None,
+        );
+        let count_only = Access {
+            count_only: true,
+            ..Access::OPEN
+        };
+        roster.subscribe(Instant(0), 1, "/doc/1", count_only).unwrap();
+        assert!(roster.is_count_only("/doc/1"));
+        cluster.message(Instant(1), &mut roster, change("other", 1, Some(member("ann"))));
+        assert!(roster.is_count_only("/doc/1"));
+        assert!(!roster.is_count_only("/doc/2"));
+    }
+
+    #[test]
+    fn a_relay_silent_for_the_lease_is_reaped_once_and_never_taken_back() {
+        let (mut roster, mut cluster) = up();
+        cluster.message(Instant(1), &mut roster, change("other", 1, Some(member("ann"))));
+        assert!(roster.presence("/doc/1").is_some());
+        let lease = cluster.config().lease_timeout_ms;
+        cluster.handle_timeout(Instant(10_000));
+        cluster.poll_op();
+        cluster.beaten(
+            Instant(10_000),
+            &mut roster,
+            beaten(1_001 + lease, true, &[("me", 1_001 + lease), ("other", 1_000)]),
+        );
+        assert_eq!(cluster.poll_op(), Some(Op::Reap { relay: "other".into() }));
+        assert_eq!(roster.presence("/doc/1"), None);
+        cluster.message(Instant(10_001), &mut roster, change("other", 2, Some(member("ann"))));
+        assert_eq!(roster.presence("/doc/1"), None, "a dead name is not taken back");
+    }
+
+    #[test]
+    fn a_relay_found_missing_from_the_table_comes_back_under_a_new_name() {
+        let (mut roster, mut cluster) = up();
+        cluster.handle_timeout(Instant(10_000));
+        cluster.poll_op();
+        cluster.beaten(Instant(10_000), &mut roster, beaten(5_000, false, &[("me", 5_000)]));
+        assert_eq!(cluster.name(), "me.1");
+        let ops: Vec<Op> = std::iter::from_fn(|| cluster.poll_op()).collect();
+        assert_eq!(
+            ops.first(),
+            Some(&Op::Beat {
+                relay: "me.1".into(),
+                shift_ms: 0
+            })
+        );
+        assert_eq!(ops.last(), Some(&Op::Reap { relay: "me".into() }));
+    }
+}
