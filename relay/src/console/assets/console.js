@@ -294,7 +294,7 @@ function matches(ev) {
 function add(ev) {
   const kind = ev.type.split(".")[1];
   const detail = ev.cause ?? ev.status ?? ev.relay ?? "";
-  const row = el("tr", { class: `ev-${kind}`, dataset: { type: ev.type, cause: ev.cause ?? "" } },
+  const row = el("tr", { class: `ev-${kind}`, dataset: { type: ev.type, cause: ev.cause ?? "", user: ev.user?.id ?? "" } },
     el("td", {}, clock(ev.at_ms)),
     el("td", {}, ev.type),
     el("td", {}, ev.channel ?? ""),
