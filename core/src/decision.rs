@@ -108,6 +108,10 @@ struct Entry<C> {
 
 type Key = (String, String);
 
+/// How many of the answers closest to expiry a full cache looks through for one that
+/// is not in use, before dropping the closest.
+pub const EVICTION_SCAN: usize = 32;
+
 /// The answers of the site, per (user, channel), at most `cap` of them.
 #[derive(Debug)]
 pub struct DecisionCache<C> {
@@ -145,13 +149,41 @@ impl<C: Clone> DecisionCache<C> {
     /// Keep `answer` for `ttl_ms` from `now`. When the cache is full, the answer closest
     /// to its expiry is dropped and becomes due at once.
     pub fn insert(&mut self, now: Instant, user: &str, channel: &str, answer: Answer, ttl_ms: u64, context: C) {
+        self.insert_keeping(now, user, channel, answer, ttl_ms, context, |_, _| false)
+    }
+
+    /// [`insert`](Self::insert), but a full cache drops, among the
+    /// [`EVICTION_SCAN`] answers closest to expiry, the first that is not `in_use(user,
+    /// channel)` (an answer nobody relies on any more costs nothing to drop; one in use
+    /// would have to be asked about again). Only when all of them are in use is the
+    /// closest dropped, and due at once.
+    #[allow(clippy::too_many_arguments)]
+    pub fn insert_keeping(
+        &mut self,
+        now: Instant,
+        user: &str,
+        channel: &str,
+        answer: Answer,
+        ttl_ms: u64,
+        context: C,
+        mut in_use: impl FnMut(&str, &str) -> bool,
+    ) {
         let key = (user.to_string(), channel.to_string());
         let expires = now + ttl_ms;
         if let Some(old) = self.entries.remove(&key) {
             self.by_expiry.remove(&(old.expires, key.0.clone(), key.1.clone()));
         }
         while self.entries.len() >= self.cap {
-            let Some((_, u, c)) = self.by_expiry.pop_first() else { break };
+            let victim = self
+                .by_expiry
+                .iter()
+                .take(EVICTION_SCAN)
+                .find(|(_, u, c)| !in_use(u, c))
+                .or_else(|| self.by_expiry.first())
+                .cloned();
+            let Some(victim) = victim else { break };
+            self.by_expiry.remove(&victim);
+            let (_, u, c) = victim;
             if let Some(gone) = self.entries.remove(&(u.clone(), c.clone())) {
                 self.evicted += 1;
                 self.early.push(Due {
@@ -363,6 +395,21 @@ mod tests {
             assert!(cache.len() <= 3);
         }
         assert_eq!(cache.evicted(), 1_001);
+    }
+
+    #[test]
+    fn a_full_cache_keeps_the_answers_in_use_and_drops_one_nobody_relies_on() {
+        let mut cache = DecisionCache::new(3);
+        for (i, ttl) in [(1, 1_000), (2, 2_000), (3, 9_000)] {
+            cache.insert(T0, &i.to_string(), "/t/1", allow(), ttl, i);
+        }
+        let in_use = |u: &str, _: &str| u == "1" || u == "2";
+        cache.insert_keeping(T0, "4", "/t/1", allow(), 5_000, 4, in_use);
+        assert_eq!(cache.get(T0, "3", "/t/1"), None, "3 was not in use");
+        assert!(cache.get(T0, "1", "/t/1").is_some() && cache.get(T0, "2", "/t/1").is_some());
+        cache.insert_keeping(T0, "5", "/t/1", allow(), 5_000, 5, |_, _| true);
+        assert_eq!(cache.get(T0, "1", "/t/1"), None, "all in use: the closest to expiry goes");
+        assert_eq!(cache.due(T0).iter().map(|d| d.context).collect::<Vec<_>>(), [3, 1]);
     }
 
     #[test]

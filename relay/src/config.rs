@@ -32,6 +32,8 @@ struct FileConfig {
     #[serde(default, rename = "pusher_app")]
     pusher_apps: Vec<PusherApp>,
     #[serde(default)]
+    decisions: crate::decisions::DecisionConfig,
+    #[serde(default)]
     console: crate::console::ConsoleConfig,
 }
 
@@ -123,6 +125,8 @@ pub struct Config {
     pub webhooks: crate::webhooks::WebhookConfig,
     /// `[ledger]`: the session ledger's file and retention; see `crate::ledger`.
     pub ledger: crate::ledger::LedgerConfig,
+    /// `[decisions]`: where the site decides channels; see `crate::decisions`.
+    pub decisions: crate::decisions::DecisionConfig,
     /// Apps served over the Pusher protocol (`[[pusher_app]]`); see `crate::pusher`.
     pub pusher_apps: Vec<PusherApp>,
     /// `[console]`: the operator console at `/console`; see `crate::console`.
@@ -143,6 +147,7 @@ impl Default for Config {
             policy: Policy::default(),
             webhooks: Default::default(),
             ledger: Default::default(),
+            decisions: Default::default(),
             demo: false,
             pusher_apps: Vec::new(),
             console: Default::default(),
@@ -207,6 +212,8 @@ impl Config {
         let l = file.limits;
         let dl = Limits::default();
         let pusher_apps = check_pusher_apps(file.pusher_apps)?;
+        let policy = Policy::new(file.channels)?;
+        let decisions = file.decisions.checked(&policy, file.webhooks.secret.as_ref())?;
         Ok(Config {
             listen: parse_listen(file.listen.as_deref().unwrap_or(DEFAULT_LISTEN))?,
             config_file: None,
@@ -234,9 +241,10 @@ impl Config {
                 upgrades_per_ip_per_second: l.upgrades_per_ip_per_second.unwrap_or(dl.upgrades_per_ip_per_second),
                 trusted_proxies: parse_proxies(l.trusted_proxies.unwrap_or_default())?,
             },
-            policy: Policy::new(file.channels)?,
+            policy,
             webhooks: with_pusher_webhooks(file.webhooks.checked()?, &pusher_apps)?,
             ledger: file.ledger.checked()?,
+            decisions,
             demo: false,
             pusher_apps,
             console: file.console.checked()?,

@@ -11,6 +11,7 @@
 //! - [`ledger`]: sessions, online time, and the durable webhook queue (SQLite).
 //! - [`webhooks`]: presence events POSTed to the site, signed and retried.
 //! - [`pusher`]: Pusher protocol 7 and HTTP API for presence channels.
+//! - [`decisions`]: channels the site decides: its answers, cached and rechecked.
 //! - [`console`]: the operator console at `/console` and its live event stream.
 //!
 //! A Rust site can mount the relay inside itself:
@@ -28,6 +29,7 @@ pub mod admission;
 pub mod auth;
 pub mod config;
 pub mod console;
+pub mod decisions;
 pub mod http;
 pub mod hub;
 pub mod ledger;
@@ -39,7 +41,7 @@ pub mod webhooks;
 pub mod ws;
 
 use axum::http::{HeaderValue, Method};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use axum::Router;
 use config::Config;
 use hub::Hub;
@@ -60,6 +62,8 @@ pub struct AppState {
     pub ledger: Arc<ledger::Ledger>,
     /// The operator console's live stream and login limits.
     pub console: Arc<console::Console>,
+    /// The site's answers for the channels it decides.
+    pub decisions: Arc<decisions::Decisions>,
     /// Who may open a connection: per-address and overall limits.
     pub admission: Arc<admission::Admission>,
 }
@@ -101,6 +105,7 @@ impl Relay {
         let (ledger, ledger_tasks) =
             ledger::start(&config, hub.clone(), recorded).unwrap_or_else(|e| panic!("rollcall-relay: {e}"));
         let verifier = Arc::new(auth::Verifier::new(&config.secrets));
+        let decisions = decisions::Decisions::start(&config, hub.clone());
         let admission = Arc::new(admission::Admission::new(config.limits.clone(), hub.clone()));
         let reaper = tokio::spawn(reap(hub.clone()));
         Relay {
@@ -110,6 +115,7 @@ impl Relay {
                 verifier,
                 ledger,
                 console,
+                decisions,
                 admission,
             },
             reaper,
@@ -129,6 +135,7 @@ impl Relay {
     /// Close every connection with "relay restarting" and stop the reaper.
     pub fn shutdown(&self) {
         self.state.hub.shutdown();
+        self.state.decisions.stop();
         self.reaper.abort();
     }
 }
@@ -166,7 +173,9 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/users/{id}", get(ledger::api::user))
         .route("/v1/sessions", get(ledger::api::sessions))
         .route("/healthz", get(http::healthz))
-        .route("/metrics", get(http::metrics));
+        .route("/metrics", get(http::metrics))
+        .route("/v1/channels/{ch}/users/{id}", delete(decisions::api::remove_user))
+        .route("/v1/decisions", delete(decisions::api::forget));
     app = app.merge(console::routes(&state));
     app = app
         .route("/app/{key}", get(pusher::upgrade).route_layer(admit_pusher))

@@ -8,6 +8,7 @@
 //! read until the client answers, so nothing told is lost to a reset.
 
 use crate::auth::{identity, unix_now};
+use crate::decisions::Action;
 use crate::hub::{Hub, Kill, Outbox};
 use crate::upgrade::{self, Socket};
 use crate::AppState;
@@ -17,7 +18,7 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
-use rollcall_core::policy::Claims;
+use rollcall_core::policy::{Access, Claims};
 use rollcall_core::protocol::{close, ClientMsg, ErrorCode, ServerMsg, SUPPORTED_VERSIONS};
 use rollcall_core::rate::RateLimit;
 use rollcall_core::roster::ConnId;
@@ -95,7 +96,7 @@ async fn run(app: AppState, socket: Socket) {
             frame = stream.next() => match frame {
                 Some(Ok(msg)) => {
                     if let Some(text) = msg.as_text() {
-                        conn.on_text(text);
+                        conn.on_text(text).await;
                     } else if msg.is_binary() {
                         conn.refuse(ErrorCode::BadFrame, None, None);
                     } else if msg.is_ping() || msg.is_pong() {
@@ -287,7 +288,7 @@ impl Connection {
         &self.app.hub
     }
 
-    fn on_text(&mut self, text: &str) {
+    async fn on_text(&mut self, text: &str) {
         let hub = self.hub().clone();
         hub.metrics.frames_in.inc();
         let now = hub.now();
@@ -327,7 +328,7 @@ impl Connection {
         };
         let reference = msg.reference();
         let ch = msg.channel().map(str::to_string);
-        match self.apply(msg) {
+        match self.apply(msg).await {
             Ok(Some(answer)) => hub.send(self.conn, &answer),
             Ok(None) => {
                 if let Some(reference) = reference {
@@ -338,15 +339,35 @@ impl Connection {
         }
     }
 
+    /// The rights of this connection's user in `ch`: the rules' at once, or the site's
+    /// answer. A question to the site is awaited here, in this connection's task: only
+    /// this connection's next frames wait (at most `decisions.timeout_ms`), and they keep
+    /// their order (an `update` after an `enter` finds it done). `Err` is the refusal.
+    async fn decide(&self, ch: &str, action: Action, reference: Option<u64>) -> Result<Access, ServerMsg> {
+        self.app.decisions.access(&self.claims, ch, action).await.map_err(|refusal| {
+            let hub = self.hub();
+            hub.metrics.reject(refusal.code);
+            hub.act(|r, now| r.touch(now, self.conn, false));
+            refusal.to_msg(reference, ch)
+        })
+    }
+
     /// Apply one request: `Some` is its answer, `None` an `ok` when it asked for one.
-    fn apply(&mut self, msg: ClientMsg) -> Result<Option<ServerMsg>, ErrorCode> {
+    async fn apply(&mut self, msg: ClientMsg) -> Result<Option<ServerMsg>, ErrorCode> {
         let conn = self.conn;
-        let policy = &self.app.config.policy;
         let hub = self.app.hub.clone();
         match msg {
             ClientMsg::Hello { .. } => Err(ErrorCode::HelloFirst),
-            ClientMsg::Enter { ch, meta, status, .. } => {
-                let access = policy.access(&self.claims, &ch);
+            ClientMsg::Enter {
+                ch,
+                meta,
+                status,
+                reference,
+            } => {
+                let access = match self.decide(&ch, Action::Enter, reference).await {
+                    Ok(access) => access,
+                    Err(refused) => return Ok(Some(refused)),
+                };
                 hub.act(|r, now| r.enter(now, conn, &ch, access, status, meta))?;
                 Ok(None)
             }
@@ -358,8 +379,11 @@ impl Connection {
                 hub.act(|r, now| r.leave(now, conn, &ch))?;
                 Ok(None)
             }
-            ClientMsg::Subscribe { ch, friends, .. } => {
-                let access = policy.access(&self.claims, &ch);
+            ClientMsg::Subscribe { ch, friends, reference } => {
+                let access = match self.decide(&ch, Action::View, reference).await {
+                    Ok(access) => access,
+                    Err(refused) => return Ok(Some(refused)),
+                };
                 // The token's friends first: the site's word counts before the page's.
                 let friends: Vec<String> = self.claims.friends.iter().chain(&friends).cloned().collect();
                 hub.act(|r, now| r.subscribe_following(now, conn, &ch, access, &friends))?;
@@ -375,7 +399,10 @@ impl Connection {
                 limit,
                 reference,
             } => {
-                let access = policy.access(&self.claims, &ch);
+                let access = match self.decide(&ch, Action::View, reference).await {
+                    Ok(access) => access,
+                    Err(refused) => return Ok(Some(refused)),
+                };
                 let (count, users, next) = hub.act(|r, _| r.page(conn, &ch, access, after.as_deref(), limit))?;
                 Ok(Some(ServerMsg::Members {
                     ch,

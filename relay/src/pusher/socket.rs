@@ -11,6 +11,7 @@
 use super::members::Members;
 use super::{code, event, rollcall_channel, signature, MAX_USER_ID_BYTES, MIN_PROTOCOL, PROTOCOL};
 use crate::config::PusherApp;
+use crate::decisions::Action;
 use crate::hub::{Kill, Outbox};
 use crate::upgrade::{self, Socket as WebSocket};
 use crate::ws::{CLOSE_TIMEOUT, FLOOD_CLOSE_AFTER};
@@ -126,7 +127,7 @@ async fn run(app: AppState, mut ws: WebSocket, key: String, protocol: Option<Str
             frame = ws.next() => {
                 last_seen = tokio::time::Instant::now();
                 match frame {
-                    Some(Ok(msg)) if msg.is_text() => s.on_text(msg.as_text().expect("a text message")),
+                    Some(Ok(msg)) if msg.is_text() => s.on_text(msg.as_text().expect("a text message")).await,
                     Some(Ok(msg)) if msg.is_binary() => s.refuse(code::UNSUPPORTED, "Binary frames are not part of the Pusher protocol", None),
                     Some(Ok(msg)) if msg.is_close() => {
                         // A page going away (1001), the SDK's unload code, or a deliberate
@@ -308,7 +309,7 @@ impl Socket {
         self.out.push(super::error(code, message, channel));
     }
 
-    fn on_text(&mut self, text: &str) {
+    async fn on_text(&mut self, text: &str) {
         let hub = self.app.hub.clone();
         hub.metrics.frames_in.inc();
         self.touch(true);
@@ -348,7 +349,7 @@ impl Socket {
                 let channel = string_field(&msg.data, "channel").unwrap_or_default().to_string();
                 let auth = string_field(&msg.data, "auth").map(str::to_string);
                 let data = string_field(&msg.data, "channel_data").map(str::to_string);
-                self.subscribe(&channel, auth.as_deref(), data.as_deref());
+                self.subscribe(&channel, auth.as_deref(), data.as_deref()).await;
             }
             "pusher:unsubscribe" => {
                 let channel = string_field(&msg.data, "channel").unwrap_or_default().to_string();
@@ -371,7 +372,7 @@ impl Socket {
         }
     }
 
-    fn subscribe(&mut self, channel: &str, auth: Option<&str>, channel_data: Option<&str>) {
+    async fn subscribe(&mut self, channel: &str, auth: Option<&str>, channel_data: Option<&str>) {
         if let Some(id) = channel.strip_prefix(SERVER_TO_USER_PREFIX) {
             return match &self.user {
                 Some(user) if user.signed_in && user.identity.id == id => {
@@ -432,7 +433,9 @@ impl Socket {
             }
         };
         // The site's signature grants this channel, as a token's `channels` claim would;
-        // the relay's rules still decide count-only and max_members.
+        // the relay's rules still decide count-only and max_members. On a channel the
+        // site decides, its answer does (asked here, in this socket's task: only this
+        // socket's next events wait for it).
         let claims = Claims {
             sub: identity.id.clone(),
             name: identity.name.clone(),
@@ -440,7 +443,15 @@ impl Socket {
             channels: vec![ch.clone()],
             ..Claims::default()
         };
-        let access = self.app.config.policy.access(&claims, &ch);
+        let access = match self.app.decisions.access(&claims, &ch, Action::Enter).await {
+            Ok(access) => access,
+            Err(refused) => {
+                self.app.hub.metrics.reject(refused.code);
+                let (c, _) = refusal(refused.code, channel);
+                let message = format!("{channel}: {}", refused.message);
+                return self.refuse(c, &message, Some(channel));
+            }
+        };
         if access.count_only {
             let message =
                 format!("{ch} is count-only on this relay: Pusher presence channels always show their members");
@@ -551,6 +562,19 @@ impl Socket {
                     for (name, data) in joined.members.diff(seq, &join, &leave) {
                         self.out.push(event(name, Some(&joined.name), &data));
                     }
+                }
+            }
+            // The site took the channel back: the socket is out of it; say so.
+            Ok(ServerMsg::Error {
+                code,
+                message,
+                ch: Some(ch),
+                ..
+            }) => {
+                if let Some(joined) = self.channels.remove(&ch) {
+                    let (c, _) = refusal(code, &joined.name);
+                    let message = format!("{}: {message}", joined.name);
+                    self.refuse(c, &message, Some(&joined.name));
                 }
             }
             Ok(other) => tracing::debug!(socket = %self.socket_id, "not for Pusher clients: {other:?}"),
