@@ -3,7 +3,7 @@
 import type { ReactElement, ReactNode } from "react";
 import type { ConnectOptions, InitialChannel, Meta, RollcallError, User } from "rollcall";
 
-export type { InitialChannel, Meta, RollcallError, User } from "rollcall";
+export type { InitialChannel, MembersPage, Meta, RollcallError, User } from "rollcall";
 
 export interface PresenceProviderProps {
   /** The relay's base URL, e.g. "https://presence.example.com". A new one connects again. */
@@ -35,9 +35,15 @@ export type PresenceStatus = "connecting" | "connected" | "error";
 
 /** What usePresence returns: the same object until something in it changes. */
 export interface ChannelPresence {
-  /** The users present, this one included once entered (empty on count-only channels). */
+  /**
+   * The users present, this one included once entered (empty on count-only channels).
+   * In a capped list: the shared part, this user and its `friends`.
+   */
   readonly users: readonly User[];
+  /** Everyone present, exact also in a capped list. */
   readonly count: number;
+  /** The relay's `list_cap` for this channel, or null when `users` is everyone. */
+  readonly capped: number | null;
   readonly status: PresenceStatus;
   /**
    * Why something failed, or null: a refused enter ("forbidden_enter", status stays
@@ -51,6 +57,28 @@ export interface UsePresenceOptions {
   enter?: boolean;
   /** This user's meta (e.g. `{ typing: true }`); a different one is sent as an update. */
   meta?: Meta;
+  /** User ids shown wherever they are in a capped list (besides this user and the token's `friends`). */
+  friends?: string[];
+}
+
+/** What useMembers returns. */
+export interface ChannelMembers {
+  /** The members of the pages loaded so far, in id order. */
+  readonly users: readonly User[];
+  /** Everyone present, as of the last page; null before the first. */
+  readonly count: number | null;
+  /** The last page is in. */
+  readonly done: boolean;
+  readonly loading: boolean;
+  /** Why the last page failed (e.g. "forbidden_view" on count-only channels), or null. */
+  readonly error: RollcallError | null;
+  /** Load the next page (a stable function; nothing while one loads or when done). */
+  more(): Promise<void>;
+}
+
+export interface UseMembersOptions {
+  /** Members per page: 1 to 1000, 100 by default. */
+  limit?: number;
 }
 
 /** Watch `channel`, and appear in it while mounted unless `enter: false`. */
@@ -64,3 +92,6 @@ export function usePresenceCount(channel: string): number;
  * under the same provider enters. The promise never rejects; failures show as `error`.
  */
 export function useUpdatePresence(channel: string): (meta: Meta) => Promise<void>;
+
+/** Everyone in `channel`, page by page: `more()` adds the next page to `users`. */
+export function useMembers(channel: string, options?: UseMembersOptions): ChannelMembers;

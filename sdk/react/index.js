@@ -15,6 +15,7 @@ import {
   useEffect,
   useMemo,
   useRef,
+  useState,
   useSyncExternalStore,
 } from "react";
 import { PresenceStore } from "./store.js";
@@ -72,12 +73,20 @@ const whole = (snapshot) => snapshot;
 const countOf = (snapshot) => snapshot.count;
 
 /**
- * The users of `channel`, their count, the connection's status and the last error.
- * Appears in the channel while mounted (unless `enter: false`); a new `meta` is sent
- * as an update, a new `channel` leaves the old one and enters the new one.
+ * The users of `channel`, their count, the cap of a capped list, the connection's
+ * status and the last error. Appears in the channel while mounted (unless `enter:
+ * false`); a new `meta` is sent as an update, a new `channel` leaves the old one and
+ * enters the new one. `friends` (user ids) are shown wherever they are in a capped list.
  */
-export function usePresence(channel, { enter = true, meta } = {}) {
+export function usePresence(channel, { enter = true, meta, friends } = {}) {
   const store = useStore("usePresence");
+  // Compared as JSON, like meta: an inline array is a new one on every render. Before
+  // the watch, so the first subscription already carries them.
+  const friendsJson = friends?.length ? JSON.stringify(friends) : undefined;
+  useEffect(() => {
+    if (friendsJson === undefined) return undefined;
+    return store.follow(channel, JSON.parse(friendsJson));
+  }, [store, channel, friendsJson]);
   const snapshot = useWatch(store, channel, whole);
   // Compared as JSON: an inline `{ typing }` is a new object on every render.
   const metaJson = meta === undefined ? undefined : JSON.stringify(meta);
@@ -106,4 +115,47 @@ export function usePresenceCount(channel) {
 export function useUpdatePresence(channel) {
   const store = useStore("useUpdatePresence");
   return useCallback((meta) => store.update(channel, meta), [store, channel]);
+}
+
+const NO_PAGES = Object.freeze({ users: Object.freeze([]), count: null, next: null, done: false, loading: false, error: null });
+
+/**
+ * Everyone in `channel`, page by page ("and 1,234 others": show more): `more()` loads
+ * the next `limit` members (in id order) and adds them to `users`; `done` once the last
+ * page is in. A listing at the time of each page, not kept up to date: the live list is
+ * usePresence's. Starts empty; a new `channel` or `limit` starts again.
+ */
+export function useMembers(channel, { limit } = {}) {
+  const store = useStore("useMembers");
+  const key = `${limit ?? ""} ${channel}`;
+  const [state, setState] = useState({ key, ...NO_PAGES });
+  const loading = useRef(null);
+  const current = state.key === key ? state : { key, ...NO_PAGES };
+  // Read by `more` at call time: a stable function that always asks for the next page.
+  const next = useRef(current.next);
+  next.current = current.next;
+  const finished = useRef(current.done);
+  finished.current = current.done;
+  const more = useCallback(() => {
+    if (finished.current || loading.current === key) return Promise.resolve();
+    loading.current = key;
+    setState((s) => ({ ...(s.key === key ? s : { key, ...NO_PAGES }), loading: true }));
+    const options = { ...(next.current === null ? {} : { after: next.current }), ...(limit === undefined ? {} : { limit }) };
+    return store.members(channel, options).then(
+      (page) => {
+        if (loading.current === key) loading.current = null;
+        setState((s) =>
+          s.key !== key
+            ? s
+            : { key, users: [...s.users, ...page.users], count: page.count, next: page.next, done: page.next === null, loading: false, error: null },
+        );
+      },
+      (error) => {
+        if (loading.current === key) loading.current = null;
+        setState((s) => (s.key !== key ? s : { ...s, loading: false, error }));
+      },
+    );
+  }, [store, channel, limit, key]);
+  const { users, count, done, error } = current;
+  return { users, count, done, loading: current.loading, error, more };
 }

@@ -7,7 +7,7 @@
 // leave, an unsubscribe, the connection) waits one task: if a hook takes it back in
 // between, nobody outside this tab sees anything.
 //
-// Each channel keeps one snapshot object `{ users, count, status, error }`, replaced
+// Each channel keeps one snapshot object `{ users, count, capped, status, error }`, replaced
 // only when one of them changes, so `useSyncExternalStore` re-renders the components of
 // that channel and no others.
 
@@ -21,8 +21,8 @@ const NO_USERS = Object.freeze([]);
 /** Give something up one task later, unless it is taken back first. */
 const later = (fn) => setTimeout(fn, 0);
 
-function freeze(users, count, status, error) {
-  return Object.freeze({ users, count, status, error });
+function freeze(users, count, status, error, capped = null) {
+  return Object.freeze({ users, count, capped, status, error });
 }
 
 export class PresenceStore {
@@ -76,18 +76,30 @@ export class PresenceStore {
 
   start() {
     this.started = true;
-    connect(this.options).then(
+    this.connected = connect(this.options).then(
       (presence) => {
         if (this.closed) {
           presence.close();
-          return;
+          return null;
         }
         this.presence = presence;
         presence.ready.catch((error) => this.fail(error));
         for (const entry of this.channels.values()) entry.sync();
+        return presence;
       },
-      (error) => this.fail(error),
+      (error) => {
+        this.fail(error);
+        return null;
+      },
     );
+  }
+
+  /** One page of everyone in `name` (`{ users, next, count }`), once connected. */
+  members(name, options) {
+    return (this.connected ?? Promise.resolve(null)).then((presence) => {
+      if (!presence) throw this.error ?? new Error("The presence provider is not connected.");
+      return presence.channel(name).members(options);
+    });
   }
 
   close() {
@@ -130,6 +142,20 @@ export class PresenceStore {
     return () => {
       entry.listeners.delete(onChange);
       entry.later();
+    };
+  }
+
+  /**
+   * A hook follows `friends` in `name`: a capped list shows them wherever they are.
+   * Returns the undo (the subscription keeps them until it ends: following a few
+   * more people costs nothing).
+   */
+  follow(name, friends) {
+    const entry = this.entry(name);
+    entry.friends.push(friends);
+    entry.sync();
+    return () => {
+      entry.friends.splice(entry.friends.indexOf(friends), 1);
     };
   }
 
@@ -186,6 +212,11 @@ class ChannelEntry {
     this.name = name;
     this.listeners = new Set();
     this.enters = 0;
+    /** The friend lists of the hooks that follow people here. */
+    this.friends = [];
+    /** The friends the SDK subscription was made with. */
+    this.following = [];
+    this.stopState = null;
     this.snapshot = store.initial(name);
     /** @type {import("rollcall").Channel | null} */
     this.channel = null;
@@ -228,31 +259,42 @@ class ChannelEntry {
       return;
     }
     if (!presence || this.blind) return;
-    if (!this.channel) {
+    const friends = [...new Set([...this.following, ...this.friends.flat()])];
+    if (!this.channel || friends.length > this.following.length) {
+      // More friends: a new SDK handle subscribes with all of them, then the old one
+      // stops (the SDK keeps one subscription per channel and adds the friends to it).
+      let channel;
       try {
-        this.channel = presence.channel(this.name);
+        channel = presence.channel(this.name, { friends });
       } catch (error) {
         this.blind = true;
         this.setError(error);
         return;
       }
+      const first = !this.channel;
+      this.channel = channel;
+      this.following = friends;
+      if (first) {
+        this.stops.push(
+          channel.on("error", (error) => {
+            if (error.code === "forbidden_view") this.blind = true;
+            this.setError(error);
+          }),
+        );
+      }
+      const stopOld = this.stopState;
       let subscribing = true;
-      this.stops.push(
-        this.channel.on("error", (error) => {
-          if (error.code === "forbidden_view") this.blind = true;
-          this.setError(error);
-        }),
-        // Called at once with the `initial` state, if any; later calls come from the relay.
-        this.channel.subscribe((state) => {
-          this.state = state;
-          if (!subscribing) this.live = true;
-          // A refused token from a token function is told while the SDK goes on
-          // trying: a state after it means the next token was accepted.
-          if (!subscribing && TOKEN_REFUSALS.includes(this.error?.code)) this.error = null;
-          this.refresh();
-        }),
-      );
+      // Called at once with the `initial` state, if any; later calls come from the relay.
+      this.stopState = channel.subscribe((state) => {
+        this.state = state;
+        if (!subscribing) this.live = true;
+        // A refused token from a token function is told while the SDK goes on
+        // trying: a state after it means the next token was accepted.
+        if (!subscribing && TOKEN_REFUSALS.includes(this.error?.code)) this.error = null;
+        this.refresh();
+      });
       subscribing = false;
+      stopOld?.();
     }
     if (this.enters > 0 && !this.entered && !this.refused) {
       const meta = this.store.metas.get(this.name) ?? {};
@@ -278,7 +320,7 @@ class ChannelEntry {
 
   /** The connection was closed: forget what it knew, keep what the hooks want. */
   detach() {
-    for (const stop of this.stops.splice(0)) stop();
+    this.unsubscribe();
     this.channel = null;
     this.attempts += 1;
     this.entered = false;
@@ -296,13 +338,20 @@ class ChannelEntry {
   drop() {
     if (this.entered) this.channel.leave().catch(() => {});
     this.attempts += 1;
-    for (const stop of this.stops.splice(0)) stop();
+    this.unsubscribe();
     this.channel = null;
     this.entered = false;
     if (this.store.channels.get(this.name) === this) {
       this.store.channels.delete(this.name);
       this.store.metas.delete(this.name);
     }
+  }
+
+  unsubscribe() {
+    for (const stop of this.stops.splice(0)) stop();
+    this.stopState?.();
+    this.stopState = null;
+    this.following = [];
   }
 
   setError(error) {
@@ -318,9 +367,11 @@ class ChannelEntry {
     const initial = this.store.initial(this.name);
     const users = this.state?.users ?? initial.users;
     const count = this.state?.count ?? initial.count;
+    const capped = this.state?.capped ?? null;
     const old = this.snapshot;
-    if (old.users === users && old.count === count && old.status === status && old.error === error) return;
-    this.snapshot = freeze(users, count, status, error);
+    const same = old.users === users && old.count === count && old.capped === capped;
+    if (same && old.status === status && old.error === error) return;
+    this.snapshot = freeze(users, count, status, error, capped);
     for (const listener of [...this.listeners]) listener();
   }
 }

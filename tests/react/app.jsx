@@ -5,12 +5,14 @@
 
 import { Activity, Component, StrictMode, useEffect, useState } from "react";
 import { createRoot } from "react-dom/client";
-import { PresenceProvider, usePresence, usePresenceCount, useUpdatePresence } from "@rollcall/react";
+import { PresenceProvider, useMembers, usePresence, usePresenceCount, useUpdatePresence } from "@rollcall/react";
 
 const log = [];
 /** Mount effects per part: 2 under StrictMode's double mount, 1 otherwise. */
 const mounts = {};
 const updaters = {};
+/** Each crowd part's `more()`. */
+const mores = {};
 /** Errors that reached an error boundary: none should. */
 const thrown = [];
 let setScene = null;
@@ -53,6 +55,35 @@ function Count({ id, channel }) {
   return <p id={id}>{count}</p>;
 }
 
+/** A capped "who is online": some names, "and N others", and everyone page by page. */
+function Crowd({ id, channel, friends, limit }) {
+  const presence = usePresence(channel, { friends });
+  const members = useMembers(channel, { limit });
+  mores[id] = members.more;
+  useMountCount(id);
+  log.push({
+    id,
+    channel,
+    count: presence.count,
+    capped: presence.capped,
+    status: presence.status,
+    users: presence.users.map((u) => u.id),
+    members: members.users.map((u) => u.id),
+    membersCount: members.count,
+    done: members.done,
+    at: Date.now(),
+  });
+  const others = presence.count - presence.users.length;
+  return (
+    <p id={id}>
+      {presence.users.map((u) => u.name).join(", ")}
+      {others > 0 ? ` and ${others} others` : ""}
+    </p>
+  );
+}
+
+const parts = { room: Room, count: Count, crowd: Crowd };
+
 class Boundary extends Component {
   state = { failed: false };
   static getDerivedStateFromError() {
@@ -70,7 +101,8 @@ class Boundary extends Component {
 const tokenFunction = async () => window.freshToken();
 
 /**
- * scene: { url, token, parts: [{ kind: "room" | "count", id, channel, enter?, meta? }],
+ * scene: { url, token, parts: [{ kind: "room" | "count" | "crowd", id, channel, enter?, meta?,
+ * friends?, limit? }],
  * hidden? } where `hidden` (true or false) puts the provider in an <Activity>, and
  * `token: "function"` uses `tokenFunction`.
  */
@@ -79,9 +111,10 @@ function Scene({ initial }) {
   setScene = set;
   const tree = (
     <PresenceProvider url={scene.url} token={scene.token === "function" ? tokenFunction : scene.token}>
-      {scene.parts.map((part) =>
-        part.kind === "count" ? <Count key={part.id} {...part} /> : <Room key={part.id} {...part} />,
-      )}
+      {scene.parts.map((part) => {
+        const Part = parts[part.kind];
+        return <Part key={part.id} {...part} />;
+      })}
     </PresenceProvider>
   );
   if (scene.hidden === undefined) return tree;
@@ -107,6 +140,9 @@ window.app = {
   },
   update(id, meta) {
     return updaters[id](meta);
+  },
+  more(id) {
+    return mores[id]();
   },
   unmount() {
     root.unmount();

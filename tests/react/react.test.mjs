@@ -12,7 +12,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
 import {
-  checkBuilt, startRelay, startSite, launchBrowser, openTab, token, hold, TIMING, SLACK_MS,
+  checkBuilt, startRelay, startSite, launchBrowser, openTab, token, hold, TIMING, SLACK_MS, LIST_CAP,
 } from "../browser/harness.mjs";
 import { HERE, bundle, scratch, serve } from "./site.mjs";
 
@@ -129,6 +129,36 @@ async function observer(...channels) {
 
 const room = (id, channel, more = {}) => ({ kind: "room", id, channel, ...more });
 const count = (id, channel) => ({ kind: "count", id, channel });
+
+test("a capped list through usePresence and useMembers: the cap, the exact count, a friend outside the list, every page", async () => {
+  const ch = "/crowd/react";
+  const crowd = [];
+  for (const name of ["c1", "c2", "c3"]) {
+    const context = await chrome.browser.newContext();
+    const tab = await openTab(context, sdkSite);
+    await tab.connect({ url: relay.url, token: await token(name) });
+    await tab.watch(ch);
+    assert.deepEqual(await tab.enter(ch, {}), { ok: true });
+    await tab.waitForState(ch, (s) => s.users.length > 0, FIRST_STATE_MS, `${name} is in`);
+    crowd.push(context);
+  }
+  const me = await user("me", [{ kind: "crowd", id: "c", channel: ch, friends: ["pal"], limit: 3 }]);
+  const first = await me.waitFor("c", (s) => s.status === "connected" && s.count === 4, FIRST_STATE_MS, "the crowd and me are counted");
+  assert.equal(first.capped, LIST_CAP);
+  assert.deepEqual(first.users, ["c1", "c2", "me"], "the first two, and me outside the shared list");
+  assert.equal(await me.page.textContent("#c"), "user c1, user c2, user me and 1 others");
+  const pal = await user("pal", [room("r", ch)]);
+  const seen = await me.waitFor("c", (s) => s.count === 5 && s.users.includes("pal"), FIRST_STATE_MS, "pal, a friend, entered outside the list");
+  assert.deepEqual(seen.users, ["c1", "c2", "me", "pal"]);
+  await me.page.evaluate(() => window.app.more("c"));
+  const one = await me.waitFor("c", (s) => s.members.length === 3, FIRST_STATE_MS, "the first page");
+  assert.deepEqual([one.members, one.membersCount, one.done], [["c1", "c2", "c3"], 5, false]);
+  await me.page.evaluate(() => window.app.more("c"));
+  const two = await me.waitFor("c", (s) => s.done, FIRST_STATE_MS, "the last page");
+  assert.deepEqual(two.members, ["c1", "c2", "c3", "me", "pal"]);
+  assert.deepEqual(me.errors, []);
+  for (const context of [...crowd, me.context, pal.context]) await context.close();
+});
 
 async function twoUsers(react) {
   const ch = `/room/two-${react}`;

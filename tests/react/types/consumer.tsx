@@ -7,6 +7,8 @@ import {
   usePresence,
   usePresenceCount,
   useUpdatePresence,
+  useMembers,
+  type ChannelMembers,
   type ChannelPresence,
   type PresenceStatus,
   type RollcallError,
@@ -49,6 +51,19 @@ function Reply() {
   return <textarea onChange={() => void sent} />;
 }
 
+function Crowd() {
+  const { users, count, capped } = usePresence("/site/online", { enter: false, friends: ["12", "40"] });
+  const cap: number | null = capped;
+  // @ts-expect-error friends are user ids
+  usePresence("/site/online", { friends: [12] });
+  const everyone: ChannelMembers = useMembers("/site/online", { limit: 50 });
+  const more: Promise<void> = everyone.more();
+  const total: number | null = everyone.count;
+  // @ts-expect-error limit is a number
+  useMembers("/site/online", { limit: "50" });
+  return <p onClick={() => void more}>{users.length} of {count} ({cap}, {total}, {String(everyone.done)})</p>;
+}
+
 export function App({ token }: { token: string }) {
   return (
     <StrictMode>
@@ -56,6 +71,7 @@ export function App({ token }: { token: string }) {
         <Readers channel="/topic/1" />
         <Watcher />
         <Reply />
+        <Crowd />
       </PresenceProvider>
       <PresenceProvider
         url="https://presence.example.com"
