@@ -449,3 +449,83 @@ fn a_decisions_section_is_read_and_checked_by_name() {
         assert!(err.contains(key), "{key}: {err}");
     }
 }
+
+async fn both_listening(relays: &[&TestRelay]) {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while !relays.iter().all(|r| r.state.decisions.shared_up()) {
+        assert!(tokio::time::Instant::now() < deadline, "the relays subscribe to redis");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Two relays asking at once about the same user and channel, of a site that says yes
+/// to the first call and no to the second: both use the one answer stored first.
+#[tokio::test]
+async fn two_relays_on_redis_agree_on_one_answer_even_when_they_ask_at_once() {
+    let redis = RedisServer::start();
+    let calls = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = calls.clone();
+    let site = Site::start(move |_| {
+        let n = counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let answer = if n % 2 == 0 { json!({"enter": true}) } else { json!({}) };
+        Reply::Slow(Duration::from_millis(200), answer)
+    })
+    .await;
+    let toml = format!("redis_url = \"{}\"\n{}", redis.url(), config(&site, ""));
+    let a = TestRelay::start(&toml).await;
+    let b = TestRelay::start(&toml).await;
+    both_listening(&[&a, &b]).await;
+    let mut on_a = a.connect("ann", "laptop").await;
+    let mut on_b = b.connect("ann", "phone").await;
+    let (at_a, at_b) = tokio::join!(on_a.enter("/topic/1", json!({})), on_b.enter("/topic/1", json!({})));
+    assert_eq!(site.calls(), 2, "both asked: nothing was stored yet");
+    assert_eq!(at_a.is_ok(), at_b.is_ok(), "one answer for both relays: {at_a:?} {at_b:?}");
+    // A third relay's user of the same answer does not ask again.
+    let c = TestRelay::start(&toml).await;
+    let mut on_c = c.connect("ann", "tablet").await;
+    assert_eq!(on_c.enter("/topic/1", json!({})).await.is_ok(), at_a.is_ok());
+    assert_eq!(site.calls(), 2, "the third relay found the answer in redis");
+    assert!(redis
+        .cli(&["pttl", "rc:{/topic/1}:d:ann"])
+        .is_some_and(|t| t.trim().parse::<i64>().is_ok_and(|ms| ms > 0 && ms <= 120_000)));
+}
+
+#[tokio::test]
+async fn with_redis_a_removal_or_a_forgotten_answer_on_one_relay_holds_on_every_relay() {
+    let redis = RedisServer::start();
+    let site = Site::start(|_| Reply::Json(json!({"enter": true}))).await;
+    let toml = format!("redis_url = \"{}\"\n{}", redis.url(), config(&site, ""));
+    let a = TestRelay::start(&toml).await;
+    let b = TestRelay::start(&toml).await;
+    both_listening(&[&a, &b]).await;
+    let mut ann_a = a.connect("ann", "laptop").await;
+    ann_a.enter("/topic/1", json!({})).await.unwrap();
+    let mut ann_b = b.connect("ann", "phone").await;
+    ann_b.enter("/topic/1", json!({})).await.unwrap();
+    assert_eq!(site.calls(), 1, "relay b used relay a's answer");
+    let mut bob = b.connect("bob", "b1").await;
+    bob.enter("/topic/1", json!({})).await.unwrap();
+    let seen = bob.subscribe("/topic/1").await;
+    assert_eq!(seen, ["ann", "bob"]);
+
+    site.answer(|q| Reply::Json(if q["user"]["id"] == "ann" { json!({}) } else { json!({"enter": true}) }));
+    let auth = [("authorization", "Bearer test-api-key")];
+    let (status, _, body) = call(&a.state, "DELETE", "/v1/channels/%2Ftopic%2F1/users/ann", &auth, "").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(bob.diff().await, ["-ann"], "gone from relay b too");
+    let (code, _, _, _) = next_error(&mut ann_b).await;
+    assert_eq!(code, "forbidden_enter");
+    let (code, _, _) = refused(&mut ann_b, json!({"type": "enter", "ch": "/topic/1", "ref": 9})).await;
+    assert_eq!(code, "forbidden_enter", "relay b asked the site again");
+    assert_eq!(
+        redis.cli(&["get", "rc:{/topic/1}:d:ann"]).map(|s| s.trim().to_string()),
+        Some(r#"{"enter":false}"#.to_string()),
+        "the new answer is the one stored"
+    );
+
+    // Forgetting a channel's answers on relay a makes relay b ask again for bob.
+    site.answer(|_| Reply::Json(json!({"view": true})));
+    let (status, _, body) = call(&a.state, "DELETE", "/v1/decisions?channel=%2Ftopic%2F1", &auth, "").await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(bob.diff().await, ["-bob"], "relay b rechecked bob at once");
+}
