@@ -434,3 +434,24 @@ async fn demo_mode_opens_the_console_without_a_key_and_it_can_be_turned_off() {
     .await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test]
+async fn every_metric_the_grafana_dashboard_charts_is_served_at_metrics() {
+    let relay = TestRelay::start(&console_config("")).await;
+    let served = metrics(&relay).await;
+    let dashboard = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/grafana-dashboard.json")).unwrap();
+    let parsed: Value = serde_json::from_str(&dashboard).expect("the dashboard is JSON");
+    assert!(parsed["panels"].as_array().unwrap().len() >= 20);
+    let mut charted: Vec<&str> = dashboard
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| w.starts_with("rollcall_"))
+        .collect();
+    charted.sort();
+    charted.dedup();
+    assert!(charted.len() >= 25, "{charted:?}");
+    let missing: Vec<&&str> = charted
+        .iter()
+        .filter(|m| !served.contains(&format!("# TYPE {m} ")))
+        .collect();
+    assert!(missing.is_empty(), "charted but not served: {missing:?}");
+}
