@@ -12,7 +12,7 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { checkBuilt, startRelay, launchBrowser, hold, SLACK_MS } from "../browser/harness.mjs";
+import { checkBuilt, startRelay, launchBrowser, hold, SLACK_MS, LIST_CAP } from "../browser/harness.mjs";
 import { buildApp, startAppSite } from "./app.mjs";
 
 /** First state of a page: the app boots, loads the wasm and connects. */
@@ -125,6 +125,45 @@ test("two users see each other through the service: tracked users and count rend
   await ann.sees("q", ["user ann"], SEEN_MS, "ann alone in the second channel");
   assert.deepEqual(ann.sockets.map((ws) => new URL(ws.url()).pathname), ["/v1/ws"], "one WebSocket for the app");
   await close(ann, bob);
+});
+
+test("a capped list: tracked capped and count, a friend outside the list, members() page by page", async () => {
+  const ch = "/crowd/ember";
+  const crowd = [];
+  for (const sub of ["c1", "c2", "c3"]) {
+    const person = await open(sub);
+    await person.add("p", "who", ch);
+    await person.sees("p", [...crowd.map((p) => `user ${p.sub}`).slice(0, LIST_CAP), `user ${sub}`].slice(-LIST_CAP - 1), SEEN_MS, `${sub} is in`);
+    crowd.push(person);
+  }
+  const me = await open("me");
+  await me.add("c", "crowd", ch);
+  const state = () => me.page.evaluate(() => {
+    const el = document.querySelector('[data-part="c"] .crowd');
+    return {
+      capped: el.dataset.capped,
+      count: el.dataset.count,
+      shown: [...el.querySelectorAll(".shown li")].map((li) => li.textContent.trim()),
+      others: el.querySelector(".others")?.textContent.trim() ?? null,
+      pages: [...el.querySelectorAll(".pages span")].map((s) => s.textContent.trim()),
+      done: el.dataset.done,
+    };
+  });
+  await until(me.page, () => document.querySelector('[data-part="c"] .crowd')?.dataset.count === "3", null, BOOT_MS, "me counts the crowd");
+  assert.deepEqual(await state(), {
+    capped: String(LIST_CAP), count: "3", shown: ["user c1", "user c2"], others: "and 1 others", pages: [], done: "false",
+  });
+  // pal, a friend, arrives outside the shared list.
+  const pal = await open("pal");
+  await pal.add("p", "who", ch);
+  await until(me.page, () => [...document.querySelectorAll('[data-part="c"] .shown li')].some((li) => li.textContent.includes("pal")), null, SEEN_MS, "me sees pal");
+  assert.equal((await state()).count, "4");
+  await me.page.click('[data-part="c"] button');
+  await until(me.page, () => document.querySelectorAll('[data-part="c"] .pages span').length === 2, null, SEEN_MS, "the first page");
+  await me.page.click('[data-part="c"] button');
+  await until(me.page, () => document.querySelector('[data-part="c"] .crowd').dataset.done === "true", null, SEEN_MS, "the last page");
+  assert.deepEqual((await state()).pages, ["c1", "c2", "c3", "pal"]);
+  await close(me, pal, ...crowd);
 });
 
 test("the channel's tracked state is valid before the connection is made, and the connection waits for first use", async () => {

@@ -43,6 +43,10 @@ export class SharedChannel {
   #watching = new Set();
   #connect;
   #onIdle;
+  #presence = null;
+  /** Whom the handles follow in a capped list, and how many the subscription was made with. */
+  #friends = new Set();
+  #following = 0;
   /** Settles once the SDK channel exists: `#sdk` is set, or why it cannot be. */
   #ready = null;
   #sdk = null;
@@ -95,7 +99,8 @@ export class SharedChannel {
     return this.#afterSync(() => this.#released, true);
   }
 
-  subscribe(handle) {
+  subscribe(handle, friends) {
+    for (const friend of friends ?? []) this.#friends.add(String(friend));
     this.#watching.add(handle);
     const known = this.#afterSync(() => this.#firstState?.promise);
     // Usually called without await (in a constructor): a refusal is on `error`.
@@ -106,6 +111,12 @@ export class SharedChannel {
   unsubscribe(handle) {
     this.#watching.delete(handle);
     this.#queueSync();
+  }
+
+  /** One page of everyone present: `{ users, next, count }`. */
+  async members(options) {
+    await this.#connection();
+    return this.#sdk.members(options);
   }
 
   /** A handle is gone (left explicitly or destroyed with its owner). */
@@ -140,6 +151,7 @@ export class SharedChannel {
   #connection() {
     this.#ready ??= this.#connect().then(
       (presence) => {
+        this.#presence = presence;
         this.#sdk = presence.channel(this.name);
         presence.ready.then(
           () => {
@@ -182,7 +194,7 @@ export class SharedChannel {
     } else if (wantIn && this.#inSdk && !sameMeta(this.#sentMeta, meta)) {
       this.#send(sdk.update(meta), meta, false);
     }
-    if (wantWatch && !this.#unwatch) this.#watch(sdk);
+    if (wantWatch && (!this.#unwatch || this.#friends.size > this.#following)) this.#watch();
 
     const toRelease = (!wantIn && this.#inSdk) || (!wantWatch && this.#unwatch !== null);
     if (toRelease && !this.#releaseTimer) {
@@ -213,6 +225,8 @@ export class SharedChannel {
     if (this.#watching.size === 0 && this.#unwatch) {
       this.#unwatch();
       this.#unwatch = null;
+      this.#firstState = null;
+      this.#following = 0;
     }
     leaving.then(() => released?.resolve());
     this.#sync();
@@ -239,11 +253,20 @@ export class SharedChannel {
     );
   }
 
-  #watch(sdk) {
+  /**
+   * Subscribes with every friend the handles named. With more friends than the running
+   * subscription has, the new one starts before the old one stops: the SDK adds them to
+   * its one subscription of the channel, which never ends in between.
+   */
+  #watch() {
     this.#firstState ??= deferred();
+    const sdk = this.#presence.channel(this.name, { friends: [...this.#friends] });
+    this.#following = this.#friends.size;
+    const previous = this.#unwatch;
     const offState = sdk.subscribe((state) => {
       this.users = state.users;
       this.count = state.count;
+      this.capped = state.capped ?? null;
       this.#hasState = true;
       // A refused token from a token function is told while the SDK goes on trying:
       // a state after it means the next token was accepted.
@@ -255,8 +278,8 @@ export class SharedChannel {
     this.#unwatch = () => {
       offState();
       offError();
-      this.#firstState = null;
     };
+    previous?.();
   }
 
   /** `watching`: the error also ends a wait for the first state (not so an enter's refusal). */
@@ -270,13 +293,14 @@ export class SharedChannel {
 trackedFields(SharedChannel, {
   users: () => [],
   count: () => 0,
+  capped: () => null,
   status: () => "connecting",
   error: () => null,
 });
 
 /**
  * What `presence.getChannel(name, owner)` hands out: one component's hold on a
- * channel. Its state (`users`, `count`, `status`, `error`) is the channel's, shared
+ * channel. Its state (`users`, `count`, `capped`, `status`, `error`) is the channel's, shared
  * with every other handle of the same name; its wants are its own, and end when it is
  * destroyed with its owner.
  */
@@ -301,6 +325,11 @@ export class PresenceChannel {
     return this.#shared.count;
   }
 
+  /** The relay's `list_cap` for this channel (then `users` is part of `count`), or null. */
+  get capped() {
+    return this.#shared.capped;
+  }
+
   get status() {
     return this.#shared.status;
   }
@@ -321,8 +350,14 @@ export class PresenceChannel {
     return this.#shared.leave(this);
   }
 
-  subscribe() {
-    return this.#alive("subscribe") ?? this.#shared.subscribe(this);
+  /** `friends`: user ids a capped list shows wherever they are in it. */
+  subscribe({ friends } = {}) {
+    return this.#alive("subscribe") ?? this.#shared.subscribe(this, friends);
+  }
+
+  /** One page of everyone present, in id order: `{ users, next, count }`. */
+  members(options) {
+    return this.#alive("members") ?? this.#shared.members(options);
   }
 
   unsubscribe() {

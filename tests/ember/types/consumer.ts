@@ -58,6 +58,16 @@ export class TopicReaders extends Component<Signature> {
     return `${this.channel.count} ${status} ${error?.code ?? ""} ${wrong}`;
   }
 
+  async everyone(): Promise<string[]> {
+    void this.channel.subscribe({ friends: ["12", "40"] });
+    // @ts-expect-error friends are user ids
+    void this.channel.subscribe({ friends: [12] });
+    const capped: number | null = this.channel.capped;
+    const page = await this.channel.members({ after: "7", limit: 50 });
+    const next: string | null = page.next;
+    return [...page.users.map((user) => user.id), String(capped), String(next), String(page.count)];
+  }
+
   async leaveAll(): Promise<Presence> {
     await this.channel.leave();
     this.channel.unsubscribe();

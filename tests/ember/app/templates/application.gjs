@@ -5,6 +5,7 @@ import ReplyBox from "readme:ember-template.hbs";
 import TopicReaders from "addon-readme:topic-readers.gjs";
 import AddonReplyBox from "addon-readme:reply-box.gjs";
 import Forgetful from "../components/forgetful.gjs";
+import Crowd from "../components/crowd.gjs";
 
 const is = (a, b) => a === b;
 
@@ -21,6 +22,8 @@ const is = (a, b) => a === b;
         <AddonReplyBox @typing={{part.typing}} />
       {{else if (is part.kind "forgetful")}}
         <Forgetful @channel={{part.channel}} />
+      {{else if (is part.kind "crowd")}}
+        <Crowd @channel={{part.channel}} />
       {{/if}}
     </div>
   {{/each}}
