@@ -27,4 +27,4 @@ echo
 echo "rollcall demo: open http://$listen/ in two browsers (or one private window) to see two people."
 echo "Demo tokens are for demos only: in --demo mode the relay signs a token for anyone who asks."
 echo
-exec target/release/rollcall-relay --demo --listen "$listen"
+exec target/release/rollcall-relay --demo --config scripts/demo.toml --listen "$listen"

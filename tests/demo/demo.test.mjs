@@ -36,6 +36,12 @@ const PEOPLE = {
   grace: { id: "u-grace", name: "Grace Hopper" },
 };
 
+/** More people, for the capped "who is online" (scripts/demo.toml caps it at 3). */
+const CROWD = {
+  alan: { id: "u-alan", name: "Alan Turing" },
+  edsger: { id: "u-edsger", name: "Edsger Dijkstra" },
+};
+
 let relay;
 let browser;
 const people = {}; // key -> { context, page, errors }
@@ -229,6 +235,41 @@ test("a rename reaches the other person without a leave and a join", async () =>
   assert.deepEqual(await announcements(grace), [], "no leave or join was announced");
 });
 
+test("the site's 'who is online' is capped: some names, 'and N others', everyone on request", async () => {
+  const { page } = people.ada;
+  const crowd = [];
+  try {
+    for (const key of Object.keys(CROWD)) {
+      const person = await openPerson(key, "/");
+      crowd.push(person);
+      await eventually(`${key}'s page is live`, async () => {
+        assert.equal(await person.page.locator("#conn").getAttribute("data-state"), "live");
+      });
+    }
+    await eventually("ada sees the first three and one other", async () => {
+      assert.equal(await text(page, "#online-count-text"), "4 online");
+      assert.equal(await text(page, "#people-summary"), "You, Alan Turing, Grace Hopper and 1 other.");
+    });
+    // Edsger came fourth: he sees the first three and himself. (Ada may have renamed
+    // herself in an earlier test.)
+    await eventually("edsger sees everyone by name", async () => {
+      assert.match(await text(crowd[1].page, "#people-summary"), /^You, Ada [A-Za-z]+, Alan Turing, Grace Hopper\.$/);
+    });
+    await page.click("#people-more");
+    await eventually("everyone is listed on request", async () => {
+      const listed = await page.$$eval("#everyone-list li", (items) => items.map((item) => item.dataset.user));
+      assert.deepEqual(listed, ["u-ada", "u-alan", "u-edsger", "u-grace"]);
+      assert.equal(await text(page, "#people-more"), "That is everyone");
+    });
+    for (const person of crowd) assert.deepEqual(person.errors, []);
+  } finally {
+    for (const person of crowd) await person.context.close();
+  }
+  await eventually("the crowd left", async () => {
+    assert.equal(await text(page, "#online-count-text"), "2 online");
+  });
+});
+
 test("pages raise no uncaught errors", () => {
   for (const [key, { errors }] of Object.entries(people)) {
     assert.deepEqual(errors, [], `${key}'s pages threw`);
@@ -270,7 +311,7 @@ test("when the relay comes back, the page is live again", async () => {
 // ---- helpers ------------------------------------------------------------------------
 
 async function startRelay(listen = "127.0.0.1:0") {
-  const child = spawn(RELAY, ["--demo", "--listen", listen], {
+  const child = spawn(RELAY, ["--demo", "--config", path.join(ROOT, "scripts/demo.toml"), "--listen", listen], {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],
     env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" },
@@ -314,7 +355,7 @@ async function openPerson(key, where) {
     } catch {
       // about:blank has no localStorage.
     }
-  }, [IDENTITY_KEY, JSON.stringify(PEOPLE[key])]);
+  }, [IDENTITY_KEY, JSON.stringify(PEOPLE[key] ?? CROWD[key])]);
   const page = await context.newPage();
   const errors = [];
   watchErrors(page, errors);

@@ -53,10 +53,49 @@ app.watchEntered(app.site, (state) => {
   const users = usersOf(state);
   people.render(users);
   const count = countOf(state);
-  document.getElementById("people-count").textContent = `${count} online`;
+  document.getElementById("people-count").textContent = `${count.toLocaleString("en")} online`;
   const empty = document.getElementById("people-empty");
   empty.hidden = users.length > 0;
   empty.textContent = "Nobody is here yet.";
+  // A capped list (the demo's scripts/demo.toml): some names and how many others.
+  const summary = document.getElementById("people-summary");
+  summary.hidden = state.capped === null;
+  summary.textContent = state.capped === null ? "" : whoIsOnline(users, count, app.me.id);
+  document.getElementById("everyone").hidden = state.capped === null;
+  document.getElementById("people-cap").textContent = String(state.capped ?? "");
+});
+
+/** "You, Ada, Grace and 1,234 others": the names the relay sent, then the count of the rest. */
+export function whoIsOnline(users, count, selfId) {
+  const names = [...users]
+    .sort((a, b) => (a.id === selfId ? -1 : b.id === selfId ? 1 : 0))
+    .map((user) => (user.id === selfId ? "You" : displayName(user)));
+  const others = count - users.length;
+  if (others <= 0) return `${names.join(", ")}.`;
+  return `${names.join(", ")} and ${others.toLocaleString("en")} ${others === 1 ? "other" : "others"}.`;
+}
+
+// Everyone, page by page, on request.
+let after = null;
+const everyoneList = document.getElementById("everyone-list");
+const moreButton = document.getElementById("people-more");
+moreButton.addEventListener("click", async () => {
+  moreButton.disabled = true;
+  try {
+    const page = await app.site.members({ limit: 50, ...(after === null ? {} : { after }) });
+    for (const user of page.users) {
+      const item = document.createElement("li");
+      item.dataset.user = user.id;
+      item.append(avatar(user, { size: "xs" }), ` ${displayName(user)}`);
+      everyoneList.append(item);
+    }
+    after = page.next;
+    moreButton.textContent = after === null ? "That is everyone" : "Show more";
+    moreButton.disabled = after === null;
+  } catch (error) {
+    app.fail("Could not list everyone", error);
+    moreButton.disabled = false;
+  }
 });
 
 // Live counts for every topic and document, viewed without entering them.
