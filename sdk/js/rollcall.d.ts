@@ -78,6 +78,28 @@ export interface ConnectOptions {
   initial?: Record<string, InitialChannel>;
 }
 
+/**
+ * The connection as a page may show it, the same in every tab of the browser:
+ * - `"connecting"`: the first connection is being made;
+ * - `"connected"`: the relay's welcome is in (also while another tab takes the
+ *   connection over from a leader tab that closed: nobody sees a flicker);
+ * - `"reconnecting"`: the connection was lost (or could not be made) and is being made
+ *   again; `retryAt` says when the next attempt starts;
+ * - `"offline"`: the browser says it has no network (`navigator.onLine`); the SDK tries
+ *   again as soon as it is back;
+ * - `"closed"`: the connection ended for good and will not come back by itself:
+ *   `close()` was called, another connection of this browser replaced it, or the relay
+ *   refused it (`ready` and the channels' `error` listeners say why).
+ */
+export type ConnectionStatus = "connecting" | "connected" | "reconnecting" | "offline" | "closed";
+
+/** What `presence.on("status")` listeners receive. */
+export interface StatusChange {
+  status: ConnectionStatus;
+  /** While reconnecting: when the next attempt starts (`Date.now()` milliseconds), or null while one is under way. Null otherwise. */
+  retryAt: number | null;
+}
+
 /** The relay's error codes, and the SDK's own. */
 export type ErrorCode =
   | "bad_frame"
@@ -154,6 +176,13 @@ export interface Presence {
   readonly isLeader: boolean;
   /** Is the relay's welcome in (in this tab or the leader tab)? */
   readonly connected: boolean;
+  /** The connection as a page may show it ("reconnecting…"), the same in every tab. */
+  readonly status: ConnectionStatus;
+  /**
+   * Called on every change of `status` (not at once: read `status` for the current one).
+   * Returns the function that removes the listener. Throws "bad_event" for another event.
+   */
+  on(event: "status", callback: (change: StatusChange) => void): () => void;
   /** Settles with the first welcome; rejects with why the relay refused. */
   readonly ready: Promise<void>;
   /** This browser profile's id, shared by its tabs and kept across refreshes. */

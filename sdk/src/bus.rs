@@ -1,9 +1,10 @@
 //! The messages tabs of one browser exchange over BroadcastChannel.
 //!
 //! Followers send intents, page requests, heartbeats and their whole wants (to a new
-//! leader); the leader sends replies, the relay's channel frames (so every tab applies the same snapshot and
-//! diffs), pings, and "stopped" when the connection ends for good. Every message is a
-//! plain object (see `codec`); a message this version cannot read is ignored.
+//! leader); the leader sends replies, the relay's channel frames (so every tab applies
+//! the same snapshot and diffs), pings, the connection's status, and "stopped" when the
+//! connection ends for good. Every message is a plain object (see `codec`); a message
+//! this version cannot read is ignored.
 
 use crate::codec;
 use rollcall_core::client::Page;
@@ -60,6 +61,9 @@ pub enum BusMsg {
     Bye { tab: String, unloading: bool },
     /// Follower -> leader: my view of `ch` skipped a diff; broadcast a snapshot.
     Resync { tab: String, ch: String },
+    /// Leader -> all: the connection's status (`presence.status`) when it changes and
+    /// with every ping; `retry_in`: ms to the next attempt (tabs' clocks differ).
+    Status { status: String, retry_in: Option<u64> },
     /// Leader -> all: the connection ended for good (replaced, refused, closed).
     Stopped { error: ErrorBody },
     /// Leader -> all: an error for the listeners of `ch`, or of every channel (a token

@@ -10,9 +10,10 @@
 
 use crate::bus::{BusMsg, ErrorBody};
 use js_sys::{Array, Object, Reflect, JSON};
-use rollcall_core::client::Page;
+use rollcall_core::client::{Link, Page};
 use rollcall_core::protocol::{ClientMsg, ErrorCode, Identity, Member, Meta, ServerMsg, Status, Terms};
 use rollcall_core::tabs::{Intent, TabWants};
+use rollcall_core::time::Instant;
 use serde_json::{Number, Value};
 use wasm_bindgen::JsValue;
 
@@ -251,6 +252,31 @@ pub fn state_to_js<'a>(
 /// A capped list's cap, or `null`.
 pub fn cap_to_js(cap: Option<usize>) -> JsValue {
     cap.map_or(JsValue::NULL, |c| num(c as u64))
+}
+
+/// `{status, retryAt}` for `presence.on("status")`: `retryAt` is the next attempt's time
+/// in `Date.now()` milliseconds while reconnecting, otherwise null.
+pub fn status_to_js(link: Link, now: Instant) -> JsValue {
+    let o = Object::new();
+    set(&o, "status", &link.as_str().into());
+    let retry_at = match link {
+        Link::Reconnecting { at: Some(at) } => JsValue::from_f64(js_sys::Date::now() + at.since(now) as f64),
+        _ => JsValue::NULL,
+    };
+    set(&o, "retryAt", &retry_at);
+    o.into()
+}
+
+/// A status told over the bus, with the next attempt's time on this tab's clock.
+pub fn link_from(status: &str, at: Option<Instant>) -> Option<Link> {
+    Some(match status {
+        "connecting" => Link::Connecting,
+        "connected" => Link::Connected,
+        "reconnecting" => Link::Reconnecting { at },
+        "offline" => Link::Offline,
+        "closed" => Link::Closed,
+        _ => return None,
+    })
 }
 
 /// `{users, next, count}`: what `channel.members()` resolves with.
@@ -646,6 +672,13 @@ pub fn bus_to_js(msg: &BusMsg) -> JsValue {
             set(&o, "ch", &ch.as_str().into());
             "resync"
         }
+        BusMsg::Status { status, retry_in } => {
+            set(&o, "status", &status.as_str().into());
+            if let Some(ms) = retry_in {
+                set(&o, "retryIn", &num(*ms));
+            }
+            "status"
+        }
         BusMsg::Stopped { error } => {
             set(&o, "error", &error_to_js(error));
             "stopped"
@@ -722,6 +755,10 @@ pub fn bus_from_js(v: &JsValue) -> Option<BusMsg> {
         "resync" => BusMsg::Resync {
             tab: tab()?,
             ch: text(v, "ch")?,
+        },
+        "status" => BusMsg::Status {
+            status: text(v, "status")?,
+            retry_in: int(v, "retryIn"),
         },
         "stopped" => BusMsg::Stopped {
             error: error_from_js(&get(v, "error"))?,

@@ -187,6 +187,29 @@ impl Presence {
         self.shell.read(|st| st.connected())
     }
 
+    /// `"connecting" | "connected" | "reconnecting" | "offline" | "closed"`, the same in
+    /// every tab of this browser.
+    #[wasm_bindgen(getter, unchecked_return_type = "string")]
+    pub fn status(&self) -> JsValue {
+        self.shell.read(|st| get(&st.status(shell::now()), "status"))
+    }
+
+    /// `"status"`: `callback({ status, retryAt })` on every change of `presence.status`
+    /// (`retryAt`: while reconnecting, the next attempt's `Date.now()` time, otherwise
+    /// null). Returns the function that removes the listener.
+    pub fn on(&self, event: &str, callback: Function) -> Result<Function, JsValue> {
+        if event != "status" {
+            return Err(js_error("bad_event", "presence.on() takes \"status\"."));
+        }
+        let id = self.shell.with(|st, _| st.add_status_listener(callback));
+        let shell = self.shell.clone();
+        Ok(
+            shell::callback(Box::new(move |_| shell.with(|st, _| st.remove_status_listener(id))))
+                .into_js_value()
+                .into(),
+        )
+    }
+
     /// Settles with the first welcome, or rejects with why the relay refused.
     #[wasm_bindgen(getter)]
     pub fn ready(&self) -> Promise {

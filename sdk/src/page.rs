@@ -1,5 +1,6 @@
 //! The page around the SDK: lifecycle (`pagehide`, `visibilitychange`), input for idle
-//! detection, the bus's messages, and the client id kept in `localStorage`.
+//! detection, `online`/`offline`, the bus's messages, and the client id kept in
+//! `localStorage`.
 
 use crate::bus::BusMsg;
 use crate::shell::{callback, get, Shell};
@@ -49,6 +50,15 @@ pub fn listen(shell: &Rc<Shell>) {
         }));
         let _ = document.add_event_listener_with_callback("visibilitychange", on_visibility.as_ref().unchecked_ref());
         on_visibility.forget();
+    }
+
+    // The status shows `offline` at once, and a connection waiting to retry tries again
+    // as soon as the network is back.
+    for (name, online) in [("online", true), ("offline", false)] {
+        let s = shell.clone();
+        let on_change = callback(Box::new(move |_| s.with(|st, now| st.set_online(now, online))));
+        let _ = window.add_event_listener_with_callback(name, on_change.as_ref().unchecked_ref());
+        on_change.forget();
     }
 
     let s = shell.clone();

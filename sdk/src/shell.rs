@@ -13,6 +13,9 @@
 //!   `Tabs` ledger (what every tab wants). A follower sends its intents over the bus;
 //!   the leader applies each tab's intent to the ledger, and the ledger's changes to the
 //!   client.
+//! - The connection status (`presence.status`) is the core's [`LinkView`]: the leader
+//!   tells it its client's link after every input and broadcasts it when it changes; a
+//!   follower is told over the bus. Listeners hear what the tab shows, once per change.
 //! - The relay's snapshots, diffs and focus frames are broadcast by the leader, so every
 //!   tab applies the same frames to its own views. A page of members (`members()`) is
 //!   asked of the leader like an intent and answered to the asking tab alone.
@@ -23,9 +26,9 @@ use crate::error::{from_failure, js_error};
 use gloo_timers::callback::Timeout;
 use js_sys::{Function, Math, Promise, Reflect};
 use rollcall_core::client::SmallMap;
-use rollcall_core::client::{Applied, ChannelView, Client, Event, Failure, Page, Ref};
+use rollcall_core::client::{Applied, ChannelView, Client, Event, Failure, Link, Page, Ref};
 use rollcall_core::protocol::{close, ErrorCode, Identity, ServerMsg, Status};
-use rollcall_core::tabs::{Election, Intent, TabWants, Tabs, Vote, HEARTBEAT_INTERVAL_MS};
+use rollcall_core::tabs::{Election, Intent, LinkView, TabWants, Tabs, Vote, HEARTBEAT_INTERVAL_MS};
 use rollcall_core::time::{earliest, Instant};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -216,6 +219,10 @@ pub struct State {
     /// Resolving it releases the Web Lock (and so the leadership).
     lock_release: Option<Function>,
     connected: bool,
+    /// The connection status this tab shows, and the one its listeners last heard.
+    link: LinkView,
+    shown: Link,
+    status_listeners: Vec<(u64, Function)>,
     user: Option<Identity>,
     stopped: Option<ErrorBody>,
     ready: Promise,
@@ -265,6 +272,9 @@ impl Shell {
                 election: None,
                 lock_release: None,
                 connected: false,
+                link: LinkView::new(is_online()),
+                shown: Link::Connecting,
+                status_listeners: Vec::new(),
                 user: None,
                 stopped: None,
                 ready,
@@ -281,7 +291,7 @@ impl Shell {
         let r = {
             let mut st = self.st.borrow_mut();
             let r = f(&mut st, t);
-            st.pump(t);
+            st.after_input(t);
             r
         };
         self.flush();
@@ -450,6 +460,73 @@ impl State {
 
     pub fn connected(&self) -> bool {
         self.connected
+    }
+
+    /// `{ status, retryAt }` as this tab shows it.
+    pub fn status(&self, now: Instant) -> JsValue {
+        codec::status_to_js(self.link.shown(), now)
+    }
+
+    pub fn add_status_listener(&mut self, f: Function) -> u64 {
+        let id = self.status_listeners.last().map_or(1, |(id, _)| id + 1);
+        self.status_listeners.push((id, f));
+        id
+    }
+
+    pub fn remove_status_listener(&mut self, id: u64) {
+        self.status_listeners.retain(|(i, _)| *i != id);
+    }
+
+    /// The browser's `online`/`offline` events.
+    pub fn set_online(&mut self, now: Instant, online: bool) {
+        self.link.set_online(online);
+        if let Role::Leader(l) = &mut self.role {
+            l.client.set_online(now, online);
+        }
+    }
+
+    /// After every input: the client's outputs, then the status this tab shows.
+    fn after_input(&mut self, now: Instant) {
+        self.pump(now);
+        self.show_link(now);
+    }
+
+    /// A change of what the tab shows is told to this tab's listeners and, by the
+    /// leader, to the other tabs.
+    fn show_link(&mut self, now: Instant) {
+        if let Role::Leader(l) = &self.role {
+            self.link.told(l.client.link());
+        }
+        let shown = self.link.shown();
+        if shown == self.shown {
+            return;
+        }
+        self.shown = shown;
+        if self.is_leader() {
+            self.post_status(now);
+        }
+        let status = codec::status_to_js(shown, now);
+        let calls = self
+            .status_listeners
+            .iter()
+            .map(|(_, f)| Effect::Call(f.clone(), status.clone()));
+        self.effects.extend(calls);
+    }
+
+    /// The leader's status to every tab; the next attempt's time relative to now, as
+    /// tabs' clocks have different origins.
+    fn post_status(&self, now: Instant) {
+        let Role::Leader(l) = &self.role else { return };
+        let link = l.client.link();
+        let retry_in = match link {
+            Link::Reconnecting { at } => at.map(|at| at.since(now)),
+            _ => None,
+        };
+        BusMsg::Status {
+            status: link.as_str().to_string(),
+            retry_in,
+        }
+        .post(&self.bus);
     }
 
     pub fn ready(&self) -> Promise {
@@ -665,6 +742,8 @@ impl State {
             gen: 0,
             routes: SmallMap::default(),
         };
+        // What this tab showed carries over: a handover is no reconnect.
+        self.link.lead(now, &mut leader.client);
         let changes = leader.tabs.sync(now, &self.tab, self.wants.clone());
         leader.apply_all(now, changes);
         leader.client.start(now);
@@ -971,6 +1050,7 @@ impl State {
             }
         }
         self.stopped = Some(error);
+        self.link.close();
     }
 
     fn socket_opened(&mut self, now: Instant, gen: u64) {
@@ -1021,6 +1101,8 @@ impl State {
                         connected: self.connected,
                     }
                     .post(&self.bus);
+                    // Again with every ping: a tab frozen or started meanwhile catches up.
+                    self.post_status(now);
                     if let Some(error) = self.stopped.clone() {
                         BusMsg::Stopped { error }.post(&self.bus);
                     }
@@ -1070,6 +1152,7 @@ impl State {
                         connected: self.connected,
                     }
                     .post(&self.bus);
+                    self.post_status(now);
                     if let Some(error) = self.stopped.clone() {
                         BusMsg::Stopped { error }.post(&self.bus);
                     }
@@ -1110,6 +1193,11 @@ impl State {
                 }
             }
             BusMsg::Stopped { error } if !leading => self.stop(error),
+            BusMsg::Status { status, retry_in } if !leading => {
+                if let Some(link) = codec::link_from(&status, retry_in.map(|ms| now + ms)) {
+                    self.link.told(link);
+                }
+            }
             BusMsg::Error { ch, error } if !leading => self.tell_error(ch.as_deref(), &error),
             BusMsg::Announce { tab } => {
                 if let Some(e) = &mut self.election {
@@ -1320,6 +1408,11 @@ pub fn is_hidden() -> bool {
     web_sys::window()
         .and_then(|w| w.document())
         .is_some_and(|d| get(&d, "visibilityState").as_string().as_deref() == Some("hidden"))
+}
+
+/// `navigator.onLine`; a browser without it is taken as online.
+pub fn is_online() -> bool {
+    web_sys::window().is_none_or(|w| get(&get(&w, "navigator"), "onLine").as_bool() != Some(false))
 }
 
 pub fn set(target: &JsValue, key: &str, value: &JsValue) {

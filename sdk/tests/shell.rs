@@ -400,3 +400,68 @@ fn pages_friends_and_their_answers_cross_the_bus_intact() {
     });
     assert!(prop(&page, "next").is_null(), "null, not undefined, on the last page");
 }
+
+#[wasm_bindgen_test]
+fn the_connection_status_crosses_the_bus_intact() {
+    let msgs = [
+        BusMsg::Status {
+            status: "reconnecting".into(),
+            retry_in: Some(1_500),
+        },
+        BusMsg::Status {
+            status: "connected".into(),
+            retry_in: None,
+        },
+    ];
+    for msg in msgs {
+        assert_eq!(codec::bus_from_js(&codec::bus_to_js(&msg)).as_ref(), Some(&msg));
+    }
+    assert_eq!(codec::link_from("gone", None), None, "a newer status is ignored");
+}
+
+#[wasm_bindgen_test]
+async fn status_shows_reconnecting_with_a_time_in_every_tab_and_on_tells_each_change() {
+    // Nothing listens there: every attempt fails, so the status says when the next is.
+    let token = unsigned_token(&format!("status-{}", page::random_id()));
+    let url = "http://127.0.0.1:9";
+    let leader = connect_js(options(url, &token)).await.unwrap();
+    let heard: Rc<RefCell<Vec<(String, Option<f64>)>>> = Rc::default();
+    let h = heard.clone();
+    let listener = Closure::<dyn FnMut(JsValue)>::new(move |s: JsValue| {
+        let status = prop(&s, "status").as_string().unwrap_or_default();
+        h.borrow_mut().push((status, prop(&s, "retryAt").as_f64()));
+    });
+    let off = call(&leader, "on", &["status".into(), listener.as_ref().clone()]).unwrap();
+    let follower = connect_js(options(url, &token)).await.unwrap();
+    let status = |p: &JsValue| prop(p, "status").as_string().unwrap_or_default();
+    for _ in 0..300 {
+        if status(&leader) == "reconnecting" && status(&follower) == "reconnecting" {
+            break;
+        }
+        sleep(10).await;
+    }
+    assert_eq!(status(&leader), "reconnecting");
+    assert_eq!(
+        status(&follower),
+        "reconnecting",
+        "a follower shows the leader's status"
+    );
+    let told = heard
+        .borrow()
+        .iter()
+        .find(|(s, at)| s == "reconnecting" && at.is_some())
+        .cloned();
+    let retry_at = told
+        .and_then(|(_, at)| at)
+        .expect("reconnecting, with the next attempt's time");
+    assert!(retry_at >= js_sys::Date::now() - 1_000.0, "{retry_at}");
+    let bad = call(&leader, "on", &["nope".into(), listener.as_ref().clone()]);
+    assert_eq!(code_of(&bad.unwrap_err()).as_deref(), Some("bad_event"));
+    off.unchecked_ref::<js_sys::Function>()
+        .call0(&JsValue::UNDEFINED)
+        .unwrap();
+    call(&follower, "close", &[]).unwrap();
+    assert_eq!(status(&follower), "closed");
+    call(&leader, "close", &[]).unwrap();
+    assert_eq!(status(&leader), "closed");
+}
