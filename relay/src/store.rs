@@ -4,30 +4,35 @@
 //! Each relay keeps the roster of its own clients, with their leases and graces, and
 //! shares one view per (channel, user) with the others; the others hold it as one more
 //! holder of that member, so a user on two relays is one member and leaves only when
-//! every relay lets go. In Redis:
+//! every relay lets go. How relays agree (which view is newest, what a resync keeps,
+//! when a silent relay is dead) is rollcall_core::cluster, proven by a simulation in
+//! core/tests/cluster_sim.rs; this file is its transport. In Redis:
 //!
 //! - `rc:{<channel>}:m`, a hash per channel (the hash tag keeps a channel in one Cluster
 //!   slot), field `<user>\t<relay>` = `{"s": seq, "v": member}`, changed by a Lua script
 //!   that also publishes the change, in one round trip;
 //! - `rollcall:events`, the pub/sub channel every relay listens to;
-//! - `rc:relays`, a sorted set of relay ids scored by their last heartbeat (the time is
-//!   passed in by the relay), and `rc:relay:<id>:ch`, the channels a relay wrote to, so
-//!   a relay that died without a word is reaped by the others after `lease_timeout`.
+//! - `rc:relays`, a sorted set of relay names scored by their last heartbeat in Redis's
+//!   own clock (`TIME`), and `rc:relay:<name>:ch`, the channels a relay wrote to, so a
+//!   relay that died without a word is reaped by the others after `lease_timeout`. A
+//!   relay's name is its random id, then `<id>.<epoch>` after it was found missing.
 //!
 //! When Redis is unreachable a relay goes on serving its own clients from local state,
-//! says so in `/healthz` and `/metrics`, and on reconnecting asserts all its views again
-//! and reconciles the others' (no lost members, no duplicates, no leave storm). A Redis
-//! restarted empty is noticed the same way (the relay's heartbeat entry is gone).
+//! says so in `/healthz` and `/metrics`, and on reconnecting asserts all its views again,
+//! removes those that ended meanwhile, and reconciles the others' (no lost members, no
+//! duplicates, no leave storm). A Redis restarted empty is noticed the same way (the
+//! relay's heartbeat entry is gone).
 
 use crate::config::Config;
 use crate::hub::Hub;
-use rollcall_core::protocol::{Identity, Member};
-use rollcall_core::roster::{EndCause, ONLINE};
+use rollcall_core::cluster::{Beaten, Change, Cluster, ClusterConfig, Message, Op, Stored};
+use rollcall_core::protocol::Member;
+use rollcall_core::roster::EndCause;
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
 /// The pub/sub channel of presence changes.
@@ -116,14 +121,14 @@ impl Redis {
         let (tx, rx) = mpsc::unbounded_channel();
         let up = Arc::new(AtomicBool::new(false));
         let id = crate::hub::random_id();
+        let cluster = Cluster::new(&id, ClusterConfig::from_presence(&config.presence));
         let link = Link {
             client,
-            id: id.clone(),
             hub,
-            config,
             up: up.clone(),
-            seq: 0,
-            seen: HashMap::new(),
+            cluster,
+            garbage: false,
+            drain: None,
         };
         tokio::spawn(link.run(rx));
         Ok(Redis { tx, up, id })
@@ -132,15 +137,15 @@ impl Redis {
 
 /// A stored or published view.
 #[derive(Serialize, Deserialize)]
-struct Stored {
+struct StoredView {
     s: u64,
     v: Member,
 }
 
 /// A message on [`EVENTS`].
 #[derive(Serialize, Deserialize)]
-struct Change {
-    /// The relay that made it.
+struct Wire {
+    /// The relay that made it (its name: id and epoch).
     r: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     c: Option<String>,
@@ -158,6 +163,23 @@ struct Change {
     dead: bool,
 }
 
+impl Wire {
+    fn decode(payload: &str) -> Option<Message> {
+        let wire: Wire = serde_json::from_str(payload).ok()?;
+        if wire.dead {
+            return Some(Message::Dead { relay: wire.r });
+        }
+        Some(Message::Change(Change {
+            relay: wire.r,
+            ch: wire.c?,
+            user: wire.u?,
+            seq: wire.s,
+            view: wire.v,
+            cause: wire.e.as_deref().and_then(EndCause::parse),
+        }))
+    }
+}
+
 /// Set or delete one field and publish the change, atomically, in one round trip.
 const SET: &str = r#"
 if ARGV[2] == '' then redis.call('HDEL', KEYS[1], ARGV[1]) else redis.call('HSET', KEYS[1], ARGV[1], ARGV[2]) end
@@ -165,14 +187,18 @@ redis.call('PUBLISH', ARGV[3], ARGV[4])
 return 1
 "#;
 
-/// Heartbeat: record this relay's time, and list the relays silent for longer than the
-/// lease timeout. ARGV: now (ms), lease timeout (ms), relay id, score to record.
+/// Heartbeat, in Redis's clock (relays' clocks may disagree or jump): was this relay
+/// listed, record it at now + shift, and answer with now and the whole table.
+/// ARGV: relay name, shift (ms).
 const HEARTBEAT: &str = r#"
-redis.call('ZADD', KEYS[1], ARGV[4], ARGV[3])
-return redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. (tonumber(ARGV[1]) - tonumber(ARGV[2])))
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local known = redis.call('ZSCORE', KEYS[1], ARGV[1])
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+return {now, known and 1 or 0, redis.call('ZRANGE', KEYS[1], 0, -1, 'WITHSCORES')}
 "#;
 
-/// Remove a dead relay's fields from one channel hash. ARGV: relay id.
+/// Remove a dead relay's fields from one channel hash. ARGV: relay name.
 const REAP: &str = r#"
 local gone = 0
 local suffix = '\t' .. ARGV[1]
@@ -193,27 +219,19 @@ fn relay_channels_key(relay: &str) -> String {
     format!("rc:relay:{relay}:ch")
 }
 
-fn wall_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
-}
-
-/// The background side: one task owns the Redis connections, so this relay's changes
-/// reach Redis in the order they happened.
+/// The background side: one task owns the Redis connections and the cluster machine
+/// (rollcall_core::cluster, where the rules live), so this relay's changes reach Redis
+/// in the order they happened. What is here is transport: Lua, pub/sub, reconnecting,
+/// and Redis replies turned into the machine's inputs.
 struct Link {
     client: redis::Client,
-    id: String,
     hub: Arc<Hub>,
-    config: Arc<Config>,
     up: Arc<AtomicBool>,
-    /// This relay's change counter: others ignore anything older than what they saw.
-    seq: u64,
-    /// The newest seq seen per (relay, channel, user), and when it said "gone". A gone
-    /// entry is kept a while (a view loaded at a resync may be older than a message still
-    /// queued), then forgotten, so users who come and go do not grow this map forever.
-    seen: HashMap<(String, String, String), (u64, Option<std::time::Instant>)>,
+    cluster: Cluster,
+    /// Unreadable data was seen in Redis (said once per connection).
+    garbage: bool,
+    /// The relay asked to stop sharing: done once the drain's beat is written.
+    drain: Option<oneshot::Sender<()>>,
 }
 
 enum Ended {
@@ -227,7 +245,10 @@ impl Link {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
         let mut backoff = Duration::from_millis(100);
         loop {
-            match self.session(&mut rx).await {
+            let ended = self.session(&mut rx).await;
+            let now = self.hub.now();
+            self.cluster.link_down(now);
+            match ended {
                 Ended::Stopped => return,
                 Ended::Lost(why) => {
                     if self.up.swap(false, Ordering::Relaxed) {
@@ -238,7 +259,7 @@ impl Link {
                 }
             }
             // While Redis is away, changes are not queued: reconnecting asserts
-            // everything again.
+            // everything again (and removes what ended meanwhile).
             let wait = tokio::time::sleep(backoff);
             tokio::pin!(wait);
             loop {
@@ -256,10 +277,6 @@ impl Link {
             }
             backoff = (backoff * 2).min(Duration::from_secs(5));
         }
-    }
-
-    fn heartbeat_every(&self) -> Duration {
-        Duration::from_millis((self.config.presence.lease_timeout_ms / 4).clamp(100, 5_000))
     }
 
     async fn session(&mut self, rx: &mut mpsc::UnboundedReceiver<Command>) -> Ended {
@@ -282,173 +299,181 @@ impl Link {
             return Ended::Lost(e.to_string());
         }
         let mut messages = pubsub.into_on_message();
+        self.garbage = false;
         // Subscribed first, then loaded: a change made meanwhile arrives as a message
         // after the load and wins by its seq.
-        if let Err(e) = self.resync(&mut conn).await {
+        self.cluster.link_up(self.hub.now());
+        if let Err(e) = self.run_ops(&mut conn, rx).await {
             return Ended::Lost(e.to_string());
         }
         self.up.store(true, Ordering::Relaxed);
-        tracing::info!("redis connected; relay id {}", self.id);
-        let mut beat = tokio::time::interval(self.heartbeat_every());
-        beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tracing::info!("redis connected; relay name {}", self.cluster.name());
         use futures_util::StreamExt;
         loop {
+            let beat = self.cluster.poll_timeout().map(|at| self.hub.instant_of(at));
+            let sleep = tokio::time::sleep_until(
+                beat.unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600)),
+            );
             tokio::select! {
                 cmd = rx.recv() => {
                     let Some(cmd) = cmd else { return Ended::Stopped };
-                    let mut batch = vec![cmd];
-                    while batch.len() < BATCH {
-                        match rx.try_recv() {
-                            Ok(cmd) => batch.push(cmd),
-                            Err(_) => break,
-                        }
-                    }
-                    match self.write(&mut conn, batch).await {
-                        Ok(true) => return Ended::Stopped,
-                        Ok(false) => {}
-                        Err(e) => return Ended::Lost(e.to_string()),
+                    let now = self.hub.now();
+                    self.command(now, cmd);
+                    while let Ok(cmd) = rx.try_recv() {
+                        self.command(now, cmd);
                     }
                 }
                 msg = messages.next() => {
                     let Some(msg) = msg else { return Ended::Lost("the pub/sub connection closed".into()) };
-                    if let Ok(payload) = msg.get_payload::<String>() {
-                        self.apply(&payload);
-                    }
+                    let Ok(payload) = msg.get_payload::<String>() else { continue };
+                    let Some(message) = Wire::decode(&payload) else {
+                        tracing::warn!("unreadable message on {EVENTS} (a relay of another version?)");
+                        continue;
+                    };
+                    let cluster = &mut self.cluster;
+                    self.hub.act(|r, now| cluster.message(now, r, message));
                 }
-                _ = beat.tick() => {
-                    if let Err(e) = self.heartbeat(&mut conn).await {
-                        return Ended::Lost(e.to_string());
-                    }
+                _ = sleep => {
+                    self.cluster.handle_timeout(self.hub.now());
                 }
+            }
+            if let Err(e) = self.run_ops(&mut conn, rx).await {
+                return Ended::Lost(e.to_string());
+            }
+            if let Some(done) = self.drain.take() {
+                self.cluster.drain(self.hub.now());
+                let result = self.run_ops(&mut conn, rx).await;
+                let _ = done.send(());
+                return match result {
+                    Ok(()) => Ended::Stopped,
+                    Err(e) => Ended::Lost(e.to_string()),
+                };
             }
         }
     }
 
-    /// Write a batch of this relay's changes; `Ok(true)` when told to drain and done.
-    async fn write(
+    fn command(&mut self, now: rollcall_core::Instant, cmd: Command) {
+        match cmd {
+            Command::Share { ch, user, view, cause } => self.cluster.share(now, &ch, &user, view, cause),
+            Command::Drain(done) => self.drain = Some(done),
+        }
+    }
+
+    /// Do what the cluster machine asks, in order: its writes in pipelines, its beats
+    /// and loads with their answers fed back.
+    async fn run_ops(
         &mut self,
         conn: &mut redis::aio::MultiplexedConnection,
-        batch: Vec<Command>,
-    ) -> redis::RedisResult<bool> {
-        let mut pipe = redis::pipe();
-        let mut drained = None;
-        let mut channels = HashSet::new();
-        for cmd in batch {
-            match cmd {
-                Command::Share { ch, user, view, cause } => {
-                    self.seq += 1;
-                    pipe.add_command(self.set_command(&ch, &user, view, cause)).ignore();
-                    channels.insert(ch);
+        rx: &mut mpsc::UnboundedReceiver<Command>,
+    ) -> redis::RedisResult<()> {
+        loop {
+            let mut pipe = redis::pipe();
+            let mut writes = 0;
+            let mut channels: HashMap<String, HashSet<String>> = HashMap::new();
+            let mut next = None;
+            while let Some(op) = self.cluster.poll_op() {
+                match op {
+                    Op::Set(change) => {
+                        if change.view.is_some() {
+                            channels
+                                .entry(change.relay.clone())
+                                .or_default()
+                                .insert(change.ch.clone());
+                        }
+                        pipe.add_command(set_command(&change)).ignore();
+                        writes += 1;
+                        if writes >= BATCH {
+                            break;
+                        }
+                    }
+                    other => {
+                        next = Some(other);
+                        break;
+                    }
                 }
-                Command::Drain(done) => drained = Some(done),
+            }
+            for (relay, chs) in channels {
+                pipe.cmd("SADD")
+                    .arg(relay_channels_key(&relay))
+                    .arg(chs.into_iter().collect::<Vec<_>>())
+                    .ignore();
+            }
+            if writes > 0 {
+                pipe.query_async::<()>(conn).await?;
+            }
+            match next {
+                None if writes == 0 => return Ok(()),
+                None => {}
+                Some(Op::Set(_)) => unreachable!("sets are pipelined above"),
+                Some(Op::Beat { relay, shift_ms }) => self.beat(conn, rx, &relay, shift_ms).await?,
+                Some(Op::Reap { relay }) => self.reap(conn, &relay).await?,
+                Some(Op::Load) => self.load(conn, rx).await?,
             }
         }
-        if !channels.is_empty() {
-            pipe.cmd("SADD")
-                .arg(relay_channels_key(&self.id))
-                .arg(channels.into_iter().collect::<Vec<_>>())
-                .ignore();
-        }
-        if let Some(done) = drained {
-            // Score the heartbeat so that the others reap this relay once the reconnect
-            // grace is over: its clients reconnect elsewhere meanwhile, unseen.
-            let p = &self.config.presence;
-            let score = (wall_ms() + p.reconnect_grace_ms).saturating_sub(p.lease_timeout_ms);
-            pipe.cmd("ZADD").arg(RELAYS).arg(score).arg(&self.id).ignore();
-            let result: redis::RedisResult<()> = pipe.query_async(conn).await;
-            let _ = done.send(());
-            return result.map(|_| true);
-        }
-        pipe.query_async::<()>(conn).await?;
-        Ok(false)
     }
 
-    fn set_command(&self, ch: &str, user: &str, view: Option<Member>, cause: Option<EndCause>) -> redis::Cmd {
-        let field = format!("{user}\t{}", self.id);
-        let stored = view.as_ref().map(|v| {
-            serde_json::to_string(&Stored {
-                s: self.seq,
-                v: v.clone(),
-            })
-            .expect("serializable")
-        });
-        let change = Change {
-            r: self.id.clone(),
-            c: Some(ch.to_string()),
-            u: Some(user.to_string()),
-            s: self.seq,
-            v: view,
-            e: cause.map(|c| c.as_str().to_string()),
-            dead: false,
-        };
-        let mut cmd = redis::cmd("EVAL");
-        cmd.arg(SET)
+    /// Record this relay alive; the machine decides who is dead.
+    async fn beat(
+        &mut self,
+        conn: &mut redis::aio::MultiplexedConnection,
+        rx: &mut mpsc::UnboundedReceiver<Command>,
+        relay: &str,
+        shift_ms: i64,
+    ) -> redis::RedisResult<()> {
+        let (store_ms, known, flat): (i64, i64, Vec<String>) = redis::cmd("EVAL")
+            .arg(HEARTBEAT)
             .arg(1)
-            .arg(channel_key(ch))
-            .arg(field)
-            .arg(stored.unwrap_or_default())
-            .arg(EVENTS)
-            .arg(serde_json::to_string(&change).expect("serializable"));
-        cmd
-    }
-
-    /// A change published by any relay (this one's own echoes are skipped).
-    fn apply(&mut self, payload: &str) {
-        let Ok(change) = serde_json::from_str::<Change>(payload) else {
-            tracing::warn!("unreadable message on {EVENTS}");
-            return;
-        };
-        if change.r == self.id {
-            // Even a "dead" verdict on this relay (a long pause, a partition) needs no
-            // answer here: the next heartbeat finds this relay's entry gone and asserts
-            // everything again under fresh seqs.
-            return;
-        }
-        if change.dead {
-            self.seen.retain(|(relay, _, _), _| *relay != change.r);
-            self.hub.act(|r, now| r.drop_relay(now, &change.r));
-            return;
-        }
-        let (Some(ch), Some(user)) = (change.c, change.u) else {
-            return;
-        };
-        let cause = change.e.as_deref().and_then(EndCause::parse).unwrap_or(EndCause::Left);
-        self.accept(change.r, ch, user, change.s, change.v, cause);
-    }
-
-    /// Apply another relay's view if it is newer than what was seen.
-    fn accept(&mut self, relay: String, ch: String, user: String, seq: u64, view: Option<Member>, cause: EndCause) {
-        let key = (relay, ch, user);
-        if self.seen.get(&key).is_some_and(|&(s, _)| s >= seq) {
-            return;
-        }
-        let gone = view.is_none().then(std::time::Instant::now);
-        self.seen.insert(key.clone(), (seq, gone));
-        let (relay, ch, user) = key;
-        match view {
-            Some(view) if view.id == user && ch == ONLINE => {
-                let identity = Identity {
-                    id: view.id,
-                    name: view.name,
-                    avatar: view.avatar,
-                };
-                self.hub
-                    .act(|r, now| r.remote_online(now, &relay, &user, Some(identity)));
+            .arg(RELAYS)
+            .arg(relay)
+            .arg(shift_ms)
+            .query_async(conn)
+            .await?;
+        let mut table = Vec::new();
+        for pair in flat.chunks(2) {
+            if let [name, score] = pair {
+                match score.parse::<f64>() {
+                    Ok(score) => table.push((name.clone(), score.max(0.0) as u64)),
+                    Err(_) => self.unreadable(RELAYS),
+                }
             }
-            Some(view) if view.id == user => {
-                let count_only = self.config.policy.rule_for(&ch).is_some_and(|r| r.count_only);
-                self.hub.act(|r, now| r.remote(now, &ch, &relay, view, count_only));
-            }
-            Some(_) => tracing::warn!("a view for {user} names another user; ignored"),
-            None => self.hub.act(|r, now| r.remote_gone(now, &ch, &relay, &user, cause)),
         }
+        let beaten = Beaten {
+            store_ms: store_ms.max(0) as u64,
+            known: known == 1,
+            table,
+        };
+        self.with_roster(rx, |cluster, r, now| cluster.beaten(now, r, beaten));
+        Ok(())
     }
 
-    /// On every (re)connection: assert every local view, load every other relay's, and
-    /// drop the remote holders Redis no longer has.
-    async fn resync(&mut self, conn: &mut redis::aio::MultiplexedConnection) -> redis::RedisResult<()> {
-        self.heartbeat(conn).await?;
-        self.resync_views(conn).await?;
+    /// Feed the machine an answer that may make it assert every local view. The
+    /// changes this relay shared before (already queued, from the hub's lock) are taken
+    /// first, under the same lock, so that none of them is written after the assertion
+    /// that supersedes it.
+    fn with_roster(
+        &mut self,
+        rx: &mut mpsc::UnboundedReceiver<Command>,
+        f: impl FnOnce(&mut Cluster, &mut rollcall_core::roster::Roster, rollcall_core::Instant),
+    ) {
+        let cluster = &mut self.cluster;
+        let drain = &mut self.drain;
+        self.hub.act(|r, now| {
+            while let Ok(cmd) = rx.try_recv() {
+                match cmd {
+                    Command::Share { ch, user, view, cause } => cluster.share(now, &ch, &user, view, cause),
+                    Command::Drain(done) => *drain = Some(done),
+                }
+            }
+            f(cluster, r, now);
+        });
+    }
+
+    /// Every view in Redis, for the machine's resync.
+    async fn load(
+        &mut self,
+        conn: &mut redis::aio::MultiplexedConnection,
+        rx: &mut mpsc::UnboundedReceiver<Command>,
+    ) -> redis::RedisResult<()> {
         let mut keys: Vec<String> = Vec::new();
         let mut cursor: u64 = 0;
         loop {
@@ -466,7 +491,7 @@ impl Link {
             }
             cursor = next;
         }
-        let mut present = HashSet::new();
+        let mut stored = Vec::new();
         for key in keys {
             let Some(ch) = key.strip_prefix("rc:{").and_then(|k| k.strip_suffix("}:m")) else {
                 continue;
@@ -474,89 +499,43 @@ impl Link {
             let fields: HashMap<String, String> = redis::cmd("HGETALL").arg(&key).query_async(conn).await?;
             for (field, value) in fields {
                 let Some((user, relay)) = field.split_once('\t') else {
+                    self.unreadable(&key);
                     continue;
                 };
-                if relay == self.id {
-                    continue;
-                }
-                let Ok(stored) = serde_json::from_str::<Stored>(&value) else {
+                let Ok(view) = serde_json::from_str::<StoredView>(&value) else {
+                    self.unreadable(&key);
                     continue;
                 };
-                present.insert((ch.to_string(), relay.to_string(), user.to_string()));
-                self.accept(
-                    relay.to_string(),
-                    ch.to_string(),
-                    user.to_string(),
-                    stored.s,
-                    Some(stored.v),
-                    EndCause::Left,
-                );
+                stored.push(Stored {
+                    relay: relay.to_string(),
+                    ch: ch.to_string(),
+                    user: user.to_string(),
+                    seq: view.s,
+                    view: view.v,
+                });
             }
         }
-        let stale: Vec<(String, String, String)> = self
-            .hub
-            .act(|r, _| r.remote_entries())
-            .into_iter()
-            .filter(|entry| !present.contains(entry))
-            .collect();
-        for (ch, relay, user) in stale {
-            self.seen.remove(&(relay.clone(), ch.clone(), user.clone()));
-            // Gone from Redis while this relay was away from it: the cause is unknown.
-            self.hub
-                .act(|r, now| r.remote_gone(now, &ch, &relay, &user, EndCause::Timeout));
-        }
+        self.with_roster(rx, |cluster, r, now| cluster.loaded(now, r, stored));
         Ok(())
     }
 
-    /// Record this relay as alive; reap the relays that stopped beating.
-    async fn heartbeat(&mut self, conn: &mut redis::aio::MultiplexedConnection) -> redis::RedisResult<()> {
-        let keep = Duration::from_millis(self.config.presence.lease_timeout_ms.max(10_000));
-        self.seen
-            .retain(|_, (_, gone)| gone.is_none_or(|at| at.elapsed() < keep));
-        let now = wall_ms();
-        let lease = self.config.presence.lease_timeout_ms;
-        let known: Option<f64> = redis::cmd("ZSCORE").arg(RELAYS).arg(&self.id).query_async(conn).await?;
-        let dead: Vec<String> = redis::cmd("EVAL")
-            .arg(HEARTBEAT)
-            .arg(1)
-            .arg(RELAYS)
-            .arg(now)
-            .arg(lease)
-            .arg(&self.id)
-            .arg(now)
-            .query_async(conn)
-            .await?;
-        if known.is_none() && self.up.load(Ordering::Relaxed) {
-            // Redis restarted empty, or the others reaped this relay: assert everything.
-            tracing::warn!("this relay's entry was missing from redis; asserting its clients again");
-            return self.resync_views(conn).await;
+    fn unreadable(&mut self, key: &str) {
+        if !std::mem::replace(&mut self.garbage, true) {
+            tracing::warn!(
+                "unreadable data in redis at {key} (another program, or a relay of another version?); skipped"
+            );
         }
-        let dead: Vec<String> = dead.into_iter().filter(|r| *r != self.id).collect();
-        for relay in dead {
-            self.reap(conn, &relay).await?;
-        }
-        Ok(())
     }
 
-    /// Assert every view of this relay's own clients again.
-    async fn resync_views(&mut self, conn: &mut redis::aio::MultiplexedConnection) -> redis::RedisResult<()> {
-        let mine = self.hub.act(|r, _| r.local_views());
-        for chunk in mine.chunks(BATCH) {
-            let mut pipe = redis::pipe();
-            for (ch, view) in chunk {
-                self.seq += 1;
-                pipe.add_command(self.set_command(ch, &view.id, Some(view.clone()), None))
-                    .ignore();
-                pipe.cmd("SADD").arg(relay_channels_key(&self.id)).arg(ch).ignore();
-            }
-            pipe.query_async::<()>(conn).await?;
-        }
-        Ok(())
-    }
-
-    /// Remove a dead relay's views from Redis and tell everyone.
+    /// Take a dead relay out of the table first (if it beats again it finds itself
+    /// missing and comes back under a new name), then remove its views and tell all.
     async fn reap(&mut self, conn: &mut redis::aio::MultiplexedConnection, relay: &str) -> redis::RedisResult<()> {
         tracing::info!("relay {relay} stopped beating; removing its clients");
+        redis::cmd("ZREM")
+            .arg(RELAYS)
+            .arg(relay)
+            .query_async::<()>(conn)
+            .await?;
         let channels: Vec<String> = redis::cmd("SMEMBERS")
             .arg(relay_channels_key(relay))
             .query_async(conn)
@@ -570,7 +549,7 @@ impl Link {
                 .arg(relay)
                 .ignore();
         }
-        let change = Change {
+        let dead = Wire {
             r: relay.to_string(),
             c: None,
             u: None,
@@ -580,14 +559,39 @@ impl Link {
             dead: true,
         };
         pipe.cmd("DEL").arg(relay_channels_key(relay)).ignore();
-        pipe.cmd("ZREM").arg(RELAYS).arg(relay).ignore();
         pipe.cmd("PUBLISH")
             .arg(EVENTS)
-            .arg(serde_json::to_string(&change).expect("serializable"))
+            .arg(serde_json::to_string(&dead).expect("serializable"))
             .ignore();
-        pipe.query_async::<()>(conn).await?;
-        self.seen.retain(|(r, _, _), _| r != relay);
-        self.hub.act(|r, now| r.drop_relay(now, relay));
-        Ok(())
+        pipe.query_async::<()>(conn).await
     }
+}
+
+fn set_command(change: &Change) -> redis::Cmd {
+    let field = format!("{}\t{}", change.user, change.relay);
+    let stored = change.view.as_ref().map(|v| {
+        serde_json::to_string(&StoredView {
+            s: change.seq,
+            v: v.clone(),
+        })
+        .expect("serializable")
+    });
+    let wire = Wire {
+        r: change.relay.clone(),
+        c: Some(change.ch.clone()),
+        u: Some(change.user.clone()),
+        s: change.seq,
+        v: change.view.clone(),
+        e: change.cause.map(|c| c.as_str().to_string()),
+        dead: false,
+    };
+    let mut cmd = redis::cmd("EVAL");
+    cmd.arg(SET)
+        .arg(1)
+        .arg(channel_key(&change.ch))
+        .arg(field)
+        .arg(stored.unwrap_or_default())
+        .arg(EVENTS)
+        .arg(serde_json::to_string(&wire).expect("serializable"));
+    cmd
 }
