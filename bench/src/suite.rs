@@ -179,6 +179,7 @@ fn plan(quick: bool, huge: bool) -> Vec<Case> {
         case(Workload::W5, 5_000, &["--watchers", "10"], 1, 60),
         // The old relay's entries in Redis go after its reconnect grace (15 s): watch
         // that long for leaves.
+        case(Workload::W7, 1_000, &["--watch-ms", "20000"], 1, 60),
         case(Workload::W7, 2_000, &["--watch-ms", "20000"], 1, 60),
         case(Workload::W7, 10_000, &["--watch-ms", "20000"], 2, 60).on(&relays),
     ];
