@@ -177,6 +177,8 @@ pub struct Counts {
     pub evicted: AtomicU64,
     /// Ended sessions kept, as of the last trim.
     pub retained: AtomicU64,
+    /// Presence events the hub sent that the recorder has not taken yet.
+    pub backlog: AtomicU64,
 }
 
 impl Ledger {
@@ -204,7 +206,7 @@ impl Ledger {
         let cap = self.session_cap.unwrap_or(0);
         // SAFETY: reads a counter SQLite keeps for the whole process; no connection involved.
         let sqlite_bytes = unsafe { rusqlite::ffi::sqlite3_memory_used() }.max(0) as u64;
-        let rows: [(&str, &str, &str, u64); 11] = [
+        let rows: [(&str, &str, &str, u64); 12] = [
             (
                 "rollcall_ledger_recording",
                 "gauge",
@@ -246,6 +248,12 @@ impl Ledger {
                 "gauge",
                 "Open user and channel sessions in the ledger.",
                 open as u64,
+            ),
+            (
+                "rollcall_ledger_events_backlog",
+                "gauge",
+                "Presence events waiting for the ledger's recorder, as of its last batch (at most 1000 go in one).",
+                self.counts.backlog.load(Relaxed),
             ),
             (
                 "rollcall_ledger_max_sessions",
@@ -549,6 +557,7 @@ async fn record(
                         Err(_) => break,
                     }
                 }
+                ledger.counts.backlog.store(events.len() as u64, Relaxed);
                 let now = now_ms();
                 let l = ledger.clone();
                 tokio::task::spawn_blocking(move || l.record(now, batch)).await.ok();
@@ -638,6 +647,49 @@ async fn claim(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rollcall_core::protocol::Identity;
+
+    #[test]
+    fn an_endpoint_that_does_not_answer_keeps_at_most_max_pending_events() {
+        let webhooks = WebhookConfig {
+            secret: Some(crate::webhooks::Secret("0123456789abcdef0123".into())),
+            max_pending: 3,
+            endpoints: vec![crate::webhooks::Endpoint {
+                url: "http://127.0.0.1:9/hooks".into(),
+                events: vec!["user.online".into()],
+                channels: vec![],
+                secret: None,
+                pusher: None,
+            }],
+            ..WebhookConfig::default()
+        }
+        .checked()
+        .unwrap();
+        let mut state = State {
+            db: Db::open(None).unwrap(),
+            book: Book::new(1),
+            lanes: vec![Lane::default()],
+            recording: true,
+        };
+        let mut dropped = 0;
+        for i in 0..5 {
+            let user = Identity {
+                id: format!("u{i}"),
+                name: None,
+                avatar: None,
+            };
+            state.book.handle(1_000 + i, &Event::UserOnline { user });
+            dropped += ledger_commit(&mut state, &webhooks, &Policy::default(), 1_000 + i);
+        }
+        assert_eq!(dropped, 2);
+        assert_eq!(state.lanes[0].len(), 3);
+        // The newest three wait, in the queue and in the database alike.
+        let queued: Vec<i64> = state.db.queued().unwrap().iter().map(|q| q.seq).collect();
+        assert_eq!(queued.len(), 3);
+        let bodies = state.db.bodies(&queued).unwrap();
+        assert!(bodies[0].contains("\"u2\""), "{}", bodies[0]);
+        assert!(bodies[2].contains("\"u4\""), "{}", bodies[2]);
+    }
 
     #[test]
     fn a_ledger_in_memory_is_capped_by_default_and_a_file_by_retention() {
