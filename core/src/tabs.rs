@@ -1172,6 +1172,7 @@ mod tests {
         struct Connection {
             entered: BTreeMap<String, Meta>,
             subscribed: BTreeSet<String>,
+            friends: BTreeMap<String, BTreeSet<String>>,
         }
 
         impl Connection {
@@ -1187,8 +1188,17 @@ mod tests {
                         Intent::Leave { ch } => {
                             assert!(self.entered.remove(&ch).is_some(), "left twice");
                         }
-                        Intent::Subscribe { ch, .. } => assert!(self.subscribed.insert(ch)),
-                        Intent::Unsubscribe { ch } => assert!(self.subscribed.remove(&ch)),
+                        Intent::Subscribe { ch, friends } => {
+                            let friends: BTreeSet<String> = friends.into_iter().collect();
+                            // Again only to follow other friends.
+                            let again = !self.subscribed.insert(ch.clone());
+                            assert!(!again || self.friends.get(&ch) != Some(&friends), "subscribed twice");
+                            self.friends.insert(ch, friends);
+                        }
+                        Intent::Unsubscribe { ch } => {
+                            assert!(self.subscribed.remove(&ch));
+                            self.friends.remove(&ch);
+                        }
                         Intent::Status { .. } => {}
                     }
                 }
@@ -1215,7 +1225,11 @@ mod tests {
                         0 => Intent::Enter { ch, meta },
                         1 => Intent::Update { ch, meta },
                         2 => Intent::Leave { ch },
-                        3 => Intent::Subscribe { ch, friends: vec![] },
+                        // Friends: none, one, or two, by the meta value.
+                        3 => Intent::Subscribe {
+                            ch,
+                            friends: ["f1", "f2"].iter().take(v as usize).map(|f| format!("{f}-{tab}")).collect(),
+                        },
                         4 => Intent::Unsubscribe { ch },
                         _ => {
                             if tab != "t0" {
@@ -1239,6 +1253,14 @@ mod tests {
                 let want_subscribed: BTreeSet<&String> = live.iter().flat_map(|w| w.subscribed.iter()).collect();
                 prop_assert_eq!(conn.entered.keys().collect::<BTreeSet<_>>(), want_entered);
                 prop_assert_eq!(conn.subscribed.iter().collect::<BTreeSet<_>>(), want_subscribed);
+                // A watched channel follows the friends every live tab asked for there.
+                for ch in &conn.subscribed {
+                    let want: BTreeSet<String> = live
+                        .iter()
+                        .flat_map(|w| w.friends.get(ch.as_str()).into_iter().flatten().cloned())
+                        .collect();
+                    prop_assert_eq!(conn.friends.get(ch).cloned().unwrap_or_default(), want, "friends of {}", ch);
+                }
                 // And the meta held is one that a tab in the channel asked for.
                 for (ch, meta) in &conn.entered {
                     prop_assert!(live.iter().any(|w| w.entered.get(ch.as_str()) == Some(meta)));
