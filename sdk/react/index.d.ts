@@ -1,9 +1,9 @@
 // Types of the npm package `@rollcall/react`.
 
 import type { ReactElement, ReactNode } from "react";
-import type { ConnectOptions, InitialChannel, Meta, RollcallError, User } from "rollcall";
+import type { ConnectOptions, InitialChannel, Meta, RollcallError, StatusChange, User } from "rollcall";
 
-export type { InitialChannel, MembersPage, Meta, RollcallError, User } from "rollcall";
+export type { ConnectionStatus, InitialChannel, MembersPage, Meta, RollcallError, StatusChange, User } from "rollcall";
 
 export interface PresenceProviderProps {
   /** The relay's base URL, e.g. "https://presence.example.com". A new one connects again. */
@@ -83,6 +83,14 @@ export interface UseMembersOptions {
 
 /** Watch `channel`, and appear in it while mounted unless `enter: false`. */
 export function usePresence(channel: string, options?: UsePresenceOptions): ChannelPresence;
+
+/**
+ * The connection's status, the same in every tab: `status` is "connecting",
+ * "connected", "reconnecting" (with `retryAt`, the next attempt's Date.now() time, or
+ * null while one is under way), "offline" or "closed". A leader tab that closes shows no
+ * reconnect. "connecting" on the server. The same object until it changes.
+ */
+export function usePresenceStatus(): StatusChange;
 
 /** How many users are in `channel`, without appearing in it. */
 export function usePresenceCount(channel: string): number;

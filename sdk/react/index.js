@@ -18,7 +18,7 @@ import {
   useState,
   useSyncExternalStore,
 } from "react";
-import { PresenceStore } from "./store.js";
+import { CONNECTING, PresenceStore } from "./store.js";
 
 const PresenceContext = createContext(null);
 
@@ -99,6 +99,19 @@ export function usePresence(channel, { enter = true, meta, friends } = {}) {
     if (enter && metaJson !== undefined) store.update(channel, JSON.parse(metaJson));
   }, [store, channel, enter, metaJson]);
   return snapshot;
+}
+
+/**
+ * The connection's status, the same in every tab of the browser: `{ status, retryAt }`
+ * with `status` one of "connecting", "connected", "reconnecting" (`retryAt`: when the
+ * next attempt starts, in Date.now() milliseconds, or null while one is under way),
+ * "offline" (the browser has no network) or "closed". A leader tab that closes shows
+ * no reconnect. "connecting" on the server. The same object until it changes.
+ */
+export function usePresenceStatus() {
+  const store = useStore("usePresenceStatus");
+  const subscribe = useCallback((onChange) => store.watchConnection(onChange), [store]);
+  return useSyncExternalStore(subscribe, () => store.connection, () => CONNECTING);
 }
 
 /** How many users are in `channel`, without appearing in it; re-renders only when it changes. */

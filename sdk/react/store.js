@@ -21,6 +21,9 @@ const NO_USERS = Object.freeze([]);
 /** Give something up one task later, unless it is taken back first. */
 const later = (fn) => setTimeout(fn, 0);
 
+/** The connection's status before the SDK says otherwise, and on the server. */
+export const CONNECTING = Object.freeze({ status: "connecting", retryAt: null });
+
 function freeze(users, count, status, error, capped = null) {
   return Object.freeze({ users, count, capped, status, error });
 }
@@ -42,6 +45,10 @@ export class PresenceStore {
     this.metas = new Map();
     /** Snapshots before any state is known: the `initial` option, or empty. */
     this.initials = new Map();
+    /** `presence.status` as `{ status, retryAt }`, replaced only when it changes. */
+    this.connection = CONNECTING;
+    this.connectionListeners = new Set();
+    this.stopStatus = null;
   }
 
   // ----- the provider's lifetime -----
@@ -59,6 +66,7 @@ export class PresenceStore {
       this.started = false;
       this.presence = null;
       this.error = null;
+      this.setConnection(CONNECTING);
       for (const entry of this.channels.values()) entry.detach();
     }
     if (!this.started) this.start();
@@ -83,12 +91,15 @@ export class PresenceStore {
           return null;
         }
         this.presence = presence;
+        this.stopStatus = presence.on("status", (change) => this.setConnection(change));
+        this.setConnection({ status: presence.status, retryAt: null });
         presence.ready.catch((error) => this.fail(error));
         for (const entry of this.channels.values()) entry.sync();
         return presence;
       },
       (error) => {
         this.fail(error);
+        this.setConnection({ status: "closed", retryAt: null });
         return null;
       },
     );
@@ -104,7 +115,22 @@ export class PresenceStore {
 
   close() {
     this.closed = true;
+    this.stopStatus?.();
+    this.stopStatus = null;
     this.presence?.close();
+  }
+
+  /** A hook watches the connection's status; returns the undo. */
+  watchConnection(onChange) {
+    this.connectionListeners.add(onChange);
+    return () => this.connectionListeners.delete(onChange);
+  }
+
+  setConnection({ status, retryAt }) {
+    const old = this.connection;
+    if (old.status === status && old.retryAt === retryAt) return;
+    this.connection = Object.freeze({ status, retryAt });
+    for (const listener of [...this.connectionListeners]) listener();
   }
 
   /** The connection failed for good (refused token, wasm not loaded, bad option). */

@@ -5,7 +5,7 @@
 
 import { Activity, Component, StrictMode, useEffect, useState } from "react";
 import { createRoot } from "react-dom/client";
-import { PresenceProvider, useMembers, usePresence, usePresenceCount, useUpdatePresence } from "@rollcall/react";
+import { PresenceProvider, useMembers, usePresence, usePresenceCount, usePresenceStatus, useUpdatePresence } from "@rollcall/react";
 
 const log = [];
 /** Mount effects per part: 2 under StrictMode's double mount, 1 otherwise. */
@@ -82,7 +82,15 @@ function Crowd({ id, channel, friends, limit }) {
   );
 }
 
-const parts = { room: Room, count: Count, crowd: Crowd };
+/** The connection's status, as a page shows "reconnecting…". */
+function Status({ id }) {
+  const { status, retryAt } = usePresenceStatus();
+  useMountCount(id);
+  log.push({ id, status, retryAt, at: Date.now() });
+  return <p id={id} data-status={status}>{status === "reconnecting" ? "reconnecting…" : status}</p>;
+}
+
+const parts = { room: Room, count: Count, crowd: Crowd, status: Status };
 
 class Boundary extends Component {
   state = { failed: false };
@@ -101,7 +109,7 @@ class Boundary extends Component {
 const tokenFunction = async () => window.freshToken();
 
 /**
- * scene: { url, token, parts: [{ kind: "room" | "count" | "crowd", id, channel, enter?, meta?,
+ * scene: { url, token, parts: [{ kind: "room" | "count" | "crowd" | "status", id, channel, enter?, meta?,
  * friends?, limit? }],
  * hidden? } where `hidden` (true or false) puts the provider in an <Activity>, and
  * `token: "function"` uses `tokenFunction`.

@@ -436,3 +436,22 @@ test("a new channel prop leaves the old channel and enters the new one", async (
   await bob.context.close();
   await watcher.context.close();
 });
+
+test("usePresenceStatus shows connecting, connected, offline while the browser is offline, and connected again", async () => {
+  const ch = "/room/status";
+  const ola = await user("ola", [{ kind: "status", id: "s" }, room("r", ch)]);
+  await ola.waitFor("s", (s) => s.status === "connected", FIRST_STATE_MS, "the welcome");
+  await ola.context.setOffline(true);
+  await ola.waitFor("s", (s) => s.status === "offline", SLACK_MS, "the browser went offline");
+  await ola.context.setOffline(false);
+  await ola.waitFor("s", (s) => s.status === "connected", FIRST_STATE_MS, "back online");
+  const statuses = (await ola.renders("s")).map((r) => r.status).filter((s, i, all) => i === 0 || all[i - 1] !== s);
+  assert.equal(statuses[0], "connecting", JSON.stringify(statuses));
+  assert.equal(statuses[1], "connected", JSON.stringify(statuses));
+  assert.equal(statuses[2], "offline", JSON.stringify(statuses));
+  assert.equal(statuses.at(-1), "connected", JSON.stringify(statuses));
+  assert.ok(statuses.slice(3).every((s) => s === "reconnecting" || s === "connected"), JSON.stringify(statuses));
+  assert.equal(await ola.page.textContent("#s"), "connected");
+  assert.deepEqual(ola.errors, []);
+  await ola.context.close();
+});

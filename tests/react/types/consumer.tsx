@@ -6,10 +6,12 @@ import {
   PresenceProvider,
   usePresence,
   usePresenceCount,
+  usePresenceStatus,
   useUpdatePresence,
   useMembers,
   type ChannelMembers,
   type ChannelPresence,
+  type ConnectionStatus,
   type PresenceStatus,
   type RollcallError,
   type User,
@@ -43,6 +45,17 @@ function Watcher() {
   return <span>{count + total}</span>;
 }
 
+function ConnectionBadge() {
+  const { status, retryAt } = usePresenceStatus();
+  const shown: ConnectionStatus = status;
+  const seconds: number | null = retryAt === null ? null : Math.ceil((retryAt - Date.now()) / 1000);
+  // @ts-expect-error not a connection status
+  const wrong: ConnectionStatus = "error";
+  // @ts-expect-error retryAt may be null
+  const always: number = retryAt;
+  return <span title={`${shown} ${String(wrong)} ${always}`}>{status === "reconnecting" ? `reconnecting… ${seconds ?? ""}` : null}</span>;
+}
+
 function Reply() {
   const updatePresence = useUpdatePresence("/topic/1");
   const sent: Promise<void> = updatePresence({ typing: true });
@@ -72,6 +85,7 @@ export function App({ token }: { token: string }) {
         <Watcher />
         <Reply />
         <Crowd />
+        <ConnectionBadge />
       </PresenceProvider>
       <PresenceProvider
         url="https://presence.example.com"
