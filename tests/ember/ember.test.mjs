@@ -409,3 +409,25 @@ test("a refused enter is on the channel's tracked error", async () => {
   assert.equal(await ann.page.evaluate(() => window.t.presence().getChannel("/staff/room").status), "error");
   await close(ann);
 });
+
+test("the addon README's status component renders the service's tracked status: connected, offline, connected again", async () => {
+  const ola = await open("ola");
+  await ola.add("s", "status");
+  await ola.page.evaluate(() => window.t.watchText("s"));
+  await ola.add("p", "who", "/topic/status");
+  await ola.sees("p", ["user ola"], BOOT_MS, "ola entered");
+  const shows = (text, why) => until(ola.page, (want) => window.t.shown("s")?.text === want, text, SEEN_MS, why);
+  await shows("connected", "the welcome");
+  await ola.context.setOffline(true);
+  await shows("offline", "the browser went offline");
+  await ola.context.setOffline(false);
+  await shows("connected", "back online");
+  const texts = await ola.page.evaluate(() => window.t.texts.s);
+  assert.equal(texts[0], "connecting", JSON.stringify(texts));
+  const since = texts.slice(texts.indexOf("connected"));
+  assert.deepEqual([since[0], since[1], since.at(-1)], ["connected", "offline", "connected"], JSON.stringify(texts));
+  assert.ok(since.every((t) => ["connected", "offline", "reconnecting…"].includes(t)), JSON.stringify(texts));
+  const status = await ola.page.evaluate(() => window.t.presence().status);
+  assert.equal(status, "connected");
+  await close(ola);
+});

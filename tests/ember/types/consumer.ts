@@ -5,7 +5,7 @@ import Component from "@glimmer/component";
 import Route from "@ember/routing/route";
 import { service } from "@ember/service";
 import type Owner from "@ember/owner";
-import type { Presence, RollcallError, User } from "rollcall";
+import type { ConnectionStatus, Presence, RollcallError, User } from "rollcall";
 import { PresenceService as Service, present as presentFromIndex, type ChannelStatus, type PresenceChannel } from "@rollcall/ember";
 import type PresenceService from "@rollcall/ember/services/presence";
 import present, { type PresentSignature } from "@rollcall/ember/modifiers/present";
@@ -48,6 +48,16 @@ export class TopicReaders extends Component<Signature> {
   get names(): string[] {
     const users: User[] = this.channel.users;
     return users.map((user) => user.name ?? user.id);
+  }
+
+  get connection(): string {
+    const status: ConnectionStatus = this.presence.status;
+    const retryAt: number | null = this.presence.retryAt;
+    // @ts-expect-error the service's status is read-only
+    this.presence.status = "connected";
+    // @ts-expect-error not a connection status
+    const wrong: ConnectionStatus = "error";
+    return `${status} ${retryAt ?? ""} ${wrong}`;
   }
 
   get summary(): string {

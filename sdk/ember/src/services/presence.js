@@ -1,16 +1,20 @@
 // The `presence` service: the app's one rollcall connection, made on first use, and
-// the shared state of every channel the app's components hold.
+// the shared state of every channel the app's components hold, and the connection's
+// tracked `status`.
 
 import Service from "@ember/service";
 import { associateDestroyableChild, isDestroying } from "@ember/destroyable";
 import { connect } from "rollcall";
 import { PresenceChannel, SharedChannel, rollcallError } from "../channel.js";
+import { trackedFields } from "../tracked-fields.js";
 
 export default class PresenceService extends Service {
   #options = null;
   #presence = null;
   /** name -> SharedChannel, while any handle holds it or the SDK still does. */
   #channels = new Map();
+  /** Removes the SDK's status listener. */
+  #stopStatus = null;
 
   /**
    * Where and as whom to connect: `rollcall`'s connect options (`url`, `token` as a
@@ -69,15 +73,37 @@ export default class PresenceService extends Service {
     if (!this.#options) {
       throw rollcallError("bad_option", "The presence service has no relay yet: call presence.configure({ url, token }) before using a channel, e.g. in the application route's beforeModel.");
     }
-    const presence = await connect(this.#options);
-    if (isDestroying(this)) presence.close();
+    let presence;
+    try {
+      presence = await connect(this.#options);
+    } catch (error) {
+      this.status = "closed";
+      throw error;
+    }
+    if (isDestroying(this)) {
+      presence.close();
+      return presence;
+    }
+    this.status = presence.status;
+    this.retryAt = null;
+    this.#stopStatus = presence.on("status", ({ status, retryAt }) => {
+      this.status = status;
+      this.retryAt = retryAt;
+    });
     return presence;
   }
 
   willDestroy() {
     super.willDestroy();
+    this.#stopStatus?.();
     for (const shared of this.#channels.values()) shared.close();
     this.#channels.clear();
     this.#presence?.then((presence) => presence.close(), () => {});
   }
 }
+
+// The connection's status, the same in every tab of the browser: "connecting" until the
+// connection is made (on first use) and welcomed, then "connected", "reconnecting" (with
+// `retryAt`, the next attempt's Date.now() time, or null while one is under way),
+// "offline" or "closed". A leader tab that closes shows no reconnect.
+trackedFields(PresenceService, { status: () => "connecting", retryAt: () => null });

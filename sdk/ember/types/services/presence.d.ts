@@ -1,8 +1,9 @@
 import Service from "@ember/service";
-import type { ConnectOptions, Presence } from "rollcall";
+import type { ConnectOptions, ConnectionStatus, Presence } from "rollcall";
 import type { PresenceChannel } from "../channel";
 
 export type { PresenceChannel, ChannelStatus } from "../channel";
+export type { ConnectionStatus } from "rollcall";
 
 /** `rollcall`'s connect options: `url`, `token` (a string or a function returning one), `idleAfterMs`, `initial`. */
 export type PresenceOptions = ConnectOptions;
@@ -18,6 +19,15 @@ export default class PresenceService extends Service {
   getChannel(name: string, owner?: object): PresenceChannel;
   /** This tab's rollcall `Presence`, connected on the first call and shared. */
   connection(): Promise<Presence>;
+  /**
+   * Tracked: the connection's status, the same in every tab ("reconnecting…"):
+   * "connecting" until the connection (made on first use) is welcomed, then
+   * "connected", "reconnecting", "offline" or "closed". A leader tab that closes shows
+   * no reconnect.
+   */
+  readonly status: ConnectionStatus;
+  /** Tracked: while reconnecting, when the next attempt starts (Date.now() ms); otherwise null. */
+  readonly retryAt: number | null;
 }
 
 declare module "@ember/service" {

@@ -6,6 +6,7 @@ import TopicReaders from "addon-readme:topic-readers.gjs";
 import AddonReplyBox from "addon-readme:reply-box.gjs";
 import Forgetful from "../components/forgetful.gjs";
 import Crowd from "../components/crowd.gjs";
+import ConnectionStatus from "addon-readme:connection-status.gjs";
 
 const is = (a, b) => a === b;
 
@@ -24,6 +25,8 @@ const is = (a, b) => a === b;
         <Forgetful @channel={{part.channel}} />
       {{else if (is part.kind "crowd")}}
         <Crowd @channel={{part.channel}} />
+      {{else if (is part.kind "status")}}
+        <ConnectionStatus />
       {{/if}}
     </div>
   {{/each}}
