@@ -220,6 +220,11 @@ async fn session(
                 Event::Reply(text) => {
                     let _ = ws.send(Message::text(text)).await;
                 }
+                // A server going down may say so first (Pusher's 4200 "reconnect"): after
+                // a restart, that is one more way of being dropped.
+                Event::Refused(why) if *orders.borrow() == Order::Rejoin => {
+                    return End::Lost(format!("refused: {why}"));
+                }
                 Event::Refused(why) => {
                     stats.fail(format!("refused: {why}"));
                     return End::Done;
