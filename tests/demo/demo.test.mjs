@@ -287,6 +287,19 @@ test("when one browser closes, the other sees the leave", async () => {
   });
 });
 
+test("an offline browser says offline in the header, and is live again once back", async () => {
+  const { context, page: grace } = people.grace;
+  await context.setOffline(true);
+  await eventually("grace's page shows offline", async () => {
+    assert.equal(await grace.locator("#conn").getAttribute("data-state"), "offline");
+    assert.equal(await text(grace, "#conn-text"), "offline");
+  });
+  await context.setOffline(false);
+  await eventually("grace's page is live again", async () => {
+    assert.equal(await grace.locator("#conn").getAttribute("data-state"), "live");
+  });
+});
+
 test("when the relay goes away, the page says it is reconnecting", async () => {
   await relay.stop();
   const { page: grace } = people.grace;

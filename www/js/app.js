@@ -123,6 +123,8 @@ class App {
     // retrying while connect() rejects, or failed when the SDK could not load.
     this.sdkState = "loading";
     this.relayReachable = null; // null = not known yet
+    /** While the SDK reconnects: when its next attempt starts (Date.now() ms). */
+    this.retryAt = null;
     // "live" is what the relay says, not what the socket says: the server API lists
     // this user in /site/online.
     this.listed = false;
@@ -201,6 +203,11 @@ class App {
       }
     }
     this.sdkState = "started";
+    // The SDK's own status: "offline" and "reconnecting" show at once, in every tab.
+    this.presence.on("status", ({ retryAt }) => {
+      this.retryAt = retryAt;
+      this.renderConn();
+    });
     this.clearNotice();
     this.renderConn();
     this.renderTabs(this.tabs.snapshot());
@@ -310,8 +317,11 @@ class App {
 
   renderConn() {
     if (this.sdkState === "failed") return this.setConn("error", "SDK not loaded");
-    if (this.relayReachable === false || this.sdkState === "retrying") {
-      return this.setConn("reconnecting", "reconnecting…");
+    const status = this.presence?.status;
+    if (status === "offline") return this.setConn("offline", "offline");
+    if (status === "reconnecting" || this.relayReachable === false || this.sdkState === "retrying") {
+      const next = status === "reconnecting" && this.retryAt ? `next attempt at ${clock(new Date(this.retryAt))}` : "";
+      return this.setConn("reconnecting", "reconnecting…", next);
     }
     if (this.sdkState === "started" && this.listed) {
       this.wasLive = true;
@@ -321,9 +331,10 @@ class App {
     return this.setConn("connecting", "connecting…");
   }
 
-  setConn(state, text) {
+  setConn(state, text, title = "") {
     const conn = $("conn");
     document.body.dataset.conn = state;
+    conn.title = title;
     if (conn.dataset.state === state && $("conn-text").textContent === text) return;
     conn.dataset.state = state;
     $("conn-text").textContent = text;
