@@ -191,7 +191,7 @@ impl Presence {
     /// every tab of this browser.
     #[wasm_bindgen(getter, unchecked_return_type = "string")]
     pub fn status(&self) -> JsValue {
-        self.shell.read(|st| get(&st.status(shell::now()), "status"))
+        self.shell.read(|st| st.link().as_str().into())
     }
 
     /// `"status"`: `callback({ status, retryAt })` on every change of `presence.status`
@@ -315,7 +315,11 @@ impl Channel {
     /// `{ users, next, count }` out (`next` is the `after` of the next page, or null).
     pub fn members(&self, options: JsValue) -> Promise {
         let after = get(&options, "after").as_string();
-        let limit = get(&options, "limit").as_f64().map(|n| n.max(1.0) as usize);
+        // Clamped here as the relay would: a number past what its JSON reads as an
+        // integer would be refused as a bad frame, not answered.
+        let limit = get(&options, "limit")
+            .as_f64()
+            .map(|n| n.clamp(1.0, rollcall_core::protocol::MAX_PAGE as f64) as usize);
         self.shell
             .with(|st, now| st.members(now, self.name.clone(), after, limit))
     }

@@ -462,9 +462,9 @@ impl State {
         self.connected
     }
 
-    /// `{ status, retryAt }` as this tab shows it.
-    pub fn status(&self, now: Instant) -> JsValue {
-        codec::status_to_js(self.link.shown(), now)
+    /// The connection's status as this tab shows it.
+    pub fn link(&self) -> Link {
+        self.link.shown()
     }
 
     pub fn add_status_listener(&mut self, f: Function) -> u64 {

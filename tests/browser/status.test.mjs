@@ -6,7 +6,9 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { checkBuilt, startRelay, startSite, launchBrowser, openTab, token, hold, SLACK_MS, pageErrors } from "./harness.mjs";
+import {
+  checkBuilt, startRelay, startSite, startProxy, launchBrowser, openTab, token, hold, SLACK_MS, pageErrors,
+} from "./harness.mjs";
 
 let site;
 let chrome;
@@ -122,6 +124,25 @@ test("a follower tab shows the leader's status: reconnecting while the relay is 
     assert.equal(follower.sockets.length, 0, "the follower never held a socket");
   } finally {
     await context.close();
+    relay.stop();
+  }
+});
+
+test("a connection cut under the page shows reconnecting, then connected once it is made again", async () => {
+  const relay = await startRelay();
+  const proxy = await startProxy(relay.url);
+  const context = await chrome.browser.newContext();
+  try {
+    const tab = await statusTab(context, proxy.url, await token("cora"));
+    await tab.waitForStatus("connected", 5_000, "the welcome through the proxy");
+    proxy.drop();
+    await tab.waitForStatus("reconnecting", 5_000, "the socket was cut");
+    await tab.waitForStatus("connected", 10_000, "the next attempt goes through");
+    const seen = runs(await tab.statuses());
+    assert.deepEqual(seen, ["connecting", "connected", "reconnecting", "connected"], JSON.stringify(seen));
+  } finally {
+    await context.close();
+    proxy.close();
     relay.stop();
   }
 });
