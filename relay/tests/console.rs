@@ -56,8 +56,12 @@ struct Stream {
 
 impl Stream {
     async fn open(relay: &TestRelay) -> Stream {
+        Stream::open_at(&relay.addr).await
+    }
+
+    async fn open_at(addr: &str) -> Stream {
         let res = reqwest::Client::new()
-            .get(format!("http://{}/console/api/events", relay.addr))
+            .get(format!("http://{addr}/console/api/events"))
             .bearer_auth(API_KEY)
             .send()
             .await
@@ -454,4 +458,56 @@ async fn every_metric_the_grafana_dashboard_charts_is_served_at_metrics() {
         .filter(|m| !served.contains(&format!("# TYPE {m} ")))
         .collect();
     assert!(missing.is_empty(), "charted but not served: {missing:?}");
+}
+
+#[tokio::test]
+async fn with_redis_now_shows_each_relay_and_the_total_and_the_stream_tells_a_relay_dying() {
+    let redis = common::RedisServer::start();
+    let toml = "[presence]\ncheckin_interval_ms = 1000\nlease_timeout_ms = 2000\nreconnect_grace_ms = 500\n";
+    let a = common::RelayProcess::start(toml, &redis.url());
+    let mut b = common::RelayProcess::start(toml, &redis.url());
+    let ann = common::keep_alive(a.client("ann", "a").await);
+    let mut bob = b.client("bob", "b").await;
+    bob.enter(CH, json!({})).await.unwrap();
+    let _bob = common::keep_alive(bob);
+
+    // Each relay writes its counts every few seconds: wait for both to be seen.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let now = loop {
+        let (status, now) = get_at(&a.addr, "/console/api/now", Some(API_KEY)).await;
+        assert_eq!(status, 200, "{now}");
+        let relays = now["relays"].as_array().cloned().unwrap_or_default();
+        // Bob reaches relay A through Redis's pub/sub; counts every few seconds.
+        if relays.len() == 2 && now["total"]["connections"] == 2 && now["users"] == 2 && now["members"] == 1 {
+            break now;
+        }
+        assert!(Instant::now() < deadline, "{now}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    let relays = now["relays"].as_array().unwrap();
+    assert_eq!(relays.iter().filter(|r| r["this"] == true).count(), 1, "{now}");
+    assert!(relays.iter().all(|r| r["alive"] == true && r["connections"] == 1), "{now}");
+    assert_eq!(now["relay"]["connections"], 1, "this relay's own");
+    assert_eq!(now["users"], 2, "users of every relay: {now}");
+    assert_eq!(now["channels"][0], json!({"name": CH, "members": 1}), "bob, through the other relay");
+    let other = relays.iter().find(|r| r["this"] == false).unwrap()["id"].clone();
+
+    // The other relay dies without a word: after the lease timeout, relay A says so.
+    let mut stream = Stream::open_at(&a.addr).await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    b.kill();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let (mut down, mut left) = (None, None);
+    while down.is_none() || left.is_none() {
+        assert!(Instant::now() < deadline, "no relay.down or leave");
+        let (_, ev) = stream.next().await;
+        if ev["type"] == "relay.down" {
+            down = Some(ev);
+        } else if ev["type"] == "channel.leave" && ev["user"]["id"] == "bob" {
+            left = Some(ev);
+        }
+    }
+    assert_eq!(down.unwrap()["relay"], other);
+    assert_eq!(left.unwrap()["cause"], "lease_timeout");
+    ann.abort();
 }
