@@ -710,3 +710,61 @@ async fn numeric_user_ids_are_strings_to_rollcall_and_a_socket_is_one_user() {
     );
     assert!(error["message"].as_str().unwrap().contains("one user per connection"));
 }
+
+/// A site that decides Pusher channels: ann may be in them, eve may not. Signed
+/// questions only; each is counted.
+async fn deciding_site() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use axum::http::{HeaderMap, StatusCode};
+    use axum::response::IntoResponse;
+    let calls = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = calls.clone();
+    let app = axum::Router::new().route(
+        "/decide",
+        axum::routing::post(move |headers: HeaderMap, body: String| {
+            let counted = counted.clone();
+            async move {
+                let signature = headers.get("rollcall-signature").and_then(|v| v.to_str().ok()).unwrap_or("");
+                if !rollcall_relay::webhooks::verify(SECRET, signature, body.as_bytes(), unix_now(), 300) {
+                    return StatusCode::UNAUTHORIZED.into_response();
+                }
+                counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let q: Value = serde_json::from_str(&body).unwrap();
+                axum::Json(json!({"enter": q["user"]["id"] == "ann"})).into_response()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/decide", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    (url, calls)
+}
+
+#[tokio::test]
+async fn a_channel_the_site_decides_asks_it_for_pusher_subscriptions_too_and_a_removal_is_told() {
+    let (url, calls) = deciding_site().await;
+    let relay = TestRelay::start(&config(&format!(
+        "[decisions]\nurl = \"{url}\"\nsecret = \"{SECRET}\"\n[[channel]]\npattern = \"/pusher/*\"\nask_site = true\n"
+    )))
+    .await;
+    let mut ann = Pusher::connect(&relay).await;
+    assert_eq!(ids(&ann.join("ann").await), ["ann"]);
+    let mut eve = Pusher::connect(&relay).await;
+    eve.send_subscribe(CH, &Pusher::channel_data("eve")).await;
+    let (_, channel, error) = eve.expect("pusher:error").await;
+    assert_eq!((error["code"].as_u64(), channel.as_deref()), (Some(4009), Some(CH)));
+    assert!(error["message"].as_str().unwrap().contains("site"), "{error}");
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2, "one question per user");
+
+    let (status, _, body) = call(
+        &relay.state,
+        "DELETE",
+        "/v1/channels/%2Fpusher%2Fsite-online/users/ann",
+        &[("authorization", "Bearer test-api-key")],
+        "",
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (_, channel, error) = ann.expect("pusher:error").await;
+    assert_eq!((error["code"].as_u64(), channel.as_deref()), (Some(4009), Some(CH)));
+    assert!(relay.state.hub.presence("/pusher/site-online").is_none());
+}
