@@ -327,7 +327,13 @@ mod tests {
         assert!(member.view && member.enter && !member.count_only);
         assert_eq!((member.max_members, member.list_cap), (Some(9), Some(5)));
         let gone = Answer::parse(br#"{"exists": false, "enter": true}"#).unwrap();
-        assert_eq!(gone, Answer { enter: true, ..Answer::NO_SUCH_CHANNEL });
+        assert_eq!(
+            gone,
+            Answer {
+                enter: true,
+                ..Answer::NO_SUCH_CHANNEL
+            }
+        );
         assert!(!gone.access(defaults).view && !gone.access(defaults).enter);
     }
 
@@ -346,7 +352,15 @@ mod tests {
 
     #[test]
     fn a_stored_answer_reads_back_the_same() {
-        for answer in [allow(), Answer::NO_SUCH_CHANNEL, Answer { view: Some(true), max_members: Some(3), ..Answer::default() }] {
+        for answer in [
+            allow(),
+            Answer::NO_SUCH_CHANNEL,
+            Answer {
+                view: Some(true),
+                max_members: Some(3),
+                ..Answer::default()
+            },
+        ] {
             let text = serde_json::to_string(&answer).unwrap();
             assert_eq!(Answer::parse(text.as_bytes()).unwrap(), answer, "{text}");
         }
@@ -359,7 +373,11 @@ mod tests {
         assert_eq!(cache.get(T0 + 119_999, "7", "/topic/1"), Some(&allow()));
         assert_eq!(cache.poll_timeout(), Some(T0 + 120_000));
         assert!(cache.due(T0 + 119_999).is_empty());
-        assert_eq!(cache.get(T0 + 120_000, "7", "/topic/1"), None, "expired answers are not used");
+        assert_eq!(
+            cache.get(T0 + 120_000, "7", "/topic/1"),
+            None,
+            "expired answers are not used"
+        );
         let due = cache.due(T0 + 120_000);
         assert_eq!(due.len(), 1);
         assert_eq!((due[0].user.as_str(), due[0].channel.as_str()), ("7", "/topic/1"));
@@ -387,7 +405,11 @@ mod tests {
         assert_eq!(cache.len(), 3);
         assert_eq!(cache.evicted(), 1);
         assert_eq!(cache.get(T0, "2", "/t/1"), None);
-        assert_eq!(cache.poll_timeout(), Some(Instant::ZERO), "an evicted answer is due at once");
+        assert_eq!(
+            cache.poll_timeout(),
+            Some(Instant::ZERO),
+            "an evicted answer is due at once"
+        );
         let due = cache.due(T0);
         assert_eq!(due.iter().map(|d| d.context).collect::<Vec<_>>(), [2]);
         for i in 0..1_000 {
@@ -408,7 +430,11 @@ mod tests {
         assert_eq!(cache.get(T0, "3", "/t/1"), None, "3 was not in use");
         assert!(cache.get(T0, "1", "/t/1").is_some() && cache.get(T0, "2", "/t/1").is_some());
         cache.insert_keeping(T0, "5", "/t/1", allow(), 5_000, 5, |_, _| true);
-        assert_eq!(cache.get(T0, "1", "/t/1"), None, "all in use: the closest to expiry goes");
+        assert_eq!(
+            cache.get(T0, "1", "/t/1"),
+            None,
+            "all in use: the closest to expiry goes"
+        );
         assert_eq!(cache.due(T0).iter().map(|d| d.context).collect::<Vec<_>>(), [3, 1]);
     }
 

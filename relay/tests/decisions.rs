@@ -169,7 +169,9 @@ async fn the_site_lets_a_user_enter_topic_1_but_not_topic_2_and_says_which_topic
     let site = Site::start(forum).await;
     let relay = TestRelay::start(&config(&site, "")).await;
     let mut ann = relay.connect("ann", "a1").await;
-    ann.enter("/topic/1", json!({})).await.expect("the site allows /topic/1");
+    ann.enter("/topic/1", json!({}))
+        .await
+        .expect("the site allows /topic/1");
     let (code, message, _) = refused(&mut ann, json!({"type": "enter", "ch": "/topic/2", "ref": 90})).await;
     assert_eq!(code, "forbidden_enter");
     assert!(message.contains("site"), "{message}");
@@ -193,7 +195,10 @@ async fn the_site_lets_a_user_enter_topic_1_but_not_topic_2_and_says_which_topic
 
     let q = &site.questions()[0];
     assert_eq!(q["type"], "channel.decide");
-    assert_eq!((q["action"].as_str(), q["channel"].as_str()), (Some("enter"), Some("/topic/1")));
+    assert_eq!(
+        (q["action"].as_str(), q["channel"].as_str()),
+        (Some("enter"), Some("/topic/1"))
+    );
     assert_eq!(q["user"]["id"], "ann");
     assert_eq!(q["claims"]["sub"], "ann");
     // Channels no rule sends to the site are not asked about.
@@ -227,8 +232,7 @@ async fn concurrent_requests_for_one_user_and_channel_share_one_call() {
     for user in ["bob", "carl", "dan"] {
         others.push(relay.connect(user, "x").await);
     }
-    let answers =
-        futures_util::future::join_all(others.iter_mut().map(|c| c.enter("/topic/1", json!({})))).await;
+    let answers = futures_util::future::join_all(others.iter_mut().map(|c| c.enter("/topic/1", json!({})))).await;
     assert!(answers.iter().all(Result::is_ok));
     assert_eq!(site.calls(), 4, "one call per user");
 }
@@ -254,10 +258,16 @@ async fn a_site_that_changes_its_mind_takes_the_user_out_when_the_answer_expires
     let (code, ch, _, _) = next_error(&mut ann).await;
     assert_eq!((code.as_str(), ch.as_deref()), ("forbidden_enter", Some("/topic/1")));
     assert!(present(&relay, "/topic/1").is_empty());
-    let rechecks: Vec<Value> = site.questions().into_iter().filter(|q| q["action"] == "recheck").collect();
+    let rechecks: Vec<Value> = site
+        .questions()
+        .into_iter()
+        .filter(|q| q["action"] == "recheck")
+        .collect();
     assert!(rechecks.iter().any(|q| q["user"]["id"] == "ann"), "{rechecks:?}");
     // Ann may still watch, but not enter.
-    ann.request(json!({"type": "subscribe", "ch": "/topic/1"})).await.expect("ann may still watch");
+    ann.request(json!({"type": "subscribe", "ch": "/topic/1"}))
+        .await
+        .expect("ann may still watch");
     let (code, _, _) = refused(&mut ann, json!({"type": "enter", "ch": "/topic/1", "ref": 77})).await;
     assert_eq!(code, "forbidden_enter");
 
@@ -300,13 +310,20 @@ async fn a_slow_site_gets_a_timeout_and_a_down_one_a_pause_unavailable_with_a_re
         users.push(relay.connect(&format!("u{i}"), "x").await);
     }
     for (i, u) in users.iter_mut().enumerate() {
-        let (code, _, retry) =
-            refused(u, json!({"type": "enter", "ch": format!("/topic/{}", 10 + i), "ref": 1})).await;
+        let (code, _, retry) = refused(
+            u,
+            json!({"type": "enter", "ch": format!("/topic/{}", 10 + i), "ref": 1}),
+        )
+        .await;
         assert_eq!(code, "unavailable");
         assert!(retry.is_some_and(|r| r > 0 && r <= 600), "{retry:?}");
     }
     assert_eq!(site.calls(), 1, "no storm: one call while the site is down");
-    assert!(relay.state.decisions.render_metrics().contains("rollcall_decisions_requests_total{result=\"failed\"} 1"));
+    assert!(relay
+        .state
+        .decisions
+        .render_metrics()
+        .contains("rollcall_decisions_requests_total{result=\"failed\"} 1"));
 
     // A site that errors is down too; when it is back, the next try after the hint passes.
     site.answer(|_| Reply::Status(503));
@@ -356,13 +373,20 @@ async fn the_server_api_removes_a_user_at_once_and_forgets_answers_so_the_site_i
     assert_eq!(status, 401, "behind the API key");
     let (status, _, body) = call(&relay.state, "DELETE", "/v1/channels/%2Ftopic%2F1/users/ann", &auth, "").await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!(serde_json::from_str::<Value>(&body).unwrap(), json!({"left": 1, "unwatched": 0}));
+    assert_eq!(
+        serde_json::from_str::<Value>(&body).unwrap(),
+        json!({"left": 1, "unwatched": 0})
+    );
     assert_eq!(bob.diff().await, ["-ann"]);
     let (code, ch, _, _) = next_error(&mut ann).await;
     assert_eq!((code.as_str(), ch.as_deref()), ("forbidden_enter", Some("/topic/1")));
     // Her answer was forgotten: coming back asks the site, which now says no.
     site.answer(|q| {
-        Reply::Json(if q["user"]["id"] == "ann" { json!({}) } else { json!({"enter": true}) })
+        Reply::Json(if q["user"]["id"] == "ann" {
+            json!({})
+        } else {
+            json!({"enter": true})
+        })
     });
     let calls = site.calls();
     let (code, _, _) = refused(&mut ann, json!({"type": "enter", "ch": "/topic/1", "ref": 3})).await;
@@ -383,12 +407,19 @@ async fn the_server_api_removes_a_user_at_once_and_forgets_answers_so_the_site_i
             _ => {}
         }
     }
-    assert_eq!(told, Some(("forbidden_enter".to_string(), Some("/topic/1".to_string()))));
+    assert_eq!(
+        told,
+        Some(("forbidden_enter".to_string(), Some("/topic/1".to_string())))
+    );
     assert_eq!(diff, Some(vec!["bob".to_string()]));
     let (status, _, body) = call(&relay.state, "DELETE", "/v1/decisions", &auth, "").await;
     assert_eq!(status, 400, "{body}");
     let (status, _, body) = call(&relay.state, "DELETE", "/v1/channels/topic/users/ann", &auth, "").await;
-    assert_eq!((status, body.contains("%2Ftopic")), (400, true), "the error says how to write it: {body}");
+    assert_eq!(
+        (status, body.contains("%2Ftopic")),
+        (400, true),
+        "the error says how to write it: {body}"
+    );
     let (status, _, _) = call(&relay.state, "DELETE", "/v1/channels//topic/1/users/ann", &auth, "").await;
     assert_eq!(status, 404, "an unencoded channel is not a route");
 }
@@ -409,8 +440,11 @@ async fn the_cache_stays_bounded_and_keeps_the_answers_in_use() {
         ann.enter(&format!("/topic/open{i}"), json!({})).await.unwrap();
     }
     for i in 0..20 {
-        let (code, _, _) =
-            refused(&mut ann, json!({"type": "enter", "ch": format!("/topic/closed{i}"), "ref": 100 + i})).await;
+        let (code, _, _) = refused(
+            &mut ann,
+            json!({"type": "enter", "ch": format!("/topic/closed{i}"), "ref": 100 + i}),
+        )
+        .await;
         assert_eq!(code, "forbidden_enter");
     }
     let metrics = relay.state.decisions.render_metrics();
@@ -434,7 +468,10 @@ fn a_decisions_section_is_read_and_checked_by_name() {
     )
     .unwrap();
     assert_eq!(c.decisions.ttl_ms, 120_000, "two minutes, as Discourse");
-    assert_eq!(c.decisions.secret.as_ref().map(|s| s.0.as_str()), Some("0123456789abcdef0123"));
+    assert_eq!(
+        c.decisions.secret.as_ref().map(|s| s.0.as_str()),
+        Some("0123456789abcdef0123")
+    );
     for (toml, key) in [
         ("[[channel]]\npattern = \"/t/*\"\nask_site = true\n", "decisions.url"),
         ("[decisions]\nurl = \"https://x/\"\n", "decisions.secret"),
@@ -479,7 +516,11 @@ async fn two_relays_on_redis_agree_on_one_answer_even_when_they_ask_at_once() {
     let mut on_b = b.connect("ann", "phone").await;
     let (at_a, at_b) = tokio::join!(on_a.enter("/topic/1", json!({})), on_b.enter("/topic/1", json!({})));
     assert_eq!(site.calls(), 2, "both asked: nothing was stored yet");
-    assert_eq!(at_a.is_ok(), at_b.is_ok(), "one answer for both relays: {at_a:?} {at_b:?}");
+    assert_eq!(
+        at_a.is_ok(),
+        at_b.is_ok(),
+        "one answer for both relays: {at_a:?} {at_b:?}"
+    );
     // A third relay's user of the same answer does not ask again.
     let c = TestRelay::start(&toml).await;
     let mut on_c = c.connect("ann", "tablet").await;
@@ -508,7 +549,13 @@ async fn with_redis_a_removal_or_a_forgotten_answer_on_one_relay_holds_on_every_
     let seen = bob.subscribe("/topic/1").await;
     assert_eq!(seen, ["ann", "bob"]);
 
-    site.answer(|q| Reply::Json(if q["user"]["id"] == "ann" { json!({}) } else { json!({"enter": true}) }));
+    site.answer(|q| {
+        Reply::Json(if q["user"]["id"] == "ann" {
+            json!({})
+        } else {
+            json!({"enter": true})
+        })
+    });
     let auth = [("authorization", "Bearer test-api-key")];
     let (status, _, body) = call(&a.state, "DELETE", "/v1/channels/%2Ftopic%2F1/users/ann", &auth, "").await;
     assert_eq!(status, 200, "{body}");

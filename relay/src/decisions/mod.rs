@@ -394,7 +394,8 @@ impl Decisions {
             // A full cache drops an answer nobody here relies on before one in use (which
             // would have to be asked about again). Rights unchanged: a pure question.
             let hub = &self.hub;
-            let in_use = |user: &str, ch: &str| hub.act(|r, now| !r.revoke(now, ch, user, Access::OPEN).held.is_empty());
+            let in_use =
+                |user: &str, ch: &str| hub.act(|r, now| !r.revoke(now, ch, user, Access::OPEN).held.is_empty());
             let mut cache = self.lock();
             cache.insert_keeping(hub.now(), &key.0, &key.1, answer.clone(), *ttl, claims.clone(), in_use);
         }
@@ -468,17 +469,26 @@ impl Decisions {
             .body(body)
             .send()
             .await
-            .map_err(|e| if e.is_timeout() { "timed out".to_string() } else { e.to_string() })?;
+            .map_err(|e| {
+                if e.is_timeout() {
+                    "timed out".to_string()
+                } else {
+                    e.to_string()
+                }
+            })?;
         if !res.status().is_success() {
             return Err(format!("answered {}", res.status()));
         }
         if res.content_length().is_some_and(|n| n as usize > MAX_ANSWER_BYTES) {
             return Err(format!("the answer is over {MAX_ANSWER_BYTES} bytes"));
         }
-        let bytes = res
-            .bytes()
-            .await
-            .map_err(|e| if e.is_timeout() { "timed out".to_string() } else { e.to_string() })?;
+        let bytes = res.bytes().await.map_err(|e| {
+            if e.is_timeout() {
+                "timed out".to_string()
+            } else {
+                e.to_string()
+            }
+        })?;
         if bytes.len() > MAX_ANSWER_BYTES {
             return Err(format!("the answer is over {MAX_ANSWER_BYTES} bytes"));
         }
@@ -562,7 +572,9 @@ impl Decisions {
             }
             let due = self.lock().due(self.hub.now());
             for d in due {
-                let Some(defaults) = self.defaults(&d.channel) else { continue };
+                let Some(defaults) = self.defaults(&d.channel) else {
+                    continue;
+                };
                 // Rights unchanged: nothing moves, and the answer says who is still here.
                 let held = self
                     .hub
@@ -570,7 +582,9 @@ impl Decisions {
                 if held.held.is_empty() {
                     continue;
                 }
-                let Ok(permit) = self.rechecks.clone().acquire_owned().await else { return };
+                let Ok(permit) = self.rechecks.clone().acquire_owned().await else {
+                    return;
+                };
                 let me = self.clone();
                 tokio::spawn(async move {
                     me.recheck(d, defaults).await;
@@ -614,16 +628,25 @@ impl Decisions {
         };
         let c = &self.counts;
         let mut out = String::new();
-        let _ = writeln!(out, "# HELP rollcall_decisions_cached Answers of the site kept by this relay.");
+        let _ = writeln!(
+            out,
+            "# HELP rollcall_decisions_cached Answers of the site kept by this relay."
+        );
         let _ = writeln!(out, "# TYPE rollcall_decisions_cached gauge");
         let _ = writeln!(out, "rollcall_decisions_cached {cached}");
         let _ = writeln!(out, "# HELP rollcall_decisions_max_entries decisions.max_entries.");
         let _ = writeln!(out, "# TYPE rollcall_decisions_max_entries gauge");
         let _ = writeln!(out, "rollcall_decisions_max_entries {cap}");
-        let _ = writeln!(out, "# HELP rollcall_decisions_evicted_total Answers dropped because the cache was full.");
+        let _ = writeln!(
+            out,
+            "# HELP rollcall_decisions_evicted_total Answers dropped because the cache was full."
+        );
         let _ = writeln!(out, "# TYPE rollcall_decisions_evicted_total counter");
         let _ = writeln!(out, "rollcall_decisions_evicted_total {evicted}");
-        let _ = writeln!(out, "# HELP rollcall_decisions_requests_total Questions sent to the site, by answer.");
+        let _ = writeln!(
+            out,
+            "# HELP rollcall_decisions_requests_total Questions sent to the site, by answer."
+        );
         let _ = writeln!(out, "# TYPE rollcall_decisions_requests_total counter");
         for (result, n) in [
             ("allowed", c.allowed.get()),
@@ -633,14 +656,27 @@ impl Decisions {
         ] {
             let _ = writeln!(out, "rollcall_decisions_requests_total{{result=\"{result}\"}} {n}");
         }
-        let _ = writeln!(out, "# HELP rollcall_decisions_hits_total Answers found without asking the site.");
+        let _ = writeln!(
+            out,
+            "# HELP rollcall_decisions_hits_total Answers found without asking the site."
+        );
         let _ = writeln!(out, "# TYPE rollcall_decisions_hits_total counter");
         let _ = writeln!(out, "rollcall_decisions_hits_total{{from=\"relay\"}} {}", c.hits.get());
-        let _ = writeln!(out, "rollcall_decisions_hits_total{{from=\"redis\"}} {}", c.shared_hits.get());
-        let _ = writeln!(out, "# HELP rollcall_decisions_skipped_total Questions refused at once while the site was down.");
+        let _ = writeln!(
+            out,
+            "rollcall_decisions_hits_total{{from=\"redis\"}} {}",
+            c.shared_hits.get()
+        );
+        let _ = writeln!(
+            out,
+            "# HELP rollcall_decisions_skipped_total Questions refused at once while the site was down."
+        );
         let _ = writeln!(out, "# TYPE rollcall_decisions_skipped_total counter");
         let _ = writeln!(out, "rollcall_decisions_skipped_total {}", c.skipped.get());
-        let _ = writeln!(out, "# HELP rollcall_decisions_revoked_total Users taken out of a channel whose right was taken back.");
+        let _ = writeln!(
+            out,
+            "# HELP rollcall_decisions_revoked_total Users taken out of a channel whose right was taken back."
+        );
         let _ = writeln!(out, "# TYPE rollcall_decisions_revoked_total counter");
         let _ = writeln!(out, "rollcall_decisions_revoked_total {}", c.revoked.get());
         out
@@ -681,7 +717,9 @@ mod tests {
             url: Some(url.into()),
             ..DecisionConfig::default()
         };
-        let ok = with("http://127.0.0.1:9/decide").checked(&policy(true), Some(&secret)).unwrap();
+        let ok = with("http://127.0.0.1:9/decide")
+            .checked(&policy(true), Some(&secret))
+            .unwrap();
         assert_eq!(ok.secret, Some(secret.clone()), "the webhooks' secret is reused");
         let err = DecisionConfig::default().checked(&policy(true), None).unwrap_err();
         assert!(err.contains("decisions.url") && err.contains("/topic/*"), "{err}");
@@ -693,17 +731,26 @@ mod tests {
             secret: Some(Secret("short".into())),
             ..with("http://x/")
         };
-        assert!(short.checked(&policy(true), None).unwrap_err().contains("decisions.secret"));
+        assert!(short
+            .checked(&policy(true), None)
+            .unwrap_err()
+            .contains("decisions.secret"));
         let zero = DecisionConfig {
             ttl_ms: 0,
             ..with("http://x/")
         };
-        assert!(zero.checked(&policy(true), Some(&secret)).unwrap_err().contains("decisions.ttl_ms"));
+        assert!(zero
+            .checked(&policy(true), Some(&secret))
+            .unwrap_err()
+            .contains("decisions.ttl_ms"));
         let unmatched = DecisionConfig {
             ask_unmatched: true,
             ..DecisionConfig::default()
         };
-        assert!(unmatched.checked(&policy(false), None).unwrap_err().contains("decisions.ask_unmatched"));
+        assert!(unmatched
+            .checked(&policy(false), None)
+            .unwrap_err()
+            .contains("decisions.ask_unmatched"));
         assert!(DecisionConfig::default().checked(&policy(false), None).is_ok());
     }
 

@@ -225,7 +225,9 @@ impl Shared {
                     backoff = Duration::from_millis(100);
                     let mut messages = pubsub.into_on_message();
                     while let Some(msg) = messages.next().await {
-                        let Ok(payload) = msg.get_payload::<String>() else { continue };
+                        let Ok(payload) = msg.get_payload::<String>() else {
+                            continue;
+                        };
                         match serde_json::from_str::<Notice>(&payload) {
                             Ok(notice) if notice.r != self.id => apply(&decisions, &notice),
                             Ok(_) => {}
