@@ -493,6 +493,13 @@ pub struct Admitted {
     slot: Arc<Slot>,
 }
 
+impl Admitted {
+    /// The connection, as requests see it.
+    pub fn peer(&self) -> Peer {
+        Peer(self.slot.clone())
+    }
+}
+
 impl Drop for Admitted {
     fn drop(&mut self) {
         // Before the stream closes: once the peer sees the connection end, its address

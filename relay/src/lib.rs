@@ -11,6 +11,7 @@
 //! - [`ledger`]: sessions, online time, and the durable webhook queue (SQLite).
 //! - [`webhooks`]: presence events POSTed to the site, signed and retried.
 //! - [`pusher`]: Pusher protocol 7 and HTTP API for presence channels.
+//! - [`server`]: hyper on the admitted connections, with a deadline for request heads.
 //! - [`decisions`]: channels the site decides: its answers, cached and rechecked.
 //! - [`console`]: the operator console at `/console` and its live event stream.
 //!
@@ -35,6 +36,7 @@ pub mod hub;
 pub mod ledger;
 pub mod metrics;
 pub mod pusher;
+pub mod server;
 pub mod store;
 pub mod upgrade;
 pub mod webhooks;
@@ -236,9 +238,7 @@ pub async fn serve(
     };
     // Each connection is counted under its address until it ends (see `admission`).
     let listener = admission::Listener::new(listener, relay.state.admission.clone());
-    let server = axum::serve(listener, app.into_make_service_with_connect_info::<admission::Peer>())
-        .with_graceful_shutdown(graceful);
-    let server = tokio::spawn(async move { server.await });
+    let server = tokio::spawn(server::run(listener, app, graceful));
     let _ = stopped_rx.await;
     // Other relays keep this relay's users while its clients move over to them.
     hub.drain_store().await;
@@ -249,5 +249,5 @@ pub async fn serve(
     while hub.connections() > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    server.await.map_err(std::io::Error::other)?
+    server.await.map_err(std::io::Error::other)
 }

@@ -112,3 +112,26 @@ async fn sockets_that_never_say_hello_count_against_the_connection_limit() {
     refused_and_gone(silent).await;
     relay.connect("ann", "a1").await;
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_request_head_that_never_ends_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let relay = TestRelay::start("").await;
+    let mut slow = tokio::net::TcpStream::connect(&relay.addr).await.unwrap();
+    let started = tokio::time::Instant::now();
+    // A slowloris: a request line and one header, and then nothing.
+    slow.write_all(b"GET /v1/ws HTTP/1.1\r\nHost: relay\r\n").await.unwrap();
+    let head_timeout = rollcall_relay::server::HEAD_TIMEOUT;
+    let mut rest = Vec::new();
+    tokio::time::timeout(head_timeout * 2, slow.read_to_end(&mut rest))
+        .await
+        .expect("the relay closes the connection")
+        .ok();
+    assert!(
+        started.elapsed() >= head_timeout,
+        "closed after {:?}",
+        started.elapsed()
+    );
+    // A client that says what it wants in time is served as ever.
+    relay.connect("ann", "a1").await;
+}
