@@ -113,7 +113,8 @@ pub fn figures(o: &Outcome) -> Figures {
                 g.per_event_us = Some(cpu_ms(first) * 1000.0 / (n * (n - 1)) as f64);
             }
             // RSS once the fill has settled (the second phase), the whole server.
-            if let Some(hold) = o.phases.get(1) {
+            // (A fill that did not finish has no second phase: its RSS where it stopped.)
+            if let Some(hold) = o.phases.get(1).or(o.phases.first()) {
                 g.rss_before_kb = o.baseline.rss_kb;
                 g.rss_after_kb = hold.after.rss_kb;
                 g.redis_rss_kb = hold.after.redis_rss_kb;
@@ -567,17 +568,27 @@ fn targets(s: &mut String, all: &[Outcome]) {
     }
     if let Some(o) = all.iter().find(|o| o.workload == Workload::W6 && o.size >= 100_000) {
         let g = figures(o);
-        rows.push(target(
+        let mut t = target(
             format!(
                 "{} members across {} relays: total relay RSS",
                 thousands(o.size),
                 o.relays
             ),
             "≤ 1.5 GB",
-            Some(g.rss_after_kb as f64).filter(|v| *v > 0.0 && g.full_ms.is_some()),
+            Some(g.rss_after_kb as f64).filter(|v| *v > 0.0),
             |kb| mb(kb as u64),
             |kb| kb <= 1.5 * 1024.0 * 1024.0,
-        ));
+        );
+        if g.full_ms.is_none() && g.rss_after_kb > 0 {
+            t.shown = format!(
+                "{} with {} of {} in (not full)",
+                t.shown,
+                thousands(g.admitted as usize),
+                thousands(o.size)
+            );
+            t.met = None;
+        }
+        rows.push(t);
     }
     let _ = writeln!(s, "## rollcall's targets on this machine\n");
     let _ = writeln!(s, "| target | limit | measured | met |\n|---|---|---|---|");
