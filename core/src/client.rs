@@ -720,15 +720,15 @@ impl Client {
             } => self.relay_error(now, reference, code, message, ch, retry_after_ms),
             ServerMsg::Snapshot { ref ch, .. } | ServerMsg::Diff { ref ch, .. } | ServerMsg::Focus { ref ch, .. } => {
                 let ch = ch.clone();
-                let Some(want) = self.wants.get(&ch).filter(|w| w.subscribed) else {
+                if !self.is_subscribed(&ch) {
                     return;
-                };
-                let friends = want.friends.clone();
+                }
                 let view = self.views.or_default(&ch);
                 match view.apply(&msg) {
                     Applied::Changed(_) => self.events.push_back(Event::Frame(msg)),
                     Applied::Stale => {}
                     Applied::Gap => {
+                        let friends = self.wants.get(&ch).map(|w| w.friends.clone()).unwrap_or_default();
                         self.send_request(
                             ClientMsg::Subscribe {
                                 friends,
