@@ -287,7 +287,7 @@ impl Cluster {
             return;
         }
         self.registered = true;
-        self.find_dead(now, roster, &beaten);
+        self.find_dead(&beaten);
         self.forget_old(now);
         if self.link == Link::Beating {
             self.assert_views(roster);
@@ -460,13 +460,13 @@ impl Cluster {
     }
 
     /// Every relay silent for longer than the lease timeout, in the store's clock.
-    fn find_dead(&mut self, now: Instant, roster: &mut Roster, beaten: &Beaten) {
+    fn find_dead(&mut self, beaten: &Beaten) {
         let store = beaten.store_ms;
         let since = *self.linked_at.get_or_insert(store);
         for (relay, score) in &beaten.table {
             // The table's word is final, even when it goes back: a relay that stops
             // dates its last beat back so that it is reaped after the reconnect grace.
-            if *relay != self.name {
+            if *relay != self.name && !self.dead.contains_key(relay) {
                 self.beats.insert(relay.clone(), *score);
             }
         }
@@ -493,9 +493,10 @@ impl Cluster {
             .map(|(relay, _)| relay.clone())
             .collect();
         dead.sort();
+        // Buried when the store says it is done (the reap's own message comes back):
+        // a reap lost with the link is decided again, never half done.
         for relay in dead {
-            self.ops.push_back(Op::Reap { relay: relay.clone() });
-            self.bury(now, roster, &relay);
+            self.ops.push_back(Op::Reap { relay });
         }
     }
 
@@ -660,6 +661,8 @@ mod tests {
             beaten(1_001 + lease, true, &[("me", 1_001 + lease), ("other", 1_000)]),
         );
         assert_eq!(cluster.poll_op(), Some(Op::Reap { relay: "other".into() }));
+        // Done when the store says so.
+        cluster.message(Instant(10_001), &mut roster, Message::Dead { relay: "other".into() });
         assert_eq!(roster.presence("/doc/1"), None);
         cluster.message(Instant(10_001), &mut roster, change("other", 2, Some(member("ann"))));
         assert_eq!(roster.presence("/doc/1"), None, "a dead name is not taken back");
