@@ -34,7 +34,7 @@ export const LIST_CAP = 2;
 /** Slack on top of a grace for the relay's reaper, its flush tick and delivery. */
 export const SLACK_MS = 2_500;
 
-const CONFIG = `
+export const CONFIG = `
 [presence]
 checkin_interval_ms = ${TIMING.checkin_interval_ms}
 lease_timeout_ms = ${TIMING.lease_timeout_ms}
@@ -74,10 +74,10 @@ export function checkBuilt() {
  * A relay with the test config; resolves once it listens. By default on a free port
  * with SECRET; `listen` and `secret` restart one in place with another secret.
  */
-export async function startRelay({ listen = "127.0.0.1:0", secret = SECRET } = {}) {
+export async function startRelay({ listen = "127.0.0.1:0", secret = SECRET, config: text = CONFIG } = {}) {
   const dir = mkdtempSync(path.join(tmpdir(), "rollcall-relay-"));
   const config = path.join(dir, "relay.toml");
-  writeFileSync(config, CONFIG);
+  writeFileSync(config, text);
   const child = spawn(RELAY, ["--listen", listen, "--config", config], {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],
