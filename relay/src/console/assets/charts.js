@@ -26,13 +26,26 @@ export function niceMax(max) {
   return 10 * p;
 }
 
-function yAxis(root, left, top, bottom, width, max, format = String) {
-  for (let i = 0; i <= 4; i++) {
-    const y = bottom - ((bottom - top) * i) / 4;
+/** Grid lines and labels; `steps` of 4 unless whole numbers need fewer (a max of 2). */
+/** A top for a count axis in 4 whole steps of a round size (or 1 to 4). */
+export function countMax(max) {
+  if (max <= 4) return Math.max(1, Math.ceil(max));
+  const quarter = max / 4;
+  const p = 10 ** Math.floor(Math.log10(quarter));
+  for (const m of [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) if (m * p >= quarter && Number.isInteger(m * p)) return Math.max(1, Math.round(m * p)) * 4;
+  return 40 * p;
+}
+
+function yAxis(root, left, top, bottom, width, max, format = String, steps = 4) {
+  for (let i = 0; i <= steps; i++) {
+    const y = bottom - ((bottom - top) * i) / steps;
     root.append(svg("line", { class: "axis", x1: left, x2: width - 10, y1: y, y2: y }));
-    root.append(svg("text", { class: "tick", x: left - 6, y: y + 3, "text-anchor": "end" }, format((max * i) / 4)));
+    root.append(svg("text", { class: "tick", x: left - 6, y: y + 3, "text-anchor": "end" }, format((max * i) / steps)));
   }
 }
+
+/** The anchor of the i-th of n x labels, so the first and last stay inside. */
+const anchor = (i, n) => (i === 0 ? "start" : i === n ? "end" : "middle");
 
 /**
  * Values at even steps from `fromMs`: a line with the area under it.
@@ -43,8 +56,9 @@ export function lineChart(box, { fromMs, stepMs, values, label, title }) {
   const root = frame(box, W, H);
   root.setAttribute("aria-label", title);
   root.dataset.points = String(values.length);
-  const max = niceMax(Math.max(0, ...values));
-  yAxis(root, L, T, B, W, max, (v) => (Number.isInteger(v) ? String(v) : v.toFixed(1)));
+  // Counts of users: whole numbers on the axis.
+  const max = countMax(Math.max(0, ...values));
+  yAxis(root, L, T, B, W, max, String, Math.min(4, max));
   const x = (i) => L + ((W - 10 - L) * i) / Math.max(1, values.length - 1);
   const y = (v) => B - ((B - T) * v) / max;
   const points = values.map((v, i) => `${x(i).toFixed(1)},${y(v).toFixed(1)}`);
@@ -55,7 +69,7 @@ export function lineChart(box, { fromMs, stepMs, values, label, title }) {
   const ticks = 6;
   for (let i = 0; i <= ticks; i++) {
     const idx = Math.round(((values.length - 1) * i) / ticks);
-    root.append(svg("text", { class: "tick", x: x(idx), y: H - 8, "text-anchor": "middle" }, label(fromMs + idx * stepMs)));
+    root.append(svg("text", { class: "tick", x: x(idx), y: H - 8, "text-anchor": anchor(i, ticks) }, label(fromMs + idx * stepMs)));
   }
   const peak = Math.max(0, ...values);
   const t = svg("title", {}, `${title}: peak ${peak}`);
@@ -117,7 +131,7 @@ export function timeline(box, { fromMs, toMs, rows, label, title }) {
   });
   for (let i = 0; i <= 5; i++) {
     const ms = fromMs + ((toMs - fromMs) * i) / 5;
-    root.append(svg("text", { class: "tick", x: x(ms), y: H - 8, "text-anchor": "middle" }, label(ms)));
+    root.append(svg("text", { class: "tick", x: x(ms), y: H - 8, "text-anchor": anchor(i, 5) }, label(ms)));
   }
 }
 

@@ -52,7 +52,10 @@ const ago = (ms) => {
 const clock = (ms) => new Date(ms).toLocaleTimeString([], { hour12: false });
 const hours = (ms) => {
   const h = ms / 3_600_000;
-  return h >= 10 ? `${Math.round(h)} h` : h >= 1 ? `${h.toFixed(1)} h` : `${Math.round(ms / 60_000)} min`;
+  if (h >= 10) return `${Math.round(h)} h`;
+  if (h >= 1) return `${h.toFixed(1)} h`;
+  if (ms >= 60_000) return `${Math.round(ms / 60_000)} min`;
+  return `${Math.round(ms / 1000)} s`;
 };
 
 // ---- sign in and out ---------------------------------------------------------------
