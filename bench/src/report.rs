@@ -101,7 +101,7 @@ pub fn figures(o: &Outcome) -> Figures {
         g.busy_pct = Some(100.0 * cpu_ms(first) / wall);
     }
     match o.workload {
-        Workload::W1 | Workload::W6 => {
+        Workload::W1 | Workload::W6 | Workload::W8 => {
             if filled {
                 g.full_ms = Some(ms(first.start_ns, r.last_admit));
             }
@@ -380,6 +380,7 @@ pub fn render(
     w4(&mut s, all);
     w5(&mut s, all);
     w6(&mut s, all);
+    w8(&mut s, all);
     w7(&mut s, all);
     sdk(&mut s, repo, sdk_timing);
     notes(&mut s);
@@ -468,7 +469,7 @@ fn targets(s: &mut String, all: &[Outcome]) {
     for k in [Kind::Rollcall, Kind::RollcallRedis] {
         let per: Vec<(usize, f64)> = all
             .iter()
-            .filter(|o| matches!(o.workload, Workload::W1 | Workload::W6) && o.server == k)
+            .filter(|o| matches!(o.workload, Workload::W1 | Workload::W6 | Workload::W8) && o.server == k)
             .filter_map(|o| figures(o).kb_per_conn.map(|v| (o.size, v)))
             .collect();
         let (Some(lo), Some(hi)) = (
@@ -481,7 +482,7 @@ fn targets(s: &mut String, all: &[Outcome]) {
         let largest = per.iter().map(|p| p.0).max().unwrap_or(0);
         rows.push(Target {
             name: format!(
-                "relay RSS per member, one channel of {} to {} members, listed and count_only ({})",
+                "relay RSS per member, one channel of {} to {} members, listed, capped and count_only ({})",
                 thousands(smallest),
                 thousands(largest),
                 k.name()
@@ -566,13 +567,21 @@ fn targets(s: &mut String, all: &[Outcome]) {
             met: (o.phases.len() > 1).then_some(g.dipped == 0 && g.back_ms.is_some()),
         });
     }
-    if let Some(o) = all.iter().find(|o| o.workload == Workload::W6 && o.size >= 100_000) {
+    for o in all
+        .iter()
+        .filter(|o| matches!(o.workload, Workload::W6 | Workload::W8) && o.size >= 100_000)
+    {
         let g = figures(o);
         let mut t = target(
             format!(
-                "{} members across {} relays: total relay RSS",
+                "{} members across {} relays, {}: total relay RSS",
                 thousands(o.size),
-                o.relays
+                o.relays,
+                if o.workload == Workload::W8 {
+                    "capped list"
+                } else {
+                    "count_only"
+                }
             ),
             "≤ 1.5 GB",
             Some(g.rss_after_kb as f64).filter(|v| *v > 0.0),
@@ -695,9 +704,25 @@ fn w6(s: &mut String, all: &[Outcome]) {
          number of frames. No peer has such a channel (Pusher presence channels and the Socket.IO \
          server always send members). RSS and per member as in W1.\n"
     );
+    fill_rows(s, all, Workload::W6);
+}
+
+fn w8(s: &mut String, all: &[Outcome]) {
+    let _ = writeln!(
+        s,
+        "## W8: fill one channel with a capped list\n\nW1 on a channel under a `list_cap = 20` \
+         rule: the count is exact, and each subscriber is sent at most 20 members besides itself \
+         (\"Ann, Bob and 9,998 others\"), so a snapshot stays small at any size. No peer caps a \
+         presence list. RSS and per member as in W1.\n"
+    );
+    fill_rows(s, all, Workload::W8);
+}
+
+/// The rows of a one-channel fill that only rollcall runs (W6, W8).
+fn fill_rows(s: &mut String, all: &[Outcome], w: Workload) {
     let _ = writeln!(s, "| N | server | full | everyone knows | server CPU (share of its core) | RSS | RSS per member | generator CPU | notes |\n|---|---|---|---|---|---|---|---|---|");
-    for size in sizes(all, Workload::W6) {
-        for o in all.iter().filter(|o| o.workload == Workload::W6 && o.size == size) {
+    for size in sizes(all, w) {
+        for o in all.iter().filter(|o| o.workload == w && o.size == size) {
             let g = figures(o);
             let _ = writeln!(
                 s,

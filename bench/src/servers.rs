@@ -282,6 +282,9 @@ impl Server {
                     .env("SOCKUDO_DEFAULT_APP_MAX_CONNECTIONS", "1000000")
                     .env("SOCKUDO_DEFAULT_APP_MAX_PRESENCE_MEMBERS_PER_CHANNEL", "1000000")
                     .env("SOCKUDO_DEFAULT_APP_ENABLED", "true")
+                    // Every client of the benchmark comes from loopback: no per-address
+                    // limit on upgrades (the relay does not limit loopback either).
+                    .env("RATE_LIMITER_ENABLED", "false")
                     .env("METRICS_ENABLED", "false")
                     .env("METRICS_HOST", "127.0.0.1")
                     .env("METRICS_PORT", free_port().to_string());
@@ -382,8 +385,9 @@ fn stop_child(mut child: Child) {
 }
 
 /// The relay's config for the benchmark: the defaults (20 ms flush, 50,000 frames a
-/// second per channel), the connection limit raised above any run, and `count_only`
-/// channels under `/bench/count/` (W6). With rules, a channel no rule matches is
+/// second per channel), the connection limit raised above any run, `count_only`
+/// channels under `/bench/count/` (W6) and lists capped at 20 under `/bench/capped/`
+/// (W8). The relay does not limit connections per address from loopback. With rules, a channel no rule matches is
 /// closed: the last rule opens the rest.
 pub const RELAY_CONFIG: &str = "\
 [limits]
@@ -392,6 +396,10 @@ max_connections = 200000
 [[channel]]
 pattern = \"/bench/count/**\"
 count_only = true
+
+[[channel]]
+pattern = \"/bench/capped/**\"
+list_cap = 20
 
 [[channel]]
 pattern = \"/**\"

@@ -27,6 +27,8 @@ pub enum Workload {
     W6,
     /// A reconnect storm: fill, restart the server, everyone comes back.
     W7,
+    /// W1 on a channel whose member list is capped (`list_cap`).
+    W8,
 }
 
 #[derive(Args, Clone, Debug)]
@@ -44,7 +46,7 @@ pub struct ShardArgs {
     pub source: Option<std::net::Ipv4Addr>,
     #[arg(long, value_enum)]
     pub workload: Workload,
-    /// Members in the channel (W1, W2, W5, W6, W7), connections (W3) or watchers (W4).
+    /// Members in the channel (W1, W2, W5 to W8), connections (W3) or watchers (W4).
     #[arg(long)]
     pub size: usize,
     /// Watchers that stay (W5).
@@ -242,11 +244,11 @@ pub fn main(args: ShardArgs) -> Result<(), String> {
 async fn run(ctx: &mut Ctx) {
     let a = ctx.args.clone();
     match a.workload {
-        Workload::W1 | Workload::W6 => {
-            let channel = if a.workload == Workload::W1 {
-                "/bench/w1"
-            } else {
-                "/bench/count/w6"
+        Workload::W1 | Workload::W6 | Workload::W8 => {
+            let channel = match a.workload {
+                Workload::W1 => "/bench/w1",
+                Workload::W6 => "/bench/count/w6",
+                _ => "/bench/capped/w8",
             };
             fill(ctx, channel, a.size, 0, a.size as i64).await;
             ctx.report("fill").await;

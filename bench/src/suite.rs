@@ -36,8 +36,8 @@ pub struct SuiteArgs {
     /// Only these sizes.
     #[arg(long, value_delimiter = ',')]
     pub sizes: Vec<usize>,
-    /// Add the 100,000-member count_only channel across six relays sharing one Redis
-    /// (six generator processes; several minutes, most of the machine's memory).
+    /// Add a 100,000-member channel, capped (W8) and count_only (W6), across six relays
+    /// sharing one Redis (six generator processes; several minutes each, gigabytes).
     #[arg(long)]
     pub huge: bool,
 }
@@ -145,6 +145,7 @@ fn plan(quick: bool, huge: bool) -> Vec<Case> {
             case(Workload::W5, 200, &["--watchers", "5"], 1, 15),
             case(Workload::W6, 200, &["--settle-ms", "300"], 1, 15).on(&[Kind::Rollcall]),
             case(Workload::W6, 200, &["--settle-ms", "300"], 2, 15).relays(2),
+            case(Workload::W8, 200, &["--settle-ms", "300"], 1, 15).on(&[Kind::Rollcall]),
             case(Workload::W7, 100, &["--watch-ms", "300"], 1, 15).on(&[
                 Kind::Rollcall,
                 Kind::RollcallRedis,
@@ -164,6 +165,9 @@ fn plan(quick: bool, huge: bool) -> Vec<Case> {
         case(Workload::W6, 10_000, &[], 2, 60).on(&relays),
         case(Workload::W6, 18_000, &[], 2, 90).on(&relays),
         case(Workload::W6, 20_000, &[], 2, 90).relays(2),
+        case(Workload::W8, 10_000, &[], 2, 60).on(&relays),
+        case(Workload::W8, 18_000, &[], 2, 90).on(&relays),
+        case(Workload::W8, 20_000, &[], 2, 90).relays(2),
         case(Workload::W2, 1_000, &["--rounds", "40", "--period-ms", "400"], 1, 60),
         case(Workload::W2, 2_000, &["--rounds", "40", "--period-ms", "400"], 1, 60),
         case(Workload::W2, 5_000, &["--rounds", "40", "--period-ms", "400"], 1, 60),
@@ -184,6 +188,7 @@ fn plan(quick: bool, huge: bool) -> Vec<Case> {
         case(Workload::W7, 10_000, &["--watch-ms", "20000"], 2, 60).on(&relays),
     ];
     if huge {
+        v.push(case(Workload::W8, 100_000, &[], 6, 300).relays(6));
         v.push(case(Workload::W6, 100_000, &[], 6, 300).relays(6));
     }
     v
@@ -210,8 +215,8 @@ fn servers_for(workload: Workload, quick: bool) -> Vec<Kind> {
             v.push(Kind::Floor);
         }
         Workload::W3 => v.push(Kind::Floor),
-        // No peer has a count-only presence channel.
-        Workload::W6 => v.retain(|k| matches!(k, Kind::Rollcall | Kind::RollcallRedis)),
+        // No peer has a count-only or a capped presence channel.
+        Workload::W6 | Workload::W8 => v.retain(|k| matches!(k, Kind::Rollcall | Kind::RollcallRedis)),
         Workload::W7 => v.retain(|k| *k != Kind::RollcallPusher),
         _ => {}
     }
@@ -287,7 +292,7 @@ pub fn main(args: SuiteArgs) -> Result<Vec<Outcome>, String> {
             };
             let fills = matches!(
                 case.workload,
-                Workload::W1 | Workload::W2 | Workload::W5 | Workload::W6 | Workload::W7
+                Workload::W1 | Workload::W2 | Workload::W5 | Workload::W6 | Workload::W7 | Workload::W8
             );
             if kind == Kind::Sockudo && paths.sockudo.is_none() {
                 outcome.note = Some("not installed".into());
@@ -346,7 +351,7 @@ pub fn main(args: SuiteArgs) -> Result<Vec<Outcome>, String> {
 
 fn phase_names(w: Workload) -> &'static [&'static str] {
     match w {
-        Workload::W1 | Workload::W6 => &["fill", "hold"],
+        Workload::W1 | Workload::W6 | Workload::W8 => &["fill", "hold"],
         Workload::W2 => &["fill", "probes"],
         Workload::W3 => &["hold"],
         Workload::W4 => &["fill", "churn"],
