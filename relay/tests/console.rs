@@ -25,7 +25,12 @@ heartbeat_ms = 100
     )
 }
 
-async fn call(relay: &TestRelay, method: &str, path: &str, key: Option<&str>) -> (u16, reqwest::header::HeaderMap, String) {
+async fn call(
+    relay: &TestRelay,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+) -> (u16, reqwest::header::HeaderMap, String) {
     let client = reqwest::Client::new();
     let mut req = client.request(method.parse().unwrap(), format!("http://{}{path}", relay.addr));
     if let Some(key) = key {
@@ -123,7 +128,10 @@ async fn the_console_needs_the_key_in_a_header_and_never_reads_it_from_a_url() {
     assert_eq!(status, 200);
     assert!(page.contains("console.js"));
     let csp = headers["content-security-policy"].to_str().unwrap();
-    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
     let (status, _, script) = call(&relay, "GET", "/console/console.js", None).await;
     assert_eq!(status, 200);
     assert!(script.contains("Authorization: `Bearer ${key}`"));
@@ -131,9 +139,17 @@ async fn the_console_needs_the_key_in_a_header_and_never_reads_it_from_a_url() {
 
     for path in ["/console/api/now", "/console/api/events", "/console/api/webhooks"] {
         assert_eq!(call(&relay, "GET", path, None).await.0, 401, "{path} without a key");
-        assert_eq!(call(&relay, "GET", path, Some("wrong")).await.0, 401, "{path} wrong key");
+        assert_eq!(
+            call(&relay, "GET", path, Some("wrong")).await.0,
+            401,
+            "{path} wrong key"
+        );
         let in_url = format!("{path}?key={API_KEY}&api_key={API_KEY}&token={API_KEY}");
-        assert_eq!(call(&relay, "GET", &in_url, None).await.0, 401, "{path}: a key in the URL is ignored");
+        assert_eq!(
+            call(&relay, "GET", &in_url, None).await.0,
+            401,
+            "{path}: a key in the URL is ignored"
+        );
     }
     let (status, headers, body) = call(&relay, "POST", "/console/api/login", Some(API_KEY)).await;
     assert_eq!(status, 200, "{body}");
@@ -155,7 +171,10 @@ async fn wrong_keys_are_rate_limited_and_then_every_key_waits_for_the_minute() {
     // Even the right key: a guess that succeeds must look like one that did not.
     assert_eq!(call(&relay, "POST", "/console/api/login", Some(API_KEY)).await.0, 429);
     // The server API itself is not affected.
-    assert_eq!(call(&relay, "GET", "/v1/presence?channel=/a/b", Some(API_KEY)).await.0, 200);
+    assert_eq!(
+        call(&relay, "GET", "/v1/presence?channel=/a/b", Some(API_KEY)).await.0,
+        200
+    );
 }
 
 #[tokio::test]
@@ -198,7 +217,11 @@ async fn nothing_is_prepared_for_the_live_stream_while_no_console_listens() {
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
     let text = metrics(&relay).await;
-    assert_eq!(metric(&text, "rollcall_console_events_total"), 0, "no listener, no work");
+    assert_eq!(
+        metric(&text, "rollcall_console_events_total"),
+        0,
+        "no listener, no work"
+    );
     assert_eq!(metric(&text, "rollcall_console_listeners"), 0);
 
     let mut stream = Stream::open(&relay).await;
@@ -211,7 +234,10 @@ async fn nothing_is_prepared_for_the_live_stream_while_no_console_listens() {
 
 #[tokio::test]
 async fn a_console_that_does_not_read_falls_behind_without_holding_up_the_relay() {
-    let relay = TestRelay::start(&console_config("[console]\nfeed_capacity = 16\n[limits]\nframes_per_second = 10000\nframe_burst = 10000")).await;
+    let relay = TestRelay::start(&console_config(
+        "[console]\nfeed_capacity = 16\n[limits]\nframes_per_second = 10000\nframe_burst = 10000",
+    ))
+    .await;
     // A console with a tiny receive window that reads nothing for now.
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(2048).unwrap();
@@ -238,7 +264,8 @@ async fn a_console_that_does_not_read_falls_behind_without_holding_up_the_relay(
         for round in 0..4 {
             for kind in ["enter", "leave"] {
                 for n in 0..99 {
-                    c.send(json!({"type": kind, "ch": format!("/busy/channel-{i:02}-{n:03}")})).await;
+                    c.send(json!({"type": kind, "ch": format!("/busy/channel-{i:02}-{n:03}")}))
+                        .await;
                 }
             }
             c.enter(&format!("/busy/sync-{round}"), json!({})).await.unwrap();
@@ -258,7 +285,10 @@ async fn a_console_that_does_not_read_falls_behind_without_holding_up_the_relay(
     let deadline = Instant::now() + PATIENCE;
     while !read.contains("event: lagged") {
         assert!(Instant::now() < deadline, "never told it lagged");
-        let n = tokio::time::timeout(PATIENCE, slow.read(&mut buf)).await.unwrap().unwrap();
+        let n = tokio::time::timeout(PATIENCE, slow.read(&mut buf))
+            .await
+            .unwrap()
+            .unwrap();
         assert!(n > 0, "the stream ended");
         read.push_str(&String::from_utf8_lossy(&buf[..n]));
     }
@@ -308,8 +338,16 @@ async fn a_test_event_reaches_the_endpoint_signed_and_a_failing_endpoint_shows_i
     let answer: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(answer["ok"], false);
     assert!(answer["answer"].as_str().unwrap().contains("503"), "{answer}");
-    assert!(answer["answer"].as_str().unwrap().contains("database is down"), "{answer}");
-    assert_eq!(call(&relay, "POST", "/console/api/webhooks/7/test", Some(API_KEY)).await.0, 400);
+    assert!(
+        answer["answer"].as_str().unwrap().contains("database is down"),
+        "{answer}"
+    );
+    assert_eq!(
+        call(&relay, "POST", "/console/api/webhooks/7/test", Some(API_KEY))
+            .await
+            .0,
+        400
+    );
 
     // Real events: the good endpoint's success and the failing one's queue and retries.
     let mut ann = relay.tab("ann", "a1").await;
@@ -410,7 +448,9 @@ async fn the_ledger_charts_read_sessions_and_time_by_status() {
     assert_eq!(user["per_channel"][0]["channel"], CH);
     assert!(user["per_channel"][0]["ms"].as_u64().unwrap() >= 250);
     assert_eq!(
-        call(&relay, "GET", "/console/api/ledger/online?range=1y", Some(API_KEY)).await.0,
+        call(&relay, "GET", "/console/api/ledger/online?range=1y", Some(API_KEY))
+            .await
+            .0,
         400
     );
 }
@@ -443,7 +483,8 @@ async fn demo_mode_opens_the_console_without_a_key_and_it_can_be_turned_off() {
 async fn every_metric_the_grafana_dashboard_charts_is_served_at_metrics() {
     let relay = TestRelay::start(&console_config("")).await;
     let served = metrics(&relay).await;
-    let dashboard = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/grafana-dashboard.json")).unwrap();
+    let dashboard =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/grafana-dashboard.json")).unwrap();
     let parsed: Value = serde_json::from_str(&dashboard).expect("the dashboard is JSON");
     assert!(parsed["panels"].as_array().unwrap().len() >= 20);
     let mut charted: Vec<&str> = dashboard
@@ -486,10 +527,17 @@ async fn with_redis_now_shows_each_relay_and_the_total_and_the_stream_tells_a_re
     };
     let relays = now["relays"].as_array().unwrap();
     assert_eq!(relays.iter().filter(|r| r["this"] == true).count(), 1, "{now}");
-    assert!(relays.iter().all(|r| r["alive"] == true && r["connections"] == 1), "{now}");
+    assert!(
+        relays.iter().all(|r| r["alive"] == true && r["connections"] == 1),
+        "{now}"
+    );
     assert_eq!(now["relay"]["connections"], 1, "this relay's own");
     assert_eq!(now["users"], 2, "users of every relay: {now}");
-    assert_eq!(now["channels"][0], json!({"name": CH, "members": 1}), "bob, through the other relay");
+    assert_eq!(
+        now["channels"][0],
+        json!({"name": CH, "members": 1}),
+        "bob, through the other relay"
+    );
     let other = relays.iter().find(|r| r["this"] == false).unwrap()["id"].clone();
 
     // The other relay dies without a word: after the lease timeout, relay A says so.

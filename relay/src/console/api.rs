@@ -254,7 +254,11 @@ pub async fn test_webhook(
 
 /// Every session of `q` (newest first) up to `max`, page by page, each page under the
 /// ledger's lock on its own so the recorder is never held up for long.
-async fn all_sessions(ledger: &Arc<Ledger>, mut q: SessionQuery, max: usize) -> Result<(Vec<Session>, bool), LedgerError> {
+async fn all_sessions(
+    ledger: &Arc<Ledger>,
+    mut q: SessionQuery,
+    max: usize,
+) -> Result<(Vec<Session>, bool), LedgerError> {
     let mut out: Vec<Session> = Vec::new();
     loop {
         q.limit = PAGE.min(max - out.len()) + 1;

@@ -106,9 +106,8 @@ pub async fn stream(State(app): State<AppState>) -> Response {
         Some((Ok::<_, Infallible>(event), (rx, feed, hub)))
     });
     // The first frame tells the page it is connected before any event happens.
-    let hello = futures_util::stream::once(async {
-        Ok::<_, Infallible>(SseEvent::default().event("hello").data("{}"))
-    });
+    let hello =
+        futures_util::stream::once(async { Ok::<_, Infallible>(SseEvent::default().event("hello").data("{}")) });
     let mut res = Sse::new(futures_util::StreamExt::chain(hello, events))
         .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
         .into_response();

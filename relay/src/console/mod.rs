@@ -74,7 +74,10 @@ impl ConsoleConfig {
         for (key, value) in [
             ("console.feed_capacity", self.feed_capacity as u64),
             ("console.max_listeners", self.max_listeners as u64),
-            ("console.login_attempts_per_minute", self.login_attempts_per_minute as u64),
+            (
+                "console.login_attempts_per_minute",
+                self.login_attempts_per_minute as u64,
+            ),
         ] {
             if value == 0 {
                 return Err(format!("{key} must be greater than 0"));
@@ -199,7 +202,10 @@ pub fn routes(app: &AppState) -> Router<AppState> {
         // Relative links from the page resolve under `/console/`, wherever the relay is
         // mounted.
         .route("/console", get(|| async { Redirect::permanent("console/") }))
-        .route("/console/", get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }))
+        .route(
+            "/console/",
+            get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }),
+        )
         .route(
             "/console/console.js",
             get(|| async { asset("text/javascript; charset=utf-8", CONSOLE_JS) }),

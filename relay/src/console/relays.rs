@@ -118,10 +118,18 @@ async fn report(client: redis::Client, id: String, hub: Arc<Hub>, feed: Arc<Feed
                         let at_ms = crate::ledger::wall_ms(std::time::SystemTime::now());
                         if let Some(before) = &known {
                             for up in now.difference(before) {
-                                feed.push(Item::Relay { id: up.clone(), up: true, at_ms });
+                                feed.push(Item::Relay {
+                                    id: up.clone(),
+                                    up: true,
+                                    at_ms,
+                                });
                             }
                             for down in before.difference(&now) {
-                                feed.push(Item::Relay { id: down.clone(), up: false, at_ms });
+                                feed.push(Item::Relay {
+                                    id: down.clone(),
+                                    up: false,
+                                    at_ms,
+                                });
                             }
                         }
                         known = Some(now);
@@ -166,7 +174,11 @@ async fn write_counts(conn: &mut redis::aio::MultiplexedConnection, id: &str, hu
         .map(|(id, _)| id)
         .collect();
     if !stale.is_empty() {
-        redis::cmd("HDEL").arg(COUNTS).arg(stale).query_async::<()>(&mut *conn).await?;
+        redis::cmd("HDEL")
+            .arg(COUNTS)
+            .arg(stale)
+            .query_async::<()>(&mut *conn)
+            .await?;
     }
     Ok(())
 }
