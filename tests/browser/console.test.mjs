@@ -37,7 +37,7 @@ async function failingSite() {
   return { url: `http://127.0.0.1:${server.address().port}/hooks`, close: () => new Promise((r) => server.close(r)) };
 }
 
-async function startRelay(hookUrl) {
+async function startRelay(hookUrl, { apiKey = KEY } = {}) {
   const dir = mkdtempSync(path.join(tmpdir(), "rollcall-console-"));
   const config = path.join(dir, "relay.toml");
   writeFileSync(config, `
@@ -60,7 +60,7 @@ heartbeat_ms = 200
   const child = spawn(RELAY, ["--listen", "127.0.0.1:0", "--config", config], {
     cwd: ROOT,
     stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, ROLLCALL_SECRET: SECRET, ROLLCALL_API_KEY: KEY, RUST_LOG: "error" },
+    env: { ...process.env, ROLLCALL_SECRET: SECRET, ROLLCALL_API_KEY: apiKey, RUST_LOG: "error" },
   });
   const log = [];
   child.stderr.on("data", (chunk) => log.push(String(chunk)));
@@ -136,7 +136,7 @@ after(async () => {
 });
 
 /** The console in a fresh context, with every request's URL kept. */
-async function openConsole() {
+async function openConsole(at = relay) {
   const context = await chrome.browser.newContext();
   const page = await context.newPage();
   const urls = [];
@@ -145,7 +145,7 @@ async function openConsole() {
   page.on("pageerror", (e) => errors.push(e));
   // The first look without a key is answered 401 (how the page learns it must ask).
   page.on("console", (m) => m.type() === "error" && !m.text().includes("status of 401") && errors.push(m.text()));
-  await page.goto(`${relay.url}/console`);
+  await page.goto(`${at.url}/console`);
   await page.locator("#login").waitFor({ state: "visible" });
   return { context, page, urls, errors };
 }
@@ -163,6 +163,20 @@ test("a wrong key is refused and the console stays closed", async () => {
   assert.equal(await page.evaluate(() => sessionStorage.length), 0, "a wrong key is not kept");
   assert.ok(urls.every((u) => !u.includes("not-the-key")), urls.join("\n"));
   await context.close();
+});
+
+test("a relay without an API key says so instead of asking for one that cannot work", async () => {
+  const keyless = await startRelay(site.url, { apiKey: "" });
+  try {
+    const { context, page } = await openConsole(keyless);
+    await page.locator("#login-error", { hasText: "The relay has no API key" }).waitFor();
+    await signIn(page, "anything");
+    await page.locator("#login-error", { hasText: "ROLLCALL_API_KEY" }).waitFor();
+    assert.equal(await page.locator("#tabs").isHidden(), true);
+    await context.close();
+  } finally {
+    keyless.stop();
+  }
 });
 
 test("signed in, the console shows two users and their channel, hostile names as text, and a join live", async () => {

@@ -17,14 +17,18 @@ let refreshTimer = null;
 
 class Unauthorized extends Error {}
 
+// The relay has no API key at all: no key typed here can work.
+const NO_KEY = "The relay has no API key: set ROLLCALL_API_KEY (or [auth] api_key) and restart it, or run it with --demo.";
+const keyless = (err) => err.message.includes("set ROLLCALL_API_KEY on the relay");
+
 function headers(extra = {}) {
   return key ? { ...extra, Authorization: `Bearer ${key}` } : extra;
 }
 
 async function api(path, options = {}) {
   const res = await fetch(`api/${path}`, { ...options, headers: headers(options.headers), cache: "no-store" });
-  if (res.status === 401) throw new Unauthorized("the API key was refused");
   const body = await res.json().catch(() => ({}));
+  if (res.status === 401) throw new Unauthorized(body.message ?? "the API key was refused");
   if (!res.ok) throw new Error(body.message || `the relay answered ${res.status}`);
   return body;
 }
@@ -89,7 +93,7 @@ $("login-form").addEventListener("submit", async (e) => {
   } catch (err) {
     key = null;
     sessionStorage.removeItem(KEY);
-    showLogin(err instanceof Unauthorized ? "Wrong key." : err.message);
+    showLogin(!(err instanceof Unauthorized) ? err.message : keyless(err) ? NO_KEY : "Wrong key.");
   }
 });
 
@@ -437,7 +441,7 @@ $("user-form").addEventListener("submit", async (e) => {
     const r = await api("login", { method: "POST" });
     showApp(r.demo);
   } catch (err) {
-    if (err instanceof Unauthorized) showLogin();
+    if (err instanceof Unauthorized) showLogin(keyless(err) ? NO_KEY : "");
     else showLogin(err.message);
   }
 })();
