@@ -183,3 +183,30 @@ async fn redis_stopped_and_restarted_empty_ends_with_the_exact_roster() {
     converge(&b, &["ann", "cid"]).await;
     assert_eq!(b.health().await["store_up"], true);
 }
+
+#[tokio::test]
+async fn a_leave_while_redis_is_unreachable_leaves_no_ghost_once_it_is_back() {
+    let (redis, a, b) = cluster();
+    let mut ann = a.client("ann", "a1").await;
+    ann.enter(CH, json!({})).await.unwrap();
+    let mut bob = b.client("bob", "b1").await;
+    bob.enter(CH, json!({})).await.unwrap();
+    let _bob = keep_alive(bob);
+    converge(&b, &["ann", "bob"]).await;
+
+    // Redis keeps its data but answers nobody for a while: the relays lose it, and
+    // ann's leave cannot be written meanwhile.
+    redis.cli(&["client", "pause", "6000", "all"]).expect("client pause");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while a.health().await["store_up"] != false {
+        assert!(Instant::now() < deadline, "relay a never noticed redis going away");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Ann's page closes meanwhile (her connection was silent while redis went away).
+    ann.close_unloading().await;
+
+    // Back: relay a removes the view that ended while it was away, on both relays.
+    converge(&a, &["bob"]).await;
+    converge(&b, &["bob"]).await;
+    assert_eq!(b.health().await["store_up"], true);
+}
