@@ -146,7 +146,7 @@ async fn session(
     };
     let p = spec.proto;
     let mut session = Session::default();
-    for frame in p.opening(&spec.user) {
+    for frame in p.opening(&spec.user, life.admitted) {
         if ws.send(Message::text(frame)).await.is_err() {
             return End::Lost("send hello".into());
         }

@@ -60,14 +60,16 @@ impl Proto {
         }
     }
 
-    /// Frames to send right after the WebSocket opens.
-    pub fn opening(self, user: &str) -> Vec<String> {
+    /// Frames to send right after the WebSocket opens. `resume`: this client had a
+    /// connection before (as the SDK says after a drop or a restart).
+    pub fn opening(self, user: &str, resume: bool) -> Vec<String> {
         match self {
             Proto::Rollcall => vec![json!({
                 "type": "hello",
                 "v": [1],
                 "token": auth::rollcall_token(ROLLCALL_SECRET, user),
                 "client": format!("c{user}"),
+                "resume": resume,
             })
             .to_string()],
             _ => Vec::new(),

@@ -618,6 +618,10 @@ impl Client {
                 v: vec![PROTOCOL_VERSION],
                 token,
                 client: self.client_id.clone(),
+                // Coming back (after a drop, a relay restart, or as a new leader tab):
+                // a relay that just started keeps the old list up until the others are
+                // back too.
+                resume: self.was_connected || self.handing_over,
             });
         }
     }
@@ -1542,7 +1546,8 @@ mod tests {
             vec![ClientMsg::Hello {
                 v: vec![1],
                 token: "tok".into(),
-                client: "c1".into()
+                client: "c1".into(),
+                resume: false,
             }]
         );
     }

@@ -81,6 +81,11 @@ pub enum ClientMsg {
         token: String,
         /// The browser profile's random id (kept in localStorage, shared by its tabs).
         client: String,
+        /// Since 1.1: this client had a connection before this one (it is coming back
+        /// after a drop or a relay restart). A relay that has just started holds such a
+        /// client's snapshots until the storm of returning clients settles.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        resume: bool,
     },
     Enter {
         ch: String,

@@ -224,6 +224,8 @@ struct Conn {
     unloading: Option<Instant>,
     token_expires: Option<Instant>,
     token_warned: bool,
+    /// The client said it is coming back (`hello.resume`).
+    resuming: bool,
 }
 
 /// One client's contribution to a member.
@@ -310,6 +312,8 @@ struct Channel {
     /// Subscribed since the last flush: they get a snapshot at the next one.
     /// A set: in a reconnect storm thousands wait for the same flush.
     awaiting: BTreeSet<ConnId>,
+    /// Returning clients whose snapshot waits for the warm-up (see [`Roster::warm_up`]).
+    held: BTreeSet<ConnId>,
     /// Users changed since the last flush, with how subscribers last saw them.
     pending: HashMap<String, Option<Member>>,
     /// The count subscribers last saw (count-only channels send nothing else).
@@ -327,7 +331,11 @@ struct Channel {
 
 impl Channel {
     fn is_idle(&self) -> bool {
-        self.members.is_empty() && self.subscribers.is_empty() && self.awaiting.is_empty() && self.pending.is_empty()
+        self.members.is_empty()
+            && self.subscribers.is_empty()
+            && self.awaiting.is_empty()
+            && self.held.is_empty()
+            && self.pending.is_empty()
     }
 
     /// From the first access that says so, the channel's list is capped; the members
@@ -384,7 +392,15 @@ pub struct Roster {
     stats: Stats,
     /// Several relays share state: report local views with [`Output::Share`].
     sharing: bool,
+    /// Warm-up after a start (see [`Roster::warm_up`]): until when, and when the last
+    /// returning client said hello.
+    warm_until: Instant,
+    last_return: Instant,
 }
+
+/// During the warm-up, returning clients' snapshots wait until no other client has
+/// come back for this long.
+pub const WARM_SETTLE_MS: u64 = 2_000;
 
 /// What [`Roster::revoke`] did, by connection of the user on this relay.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -419,6 +435,8 @@ impl Roster {
             stamp: 0,
             stats: Stats::default(),
             sharing: false,
+            warm_until: Instant::ZERO,
+            last_return: Instant::ZERO,
         }
     }
 
@@ -448,6 +466,7 @@ impl Roster {
                 unloading: None,
                 token_expires,
                 token_warned: false,
+                resuming: false,
             },
         );
         self.arm(now + self.config.lease_timeout_ms, Timer::Lease(conn));
@@ -677,10 +696,15 @@ impl Roster {
             .subscriptions
             .insert(ch.to_string());
         let user = self.conns[&conn].client.user.clone();
+        let hold = self.conns[&conn].resuming && self.held_until(now).is_some();
         let channel = self.channel_mut(now, ch, access.count_only);
         channel.cap_list(access.list_cap);
         channel.subscribers.remove(&conn);
-        channel.awaiting.insert(conn);
+        if hold {
+            channel.held.insert(conn);
+        } else {
+            channel.awaiting.insert(conn);
+        }
         if let Some(list) = &mut channel.list {
             let mut follows = vec![user];
             for friend in friends.iter().take(MAX_FRIENDS) {
@@ -691,6 +715,31 @@ impl Roster {
             list.follow(conn, follows);
         }
         Ok(())
+    }
+
+    /// This relay has just started without the state it had (a restart, a deploy):
+    /// every client it had is coming back at once. Until `until` (the reconnect grace,
+    /// after which whoever has not come back has left anyway), the snapshots of
+    /// returning clients (see [`resuming`](Self::resuming)) wait until no returning
+    /// client has said hello for [`WARM_SETTLE_MS`]: a page that had a full list keeps
+    /// it, and then sees only who really left, instead of a channel that empties and
+    /// fills again. A newcomer, who had no list, is answered at once.
+    pub fn warm_up(&mut self, until: Instant) {
+        self.warm_until = until;
+    }
+
+    /// `conn`'s client had a connection before this one (`hello.resume`).
+    pub fn resuming(&mut self, now: Instant, conn: ConnId) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.resuming = true;
+            self.last_return = self.last_return.max(now);
+        }
+    }
+
+    /// While returning clients' snapshots wait: until when, at the latest.
+    fn held_until(&self, now: Instant) -> Option<Instant> {
+        let settled = self.last_return + WARM_SETTLE_MS;
+        (now < self.warm_until && now < settled).then(|| settled.min(self.warm_until))
     }
 
     /// One page of `ch`'s members in id order after `after`, for a connection that may
@@ -1268,6 +1317,7 @@ impl Roster {
         if let Some(channel) = self.channels.get_mut(ch) {
             channel.subscribers.remove(&conn);
             channel.awaiting.remove(&conn);
+            channel.held.remove(&conn);
             if let Some(list) = &mut channel.list {
                 list.unfollow(conn);
             }
@@ -1386,13 +1436,14 @@ impl Roster {
         let Some(channel) = self.channels.get_mut(ch) else {
             return;
         };
-        if channel.flush_at.is_none() {
-            // Leading edge: a lone change goes out at once; only changes that follow
-            // within the channel's interval wait, together.
-            let interval = self
-                .config
-                .flush_interval_for(channel.subscribers.len() + channel.awaiting.len());
-            let at = channel.last_flush.map_or(now, |last| last + interval).max(now);
+        // Leading edge: a lone change goes out at once; only changes that follow within
+        // the channel's interval wait, together. (A flush set later, for snapshots held
+        // in a warm-up, is brought forward.)
+        let interval = self
+            .config
+            .flush_interval_for(channel.subscribers.len() + channel.awaiting.len());
+        let at = channel.last_flush.map_or(now, |last| last + interval).max(now);
+        if channel.flush_at.is_none_or(|set| at < set) {
             channel.flush_at = Some(at);
             self.flushes.push(Reverse((at, ch.to_string())));
         }
@@ -1405,6 +1456,7 @@ impl Roster {
     /// One diff for the channel's subscribers, then one snapshot for those who
     /// subscribed since the last flush.
     fn flush(&mut self, now: Instant, due: Instant, ch: String) {
+        let release = self.held_until(now);
         {
             // An entry left by a channel that was dropped and made again is stale.
             let Some(channel) = self.channels.get_mut(&ch).filter(|c| c.flush_at == Some(due)) else {
@@ -1509,6 +1561,16 @@ impl Roster {
                     to.sort_unstable();
                     self.stats.diffs_sent += to.len() as u64;
                     self.outputs.push_back(Output::Deliver { to, frame });
+                }
+            }
+            if !channel.held.is_empty() {
+                match release {
+                    None => channel.awaiting.append(&mut channel.held),
+                    Some(at) if channel.flush_at.is_none() => {
+                        channel.flush_at = Some(at);
+                        self.flushes.push(Reverse((at, ch.clone())));
+                    }
+                    Some(_) => {}
                 }
             }
             let mut focus: Vec<_> = focus.into_iter().collect();

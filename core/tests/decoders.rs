@@ -163,7 +163,7 @@ fn client_msg() -> impl Strategy<Value = ClientMsg> {
     let reference = prop::option::of(any::<u64>());
     prop_oneof![
         (prop::collection::vec(any::<u32>(), 0..4), ".{0,40}", ".{0,16}")
-            .prop_map(|(v, token, client)| ClientMsg::Hello { v, token, client }),
+            .prop_map(|(v, token, client)| ClientMsg::Hello { v, token, client, resume: false }),
         (
             ch,
             prop::option::of(meta()),

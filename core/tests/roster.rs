@@ -1642,3 +1642,74 @@ fn revoking_a_users_rights_takes_their_clients_out_and_stops_their_watching() {
     sim.advance(50);
     assert_eq!(sim.events(100), ["+ann"]);
 }
+
+#[test]
+fn after_a_restart_returning_clients_keep_their_list_until_the_storm_settles_and_newcomers_wait_for_nothing() {
+    use rollcall_core::roster::WARM_SETTLE_MS;
+    let mut sim = Sim::new();
+    let grace = sim.roster.config().reconnect_grace_ms;
+    sim.roster.warm_up(sim.now + grace);
+    // 30 clients come back over three seconds, each entering and watching again.
+    for i in 0..30u64 {
+        sim.connect(1 + i, &format!("u{i}"), "c");
+        sim.roster.resuming(sim.now, 1 + i);
+        sim.enter(1 + i);
+        sim.roster.subscribe(sim.now, 1 + i, CH, Access::OPEN).unwrap();
+        sim.advance(100);
+    }
+    // A newcomer (no resume) gets the channel as it is, at once.
+    sim.watch(500, "new");
+    sim.advance(0);
+    assert!(
+        matches!(sim.take(500).as_slice(), [ServerMsg::Snapshot { count: 30, .. }]),
+        "a newcomer is answered at once"
+    );
+    // Nobody who came back has been shown a half-empty channel...
+    for i in 0..30u64 {
+        assert!(sim.take(1 + i).iter().all(|m| !matches!(m, ServerMsg::Snapshot { .. })), "u{i} waited");
+    }
+    // ...until nobody has come back for WARM_SETTLE_MS: then all of it at once.
+    sim.advance(WARM_SETTLE_MS);
+    for i in 0..30u64 {
+        let got = sim.take(1 + i);
+        assert!(
+            matches!(got.as_slice(), [ServerMsg::Snapshot { count: 30, .. }]),
+            "u{i}: {got:?}"
+        );
+    }
+    // Returning after the storm, still within the warm-up: the same short wait.
+    sim.connect(100, "late", "l");
+    sim.roster.resuming(sim.now, 100);
+    sim.roster.subscribe(sim.now, 100, CH, Access::OPEN).unwrap();
+    sim.advance(WARM_SETTLE_MS - 1);
+    assert!(sim.take(100).is_empty());
+    sim.advance(1);
+    assert!(matches!(sim.take(100).as_slice(), [ServerMsg::Snapshot { .. }]));
+}
+
+#[test]
+fn the_warm_up_ends_with_the_reconnect_grace_even_while_clients_keep_coming_back() {
+    let mut sim = Sim::new();
+    let grace = sim.roster.config().reconnect_grace_ms;
+    let until = sim.now + grace;
+    sim.roster.warm_up(until);
+    sim.connect(1, "ann", "a");
+    sim.roster.resuming(sim.now, 1);
+    sim.roster.subscribe(sim.now, 1, CH, Access::OPEN).unwrap();
+    // A return every second, for longer than the grace.
+    let mut n = 10;
+    while sim.now < until {
+        n += 1;
+        sim.connect(n, &format!("u{n}"), "c");
+        sim.roster.resuming(sim.now, n);
+        sim.advance(1_000);
+    }
+    let got = sim.take(1);
+    assert!(matches!(got.as_slice(), [ServerMsg::Snapshot { .. }]), "{got:?}");
+    // And after it, resuming changes nothing.
+    sim.connect(200, "bob", "b");
+    sim.roster.resuming(sim.now, 200);
+    sim.roster.subscribe(sim.now, 200, CH, Access::OPEN).unwrap();
+    sim.advance(sim.roster.config().flush_interval_ms);
+    assert!(matches!(sim.take(200).as_slice(), [ServerMsg::Snapshot { .. }]));
+}

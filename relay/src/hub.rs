@@ -71,7 +71,14 @@ impl Hub {
     pub fn new(presence: RosterConfig, send_queue: usize) -> Hub {
         Hub {
             inner: Mutex::new(Inner {
-                roster: Roster::new(presence),
+                // A relay starts without the state it had: whoever was here is coming
+                // back within the reconnect grace (the hub's clock starts at zero).
+                roster: {
+                    let grace = presence.reconnect_grace_ms;
+                    let mut roster = Roster::new(presence);
+                    roster.warm_up(Instant(grace));
+                    roster
+                },
                 conns: HashMap::new(),
                 sessions: HashMap::new(),
                 armed: None,

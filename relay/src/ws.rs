@@ -62,11 +62,20 @@ enum Ended {
 
 async fn run(app: AppState, socket: Socket) {
     let (mut sink, mut stream) = socket.split();
-    let Some((claims, client, expires)) = handshake(&app, &mut sink, &mut stream).await else {
+    let Some(Hello {
+        claims,
+        client,
+        expires,
+        resume,
+    }) = handshake(&app, &mut sink, &mut stream).await
+    else {
         return;
     };
     let hub = app.hub.clone();
     let reg = hub.register(identity(&claims), &client, expires);
+    if resume {
+        hub.act(|r, now| r.resuming(now, reg.conn));
+    }
     let welcome = ServerMsg::Welcome {
         v: *SUPPORTED_VERSIONS.last().expect("at least one version"),
         session: reg.session.clone(),
@@ -135,8 +144,17 @@ async fn run(app: AppState, socket: Socket) {
     sender.abort();
 }
 
+/// An accepted hello.
+struct Hello {
+    claims: Claims,
+    client: String,
+    expires: Option<Instant>,
+    /// The client had a connection before (`hello.resume`).
+    resume: bool,
+}
+
 /// Read and check the hello. Refusals are told and closed here.
-async fn handshake(app: &AppState, sink: &mut Sink, stream: &mut Stream) -> Option<(Claims, String, Option<Instant>)> {
+async fn handshake(app: &AppState, sink: &mut Sink, stream: &mut Stream) -> Option<Hello> {
     let first = match tokio::time::timeout(HELLO_TIMEOUT, stream.next()).await {
         Ok(Some(Ok(msg))) if msg.is_text() => msg,
         Ok(Some(Ok(msg))) if msg.is_close() => {
@@ -151,8 +169,13 @@ async fn handshake(app: &AppState, sink: &mut Sink, stream: &mut Stream) -> Opti
         app.hub.metrics.reject(ErrorCode::FrameTooLarge);
         return refuse_with(sink, stream, ErrorCode::FrameTooLarge, close::TOO_LARGE).await;
     }
-    let (v, token, client) = match ClientMsg::decode(first) {
-        Ok(ClientMsg::Hello { v, token, client }) => (v, token, client),
+    let (v, token, client, resume) = match ClientMsg::decode(first) {
+        Ok(ClientMsg::Hello {
+            v,
+            token,
+            client,
+            resume,
+        }) => (v, token, client, resume),
         Ok(_) => return refuse(sink, stream, ErrorCode::HelloFirst).await,
         Err(e) => return refuse(sink, stream, e.code()).await,
     };
@@ -175,7 +198,12 @@ async fn handshake(app: &AppState, sink: &mut Sink, stream: &mut Stream) -> Opti
         }
     };
     let expires = expiry(&app.hub, &claims);
-    Some((claims, client, expires))
+    Some(Hello {
+        claims,
+        client,
+        expires,
+        resume,
+    })
 }
 
 /// Tell the client why, close with [`close::REFUSED`], and read until it answers.

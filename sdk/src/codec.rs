@@ -428,11 +428,19 @@ fn changes_to_js(o: Object, ch: &str, join: &[Member], leave: &[String], update:
 /// A frame for the relay, as JSON text.
 pub fn client_msg_text(msg: &ClientMsg) -> String {
     let o = match msg {
-        ClientMsg::Hello { v, token, client } => {
+        ClientMsg::Hello {
+            v,
+            token,
+            client,
+            resume,
+        } => {
             let o = obj("hello");
             set(&o, "v", &v.iter().map(|n| num(*n as u64)).collect::<Array>().into());
             set(&o, "token", &token.as_str().into());
             set(&o, "client", &client.as_str().into());
+            if *resume {
+                set(&o, "resume", &true.into());
+            }
             o
         }
         ClientMsg::Enter {
