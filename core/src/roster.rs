@@ -958,6 +958,14 @@ impl Roster {
         Some(channel.members.values().map(MemberState::view).collect())
     }
 
+    /// Connections of this relay watching `ch`: subscribed, or waiting for their first
+    /// snapshot.
+    pub fn watchers(&self, ch: &str) -> usize {
+        self.channels
+            .get(ch)
+            .map_or(0, |c| c.subscribers.len() + c.awaiting.len() + c.held.len())
+    }
+
     pub fn stats(&self) -> Stats {
         Stats {
             connections: self.conns.len(),

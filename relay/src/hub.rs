@@ -255,6 +255,11 @@ impl Hub {
         self.lock().roster.presence(ch)
     }
 
+    /// Connections of this relay watching `ch`.
+    pub fn watchers(&self, ch: &str) -> usize {
+        self.lock().roster.watchers(ch)
+    }
+
     pub fn stats(&self) -> Stats {
         self.lock().roster.stats()
     }

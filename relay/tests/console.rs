@@ -389,12 +389,16 @@ async fn now_lists_channels_by_members_and_a_channel_its_members_with_meta_and_c
     let mut bob = common::client_at(&relay.addr, "bob", "b").await;
     bob.enter(CH, json!({})).await.unwrap();
     bob.enter("/doc/1", json!({})).await.unwrap();
+    // Two watch the channel: ann's phone, and a watcher who is not in it.
+    ann_phone.subscribe(CH).await;
+    let mut eve = common::client_at(&relay.addr, "eve", "e").await;
+    eve.subscribe(CH).await;
 
     let (status, _, body) = call(&relay, "GET", "/console/api/now", Some(API_KEY)).await;
     assert_eq!(status, 200);
     let now: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!(now["users"], 2);
-    assert_eq!(now["relay"]["connections"], 3);
+    assert_eq!(now["users"], 3);
+    assert_eq!(now["relay"]["connections"], 4);
     assert_eq!(now["channels"][0], json!({"name": CH, "members": 2}));
     assert_eq!(now["channels"][1], json!({"name": "/doc/1", "members": 1}));
     let (_, _, body) = call(&relay, "GET", "/console/api/now?q=DOC", Some(API_KEY)).await;
@@ -405,6 +409,7 @@ async fn now_lists_channels_by_members_and_a_channel_its_members_with_meta_and_c
     let (_, _, body) = call(&relay, "GET", &path, Some(API_KEY)).await;
     let channel: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(channel["count"], 2);
+    assert_eq!(channel["watchers"], 2);
     let ann_row = &channel["members"][0];
     assert_eq!(ann_row["id"], "ann");
     assert_eq!(ann_row["clients_here"], 2);

@@ -135,7 +135,8 @@ pub async fn now(State(app): State<AppState>, RawQuery(query): RawQuery) -> Json
 }
 
 /// `GET /console/api/channel?name=/site/online`: its members with status, meta and how
-/// many of their browser profiles are connected to this relay.
+/// many of their browser profiles are connected to this relay, and how many of this
+/// relay's connections watch it.
 pub async fn channel(State(app): State<AppState>, RawQuery(query): RawQuery) -> Result<Json<Value>, ApiError> {
     let name = query_param(&query, "name").unwrap_or_default();
     if rollcall_core::channel::validate_name(&name).is_err() {
@@ -164,6 +165,7 @@ pub async fn channel(State(app): State<AppState>, RawQuery(query): RawQuery) -> 
     Ok(Json(json!({
         "name": name,
         "count": count,
+        "watchers": app.hub.watchers(&name),
         "members": listed,
         "truncated": count > MAX_MEMBERS_LISTED,
     })))

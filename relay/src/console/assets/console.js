@@ -199,7 +199,7 @@ async function loadChannel(name) {
   const ch = await api(`channel?name=${encodeURIComponent(name)}`);
   $("channel-box").hidden = false;
   $("channel-title").textContent = name;
-  $("channel-note").textContent = `${ch.count} member${ch.count === 1 ? "" : "s"}` + (ch.truncated ? " (the first shown)" : "");
+  $("channel-note").textContent = `${ch.count} member${ch.count === 1 ? "" : "s"}, ${ch.watchers} watching here` + (ch.truncated ? " (the first shown)" : "");
   $("members").tBodies[0].replaceChildren(
     ...ch.members.map((m) =>
       el("tr", { dataset: { user: m.id } },
