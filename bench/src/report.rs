@@ -340,7 +340,7 @@ pub fn render(
     if !load_note.is_empty() {
         let _ = writeln!(s, "- Load: {load_note}");
     }
-    let _ = writeln!(s, "- rollcall: release build of the relay at commit `{rev}`, config: defaults (`flush_interval_ms = 20`, `fanout_per_second = 50000`) with `[limits] max_connections = 200000` and a `count_only` rule for `/bench/count/**` (W6); {rustc}");
+    let _ = writeln!(s, "- rollcall: release build of the relay at commit `{rev}`, config: defaults (`flush_interval_ms = 20`, `fanout_per_second = 50000`) with `[limits] max_connections = 200000`, a `count_only` rule for `/bench/count/**` (W6) and `list_cap = 20` for `/bench/capped/**` (W8, which needs a relay with `list_cap`: from `2e7ca95` in this run); {rustc}");
     let _ = writeln!(
         s,
         "- soketi {} (uWebSockets.js from `@trufflesuite/uws-js-unofficial`), Node {node}",
@@ -523,7 +523,10 @@ fn targets(s: &mut String, all: &[Outcome]) {
                     .map(|c| (o.server, c, g.full_ms.is_some()))
             })
             .collect();
-        let Some(&(k, p, full)) = peers.iter().min_by(|a, b| a.1.total_cmp(&b.1)) else {
+        // The best peer that filled; only when none did, the least CPU of those that
+        // did not (a lower bound).
+        let filled = peers.iter().filter(|p| p.2).min_by(|a, b| a.1.total_cmp(&b.1));
+        let Some(&(k, p, full)) = filled.or_else(|| peers.iter().min_by(|a, b| a.1.total_cmp(&b.1))) else {
             continue;
         };
         let x = p / rc;
@@ -537,9 +540,10 @@ fn targets(s: &mut String, all: &[Outcome]) {
             shown: if full {
                 format!("{x:.1}×")
             } else {
-                format!("> {x:.1}× (the peer did not fill in 60 s)")
+                format!("> {x:.1}× (the peer did not fill in 60 s: its CPU so far)")
             },
-            met: Some(x >= 10.0),
+            // A peer that did not fill gives a lower bound: below 10× it decides nothing.
+            met: if full || x >= 10.0 { Some(x >= 10.0) } else { None },
         });
     }
     for o in all
