@@ -443,7 +443,7 @@ impl Cluster {
 
     /// Take a new name: beat under it, assert everything, then reap the old one.
     fn new_epoch(&mut self, now: Instant, roster: &mut Roster) {
-        let old = std::mem::replace(&mut self.name, String::new());
+        let old = std::mem::take(&mut self.name);
         self.epoch += 1;
         self.name = format!("{}.{}", self.base, self.epoch);
         self.dead.insert(old.clone(), now);

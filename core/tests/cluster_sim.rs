@@ -15,6 +15,9 @@
 //! `ROLLCALL_SIM_SEED=N` replays one. A failure prints its seed. docs/scaling.md says
 //! more.
 
+// Each fault arm keeps its own condition: the arms are a table of odds.
+#![allow(clippy::collapsible_match)]
+
 use rollcall_core::cluster::{Beaten, Cluster, ClusterConfig, Message, Op, Stored};
 use rollcall_core::policy::Access;
 use rollcall_core::protocol::{Identity, Member, Meta, ServerMsg, Status};
@@ -170,6 +173,9 @@ struct World {
     log: Vec<String>,
     verbose: bool,
 }
+
+/// Per channel, per user: each holding client's (status, meta).
+type Truth = BTreeMap<String, BTreeMap<String, Vec<(Status, u64)>>>;
 
 fn identity(user: &str) -> Identity {
     Identity {
@@ -955,7 +961,7 @@ impl World {
         let seed = self.seed;
         // What every client holds, where it is connected and answering.
         let mut online: BTreeSet<String> = BTreeSet::new();
-        let mut members: BTreeMap<String, BTreeMap<String, Vec<(Status, u64)>>> = BTreeMap::new();
+        let mut members: Truth = BTreeMap::new();
         for (c, client) in self.clients.iter().enumerate() {
             if self.conn_of(c).is_none() || client.silent {
                 continue;
@@ -1023,12 +1029,7 @@ impl World {
 
     /// The relay's events, replayed: each online/offline, occupied/vacated and
     /// join/leave alternates, and what is left open is the truth.
-    fn check_events(
-        &self,
-        i: usize,
-        online: &BTreeSet<String>,
-        members: &BTreeMap<String, BTreeMap<String, Vec<(Status, u64)>>>,
-    ) {
+    fn check_events(&self, i: usize, online: &BTreeSet<String>, members: &Truth) {
         let seed = self.seed;
         let mut on: BTreeSet<String> = BTreeSet::new();
         let mut joined: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
