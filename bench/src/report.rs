@@ -1049,10 +1049,11 @@ fn notes(s: &mut String) {
     let _ = writeln!(
         s,
         "## How to read this\n\n\
-         - rollcall coalesces: changes within `flush_interval_ms` (20 ms by default) reach each \
-           subscriber as one diff per channel, so a join is seen at most one flush tick after it \
-           happens, and a burst of 1,000 joins costs a subscriber a few frames instead of 1,000. \
-           Latencies below 20 ms are not possible by design at the default; the peers send every \
+         - rollcall coalesces: a lone change goes out at once, and changes that follow within a \
+           channel's flush interval reach each subscriber as one diff. The interval adapts to the \
+           channel: at most `fanout_per_second` frames a second (50,000 by default), so 20 ms \
+           (`flush_interval_ms`) up to 1,000 subscribers, 200 ms at 10,000, at most 1 s. A burst of \
+           1,000 joins costs a subscriber a few frames instead of 1,000; the peers send every \
            event at once.\n\
          - A rollcall client that disconnects *without* leaving keeps its presence for \
            `reconnect_grace_ms` (15 s), and a page that closes (close 4001 / beacon) for \
