@@ -19,6 +19,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Notify};
 
+/// Presence events waiting for the ledger's recorder at most; more are dropped and
+/// counted.
+pub const EVENT_QUEUE: usize = 100_000;
+
 /// What a connection's send task writes to its socket.
 pub type Outbox = mpsc::Receiver<Bytes>;
 
@@ -52,7 +56,7 @@ pub struct Hub {
     /// Where this relay's views are shared with other relays (set once at start).
     store: std::sync::OnceLock<Arc<dyn Store>>,
     /// Where presence events go (webhooks, the session ledger), if anywhere.
-    events: Option<mpsc::UnboundedSender<(Instant, Event)>>,
+    events: Option<mpsc::Sender<(Instant, Event)>>,
     /// The console's live stream: offered every event, taken only while one listens.
     feed: std::sync::OnceLock<Arc<Feed>>,
     pub metrics: Metrics,
@@ -116,7 +120,7 @@ impl Hub {
     }
 
     /// Send every presence event (after the graces decided) to `sink`.
-    pub fn with_events(mut self, sink: mpsc::UnboundedSender<(Instant, Event)>) -> Hub {
+    pub fn with_events(mut self, sink: mpsc::Sender<(Instant, Event)>) -> Hub {
         self.events = Some(sink);
         self
     }
@@ -315,7 +319,14 @@ impl Hub {
                         feed.offer(at, &event);
                     }
                     if let Some(sink) = &self.events {
-                        let _ = sink.send((at, event));
+                        // A recorder that fell this far behind (a stalled disk, Redis
+                        // away) loses events rather than the relay its memory.
+                        if let Err(mpsc::error::TrySendError::Full(_)) = sink.try_send((at, event)) {
+                            if self.metrics.events_dropped.get() == 0 {
+                                tracing::warn!("the ledger's recorder is {EVENT_QUEUE} events behind: dropping events (rollcall_events_dropped_total)");
+                            }
+                            self.metrics.events_dropped.inc();
+                        }
                     }
                 }
             }
@@ -399,6 +410,27 @@ mod tests {
         assert_eq!(hub.connections(), 8, "only the slow one is gone");
         // Its presence is not torn down at once: it is in its reconnect grace.
         assert!(!hub.lock().roster.is_connected(slow.conn));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_recorder_that_falls_behind_loses_events_not_the_relays_memory() {
+        let (sink, mut recorded) = mpsc::channel(4);
+        let hub = Hub::new(RosterConfig::default(), 16).with_events(sink);
+        for i in 0..10 {
+            let c = hub.register(who(&format!("u{i}")), "c", None);
+            hub.act(|r, now| r.enter(now, c.conn, "/site/online", Access::OPEN, None, None))
+                .unwrap();
+        }
+        assert_eq!(recorded.len(), 4, "the queue holds what it may");
+        assert!(hub.metrics.events_dropped.get() > 0);
+        // Once the recorder reads again, new events flow.
+        while recorded.try_recv().is_ok() {}
+        let dropped = hub.metrics.events_dropped.get();
+        let c = hub.register(who("late"), "c", None);
+        hub.act(|r, now| r.enter(now, c.conn, "/site/online", Access::OPEN, None, None))
+            .unwrap();
+        assert!(!recorded.is_empty());
+        assert_eq!(hub.metrics.events_dropped.get(), dropped);
     }
 
     #[tokio::test(start_paused = true)]

@@ -92,7 +92,7 @@ impl Relay {
             config.secrets.push(hub::random_id());
         }
         // Presence events (after the graces) feed the session ledger and the webhooks.
-        let (events, recorded) = tokio::sync::mpsc::unbounded_channel();
+        let (events, recorded) = tokio::sync::mpsc::channel(hub::EVENT_QUEUE);
         let hub = Arc::new(Hub::new(config.presence.clone(), config.limits.send_queue).with_events(events));
         let config = Arc::new(config);
         let store: Arc<dyn store::Store> = match &config.redis_url {

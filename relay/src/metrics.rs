@@ -41,6 +41,8 @@ pub struct Metrics {
     pub frames_in: Counter,
     pub frames_out: Counter,
     pub slow_consumers: Counter,
+    /// Presence events dropped because the ledger's queue was full.
+    pub events_dropped: Counter,
     pub beacons: Counter,
     /// Connections refused before any WebSocket code ran, by
     /// [`crate::admission::Refusal::REASONS`].
@@ -139,6 +141,12 @@ impl Metrics {
             "counter",
             "Connections dropped because their send queue filled.",
             &[("", self.slow_consumers.get())],
+        );
+        metric(
+            "rollcall_events_dropped_total",
+            "counter",
+            "Presence events not recorded (ledger, webhooks) because 100,000 were already waiting for the recorder.",
+            &[("", self.events_dropped.get())],
         );
         metric(
             "rollcall_beacons_total",

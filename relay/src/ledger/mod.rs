@@ -426,7 +426,7 @@ impl Drop for Tasks {
 pub fn start(
     config: &Config,
     hub: Arc<Hub>,
-    events: mpsc::UnboundedReceiver<(Instant, Event)>,
+    events: mpsc::Receiver<(Instant, Event)>,
 ) -> Result<(Arc<Ledger>, Tasks), String> {
     let lc = &config.ledger;
     let where_ = match (&config.redis_url, &lc.path) {
@@ -532,7 +532,7 @@ fn take_over(
 async fn record(
     ledger: Arc<Ledger>,
     hub: Arc<Hub>,
-    mut events: mpsc::UnboundedReceiver<(Instant, Event)>,
+    mut events: mpsc::Receiver<(Instant, Event)>,
     config: LedgerConfig,
     grace: u64,
 ) {
@@ -587,7 +587,7 @@ async fn record(
 async fn claim(
     ledger: &Arc<Ledger>,
     hub: &Arc<Hub>,
-    events: &mut mpsc::UnboundedReceiver<(Instant, Event)>,
+    events: &mut mpsc::Receiver<(Instant, Event)>,
     relay: &str,
     config: &LedgerConfig,
     grace: u64,
