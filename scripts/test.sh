@@ -159,6 +159,9 @@ if [ -f relay/Cargo.toml ]; then
 else
   skip build-relay "no relay/Cargo.toml yet"
 fi
+# The test binaries too: on a cold machine their build takes longer than a suite may run,
+# and it is a build, not a test.
+run_step build-tests cargo test --workspace --no-run
 if [ -f sdk/build.sh ]; then
   run_step build-sdk bash sdk/build.sh
 else
