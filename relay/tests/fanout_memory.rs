@@ -6,7 +6,7 @@
 
 mod common;
 
-use common::{RelayProcess, TestClient};
+use common::{rss, RelayProcess, TestClient};
 use rollcall_core::protocol::ServerMsg;
 use serde_json::json;
 
@@ -14,18 +14,6 @@ const CH: &str = "/site/online";
 /// Members with a meta of about 900 bytes each: a snapshot of ~180 KB.
 const MEMBERS: usize = 200;
 const WATCHERS: usize = 250;
-
-/// Resident memory of a process, in bytes.
-fn rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc is readable");
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .expect("VmRSS");
-    kb * 1024
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_large_snapshot_to_many_subscribers_is_shared_and_memory_returns_to_idle() {

@@ -18,7 +18,7 @@
 
 mod common;
 
-use common::{client_at, keep_alive, RelayProcess, API_KEY};
+use common::{client_at, keep_alive, rss, RelayProcess, API_KEY};
 use serde_json::json;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
@@ -38,18 +38,6 @@ const TOLERANCE: f64 = 0.10;
 
 fn env(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
-
-/// Resident memory of a process, in bytes.
-fn rss(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("/proc is readable");
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next())
-        .and_then(|v| v.parse().ok())
-        .expect("VmRSS");
-    kb * 1024
 }
 
 /// One value of the relay's `/metrics`.
