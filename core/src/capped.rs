@@ -79,7 +79,9 @@ impl CappedList {
         }
         // Those who waited longest first, then the newcomers.
         while self.shown.len() < self.cap {
-            let Some((_, user)) = self.waiting.pop_first() else { break };
+            let Some((_, user)) = self.waiting.pop_first() else {
+                break;
+            };
             self.arrived.remove(&user);
             self.shown.insert(user.clone());
             out.shown.push(user);

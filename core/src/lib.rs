@@ -14,8 +14,8 @@
 
 pub mod capped;
 pub mod channel;
-pub mod cluster;
 pub mod client;
+pub mod cluster;
 pub mod decision;
 pub mod policy;
 pub mod protocol;

@@ -266,7 +266,9 @@ mod tests {
         assert_eq!(d.max_members, Some(4));
         assert_eq!(policy.site_decides("/site/online", true), None, "a static rule decides");
         assert_eq!(policy.site_decides("/other/x", false), None);
-        assert!(policy.site_decides("/other/x", true).is_some_and(|d| !d.view && !d.count_only));
+        assert!(policy
+            .site_decides("/other/x", true)
+            .is_some_and(|d| !d.view && !d.count_only));
         assert!(policy.asks_site(false));
         assert!(!Policy::new(vec![rule("/a/*")]).unwrap().asks_site(false));
 
@@ -276,7 +278,10 @@ mod tests {
             ..rule("/topic/*")
         }])
         .unwrap_err();
-        assert!(err.contains("channel rule 1") && err.contains("allowed_groups"), "{err}");
+        assert!(
+            err.contains("channel rule 1") && err.contains("allowed_groups"),
+            "{err}"
+        );
     }
 
     fn claims(sub: &str, groups: &[&str]) -> Claims {

@@ -74,7 +74,10 @@ impl RosterConfig {
     /// frames a second.
     pub fn flush_interval_for(&self, subscribers: usize) -> u64 {
         let budget = (subscribers as u64).saturating_mul(1_000) / self.fanout_per_second.max(1);
-        budget.clamp(self.flush_interval_ms, MAX_FLUSH_INTERVAL_MS.max(self.flush_interval_ms))
+        budget.clamp(
+            self.flush_interval_ms,
+            MAX_FLUSH_INTERVAL_MS.max(self.flush_interval_ms),
+        )
     }
 
     pub fn terms(&self) -> Terms {

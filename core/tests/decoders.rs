@@ -162,8 +162,14 @@ fn client_msg() -> impl Strategy<Value = ClientMsg> {
     let ch = ".{0,24}";
     let reference = prop::option::of(any::<u64>());
     prop_oneof![
-        (prop::collection::vec(any::<u32>(), 0..4), ".{0,40}", ".{0,16}")
-            .prop_map(|(v, token, client)| ClientMsg::Hello { v, token, client, resume: false }),
+        (prop::collection::vec(any::<u32>(), 0..4), ".{0,40}", ".{0,16}").prop_map(|(v, token, client)| {
+            ClientMsg::Hello {
+                v,
+                token,
+                client,
+                resume: false,
+            }
+        }),
         (
             ch,
             prop::option::of(meta()),

@@ -1299,7 +1299,10 @@ fn a_count_only_crowd_is_held_to_the_same_budget() {
     sim.advance(100);
     let got = diffs(&mut sim, crowd[0]);
     assert!((9..=12).contains(&got.len()), "{} count diffs in one second", got.len());
-    assert!(matches!(got.last(), Some(ServerMsg::Diff { count: 200, .. })), "{got:?}");
+    assert!(
+        matches!(got.last(), Some(ServerMsg::Diff { count: 200, .. })),
+        "{got:?}"
+    );
 }
 
 #[test]
@@ -1322,7 +1325,9 @@ fn a_small_channel_beside_a_busy_large_one_keeps_its_short_tick() {
     // ...which the small one does not: its join goes at once, the next within 20 ms.
     for (conn, user) in [(3, "cy"), (4, "di")] {
         sim.connect(conn, user, "c");
-        sim.roster.enter(sim.now, conn, SMALL, Access::OPEN, None, None).unwrap();
+        sim.roster
+            .enter(sim.now, conn, SMALL, Access::OPEN, None, None)
+            .unwrap();
         sim.advance(0);
     }
     assert_eq!(sim.events(2), ["+cy"]);
@@ -1372,7 +1377,9 @@ fn replayed(msgs: &[ServerMsg], into: &mut BTreeMap<String, Member>, count: &mut
                     into.remove(id);
                 }
             }
-            ServerMsg::Focus { join, leave, update, .. } => {
+            ServerMsg::Focus {
+                join, leave, update, ..
+            } => {
                 for m in join.iter().chain(update) {
                     into.insert(m.id.clone(), m.clone());
                 }
@@ -1493,7 +1500,14 @@ fn members_pages_the_whole_list_in_id_order_and_clamps_what_it_is_asked() {
     assert_eq!((page.len(), next), (1, None), "the last page says so");
     // A limit of zero is one; a huge one is the maximum; past the end is empty.
     assert_eq!(sim.roster.page(100, CH, capped(2), None, Some(0)).unwrap().1.len(), 1);
-    assert_eq!(sim.roster.page(100, CH, capped(2), None, Some(usize::MAX)).unwrap().1.len(), 5);
+    assert_eq!(
+        sim.roster
+            .page(100, CH, capped(2), None, Some(usize::MAX))
+            .unwrap()
+            .1
+            .len(),
+        5
+    );
     let (_, page, next) = sim.roster.page(100, CH, capped(2), Some("zzz"), None).unwrap();
     assert!(page.is_empty() && next.is_none());
     // Count-only channels never page their members; no right to view, no page.
@@ -1509,7 +1523,10 @@ fn members_pages_the_whole_list_in_id_order_and_clamps_what_it_is_asked() {
         view: false,
         ..Access::OPEN
     };
-    assert_eq!(sim.roster.page(100, CH, blind, None, None), Err(ErrorCode::ForbiddenView));
+    assert_eq!(
+        sim.roster.page(100, CH, blind, None, None),
+        Err(ErrorCode::ForbiddenView)
+    );
 }
 
 #[test]
@@ -1530,10 +1547,14 @@ fn a_capped_list_replays_to_at_most_the_cap_plus_its_own_people_under_random_chu
             sim.roster.leave(sim.now, 1 + user, CH).unwrap();
             present.remove(&user);
         } else if present.contains(&user) {
-            sim.roster.update(sim.now, 1 + user, CH, Some(Status::Idle), None).unwrap();
+            sim.roster
+                .update(sim.now, 1 + user, CH, Some(Status::Idle), None)
+                .unwrap();
         } else {
             sim.connect(1 + user, &format!("u{user}"), "c");
-            sim.roster.enter(sim.now, 1 + user, CH, capped(cap), None, None).unwrap();
+            sim.roster
+                .enter(sim.now, 1 + user, CH, capped(cap), None, None)
+                .unwrap();
             present.insert(user);
         }
         sim.advance((seed >> 40) % 40);
@@ -1584,7 +1605,14 @@ fn a_newcomers_snapshot_of_a_huge_capped_channel_is_a_few_kilobytes() {
         .expect("a snapshot");
     let bytes = snapshot.encode().len();
     assert!(bytes < 4_096, "{bytes} bytes");
-    let ServerMsg::Snapshot { count, users: Some(users), .. } = snapshot else { unreachable!() };
+    let ServerMsg::Snapshot {
+        count,
+        users: Some(users),
+        ..
+    } = snapshot
+    else {
+        unreachable!()
+    };
     assert_eq!(*count, 20_001);
     assert_eq!(users.len(), 52, "50 shared, itself and its friend");
 }
@@ -1616,7 +1644,10 @@ fn revoking_a_users_rights_takes_their_clients_out_and_stops_their_watching() {
     assert_eq!(same.held, [1, 2], "nothing moves when nothing is taken back");
     assert!(sim.roster.revoke(sim.now, "/other/x", "ann", closed).held.is_empty());
 
-    let viewer = Access { enter: false, ..Access::OPEN };
+    let viewer = Access {
+        enter: false,
+        ..Access::OPEN
+    };
     let gone = sim.roster.revoke(sim.now, CH, "ann", viewer);
     assert_eq!(gone.left, [1, 2]);
     assert_eq!(gone.held, [2], "the phone may still watch");
@@ -1624,7 +1655,10 @@ fn revoking_a_users_rights_takes_their_clients_out_and_stops_their_watching() {
     assert_eq!(sim.events(100), ["-ann"], "watchers see ann leave at once");
     assert_eq!(sim.events(2), ["-ann"], "ann's own watching connection too");
     assert_eq!(sim.present(), ["bob"]);
-    assert!(sim.log.iter().any(|(_, e)| matches!(e, Event::Leave { user, cause: EndCause::Left, .. } if user.id == "ann")));
+    assert!(sim
+        .log
+        .iter()
+        .any(|(_, e)| matches!(e, Event::Leave { user, cause: EndCause::Left, .. } if user.id == "ann")));
     assert_eq!(
         sim.roster.update(sim.now, 1, CH, Some(Status::Idle), None),
         Err(ErrorCode::NotEntered),
@@ -1666,7 +1700,10 @@ fn after_a_restart_returning_clients_keep_their_list_until_the_storm_settles_and
     );
     // Nobody who came back has been shown a half-empty channel...
     for i in 0..30u64 {
-        assert!(sim.take(1 + i).iter().all(|m| !matches!(m, ServerMsg::Snapshot { .. })), "u{i} waited");
+        assert!(
+            sim.take(1 + i).iter().all(|m| !matches!(m, ServerMsg::Snapshot { .. })),
+            "u{i} waited"
+        );
     }
     // ...until nobody has come back for WARM_SETTLE_MS: then all of it at once.
     sim.advance(WARM_SETTLE_MS);

@@ -213,7 +213,8 @@ async fn refuse<T>(sink: &mut Sink, stream: &mut Stream, code: ErrorCode) -> Opt
 
 async fn refuse_with<T>(sink: &mut Sink, stream: &mut Stream, code: ErrorCode, close_code: u16) -> Option<T> {
     let told = async {
-        sink.feed(Message::text(ServerMsg::error(code, None, None).encode())).await?;
+        sink.feed(Message::text(ServerMsg::error(code, None, None).encode()))
+            .await?;
         sink.send(upgrade::close_frame(close_code, code.as_str())).await
     };
     if let Ok(Ok(())) = tokio::time::timeout(CLOSE_TIMEOUT, told).await {
@@ -372,12 +373,16 @@ impl Connection {
     /// this connection's next frames wait (at most `decisions.timeout_ms`), and they keep
     /// their order (an `update` after an `enter` finds it done). `Err` is the refusal.
     async fn decide(&self, ch: &str, action: Action, reference: Option<u64>) -> Result<Access, ServerMsg> {
-        self.app.decisions.access(&self.claims, ch, action).await.map_err(|refusal| {
-            let hub = self.hub();
-            hub.metrics.reject(refusal.code);
-            hub.act(|r, now| r.touch(now, self.conn, false));
-            refusal.to_msg(reference, ch)
-        })
+        self.app
+            .decisions
+            .access(&self.claims, ch, action)
+            .await
+            .map_err(|refusal| {
+                let hub = self.hub();
+                hub.metrics.reject(refusal.code);
+                hub.act(|r, now| r.touch(now, self.conn, false));
+                refusal.to_msg(reference, ch)
+            })
     }
 
     /// Apply one request: `Some` is its answer, `None` an `ok` when it asked for one.

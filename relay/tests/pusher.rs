@@ -723,7 +723,10 @@ async fn deciding_site() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsi
         axum::routing::post(move |headers: HeaderMap, body: String| {
             let counted = counted.clone();
             async move {
-                let signature = headers.get("rollcall-signature").and_then(|v| v.to_str().ok()).unwrap_or("");
+                let signature = headers
+                    .get("rollcall-signature")
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or("");
                 if !rollcall_relay::webhooks::verify(SECRET, signature, body.as_bytes(), unix_now(), 300) {
                     return StatusCode::UNAUTHORIZED.into_response();
                 }
@@ -753,7 +756,11 @@ async fn a_channel_the_site_decides_asks_it_for_pusher_subscriptions_too_and_a_r
     let (_, channel, error) = eve.expect("pusher:error").await;
     assert_eq!((error["code"].as_u64(), channel.as_deref()), (Some(4009), Some(CH)));
     assert!(error["message"].as_str().unwrap().contains("site"), "{error}");
-    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2, "one question per user");
+    assert_eq!(
+        calls.load(std::sync::atomic::Ordering::SeqCst),
+        2,
+        "one question per user"
+    );
 
     let (status, _, body) = call(
         &relay.state,

@@ -304,12 +304,19 @@ async fn a_frame_too_large_is_told_then_closed_with_1009() {
         let mut c = relay.connect("ann", "a1").await;
         c.send_text(&format!(r#"{{"type":"checkin","status":"{}"}}"#, "x".repeat(size)))
             .await;
-        assert_eq!(c.told_then_closed().await, (vec!["frame_too_large".to_string()], Some(1009)), "{size}");
+        assert_eq!(
+            c.told_then_closed().await,
+            (vec!["frame_too_large".to_string()], Some(1009)),
+            "{size}"
+        );
     }
     // As the first frame, before any hello.
     let mut c = relay.raw().await;
     c.send_text(&"x".repeat(100 * 1024)).await;
-    assert_eq!(c.told_then_closed().await, (vec!["frame_too_large".to_string()], Some(1009)));
+    assert_eq!(
+        c.told_then_closed().await,
+        (vec!["frame_too_large".to_string()], Some(1009))
+    );
     // So large that the relay does not read it at all: the close alone says it.
     let mut c = relay.connect("ann", "a1").await;
     c.send_text(&"x".repeat(2 * 1024 * 1024)).await;
@@ -317,7 +324,10 @@ async fn a_frame_too_large_is_told_then_closed_with_1009() {
     // The relay is still fine, and counted them.
     relay.connect("bob", "b1").await.enter(CH, json!({})).await.unwrap();
     let (_, _, metrics) = call(&relay.state, "GET", "/metrics", &[], "").await;
-    assert!(metrics.contains("rollcall_frames_rejected_total{reason=\"frame_too_large\"} 3"), "{metrics}");
+    assert!(
+        metrics.contains("rollcall_frames_rejected_total{reason=\"frame_too_large\"} 3"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]
@@ -334,7 +344,11 @@ async fn a_clean_close_is_answered_with_1000() {
     // Before the hello too.
     let mut c = relay.raw().await;
     c.ws.close(None).await.unwrap();
-    assert_eq!(c.told_then_closed().await, (vec![], None), "an empty close is answered empty");
+    assert_eq!(
+        c.told_then_closed().await,
+        (vec![], None),
+        "an empty close is answered empty"
+    );
 }
 
 #[tokio::test]

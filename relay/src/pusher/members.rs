@@ -98,10 +98,13 @@ mod tests {
     #[test]
     fn the_snapshot_is_pushers_presence_hash_with_the_socket_itself_in_it() {
         let mut m = Members::new("7");
-        let data = m.snapshot(1, &[
-            member("7", Some("ann"), json!({})),
-            member("9", None, json!({"role": "editor"})),
-        ]);
+        let data = m.snapshot(
+            1,
+            &[
+                member("7", Some("ann"), json!({})),
+                member("9", None, json!({"role": "editor"})),
+            ],
+        );
         assert_eq!(
             data,
             json!({"presence": {"ids": ["7", "9"], "hash": {"7": {"name": "ann"}, "9": {"role": "editor"}}, "count": 2}})
@@ -121,7 +124,11 @@ mod tests {
             "a diff the snapshot includes"
         );
         // 7 is this socket's user: only 12 is news.
-        let events = m.diff(4, &[member("7", None, json!({})), member("12", Some("cy"), json!({}))], &[]);
+        let events = m.diff(
+            4,
+            &[member("7", None, json!({})), member("12", Some("cy"), json!({}))],
+            &[],
+        );
         assert_eq!(
             events,
             vec![(

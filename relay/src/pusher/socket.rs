@@ -18,9 +18,9 @@ use crate::ws::{CLOSE_TIMEOUT, FLOOD_CLOSE_AFTER};
 use crate::AppState;
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
-use axum::response::{IntoResponse, Response};
 use rollcall_core::policy::Claims;
 use rollcall_core::protocol::{close, meta_size, ErrorCode, Identity, Meta, ServerMsg, Status};
 use rollcall_core::rate::RateLimit;
@@ -557,7 +557,9 @@ impl Socket {
                     ));
                 }
             }
-            Ok(ServerMsg::Diff { ch, seq, join, leave, .. }) => {
+            Ok(ServerMsg::Diff {
+                ch, seq, join, leave, ..
+            }) => {
                 if let Some(joined) = self.channels.get_mut(&ch) {
                     for (name, data) in joined.members.diff(seq, &join, &leave) {
                         self.out.push(event(name, Some(&joined.name), &data));
