@@ -23,9 +23,10 @@ use tokio::sync::mpsc;
 const OUTBOX: usize = 1024;
 /// Largest frame a client may send; the bench clients only send close and ping.
 const MAX_IN: usize = 64 * 1024;
-/// The relay's read buffer (relay/src/ws.rs, READ_BUFFER_BYTES). Only tungstenite lets
-/// it be set; the two others read into 8 KiB.
-const READ_BUFFER: usize = 4 * 1024;
+/// The relay's read buffer (relay/src/upgrade.rs, READ_BUFFER_BYTES). tungstenite and
+/// tokio-websockets (vendored with the setting, vendor/README.md) take it;
+/// fastwebsockets reads into 8 KiB.
+const READ_BUFFER: usize = 1024;
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug, clap::ValueEnum)]
 pub enum Candidate {
@@ -243,7 +244,7 @@ mod axum_ws {
 /// (b) tokio-websockets: no axum or hyper integration, so the 101 is written here.
 mod tws {
     use super::*;
-    use tokio_websockets::{Limits, Message, ServerBuilder};
+    use tokio_websockets::{Config, Limits, Message, ServerBuilder};
 
     pub async fn upgrade(State((hub, conf)): State<(Arc<Hub<Message>>, Conf)>, mut req: Request) -> Response {
         let Some(accept) = accept_key(&req) else {
@@ -254,6 +255,7 @@ mod tws {
             let Ok(upgraded) = on_upgrade.await else { return };
             let ws = ServerBuilder::new()
                 .limits(Limits::default().max_payload_len(Some(MAX_IN)))
+                .config(Config::default().read_buffer_size(READ_BUFFER))
                 .serve(TokioIo::new(upgraded));
             run(ws, hub, conf).await;
         });
