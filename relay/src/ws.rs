@@ -23,8 +23,10 @@ use rollcall_core::protocol::{close, ClientMsg, ErrorCode, ServerMsg, SUPPORTED_
 use rollcall_core::rate::RateLimit;
 use rollcall_core::roster::ConnId;
 use rollcall_core::Instant;
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::task::JoinHandle;
 use tokio_websockets::Message;
 
 /// How long a new socket may take to say hello.
@@ -60,17 +62,40 @@ enum Ended {
     Broken,
 }
 
-async fn run(app: AppState, socket: Socket) {
-    let (mut sink, mut stream) = socket.split();
-    let Some(Hello {
+/// A connection's life: the hello, the welcome, then frames until it ends.
+///
+/// A task per connection means the size of this future is memory per connection, and
+/// an async fn keeps its arguments, and any local moved elsewhere, for as long as it
+/// runs. So the socket is split before the async part (the stream's state lives behind
+/// the split's lock), the hello and the welcome run in boxed futures that are gone once
+/// done, and the long part ([`connected`]) holds only what it uses.
+fn run(app: AppState, socket: Socket) -> impl Future<Output = ()> {
+    let (sink, stream) = socket.split();
+    serve(app, sink, stream)
+}
+
+/// The async parts are blocks, not async fns: an async fn copies its arguments into
+/// its body, so each would be held twice.
+fn serve(app: AppState, mut sink: Sink, mut stream: Stream) -> impl Future<Output = ()> {
+    async move {
+        let Some(hello) = Box::pin(handshake(&app, &mut sink, &mut stream)).await else {
+            return;
+        };
+        let Some((conn, sender)) = Box::pin(welcome(app, hello, sink)).await else {
+            return;
+        };
+        connected(conn, stream, sender).await;
+    }
+}
+
+/// Register the connection, send the welcome and start the send task.
+async fn welcome(app: AppState, hello: Hello, mut sink: Sink) -> Option<(Connection, JoinHandle<()>)> {
+    let Hello {
         claims,
         client,
         expires,
         resume,
-    }) = handshake(&app, &mut sink, &mut stream).await
-    else {
-        return;
-    };
+    } = hello;
     let hub = app.hub.clone();
     let reg = hub.register(identity(&claims), &client, expires);
     if resume {
@@ -85,63 +110,71 @@ async fn run(app: AppState, socket: Socket) {
     };
     if sink.send(Message::text(welcome.encode())).await.is_err() {
         hub.unregister(reg.conn, false);
-        return;
+        return None;
     }
     let ping_every = Duration::from_millis((app.config.presence.lease_timeout_ms / 3).clamp(1_000, 20_000));
-    let mut sender = tokio::spawn(send_loop(sink, reg.outbox, reg.kill, ping_every));
-    let mut conn = Connection {
-        app: app.clone(),
+    let sender = tokio::spawn(send_loop(sink, reg.outbox, reg.kill, ping_every));
+    let conn = Connection {
+        app,
         conn: reg.conn,
         claims,
         rate: None,
         limited: 0,
         told_until: Instant::ZERO,
     };
-    let ended = loop {
-        tokio::select! {
-            // The send task ends when the relay closes this connection (lease expired,
-            // replaced, slow, flood, shutting down) or the socket broke.
-            _ = &mut sender => break Ended::ByRelay,
-            frame = stream.next() => match frame {
-                Some(Ok(msg)) => {
-                    if let Some(text) = msg.as_text() {
-                        conn.on_text(text).await;
-                    } else if msg.is_binary() {
-                        conn.refuse(ErrorCode::BadFrame, None, None);
-                    } else if msg.is_ping() || msg.is_pong() {
-                        hub.act(|r, now| r.touch(now, conn.conn, false));
-                    } else if let Some((code, _)) = msg.as_close() {
-                        // Only the SDK's own 4001 (sent from pagehide, with a beacon) means
-                        // "this page is going away": a browser whose process died still
-                        // closes with 1001, and that must get the reconnect grace.
-                        break Ended::ByClient { unloading: u16::from(code) == close::UNLOADING };
-                    } else if msg.is_close() {
-                        break Ended::ByClient { unloading: false };
+    Some((conn, sender))
+}
+
+/// Read the client's frames until the connection ends, then close it.
+fn connected(mut conn: Connection, mut stream: Stream, mut sender: JoinHandle<()>) -> impl Future<Output = ()> {
+    async move {
+        let ended = loop {
+            tokio::select! {
+                // The send task ends when the relay closes this connection (lease expired,
+                // replaced, slow, flood, shutting down) or the socket broke.
+                _ = &mut sender => break Ended::ByRelay,
+                frame = stream.next() => match frame {
+                    Some(Ok(msg)) => {
+                        if let Some(text) = msg.as_text() {
+                            Box::pin(conn.on_text(text)).await;
+                        } else if msg.is_binary() {
+                            conn.refuse(ErrorCode::BadFrame, None, None);
+                        } else if msg.is_ping() || msg.is_pong() {
+                            conn.hub().act(|r, now| r.touch(now, conn.conn, false));
+                        } else if let Some((code, _)) = msg.as_close() {
+                            // Only the SDK's own 4001 (sent from pagehide, with a beacon) means
+                            // "this page is going away": a browser whose process died still
+                            // closes with 1001, and that must get the reconnect grace.
+                            break Ended::ByClient { unloading: u16::from(code) == close::UNLOADING };
+                        } else if msg.is_close() {
+                            break Ended::ByClient { unloading: false };
+                        }
                     }
-                }
-                Some(Err(e)) => {
-                    tracing::debug!(conn = conn.conn, "socket error: {e}");
-                    break Ended::Broken;
-                }
-                None => break Ended::Broken,
-            },
+                    Some(Err(e)) => {
+                        tracing::debug!(conn = conn.conn, "socket error: {e}");
+                        break Ended::Broken;
+                    }
+                    None => break Ended::Broken,
+                },
+            }
+        };
+        let unloading = matches!(ended, Ended::ByClient { unloading: true });
+        conn.hub().unregister(conn.conn, unloading);
+        drop(conn);
+        match ended {
+            // The send task wrote the close after what the client was told: read until the
+            // client answers it.
+            Ended::ByRelay => Box::pin(upgrade::linger(&mut stream)).await,
+            // The stream queued its answer (to a close, or a 1002/1009 for a broken
+            // frame); reading once more writes it.
+            Ended::ByClient { .. } | Ended::Broken => {
+                let _ = Box::pin(tokio::time::timeout(CLOSE_TIMEOUT, stream.next())).await;
+            }
         }
-    };
-    let unloading = matches!(ended, Ended::ByClient { unloading: true });
-    hub.unregister(conn.conn, unloading);
-    match ended {
-        // The send task wrote the close after what the client was told: read until the
-        // client answers it.
-        Ended::ByRelay => upgrade::linger(&mut stream).await,
-        // The stream queued its answer (to a close, or a 1002/1009 for a broken
-        // frame); reading once more writes it.
-        Ended::ByClient { .. } | Ended::Broken => {
-            let _ = tokio::time::timeout(CLOSE_TIMEOUT, stream.next()).await;
-        }
+        // Unregistering dropped the outbox's sender: the send task ends; don't wait long
+        // for a peer that stopped reading.
+        sender.abort();
     }
-    // Unregistering dropped the outbox's sender: the send task ends; don't wait long
-    // for a peer that stopped reading.
-    sender.abort();
 }
 
 /// An accepted hello.
@@ -233,55 +266,57 @@ fn expiry(hub: &Hub, claims: &Claims) -> Option<Instant> {
 /// Most frames written with one flush: they go out in one vectored write.
 const BATCH: usize = 64;
 
-async fn send_loop(mut sink: Sink, mut outbox: Outbox, mut kill: Kill, ping_every: Duration) {
-    let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
-    loop {
-        let batch = tokio::select! {
-            biased;
-            order = &mut kill => {
-                // A dropped order means the hub forgot this connection because its
-                // socket is gone: nothing to say.
-                if let Ok((code, reason)) = order {
-                    close_after_queue(&mut sink, &mut outbox, code, reason).await;
+fn send_loop(mut sink: Sink, mut outbox: Outbox, mut kill: Kill, ping_every: Duration) -> impl Future<Output = ()> {
+    async move {
+        let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
+        loop {
+            let batch = tokio::select! {
+                biased;
+                order = &mut kill => {
+                    // A dropped order means the hub forgot this connection because its
+                    // socket is gone: nothing to say.
+                    if let Ok((code, reason)) = order {
+                        close_after_queue(&mut sink, &mut outbox, code, reason).await;
+                    }
+                    return;
                 }
-                return;
-            }
-            frame = outbox.recv() => match frame {
-                Some(frame) => {
-                    let mut batch = vec![frame];
-                    while batch.len() < BATCH {
-                        match outbox.try_recv() {
-                            Ok(frame) => batch.push(frame),
-                            Err(_) => break,
+                frame = outbox.recv() => match frame {
+                    Some(frame) => {
+                        let mut batch = vec![frame];
+                        while batch.len() < BATCH {
+                            match outbox.try_recv() {
+                                Ok(frame) => batch.push(frame),
+                                Err(_) => break,
+                            }
+                        }
+                        batch
+                    }
+                    None => return,
+                },
+                _ = ping.tick() => Vec::new(),
+            };
+            let write = async {
+                if batch.is_empty() {
+                    return sink.send(Message::ping(Bytes::new())).await;
+                }
+                for frame in batch {
+                    sink.feed(Message::text(frame)).await?;
+                }
+                sink.flush().await
+            };
+            // A peer that stopped reading must not pin this task: the kill order wins.
+            tokio::select! {
+                biased;
+                order = &mut kill => {
+                    if let Ok((code, reason)) = order {
+                        if code != close::SLOW_CONSUMER {
+                            let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(upgrade::close_frame(code, reason))).await;
                         }
                     }
-                    batch
+                    return;
                 }
-                None => return,
-            },
-            _ = ping.tick() => Vec::new(),
-        };
-        let write = async {
-            if batch.is_empty() {
-                return sink.send(Message::ping(Bytes::new())).await;
+                sent = write => if sent.is_err() { return },
             }
-            for frame in batch {
-                sink.feed(Message::text(frame)).await?;
-            }
-            sink.flush().await
-        };
-        // A peer that stopped reading must not pin this task: the kill order wins.
-        tokio::select! {
-            biased;
-            order = &mut kill => {
-                if let Ok((code, reason)) = order {
-                    if code != close::SLOW_CONSUMER {
-                        let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(upgrade::close_frame(code, reason))).await;
-                    }
-                }
-                return;
-            }
-            sent = write => if sent.is_err() { return },
         }
     }
 }
