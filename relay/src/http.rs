@@ -3,7 +3,7 @@
 //! detail goes to the log.
 
 use crate::auth::{api_key_matches, sign, unix_now};
-use crate::AppState;
+use crate::state::AppState;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -8,16 +8,35 @@
 //! async one and cannot be held across a suspension point.
 
 use crate::console::feed::Feed;
+use crate::ids::random_id;
 use crate::metrics::Metrics;
-use crate::store::Store;
 use bytes::Bytes;
 use rollcall_core::protocol::{close, Identity, Member, ServerMsg};
-use rollcall_core::roster::{Attached, ConnId, Event, Output, Roster, RosterConfig, Stats};
+use rollcall_core::roster::{Attached, ConnId, EndCause, Event, Output, Roster, RosterConfig, Stats};
 use rollcall_core::Instant;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Notify};
+
+/// What the hub needs of the store that shares its views with other relays: `Memory`
+/// (nothing shared) or Redis, both in `crate::store`.
+pub trait Store: Send + Sync {
+    /// `memory` or `redis`, for the start line, `/healthz` and `/metrics`.
+    fn name(&self) -> &'static str;
+    /// Is the shared state reachable (always true in memory)?
+    fn up(&self) -> bool;
+    /// This relay's view of `user` in `ch` changed; `None`: it holds the user no more,
+    /// for `cause`.
+    fn share(&self, ch: String, user: String, view: Option<Member>, cause: Option<EndCause>);
+    /// The relay is stopping: let the others keep its users for the reconnect grace
+    /// while its clients move over, then drop them.
+    fn drain(&self) -> Option<oneshot::Receiver<()>>;
+    /// This relay's id among the relays sharing the store (none in memory).
+    fn relay_id(&self) -> Option<&str> {
+        None
+    }
+}
 
 /// Presence events waiting for the ledger's recorder at most; more are dropped and
 /// counted.
@@ -364,13 +383,6 @@ impl Hub {
             }
         }
     }
-}
-
-/// 128 random bits, hex: unguessable, so a session id can authorise a beacon.
-pub fn random_id() -> String {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).expect("the OS provides randomness");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@
 //! relay's heartbeat entry is gone).
 
 use crate::config::Config;
-use crate::hub::Hub;
+use crate::hub::{Hub, Store};
 use rollcall_core::cluster::{Beaten, Change, Cluster, ClusterConfig, Message, Op, Stored};
 use rollcall_core::protocol::Member;
 use rollcall_core::roster::EndCause;
@@ -41,24 +41,6 @@ pub const EVENTS: &str = "rollcall:events";
 pub const RELAYS: &str = "rc:relays";
 /// Most changes written to Redis in one pipeline.
 const BATCH: usize = 512;
-
-/// What the rest of the relay sees of the store.
-pub trait Store: Send + Sync {
-    /// `memory` or `redis`, for the start line, `/healthz` and `/metrics`.
-    fn name(&self) -> &'static str;
-    /// Is the shared state reachable (always true in memory)?
-    fn up(&self) -> bool;
-    /// This relay's view of `user` in `ch` changed; `None`: it holds the user no more,
-    /// for `cause`.
-    fn share(&self, ch: String, user: String, view: Option<Member>, cause: Option<EndCause>);
-    /// The relay is stopping: let the others keep its users for the reconnect grace
-    /// while its clients move over, then drop them.
-    fn drain(&self) -> Option<oneshot::Receiver<()>>;
-    /// This relay's id among the relays sharing the store (none in memory).
-    fn relay_id(&self) -> Option<&str> {
-        None
-    }
-}
 
 /// One relay, nothing shared.
 pub struct Memory;
@@ -120,7 +102,7 @@ impl Redis {
         let client = redis::Client::open(url).map_err(|e| format!("redis_url / ROLLCALL_REDIS_URL: {e}"))?;
         let (tx, rx) = mpsc::unbounded_channel();
         let up = Arc::new(AtomicBool::new(false));
-        let id = crate::hub::random_id();
+        let id = crate::ids::random_id();
         let cluster = Cluster::new(&id, ClusterConfig::from_presence(&config.presence));
         let link = Link {
             client,

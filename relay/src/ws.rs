@@ -10,8 +10,8 @@
 use crate::auth::{identity, unix_now};
 use crate::decisions::Action;
 use crate::hub::{Hub, Kill, Outbox};
+use crate::state::AppState;
 use crate::upgrade::{self, Socket};
-use crate::AppState;
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};

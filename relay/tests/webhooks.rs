@@ -298,7 +298,7 @@ fn the_readme_snippets_verify_a_real_signature_and_refuse_a_tampered_body() {
     };
     let body = r#"{"events":[{"id":"evt_1","type":"user.online","user":{"id":"ann"}}]}"#;
     let header = rollcall_relay::webhooks::sign(HOOK_SECRET, rollcall_relay::auth::unix_now(), body.as_bytes());
-    let dir = std::env::temp_dir().join(format!("rollcall-doc-{}", rollcall_relay::hub::random_id()));
+    let dir = std::env::temp_dir().join(format!("rollcall-doc-{}", rollcall_relay::ids::random_id()));
     std::fs::create_dir_all(&dir).unwrap();
     let scripts = [
         (

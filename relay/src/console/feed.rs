@@ -7,22 +7,13 @@
 //! and every other console go on.
 
 use crate::hub::Hub;
-use crate::AppState;
-use axum::extract::State;
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
 use rollcall_core::protocol::Identity;
 use rollcall_core::roster::Event;
 use rollcall_core::Instant;
 use serde_json::{json, Value};
-use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::broadcast::{self, error::RecvError};
-
-/// How often an idle stream sends a comment, so proxies keep it open.
-pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
+use tokio::sync::broadcast;
 
 /// One entry of the stream.
 #[derive(Clone, Debug)]
@@ -75,48 +66,6 @@ impl Feed {
     }
 }
 
-/// `GET /console/api/events`: the live stream as Server-Sent Events. Each event is
-/// `data: {json}`; a console that fell behind gets `event: lagged` with
-/// `{"dropped": n}`.
-pub async fn stream(State(app): State<AppState>) -> Response {
-    let feed = app.console.feed.clone();
-    if feed.listeners() >= app.console.config.max_listeners {
-        return crate::http::ApiError::BadRequest(
-            "too_many_consoles",
-            format!(
-                "{} consoles are streaming already (console.max_listeners)",
-                app.console.config.max_listeners
-            ),
-        )
-        .into_response();
-    }
-    let rx = feed.subscribe();
-    let hub = app.hub.clone();
-    let events = futures_util::stream::unfold((rx, feed, hub), |(mut rx, feed, hub)| async move {
-        let event = match rx.recv().await {
-            Ok(item) => SseEvent::default().data(item_json(&hub, &item).to_string()),
-            Err(RecvError::Lagged(n)) => {
-                feed.dropped.fetch_add(n, Relaxed);
-                SseEvent::default()
-                    .event("lagged")
-                    .data(json!({ "dropped": n }).to_string())
-            }
-            Err(RecvError::Closed) => return None,
-        };
-        Some((Ok::<_, Infallible>(event), (rx, feed, hub)))
-    });
-    // The first frame tells the page it is connected before any event happens.
-    let hello =
-        futures_util::stream::once(async { Ok::<_, Infallible>(SseEvent::default().event("hello").data("{}")) });
-    let mut res = Sse::new(futures_util::StreamExt::chain(hello, events))
-        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
-        .into_response();
-    // Tell proxies such as nginx not to buffer the stream.
-    res.headers_mut()
-        .insert("x-accel-buffering", axum::http::HeaderValue::from_static("no"));
-    res
-}
-
 fn who(user: &Identity) -> Value {
     let mut out = json!({ "id": user.id });
     if let Some(name) = &user.name {
@@ -165,6 +114,7 @@ pub fn item_json(hub: &Hub, item: &Item) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::sync::broadcast::error::RecvError;
 
     fn join(i: usize) -> Event {
         Event::Join {

@@ -89,7 +89,7 @@ impl Shared {
         Ok(Shared {
             client,
             conn: tokio::sync::Mutex::new(None),
-            id: crate::hub::random_id(),
+            id: crate::ids::random_id(),
             up: AtomicBool::new(false),
         })
     }

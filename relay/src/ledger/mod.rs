@@ -2,9 +2,9 @@
 //! idle or hidden; and the durable queue the webhooks are sent from.
 //!
 //! - [`book`]: the rules (pure, time as an argument);
-//! - [`db`]: the storage: a SQLite file for one relay, [`shared`] (Redis) for several;
+//! - [`db`]: the storage: [`sqlite`], a file for one relay, or [`redis`] for several,
+//!   both handing out [`rows`];
 //! - [`api`]: `GET /v1/users/{id}` and `GET /v1/sessions`;
-//! - [`calendar`]: unix milliseconds, UTC days, RFC 3339.
 //!
 //! This file is the shell: the recorder task takes the roster's events from the hub,
 //! runs them through the book and commits the outcome (sessions, totals, queued
@@ -21,16 +21,19 @@
 
 pub mod api;
 pub mod book;
-pub mod calendar;
 pub mod db;
-pub mod shared;
+pub mod redis;
+pub mod rows;
+pub mod sqlite;
 
+use crate::clock::Ms;
 use crate::config::Config;
-use crate::hub::{random_id, Hub};
+use crate::hub::Hub;
+use crate::ids::random_id;
+use crate::webhooks::event::{event_json, Kind, Notice};
 use crate::webhooks::lane::Lane;
-use crate::webhooks::{event_json, WebhookConfig};
+use crate::webhooks::WebhookConfig;
 use book::{Book, Write};
-use calendar::Ms;
 use db::Db;
 use rollcall_core::policy::Policy;
 use rollcall_core::roster::Event;
@@ -399,9 +402,9 @@ fn overflow(state: &mut State, webhooks: &WebhookConfig) -> u64 {
 }
 
 /// Does the channel's rule let its joins and leaves be told?
-fn rule_wants(policy: &Policy, notice: &book::Notice) -> bool {
+fn rule_wants(policy: &Policy, notice: &Notice) -> bool {
     match (notice.kind, &notice.channel) {
-        (book::Kind::ChannelJoin | book::Kind::ChannelLeave, Some(ch)) => {
+        (Kind::ChannelJoin | Kind::ChannelLeave, Some(ch)) => {
             policy.rule_for(ch).is_none_or(|r| r.join_leave_webhooks())
         }
         _ => true,
@@ -434,7 +437,7 @@ pub fn start(
         (None, Some(path)) => path.display().to_string(),
         (None, None) => "memory".to_string(),
     };
-    let fail = |e: db::Error| format!("ledger {where_}: {e}");
+    let fail = |e: rows::Error| format!("ledger {where_}: {e}");
     let db = match &config.redis_url {
         Some(url) => {
             if lc.path.is_some() {
@@ -445,7 +448,7 @@ pub fn start(
                     "ledger.max_sessions is not used: a ledger in Redis is bounded by ledger.retention_days"
                 );
             }
-            Db::Redis(shared::RedisDb::open(url).map_err(fail)?)
+            Db::Redis(redis::RedisDb::open(url).map_err(fail)?)
         }
         None => Db::open(lc.path.as_deref()).map_err(fail)?,
     };
@@ -486,7 +489,7 @@ fn take_over(
     now: Ms,
     grace: u64,
     truth: Vec<Event>,
-) -> Result<(), db::Error> {
+) -> Result<(), rows::Error> {
     let mut book = Book::new(state.db.next_id()?);
     let open = state.db.open_sessions()?;
     if !open.is_empty() {

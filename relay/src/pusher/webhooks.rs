@@ -15,8 +15,9 @@
 //! are the same ones, decided after the graces, so a refresh sends nothing. This module
 //! only names the endpoint and turns a batch of rollcall events into Pusher's body.
 
-use super::{pusher_channel, signature, ROLLCALL_PREFIX};
-use crate::config::PusherApp;
+use super::app::PusherApp;
+use super::protocol::{pusher_channel, ROLLCALL_PREFIX};
+use super::signature;
 use crate::webhooks::{Endpoint, Secret};
 use serde_json::{json, Value};
 

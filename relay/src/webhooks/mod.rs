@@ -20,15 +20,15 @@
 //!             "at_ms":1795400584567,"user":{"id":"7","name":"ann"}}]}
 //! ```
 
+pub mod event;
 pub mod lane;
 
-use crate::ledger::book::{Kind, Notice};
-use crate::ledger::calendar::{rfc3339, Ms};
+use crate::clock::Ms;
 use crate::ledger::Ledger;
+use event::{Kind, Notice};
 use hmac::{Hmac, Mac};
 use lane::Pacing;
 use serde::Deserialize;
-use serde_json::{json, Value};
 use sha2::Sha256;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -110,7 +110,7 @@ pub struct Endpoint {
     /// Set on the endpoint a `[[pusher_app]]` `webhook_url` adds: Pusher's body and
     /// signature instead of rollcall's (see `crate::pusher::webhooks`).
     #[serde(skip)]
-    pub pusher: Option<crate::config::PusherApp>,
+    pub pusher: Option<crate::pusher::app::PusherApp>,
 }
 
 impl Endpoint {
@@ -205,26 +205,6 @@ impl WebhookConfig {
             .map(|s| s.0.clone())
             .unwrap_or_default()
     }
-}
-
-/// One event as the site receives it.
-pub fn event_json(id: &str, notice: &Notice) -> String {
-    let mut event = json!({
-        "id": id,
-        "type": notice.kind.as_str(),
-        "at": rfc3339(notice.at),
-        "at_ms": notice.at,
-    });
-    if let Some(user) = &notice.user {
-        event["user"] = json!(user);
-    }
-    if let Some(ch) = &notice.channel {
-        event["channel"] = Value::String(ch.clone());
-    }
-    if let Some(cause) = &notice.cause {
-        event["cause"] = Value::String(cause.clone());
-    }
-    event.to_string()
 }
 
 /// The body of one request: `{"events":[...]}`.
@@ -396,7 +376,7 @@ async fn send(
     lane: usize,
     url: String,
     secret: String,
-    pusher: Option<crate::config::PusherApp>,
+    pusher: Option<crate::pusher::app::PusherApp>,
     seqs: Vec<i64>,
     pacing: Pacing,
 ) {
@@ -405,7 +385,7 @@ async fn send(
         let seqs = seqs.clone();
         tokio::task::spawn_blocking(move || ledger.with(|state| state.db.bodies(&seqs)))
             .await
-            .unwrap_or_else(|e| Err(crate::ledger::db::Error::Corrupt(e.to_string())))
+            .unwrap_or_else(|e| Err(crate::ledger::rows::Error::Corrupt(e.to_string())))
     };
     let outcome = match events {
         Err(e) => Err(format!("cannot read the queue: {e}")),
