@@ -109,7 +109,7 @@ impl Hub {
             }),
             start: tokio::time::Instant::now(),
             wake: Notify::new(),
-            start_wall: std::time::SystemTime::now(),
+            start_wall: crate::clock::now(),
             send_queue,
             events: None,
             store: std::sync::OnceLock::new(),

@@ -7,7 +7,8 @@
 //! reader, restart) goes out after whatever the client was told, and the socket is then
 //! read until the client answers, so nothing told is lost to a reset.
 
-use crate::auth::{identity, unix_now};
+use crate::auth::identity;
+use crate::clock::unix_now;
 use crate::decisions::Action;
 use crate::hub::{Hub, Kill, Outbox};
 use crate::state::AppState;

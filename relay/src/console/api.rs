@@ -2,11 +2,11 @@
 //! only when asked: nothing here runs while no console is open.
 
 use super::feed::item_json;
-use crate::clock::{day_of, day_text, rfc3339, Ms, DAY_MS};
+use crate::clock::{day_of, day_text, now_ms, rfc3339, Ms, DAY_MS};
 use crate::http::ApiError;
 use crate::ledger::book::{Session, Split};
 use crate::ledger::rows::SessionQuery;
-use crate::ledger::{api::LedgerError, wall_ms, Ledger};
+use crate::ledger::{api::LedgerError, Ledger};
 use crate::state::AppState;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::convert::Infallible;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 
 /// Most channels `now` lists (the busiest first).
@@ -42,10 +42,6 @@ fn query_param(query: &Option<String>, name: &str) -> Option<String> {
     form_urlencoded::parse(query.as_deref().unwrap_or("").as_bytes())
         .find(|(k, _)| k == name)
         .map(|(_, v)| v.into_owned())
-}
-
-fn now_ms() -> Ms {
-    wall_ms(SystemTime::now())
 }
 
 fn storage(e: crate::ledger::rows::Error) -> LedgerError {

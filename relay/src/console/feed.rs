@@ -85,7 +85,7 @@ pub fn item_json(hub: &Hub, item: &Item) -> Value {
             "relay": id,
         }),
         Item::Presence(at, event) => {
-            let at_ms = crate::ledger::wall_ms(hub.wall_time(*at));
+            let at_ms = crate::clock::wall_ms(hub.wall_time(*at));
             let mut out = match event {
                 Event::UserOnline { user } => json!({ "type": "user.online", "user": who(user) }),
                 Event::UserOffline { user } => json!({ "type": "user.offline", "user": who(user) }),

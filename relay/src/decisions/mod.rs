@@ -461,7 +461,7 @@ impl Decisions {
             return Err("no decisions.url".into());
         };
         let body = question(claims, ch, action);
-        let signature = crate::webhooks::sign(&secret.0, crate::auth::unix_now(), body.as_bytes());
+        let signature = crate::webhooks::sign(&secret.0, crate::clock::unix_now(), body.as_bytes());
         let res = http
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")

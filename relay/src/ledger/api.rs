@@ -4,7 +4,6 @@
 
 use super::book::{by_day, Presence, Session, Split};
 use super::rows::{SessionQuery, UserRow};
-use super::wall_ms;
 use crate::clock::{day_of, day_text, parse_time, rfc3339, Ms};
 use crate::http::{authorize, ApiError};
 use crate::state::AppState;
@@ -169,7 +168,7 @@ pub async fn user(
                 })?;
         }
     }
-    let now = wall_ms(std::time::SystemTime::now());
+    let now = crate::clock::now_ms();
     let today = day_of(now);
     let ledger = app.ledger.clone();
     let report = ledger
@@ -245,7 +244,7 @@ pub async fn sessions(
     let mut q = session_query(query.as_deref())?;
     let limit = q.limit;
     q.limit = limit + 1;
-    let now = wall_ms(std::time::SystemTime::now());
+    let now = crate::clock::now_ms();
     q.now = now;
     let mut found = app
         .ledger

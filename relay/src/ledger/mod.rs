@@ -26,7 +26,7 @@ pub mod redis;
 pub mod rows;
 pub mod sqlite;
 
-use crate::clock::Ms;
+use crate::clock::{now_ms, wall_ms, Ms};
 use crate::config::Config;
 use crate::hub::Hub;
 use crate::ids::random_id;
@@ -42,7 +42,7 @@ use serde::Deserialize;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
 
 /// Most events committed in one transaction.
@@ -127,15 +127,6 @@ impl LedgerConfig {
         }
         Ok(self)
     }
-}
-
-/// Unix milliseconds of a wall-clock time.
-pub fn wall_ms(at: SystemTime) -> Ms {
-    at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as Ms)
-}
-
-fn now_ms() -> Ms {
-    wall_ms(SystemTime::now())
 }
 
 /// What the lock guards.

@@ -13,7 +13,7 @@
 use super::app::{app_by_id, PusherApp};
 use super::protocol::rollcall_channel;
 use super::signature;
-use crate::auth::unix_now;
+use crate::clock::unix_now;
 use crate::state::AppState;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{StatusCode, Uri};

@@ -73,9 +73,7 @@ pub fn request(app: &PusherApp, events: &[String], time_ms: u64) -> Option<(Stri
 /// POST one batch to a Pusher-format endpoint; `Err` says why it failed (the caller
 /// retries with backoff).
 pub async fn deliver(client: &reqwest::Client, url: &str, app: &PusherApp, events: &[String]) -> Result<(), String> {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+    let now_ms = crate::clock::now_ms();
     let Some((body, headers)) = request(app, events, now_ms) else {
         return Ok(());
     };

@@ -23,7 +23,7 @@
 pub mod event;
 pub mod lane;
 
-use crate::clock::Ms;
+use crate::clock::{now_ms as unix_ms, Ms};
 use crate::ledger::Ledger;
 use event::{Kind, Notice};
 use hmac::{Hmac, Mac};
@@ -265,10 +265,6 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
         .step_by(2)
         .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
         .collect()
-}
-
-fn unix_ms() -> Ms {
-    crate::ledger::wall_ms(std::time::SystemTime::now())
 }
 
 /// The delivery task: the only place webhooks touch the clock and the network. It

@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
-use rollcall_relay::auth::unix_now;
+use rollcall_relay::clock::unix_now;
 use rollcall_relay::AppState;
 use serde_json::{json, Value};
 use std::path::PathBuf;
