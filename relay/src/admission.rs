@@ -62,7 +62,7 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    pub const REASONS: [&'static str; 4] = ["address_connections", "address_rate", "capacity", "addresses"];
+    pub const REASONS: [&'static str; 4] = crate::metrics::REFUSAL_REASONS;
 
     pub fn index(self) -> usize {
         match self {

@@ -7,7 +7,6 @@
 //! and non-blocking `try_send`s, never an `.await`, so a plain mutex is cheaper than an
 //! async one and cannot be held across a suspension point.
 
-use crate::console::feed::Feed;
 use crate::ids::random_id;
 use crate::metrics::Metrics;
 use bytes::Bytes;
@@ -36,6 +35,12 @@ pub trait Store: Send + Sync {
     fn relay_id(&self) -> Option<&str> {
         None
     }
+}
+
+/// Where the hub offers each presence event as it happens (the console's live stream,
+/// `crate::console::feed`). Called under the hub's lock, so an offer never waits.
+pub trait EventTap: Send + Sync {
+    fn offer(&self, at: Instant, event: &Event);
 }
 
 /// Presence events waiting for the ledger's recorder at most; more are dropped and
@@ -77,7 +82,7 @@ pub struct Hub {
     /// Where presence events go (webhooks, the session ledger), if anywhere.
     events: Option<mpsc::Sender<(Instant, Event)>>,
     /// The console's live stream: offered every event, taken only while one listens.
-    feed: std::sync::OnceLock<Arc<Feed>>,
+    feed: std::sync::OnceLock<Arc<dyn EventTap>>,
     pub metrics: Metrics,
 }
 
@@ -145,7 +150,7 @@ impl Hub {
     }
 
     /// Offer every presence event to the console's live stream from now on.
-    pub fn attach_feed(&self, feed: Arc<Feed>) {
+    pub fn attach_feed(&self, feed: Arc<dyn EventTap>) {
         let _ = self.feed.set(feed);
     }
 

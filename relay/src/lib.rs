@@ -83,17 +83,28 @@ impl Relay {
         let config = Arc::new(config);
         let store: Arc<dyn hub::Store> = match &config.redis_url {
             Some(url) => Arc::new(
-                store::Redis::start(url, hub.clone(), config.clone()).unwrap_or_else(|e| panic!("rollcall-relay: {e}")),
+                store::Redis::start(url, hub.clone(), &config.presence)
+                    .unwrap_or_else(|e| panic!("rollcall-relay: {e}")),
             ),
             None => Arc::new(store::Memory),
         };
         let relay_id = store.relay_id().map(str::to_string);
         hub.attach_store(store);
-        let console = Arc::new(console::start(&config, relay_id, hub.clone()));
+        let console = Arc::new(console::start(
+            &config.console,
+            config.redis_url.as_deref(),
+            relay_id,
+            hub.clone(),
+        ));
         let (ledger, ledger_tasks) =
             ledger::start(&config, hub.clone(), recorded).unwrap_or_else(|e| panic!("rollcall-relay: {e}"));
         let verifier = Arc::new(auth::Verifier::new(&config.secrets));
-        let decisions = decisions::Decisions::start(&config, hub.clone());
+        let decisions = decisions::Decisions::start(
+            &config.decisions,
+            &config.policy,
+            config.redis_url.as_deref(),
+            hub.clone(),
+        );
         let admission = Arc::new(admission::Admission::new(config.limits.clone(), hub.clone()));
         let reaper = tokio::spawn(reap(hub.clone()));
         Relay {

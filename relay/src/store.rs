@@ -23,11 +23,10 @@
 //! duplicates, no leave storm). A Redis restarted empty is noticed the same way (the
 //! relay's heartbeat entry is gone).
 
-use crate::config::Config;
 use crate::hub::{Hub, Store};
 use rollcall_core::cluster::{Beaten, Change, Cluster, ClusterConfig, Message, Op, Stored};
 use rollcall_core::protocol::Member;
-use rollcall_core::roster::EndCause;
+use rollcall_core::roster::{EndCause, RosterConfig};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -98,12 +97,12 @@ impl Store for Redis {
 impl Redis {
     /// Start sharing `hub`'s roster through Redis at `url`. Connects in the background
     /// and keeps reconnecting; never fails the relay's start.
-    pub fn start(url: &str, hub: Arc<Hub>, config: Arc<Config>) -> Result<Redis, String> {
+    pub fn start(url: &str, hub: Arc<Hub>, presence: &RosterConfig) -> Result<Redis, String> {
         let client = redis::Client::open(url).map_err(|e| format!("redis_url / ROLLCALL_REDIS_URL: {e}"))?;
         let (tx, rx) = mpsc::unbounded_channel();
         let up = Arc::new(AtomicBool::new(false));
         let id = crate::ids::random_id();
-        let cluster = Cluster::new(&id, ClusterConfig::from_presence(&config.presence));
+        let cluster = Cluster::new(&id, ClusterConfig::from_presence(presence));
         let link = Link {
             client,
             hub,

@@ -6,7 +6,7 @@
 //! falls behind the ring, loses the oldest events and is told how many, while the relay
 //! and every other console go on.
 
-use crate::hub::Hub;
+use crate::hub::{EventTap, Hub};
 use rollcall_core::protocol::Identity;
 use rollcall_core::roster::Event;
 use rollcall_core::Instant;
@@ -63,6 +63,12 @@ impl Feed {
 
     pub fn subscribe(&self) -> broadcast::Receiver<Arc<Item>> {
         self.tx.subscribe()
+    }
+}
+
+impl EventTap for Feed {
+    fn offer(&self, at: Instant, event: &Event) {
+        Feed::offer(self, at, event)
     }
 }
 

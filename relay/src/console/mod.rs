@@ -17,6 +17,7 @@ pub mod feed;
 pub mod relays;
 pub mod routes;
 
+use crate::hub::Hub;
 use feed::Feed;
 use serde::Deserialize;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -151,16 +152,15 @@ impl Console {
 
 /// Make the console and offer the hub's events to its live stream. With Redis (a
 /// `relay_id`), also start writing this relay's counts for the others' consoles.
-pub fn start(config: &crate::config::Config, relay_id: Option<String>, hub: Arc<crate::hub::Hub>) -> Console {
-    let feed_config = config.console.clone();
-    let mut console = Console::new(feed_config, None);
-    if let (Some(url), Some(id), true) = (&config.redis_url, relay_id, config.console.enabled) {
+pub fn start(config: &ConsoleConfig, redis_url: Option<&str>, relay_id: Option<String>, hub: Arc<Hub>) -> Console {
+    let mut console = Console::new(config.clone(), None);
+    if let (Some(url), Some(id), true) = (redis_url, relay_id, config.enabled) {
         match relays::Relays::start(url, id, hub.clone(), console.feed.clone()) {
             Ok(relays) => console.relays = Some(relays),
             Err(e) => tracing::warn!("console: cannot show the other relays: {e}"),
         }
     }
-    if config.console.enabled {
+    if config.enabled {
         hub.attach_feed(console.feed.clone());
     }
     console
