@@ -299,7 +299,7 @@ fn with_pusher_webhooks(
     mut webhooks: crate::webhooks::WebhookConfig,
     apps: &[PusherApp],
 ) -> Result<crate::webhooks::WebhookConfig, String> {
-    for endpoint in apps.iter().filter_map(crate::pusher::webhooks::endpoint) {
+    for endpoint in apps.iter().filter_map(pusher_endpoint) {
         if webhooks.endpoints.iter().any(|e| e.url == endpoint.url) {
             return Err(format!(
                 "pusher_app webhook_url {:?} is also a webhooks.endpoint url; use another URL",
@@ -309,6 +309,19 @@ fn with_pusher_webhooks(
         webhooks.endpoints.push(endpoint);
     }
     Ok(webhooks)
+}
+
+/// The webhook endpoint a `[[pusher_app]]` with a `webhook_url` adds: the channel events
+/// of the Pusher presence channels, signed with the app's secret.
+fn pusher_endpoint(app: &PusherApp) -> Option<crate::webhooks::Endpoint> {
+    let url = app.webhook_url.clone()?;
+    Some(crate::webhooks::Endpoint {
+        url,
+        events: crate::pusher::webhooks::EVENTS.map(str::to_string).to_vec(),
+        channels: crate::pusher::webhooks::channels(),
+        secret: Some(crate::webhooks::Secret(app.secret.clone())),
+        pusher: Some(app.clone()),
+    })
 }
 
 fn parse_proxies(texts: Vec<String>) -> Result<Vec<crate::limits::Net>, String> {
@@ -442,5 +455,21 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.contains("16 bytes"), "{err}");
+    }
+
+    #[test]
+    fn the_endpoint_wants_only_pusher_channel_events() {
+        let app = || PusherApp {
+            id: "1".into(),
+            key: "k".into(),
+            secret: "s3cret-s3cret-s3cret".into(),
+            webhook_url: Some("http://127.0.0.1:9/hooks".into()),
+        };
+        let ep = pusher_endpoint(&app()).unwrap();
+        assert_eq!(ep.url, "http://127.0.0.1:9/hooks");
+        assert!(ep.pusher.is_some());
+        let mut no_hook = app();
+        no_hook.webhook_url = None;
+        assert!(pusher_endpoint(&no_hook).is_none());
     }
 }

@@ -18,7 +18,6 @@
 use super::app::PusherApp;
 use super::protocol::{pusher_channel, ROLLCALL_PREFIX};
 use super::signature;
-use crate::webhooks::{Endpoint, Secret};
 use serde_json::{json, Value};
 
 /// The header naming the app's key.
@@ -26,19 +25,13 @@ pub const KEY_HEADER: &str = "X-Pusher-Key";
 /// The header carrying the body's signature.
 pub const SIGNATURE_HEADER: &str = "X-Pusher-Signature";
 
-/// The webhook endpoint a `[[pusher_app]]` with a `webhook_url` adds: the channel events
-/// of the Pusher presence channels, signed with the app's secret.
-pub fn endpoint(app: &PusherApp) -> Option<Endpoint> {
-    let url = app.webhook_url.clone()?;
-    Some(Endpoint {
-        url,
-        events: ["channel.join", "channel.leave", "channel.occupied", "channel.vacated"]
-            .map(str::to_string)
-            .to_vec(),
-        channels: vec![format!("{ROLLCALL_PREFIX}*")],
-        secret: Some(Secret(app.secret.clone())),
-        pusher: Some(app.clone()),
-    })
+/// The rollcall events a Pusher-format endpoint is sent: the channel events Pusher has.
+pub const EVENTS: [&str; 4] = ["channel.join", "channel.leave", "channel.occupied", "channel.vacated"];
+
+/// The channels whose events a Pusher-format endpoint is sent: the Pusher presence
+/// channels, as rollcall channel patterns.
+pub fn channels() -> Vec<String> {
+    vec![format!("{ROLLCALL_PREFIX}*")]
 }
 
 /// One rollcall webhook event (as queued) as a Pusher event, if Pusher has one for it.
@@ -147,15 +140,5 @@ mod tests {
         assert_eq!(headers[0], (KEY_HEADER, "k".to_string()));
         assert!(signature::verify("s3cret-s3cret-s3cret", &body, &headers[1].1));
         assert_eq!(request(&app(), &events[..1], 0), None);
-    }
-
-    #[test]
-    fn the_endpoint_wants_only_pusher_channel_events() {
-        let ep = endpoint(&app()).unwrap();
-        assert_eq!(ep.url, "http://127.0.0.1:9/hooks");
-        assert!(ep.pusher.is_some());
-        let mut no_hook = app();
-        no_hook.webhook_url = None;
-        assert!(endpoint(&no_hook).is_none());
     }
 }
