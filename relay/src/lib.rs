@@ -69,6 +69,7 @@ pub struct Relay {
     reaper: tokio::task::JoinHandle<()>,
     /// Stopped when the relay is dropped, as a crash would stop them.
     _ledger_tasks: ledger::Tasks,
+    _webhook_sender: Task,
 }
 
 impl Relay {
@@ -96,8 +97,18 @@ impl Relay {
             relay_id,
             hub.clone(),
         ));
-        let (ledger, ledger_tasks) =
-            ledger::start(&config, hub.clone(), recorded).unwrap_or_else(|e| panic!("rollcall-relay: {e}"));
+        let webhooks = Arc::new(webhooks::Webhooks::new(config.webhooks.clone(), config.policy.clone()));
+        let (ledger, ledger_tasks) = ledger::start(
+            &config.ledger,
+            config.redis_url.as_deref(),
+            config.presence.reconnect_grace_ms,
+            webhooks.clone(),
+            hub.clone(),
+            recorded,
+        )
+        .unwrap_or_else(|e| panic!("rollcall-relay: {e}"));
+        // The sender takes its batches from the ledger's queue.
+        let webhook_sender = Task(tokio::spawn(webhooks::run(ledger.clone(), webhooks)));
         let verifier = Arc::new(auth::Verifier::new(&config.secrets));
         let decisions = decisions::Decisions::start(
             &config.decisions,
@@ -119,6 +130,7 @@ impl Relay {
             },
             reaper,
             _ledger_tasks: ledger_tasks,
+            _webhook_sender: webhook_sender,
         }
     }
 
@@ -136,6 +148,15 @@ impl Relay {
         self.state.hub.shutdown();
         self.state.decisions.stop();
         self.reaper.abort();
+    }
+}
+
+/// A task aborted when dropped.
+struct Task(tokio::task::JoinHandle<()>);
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

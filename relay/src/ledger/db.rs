@@ -8,6 +8,7 @@ use super::redis::RedisDb;
 use super::rows::{Queued, Result, SessionQuery, UserRow};
 use super::sqlite::Sqlite;
 use crate::clock::Ms;
+use crate::webhooks::Stored;
 use rollcall_core::protocol::Identity;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -115,5 +116,16 @@ impl Db {
     /// omitted).
     pub fn days(&mut self, user: &str, from: i64, to: i64) -> Result<BTreeMap<i64, Split>> {
         each!(self, db => db.days(user, from, to))
+    }
+}
+
+/// The webhook queue as the sender sees it.
+impl Stored for Db {
+    fn bodies(&mut self, seqs: &[i64]) -> std::result::Result<Vec<String>, String> {
+        Db::bodies(self, seqs).map_err(|e| e.to_string())
+    }
+
+    fn dequeue(&mut self, seqs: &[i64]) -> std::result::Result<(), String> {
+        Db::dequeue(self, seqs).map_err(|e| e.to_string())
     }
 }

@@ -37,44 +37,47 @@ pub use recorder::MAX_EVENTS_PER_COMMIT;
 pub use state::{Counts, Ledger, State};
 
 use crate::clock::now_ms;
-use crate::config::Config;
 use crate::hub::Hub;
-use crate::webhooks::lane::Lane;
+use crate::webhooks::Webhooks;
 use book::Book;
 use db::Db;
 use rollcall_core::roster::Event;
 use rollcall_core::Instant;
 use std::sync::{Arc, Mutex};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::mpsc;
 
-/// The ledger's tasks; dropping this stops them (as a crash would).
+/// The recorder task; dropping this stops it (as a crash would).
 pub struct Tasks {
     recorder: tokio::task::JoinHandle<()>,
-    deliverer: tokio::task::JoinHandle<()>,
 }
 
 impl Drop for Tasks {
     fn drop(&mut self) {
         self.recorder.abort();
-        self.deliverer.abort();
     }
 }
 
-/// Open the ledger, take back what a previous run left, and start recording `events`
-/// (the hub's) and delivering webhooks. Needs a Tokio runtime.
+/// Open the ledger (in Redis at `redis_url`, else as `[ledger]` says), take back what a
+/// previous run left, and start recording `events` (the hub's) and fanning them out to
+/// `webhooks`. Sending them is the webhooks' task, started by the caller with this
+/// ledger as its queue. `reconnect_grace_ms` is the default restore grace. Needs a
+/// Tokio runtime.
 pub fn start(
-    config: &Config,
+    config: &LedgerConfig,
+    redis_url: Option<&str>,
+    reconnect_grace_ms: u64,
+    webhooks: Arc<Webhooks>,
     hub: Arc<Hub>,
     events: mpsc::Receiver<(Instant, Event)>,
 ) -> Result<(Arc<Ledger>, Tasks), String> {
-    let lc = &config.ledger;
-    let where_ = match (&config.redis_url, &lc.path) {
+    let lc = config;
+    let where_ = match (redis_url, &lc.path) {
         (Some(_), _) => "redis".to_string(),
         (None, Some(path)) => path.display().to_string(),
         (None, None) => "memory".to_string(),
     };
     let fail = |e: rows::Error| format!("ledger {where_}: {e}");
-    let db = match &config.redis_url {
+    let db = match redis_url {
         Some(url) => {
             if lc.path.is_some() {
                 tracing::warn!("ledger.path is not used: with redis_url the ledger is kept in Redis");
@@ -88,30 +91,26 @@ pub fn start(
         }
         None => Db::open(lc.path.as_deref()).map_err(fail)?,
     };
-    if lc.path.is_none() && config.redis_url.is_none() && !config.webhooks.endpoints.is_empty() {
+    if lc.path.is_none() && redis_url.is_none() && !webhooks.config.endpoints.is_empty() {
         tracing::warn!("webhooks: no [ledger] path, so events not yet delivered are lost if the relay stops");
     }
-    let grace = lc.restore_grace_ms.unwrap_or(config.presence.reconnect_grace_ms);
-    let lanes = config.webhooks.endpoints.iter().map(|_| Lane::default()).collect();
+    let grace = lc.restore_grace_ms.unwrap_or(reconnect_grace_ms);
     let mut state = State {
         db,
         book: Book::new(1),
-        lanes,
+        lanes: webhooks.lanes(),
         recording: false,
     };
     if matches!(state.db, Db::Sqlite(_)) {
         // This relay's own file: it records from the start, with nothing to replay.
-        recorder::take_over(&mut state, &config.webhooks, now_ms(), grace, Vec::new()).map_err(fail)?;
+        recorder::take_over(&mut state, &webhooks, now_ms(), grace, Vec::new()).map_err(fail)?;
     }
     let ledger = Arc::new(Ledger {
         state: Mutex::new(state),
-        webhooks: config.webhooks.clone(),
-        policy: config.policy.clone(),
-        queued: Notify::new(),
+        webhooks,
         counts: Counts::default(),
-        session_cap: lc.session_cap().filter(|_| config.redis_url.is_none()),
+        session_cap: lc.session_cap().filter(|_| redis_url.is_none()),
     });
     let recorder = tokio::spawn(recorder::record(ledger.clone(), hub, events, lc.clone(), grace));
-    let deliverer = tokio::spawn(crate::webhooks::run(ledger.clone()));
-    Ok((ledger, Tasks { recorder, deliverer }))
+    Ok((ledger, Tasks { recorder }))
 }

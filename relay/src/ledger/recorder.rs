@@ -5,12 +5,12 @@ use super::book::Book;
 use super::config::LedgerConfig;
 use super::db::Db;
 use super::rows;
-use super::state::{ledger_commit, overflow, Ledger, State};
+use super::state::{ledger_commit, Ledger, State};
 use crate::clock::{now_ms, wall_ms, Ms};
 use crate::hub::Hub;
 use crate::ids::random_id;
 use crate::webhooks::lane::Lane;
-use crate::webhooks::WebhookConfig;
+use crate::webhooks::Webhooks;
 use rollcall_core::roster::Event;
 use rollcall_core::Instant;
 use std::sync::atomic::Ordering::Relaxed;
@@ -28,7 +28,7 @@ const PRUNE_EVERY: Duration = Duration::from_secs(3_600);
 /// that follow); the webhook events not yet delivered go back to their lanes.
 pub(super) fn take_over(
     state: &mut State,
-    webhooks: &WebhookConfig,
+    webhooks: &Webhooks,
     now: Ms,
     grace: u64,
     truth: Vec<Event>,
@@ -48,29 +48,15 @@ pub(super) fn take_over(
     for event in &truth {
         book.handle(now, event);
     }
-    let mut lanes: Vec<Lane> = webhooks.endpoints.iter().map(|_| Lane::default()).collect();
-    let mut orphans = Vec::new();
-    for queued in state.db.queued()? {
-        match webhooks.endpoints.iter().position(|e| e.url == queued.endpoint) {
-            Some(i) => lanes[i].push(queued.seq, queued.at),
-            None => orphans.push(queued.seq),
-        }
-    }
-    let pending: usize = lanes.iter().map(Lane::len).sum();
-    if pending > 0 {
-        tracing::info!("webhooks: {pending} events still to deliver from before");
-    }
+    let queued = state.db.queued()?.into_iter().map(|q| (q.endpoint, q.seq, q.at));
+    let (lanes, orphans) = webhooks.restore(queued);
     if !orphans.is_empty() {
-        tracing::warn!(
-            "webhooks: dropping {} queued events for endpoints no longer configured",
-            orphans.len()
-        );
         state.db.dequeue(&orphans)?;
     }
     state.book = book;
     state.lanes = lanes;
     state.recording = true;
-    overflow(state, webhooks);
+    webhooks.overflow(&mut state.lanes, &mut state.db);
     Ok(())
 }
 
@@ -123,7 +109,7 @@ pub(super) async fn record(
                 tokio::task::spawn_blocking(move || l.tick(now, prune)).await.ok();
             }
         }
-        ledger.queued.notify_one();
+        ledger.webhooks.queued.notify_one();
     }
 }
 
@@ -157,17 +143,16 @@ async fn claim(
                 (now, r.truth())
             });
             let now = wall_ms(hub.wall_time(at));
-            let webhooks = ledger.webhooks().clone();
-            let policy = ledger.policy.clone();
+            let webhooks = ledger.webhooks.clone();
             let result = ledger
                 .blocking(move |s| {
                     let result = take_over(s, &webhooks, now, grace, truth);
-                    result.map(|()| ledger_commit(s, &webhooks, &policy, now))
+                    result.map(|()| ledger_commit(s, &webhooks, now))
                 })
                 .await;
             match result {
                 Ok(overflowed) => {
-                    ledger.counts.overflowed.fetch_add(overflowed, Relaxed);
+                    ledger.webhooks.counts.overflowed.fetch_add(overflowed, Relaxed);
                     tracing::info!("ledger: this relay records presence and sends the webhooks")
                 }
                 Err(e) => tracing::warn!("ledger: cannot take over recording: {e}"),

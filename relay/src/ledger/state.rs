@@ -4,15 +4,11 @@
 use super::book::{Book, Write};
 use super::db::Db;
 use crate::clock::Ms;
-use crate::ids::random_id;
-use crate::webhooks::event::{event_json, Kind, Notice};
 use crate::webhooks::lane::Lane;
-use crate::webhooks::WebhookConfig;
-use rollcall_core::policy::Policy;
+use crate::webhooks::{Queue, Stored, WebhookConfig, Webhooks};
 use rollcall_core::roster::Event;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, MutexGuard};
-use tokio::sync::Notify;
 
 /// What the lock guards.
 pub struct State {
@@ -31,27 +27,17 @@ pub struct State {
 /// the blocking pool by the async tasks) or a few map operations, never an `.await`.
 pub struct Ledger {
     pub(super) state: Mutex<State>,
-    pub(super) webhooks: WebhookConfig,
-    /// The channel rules: one may turn off join and leave webhooks.
-    pub(super) policy: Policy,
-    /// Wakes the delivery task when events were queued or a send ended.
-    pub queued: Notify,
+    /// What the events fan out to; its `queued` wakes the sender.
+    pub(super) webhooks: Arc<Webhooks>,
     pub counts: Counts,
     /// `ledger.max_sessions` as it applies to this ledger's storage.
     pub(super) session_cap: Option<u64>,
 }
 
-/// Webhook deliveries since start, for `/metrics`.
+/// The ledger's counts since start, for `/metrics` (the webhooks keep their own,
+/// `crate::webhooks::Counts`).
 #[derive(Debug, Default)]
 pub struct Counts {
-    /// Events an endpoint accepted (a retried event counts once per acceptance).
-    pub delivered: AtomicU64,
-    /// Requests that failed (error status, timeout, no connection).
-    pub failed: AtomicU64,
-    /// Events given up on after `give_up_after_s`.
-    pub dropped: AtomicU64,
-    /// Events dropped, oldest first, to stay within `webhooks.max_pending`.
-    pub overflowed: AtomicU64,
     /// Ended sessions deleted to stay within `ledger.max_sessions`.
     pub evicted: AtomicU64,
     /// Ended sessions kept, as of the last trim.
@@ -70,7 +56,7 @@ impl Ledger {
     }
 
     pub fn webhooks(&self) -> &WebhookConfig {
-        &self.webhooks
+        &self.webhooks.config
     }
 
     /// The ledger's and the webhooks' lines for `/metrics` (Prometheus text).
@@ -85,43 +71,13 @@ impl Ledger {
         let cap = self.session_cap.unwrap_or(0);
         // SAFETY: reads a counter SQLite keeps for the whole process; no connection involved.
         let sqlite_bytes = unsafe { rusqlite::ffi::sqlite3_memory_used() }.max(0) as u64;
-        let rows: [(&str, &str, &str, u64); 12] = [
-            (
-                "rollcall_ledger_recording",
-                "gauge",
-                "1 when this relay records the ledger and sends the webhooks (with Redis, one relay does).",
-                recording as u64,
-            ),
-            (
-                "rollcall_webhook_events_pending",
-                "gauge",
-                "Webhook events queued and not yet accepted, summed over endpoints.",
-                pending as u64,
-            ),
-            (
-                "rollcall_webhook_events_delivered_total",
-                "counter",
-                "Webhook events an endpoint accepted.",
-                self.counts.delivered.load(Relaxed),
-            ),
-            (
-                "rollcall_webhook_requests_failed_total",
-                "counter",
-                "Webhook requests that failed and will be retried.",
-                self.counts.failed.load(Relaxed),
-            ),
-            (
-                "rollcall_webhook_events_dropped_total",
-                "counter",
-                "Webhook events given up on after webhooks.give_up_after_s.",
-                self.counts.dropped.load(Relaxed),
-            ),
-            (
-                "rollcall_webhook_events_overflowed_total",
-                "counter",
-                "Webhook events dropped, oldest first, because an endpoint had webhooks.max_pending waiting.",
-                self.counts.overflowed.load(Relaxed),
-            ),
+        let recording_row = (
+            "rollcall_ledger_recording",
+            "gauge",
+            "1 when this relay records the ledger and sends the webhooks (with Redis, one relay does).",
+            recording as u64,
+        );
+        let ledger_rows: [(&str, &str, &str, u64); 6] = [
             (
                 "rollcall_ledger_open_sessions",
                 "gauge",
@@ -159,7 +115,10 @@ impl Ledger {
                 self.counts.evicted.load(Relaxed),
             ),
         ];
-        rows.iter()
+        // The webhooks' rows sit between the recording gauge and the ledger's own.
+        std::iter::once(recording_row)
+            .chain(self.webhooks.metric_rows(pending))
+            .chain(ledger_rows)
             .map(|(name, kind, help, value)| format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"))
             .collect()
     }
@@ -174,8 +133,8 @@ impl Ledger {
     }
 
     pub(super) fn commit(&self, state: &mut State, now: Ms) {
-        let overflowed = ledger_commit(state, &self.webhooks, &self.policy, now);
-        self.counts.overflowed.fetch_add(overflowed, Relaxed);
+        let overflowed = ledger_commit(state, &self.webhooks, now);
+        self.webhooks.counts.overflowed.fetch_add(overflowed, Relaxed);
     }
 
     pub(super) fn record(&self, now: Ms, events: Vec<(Ms, Event)>) {
@@ -221,24 +180,13 @@ impl Ledger {
 /// Commit what the book wrote at `now`: sessions, totals, and one queued webhook
 /// event per endpoint that wants each notice. Returns how many queued events were
 /// dropped to keep each endpoint within `webhooks.max_pending`.
-pub(super) fn ledger_commit(state: &mut State, webhooks: &WebhookConfig, policy: &Policy, now: Ms) -> u64 {
+pub(super) fn ledger_commit(state: &mut State, webhooks: &Webhooks, now: Ms) -> u64 {
     let writes = state.book.drain();
-    let mut queue = Vec::new();
-    let mut lanes = Vec::new();
-    for write in &writes {
-        let Write::Notify(notice) = write else { continue };
-        if !rule_wants(policy, notice) {
-            continue;
-        }
-        let id = format!("evt_{}", random_id());
-        let body = event_json(&id, notice);
-        for (i, endpoint) in webhooks.endpoints.iter().enumerate() {
-            if endpoint.wants(notice) {
-                queue.push((endpoint.url.clone(), id.clone(), now, body.clone()));
-                lanes.push(i);
-            }
-        }
-    }
+    let notices = writes.iter().filter_map(|w| match w {
+        Write::Notify(notice) => Some(notice),
+        _ => None,
+    });
+    let (queue, lanes) = webhooks.fan_out(notices, now);
     match state.db.apply(now, &writes, &queue) {
         Ok(seqs) => {
             for (seq, lane) in seqs.into_iter().zip(lanes) {
@@ -251,39 +199,15 @@ pub(super) fn ledger_commit(state: &mut State, webhooks: &WebhookConfig, policy:
             queue.len()
         ),
     }
-    overflow(state, webhooks)
+    webhooks.overflow(&mut state.lanes, &mut state.db)
 }
 
-/// Drop the oldest waiting events of every endpoint past `webhooks.max_pending`.
-pub(super) fn overflow(state: &mut State, webhooks: &WebhookConfig) -> u64 {
-    let mut dropped = Vec::new();
-    for (lane, endpoint) in state.lanes.iter_mut().zip(&webhooks.endpoints) {
-        let gone = lane.overflow(webhooks.max_pending);
-        if !gone.is_empty() {
-            tracing::error!(
-                "webhook to {}: dropped the {} oldest events waiting, over webhooks.max_pending ({}); is the endpoint down?",
-                endpoint.url,
-                gone.len(),
-                webhooks.max_pending
-            );
-            dropped.extend(gone);
-        }
-    }
-    if !dropped.is_empty() {
-        if let Err(e) = state.db.dequeue(&dropped) {
-            tracing::error!("webhooks: cannot update the queue: {e}");
-        }
-    }
-    dropped.len() as u64
-}
-
-/// Does the channel's rule let its joins and leaves be told?
-fn rule_wants(policy: &Policy, notice: &Notice) -> bool {
-    match (notice.kind, &notice.channel) {
-        (Kind::ChannelJoin | Kind::ChannelLeave, Some(ch)) => {
-            policy.rule_for(ch).is_none_or(|r| r.join_leave_webhooks())
-        }
-        _ => true,
+/// The sender's view of the ledger: the lanes and the stored queue, under its lock.
+impl Queue for Ledger {
+    fn with_lanes<R>(&self, f: impl FnOnce(&mut [Lane], &mut dyn Stored) -> R) -> R {
+        let mut state = self.lock();
+        let State { db, lanes, .. } = &mut *state;
+        f(lanes, db)
     }
 }
 
@@ -308,6 +232,7 @@ mod tests {
         }
         .checked()
         .unwrap();
+        let webhooks = Webhooks::new(webhooks, rollcall_core::policy::Policy::default());
         let mut state = State {
             db: Db::open(None).unwrap(),
             book: Book::new(1),
@@ -322,7 +247,7 @@ mod tests {
                 avatar: None,
             };
             state.book.handle(1_000 + i, &Event::UserOnline { user });
-            dropped += ledger_commit(&mut state, &webhooks, &Policy::default(), 1_000 + i);
+            dropped += ledger_commit(&mut state, &webhooks, 1_000 + i);
         }
         assert_eq!(dropped, 2);
         assert_eq!(state.lanes[0].len(), 3);
