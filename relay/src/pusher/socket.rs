@@ -217,8 +217,7 @@ async fn close_with(ws: &mut WebSocket, closing: &Closing) {
 
 /// A random socket id in Pusher's `NNN.NNN` form.
 fn socket_id() -> String {
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).expect("the OS provides randomness");
+    let bytes = crate::ids::random_bytes::<8>();
     let a = u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes"));
     let b = u32::from_le_bytes(bytes[4..].try_into().expect("4 bytes"));
     format!("{a}.{b}")
