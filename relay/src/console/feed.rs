@@ -7,7 +7,6 @@
 //! and every other console go on.
 
 use crate::hub::{EventTap, Hub};
-use rollcall_core::protocol::Identity;
 use rollcall_core::roster::Event;
 use rollcall_core::Instant;
 use serde_json::{json, Value};
@@ -72,14 +71,6 @@ impl EventTap for Feed {
     }
 }
 
-fn who(user: &Identity) -> Value {
-    let mut out = json!({ "id": user.id });
-    if let Some(name) = &user.name {
-        out["name"] = json!(name);
-    }
-    out
-}
-
 /// An item as the page reads it: `type` (the webhook names, plus `channel.status`,
 /// `relay.up` and `relay.down`), `at_ms`, and `channel`, `user`, `cause`, `status`,
 /// `relay` where they apply.
@@ -92,25 +83,7 @@ pub fn item_json(hub: &Hub, item: &Item) -> Value {
         }),
         Item::Presence(at, event) => {
             let at_ms = crate::clock::wall_ms(hub.wall_time(*at));
-            let mut out = match event {
-                Event::UserOnline { user } => json!({ "type": "user.online", "user": who(user) }),
-                Event::UserOffline { user } => json!({ "type": "user.offline", "user": who(user) }),
-                Event::ChannelOccupied { ch } => json!({ "type": "channel.occupied", "channel": ch }),
-                Event::ChannelVacated { ch } => json!({ "type": "channel.vacated", "channel": ch }),
-                Event::Join { ch, user } => json!({ "type": "channel.join", "channel": ch, "user": who(user) }),
-                Event::Leave { ch, user, cause } => json!({
-                    "type": "channel.leave",
-                    "channel": ch,
-                    "user": who(user),
-                    "cause": cause.as_str(),
-                }),
-                Event::Status { ch, user, status } => json!({
-                    "type": "channel.status",
-                    "channel": ch,
-                    "user": { "id": user },
-                    "status": status.as_str(),
-                }),
-            };
+            let mut out = crate::webhooks::event::presence_json(event);
             out["at_ms"] = json!(at_ms);
             out
         }
@@ -120,6 +93,7 @@ pub fn item_json(hub: &Hub, item: &Item) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rollcall_core::protocol::Identity;
     use tokio::sync::broadcast::error::RecvError;
 
     fn join(i: usize) -> Event {

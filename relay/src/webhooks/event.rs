@@ -3,6 +3,7 @@
 
 use crate::clock::{rfc3339, Ms};
 use rollcall_core::protocol::Identity;
+use rollcall_core::roster::Event;
 use serde_json::{json, Value};
 
 /// The webhook event types.
@@ -70,4 +71,36 @@ pub fn event_json(id: &str, notice: &Notice) -> String {
         event["cause"] = Value::String(cause.clone());
     }
     event.to_string()
+}
+
+/// A roster event as the console's live stream shows it: `type` (the webhook names,
+/// plus `channel.status`), and `channel`, `user`, `cause`, `status` where they apply.
+pub fn presence_json(event: &Event) -> Value {
+    match event {
+        Event::UserOnline { user } => json!({ "type": Kind::UserOnline.as_str(), "user": who(user) }),
+        Event::UserOffline { user } => json!({ "type": Kind::UserOffline.as_str(), "user": who(user) }),
+        Event::ChannelOccupied { ch } => json!({ "type": Kind::ChannelOccupied.as_str(), "channel": ch }),
+        Event::ChannelVacated { ch } => json!({ "type": Kind::ChannelVacated.as_str(), "channel": ch }),
+        Event::Join { ch, user } => json!({ "type": Kind::ChannelJoin.as_str(), "channel": ch, "user": who(user) }),
+        Event::Leave { ch, user, cause } => json!({
+            "type": Kind::ChannelLeave.as_str(),
+            "channel": ch,
+            "user": who(user),
+            "cause": cause.as_str(),
+        }),
+        Event::Status { ch, user, status } => json!({
+            "type": "channel.status",
+            "channel": ch,
+            "user": { "id": user },
+            "status": status.as_str(),
+        }),
+    }
+}
+
+fn who(user: &Identity) -> Value {
+    let mut out = json!({ "id": user.id });
+    if let Some(name) = &user.name {
+        out["name"] = json!(name);
+    }
+    out
 }
