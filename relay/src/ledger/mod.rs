@@ -4,15 +4,16 @@
 //! - [`book`]: the rules (pure, time as an argument);
 //! - [`db`]: the storage: [`sqlite`], a file for one relay, or [`redis`] for several,
 //!   both handing out [`rows`];
-//! - [`api`]: `GET /v1/users/{id}` and `GET /v1/sessions`;
+//! - [`state`]: the lock around database, book and webhook lanes, and one commit;
+//! - [`recorder`]: the recorder task and its election;
+//! - [`config`]: the `[ledger]` section; [`api`]: `GET /v1/users/{id}` and
+//!   `GET /v1/sessions`.
 //!
-//! - [`config`]: the `[ledger]` section; [`state`]: the lock and one commit;
-//! - [`recorder`]: the recorder task and its election.
-//!
-//! The recorder task takes the roster's events from the hub,
-//! runs them through the book and commits the outcome (sessions, totals, queued
-//! webhook events, heartbeat) in one transaction; on a timer it renews the heartbeat,
-//! prunes old sessions and ends what a restart left unclaimed.
+//! The recorder task takes the roster's events from the hub, runs them through the book
+//! and commits the outcome (sessions, totals, the webhook events the fan-out queued,
+//! heartbeat) in one transaction; on a timer it renews the heartbeat, prunes old
+//! sessions and ends what a restart left unclaimed. This module wires them ([`start`]);
+//! the webhooks' sender reads the queue through [`crate::webhooks::Queue`].
 //!
 //! Exactly one relay records. With SQLite that is the relay itself; with Redis, the
 //! relays' rosters all see the same events (each tells those the others cause too), and
