@@ -23,8 +23,8 @@
 //! full again is forgotten, and past `max_connections` plus [`IDLE_ADDRESSES`] entries
 //! new addresses are refused until some are.
 
-use crate::config::Limits;
 use crate::hub::Hub;
+use crate::limits::{canonical, Limits};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::Next;
@@ -62,7 +62,7 @@ pub enum Refusal {
 }
 
 impl Refusal {
-    pub const REASONS: [&'static str; 4] = ["address_connections", "address_rate", "capacity", "addresses"];
+    pub const REASONS: [&'static str; 4] = crate::metrics::REFUSAL_REASONS;
 
     pub fn index(self) -> usize {
         match self {
@@ -108,57 +108,6 @@ impl Refusal {
         res.headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(retry_s));
         res
-    }
-}
-
-/// `limits.trusted_proxies`: one address, or a block like `10.0.0.0/8`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Net {
-    addr: IpAddr,
-    prefix: u8,
-}
-
-impl Net {
-    pub fn parse(text: &str) -> Option<Net> {
-        let (addr, prefix) = match text.split_once('/') {
-            Some((addr, prefix)) => (
-                addr.trim().parse::<IpAddr>().ok()?,
-                Some(prefix.trim().parse::<u8>().ok()?),
-            ),
-            None => (text.trim().parse::<IpAddr>().ok()?, None),
-        };
-        let addr = canonical(addr);
-        let bits = if addr.is_ipv4() { 32 } else { 128 };
-        let prefix = prefix.unwrap_or(bits);
-        (prefix <= bits).then_some(Net { addr, prefix })
-    }
-
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        match (self.addr, canonical(ip)) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                masked(u32::from(net) as u128, 32, self.prefix) == masked(u32::from(ip) as u128, 32, self.prefix)
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                masked(u128::from(net), 128, self.prefix) == masked(u128::from(ip), 128, self.prefix)
-            }
-            _ => false,
-        }
-    }
-}
-
-fn masked(bits: u128, width: u8, prefix: u8) -> u128 {
-    if prefix == 0 {
-        0
-    } else {
-        bits >> (width - prefix)
-    }
-}
-
-/// IPv4-mapped IPv6 addresses as IPv4.
-fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
     }
 }
 
@@ -640,6 +589,7 @@ async fn gate(admission: &Admission, req: Request, next: Next, pusher: bool) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::limits::Net;
     use rollcall_core::roster::RosterConfig;
 
     fn admission(toml_limits: &str) -> Arc<Admission> {

@@ -5,7 +5,6 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use rollcall_core::policy::Claims;
 use rollcall_core::protocol::{ErrorCode, Identity};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Longest `sub` accepted; a user id, not a document.
 pub const MAX_SUB_BYTES: usize = 128;
@@ -88,14 +87,6 @@ pub fn sign(secret: &str, claims: &Claims) -> String {
     .expect("HS256 signing cannot fail")
 }
 
-/// Seconds since the Unix epoch.
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// Compare a presented API key with the configured one in constant time.
 pub fn api_key_matches(expected: &str, presented: &str) -> bool {
     let (a, b) = (expected.as_bytes(), presented.as_bytes());
@@ -105,6 +96,7 @@ pub fn api_key_matches(expected: &str, presented: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::unix_now;
 
     const SECRET: &str = "0123456789abcdef-secret";
 

@@ -1,6 +1,8 @@
 //! The relay's configuration: defaults, then the TOML file, then the environment, then
 //! flags. A wrong value stops the start with a message that names the key.
 
+use crate::limits::Limits;
+use crate::pusher::app::PusherApp;
 use rollcall_core::policy::{ChannelRule, Policy};
 use rollcall_core::roster::RosterConfig;
 use serde::Deserialize;
@@ -69,41 +71,6 @@ struct LimitsSection {
     max_connections_per_ip: Option<usize>,
     upgrades_per_ip_per_second: Option<u32>,
     trusted_proxies: Option<Vec<String>>,
-}
-
-/// Per-connection limits enforced by the WebSocket shell.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Limits {
-    /// Largest text frame accepted; larger ones get `frame_too_large`.
-    pub max_frame_bytes: usize,
-    pub frames_per_second: u32,
-    pub frame_burst: u32,
-    /// Frames queued to one client before it counts as a slow consumer and is dropped.
-    pub send_queue: usize,
-    /// Connections this relay accepts at once; further upgrades get 503.
-    pub max_connections: usize,
-    /// Connections one client address may have open at once; more get 429.
-    pub max_connections_per_ip: usize,
-    /// WebSocket upgrades per second from one client address, in bursts of
-    /// [`crate::admission::UPGRADE_BURST_SECONDS`] worth; faster ones get 429.
-    pub upgrades_per_ip_per_second: u32,
-    /// Proxies whose `X-Forwarded-For` names the client address.
-    pub trusted_proxies: Vec<crate::admission::Net>,
-}
-
-impl Default for Limits {
-    fn default() -> Self {
-        Limits {
-            max_frame_bytes: 16 * 1024,
-            frames_per_second: 20,
-            frame_burst: 60,
-            send_queue: 1024,
-            max_connections: 100_000,
-            max_connections_per_ip: 1_000,
-            upgrades_per_ip_per_second: 20,
-            trusted_proxies: Vec::new(),
-        }
-    }
 }
 
 /// Everything the relay runs with.
@@ -211,7 +178,7 @@ impl Config {
         let p = file.presence;
         let l = file.limits;
         let dl = Limits::default();
-        let pusher_apps = check_pusher_apps(file.pusher_apps)?;
+        let pusher_apps = crate::pusher::app::checked(file.pusher_apps)?;
         let policy = Policy::new(file.channels)?;
         let decisions = file.decisions.checked(&policy, file.webhooks.secret.as_ref())?;
         Ok(Config {
@@ -326,69 +293,13 @@ impl Config {
     }
 }
 
-/// One `[[pusher_app]]`: the credentials pusher-js (`key`) and a Pusher server library
-/// (`id`, `key`, `secret`) are configured with.
-#[derive(Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PusherApp {
-    pub id: String,
-    pub key: String,
-    pub secret: String,
-    /// Where Pusher-format webhooks for this app's presence channels go, if anywhere.
-    #[serde(default)]
-    pub webhook_url: Option<String>,
-}
-
-impl std::fmt::Debug for PusherApp {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("PusherApp")
-            .field("id", &self.id)
-            .field("key", &self.key)
-            .field("secret", &"<hidden>")
-            .field("webhook_url", &self.webhook_url)
-            .finish()
-    }
-}
-
-fn check_pusher_apps(apps: Vec<PusherApp>) -> Result<Vec<PusherApp>, String> {
-    for (i, app) in apps.iter().enumerate() {
-        let n = i + 1;
-        for (field, value) in [("id", &app.id), ("key", &app.key), ("secret", &app.secret)] {
-            if value.is_empty() {
-                return Err(format!("pusher_app {n}: {field} must not be empty"));
-            }
-        }
-        let url_safe = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        if !url_safe(&app.id) || !url_safe(&app.key) {
-            return Err(format!(
-                "pusher_app {n}: id and key may hold only A-Z, a-z, 0-9, '-' and '_' (they appear in URLs)"
-            ));
-        }
-        if apps[..i].iter().any(|a| a.id == app.id || a.key == app.key) {
-            return Err(format!(
-                "pusher_app {n}: id {:?} or key {:?} is used twice",
-                app.id, app.key
-            ));
-        }
-        if let Some(url) = &app.webhook_url {
-            let scheme = reqwest::Url::parse(url).map(|u| u.scheme().to_string());
-            if !matches!(scheme.as_deref(), Ok("http" | "https")) {
-                return Err(format!(
-                    "pusher_app {n}: webhook_url {url:?} must be an http:// or https:// URL"
-                ));
-            }
-        }
-    }
-    Ok(apps)
-}
-
 /// The webhook endpoints of `[[pusher_app]]`s with a `webhook_url`, after the
 /// `[[webhooks.endpoint]]`s (the queue tells endpoints apart by URL, so none may repeat).
 fn with_pusher_webhooks(
     mut webhooks: crate::webhooks::WebhookConfig,
     apps: &[PusherApp],
 ) -> Result<crate::webhooks::WebhookConfig, String> {
-    for endpoint in apps.iter().filter_map(crate::pusher::webhooks::endpoint) {
+    for endpoint in apps.iter().filter_map(pusher_endpoint) {
         if webhooks.endpoints.iter().any(|e| e.url == endpoint.url) {
             return Err(format!(
                 "pusher_app webhook_url {:?} is also a webhooks.endpoint url; use another URL",
@@ -400,11 +311,24 @@ fn with_pusher_webhooks(
     Ok(webhooks)
 }
 
-fn parse_proxies(texts: Vec<String>) -> Result<Vec<crate::admission::Net>, String> {
+/// The webhook endpoint a `[[pusher_app]]` with a `webhook_url` adds: the channel events
+/// of the Pusher presence channels, signed with the app's secret.
+fn pusher_endpoint(app: &PusherApp) -> Option<crate::webhooks::Endpoint> {
+    let url = app.webhook_url.clone()?;
+    Some(crate::webhooks::Endpoint {
+        url,
+        events: crate::pusher::webhooks::EVENTS.map(str::to_string).to_vec(),
+        channels: crate::pusher::webhooks::channels(),
+        secret: Some(crate::webhooks::Secret(app.secret.clone())),
+        pusher: Some(app.clone()),
+    })
+}
+
+fn parse_proxies(texts: Vec<String>) -> Result<Vec<crate::limits::Net>, String> {
     texts
         .iter()
         .map(|t| {
-            crate::admission::Net::parse(t).ok_or_else(|| {
+            crate::limits::Net::parse(t).ok_or_else(|| {
                 format!("limits.trusted_proxies: {t:?} is not an address like 127.0.0.1 or a block like 10.0.0.0/8")
             })
         })
@@ -531,5 +455,21 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.contains("16 bytes"), "{err}");
+    }
+
+    #[test]
+    fn the_endpoint_wants_only_pusher_channel_events() {
+        let app = || PusherApp {
+            id: "1".into(),
+            key: "k".into(),
+            secret: "s3cret-s3cret-s3cret".into(),
+            webhook_url: Some("http://127.0.0.1:9/hooks".into()),
+        };
+        let ep = pusher_endpoint(&app()).unwrap();
+        assert_eq!(ep.url, "http://127.0.0.1:9/hooks");
+        assert!(ep.pusher.is_some());
+        let mut no_hook = app();
+        no_hook.webhook_url = None;
+        assert!(pusher_endpoint(&no_hook).is_none());
     }
 }

@@ -2,8 +2,9 @@
 //! token endpoint. Errors are one enum that renders as JSON with a stable code; the
 //! detail goes to the log.
 
-use crate::auth::{api_key_matches, sign, unix_now};
-use crate::AppState;
+use crate::auth::{api_key_matches, sign};
+use crate::clock::unix_now;
+use crate::state::AppState;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};

@@ -7,17 +7,41 @@
 //! and non-blocking `try_send`s, never an `.await`, so a plain mutex is cheaper than an
 //! async one and cannot be held across a suspension point.
 
-use crate::console::feed::Feed;
+use crate::ids::random_id;
 use crate::metrics::Metrics;
-use crate::store::Store;
 use bytes::Bytes;
 use rollcall_core::protocol::{close, Identity, Member, ServerMsg};
-use rollcall_core::roster::{Attached, ConnId, Event, Output, Roster, RosterConfig, Stats};
+use rollcall_core::roster::{Attached, ConnId, EndCause, Event, Output, Roster, RosterConfig, Stats};
 use rollcall_core::Instant;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Notify};
+
+/// What the hub needs of the store that shares its views with other relays: `Memory`
+/// (nothing shared) or Redis, both in `crate::store`.
+pub trait Store: Send + Sync {
+    /// `memory` or `redis`, for the start line, `/healthz` and `/metrics`.
+    fn name(&self) -> &'static str;
+    /// Is the shared state reachable (always true in memory)?
+    fn up(&self) -> bool;
+    /// This relay's view of `user` in `ch` changed; `None`: it holds the user no more,
+    /// for `cause`.
+    fn share(&self, ch: String, user: String, view: Option<Member>, cause: Option<EndCause>);
+    /// The relay is stopping: let the others keep its users for the reconnect grace
+    /// while its clients move over, then drop them.
+    fn drain(&self) -> Option<oneshot::Receiver<()>>;
+    /// This relay's id among the relays sharing the store (none in memory).
+    fn relay_id(&self) -> Option<&str> {
+        None
+    }
+}
+
+/// Where the hub offers each presence event as it happens (the console's live stream,
+/// `crate::console::feed`). Called under the hub's lock, so an offer never waits.
+pub trait EventTap: Send + Sync {
+    fn offer(&self, at: Instant, event: &Event);
+}
 
 /// Presence events waiting for the ledger's recorder at most; more are dropped and
 /// counted.
@@ -58,7 +82,7 @@ pub struct Hub {
     /// Where presence events go (webhooks, the session ledger), if anywhere.
     events: Option<mpsc::Sender<(Instant, Event)>>,
     /// The console's live stream: offered every event, taken only while one listens.
-    feed: std::sync::OnceLock<Arc<Feed>>,
+    feed: std::sync::OnceLock<Arc<dyn EventTap>>,
     pub metrics: Metrics,
 }
 
@@ -90,7 +114,7 @@ impl Hub {
             }),
             start: tokio::time::Instant::now(),
             wake: Notify::new(),
-            start_wall: std::time::SystemTime::now(),
+            start_wall: crate::clock::now(),
             send_queue,
             events: None,
             store: std::sync::OnceLock::new(),
@@ -126,7 +150,7 @@ impl Hub {
     }
 
     /// Offer every presence event to the console's live stream from now on.
-    pub fn attach_feed(&self, feed: Arc<Feed>) {
+    pub fn attach_feed(&self, feed: Arc<dyn EventTap>) {
         let _ = self.feed.set(feed);
     }
 
@@ -364,13 +388,6 @@ impl Hub {
             }
         }
     }
-}
-
-/// 128 random bits, hex: unguessable, so a session id can authorise a beacon.
-pub fn random_id() -> String {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).expect("the OS provides randomness");
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[cfg(test)]

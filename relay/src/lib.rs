@@ -1,9 +1,12 @@
 //! rollcall-relay: the authoritative presence state behind a WebSocket, beside any site.
 //!
 //! - [`config`]: file, environment and flags.
+//! - [`limits`]: the `[limits]` section.
 //! - [`admission`]: per-address and overall limits on connections, before any WebSocket.
 //! - [`auth`]: browser tokens and the server API key.
 //! - [`hub`]: the shared roster and the connections' outboxes.
+//! - [`state`]: what every handler shares.
+//! - [`clock`]: wall-clock time, read in one place; [`ids`]: random ids.
 //! - [`upgrade`]: the WebSocket transport: upgrade, shared-frame writes, closing.
 //! - [`ws`]: one WebSocket connection.
 //! - [`http`]: beacon, server API, health, metrics, demo endpoints.
@@ -28,19 +31,25 @@
 
 pub mod admission;
 pub mod auth;
+pub mod clock;
 pub mod config;
 pub mod console;
 pub mod decisions;
 pub mod http;
 pub mod hub;
+pub mod ids;
 pub mod ledger;
+pub mod limits;
 pub mod metrics;
 pub mod pusher;
 pub mod server;
+pub mod state;
 pub mod store;
 pub mod upgrade;
 pub mod webhooks;
 pub mod ws;
+
+pub use state::AppState;
 
 use axum::http::{HeaderValue, Method};
 use axum::routing::{delete, get, post};
@@ -54,60 +63,59 @@ use tokio::net::TcpListener;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::services::ServeDir;
 
-/// What every handler shares.
-#[derive(Clone)]
-pub struct AppState {
-    pub hub: Arc<Hub>,
-    pub config: Arc<Config>,
-    pub verifier: Arc<auth::Verifier>,
-    /// The session ledger and webhook queue.
-    pub ledger: Arc<ledger::Ledger>,
-    /// The operator console's live stream and login limits.
-    pub console: Arc<console::Console>,
-    /// The site's answers for the channels it decides.
-    pub decisions: Arc<decisions::Decisions>,
-    /// Who may open a connection: per-address and overall limits.
-    pub admission: Arc<admission::Admission>,
-}
-
-impl AppState {
-    fn origin_allowed(&self, origin: Option<&str>) -> bool {
-        let allowed = &self.config.allowed_origins;
-        allowed.is_empty() || origin.is_some_and(|o| allowed.iter().any(|a| a == o))
-    }
-}
-
 /// A running relay: its state and the reaper task that owns its clock.
 pub struct Relay {
     state: AppState,
     reaper: tokio::task::JoinHandle<()>,
     /// Stopped when the relay is dropped, as a crash would stop them.
     _ledger_tasks: ledger::Tasks,
+    _webhook_sender: Task,
 }
 
 impl Relay {
     /// Build the state and start the reaper. Needs a Tokio runtime.
     pub fn start(mut config: Config) -> Relay {
         if config.demo && config.secrets.is_empty() {
-            config.secrets.push(hub::random_id());
+            config.secrets.push(ids::random_id());
         }
         // Presence events (after the graces) feed the session ledger and the webhooks.
         let (events, recorded) = tokio::sync::mpsc::channel(hub::EVENT_QUEUE);
         let hub = Arc::new(Hub::new(config.presence.clone(), config.limits.send_queue).with_events(events));
         let config = Arc::new(config);
-        let store: Arc<dyn store::Store> = match &config.redis_url {
+        let store: Arc<dyn hub::Store> = match &config.redis_url {
             Some(url) => Arc::new(
-                store::Redis::start(url, hub.clone(), config.clone()).unwrap_or_else(|e| panic!("rollcall-relay: {e}")),
+                store::Redis::start(url, hub.clone(), &config.presence)
+                    .unwrap_or_else(|e| panic!("rollcall-relay: {e}")),
             ),
             None => Arc::new(store::Memory),
         };
         let relay_id = store.relay_id().map(str::to_string);
         hub.attach_store(store);
-        let console = Arc::new(console::start(&config, relay_id, hub.clone()));
-        let (ledger, ledger_tasks) =
-            ledger::start(&config, hub.clone(), recorded).unwrap_or_else(|e| panic!("rollcall-relay: {e}"));
+        let console = Arc::new(console::start(
+            &config.console,
+            config.redis_url.as_deref(),
+            relay_id,
+            hub.clone(),
+        ));
+        let webhooks = Arc::new(webhooks::Webhooks::new(config.webhooks.clone(), config.policy.clone()));
+        let (ledger, ledger_tasks) = ledger::start(
+            &config.ledger,
+            config.redis_url.as_deref(),
+            config.presence.reconnect_grace_ms,
+            webhooks.clone(),
+            hub.clone(),
+            recorded,
+        )
+        .unwrap_or_else(|e| panic!("rollcall-relay: {e}"));
+        // The sender takes its batches from the ledger's queue.
+        let webhook_sender = Task(tokio::spawn(webhooks::run(ledger.clone(), webhooks)));
         let verifier = Arc::new(auth::Verifier::new(&config.secrets));
-        let decisions = decisions::Decisions::start(&config, hub.clone());
+        let decisions = decisions::Decisions::start(
+            &config.decisions,
+            &config.policy,
+            config.redis_url.as_deref(),
+            hub.clone(),
+        );
         let admission = Arc::new(admission::Admission::new(config.limits.clone(), hub.clone()));
         let reaper = tokio::spawn(reap(hub.clone()));
         Relay {
@@ -122,6 +130,7 @@ impl Relay {
             },
             reaper,
             _ledger_tasks: ledger_tasks,
+            _webhook_sender: webhook_sender,
         }
     }
 
@@ -139,6 +148,15 @@ impl Relay {
         self.state.hub.shutdown();
         self.state.decisions.stop();
         self.reaper.abort();
+    }
+}
+
+/// A task aborted when dropped.
+struct Task(tokio::task::JoinHandle<()>);
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -178,7 +196,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(http::metrics))
         .route("/v1/channels/{ch}/users/{id}", delete(decisions::api::remove_user))
         .route("/v1/decisions", delete(decisions::api::forget));
-    app = app.merge(console::routes(&state));
+    app = app.merge(console::routes::routes(&state));
     app = app
         .route("/app/{key}", get(pusher::upgrade).route_layer(admit_pusher))
         .route("/apps/{id}/channels/{channel}", get(pusher::api::channel))

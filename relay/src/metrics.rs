@@ -7,6 +7,10 @@ use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 
+/// The `reason` labels of `rollcall_admission_refused_total`, by `admission::Refusal`
+/// index.
+pub const REFUSAL_REASONS: [&str; 4] = ["address_connections", "address_rate", "capacity", "addresses"];
+
 #[derive(Default, Debug)]
 pub struct Counter(AtomicU64);
 
@@ -45,7 +49,7 @@ pub struct Metrics {
     pub events_dropped: Counter,
     pub beacons: Counter,
     /// Connections refused before any WebSocket code ran, by
-    /// [`crate::admission::Refusal::REASONS`].
+    /// [`REFUSAL_REASONS`].
     pub admission_refused: [Counter; 4],
     /// Client addresses the admission table holds.
     pub admission_addresses: Gauge,
@@ -166,7 +170,7 @@ impl Metrics {
             "Client addresses tracked for the per-address limits (bounded by limits.max_connections plus 65536).",
             &[("", self.admission_addresses.get())],
         );
-        let refused: Vec<(String, u64)> = crate::admission::Refusal::REASONS
+        let refused: Vec<(String, u64)> = REFUSAL_REASONS
             .iter()
             .zip(&self.admission_refused)
             .map(|(reason, n)| (format!("{{reason=\"{reason}\"}}"), n.get()))

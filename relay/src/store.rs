@@ -23,11 +23,10 @@
 //! duplicates, no leave storm). A Redis restarted empty is noticed the same way (the
 //! relay's heartbeat entry is gone).
 
-use crate::config::Config;
-use crate::hub::Hub;
+use crate::hub::{Hub, Store};
 use rollcall_core::cluster::{Beaten, Change, Cluster, ClusterConfig, Message, Op, Stored};
 use rollcall_core::protocol::Member;
-use rollcall_core::roster::EndCause;
+use rollcall_core::roster::{EndCause, RosterConfig};
 use serde::{Deserialize, Serialize};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -41,24 +40,6 @@ pub const EVENTS: &str = "rollcall:events";
 pub const RELAYS: &str = "rc:relays";
 /// Most changes written to Redis in one pipeline.
 const BATCH: usize = 512;
-
-/// What the rest of the relay sees of the store.
-pub trait Store: Send + Sync {
-    /// `memory` or `redis`, for the start line, `/healthz` and `/metrics`.
-    fn name(&self) -> &'static str;
-    /// Is the shared state reachable (always true in memory)?
-    fn up(&self) -> bool;
-    /// This relay's view of `user` in `ch` changed; `None`: it holds the user no more,
-    /// for `cause`.
-    fn share(&self, ch: String, user: String, view: Option<Member>, cause: Option<EndCause>);
-    /// The relay is stopping: let the others keep its users for the reconnect grace
-    /// while its clients move over, then drop them.
-    fn drain(&self) -> Option<oneshot::Receiver<()>>;
-    /// This relay's id among the relays sharing the store (none in memory).
-    fn relay_id(&self) -> Option<&str> {
-        None
-    }
-}
 
 /// One relay, nothing shared.
 pub struct Memory;
@@ -116,12 +97,12 @@ impl Store for Redis {
 impl Redis {
     /// Start sharing `hub`'s roster through Redis at `url`. Connects in the background
     /// and keeps reconnecting; never fails the relay's start.
-    pub fn start(url: &str, hub: Arc<Hub>, config: Arc<Config>) -> Result<Redis, String> {
+    pub fn start(url: &str, hub: Arc<Hub>, presence: &RosterConfig) -> Result<Redis, String> {
         let client = redis::Client::open(url).map_err(|e| format!("redis_url / ROLLCALL_REDIS_URL: {e}"))?;
         let (tx, rx) = mpsc::unbounded_channel();
         let up = Arc::new(AtomicBool::new(false));
-        let id = crate::hub::random_id();
-        let cluster = Cluster::new(&id, ClusterConfig::from_presence(&config.presence));
+        let id = crate::ids::random_id();
+        let cluster = Cluster::new(&id, ClusterConfig::from_presence(presence));
         let link = Link {
             client,
             hub,

@@ -7,11 +7,12 @@
 //! reader, restart) goes out after whatever the client was told, and the socket is then
 //! read until the client answers, so nothing told is lost to a reset.
 
-use crate::auth::{identity, unix_now};
+use crate::auth::identity;
+use crate::clock::unix_now;
 use crate::decisions::Action;
 use crate::hub::{Hub, Kill, Outbox};
+use crate::state::AppState;
 use crate::upgrade::{self, Socket};
-use crate::AppState;
 use axum::extract::{Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};

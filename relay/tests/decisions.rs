@@ -11,7 +11,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use common::*;
 use rollcall_core::protocol::ServerMsg;
-use rollcall_relay::auth::unix_now;
+use rollcall_relay::clock::unix_now;
 use serde_json::{json, Value};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

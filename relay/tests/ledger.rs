@@ -7,8 +7,9 @@ mod hooks;
 use hooks::*;
 use rollcall_core::protocol::{Identity, Status};
 use rollcall_core::roster::{EndCause, Event};
-use rollcall_relay::ledger::book::{Book, Kind, Session, Split, Write};
-use rollcall_relay::ledger::calendar::{parse_time, Ms};
+use rollcall_relay::clock::{parse_time, Ms};
+use rollcall_relay::ledger::book::{Book, Session, Split, Write};
+use rollcall_relay::webhooks::event::Kind;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -446,7 +447,7 @@ async fn sessions_page_newest_first_and_filter_by_user_channel_and_time() {
 /// What every ledger storage must do: keep open sessions, totals and the queue across a
 /// reopen (another process, or another relay), and prune only old ended sessions.
 fn storage_keeps_what_it_is_given(open: impl Fn() -> rollcall_relay::ledger::db::Db) {
-    use rollcall_relay::ledger::db::SessionQuery;
+    use rollcall_relay::ledger::rows::SessionQuery;
     let t0 = at("2026-11-20T10:00:00Z");
     let mut sim = Sim::new();
     sim.on(t0, online("ann"));
@@ -539,16 +540,16 @@ fn the_sqlite_file_keeps_open_sessions_totals_and_the_queue_and_prunes_only_old_
 #[test]
 fn redis_keeps_open_sessions_totals_and_the_queue_and_prunes_only_old_ended_sessions() {
     use rollcall_relay::ledger::db::Db;
-    use rollcall_relay::ledger::shared::RedisDb;
+    use rollcall_relay::ledger::redis::RedisDb;
     let redis = common::RedisServer::start();
     storage_keeps_what_it_is_given(|| Db::Redis(RedisDb::open(&redis.url()).unwrap()));
 }
 
 #[test]
 fn online_time_today_counts_the_running_session_split_at_midnight() {
+    use rollcall_relay::clock::day_of;
     use rollcall_relay::ledger::api::user_report;
-    use rollcall_relay::ledger::calendar::day_of;
-    use rollcall_relay::ledger::db::UserRow;
+    use rollcall_relay::ledger::rows::UserRow;
     let t0 = at("2026-11-24T23:00:00Z");
     let mut sim = Sim::new();
     sim.on(t0, online("ann"));

@@ -9,7 +9,7 @@ mod common;
 
 use common::*;
 use futures_util::{SinkExt, StreamExt};
-use rollcall_relay::auth::unix_now;
+use rollcall_relay::clock::unix_now;
 use rollcall_relay::pusher::signature;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};

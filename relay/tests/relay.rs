@@ -11,7 +11,7 @@ use common::*;
 use futures_util::SinkExt;
 use rollcall_core::policy::Claims;
 use rollcall_core::protocol::ServerMsg;
-use rollcall_relay::auth::unix_now;
+use rollcall_relay::clock::unix_now;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 

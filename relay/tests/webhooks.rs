@@ -169,7 +169,7 @@ async fn signatures_verify_and_a_tampered_body_does_not() {
     receiver.wait_for(&["channel.join ann /site/online"]).await;
     let requests = receiver.requests();
     assert!(!requests.is_empty());
-    let now = rollcall_relay::auth::unix_now();
+    let now = rollcall_relay::clock::unix_now();
     for (signature, body) in &requests {
         assert!(signature.starts_with("t=") && signature.contains(",v1="), "{signature}");
         assert!(rollcall_relay::webhooks::verify(
@@ -204,7 +204,7 @@ async fn a_relay_killed_and_restarted_delivers_what_was_pending_and_closes_open_
     let receiver = Receiver::start().await;
     receiver.fail_next(usize::MAX);
     let first = TestRelay::start(&config(&receiver.url, Some(&db))).await;
-    let entered_at = rollcall_relay::ledger::wall_ms(std::time::SystemTime::now());
+    let entered_at = rollcall_relay::clock::wall_ms(std::time::SystemTime::now());
     let mut tab = first.tab("ann", "a1").await;
     tab.enter(CH).await;
     // The receiver is down: nothing is delivered, everything stays queued.
@@ -212,7 +212,7 @@ async fn a_relay_killed_and_restarted_delivers_what_was_pending_and_closes_open_
     assert!(receiver.attempts() >= 1);
     assert!(receiver.lines().is_empty());
     tab.drop_tcp();
-    let killed_at = rollcall_relay::ledger::wall_ms(std::time::SystemTime::now());
+    let killed_at = rollcall_relay::clock::wall_ms(std::time::SystemTime::now());
     first.kill();
 
     receiver.fail_next(0);
@@ -297,8 +297,8 @@ fn the_readme_snippets_verify_a_real_signature_and_refuse_a_tampered_body() {
         doc[start..end].to_string()
     };
     let body = r#"{"events":[{"id":"evt_1","type":"user.online","user":{"id":"ann"}}]}"#;
-    let header = rollcall_relay::webhooks::sign(HOOK_SECRET, rollcall_relay::auth::unix_now(), body.as_bytes());
-    let dir = std::env::temp_dir().join(format!("rollcall-doc-{}", rollcall_relay::hub::random_id()));
+    let header = rollcall_relay::webhooks::sign(HOOK_SECRET, rollcall_relay::clock::unix_now(), body.as_bytes());
+    let dir = std::env::temp_dir().join(format!("rollcall-doc-{}", rollcall_relay::ids::random_id()));
     std::fs::create_dir_all(&dir).unwrap();
     let scripts = [
         (

@@ -55,7 +55,7 @@ test("every key in the README's config reference exists in the relay contract or
   assert.ok(documented.length >= 20, `found only ${documented.length} keys in the reference`);
   const known = contractKeys();
   // A key the relay's config file already reads counts too, until the contract names it.
-  const source = ["relay/src/config.rs", "core/src/policy.rs"]
+  const source = ["relay/src/config.rs", "relay/src/limits.rs", "relay/src/pusher/app.rs", "core/src/policy.rs"]
     .filter((path) => existsSync(join(root, path)))
     .map(read)
     .join("\n");

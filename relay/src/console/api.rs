@@ -1,20 +1,26 @@
 //! What the console page reads, as JSON. Each handler reads the clock once and works
 //! only when asked: nothing here runs while no console is open.
 
+use super::feed::item_json;
+use crate::clock::{day_of, day_text, now_ms, rfc3339, Ms, DAY_MS};
 use crate::http::ApiError;
 use crate::ledger::book::{Session, Split};
-use crate::ledger::calendar::{day_of, day_text, rfc3339, Ms, DAY_MS};
-use crate::ledger::db::SessionQuery;
-use crate::ledger::{api::LedgerError, wall_ms, Ledger};
-use crate::AppState;
+use crate::ledger::rows::SessionQuery;
+use crate::ledger::{api::LedgerError, Ledger};
+use crate::state::AppState;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::StatusCode;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
 use axum::Json;
 use rollcall_core::roster::Event;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::convert::Infallible;
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
 
 /// Most channels `now` lists (the busiest first).
 pub const MAX_CHANNELS_LISTED: usize = 500;
@@ -38,11 +44,7 @@ fn query_param(query: &Option<String>, name: &str) -> Option<String> {
         .map(|(_, v)| v.into_owned())
 }
 
-fn now_ms() -> Ms {
-    wall_ms(SystemTime::now())
-}
-
-fn storage(e: crate::ledger::db::Error) -> LedgerError {
+fn storage(e: crate::ledger::rows::Error) -> LedgerError {
     tracing::error!("console: cannot read the ledger: {e}");
     LedgerError::Storage
 }
@@ -230,7 +232,7 @@ pub async fn test_webhook(
         ));
     }
     let at = now_ms();
-    let id = format!("evt_test_{}", crate::hub::random_id());
+    let id = format!("evt_test_{}", crate::ids::random_id());
     let event = json!({ "id": id, "type": "test", "at": rfc3339(at), "at_ms": at }).to_string();
     let body = crate::webhooks::batch_body(&[event]);
     let client = reqwest::Client::builder()
@@ -445,6 +447,51 @@ pub async fn ledger_user(State(app): State<AppState>, RawQuery(query): RawQuery)
         "per_channel": per_channel.iter().map(|(ch, ms)| json!({ "channel": ch, "ms": ms })).collect::<Vec<_>>(),
         "truncated": t1 || t2,
     })))
+}
+
+/// How often an idle stream sends a comment, so proxies keep it open.
+pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// `GET /console/api/events`: the live stream as Server-Sent Events. Each event is
+/// `data: {json}`; a console that fell behind gets `event: lagged` with
+/// `{"dropped": n}`.
+pub async fn stream(State(app): State<AppState>) -> Response {
+    let feed = app.console.feed.clone();
+    if feed.listeners() >= app.console.config.max_listeners {
+        return crate::http::ApiError::BadRequest(
+            "too_many_consoles",
+            format!(
+                "{} consoles are streaming already (console.max_listeners)",
+                app.console.config.max_listeners
+            ),
+        )
+        .into_response();
+    }
+    let rx = feed.subscribe();
+    let hub = app.hub.clone();
+    let events = futures_util::stream::unfold((rx, feed, hub), |(mut rx, feed, hub)| async move {
+        let event = match rx.recv().await {
+            Ok(item) => SseEvent::default().data(item_json(&hub, &item).to_string()),
+            Err(RecvError::Lagged(n)) => {
+                feed.dropped.fetch_add(n, Relaxed);
+                SseEvent::default()
+                    .event("lagged")
+                    .data(json!({ "dropped": n }).to_string())
+            }
+            Err(RecvError::Closed) => return None,
+        };
+        Some((Ok::<_, Infallible>(event), (rx, feed, hub)))
+    });
+    // The first frame tells the page it is connected before any event happens.
+    let hello =
+        futures_util::stream::once(async { Ok::<_, Infallible>(SseEvent::default().event("hello").data("{}")) });
+    let mut res = Sse::new(futures_util::StreamExt::chain(hello, events))
+        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
+        .into_response();
+    // Tell proxies such as nginx not to buffer the stream.
+    res.headers_mut()
+        .insert("x-accel-buffering", axum::http::HeaderValue::from_static("no"));
+    res
 }
 
 #[cfg(test)]

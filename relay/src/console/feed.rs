@@ -6,23 +6,13 @@
 //! falls behind the ring, loses the oldest events and is told how many, while the relay
 //! and every other console go on.
 
-use crate::hub::Hub;
-use crate::AppState;
-use axum::extract::State;
-use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
-use axum::response::{IntoResponse, Response};
-use rollcall_core::protocol::Identity;
+use crate::hub::{EventTap, Hub};
 use rollcall_core::roster::Event;
 use rollcall_core::Instant;
 use serde_json::{json, Value};
-use std::convert::Infallible;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::Duration;
-use tokio::sync::broadcast::{self, error::RecvError};
-
-/// How often an idle stream sends a comment, so proxies keep it open.
-pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
+use tokio::sync::broadcast;
 
 /// One entry of the stream.
 #[derive(Clone, Debug)]
@@ -75,54 +65,10 @@ impl Feed {
     }
 }
 
-/// `GET /console/api/events`: the live stream as Server-Sent Events. Each event is
-/// `data: {json}`; a console that fell behind gets `event: lagged` with
-/// `{"dropped": n}`.
-pub async fn stream(State(app): State<AppState>) -> Response {
-    let feed = app.console.feed.clone();
-    if feed.listeners() >= app.console.config.max_listeners {
-        return crate::http::ApiError::BadRequest(
-            "too_many_consoles",
-            format!(
-                "{} consoles are streaming already (console.max_listeners)",
-                app.console.config.max_listeners
-            ),
-        )
-        .into_response();
+impl EventTap for Feed {
+    fn offer(&self, at: Instant, event: &Event) {
+        Feed::offer(self, at, event)
     }
-    let rx = feed.subscribe();
-    let hub = app.hub.clone();
-    let events = futures_util::stream::unfold((rx, feed, hub), |(mut rx, feed, hub)| async move {
-        let event = match rx.recv().await {
-            Ok(item) => SseEvent::default().data(item_json(&hub, &item).to_string()),
-            Err(RecvError::Lagged(n)) => {
-                feed.dropped.fetch_add(n, Relaxed);
-                SseEvent::default()
-                    .event("lagged")
-                    .data(json!({ "dropped": n }).to_string())
-            }
-            Err(RecvError::Closed) => return None,
-        };
-        Some((Ok::<_, Infallible>(event), (rx, feed, hub)))
-    });
-    // The first frame tells the page it is connected before any event happens.
-    let hello =
-        futures_util::stream::once(async { Ok::<_, Infallible>(SseEvent::default().event("hello").data("{}")) });
-    let mut res = Sse::new(futures_util::StreamExt::chain(hello, events))
-        .keep_alive(KeepAlive::new().interval(KEEP_ALIVE))
-        .into_response();
-    // Tell proxies such as nginx not to buffer the stream.
-    res.headers_mut()
-        .insert("x-accel-buffering", axum::http::HeaderValue::from_static("no"));
-    res
-}
-
-fn who(user: &Identity) -> Value {
-    let mut out = json!({ "id": user.id });
-    if let Some(name) = &user.name {
-        out["name"] = json!(name);
-    }
-    out
 }
 
 /// An item as the page reads it: `type` (the webhook names, plus `channel.status`,
@@ -136,26 +82,8 @@ pub fn item_json(hub: &Hub, item: &Item) -> Value {
             "relay": id,
         }),
         Item::Presence(at, event) => {
-            let at_ms = crate::ledger::wall_ms(hub.wall_time(*at));
-            let mut out = match event {
-                Event::UserOnline { user } => json!({ "type": "user.online", "user": who(user) }),
-                Event::UserOffline { user } => json!({ "type": "user.offline", "user": who(user) }),
-                Event::ChannelOccupied { ch } => json!({ "type": "channel.occupied", "channel": ch }),
-                Event::ChannelVacated { ch } => json!({ "type": "channel.vacated", "channel": ch }),
-                Event::Join { ch, user } => json!({ "type": "channel.join", "channel": ch, "user": who(user) }),
-                Event::Leave { ch, user, cause } => json!({
-                    "type": "channel.leave",
-                    "channel": ch,
-                    "user": who(user),
-                    "cause": cause.as_str(),
-                }),
-                Event::Status { ch, user, status } => json!({
-                    "type": "channel.status",
-                    "channel": ch,
-                    "user": { "id": user },
-                    "status": status.as_str(),
-                }),
-            };
+            let at_ms = crate::clock::wall_ms(hub.wall_time(*at));
+            let mut out = crate::webhooks::event::presence_json(event);
             out["at_ms"] = json!(at_ms);
             out
         }
@@ -165,6 +93,8 @@ pub fn item_json(hub: &Hub, item: &Item) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rollcall_core::protocol::Identity;
+    use tokio::sync::broadcast::error::RecvError;
 
     fn join(i: usize) -> Event {
         Event::Join {

@@ -3,6 +3,7 @@
 //!
 //! - [`feed`]: the live event stream; costs nothing while nobody listens;
 //! - [`api`]: what the page shows: now, one channel, webhooks, ledger charts;
+//! - [`routes`]: the page, the API's routes and the key check in front of them;
 //! - [`relays`]: with Redis, each relay's own counts, and relays coming and going;
 //! - `assets/`: the page, its script and its style, served as they are (no build step).
 //!
@@ -14,17 +15,11 @@
 pub mod api;
 pub mod feed;
 pub mod relays;
+pub mod routes;
 
-use crate::AppState;
-use axum::extract::{Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
+use crate::hub::Hub;
 use feed::Feed;
 use serde::Deserialize;
-use serde_json::json;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -37,11 +32,6 @@ pub const MAX_LISTENERS: usize = 8;
 pub const LOGIN_ATTEMPTS_PER_MINUTE: u32 = 10;
 
 const WINDOW: Duration = Duration::from_secs(60);
-
-/// The page's Content-Security-Policy: its own script and style only, no inline code,
-/// no frames, requests to this relay only.
-pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// `[console]` in the config file.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -144,7 +134,7 @@ impl Console {
     }
 
     /// Seconds until wrong keys are accepted again, if they are limited now.
-    fn limited(&self) -> Option<u64> {
+    pub(crate) fn limited(&self) -> Option<u64> {
         let now = tokio::time::Instant::now();
         let mut attempts = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
         if now.duration_since(attempts.0) >= WINDOW {
@@ -154,7 +144,7 @@ impl Console {
             .then(|| (WINDOW - now.duration_since(attempts.0)).as_secs().max(1))
     }
 
-    fn wrong_key(&self) {
+    pub(crate) fn wrong_key(&self) {
         let mut attempts = self.attempts.lock().unwrap_or_else(|p| p.into_inner());
         attempts.1 = attempts.1.saturating_add(1);
     }
@@ -162,116 +152,16 @@ impl Console {
 
 /// Make the console and offer the hub's events to its live stream. With Redis (a
 /// `relay_id`), also start writing this relay's counts for the others' consoles.
-pub fn start(config: &crate::config::Config, relay_id: Option<String>, hub: Arc<crate::hub::Hub>) -> Console {
-    let feed_config = config.console.clone();
-    let mut console = Console::new(feed_config, None);
-    if let (Some(url), Some(id), true) = (&config.redis_url, relay_id, config.console.enabled) {
+pub fn start(config: &ConsoleConfig, redis_url: Option<&str>, relay_id: Option<String>, hub: Arc<Hub>) -> Console {
+    let mut console = Console::new(config.clone(), None);
+    if let (Some(url), Some(id), true) = (redis_url, relay_id, config.enabled) {
         match relays::Relays::start(url, id, hub.clone(), console.feed.clone()) {
             Ok(relays) => console.relays = Some(relays),
             Err(e) => tracing::warn!("console: cannot show the other relays: {e}"),
         }
     }
-    if config.console.enabled {
+    if config.enabled {
         hub.attach_feed(console.feed.clone());
     }
     console
-}
-
-const INDEX_HTML: &str = include_str!("assets/index.html");
-const CONSOLE_JS: &str = include_str!("assets/console.js");
-const CONSOLE_CSS: &str = include_str!("assets/console.css");
-const CHARTS_JS: &str = include_str!("assets/charts.js");
-
-/// The console's routes, to merge into the relay's router (nothing when disabled).
-pub fn routes(app: &AppState) -> Router<AppState> {
-    if !app.console.config.enabled {
-        return Router::new();
-    }
-    let api = Router::new()
-        .route("/console/api/login", post(api::login))
-        .route("/console/api/now", get(api::now))
-        .route("/console/api/channel", get(api::channel))
-        .route("/console/api/events", get(feed::stream))
-        .route("/console/api/webhooks", get(api::webhooks))
-        .route("/console/api/webhooks/{index}/test", post(api::test_webhook))
-        .route("/console/api/ledger/online", get(api::ledger_online))
-        .route("/console/api/ledger/status", get(api::ledger_status))
-        .route("/console/api/ledger/user", get(api::ledger_user))
-        .route_layer(axum::middleware::from_fn_with_state(app.clone(), guard));
-    Router::new()
-        // Relative links from the page resolve under `/console/`, wherever the relay is
-        // mounted.
-        .route("/console", get(|| async { Redirect::permanent("console/") }))
-        .route(
-            "/console/",
-            get(|| async { asset("text/html; charset=utf-8", INDEX_HTML) }),
-        )
-        .route(
-            "/console/console.js",
-            get(|| async { asset("text/javascript; charset=utf-8", CONSOLE_JS) }),
-        )
-        .route(
-            "/console/charts.js",
-            get(|| async { asset("text/javascript; charset=utf-8", CHARTS_JS) }),
-        )
-        .route(
-            "/console/console.css",
-            get(|| async { asset("text/css; charset=utf-8", CONSOLE_CSS) }),
-        )
-        .merge(api)
-        .layer(axum::middleware::from_fn(headers))
-}
-
-fn asset(kind: &'static str, body: &'static str) -> Response {
-    ([(header::CONTENT_TYPE, kind)], body).into_response()
-}
-
-/// Every console response: the strict policy, no sniffing, no referrer, no caching of
-/// what the API says.
-async fn headers(req: Request, next: Next) -> Response {
-    let api = req.uri().path().contains("/console/api/");
-    let mut res = next.run(req).await;
-    let h = res.headers_mut();
-    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    if api {
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    }
-    res
-}
-
-/// The API key check (none in `--demo` mode), with wrong keys rate limited.
-async fn guard(State(app): State<AppState>, req: Request, next: Next) -> Response {
-    if app.config.demo {
-        return next.run(req).await;
-    }
-    let console = &app.console;
-    if let Some(wait) = console.limited() {
-        console.refused.fetch_add(1, Relaxed);
-        let mut res = (
-            StatusCode::TOO_MANY_REQUESTS,
-            Json(json!({
-                "error": "rate_limited",
-                "message": format!("too many wrong keys; try again in {wait} s"),
-            })),
-        )
-            .into_response();
-        res.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(wait));
-        return res;
-    }
-    match crate::http::authorize(&app, req.headers()) {
-        Ok(()) => next.run(req).await,
-        Err(e) => {
-            console.refused.fetch_add(1, Relaxed);
-            // Only a presented key counts as an attempt: a page loading without one
-            // must not lock the operator out.
-            if req.headers().contains_key(header::AUTHORIZATION) {
-                tracing::warn!("console: a wrong API key was presented");
-                console.wrong_key();
-            }
-            e.into_response()
-        }
-    }
 }

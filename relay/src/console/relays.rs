@@ -115,7 +115,7 @@ async fn report(client: redis::Client, id: String, hub: Arc<Hub>, feed: Arc<Feed
                 match beats(c).await {
                     Ok(beats) => {
                         let now: BTreeSet<String> = beats.into_keys().collect();
-                        let at_ms = crate::ledger::wall_ms(std::time::SystemTime::now());
+                        let at_ms = crate::clock::now_ms();
                         if let Some(before) = &known {
                             for up in now.difference(before) {
                                 feed.push(Item::Relay {
@@ -149,7 +149,7 @@ async fn report(client: redis::Client, id: String, hub: Arc<Hub>, feed: Arc<Feed
 
 async fn write_counts(conn: &mut redis::aio::MultiplexedConnection, id: &str, hub: &Hub) -> redis::RedisResult<()> {
     let stats = hub.stats();
-    let now = crate::ledger::wall_ms(std::time::SystemTime::now());
+    let now = crate::clock::now_ms();
     let counts = json!({
         "connections": hub.connections(),
         "clients": stats.clients,

@@ -8,7 +8,7 @@
 
 use crate::decisions::shared::Op;
 use crate::http::{authorize, ApiError};
-use crate::AppState;
+use crate::state::AppState;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::HeaderMap;
 use axum::Json;

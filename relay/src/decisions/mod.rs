@@ -23,7 +23,6 @@
 pub mod api;
 pub mod shared;
 
-use crate::config::Config;
 use crate::hub::Hub;
 use crate::metrics::Counter;
 use crate::webhooks::{Secret, MIN_SECRET_BYTES, SIGNATURE_HEADER};
@@ -239,10 +238,11 @@ pub struct Decisions {
 }
 
 impl Decisions {
-    /// Build from the relay's config and start the refresher (and, with Redis, the
-    /// listener for other relays' revocations). Needs a Tokio runtime.
-    pub fn start(config: &Config, hub: Arc<Hub>) -> Arc<Decisions> {
-        let dc = config.decisions.clone();
+    /// Build from `[decisions]` and the channel rules, and start the refresher (and,
+    /// with Redis at `redis_url`, the listener for other relays' revocations). Needs a
+    /// Tokio runtime.
+    pub fn start(config: &DecisionConfig, policy: &Policy, redis_url: Option<&str>, hub: Arc<Hub>) -> Arc<Decisions> {
+        let dc = config.clone();
         let http = dc.url.as_ref().and_then(|_| {
             reqwest::Client::builder()
                 .timeout(Duration::from_millis(dc.timeout_ms))
@@ -251,7 +251,7 @@ impl Decisions {
                 .inspect_err(|e| tracing::error!("decisions: cannot build the HTTP client: {e}"))
                 .ok()
         });
-        let shared = match (&dc.url, &config.redis_url) {
+        let shared = match (&dc.url, redis_url) {
             (Some(_), Some(url)) => shared::Shared::new(url)
                 .inspect_err(|e| tracing::error!("decisions: {e}"))
                 .ok()
@@ -261,7 +261,7 @@ impl Decisions {
         let decisions = Arc::new(Decisions {
             cache: Mutex::new(DecisionCache::new(dc.max_entries)),
             config: dc,
-            policy: config.policy.clone(),
+            policy: policy.clone(),
             hub,
             flights: Mutex::new(HashMap::new()),
             http,
@@ -275,7 +275,9 @@ impl Decisions {
             let mut tasks = decisions.tasks.lock().unwrap_or_else(|p| p.into_inner());
             tasks.push(tokio::spawn(decisions.clone().refresh()).abort_handle());
             if let Some(shared) = &decisions.shared {
-                tasks.push(tokio::spawn(shared.clone().listen(decisions.clone())).abort_handle());
+                let listener = decisions.clone();
+                let apply = move |notice: &shared::Notice| listener.apply_notice(notice);
+                tasks.push(tokio::spawn(shared.clone().listen(apply)).abort_handle());
             }
         }
         decisions
@@ -461,7 +463,7 @@ impl Decisions {
             return Err("no decisions.url".into());
         };
         let body = question(claims, ch, action);
-        let signature = crate::webhooks::sign(&secret.0, crate::auth::unix_now(), body.as_bytes());
+        let signature = crate::webhooks::sign(&secret.0, crate::clock::unix_now(), body.as_bytes());
         let res = http
             .post(url)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
@@ -493,6 +495,19 @@ impl Decisions {
             return Err(format!("the answer is over {MAX_ANSWER_BYTES} bytes"));
         }
         Answer::parse(&bytes)
+    }
+
+    /// Apply another relay's notice (a revocation it published).
+    fn apply_notice(&self, notice: &shared::Notice) {
+        match (notice.op, notice.c.as_deref(), notice.u.as_deref()) {
+            (shared::Op::Evict, Some(ch), Some(user)) => {
+                self.evict(ch, user);
+            }
+            (shared::Op::Forget, ch, user) if ch.is_some() || user.is_some() => {
+                self.forget(ch, user);
+            }
+            _ => tracing::warn!("decisions: ignored a notice without channel or user: {notice:?}"),
+        }
     }
 
     /// Forget this relay's answers for `ch` and/or `user`: those still in use are asked

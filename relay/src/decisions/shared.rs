@@ -9,7 +9,6 @@
 //! - `rollcall:decisions`: pub/sub of `{"r": relay, "op": "forget"|"evict", "c": ch,
 //!   "u": user}`, applied by every other relay to its own users.
 
-use super::Decisions;
 use redis::aio::MultiplexedConnection;
 use rollcall_core::decision::Answer;
 use serde::{Deserialize, Serialize};
@@ -89,7 +88,7 @@ impl Shared {
         Ok(Shared {
             client,
             conn: tokio::sync::Mutex::new(None),
-            id: crate::hub::random_id(),
+            id: crate::ids::random_id(),
             up: AtomicBool::new(false),
         })
     }
@@ -209,8 +208,8 @@ impl Shared {
         self.reset(sent).await
     }
 
-    /// Apply the other relays' notices, reconnecting whenever Redis goes away.
-    pub async fn listen(self: Arc<Self>, decisions: Arc<Decisions>) {
+    /// Hand the other relays' notices to `apply`, reconnecting whenever Redis goes away.
+    pub async fn listen(self: Arc<Self>, apply: impl Fn(&Notice) + Send + 'static) {
         use futures_util::StreamExt;
         let mut backoff = Duration::from_millis(100);
         loop {
@@ -229,7 +228,7 @@ impl Shared {
                             continue;
                         };
                         match serde_json::from_str::<Notice>(&payload) {
-                            Ok(notice) if notice.r != self.id => apply(&decisions, &notice),
+                            Ok(notice) if notice.r != self.id => apply(&notice),
                             Ok(_) => {}
                             Err(_) => tracing::warn!("unreadable message on {CHANNEL}"),
                         }
@@ -242,18 +241,6 @@ impl Shared {
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(5));
         }
-    }
-}
-
-fn apply(decisions: &Decisions, notice: &Notice) {
-    match (notice.op, notice.c.as_deref(), notice.u.as_deref()) {
-        (Op::Evict, Some(ch), Some(user)) => {
-            decisions.evict(ch, user);
-        }
-        (Op::Forget, ch, user) if ch.is_some() || user.is_some() => {
-            decisions.forget(ch, user);
-        }
-        _ => tracing::warn!("decisions: ignored a notice without channel or user: {notice:?}"),
     }
 }
 

@@ -3,11 +3,10 @@
 //! hand `now` to pure functions that shape the answer.
 
 use super::book::{by_day, Presence, Session, Split};
-use super::calendar::{day_of, day_text, parse_time, rfc3339, Ms};
-use super::db::{SessionQuery, UserRow};
-use super::wall_ms;
+use super::rows::{SessionQuery, UserRow};
+use crate::clock::{day_of, day_text, parse_time, rfc3339, Ms};
 use crate::http::{authorize, ApiError};
-use crate::AppState;
+use crate::state::AppState;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -54,7 +53,7 @@ impl IntoResponse for LedgerError {
     }
 }
 
-fn storage(e: super::db::Error) -> LedgerError {
+fn storage(e: super::rows::Error) -> LedgerError {
     tracing::error!("ledger: {e}");
     LedgerError::Storage
 }
@@ -169,11 +168,11 @@ pub async fn user(
                 })?;
         }
     }
-    let now = wall_ms(std::time::SystemTime::now());
+    let now = crate::clock::now_ms();
     let today = day_of(now);
     let ledger = app.ledger.clone();
     let report = ledger
-        .blocking(move |state| -> Result<Value, super::db::Error> {
+        .blocking(move |state| -> Result<Value, super::rows::Error> {
             // From the storage, not this relay's book: with Redis, another relay may be
             // the one recording.
             let row = state.db.user(&id)?;
@@ -245,7 +244,7 @@ pub async fn sessions(
     let mut q = session_query(query.as_deref())?;
     let limit = q.limit;
     q.limit = limit + 1;
-    let now = wall_ms(std::time::SystemTime::now());
+    let now = crate::clock::now_ms();
     q.now = now;
     let mut found = app
         .ledger

@@ -13,7 +13,8 @@
 //! twice), and whatever nobody claims ends at the last moment the previous run was known
 //! to be alive, with the webhook events a site needs so that no flag stays stuck.
 
-use super::calendar::{day_of, Ms, DAY_MS};
+use crate::clock::{day_of, Ms, DAY_MS};
+use crate::webhooks::event::{Kind, Notice};
 use rollcall_core::protocol::{Identity, Status};
 use rollcall_core::roster::Event;
 use std::collections::{BTreeMap, BTreeSet};
@@ -126,53 +127,6 @@ pub fn by_day(from: Ms, to: Ms) -> Vec<(i64, u64)> {
         at = end;
     }
     out
-}
-
-/// The webhook event types.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Kind {
-    UserOnline,
-    UserOffline,
-    ChannelJoin,
-    ChannelLeave,
-    ChannelOccupied,
-    ChannelVacated,
-}
-
-impl Kind {
-    pub const ALL: [Kind; 6] = [
-        Kind::UserOnline,
-        Kind::UserOffline,
-        Kind::ChannelJoin,
-        Kind::ChannelLeave,
-        Kind::ChannelOccupied,
-        Kind::ChannelVacated,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Kind::UserOnline => "user.online",
-            Kind::UserOffline => "user.offline",
-            Kind::ChannelJoin => "channel.join",
-            Kind::ChannelLeave => "channel.leave",
-            Kind::ChannelOccupied => "channel.occupied",
-            Kind::ChannelVacated => "channel.vacated",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.as_str() == text)
-    }
-}
-
-/// Something a site is told about (a webhook event, before it has an id).
-#[derive(Clone, Debug, PartialEq)]
-pub struct Notice {
-    pub kind: Kind,
-    pub at: Ms,
-    pub user: Option<Identity>,
-    pub channel: Option<String>,
-    pub cause: Option<String>,
 }
 
 /// What the shell writes, in order, in one transaction.

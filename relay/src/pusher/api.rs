@@ -10,10 +10,11 @@
 //! [`MAX_CLOCK_SKEW_SECS`] of the relay's clock), `auth_version=1.0` and
 //! `auth_signature`. A missing or wrong signature gets 401 and says which part is wrong.
 
-use super::{app_by_id, rollcall_channel, signature};
-use crate::auth::unix_now;
-use crate::config::PusherApp;
-use crate::AppState;
+use super::app::{app_by_id, PusherApp};
+use super::protocol::rollcall_channel;
+use super::signature;
+use crate::clock::unix_now;
+use crate::state::AppState;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};

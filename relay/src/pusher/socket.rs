@@ -8,14 +8,15 @@
 //! A write to a peer that stopped reading is bounded by [`SEND_TIMEOUT`]; meanwhile the
 //! hub's bounded outbox fills and the hub drops the socket as a slow consumer.
 
+use super::app::{app_by_key, PusherApp};
 use super::members::Members;
-use super::{code, event, rollcall_channel, signature, MAX_USER_ID_BYTES, MIN_PROTOCOL, PROTOCOL};
-use crate::config::PusherApp;
+use super::protocol::{code, error, event, rollcall_channel, MAX_USER_ID_BYTES, MIN_PROTOCOL, PROTOCOL};
+use super::signature;
 use crate::decisions::Action;
 use crate::hub::{Kill, Outbox};
+use crate::state::AppState;
 use crate::upgrade::{self, Socket as WebSocket};
 use crate::ws::{CLOSE_TIMEOUT, FLOOD_CLOSE_AFTER};
-use crate::AppState;
 use axum::extract::{Path, RawQuery, Request, State};
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -61,7 +62,7 @@ struct Closing {
 }
 
 async fn run(app: AppState, mut ws: WebSocket, key: String, protocol: Option<String>) {
-    let refusal = match (super::app_by_key(&app.config.pusher_apps, &key), protocol.as_deref()) {
+    let refusal = match (app_by_key(&app.config.pusher_apps, &key), protocol.as_deref()) {
         (None, _) => Some(Closing {
             code: code::APP_NOT_FOUND,
             message: format!("App key {key} is not configured on this relay: add it as a [[pusher_app]]"),
@@ -86,7 +87,7 @@ async fn run(app: AppState, mut ws: WebSocket, key: String, protocol: Option<Str
         close_with(&mut ws, &closing).await;
         return;
     }
-    let pusher = super::app_by_key(&app.config.pusher_apps, &key)
+    let pusher = app_by_key(&app.config.pusher_apps, &key)
         .expect("checked above")
         .clone();
     let mut s = Socket::new(app, pusher);
@@ -204,7 +205,7 @@ async fn flush(ws: &mut WebSocket, out: &mut Vec<String>) -> bool {
 /// Tell the client why (`pusher:error`), close with the same code, and read until it
 /// answers so that the error is not lost to a reset.
 async fn close_with(ws: &mut WebSocket, closing: &Closing) {
-    let told = super::error(closing.code, &closing.message, None);
+    let told = error(closing.code, &closing.message, None);
     let send = async {
         ws.feed(Message::text(told)).await?;
         ws.send(upgrade::close_frame(closing.code, &closing.message)).await
@@ -216,8 +217,7 @@ async fn close_with(ws: &mut WebSocket, closing: &Closing) {
 
 /// A random socket id in Pusher's `NNN.NNN` form.
 fn socket_id() -> String {
-    let mut bytes = [0u8; 8];
-    getrandom::fill(&mut bytes).expect("the OS provides randomness");
+    let bytes = crate::ids::random_bytes::<8>();
     let a = u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes"));
     let b = u32::from_le_bytes(bytes[4..].try_into().expect("4 bytes"));
     format!("{a}.{b}")
@@ -306,7 +306,7 @@ impl Socket {
     }
 
     fn refuse(&mut self, code: u16, message: &str, channel: Option<&str>) {
-        self.out.push(super::error(code, message, channel));
+        self.out.push(error(code, message, channel));
     }
 
     async fn on_text(&mut self, text: &str) {

@@ -15,9 +15,9 @@
 //! are the same ones, decided after the graces, so a refresh sends nothing. This module
 //! only names the endpoint and turns a batch of rollcall events into Pusher's body.
 
-use super::{pusher_channel, signature, ROLLCALL_PREFIX};
-use crate::config::PusherApp;
-use crate::webhooks::{Endpoint, Secret};
+use super::app::PusherApp;
+use super::protocol::{pusher_channel, ROLLCALL_PREFIX};
+use super::signature;
 use serde_json::{json, Value};
 
 /// The header naming the app's key.
@@ -25,19 +25,13 @@ pub const KEY_HEADER: &str = "X-Pusher-Key";
 /// The header carrying the body's signature.
 pub const SIGNATURE_HEADER: &str = "X-Pusher-Signature";
 
-/// The webhook endpoint a `[[pusher_app]]` with a `webhook_url` adds: the channel events
-/// of the Pusher presence channels, signed with the app's secret.
-pub fn endpoint(app: &PusherApp) -> Option<Endpoint> {
-    let url = app.webhook_url.clone()?;
-    Some(Endpoint {
-        url,
-        events: ["channel.join", "channel.leave", "channel.occupied", "channel.vacated"]
-            .map(str::to_string)
-            .to_vec(),
-        channels: vec![format!("{ROLLCALL_PREFIX}*")],
-        secret: Some(Secret(app.secret.clone())),
-        pusher: Some(app.clone()),
-    })
+/// The rollcall events a Pusher-format endpoint is sent: the channel events Pusher has.
+pub const EVENTS: [&str; 4] = ["channel.join", "channel.leave", "channel.occupied", "channel.vacated"];
+
+/// The channels whose events a Pusher-format endpoint is sent: the Pusher presence
+/// channels, as rollcall channel patterns.
+pub fn channels() -> Vec<String> {
+    vec![format!("{ROLLCALL_PREFIX}*")]
 }
 
 /// One rollcall webhook event (as queued) as a Pusher event, if Pusher has one for it.
@@ -72,9 +66,7 @@ pub fn request(app: &PusherApp, events: &[String], time_ms: u64) -> Option<(Stri
 /// POST one batch to a Pusher-format endpoint; `Err` says why it failed (the caller
 /// retries with backoff).
 pub async fn deliver(client: &reqwest::Client, url: &str, app: &PusherApp, events: &[String]) -> Result<(), String> {
-    let now_ms = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64);
+    let now_ms = crate::clock::now_ms();
     let Some((body, headers)) = request(app, events, now_ms) else {
         return Ok(());
     };
@@ -148,15 +140,5 @@ mod tests {
         assert_eq!(headers[0], (KEY_HEADER, "k".to_string()));
         assert!(signature::verify("s3cret-s3cret-s3cret", &body, &headers[1].1));
         assert_eq!(request(&app(), &events[..1], 0), None);
-    }
-
-    #[test]
-    fn the_endpoint_wants_only_pusher_channel_events() {
-        let ep = endpoint(&app()).unwrap();
-        assert_eq!(ep.url, "http://127.0.0.1:9/hooks");
-        assert!(ep.pusher.is_some());
-        let mut no_hook = app();
-        no_hook.webhook_url = None;
-        assert!(endpoint(&no_hook).is_none());
     }
 }

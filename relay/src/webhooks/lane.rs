@@ -6,7 +6,7 @@
 //! the ones behind it, so a site never sees `user.offline` before the `user.online` it
 //! follows.
 
-use crate::ledger::calendar::Ms;
+use crate::clock::Ms;
 use std::collections::VecDeque;
 
 /// How batches are cut and retried.

@@ -1,13 +1,14 @@
 //! Webhooks: presence events POSTed to the site, batched, signed, retried.
 //!
-//! - The events come from the session ledger's book ([`crate::ledger::book`]), which
-//!   sees the roster's events only after the graces decided: a refresh or a tab
-//!   handover sends nothing.
-//! - Each event is queued in the ledger's SQLite file in the same transaction that
-//!   records it, once per endpoint that wants it, and leaves the queue only when the
-//!   endpoint answered 2xx (at least once; receivers dedupe by event id).
+//! - The events come from the session ledger's book, which sees the roster's events
+//!   only after the graces decided: a refresh or a tab handover sends nothing. The book
+//!   writes [`event::Notice`]s; [`Webhooks::fan_out`] makes one queued event per
+//!   endpoint that wants each, and the ledger stores them in the same transaction that
+//!   records them. An event leaves the queue only when the endpoint answered 2xx (at
+//!   least once; receivers dedupe by event id).
 //! - [`lane`] decides when a batch goes and how long to back off; [`run`] is the task
-//!   that sends them.
+//!   that sends them, from the [`Queue`] lib.rs hands it (the ledger): this module never
+//!   reaches into the ledger itself.
 //!
 //! A request:
 //!
@@ -20,19 +21,20 @@
 //!             "at_ms":1795400584567,"user":{"id":"7","name":"ann"}}]}
 //! ```
 
+pub mod event;
 pub mod lane;
 
-use crate::ledger::book::{Kind, Notice};
-use crate::ledger::calendar::{rfc3339, Ms};
-use crate::ledger::Ledger;
+use crate::clock::{now_ms as unix_ms, Ms};
+use event::{Kind, Notice};
 use hmac::{Hmac, Mac};
-use lane::Pacing;
+use lane::{Lane, Pacing};
+use rollcall_core::policy::Policy;
 use serde::Deserialize;
-use serde_json::{json, Value};
 use sha2::Sha256;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
 /// The header that carries the signature.
@@ -110,7 +112,7 @@ pub struct Endpoint {
     /// Set on the endpoint a `[[pusher_app]]` `webhook_url` adds: Pusher's body and
     /// signature instead of rollcall's (see `crate::pusher::webhooks`).
     #[serde(skip)]
-    pub pusher: Option<crate::config::PusherApp>,
+    pub pusher: Option<crate::pusher::app::PusherApp>,
 }
 
 impl Endpoint {
@@ -207,24 +209,180 @@ impl WebhookConfig {
     }
 }
 
-/// One event as the site receives it.
-pub fn event_json(id: &str, notice: &Notice) -> String {
-    let mut event = json!({
-        "id": id,
-        "type": notice.kind.as_str(),
-        "at": rfc3339(notice.at),
-        "at_ms": notice.at,
-    });
-    if let Some(user) = &notice.user {
-        event["user"] = json!(user);
+/// The webhooks as the relay runs them: the config, the channel rules (one may turn off
+/// join and leave webhooks), the counts, and the wake-up of the sender. Shared by the
+/// recorder, which fans events out into the queue, and the sender.
+pub struct Webhooks {
+    pub config: WebhookConfig,
+    policy: Policy,
+    /// Wakes the sender when events were queued or a send ended.
+    pub queued: Notify,
+    pub counts: Counts,
+}
+
+/// Webhook deliveries since start, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Counts {
+    /// Events an endpoint accepted (a retried event counts once per acceptance).
+    pub delivered: AtomicU64,
+    /// Requests that failed (error status, timeout, no connection).
+    pub failed: AtomicU64,
+    /// Events given up on after `give_up_after_s`.
+    pub dropped: AtomicU64,
+    /// Events dropped, oldest first, to stay within `webhooks.max_pending`.
+    pub overflowed: AtomicU64,
+}
+
+/// One event to queue: the endpoint's URL, the event id, when, and the body.
+pub type Queued = (String, String, Ms, String);
+
+/// The stored queue of events, as the sender and the fan-out need it.
+pub trait Stored {
+    /// The bodies of the queued events `seqs`, in that order.
+    fn bodies(&mut self, seqs: &[i64]) -> Result<Vec<String>, String>;
+    /// Forget the events `seqs` (delivered, given up on, or over the limit).
+    fn dequeue(&mut self, seqs: &[i64]) -> Result<(), String>;
+}
+
+/// The durable queue the sender takes its batches from (the ledger, which records the
+/// events and queues them in one transaction).
+pub trait Queue: Send + Sync + 'static {
+    /// Run `f` on the lanes (one per endpoint, in config order) and the stored queue,
+    /// under the queue's lock. `f` does a few map operations or a few statements,
+    /// never an `.await`.
+    fn with_lanes<R>(&self, f: impl FnOnce(&mut [Lane], &mut dyn Stored) -> R) -> R;
+}
+
+impl Webhooks {
+    pub fn new(config: WebhookConfig, policy: Policy) -> Webhooks {
+        Webhooks {
+            config,
+            policy,
+            queued: Notify::new(),
+            counts: Counts::default(),
+        }
     }
-    if let Some(ch) = &notice.channel {
-        event["channel"] = Value::String(ch.clone());
+
+    /// One empty lane per endpoint, in config order.
+    pub fn lanes(&self) -> Vec<Lane> {
+        self.config.endpoints.iter().map(|_| Lane::default()).collect()
     }
-    if let Some(cause) = &notice.cause {
-        event["cause"] = Value::String(cause.clone());
+
+    /// The events to queue for `notices` at `now`: one per endpoint that wants each,
+    /// and the lane (endpoint index) of each.
+    pub fn fan_out<'a>(&self, notices: impl IntoIterator<Item = &'a Notice>, now: Ms) -> (Vec<Queued>, Vec<usize>) {
+        let mut queue = Vec::new();
+        let mut lanes = Vec::new();
+        for notice in notices {
+            if !self.rule_wants(notice) {
+                continue;
+            }
+            let id = format!("evt_{}", crate::ids::random_id());
+            let body = event::event_json(&id, notice);
+            for (i, endpoint) in self.config.endpoints.iter().enumerate() {
+                if endpoint.wants(notice) {
+                    queue.push((endpoint.url.clone(), id.clone(), now, body.clone()));
+                    lanes.push(i);
+                }
+            }
+        }
+        (queue, lanes)
     }
-    event.to_string()
+
+    /// Does the channel's rule let its joins and leaves be told?
+    fn rule_wants(&self, notice: &Notice) -> bool {
+        match (notice.kind, &notice.channel) {
+            (Kind::ChannelJoin | Kind::ChannelLeave, Some(ch)) => {
+                self.policy.rule_for(ch).is_none_or(|r| r.join_leave_webhooks())
+            }
+            _ => true,
+        }
+    }
+
+    /// Drop the oldest waiting events of every endpoint past `webhooks.max_pending`,
+    /// from the lanes and from `stored`. Returns how many.
+    pub fn overflow(&self, lanes: &mut [Lane], stored: &mut dyn Stored) -> u64 {
+        let webhooks = &self.config;
+        let mut dropped = Vec::new();
+        for (lane, endpoint) in lanes.iter_mut().zip(&webhooks.endpoints) {
+            let gone = lane.overflow(webhooks.max_pending);
+            if !gone.is_empty() {
+                tracing::error!(
+                    "webhook to {}: dropped the {} oldest events waiting, over webhooks.max_pending ({}); is the endpoint down?",
+                    endpoint.url,
+                    gone.len(),
+                    webhooks.max_pending
+                );
+                dropped.extend(gone);
+            }
+        }
+        if !dropped.is_empty() {
+            if let Err(e) = stored.dequeue(&dropped) {
+                tracing::error!("webhooks: cannot update the queue: {e}");
+            }
+        }
+        dropped.len() as u64
+    }
+
+    /// The lanes for the events still queued from before, `(endpoint url, seq, at)`,
+    /// and the seqs of those for endpoints no longer configured.
+    pub fn restore(&self, queued: impl IntoIterator<Item = (String, i64, Ms)>) -> (Vec<Lane>, Vec<i64>) {
+        let mut lanes = self.lanes();
+        let mut orphans = Vec::new();
+        for (endpoint, seq, at) in queued {
+            match self.config.endpoints.iter().position(|e| e.url == endpoint) {
+                Some(i) => lanes[i].push(seq, at),
+                None => orphans.push(seq),
+            }
+        }
+        let pending: usize = lanes.iter().map(Lane::len).sum();
+        if pending > 0 {
+            tracing::info!("webhooks: {pending} events still to deliver from before");
+        }
+        if !orphans.is_empty() {
+            tracing::warn!(
+                "webhooks: dropping {} queued events for endpoints no longer configured",
+                orphans.len()
+            );
+        }
+        (lanes, orphans)
+    }
+
+    /// The webhooks' rows for `/metrics`, with `pending` events waiting over all lanes.
+    pub fn metric_rows(&self, pending: usize) -> [(&'static str, &'static str, &'static str, u64); 5] {
+        [
+            (
+                "rollcall_webhook_events_pending",
+                "gauge",
+                "Webhook events queued and not yet accepted, summed over endpoints.",
+                pending as u64,
+            ),
+            (
+                "rollcall_webhook_events_delivered_total",
+                "counter",
+                "Webhook events an endpoint accepted.",
+                self.counts.delivered.load(Relaxed),
+            ),
+            (
+                "rollcall_webhook_requests_failed_total",
+                "counter",
+                "Webhook requests that failed and will be retried.",
+                self.counts.failed.load(Relaxed),
+            ),
+            (
+                "rollcall_webhook_events_dropped_total",
+                "counter",
+                "Webhook events given up on after webhooks.give_up_after_s.",
+                self.counts.dropped.load(Relaxed),
+            ),
+            (
+                "rollcall_webhook_events_overflowed_total",
+                "counter",
+                "Webhook events dropped, oldest first, because an endpoint had webhooks.max_pending waiting.",
+                self.counts.overflowed.load(Relaxed),
+            ),
+        ]
+    }
 }
 
 /// The body of one request: `{"events":[...]}`.
@@ -287,15 +445,11 @@ fn decode_hex(hex: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
-fn unix_ms() -> Ms {
-    crate::ledger::wall_ms(std::time::SystemTime::now())
-}
-
 /// The delivery task: the only place webhooks touch the clock and the network. It
 /// sleeps until a lane has a batch due (or the ledger queued something), sends each
 /// due batch in its own task, and books the outcome.
-pub async fn run(ledger: Arc<Ledger>) {
-    let config = ledger.webhooks().clone();
+pub async fn run<Q: Queue>(queue: Arc<Q>, webhooks: Arc<Webhooks>) {
+    let config = webhooks.config.clone();
     let pacing = config.pacing();
     let client = match reqwest::Client::builder()
         .timeout(Duration::from_millis(config.timeout_ms))
@@ -312,10 +466,10 @@ pub async fn run(ledger: Arc<Ledger>) {
     let mut sending = JoinSet::new();
     loop {
         let now = unix_ms();
-        let (due, next) = ledger.with(|state| {
+        let (due, next) = queue.with_lanes(|lanes, _| {
             let mut due = Vec::new();
             let mut next: Option<Ms> = None;
-            for (i, lane) in state.lanes.iter_mut().enumerate() {
+            for (i, lane) in lanes.iter_mut().enumerate() {
                 if let Some(seqs) = lane.poll_batch(now, &pacing) {
                     due.push((i, seqs));
                 }
@@ -330,7 +484,8 @@ pub async fn run(ledger: Arc<Ledger>) {
             let secret = config.secret_of(&endpoint);
             let pusher = endpoint.pusher.clone();
             sending.spawn(send(
-                ledger.clone(),
+                queue.clone(),
+                webhooks.clone(),
                 client.clone(),
                 i,
                 endpoint.url,
@@ -348,7 +503,7 @@ pub async fn run(ledger: Arc<Ledger>) {
         };
         tokio::select! {
             _ = sleep => {}
-            _ = ledger.queued.notified() => {}
+            _ = webhooks.queued.notified() => {}
             Some(_) = sending.join_next(), if !sending.is_empty() => {}
         }
     }
@@ -390,22 +545,23 @@ pub async fn post_signed(client: &reqwest::Client, url: &str, secret: &str, body
 }
 
 #[allow(clippy::too_many_arguments)]
-async fn send(
-    ledger: Arc<Ledger>,
+async fn send<Q: Queue>(
+    queue: Arc<Q>,
+    webhooks: Arc<Webhooks>,
     client: reqwest::Client,
     lane: usize,
     url: String,
     secret: String,
-    pusher: Option<crate::config::PusherApp>,
+    pusher: Option<crate::pusher::app::PusherApp>,
     seqs: Vec<i64>,
     pacing: Pacing,
 ) {
     let events = {
-        let ledger = ledger.clone();
+        let queue = queue.clone();
         let seqs = seqs.clone();
-        tokio::task::spawn_blocking(move || ledger.with(|state| state.db.bodies(&seqs)))
+        tokio::task::spawn_blocking(move || queue.with_lanes(|_, stored| stored.bodies(&seqs)))
             .await
-            .unwrap_or_else(|e| Err(crate::ledger::db::Error::Corrupt(e.to_string())))
+            .unwrap_or_else(|e| Err(format!("unreadable record: {e}")))
     };
     let outcome = match events {
         Err(e) => Err(format!("cannot read the queue: {e}")),
@@ -417,23 +573,23 @@ async fn send(
         Ok(events) => post_signed(&client, &url, &secret, batch_body(&events)).await,
     };
     let now = unix_ms();
-    let ledger2 = ledger.clone();
+    let counts = webhooks.clone();
     let _ = tokio::task::spawn_blocking(move || {
-        ledger2.with(|state| {
-            state.lanes[lane].outcome(now, &outcome);
+        queue.with_lanes(|lanes, stored| {
+            lanes[lane].outcome(now, &outcome);
             let forget = match &outcome {
                 Ok(()) => {
-                    state.lanes[lane].delivered();
-                    ledger2.counts.delivered.fetch_add(seqs.len() as u64, Relaxed);
+                    lanes[lane].delivered();
+                    counts.counts.delivered.fetch_add(seqs.len() as u64, Relaxed);
                     seqs
                 }
                 Err(why) => {
-                    let dropped = state.lanes[lane].failed(now, &pacing);
-                    ledger2.counts.failed.fetch_add(1, Relaxed);
-                    ledger2.counts.dropped.fetch_add(dropped.len() as u64, Relaxed);
+                    let dropped = lanes[lane].failed(now, &pacing);
+                    counts.counts.failed.fetch_add(1, Relaxed);
+                    counts.counts.dropped.fetch_add(dropped.len() as u64, Relaxed);
                     tracing::warn!(
                         "webhook to {url} failed ({why}); attempt {} in a row, retrying with backoff",
-                        state.lanes[lane].failures()
+                        lanes[lane].failures()
                     );
                     if !dropped.is_empty() {
                         tracing::error!(
@@ -446,14 +602,14 @@ async fn send(
                 }
             };
             if !forget.is_empty() {
-                if let Err(e) = state.db.dequeue(&forget) {
+                if let Err(e) = stored.dequeue(&forget) {
                     tracing::error!("webhooks: cannot update the queue: {e}");
                 }
             }
         })
     })
     .await;
-    ledger.queued.notify_one();
+    webhooks.queued.notify_one();
 }
 
 #[cfg(test)]

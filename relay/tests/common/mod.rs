@@ -5,7 +5,8 @@
 use futures_util::{SinkExt, StreamExt};
 use rollcall_core::policy::Claims;
 use rollcall_core::protocol::{ServerMsg, Terms};
-use rollcall_relay::auth::{sign, unix_now};
+use rollcall_relay::auth::sign;
+use rollcall_relay::clock::unix_now;
 use rollcall_relay::config::Config;
 use rollcall_relay::{router, serve, AppState, Relay};
 use serde_json::{json, Value};

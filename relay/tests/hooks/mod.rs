@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
-use rollcall_relay::auth::unix_now;
+use rollcall_relay::clock::unix_now;
 use rollcall_relay::AppState;
 use serde_json::{json, Value};
 use std::path::PathBuf;
@@ -49,7 +49,7 @@ restore_grace_ms = 1000
 
 /// A fresh folder for a SQLite file.
 pub fn temp_db() -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("rollcall-ledger-{}", rollcall_relay::hub::random_id()));
+    let dir = std::env::temp_dir().join(format!("rollcall-ledger-{}", rollcall_relay::ids::random_id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir.join("ledger.db")
 }

@@ -1,8 +1,35 @@
-//! Wall-clock time as the ledger and webhooks write it: unix milliseconds, UTC days, and
-//! RFC 3339 text. Pure arithmetic (civil-from-days after Howard Hinnant), no clock.
+//! Wall-clock time: the one place the relay reads it ([`now`], [`now_ms`],
+//! [`unix_now`]), and how the ledger, webhooks and the console write it: unix
+//! milliseconds, UTC days, and RFC 3339 text. Everything but the three readers is pure
+//! arithmetic (civil-from-days after Howard Hinnant).
+//!
+//! The roster's own time is not this: it is the hub's monotonic clock, read only by the
+//! reaper's side (`Hub::now`); `Hub::wall_time` turns its instants into wall time.
+
+use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Unix time in milliseconds.
 pub type Ms = u64;
+
+/// The wall clock now.
+pub fn now() -> SystemTime {
+    SystemTime::now()
+}
+
+/// Unix milliseconds now.
+pub fn now_ms() -> Ms {
+    wall_ms(now())
+}
+
+/// Seconds since the Unix epoch, now (token expiries, signatures).
+pub fn unix_now() -> u64 {
+    now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+/// Unix milliseconds of a wall-clock time.
+pub fn wall_ms(at: SystemTime) -> Ms {
+    at.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as Ms)
+}
 
 pub const DAY_MS: Ms = 86_400_000;
 

@@ -20,8 +20,8 @@
 //! read-modify-write of a user's totals needs no script.
 
 use super::book::{Session, Split, Write};
-use super::calendar::{day_of, Ms};
-use super::db::{Error, Queued, Result, SessionQuery, UserRow};
+use super::rows::{Error, Queued, Result, SessionQuery, UserRow};
+use crate::clock::{day_of, Ms};
 use redis::Commands;
 use rollcall_core::protocol::{Identity, Status};
 use serde::{Deserialize, Serialize};

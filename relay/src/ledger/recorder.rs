@@ -1,0 +1,176 @@
+//! The recorder: the task that takes the roster's events from the hub into the book and
+//! commits them, and its election: with a ledger in Redis, which relay records.
+
+use super::book::Book;
+use super::config::LedgerConfig;
+use super::db::Db;
+use super::rows;
+use super::state::{ledger_commit, Ledger, State};
+use crate::clock::{now_ms, wall_ms, Ms};
+use crate::hub::Hub;
+use crate::ids::random_id;
+use crate::webhooks::lane::Lane;
+use crate::webhooks::Webhooks;
+use rollcall_core::roster::Event;
+use rollcall_core::Instant;
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::mpsc;
+
+/// Most events committed in one transaction.
+pub const MAX_EVENTS_PER_COMMIT: usize = 1_000;
+/// How often old sessions are pruned.
+const PRUNE_EVERY: Duration = Duration::from_secs(3_600);
+
+/// Start recording at `now`: the sessions left open go back to the book, with `grace`
+/// for their users to show up (in `truth`, the roster's present state, or in the events
+/// that follow); the webhook events not yet delivered go back to their lanes.
+pub(super) fn take_over(
+    state: &mut State,
+    webhooks: &Webhooks,
+    now: Ms,
+    grace: u64,
+    truth: Vec<Event>,
+) -> Result<(), rows::Error> {
+    let mut book = Book::new(state.db.next_id()?);
+    let open = state.db.open_sessions()?;
+    if !open.is_empty() {
+        let alive = state.db.alive()?.unwrap_or(now).min(now);
+        tracing::info!(
+            "ledger: {} sessions were open when the last recorder stopped; their users have {grace} ms to show up",
+            open.len()
+        );
+        let users = open.iter().map(|s| s.user.clone()).collect();
+        let identities = state.db.identities(&users)?;
+        book.restore(open, &identities, alive, now + grace);
+    }
+    for event in &truth {
+        book.handle(now, event);
+    }
+    let queued = state.db.queued()?.into_iter().map(|q| (q.endpoint, q.seq, q.at));
+    let (lanes, orphans) = webhooks.restore(queued);
+    if !orphans.is_empty() {
+        state.db.dequeue(&orphans)?;
+    }
+    state.book = book;
+    state.lanes = lanes;
+    state.recording = true;
+    webhooks.overflow(&mut state.lanes, &mut state.db);
+    Ok(())
+}
+
+/// The recorder: the only place the ledger reads the clock.
+pub(super) async fn record(
+    ledger: Arc<Ledger>,
+    hub: Arc<Hub>,
+    mut events: mpsc::Receiver<(Instant, Event)>,
+    config: LedgerConfig,
+    grace: u64,
+) {
+    let heartbeat = Duration::from_millis(config.heartbeat_ms);
+    let retention = Duration::from_secs(config.retention_days.saturating_mul(86_400));
+    let relay = random_id();
+    let mut next_beat = tokio::time::Instant::now();
+    let mut next_prune = tokio::time::Instant::now();
+    loop {
+        let book_due = ledger.with(|s| s.recording.then(|| s.book.poll_timeout()).flatten());
+        let mut wake = next_beat;
+        if let Some(at) = book_due {
+            wake = wake.min(tokio::time::Instant::now() + Duration::from_millis(at.saturating_sub(now_ms())));
+        }
+        tokio::select! {
+            got = events.recv() => {
+                let Some((at, event)) = got else { return };
+                let mut batch = vec![(wall_ms(hub.wall_time(at)), event)];
+                while batch.len() < MAX_EVENTS_PER_COMMIT {
+                    match events.try_recv() {
+                        Ok((at, event)) => batch.push((wall_ms(hub.wall_time(at)), event)),
+                        Err(_) => break,
+                    }
+                }
+                ledger.counts.backlog.store(events.len() as u64, Relaxed);
+                let now = now_ms();
+                let l = ledger.clone();
+                tokio::task::spawn_blocking(move || l.record(now, batch)).await.ok();
+            }
+            _ = tokio::time::sleep_until(wake) => {
+                if tokio::time::Instant::now() >= next_beat {
+                    next_beat = tokio::time::Instant::now() + heartbeat;
+                    claim(&ledger, &hub, &mut events, &relay, &config, grace).await;
+                }
+                let now = now_ms();
+                let prune = (config.retention_days > 0 && tokio::time::Instant::now() >= next_prune)
+                    .then(|| now.saturating_sub(retention.as_millis() as Ms));
+                if prune.is_some() {
+                    next_prune = tokio::time::Instant::now() + PRUNE_EVERY;
+                }
+                let l = ledger.clone();
+                tokio::task::spawn_blocking(move || l.tick(now, prune)).await.ok();
+            }
+        }
+        ledger.webhooks.queued.notify_one();
+    }
+}
+
+/// Take, keep or lose the recorder role (with a ledger in Redis; a relay's own SQLite
+/// file is always its own). A relay not in touch with the shared store does not try:
+/// its roster would not know the truth to take over from.
+async fn claim(
+    ledger: &Arc<Ledger>,
+    hub: &Arc<Hub>,
+    events: &mut mpsc::Receiver<(Instant, Event)>,
+    relay: &str,
+    config: &LedgerConfig,
+    grace: u64,
+) {
+    if ledger.with(|s| matches!(s.db, Db::Sqlite(_))) {
+        return;
+    }
+    let ttl = config.heartbeat_ms.saturating_mul(3);
+    let store_up = hub.store_status().1;
+    let id = relay.to_string();
+    let held = ledger
+        .blocking(move |s| if store_up { s.db.claim(&id, ttl) } else { Ok(false) })
+        .await;
+    let was = ledger.with(|s| s.recording);
+    match held {
+        Ok(true) if was => {}
+        Ok(true) => {
+            // The truth now, and no event from before it: both under the roster's lock.
+            let (at, truth) = hub.act(|r, now| {
+                while events.try_recv().is_ok() {}
+                (now, r.truth())
+            });
+            let now = wall_ms(hub.wall_time(at));
+            let webhooks = ledger.webhooks.clone();
+            let result = ledger
+                .blocking(move |s| {
+                    let result = take_over(s, &webhooks, now, grace, truth);
+                    result.map(|()| ledger_commit(s, &webhooks, now))
+                })
+                .await;
+            match result {
+                Ok(overflowed) => {
+                    ledger.webhooks.counts.overflowed.fetch_add(overflowed, Relaxed);
+                    tracing::info!("ledger: this relay records presence and sends the webhooks")
+                }
+                Err(e) => tracing::warn!("ledger: cannot take over recording: {e}"),
+            }
+        }
+        Ok(false) | Err(_) if was => {
+            ledger.with(|s| {
+                s.recording = false;
+                s.book = Book::new(1);
+                for lane in &mut s.lanes {
+                    *lane = Lane::default();
+                }
+            });
+            match held {
+                Err(e) => tracing::warn!("ledger: lost the store, so this relay stops recording: {e}"),
+                _ => tracing::warn!("ledger: another relay records now"),
+            }
+        }
+        Ok(false) | Err(_) => {}
+    }
+}
