@@ -21,7 +21,9 @@ pub mod policy;
 pub mod protocol;
 pub mod rate;
 pub mod roster;
+pub mod smallmap;
 pub mod tabs;
 pub mod time;
+pub mod view;
 
 pub use time::Instant;

@@ -20,8 +20,9 @@
 //!   client takes over what its tab showed, so a handover is no reconnect in any tab.
 //! - [`Election`]: lowest tab id wins, announced over BroadcastChannel.
 
-use crate::client::{Client, Link, SmallMap};
+use crate::client::{Client, Link};
 use crate::protocol::{Meta, Status};
+use crate::smallmap::SmallMap;
 use crate::time::{earliest, Instant};
 use serde::{Deserialize, Serialize};
 

@@ -26,9 +26,9 @@ static ALLOCATOR: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> 
 
 use error::{bad_option, js_error};
 use js_sys::{Function, Promise};
-use rollcall_core::client::ChannelView;
 use rollcall_core::protocol::Meta;
 use rollcall_core::tabs::Intent;
+use rollcall_core::view::ChannelView;
 use shell::{get, Options, Shell, DEFAULT_IDLE_AFTER_MS};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -113,7 +113,7 @@ fn read_options(options: &JsValue) -> Result<Options, JsValue> {
         Some(_) => return Err(bad_option("`idleAfterMs` must be a positive number of milliseconds.")),
         None => DEFAULT_IDLE_AFTER_MS,
     };
-    let mut initial = rollcall_core::client::SmallMap::default();
+    let mut initial = rollcall_core::smallmap::SmallMap::default();
     let init = get(options, "initial");
     if init.is_object() {
         for key in js_sys::Object::keys(init.unchecked_ref::<js_sys::Object>()).iter() {

@@ -25,11 +25,12 @@ use crate::codec;
 use crate::error::{from_failure, js_error};
 use gloo_timers::callback::Timeout;
 use js_sys::{Function, Math, Promise, Reflect};
-use rollcall_core::client::SmallMap;
-use rollcall_core::client::{Applied, ChannelView, Client, Event, Failure, Link, Page, Ref};
+use rollcall_core::client::{Client, Event, Failure, Link, Page, Ref};
 use rollcall_core::protocol::{close, ErrorCode, Identity, ServerMsg, Status};
+use rollcall_core::smallmap::SmallMap;
 use rollcall_core::tabs::{Election, Intent, LinkView, TabWants, Tabs, Vote, HEARTBEAT_INTERVAL_MS};
 use rollcall_core::time::{earliest, Instant};
+use rollcall_core::view::{Applied, Change, ChannelView};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -898,9 +899,9 @@ impl State {
                 let mut calls = Vec::new();
                 for change in changes {
                     let (list, member) = match &change {
-                        rollcall_core::client::Change::Join(m) => (&l.join, m),
-                        rollcall_core::client::Change::Leave(m) => (&l.leave, m),
-                        rollcall_core::client::Change::Update(m) => (&l.update, m),
+                        Change::Join(m) => (&l.join, m),
+                        Change::Leave(m) => (&l.leave, m),
+                        Change::Update(m) => (&l.update, m),
                     };
                     let user = codec::member_to_js(member);
                     calls.extend(list.iter().map(|(_, f)| (f.clone(), user.clone())));

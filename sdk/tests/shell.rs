@@ -4,8 +4,9 @@
 #![cfg(target_arch = "wasm32")]
 
 use js_sys::{Promise, Reflect};
-use rollcall_core::client::{Page, SmallMap};
+use rollcall_core::client::Page;
 use rollcall_core::protocol::{ClientMsg, Member, ServerMsg, Status};
+use rollcall_core::smallmap::SmallMap;
 use rollcall_core::tabs::{Intent, TabWants};
 use rollcall_sdk::bus::{BusMsg, ErrorBody};
 use rollcall_sdk::{codec, connect, error, page, shell};
