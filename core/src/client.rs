@@ -18,6 +18,10 @@
 //!   read with [`Client::link`] after every input. The browser's online flag is an
 //!   input too: offline, retries wait for the network and start at once when it is back.
 //!
+//! Child modules: `connection` (the socket: hello, welcome, close codes, backoff) and
+//! `requests` (frames in flight, answers, refusals); the view of one channel is
+//! [`crate::view::ChannelView`].
+//!
 //! The shell feeds inputs with `now` (and `jitter` in `[0, 1)` where a retry may be
 //! scheduled), sends what [`Client::poll_transmit`] returns, acts on
 //! [`Client::poll_event`] and arms one timer at [`Client::poll_timeout`].
@@ -29,6 +33,9 @@ use crate::smallmap::SmallMap;
 use crate::time::{earliest, Instant};
 use crate::view::{Applied, ChannelView};
 use std::collections::VecDeque;
+
+mod connection;
+mod requests;
 
 /// First retry delay after a lost connection.
 pub const BACKOFF_BASE_MS: u64 = 500;
@@ -602,95 +609,6 @@ impl Client {
         }
     }
 
-    // ----- the socket -----
-
-    /// Begin: ask the shell for a socket.
-    pub fn start(&mut self, now: Instant) {
-        if self.conn == Conn::Idle {
-            self.begin_connect(now);
-        }
-    }
-
-    /// The socket is open: say hello.
-    pub fn opened(&mut self, _now: Instant, token: String) {
-        if let Conn::Connecting { .. } = self.conn {
-            self.refusal = None;
-            self.outbox.push_back(ClientMsg::Hello {
-                v: vec![PROTOCOL_VERSION],
-                token,
-                client: self.client_id.clone(),
-                // Coming back (after a drop, a relay restart, or as a new leader tab):
-                // a relay that just started keeps the old list up until the others are
-                // back too.
-                resume: self.was_connected || self.handing_over,
-            });
-        }
-    }
-
-    /// The socket closed with `code`. `jitter` in `[0, 1)` spreads the retries of many
-    /// clients after a relay restart.
-    ///
-    /// - 4009 (replaced): another connection of this client took over; stop.
-    /// - 4003 (refused): stop with the relay's reason, unless the token was refused as
-    ///   expired or bad (a relay restarted with a new secret, a tab that slept past the
-    ///   token's `exp`) and the page can give a new one: then reconnect with a fresh
-    ///   token after the backoff, which grows with every refusal until a welcome. When
-    ///   even a token fresh from the token function is refused (the site signs with a
-    ///   secret the relay does not know, for now or for good), the page is told once
-    ///   with an [`Event::Error`], and the client goes on trying.
-    /// - 4012 (token expired): reconnect with a fresh token.
-    /// - 1012 (relay restarting): reconnect at once.
-    /// - 1009 (a frame too large): the wants would send the same frame again; stop with
-    ///   `frame_too_large`.
-    /// - 1008 (a flood): tell the page (`rate_limited`) and reconnect only after the
-    ///   longest backoff, so a page stuck in a loop of updates cannot loop on the relay.
-    /// - anything else: reconnect after a backoff.
-    pub fn closed(&mut self, now: Instant, code: u16, jitter: f64) {
-        if matches!(self.conn, Conn::Stopped | Conn::Idle | Conn::Waiting { .. }) {
-            return;
-        }
-        self.handing_over = false;
-        self.session = None;
-        self.next_checkin = None;
-        self.status_due = None;
-        self.fail_in_flight_later();
-        match code {
-            close::REPLACED => self.stop(Failure::Replaced),
-            close::REFUSED => {
-                let (reason, message) = self.refusal.take().unwrap_or((ErrorCode::BadToken, String::new()));
-                let token_refused = matches!(reason, ErrorCode::TokenExpired | ErrorCode::BadToken);
-                if token_refused && self.refreshable_token {
-                    if self.token_is_fresh && !self.refusal_told {
-                        self.refusal_told = true;
-                        self.events.push_back(Event::Error {
-                            ch: None,
-                            failure: Failure::refused(reason, message),
-                        });
-                    }
-                    self.fresh_token = true;
-                    self.retry_after_backoff(now, jitter);
-                } else {
-                    self.stop(Failure::refused(reason, message));
-                }
-            }
-            close::TOKEN_EXPIRED => {
-                self.fresh_token = self.refreshable_token;
-                self.retry_after_backoff(now, jitter);
-            }
-            close::RELAY_RESTART => self.begin_connect(now),
-            close::TOO_LARGE => self.stop(Failure::refused(ErrorCode::FrameTooLarge, String::new())),
-            close::POLICY => {
-                self.events.push_back(Event::Error {
-                    ch: None,
-                    failure: Failure::refused(ErrorCode::RateLimited, String::new()),
-                });
-                self.attempts = self.attempts.max(BACKOFF_CAP_ATTEMPT);
-                self.retry_after_backoff(now, jitter);
-            }
-            _ => self.retry_after_backoff(now, jitter),
-        }
-    }
-
     /// One text frame from the relay.
     pub fn handle_frame(&mut self, now: Instant, text: &str) {
         // A newer relay's frame this version cannot read is ignored.
@@ -831,123 +749,10 @@ impl Client {
 
     // ----- internals -----
 
-    fn new_request(&mut self, now: Instant) -> Ref {
-        let reference = self.next_ref;
-        self.next_ref += 1;
-        self.deadlines.insert(reference, now + REQUEST_TIMEOUT_MS);
-        reference
-    }
-
-    /// Send a request frame with a wire ref that answers `waiters`.
-    fn send_request(&mut self, mut msg: ClientMsg, kind: Kind, waiters: Vec<Ref>) {
-        let wire = self.next_ref;
-        self.next_ref += 1;
-        let ch = msg.channel().map(str::to_string);
-        match &mut msg {
-            ClientMsg::Enter { reference, .. }
-            | ClientMsg::Leave { reference, .. }
-            | ClientMsg::Update { reference, .. }
-            | ClientMsg::Subscribe { reference, .. }
-            | ClientMsg::Unsubscribe { reference, .. }
-            | ClientMsg::Members { reference, .. }
-            | ClientMsg::Token { reference, .. } => *reference = Some(wire),
-            ClientMsg::Hello { .. } | ClientMsg::Checkin { .. } => {}
-        }
-        self.in_flight.insert(
-            wire,
-            InFlight {
-                ch,
-                kind,
-                waiters,
-                msg: msg.clone(),
-            },
-        );
-        self.outbox.push_back(msg);
-    }
-
-    /// Answer a request once; a late second answer (after a timeout) is dropped.
-    fn answer(&mut self, reference: Ref, result: Result<(), Failure>) {
-        if self.deadlines.remove(&reference).is_some() {
-            self.events.push_back(Event::Reply { reference, result });
-        }
-    }
-
-    /// The socket is gone: frames on it will never be answered. Their wants stay and are
-    /// re-asserted after the next welcome, which answers the waiters then.
-    fn fail_in_flight_later(&mut self) {
-        let mut flights: Vec<InFlight> = std::mem::take(&mut self.in_flight)
-            .0
-            .into_iter()
-            .map(|(_, f)| f)
-            .collect();
-        flights.extend(std::mem::take(&mut self.delayed).into_iter().map(|(_, f)| f));
-        for flight in flights {
-            if flight.kind == Kind::Members {
-                // A listing asked on a socket that is gone: ask again on the next one.
-                for waiter in flight.waiters {
-                    self.pages.push((waiter, flight.msg.clone()));
-                }
-                continue;
-            }
-            let Some(ch) = flight.ch else { continue };
-            let Some(want) = self.wants.get_mut(&ch) else {
-                // Left or unsubscribed while in flight: done as far as the page cares.
-                for waiter in flight.waiters {
-                    self.answer(waiter, Ok(()));
-                }
-                continue;
-            };
-            match flight.kind {
-                Kind::Enter | Kind::Update if want.entered.is_some() => want.enter_waiters.extend(flight.waiters),
-                Kind::Subscribe if want.subscribed => want.subscribe_waiters.extend(flight.waiters),
-                _ => {
-                    for waiter in flight.waiters {
-                        self.answer(waiter, Ok(()));
-                    }
-                }
-            }
-        }
-    }
-
     fn prune(&mut self, ch: &str) {
         if self.wants.get(ch).is_some_and(|w| w.entered.is_none() && !w.subscribed) {
             self.wants.remove(ch);
         }
-    }
-
-    fn begin_connect(&mut self, now: Instant) {
-        self.conn = Conn::Connecting {
-            deadline: now + WELCOME_TIMEOUT_MS,
-        };
-        self.token_is_fresh = self.fresh_token;
-        self.events.push_back(Event::Connect {
-            fresh_token: self.fresh_token,
-        });
-    }
-
-    fn retry_after_backoff(&mut self, now: Instant, jitter: f64) {
-        let delay = backoff_delay(self.attempts, jitter);
-        self.attempts = self.attempts.saturating_add(1);
-        self.conn = Conn::Waiting { until: now + delay };
-    }
-
-    fn stop(&mut self, failure: Failure) {
-        self.conn = Conn::Stopped;
-        self.session = None;
-        self.next_checkin = None;
-        self.status_due = None;
-        self.in_flight.clear();
-        self.delayed.clear();
-        self.pages.clear();
-        let pending: Vec<Ref> = self.deadlines.iter().map(|(r, _)| *r).collect();
-        for reference in pending {
-            self.answer(reference, Err(failure.clone()));
-        }
-        for (_, want) in self.wants.iter_mut() {
-            want.enter_waiters.clear();
-            want.subscribe_waiters.clear();
-        }
-        self.events.push_back(Event::Stopped(failure));
     }
 
     fn send_checkin(&mut self, now: Instant) {
@@ -963,149 +768,6 @@ impl Client {
             .as_ref()
             .map_or(DEFAULT_CHECKIN_INTERVAL_MS, |t| t.checkin_interval_ms)
             .max(1)
-    }
-
-    fn welcomed(&mut self, now: Instant, session: String, resumed: bool, user: Identity, terms: Terms) {
-        if !matches!(self.conn, Conn::Connecting { .. }) {
-            return;
-        }
-        self.conn = Conn::Ready;
-        self.was_connected = true;
-        self.handing_over = false;
-        self.attempts = 0;
-        self.fresh_token = false;
-        self.refusal_told = false;
-        self.session = Some(session.clone());
-        self.terms = Some(terms.clone());
-        self.next_checkin = Some(now + self.checkin_interval());
-        self.sent_status = self.status;
-        self.status_sent_at = Some(now);
-        self.status_due = None;
-        // A resumed lease still holds channels left while offline: end them now rather
-        // than at the end of the grace.
-        let left = std::mem::take(&mut self.left_offline);
-        if resumed {
-            for ch in left {
-                self.outbox.push_back(ClientMsg::Leave { ch, reference: None });
-            }
-        }
-        let chans: Vec<String> = self.wants.iter().map(|(ch, _)| ch.clone()).collect();
-        for ch in chans {
-            let Some(want) = self.wants.get_mut(&ch) else {
-                continue;
-            };
-            let enter = want
-                .entered
-                .clone()
-                .map(|meta| (meta, std::mem::take(&mut want.enter_waiters)));
-            let subscribe = want.subscribed.then(|| std::mem::take(&mut want.subscribe_waiters));
-            if let Some((meta, waiters)) = enter {
-                self.send_request(
-                    ClientMsg::Enter {
-                        ch: ch.clone(),
-                        meta: Some(meta),
-                        status: Some(self.status),
-                        reference: None,
-                    },
-                    Kind::Enter,
-                    waiters,
-                );
-            }
-            if let Some(waiters) = subscribe {
-                // Diffs of the old subscription are meaningless now; keep showing the
-                // old state until the new snapshot replaces it.
-                self.views.or_default(&ch).await_snapshot();
-                let friends = self.wants.get(&ch).map(|w| w.friends.clone()).unwrap_or_default();
-                self.send_request(
-                    ClientMsg::Subscribe {
-                        friends,
-                        ch: ch.clone(),
-                        reference: None,
-                    },
-                    Kind::Subscribe,
-                    waiters,
-                );
-            }
-        }
-        // Pages asked while offline, unless they have timed out meanwhile.
-        for (reference, msg) in std::mem::take(&mut self.pages) {
-            if self.deadlines.contains_key(&reference) {
-                self.send_request(msg, Kind::Members, vec![reference]);
-            }
-        }
-        self.events.push_back(Event::Welcome {
-            session,
-            resumed,
-            user,
-            terms,
-        });
-    }
-
-    fn relay_error(
-        &mut self,
-        now: Instant,
-        reference: Option<Ref>,
-        code: ErrorCode,
-        message: String,
-        ch: Option<String>,
-        retry_after_ms: Option<u64>,
-    ) {
-        let failure = Failure::refused(code, message.clone());
-        let flight = reference.and_then(|r| self.in_flight.remove(&r));
-        let Some(flight) = flight else {
-            match code {
-                ErrorCode::TokenExpired if self.conn == Conn::Ready => {
-                    if self.refreshable_token {
-                        self.events.push_back(Event::TokenNeeded);
-                    } else {
-                        self.events.push_back(Event::Error { ch, failure });
-                    }
-                }
-                _ if matches!(self.conn, Conn::Connecting { .. }) => self.refusal = Some((code, message)),
-                _ => self.events.push_back(Event::Error { ch, failure }),
-            }
-            return;
-        };
-        if code == ErrorCode::RateLimited && self.conn == Conn::Ready {
-            let wait = retry_after_ms.unwrap_or(STATUS_THROTTLE_MS).max(1);
-            self.delayed.push((now + wait, flight));
-            return;
-        }
-        // A refusal that will not change by retrying drops the want, so it is not
-        // re-asserted on every reconnect.
-        let permanent = matches!(
-            code,
-            ErrorCode::ForbiddenEnter
-                | ErrorCode::ForbiddenView
-                | ErrorCode::BadChannel
-                | ErrorCode::ChannelFull
-                | ErrorCode::TooManyChannels
-                | ErrorCode::MetaTooLarge
-        );
-        if let (true, Some(ch)) = (permanent, flight.ch.as_deref()) {
-            match flight.kind {
-                Kind::Enter => {
-                    if let Some(want) = self.wants.get_mut(ch) {
-                        want.entered = None;
-                    }
-                }
-                Kind::Subscribe => {
-                    if let Some(want) = self.wants.get_mut(ch) {
-                        want.subscribed = false;
-                    }
-                    self.views.remove(ch);
-                }
-                _ => {}
-            }
-            self.prune(ch);
-        }
-        if flight.waiters.is_empty() {
-            self.events.push_back(Event::Error { ch: flight.ch, failure });
-        } else {
-            for waiter in flight.waiters {
-                self.answer(waiter, Err(failure.clone()));
-            }
-        }
     }
 }
 
