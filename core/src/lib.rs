@@ -12,7 +12,6 @@
 //! so the shells (the relay, the browser SDK) own the only clocks and tests run a
 //! minute of protocol in microseconds.
 
-pub mod capped;
 pub mod channel;
 pub mod client;
 pub mod cluster;

@@ -19,7 +19,6 @@
 //! [`Roster::poll_timeout`] says when to call back; outputs are drained with
 //! [`Roster::poll_output`].
 
-use crate::capped::CappedList;
 use crate::channel::validate_name;
 use crate::policy::Access;
 use crate::protocol::{
@@ -28,6 +27,10 @@ use crate::protocol::{
 use crate::time::{earliest, Instant};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
+
+pub mod capped;
+
+use capped::CappedList;
 
 /// A live connection, numbered by the shell.
 pub type ConnId = u64;
