@@ -31,6 +31,7 @@ use crate::protocol::{
 };
 use crate::smallmap::SmallMap;
 use crate::time::{earliest, Instant};
+use crate::timing::DEFAULT_CHECKIN_INTERVAL_MS;
 use crate::view::{Applied, ChannelView};
 use std::collections::VecDeque;
 
@@ -51,8 +52,6 @@ pub const WELCOME_TIMEOUT_MS: u64 = 10_000;
 /// A request with no answer by then is reported as `relay_unreachable`; the want stays
 /// and is asserted when the relay is back.
 pub const REQUEST_TIMEOUT_MS: u64 = 10_000;
-/// Used until the relay tells its own terms in `welcome`.
-pub const DEFAULT_CHECKIN_INTERVAL_MS: u64 = 30_000;
 /// Close code the client uses when it gives up on a socket itself (no welcome in time).
 pub const CLOSE_GAVE_UP: u16 = 4000;
 /// Close code for a deliberate `presence.close()`.

@@ -6,7 +6,8 @@
 //! - [`roster`]: the relay's authoritative state: users, clients, leases, graces, diffs.
 //! - [`cluster`]: how relays sharing a store agree: order, resync, reaping.
 //! - [`rate`]: per-connection frame budgets.
-//! - [`time`]: the `Instant` every input carries.
+//! - [`time`]: the `Instant` every input carries. [`timing`]: presence defaults and the
+//!   intervals derived from the lease.
 //!
 //! Every state machine here takes `now` as an argument and reports its next deadline,
 //! so the shells (the relay, the browser SDK) own the only clocks and tests run a
@@ -23,6 +24,7 @@ pub mod roster;
 pub mod smallmap;
 pub mod tabs;
 pub mod time;
+pub mod timing;
 pub mod view;
 
 pub use time::Instant;

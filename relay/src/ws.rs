@@ -22,6 +22,7 @@ use rollcall_core::policy::{Access, Claims};
 use rollcall_core::protocol::{close, ClientMsg, ErrorCode, ServerMsg, SUPPORTED_VERSIONS};
 use rollcall_core::rate::RateLimit;
 use rollcall_core::roster::ConnId;
+use rollcall_core::timing;
 use rollcall_core::Instant;
 use std::sync::Arc;
 use std::time::Duration;
@@ -87,7 +88,7 @@ async fn run(app: AppState, socket: Socket) {
         hub.unregister(reg.conn, false);
         return;
     }
-    let ping_every = Duration::from_millis((app.config.presence.lease_timeout_ms / 3).clamp(1_000, 20_000));
+    let ping_every = Duration::from_millis(timing::ping_interval_ms(app.config.presence.lease_timeout_ms));
     let mut sender = tokio::spawn(send_loop(sink, reg.outbox, reg.kill, ping_every));
     let mut conn = Connection {
         app: app.clone(),

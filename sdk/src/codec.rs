@@ -17,28 +17,6 @@ use rollcall_core::time::Instant;
 use serde_json::{Number, Value};
 use wasm_bindgen::JsValue;
 
-/// Every code of protocol v1, to read them back from text.
-const ERROR_CODES: [ErrorCode; 18] = [
-    ErrorCode::BadFrame,
-    ErrorCode::UnknownType,
-    ErrorCode::FrameTooLarge,
-    ErrorCode::HelloFirst,
-    ErrorCode::UnsupportedVersion,
-    ErrorCode::BadToken,
-    ErrorCode::TokenExpired,
-    ErrorCode::TokenMismatch,
-    ErrorCode::BadClientId,
-    ErrorCode::BadChannel,
-    ErrorCode::ForbiddenView,
-    ErrorCode::ForbiddenEnter,
-    ErrorCode::ChannelFull,
-    ErrorCode::TooManyChannels,
-    ErrorCode::MetaTooLarge,
-    ErrorCode::NotEntered,
-    ErrorCode::RateLimited,
-    ErrorCode::Unavailable,
-];
-
 // ----- small readers and writers -----
 
 pub fn get(o: &JsValue, key: &str) -> JsValue {
@@ -201,10 +179,6 @@ pub fn status_from(s: &str) -> Option<Status> {
         .find(|st| st.as_str() == s)
 }
 
-pub fn error_code_from(s: &str) -> Option<ErrorCode> {
-    ERROR_CODES.into_iter().find(|c| c.as_str() == s)
-}
-
 pub fn member_from_js(v: &JsValue) -> Option<Member> {
     Some(Member {
         id: text(v, "id")?,
@@ -332,7 +306,7 @@ pub fn server_msg_from_js(v: &JsValue) -> Option<ServerMsg> {
         "error" => {
             // A code from a newer relay still fails the request, as "unavailable".
             let code = text(v, "code")
-                .and_then(|c| error_code_from(&c))
+                .and_then(|c| ErrorCode::parse(&c))
                 .unwrap_or(ErrorCode::Unavailable);
             ServerMsg::Error {
                 reference: int(v, "ref"),

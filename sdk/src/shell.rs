@@ -30,18 +30,13 @@ use rollcall_core::protocol::{close, ErrorCode, Identity, ServerMsg, Status};
 use rollcall_core::smallmap::SmallMap;
 use rollcall_core::tabs::{Election, Intent, LinkView, TabWants, Tabs, Vote, HEARTBEAT_INTERVAL_MS};
 use rollcall_core::time::{earliest, Instant};
+use rollcall_core::timing::DEFAULT_UNLOAD_GRACE_MS;
 use rollcall_core::view::{Applied, Change, ChannelView};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 use web_sys::{BroadcastChannel, WebSocket};
-
-/// The relay's default unload grace, used until its welcome tells the real one.
-const DEFAULT_UNLOAD_GRACE_MS: u64 = 3_000;
-
-/// Input on a visible page more recent than this keeps the status `active`.
-pub const DEFAULT_IDLE_AFTER_MS: u64 = 60_000;
 
 /// The time on this page's monotonic clock.
 pub fn now() -> Instant {
@@ -1340,16 +1335,7 @@ impl State {
 
 /// Codes after which a want is dropped rather than re-asserted.
 fn is_permanent(code: &str) -> bool {
-    [
-        ErrorCode::ForbiddenEnter,
-        ErrorCode::ForbiddenView,
-        ErrorCode::BadChannel,
-        ErrorCode::ChannelFull,
-        ErrorCode::TooManyChannels,
-        ErrorCode::MetaTooLarge,
-    ]
-    .iter()
-    .any(|c| c.as_str() == code)
+    ErrorCode::parse(code).is_some_and(ErrorCode::is_permanent)
 }
 
 /// A promise with its resolve and reject functions.

@@ -114,15 +114,7 @@ impl Client {
         }
         // A refusal that will not change by retrying drops the want, so it is not
         // re-asserted on every reconnect.
-        let permanent = matches!(
-            code,
-            ErrorCode::ForbiddenEnter
-                | ErrorCode::ForbiddenView
-                | ErrorCode::BadChannel
-                | ErrorCode::ChannelFull
-                | ErrorCode::TooManyChannels
-                | ErrorCode::MetaTooLarge
-        );
+        let permanent = code.is_permanent();
         if let (true, Some(ch)) = (permanent, flight.ch.as_deref()) {
             match flight.kind {
                 Kind::Enter => {

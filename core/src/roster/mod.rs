@@ -29,6 +29,7 @@ use crate::protocol::{
     close, meta_size, ErrorCode, Identity, Member, Meta, ServerMsg, Status, Terms, DEFAULT_PAGE, MAX_FRIENDS, MAX_PAGE,
 };
 use crate::time::{earliest, Instant};
+use crate::timing;
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
 
@@ -63,10 +64,10 @@ pub struct RosterConfig {
 impl Default for RosterConfig {
     fn default() -> Self {
         RosterConfig {
-            checkin_interval_ms: 30_000,
-            lease_timeout_ms: 60_000,
-            unload_grace_ms: 3_000,
-            reconnect_grace_ms: 15_000,
+            checkin_interval_ms: timing::DEFAULT_CHECKIN_INTERVAL_MS,
+            lease_timeout_ms: timing::DEFAULT_LEASE_TIMEOUT_MS,
+            unload_grace_ms: timing::DEFAULT_UNLOAD_GRACE_MS,
+            reconnect_grace_ms: timing::DEFAULT_RECONNECT_GRACE_MS,
             flush_interval_ms: 20,
             fanout_per_second: 50_000,
             max_channels: 100,
