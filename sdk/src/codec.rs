@@ -8,14 +8,15 @@
 //! bus messages go as objects (BroadcastChannel clones them). The shapes are those of
 //! `rollcall_core::protocol`; the wasm tests round-trip them against its serde encoding.
 
-use crate::bus::{BusMsg, ErrorBody};
 use js_sys::{Array, Object, Reflect, JSON};
 use rollcall_core::client::{Link, Page};
 use rollcall_core::protocol::{ClientMsg, ErrorCode, Identity, Member, Meta, ServerMsg, Status, Terms};
+use rollcall_core::tabs::bus::{BusMsg, ErrorBody};
 use rollcall_core::tabs::{Intent, TabWants};
 use rollcall_core::time::Instant;
 use serde_json::{Number, Value};
 use wasm_bindgen::JsValue;
+use web_sys::BroadcastChannel;
 
 // ----- small readers and writers -----
 
@@ -753,4 +754,15 @@ pub fn bus_from_js(v: &JsValue) -> Option<BusMsg> {
         "resign" => BusMsg::Resign { tab: tab()? },
         _ => return None,
     })
+}
+
+/// Sends a bus message to the other tabs, as a plain object.
+pub trait Post {
+    fn post(&self, bus: &BroadcastChannel);
+}
+
+impl Post for BusMsg {
+    fn post(&self, bus: &BroadcastChannel) {
+        let _ = bus.post_message(&bus_to_js(self));
+    }
 }

@@ -2,7 +2,6 @@
 //! package `rollcall` (`connect`, `Presence`, `Channel`).
 //!
 //! - [`shell`]: one tab's driver (clock, socket, timers, page callbacks).
-//! - [`bus`]: what tabs of one browser tell each other over BroadcastChannel.
 //! - [`codec`]: frames and bus messages through the browser's JSON, not serde.
 //! - [`leader`]: who holds the connection (Web Locks, or an election over the bus).
 //! - [`page`]: page lifecycle and activity (pagehide, visibility, input, localStorage).
@@ -11,7 +10,6 @@
 //! The package's entry (`js/rollcall.js`) loads the wasm once and re-exports `connect`;
 //! its types are in `js/rollcall.d.ts`.
 
-pub mod bus;
 pub mod codec;
 pub mod error;
 pub mod leader;

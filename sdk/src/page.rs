@@ -2,7 +2,7 @@
 //! detection, `online`/`offline`, the bus's messages, and the client id kept in
 //! `localStorage`.
 
-use crate::bus::BusMsg;
+use crate::codec;
 use crate::shell::{callback, get, Shell};
 use js_sys::Math;
 use std::rc::Rc;
@@ -19,7 +19,7 @@ pub fn listen(shell: &Rc<Shell>) {
     let Some(window) = web_sys::window() else { return };
     let s = shell.clone();
     let on_bus = callback(Box::new(move |e: JsValue| {
-        if let Some(msg) = BusMsg::parse(&get(&e, "data")) {
+        if let Some(msg) = codec::bus_from_js(&get(&e, "data")) {
             s.with(|st, now| st.on_bus(now, msg));
         }
     }));

@@ -20,14 +20,14 @@
 //!   tab applies the same frames to its own views. A page of members (`members()`) is
 //!   asked of the leader like an intent and answered to the asking tab alone.
 
-use crate::bus::{BusMsg, ErrorBody};
-use crate::codec;
+use crate::codec::{self, Post};
 use crate::error::{from_failure, js_error};
 use gloo_timers::callback::Timeout;
 use js_sys::{Function, Math, Promise, Reflect};
 use rollcall_core::client::{Client, Event, Failure, Link, Page, Ref};
 use rollcall_core::protocol::{close, ErrorCode, Identity, ServerMsg, Status};
 use rollcall_core::smallmap::SmallMap;
+use rollcall_core::tabs::bus::{BusMsg, ErrorBody};
 use rollcall_core::tabs::{Election, Intent, LinkView, TabWants, Tabs, Vote, HEARTBEAT_INTERVAL_MS};
 use rollcall_core::time::{earliest, Instant};
 use rollcall_core::timing::DEFAULT_UNLOAD_GRACE_MS;

@@ -7,8 +7,9 @@ use js_sys::{Promise, Reflect};
 use rollcall_core::client::Page;
 use rollcall_core::protocol::{ClientMsg, Member, ServerMsg, Status};
 use rollcall_core::smallmap::SmallMap;
+use rollcall_core::tabs::bus::{BusMsg, ErrorBody};
 use rollcall_core::tabs::{Intent, TabWants};
-use rollcall_sdk::bus::{BusMsg, ErrorBody};
+use rollcall_sdk::codec::Post;
 use rollcall_sdk::{codec, connect, error, page, shell};
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -113,7 +114,7 @@ async fn bus_messages_reach_other_instances_of_the_channel() {
     let got: Rc<RefCell<Vec<BusMsg>>> = Rc::default();
     let sink = got.clone();
     let on = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
-        if let Some(m) = BusMsg::parse(&shell::get(&e, "data")) {
+        if let Some(m) = codec::bus_from_js(&shell::get(&e, "data")) {
             sink.borrow_mut().push(m);
         }
     });
