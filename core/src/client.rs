@@ -173,6 +173,19 @@ pub enum Link {
 }
 
 impl Link {
+    /// A status named by [`Link::as_str`] (as told over the bus), with the next attempt's
+    /// time; `None` for a name this version does not know.
+    pub fn parse(status: &str, at: Option<Instant>) -> Option<Link> {
+        Some(match status {
+            "connecting" => Link::Connecting,
+            "connected" => Link::Connected,
+            "reconnecting" => Link::Reconnecting { at },
+            "offline" => Link::Offline,
+            "closed" => Link::Closed,
+            _ => return None,
+        })
+    }
+
     pub fn as_str(&self) -> &'static str {
         match self {
             Link::Connecting => "connecting",

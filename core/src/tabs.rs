@@ -636,5 +636,6 @@ fn spread(jitter: f64) -> u64 {
 }
 
 pub mod bus;
+pub mod tab;
 #[cfg(test)]
 mod tests;

@@ -8,7 +8,8 @@
 //! bus messages go as objects (BroadcastChannel clones them). The shapes are those of
 //! `rollcall_core::protocol`; the wasm tests round-trip them against its serde encoding.
 
-use js_sys::{Array, Object, Reflect, JSON};
+use crate::js::{get, set};
+use js_sys::{Array, Object, JSON};
 use rollcall_core::client::{Link, Page};
 use rollcall_core::protocol::{ClientMsg, ErrorCode, Identity, Member, Meta, ServerMsg, Status, Terms};
 use rollcall_core::tabs::bus::{BusMsg, ErrorBody};
@@ -19,14 +20,6 @@ use wasm_bindgen::JsValue;
 use web_sys::BroadcastChannel;
 
 // ----- small readers and writers -----
-
-pub fn get(o: &JsValue, key: &str) -> JsValue {
-    Reflect::get(o, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
-}
-
-fn set(o: &Object, key: &str, value: &JsValue) {
-    let _ = Reflect::set(o, &JsValue::from_str(key), value);
-}
 
 fn text(o: &JsValue, key: &str) -> Option<String> {
     get(o, key).as_string()
@@ -240,18 +233,6 @@ pub fn status_to_js(link: Link, now: Instant) -> JsValue {
     };
     set(&o, "retryAt", &retry_at);
     o.into()
-}
-
-/// A status told over the bus, with the next attempt's time on this tab's clock.
-pub fn link_from(status: &str, at: Option<Instant>) -> Option<Link> {
-    Some(match status {
-        "connecting" => Link::Connecting,
-        "connected" => Link::Connected,
-        "reconnecting" => Link::Reconnecting { at },
-        "offline" => Link::Offline,
-        "closed" => Link::Closed,
-        _ => return None,
-    })
 }
 
 /// `{users, next, count}`: what `channel.members()` resolves with.
