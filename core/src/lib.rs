@@ -5,6 +5,10 @@
 //! - [`decision`]: channels the site decides: its answers and their cache.
 //! - [`roster`]: the relay's authoritative state: users, clients, leases, graces, diffs.
 //! - [`cluster`]: how relays sharing a store agree: order, resync, reaping.
+//! - [`client`], [`view`], [`tabs`]: the SDK's rules: one connection, a channel as a
+//!   subscriber sees it, and the tabs of one browser sharing the connection (the tab
+//!   protocol is [`tabs::tab`], what tabs tell each other [`tabs::bus`]).
+//! - [`smallmap`]: the SDK side's small map.
 //! - [`rate`]: per-connection frame budgets.
 //! - [`time`]: the `Instant` every input carries. [`timing`]: presence defaults and the
 //!   intervals derived from the lease.

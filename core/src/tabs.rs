@@ -19,6 +19,8 @@
 //!   [`Link`], told to every tab; a follower shows the last one told. A new leader's
 //!   client takes over what its tab showed, so a handover is no reconnect in any tab.
 //! - [`Election`]: lowest tab id wins, announced over BroadcastChannel.
+//! - [`tab::Tab`]: the tab protocol built on these (leading, following, handing over),
+//!   and [`bus::BusMsg`], what tabs tell each other.
 
 use crate::client::{Client, Link};
 use crate::protocol::{Meta, Status};
