@@ -16,6 +16,9 @@
 //!   its client's link after every input and broadcasts it when it changes; a follower is
 //!   told over the bus. [`Output::Link`] says when what the tab shows changed.
 //!
+//! Child module `lead`: the leader's side (taking over, routing intents, the
+//! connection's events). Tests run several tabs over a simulated bus (`tests`).
+//!
 //! The shell feeds inputs with `now` (and `jitter` in `[0, 1)` where a retry or an
 //! election may be scheduled), calls [`Tab::after_input`], does what
 //! [`Tab::poll_output`] returns, and arms one timer at [`Tab::poll_timeout`].
