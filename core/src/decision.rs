@@ -11,7 +11,7 @@
 //! [`DecisionCache::poll_timeout`] and drains [`DecisionCache::due`].
 
 use crate::policy::{Access, MAX_LIST_CAP};
-use crate::Instant;
+use crate::time::Instant;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeSet, HashMap};
 

@@ -5,14 +5,18 @@
 //! - [`decision`]: channels the site decides: its answers and their cache.
 //! - [`roster`]: the relay's authoritative state: users, clients, leases, graces, diffs.
 //! - [`cluster`]: how relays sharing a store agree: order, resync, reaping.
+//! - [`client`], [`view`], [`tabs`]: the SDK's rules: one connection, a channel as a
+//!   subscriber sees it, and the tabs of one browser sharing the connection (the tab
+//!   protocol is [`tabs::Tab`], what tabs tell each other [`tabs::BusMsg`]).
+//! - [`smallmap`]: the SDK side's small map.
 //! - [`rate`]: per-connection frame budgets.
-//! - [`time`]: the `Instant` every input carries.
+//! - [`time`]: the `Instant` every input carries. [`timing`]: presence defaults and the
+//!   intervals derived from the lease.
 //!
 //! Every state machine here takes `now` as an argument and reports its next deadline,
 //! so the shells (the relay, the browser SDK) own the only clocks and tests run a
 //! minute of protocol in microseconds.
 
-pub mod capped;
 pub mod channel;
 pub mod client;
 pub mod cluster;
@@ -21,7 +25,10 @@ pub mod policy;
 pub mod protocol;
 pub mod rate;
 pub mod roster;
+pub mod smallmap;
 pub mod tabs;
 pub mod time;
+pub mod timing;
+pub mod view;
 
 pub use time::Instant;

@@ -392,6 +392,47 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code of protocol v1, to read them back from text.
+    pub const ALL: [ErrorCode; 18] = [
+        ErrorCode::BadFrame,
+        ErrorCode::UnknownType,
+        ErrorCode::FrameTooLarge,
+        ErrorCode::HelloFirst,
+        ErrorCode::UnsupportedVersion,
+        ErrorCode::BadToken,
+        ErrorCode::TokenExpired,
+        ErrorCode::TokenMismatch,
+        ErrorCode::BadClientId,
+        ErrorCode::BadChannel,
+        ErrorCode::ForbiddenView,
+        ErrorCode::ForbiddenEnter,
+        ErrorCode::ChannelFull,
+        ErrorCode::TooManyChannels,
+        ErrorCode::MetaTooLarge,
+        ErrorCode::NotEntered,
+        ErrorCode::RateLimited,
+        ErrorCode::Unavailable,
+    ];
+
+    /// The code named `text` (its [`ErrorCode::as_str`]), if protocol v1 has one.
+    pub fn parse(text: &str) -> Option<ErrorCode> {
+        ErrorCode::ALL.into_iter().find(|c| c.as_str() == text)
+    }
+
+    /// A refusal that will not change by retrying: the SDK drops the want behind it
+    /// rather than asserting it again on every reconnect.
+    pub fn is_permanent(self) -> bool {
+        matches!(
+            self,
+            ErrorCode::ForbiddenEnter
+                | ErrorCode::ForbiddenView
+                | ErrorCode::BadChannel
+                | ErrorCode::ChannelFull
+                | ErrorCode::TooManyChannels
+                | ErrorCode::MetaTooLarge
+        )
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::BadFrame => "bad_frame",
@@ -587,5 +628,41 @@ mod tests {
         ] {
             assert_eq!(serde_json::to_value(code).unwrap(), Value::String(code.as_str().into()));
         }
+    }
+
+    #[test]
+    fn every_error_code_reads_back_from_its_name_once() {
+        let mut names: Vec<&str> = ErrorCode::ALL.iter().map(|c| c.as_str()).collect();
+        for code in ErrorCode::ALL {
+            assert_eq!(ErrorCode::parse(code.as_str()), Some(code));
+            assert_eq!(
+                serde_json::from_value::<ErrorCode>(Value::String(code.as_str().into())).unwrap(),
+                code
+            );
+        }
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ErrorCode::ALL.len());
+        assert_eq!(ErrorCode::parse("relay_unreachable"), None);
+    }
+
+    #[test]
+    fn only_refusals_that_retrying_cannot_change_are_permanent() {
+        let permanent: Vec<&str> = ErrorCode::ALL
+            .into_iter()
+            .filter(|c| c.is_permanent())
+            .map(ErrorCode::as_str)
+            .collect();
+        assert_eq!(
+            permanent,
+            [
+                "bad_channel",
+                "forbidden_view",
+                "forbidden_enter",
+                "channel_full",
+                "too_many_channels",
+                "meta_too_large"
+            ]
+        );
     }
 }

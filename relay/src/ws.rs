@@ -23,6 +23,7 @@ use rollcall_core::policy::{Access, Claims};
 use rollcall_core::protocol::{close, ClientMsg, ErrorCode, ServerMsg, SUPPORTED_VERSIONS};
 use rollcall_core::rate::RateLimit;
 use rollcall_core::roster::ConnId;
+use rollcall_core::timing;
 use rollcall_core::Instant;
 use std::future::Future;
 use std::sync::Arc;
@@ -113,7 +114,7 @@ async fn welcome(app: AppState, hello: Hello, mut sink: Sink) -> Option<(Connect
         hub.unregister(reg.conn, false);
         return None;
     }
-    let ping_every = Duration::from_millis((app.config.presence.lease_timeout_ms / 3).clamp(1_000, 20_000));
+    let ping_every = Duration::from_millis(timing::ping_interval_ms(app.config.presence.lease_timeout_ms));
     let sender = tokio::spawn(send_loop(sink, reg.outbox, reg.kill, ping_every));
     let conn = Connection {
         app,

@@ -8,46 +8,17 @@
 //! bus messages go as objects (BroadcastChannel clones them). The shapes are those of
 //! `rollcall_core::protocol`; the wasm tests round-trip them against its serde encoding.
 
-use crate::bus::{BusMsg, ErrorBody};
-use js_sys::{Array, Object, Reflect, JSON};
+use crate::js::{get, set};
+use js_sys::{Array, Object, JSON};
 use rollcall_core::client::{Link, Page};
 use rollcall_core::protocol::{ClientMsg, ErrorCode, Identity, Member, Meta, ServerMsg, Status, Terms};
-use rollcall_core::tabs::{Intent, TabWants};
+use rollcall_core::tabs::{BusMsg, ErrorBody, Intent, TabWants};
 use rollcall_core::time::Instant;
 use serde_json::{Number, Value};
 use wasm_bindgen::JsValue;
-
-/// Every code of protocol v1, to read them back from text.
-const ERROR_CODES: [ErrorCode; 18] = [
-    ErrorCode::BadFrame,
-    ErrorCode::UnknownType,
-    ErrorCode::FrameTooLarge,
-    ErrorCode::HelloFirst,
-    ErrorCode::UnsupportedVersion,
-    ErrorCode::BadToken,
-    ErrorCode::TokenExpired,
-    ErrorCode::TokenMismatch,
-    ErrorCode::BadClientId,
-    ErrorCode::BadChannel,
-    ErrorCode::ForbiddenView,
-    ErrorCode::ForbiddenEnter,
-    ErrorCode::ChannelFull,
-    ErrorCode::TooManyChannels,
-    ErrorCode::MetaTooLarge,
-    ErrorCode::NotEntered,
-    ErrorCode::RateLimited,
-    ErrorCode::Unavailable,
-];
+use web_sys::BroadcastChannel;
 
 // ----- small readers and writers -----
-
-pub fn get(o: &JsValue, key: &str) -> JsValue {
-    Reflect::get(o, &JsValue::from_str(key)).unwrap_or(JsValue::UNDEFINED)
-}
-
-fn set(o: &Object, key: &str, value: &JsValue) {
-    let _ = Reflect::set(o, &JsValue::from_str(key), value);
-}
 
 fn text(o: &JsValue, key: &str) -> Option<String> {
     get(o, key).as_string()
@@ -201,10 +172,6 @@ pub fn status_from(s: &str) -> Option<Status> {
         .find(|st| st.as_str() == s)
 }
 
-pub fn error_code_from(s: &str) -> Option<ErrorCode> {
-    ERROR_CODES.into_iter().find(|c| c.as_str() == s)
-}
-
 pub fn member_from_js(v: &JsValue) -> Option<Member> {
     Some(Member {
         id: text(v, "id")?,
@@ -267,18 +234,6 @@ pub fn status_to_js(link: Link, now: Instant) -> JsValue {
     o.into()
 }
 
-/// A status told over the bus, with the next attempt's time on this tab's clock.
-pub fn link_from(status: &str, at: Option<Instant>) -> Option<Link> {
-    Some(match status {
-        "connecting" => Link::Connecting,
-        "connected" => Link::Connected,
-        "reconnecting" => Link::Reconnecting { at },
-        "offline" => Link::Offline,
-        "closed" => Link::Closed,
-        _ => return None,
-    })
-}
-
 /// `{users, next, count}`: what `channel.members()` resolves with.
 pub fn page_to_js(page: &Page) -> JsValue {
     let o = Object::new();
@@ -332,7 +287,7 @@ pub fn server_msg_from_js(v: &JsValue) -> Option<ServerMsg> {
         "error" => {
             // A code from a newer relay still fails the request, as "unavailable".
             let code = text(v, "code")
-                .and_then(|c| error_code_from(&c))
+                .and_then(|c| ErrorCode::parse(&c))
                 .unwrap_or(ErrorCode::Unavailable);
             ServerMsg::Error {
                 reference: int(v, "ref"),
@@ -779,4 +734,15 @@ pub fn bus_from_js(v: &JsValue) -> Option<BusMsg> {
         "resign" => BusMsg::Resign { tab: tab()? },
         _ => return None,
     })
+}
+
+/// Sends a bus message to the other tabs, as a plain object.
+pub trait Post {
+    fn post(&self, bus: &BroadcastChannel);
+}
+
+impl Post for BusMsg {
+    fn post(&self, bus: &BroadcastChannel) {
+        let _ = bus.post_message(&bus_to_js(self));
+    }
 }

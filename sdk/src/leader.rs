@@ -6,7 +6,8 @@
 //! cfg. The lock is held by a promise that only settles when this tab lets go (close,
 //! pagehide) or dies, which is exactly when another tab's waiting request is granted.
 
-use crate::shell::{deferred, get, once, then, Shell};
+use crate::js::{deferred, get, once, then};
+use crate::shell::Shell;
 use js_sys::{Function, Object, Promise, Reflect};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -63,7 +64,7 @@ fn hold(shell: &Rc<Shell>) -> Promise {
     let (held, release, _) = deferred();
     shell.with(|st, now| {
         st.set_lock_release(release);
-        st.become_leader(now);
+        st.tab.become_leader(now);
     });
     held
 }

@@ -2,18 +2,18 @@
 //! package `rollcall` (`connect`, `Presence`, `Channel`).
 //!
 //! - [`shell`]: one tab's driver (clock, socket, timers, page callbacks).
-//! - [`bus`]: what tabs of one browser tell each other over BroadcastChannel.
 //! - [`codec`]: frames and bus messages through the browser's JSON, not serde.
 //! - [`leader`]: who holds the connection (Web Locks, or an election over the bus).
 //! - [`page`]: page lifecycle and activity (pagehide, visibility, input, localStorage).
-//! - [`error`]: JS `Error`s with a `code`.
+//! - [`error`]: JS `Error`s with a `code`. [`js`]: the JS glue (properties, promises,
+//!   callbacks, the token function, URLs).
 //!
 //! The package's entry (`js/rollcall.js`) loads the wasm once and re-exports `connect`;
 //! its types are in `js/rollcall.d.ts`.
 
-pub mod bus;
 pub mod codec;
 pub mod error;
+pub mod js;
 pub mod leader;
 pub mod page;
 pub mod shell;
@@ -25,11 +25,13 @@ static ALLOCATOR: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> 
     unsafe { lol_alloc::AssumeSingleThreaded::new(lol_alloc::FreeListAllocator::new()) };
 
 use error::{bad_option, js_error};
+use js::get;
 use js_sys::{Function, Promise};
-use rollcall_core::client::ChannelView;
 use rollcall_core::protocol::Meta;
 use rollcall_core::tabs::Intent;
-use shell::{get, Options, Shell, DEFAULT_IDLE_AFTER_MS};
+use rollcall_core::timing::DEFAULT_IDLE_AFTER_MS;
+use rollcall_core::view::ChannelView;
+use shell::{Options, Shell};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -45,14 +47,14 @@ pub fn connect(options: JsValue) -> Promise {
     };
     let token = match (&opts.token, &opts.token_fn) {
         (Some(t), _) => Promise::resolve(&JsValue::from_str(t)),
-        (None, Some(f)) => shell::fetch_token(f),
+        (None, Some(f)) => js::fetch_token(f),
         (None, None) => {
             return Promise::reject(&bad_option(
                 "connect() needs a token: a string or a function returning one.",
             ))
         }
     };
-    shell::then(
+    js::then(
         &token,
         move |token| start(opts, token.as_string().unwrap_or_default()),
         |e| Promise::reject(&e).into(),
@@ -62,7 +64,7 @@ pub fn connect(options: JsValue) -> Promise {
 /// With the first token in hand: join the bus and the election for this relay and user.
 fn start(opts: Options, token: String) -> JsValue {
     // Tabs share a connection only for the same relay and the same user.
-    let name = shell::cat(&["rollcall ", &opts.url, " ", &page::token_subject(&token)]);
+    let name = js::cat(&["rollcall ", &opts.url, " ", &page::token_subject(&token)]);
     let opts = Options {
         token: Some(token),
         lock_name: name.clone(),
@@ -78,7 +80,7 @@ fn start(opts: Options, token: String) -> JsValue {
     let shell = Shell::new(opts, page::random_id(), page::client_id(), bus);
     page::listen(&shell);
     let decided = leader::elect(&shell, &name);
-    shell::then(
+    js::then(
         &decided,
         move |_| {
             shell.with(|_, _| ());
@@ -113,7 +115,7 @@ fn read_options(options: &JsValue) -> Result<Options, JsValue> {
         Some(_) => return Err(bad_option("`idleAfterMs` must be a positive number of milliseconds.")),
         None => DEFAULT_IDLE_AFTER_MS,
     };
-    let mut initial = rollcall_core::client::SmallMap::default();
+    let mut initial = rollcall_core::smallmap::SmallMap::default();
     let init = get(options, "initial");
     if init.is_object() {
         for key in js_sys::Object::keys(init.unchecked_ref::<js_sys::Object>()).iter() {
@@ -133,7 +135,7 @@ fn read_options(options: &JsValue) -> Result<Options, JsValue> {
         }
     }
     Ok(Options {
-        url: shell::trim_slashes(&url).to_string(),
+        url: js::trim_slashes(&url).to_string(),
         token_fn,
         token,
         idle_after_ms,
@@ -204,7 +206,7 @@ impl Presence {
         let id = self.shell.with(|st, _| st.add_status_listener(callback));
         let shell = self.shell.clone();
         Ok(
-            shell::callback(Box::new(move |_| shell.with(|st, _| st.remove_status_listener(id))))
+            js::callback(Box::new(move |_| shell.with(|st, _| st.remove_status_listener(id))))
                 .into_js_value()
                 .into(),
         )
@@ -219,13 +221,13 @@ impl Presence {
     /// This browser profile's id, shared by its tabs.
     #[wasm_bindgen(getter, js_name = clientId, unchecked_return_type = "string")]
     pub fn client_id(&self) -> JsValue {
-        self.shell.read(|st| st.client_id().into())
+        self.shell.read(|st| st.tab.client_id().into())
     }
 
     /// This tab's id.
     #[wasm_bindgen(getter, js_name = tabId, unchecked_return_type = "string")]
     pub fn tab_id(&self) -> JsValue {
-        self.shell.read(|st| st.tab().into())
+        self.shell.read(|st| st.tab.me().into())
     }
 }
 
@@ -337,7 +339,7 @@ impl Channel {
         let shell = self.shell.clone();
         let name = self.name.clone();
         let mut done = false;
-        shell::callback(Box::new(move |_| {
+        js::callback(Box::new(move |_| {
             if let (false, Some(id)) = (done, id) {
                 done = true;
                 shell.with(|st, now| st.remove_listener(now, &name, kind, id));

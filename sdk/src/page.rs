@@ -2,8 +2,9 @@
 //! detection, `online`/`offline`, the bus's messages, and the client id kept in
 //! `localStorage`.
 
-use crate::bus::BusMsg;
-use crate::shell::{callback, get, Shell};
+use crate::codec;
+use crate::js::{callback, get};
+use crate::shell::Shell;
 use js_sys::Math;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -19,7 +20,7 @@ pub fn listen(shell: &Rc<Shell>) {
     let Some(window) = web_sys::window() else { return };
     let s = shell.clone();
     let on_bus = callback(Box::new(move |e: JsValue| {
-        if let Some(msg) = BusMsg::parse(&get(&e, "data")) {
+        if let Some(msg) = codec::bus_from_js(&get(&e, "data")) {
             s.with(|st, now| st.on_bus(now, msg));
         }
     }));
@@ -27,14 +28,14 @@ pub fn listen(shell: &Rc<Shell>) {
     on_bus.forget();
 
     let s = shell.clone();
-    let on_pagehide = callback(Box::new(move |_| s.with(|st, now| st.page_hidden(now))));
+    let on_pagehide = callback(Box::new(move |_| s.with(|st, now| st.tab.page_hidden(now))));
     let _ = window.add_event_listener_with_callback("pagehide", on_pagehide.as_ref().unchecked_ref());
     on_pagehide.forget();
 
     let s = shell.clone();
     let on_pageshow = callback(Box::new(move |e: JsValue| {
         let restored = get(&e, "persisted").is_truthy();
-        if restored && s.with(|st, now| st.revive(now)) {
+        if restored && s.with(|st, now| st.tab.revive(now)) {
             let name = s.read(|st| st.lock_name().to_string());
             let _ = crate::leader::elect(&s, &name);
         }
@@ -45,8 +46,8 @@ pub fn listen(shell: &Rc<Shell>) {
     if let Some(document) = window.document() {
         let s = shell.clone();
         let on_visibility = callback(Box::new(move |_| {
-            let hidden = crate::shell::is_hidden();
-            s.with(|st, now| st.visibility(now, hidden));
+            let hidden = crate::js::is_hidden();
+            s.with(|st, now| st.tab.visibility(now, hidden));
         }));
         let _ = document.add_event_listener_with_callback("visibilitychange", on_visibility.as_ref().unchecked_ref());
         on_visibility.forget();
@@ -56,13 +57,13 @@ pub fn listen(shell: &Rc<Shell>) {
     // as soon as the network is back.
     for (name, online) in [("online", true), ("offline", false)] {
         let s = shell.clone();
-        let on_change = callback(Box::new(move |_| s.with(|st, now| st.set_online(now, online))));
+        let on_change = callback(Box::new(move |_| s.with(|st, now| st.tab.set_online(now, online))));
         let _ = window.add_event_listener_with_callback(name, on_change.as_ref().unchecked_ref());
         on_change.forget();
     }
 
     let s = shell.clone();
-    let on_input = callback(Box::new(move |_| s.with(|st, now| st.input(now))));
+    let on_input = callback(Box::new(move |_| s.with(|st, now| st.tab.input(now))));
     for name in INPUT_EVENTS {
         let _ = window.add_event_listener_with_callback(name, on_input.as_ref().unchecked_ref());
     }
@@ -126,9 +127,7 @@ pub fn token_subject(token: &str) -> String {
     let claims = web_sys::window()
         .and_then(|w| w.atob(&base64).ok())
         .and_then(|json| crate::codec::parse(&json));
-    let sub = claims
-        .map(|c| crate::codec::get(&c, "sub"))
-        .unwrap_or(JsValue::UNDEFINED);
+    let sub = claims.map(|c| crate::js::get(&c, "sub")).unwrap_or(JsValue::UNDEFINED);
     sub.as_string()
         // A numeric sub names the same user as its decimal text; floats are not ids.
         .or_else(|| {

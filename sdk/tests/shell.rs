@@ -4,11 +4,12 @@
 #![cfg(target_arch = "wasm32")]
 
 use js_sys::{Promise, Reflect};
-use rollcall_core::client::{Page, SmallMap};
+use rollcall_core::client::{Link, Page};
 use rollcall_core::protocol::{ClientMsg, Member, ServerMsg, Status};
-use rollcall_core::tabs::{Intent, TabWants};
-use rollcall_sdk::bus::{BusMsg, ErrorBody};
-use rollcall_sdk::{codec, connect, error, page, shell};
+use rollcall_core::smallmap::SmallMap;
+use rollcall_core::tabs::{BusMsg, ErrorBody, Intent, TabWants};
+use rollcall_sdk::codec::Post;
+use rollcall_sdk::{codec, connect, error, js, page};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -74,8 +75,8 @@ fn errors_are_real_js_errors_with_a_code() {
 
 #[wasm_bindgen_test]
 fn relay_urls_become_websocket_urls() {
-    assert_eq!(shell::ws_url("http://127.0.0.1:7400"), "ws://127.0.0.1:7400/v1/ws");
-    assert_eq!(shell::ws_url("https://p.example.com/"), "wss://p.example.com/v1/ws");
+    assert_eq!(js::ws_url("http://127.0.0.1:7400"), "ws://127.0.0.1:7400/v1/ws");
+    assert_eq!(js::ws_url("https://p.example.com/"), "wss://p.example.com/v1/ws");
 }
 
 #[wasm_bindgen_test]
@@ -112,7 +113,7 @@ async fn bus_messages_reach_other_instances_of_the_channel() {
     let got: Rc<RefCell<Vec<BusMsg>>> = Rc::default();
     let sink = got.clone();
     let on = Closure::<dyn FnMut(JsValue)>::new(move |e: JsValue| {
-        if let Some(m) = BusMsg::parse(&shell::get(&e, "data")) {
+        if let Some(m) = codec::bus_from_js(&js::get(&e, "data")) {
             sink.borrow_mut().push(m);
         }
     });
@@ -139,7 +140,7 @@ async fn bus_messages_reach_other_instances_of_the_channel() {
 
 #[wasm_bindgen_test]
 async fn deferred_promises_settle_from_outside() {
-    let (p, resolve, _) = shell::deferred();
+    let (p, resolve, _) = js::deferred();
     resolve.call1(&JsValue::NULL, &JsValue::from(7)).unwrap();
     assert_eq!(JsFuture::from(p).await.unwrap(), JsValue::from(7));
 }
@@ -416,7 +417,7 @@ fn the_connection_status_crosses_the_bus_intact() {
     for msg in msgs {
         assert_eq!(codec::bus_from_js(&codec::bus_to_js(&msg)).as_ref(), Some(&msg));
     }
-    assert_eq!(codec::link_from("gone", None), None, "a newer status is ignored");
+    assert_eq!(Link::parse("gone", None), None, "a newer status is ignored");
 }
 
 #[wasm_bindgen_test]

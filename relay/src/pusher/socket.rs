@@ -26,6 +26,7 @@ use rollcall_core::policy::Claims;
 use rollcall_core::protocol::{close, meta_size, ErrorCode, Identity, Meta, ServerMsg, Status};
 use rollcall_core::rate::RateLimit;
 use rollcall_core::roster::ConnId;
+use rollcall_core::timing;
 use serde_json::{json, Map, Value};
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
@@ -95,7 +96,7 @@ async fn run(app: AppState, mut ws: WebSocket, key: String, protocol: Option<Str
     let established = json!({"socket_id": s.socket_id, "activity_timeout": activity_timeout_secs(lease)});
     s.out.push(event("pusher:connection_established", None, &established));
 
-    let ping_every = (lease / 3).clamp(Duration::from_secs(1), Duration::from_secs(20));
+    let ping_every = Duration::from_millis(timing::ping_interval_ms(s.app.config.presence.lease_timeout_ms));
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
     let mut outbox: Option<Outbox> = None;
     let mut kill: Option<Kill> = None;
@@ -168,7 +169,7 @@ async fn run(app: AppState, mut ws: WebSocket, key: String, protocol: Option<Str
 
 /// Seconds of silence after which pusher-js sends `pusher:ping`: well inside the lease.
 fn activity_timeout_secs(lease: Duration) -> u64 {
-    (lease.as_secs() / 3).clamp(1, 120)
+    timing::activity_timeout_secs(lease.as_millis() as u64)
 }
 
 /// What a relay-initiated close of a rollcall connection means to a Pusher client.

@@ -3,15 +3,12 @@
 //! Followers send intents, page requests, heartbeats and their whole wants (to a new
 //! leader); the leader sends replies, the relay's channel frames (so every tab applies
 //! the same snapshot and diffs), pings, the connection's status, and "stopped" when the
-//! connection ends for good. Every message is a plain object (see `codec`); a message
-//! this version cannot read is ignored.
+//! connection ends for good. In the browser every message is a plain object (the SDK's
+//! `codec`); a message this version cannot read is ignored.
 
-use crate::codec;
-use rollcall_core::client::Page;
-use rollcall_core::protocol::ServerMsg;
-use rollcall_core::tabs::{Intent, TabWants};
-use wasm_bindgen::JsValue;
-use web_sys::BroadcastChannel;
+use crate::client::Page;
+use crate::protocol::ServerMsg;
+use crate::tabs::{Intent, TabWants};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct ErrorBody {
@@ -73,14 +70,4 @@ pub enum BusMsg {
     Announce { tab: String },
     /// The leader is going away: take over now.
     Resign { tab: String },
-}
-
-impl BusMsg {
-    pub fn post(&self, channel: &BroadcastChannel) {
-        let _ = channel.post_message(&codec::bus_to_js(self));
-    }
-
-    pub fn parse(data: &JsValue) -> Option<BusMsg> {
-        codec::bus_from_js(data)
-    }
 }
