@@ -137,7 +137,15 @@ export interface RollcallError extends Error {
 
 export interface Channel {
   readonly name: string;
-  /** Appear in the channel. Rejects with a RollcallError (e.g. "forbidden_enter"). */
+  /**
+   * Appear in the channel. Resolves once the channel's state is in and shows this user:
+   * `count` and `users` read right after `await channel.enter()` are true (this user
+   * included; in a follower tab whose token is a function, the count is). Entering
+   * also watches the channel until `leave()`, so they stay true. Rejects with a
+   * RollcallError (e.g. "forbidden_enter"); on a channel this user may enter but not
+   * view, or when the state takes longer than 10 s, resolves once the relay accepted
+   * the enter.
+   */
   enter(meta?: Meta): Promise<void>;
   /** Replace this presence's meta; others see an "update". */
   update(meta: Meta): Promise<void>;
@@ -191,5 +199,17 @@ export interface Presence {
   readonly tabId: string;
 }
 
-/** Connect this tab. Loads the WebAssembly on first use. */
+/**
+ * Connect this tab. Loads the WebAssembly if `preload()` (or importing this module in
+ * a page) has not already.
+ */
 export function connect(options: ConnectOptions): Promise<Presence>;
+
+/**
+ * Fetch and compile the WebAssembly now, once per page. Importing `rollcall` in a
+ * browser page already starts it, so a framework that connects only after hydration
+ * does not wait for the download; call it yourself to start earlier still (e.g. from a
+ * route's loader). Rejects with a RollcallError "wasm_unavailable" when the module
+ * cannot be loaded; the next call (or `connect()`) tries again.
+ */
+export function preload(): Promise<void>;
