@@ -1,0 +1,281 @@
+// The npm packages as a new user meets them: `npm pack` of rollcall (sdk/) and
+// @rollcall/react (sdk/react/), installed by file into fresh apps built for production
+// with Vite (TypeScript, checked by tsc), webpack 5 and Next.js (App Router, a Server
+// Component that signs the token and renders PresenceProvider). Each build runs in
+// Chromium against a real relay: two users see each other.
+//
+// Bounded: the bundlers (pinned in apps/*/package-lock.json) are installed once under
+// .cache/ (gitignored) and only again when a lockfile changes; a warm run takes about
+// a minute, most of it `next build`.
+//
+// Needs `cargo build -p rollcall-relay` and `bash sdk/build.sh` first.
+
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { execFile, spawn } from "node:child_process";
+import { createServer } from "node:http";
+import net from "node:net";
+import { cpSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { ROOT, SECRET, checkBuilt, launchBrowser, startRelay, token } from "../browser/harness.mjs";
+
+const HERE = fileURLToPath(new URL(".", import.meta.url));
+const APPS = path.join(HERE, "apps");
+const CACHE = path.join(HERE, ".cache");
+const PACKS = path.join(CACHE, "packs");
+
+let relay;
+let chrome;
+/** The packed tarballs: { rollcall, react }. */
+let tarballs;
+
+/** Runs a command; resolves with its stdout, rejects with all its output on failure. */
+function run(command, args, { cwd, env, timeout = 300_000 } = {}) {
+  return new Promise((resolve, reject) => {
+    execFile(
+      command,
+      args,
+      { cwd, env: { ...process.env, ...env }, timeout, maxBuffer: 32 << 20 },
+      (error, stdout, stderr) => {
+        if (error) reject(new Error(`${command} ${args.join(" ")} in ${cwd} failed: ${error.message}\n${stdout}\n${stderr}`));
+        else resolve(stdout);
+      },
+    );
+  });
+}
+
+/** Runs `fn`, telling how long it took (a slow step shows in the suite's log). */
+async function timed(t, what, fn) {
+  const started = Date.now();
+  const result = await fn();
+  t.diagnostic(`${what}: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return result;
+}
+
+/** `npm pack` of a package directory; returns the tarball's path. */
+async function pack(dir) {
+  const out = await run("npm", ["pack", "--json", "--pack-destination", PACKS], { cwd: dir });
+  const [{ filename, files }] = JSON.parse(out.slice(out.indexOf("[")));
+  return { file: path.join(PACKS, filename), files: files.map((f) => f.path) };
+}
+
+/**
+ * A fresh copy of apps/<name> under .cache/<name>: its bundlers installed from its
+ * lockfile (only when that changed), the tarballs installed by file, its sources copied
+ * anew and every earlier build removed.
+ */
+async function prepare(t, name, packages) {
+  const source = path.join(APPS, name);
+  const dir = path.join(CACHE, name);
+  mkdirSync(dir, { recursive: true });
+  const lock = readFileSync(path.join(source, "package-lock.json"), "utf8");
+  const installed = path.join(dir, "node_modules/.rollcall-lock.json");
+  if (!existsSync(installed) || readFileSync(installed, "utf8") !== lock) {
+    for (const file of readdirSync(dir)) rmSync(path.join(dir, file), { recursive: true, force: true });
+    cpSync(path.join(source, "package.json"), path.join(dir, "package.json"));
+    cpSync(path.join(source, "package-lock.json"), path.join(dir, "package-lock.json"));
+    await timed(t, `npm ci of ${name}'s bundler (once)`, () =>
+      run("npm", ["ci", "--no-audit", "--no-fund", "--loglevel=error"], { cwd: dir, timeout: 600_000 }));
+    writeFileSync(installed, lock);
+  }
+  // Everything but node_modules goes: the app is as its sources say, and nothing else.
+  for (const file of readdirSync(dir)) {
+    if (file !== "node_modules") rmSync(path.join(dir, file), { recursive: true, force: true });
+  }
+  cpSync(source, dir, { recursive: true });
+  await timed(t, "npm install of the tarballs", () =>
+    run("npm", ["install", "--no-save", "--no-audit", "--no-fund", "--loglevel=error", ...packages], { cwd: dir }));
+  return dir;
+}
+
+/** A free port on loopback. */
+function freePort() {
+  return new Promise((resolve) => {
+    const server = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const TYPES = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".wasm": "application/wasm" };
+
+/** A static server for a production build, as any host would serve it. */
+async function serve(dir) {
+  const server = createServer((req, res) => {
+    const { pathname } = new URL(req.url, "http://x");
+    if (pathname === "/favicon.ico") {
+      res.writeHead(204).end();
+      return;
+    }
+    const file = path.join(dir, pathname === "/" ? "index.html" : path.normalize(pathname));
+    if (!file.startsWith(dir) || !existsSync(file)) {
+      res.writeHead(404).end("not found");
+      return;
+    }
+    res.writeHead(200, { "content-type": TYPES[path.extname(file)] ?? "application/octet-stream" });
+    res.end(readFileSync(file));
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { url: `http://127.0.0.1:${server.address().port}`, close: () => new Promise((r) => server.close(r)) };
+}
+
+/**
+ * Two users open `urlOf(user)` in their own browser profiles; each page must show
+ * both, with `status`. Returns what the first page showed.
+ */
+async function twoUsersSeeEachOther(urlOf, status) {
+  const errors = [];
+  const contexts = [];
+  try {
+    const pages = [];
+    for (const user of ["ann", "bob"]) {
+      const context = await chrome.browser.newContext();
+      contexts.push(context);
+      const page = await context.newPage();
+      page.on("pageerror", (e) => errors.push(`${user}: ${e}`));
+      // A browser asks for /favicon.ico by itself; any other failed load is an error.
+      page.on("response", (r) => {
+        if (r.status() >= 400 && new URL(r.url()).pathname !== "/favicon.ico") errors.push(`${user}: ${r.status()} ${r.url()}`);
+      });
+      page.on("console", (m) => {
+        if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) errors.push(`${user}: console: ${m.text()}`);
+      });
+      await page.goto(await urlOf(user));
+      pages.push(page);
+    }
+    let shown;
+    for (const page of pages) {
+      try {
+        const handle = await page.waitForFunction(
+          (s) => {
+            const who = document.querySelector("#who");
+            return who?.dataset.ids === "ann,bob" && who.dataset.status === s ? { ...who.dataset, text: who.textContent } : null;
+          },
+          status,
+          { timeout: 15_000, polling: 50 },
+        );
+        shown ??= await handle.jsonValue();
+      } catch (e) {
+        const seen = await page.evaluate(() => document.querySelector("#who")?.outerHTML ?? document.body.innerHTML.slice(0, 500));
+        throw new Error(`the page never showed ann and bob (${status}): ${seen}\n${errors.join("\n")}\n${e.message}`);
+      }
+    }
+    assert.deepEqual(errors, [], "no page error");
+    return shown;
+  } finally {
+    for (const context of contexts) await context.close();
+  }
+}
+
+before(async () => {
+  checkBuilt();
+  rmSync(PACKS, { recursive: true, force: true });
+  mkdirSync(PACKS, { recursive: true });
+  const rollcall = await pack(path.join(ROOT, "sdk"));
+  const react = await pack(path.join(ROOT, "sdk/react"));
+  tarballs = { rollcall, react };
+  relay = await startRelay();
+  chrome = await launchBrowser();
+});
+
+after(async () => {
+  await chrome?.close();
+  relay?.stop();
+});
+
+test("npm pack ships each package's npm README, both licenses, and @rollcall/react's \"use client\"", async () => {
+  const { rollcall, react } = tarballs;
+  for (const file of ["README.md", "LICENSE-MIT", "LICENSE-APACHE", "package.json", "dist/rollcall.js", "dist/rollcall.d.ts", "dist/rollcall_sdk.js", "dist/rollcall_sdk_bg.wasm"]) {
+    assert.ok(rollcall.files.includes(file), `rollcall's tarball has ${file}: ${rollcall.files}`);
+  }
+  for (const file of ["README.md", "LICENSE-MIT", "LICENSE-APACHE", "package.json", "index.js", "index.d.ts", "store.js"]) {
+    assert.ok(react.files.includes(file), `@rollcall/react's tarball has ${file}: ${react.files}`);
+  }
+  const dir = path.join(PACKS, "unpacked");
+  rmSync(dir, { recursive: true, force: true });
+  mkdirSync(dir);
+  await run("tar", ["-xzf", react.file, "-C", dir]);
+  assert.match(readFileSync(path.join(dir, "package/index.js"), "utf8"), /^"use client";\n/, "the directive is index.js's first line");
+  await run("tar", ["-xzf", rollcall.file, "-C", dir]);
+  const readme = readFileSync(path.join(dir, "package/README.md"), "utf8");
+  assert.match(readme, /npm install rollcall/, "rollcall's README is the npm one");
+  assert.doesNotMatch(readme, /DESIGN\.md|cargo |wasm-pack /, "no repository build steps in the npm README");
+  for (const name of ["package.json"]) {
+    const meta = JSON.parse(readFileSync(path.join(dir, "package", name), "utf8"));
+    assert.ok(meta.repository && meta.homepage && meta.keywords?.length, "repository, homepage and keywords");
+  }
+});
+
+test("Vite: tsc --noEmit is clean, and the production build shows who is here", async (t) => {
+  const dir = await prepare(t, "vite", [tarballs.rollcall.file]);
+  await timed(t, "tsc --noEmit", () => run(path.join(dir, "node_modules/.bin/tsc"), ["--noEmit", "-p", "."], { cwd: dir }));
+  await timed(t, "vite build", () => run(path.join(dir, "node_modules/.bin/vite"), ["build"], { cwd: dir }));
+  const assets = readdirSync(path.join(dir, "dist/assets"));
+  assert.ok(assets.some((f) => f.endsWith(".wasm")), `the wasm is emitted as an asset: ${assets}`);
+  const site = await serve(path.join(dir, "dist"));
+  try {
+    const shown = await timed(t, "two users in Chromium", () => twoUsersSeeEachOther(
+      async (user) => `${site.url}/?relay=${encodeURIComponent(relay.url)}&token=${await token(user)}`,
+      "connected",
+    ));
+    assert.equal(shown.count, "2");
+  } finally {
+    await site.close();
+  }
+});
+
+test("webpack 5: the production build of a React app with @rollcall/react shows who is here", async (t) => {
+  const dir = await prepare(t, "webpack", [tarballs.rollcall.file, tarballs.react.file]);
+  await timed(t, "webpack (production)", () => run(process.execPath, ["build.mjs"], { cwd: dir }));
+  assert.ok(readdirSync(path.join(dir, "dist")).some((f) => f.endsWith(".wasm")), "the wasm is emitted as an asset");
+  const site = await serve(path.join(dir, "dist"));
+  try {
+    const shown = await timed(t, "two users in Chromium", () => twoUsersSeeEachOther(
+      async (user) => `${site.url}/?relay=${encodeURIComponent(relay.url)}&token=${await token(user)}`,
+      "connected",
+    ));
+    assert.equal(shown.connection, "connected");
+  } finally {
+    await site.close();
+  }
+});
+
+test("Next.js App Router: a Server Component signs the token and renders PresenceProvider; next build, next start", async (t) => {
+  const dir = await prepare(t, "next", [tarballs.rollcall.file, tarballs.react.file]);
+  const env = { NEXT_TELEMETRY_DISABLED: "1" };
+  await timed(t, "next build", () => run(path.join(dir, "node_modules/.bin/next"), ["build"], { cwd: dir, env }));
+  const port = await freePort();
+  const server = spawn(path.join(dir, "node_modules/.bin/next"), ["start", "-H", "127.0.0.1", "-p", String(port)], {
+    cwd: dir,
+    env: { ...process.env, ...env, ROLLCALL_URL: relay.url, ROLLCALL_SECRET: SECRET },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  const log = [];
+  server.stdout.on("data", (d) => log.push(String(d)));
+  server.stderr.on("data", (d) => log.push(String(d)));
+  try {
+    const base = `http://127.0.0.1:${port}`;
+    const deadline = Date.now() + 30_000;
+    let html = null;
+    const started = Date.now();
+    while (html === null) {
+      try {
+        const res = await fetch(`${base}/?user=ann`);
+        html = await res.text();
+        assert.equal(res.status, 200, html.slice(0, 2000));
+      } catch (e) {
+        if (e instanceof assert.AssertionError || Date.now() > deadline) throw new Error(`${e.message}\n${log.join("")}`);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    t.diagnostic(`next start, first page: ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    // Rendered on the server: the provider's children, connecting, and no secret.
+    assert.match(html, /id="who"[^>]*data-status="connecting"/, "the server rendered the readers");
+    assert.ok(!html.includes(SECRET), "the secret stays on the server");
+    await timed(t, "two users in Chromium", () => twoUsersSeeEachOther((user) => `${base}/?user=${user}`, "connected"));
+  } finally {
+    server.kill("SIGTERM");
+  }
+});
