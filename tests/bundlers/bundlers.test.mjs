@@ -89,6 +89,18 @@ async function prepare(t, name, packages) {
   return dir;
 }
 
+/**
+ * The Next.js example of a package README: `{ path: code }` from the fenced block after
+ * each `<!-- next: PATH -->` marker.
+ */
+function nextExample(readme) {
+  const text = readFileSync(path.join(ROOT, readme), "utf8");
+  const files = {};
+  for (const [, file, code] of text.matchAll(/<!-- next: (\S+) -->\s*```\w*\n([\s\S]*?)\n```/g)) files[file] = `${code}\n`;
+  assert.ok(Object.keys(files).length > 0, `${readme} has no Next.js example`);
+  return files;
+}
+
 /** A free port on loopback. */
 function freePort() {
   return new Promise((resolve) => {
@@ -121,11 +133,18 @@ async function serve(dir) {
   return { url: `http://127.0.0.1:${server.address().port}`, close: () => new Promise((r) => server.close(r)) };
 }
 
+/** In the page: the #who element's data once it lists ann and bob with `status`. */
+function whoShowsBoth(status) {
+  const who = document.querySelector("#who");
+  return who?.dataset.ids === "ann,bob" && who.dataset.status === status ? { ...who.dataset, text: who.textContent } : null;
+}
+
 /**
- * Two users open `urlOf(user)` in their own browser profiles; each page must show
- * both, with `status`. Returns what the first page showed.
+ * Two users, each in their own browser profile, open the page `open(context, user)`
+ * names; `shows` (run in the page with `arg`) must find both in each. Returns what the
+ * first page showed.
  */
-async function twoUsersSeeEachOther(urlOf, status) {
+async function twoUsersSeeEachOther(open, shows, arg) {
   const errors = [];
   const contexts = [];
   try {
@@ -142,24 +161,17 @@ async function twoUsersSeeEachOther(urlOf, status) {
       page.on("console", (m) => {
         if (m.type() === "error" && !m.text().startsWith("Failed to load resource")) errors.push(`${user}: console: ${m.text()}`);
       });
-      await page.goto(await urlOf(user));
+      await page.goto(await open(context, user));
       pages.push(page);
     }
     let shown;
     for (const page of pages) {
       try {
-        const handle = await page.waitForFunction(
-          (s) => {
-            const who = document.querySelector("#who");
-            return who?.dataset.ids === "ann,bob" && who.dataset.status === s ? { ...who.dataset, text: who.textContent } : null;
-          },
-          status,
-          { timeout: 15_000, polling: 50 },
-        );
+        const handle = await page.waitForFunction(shows, arg, { timeout: 15_000, polling: 50 });
         shown ??= await handle.jsonValue();
       } catch (e) {
-        const seen = await page.evaluate(() => document.querySelector("#who")?.outerHTML ?? document.body.innerHTML.slice(0, 500));
-        throw new Error(`the page never showed ann and bob (${status}): ${seen}\n${errors.join("\n")}\n${e.message}`);
+        const seen = await page.evaluate(() => document.body.innerHTML.slice(0, 1000));
+        throw new Error(`the page never showed ann and bob: ${seen}\n${errors.join("\n")}\n${e.message}`);
       }
     }
     assert.deepEqual(errors, [], "no page error");
@@ -217,7 +229,8 @@ test("Vite: tsc --noEmit is clean, and the production build shows who is here", 
   const site = await serve(path.join(dir, "dist"));
   try {
     const shown = await timed(t, "two users in Chromium", () => twoUsersSeeEachOther(
-      async (user) => `${site.url}/?relay=${encodeURIComponent(relay.url)}&token=${await token(user)}`,
+      async (_, user) => `${site.url}/?relay=${encodeURIComponent(relay.url)}&token=${await token(user)}`,
+      whoShowsBoth,
       "connected",
     ));
     assert.equal(shown.count, "2");
@@ -233,7 +246,8 @@ test("webpack 5: the production build of a React app with @rollcall/react shows 
   const site = await serve(path.join(dir, "dist"));
   try {
     const shown = await timed(t, "two users in Chromium", () => twoUsersSeeEachOther(
-      async (user) => `${site.url}/?relay=${encodeURIComponent(relay.url)}&token=${await token(user)}`,
+      async (_, user) => `${site.url}/?relay=${encodeURIComponent(relay.url)}&token=${await token(user)}`,
+      whoShowsBoth,
       "connected",
     ));
     assert.equal(shown.connection, "connected");
@@ -242,8 +256,14 @@ test("webpack 5: the production build of a React app with @rollcall/react shows 
   }
 });
 
-test("Next.js App Router: a Server Component signs the token and renders PresenceProvider; next build, next start", async (t) => {
+test("Next.js App Router: the READMEs' Server Component signs the token and renders PresenceProvider; next build, next start", async (t) => {
+  const example = nextExample("sdk/react/README.md");
+  assert.deepEqual(nextExample("sdk/README.md"), example, "both READMEs show the same Next.js example");
   const dir = await prepare(t, "next", [tarballs.rollcall.file, tarballs.react.file]);
+  for (const [file, code] of Object.entries(example)) {
+    mkdirSync(path.dirname(path.join(dir, file)), { recursive: true });
+    writeFileSync(path.join(dir, file), code);
+  }
   const env = { NEXT_TELEMETRY_DISABLED: "1" };
   await timed(t, "next build", () => run(path.join(dir, "node_modules/.bin/next"), ["build"], { cwd: dir, env }));
   const port = await freePort();
@@ -262,7 +282,7 @@ test("Next.js App Router: a Server Component signs the token and renders Presenc
     const started = Date.now();
     while (html === null) {
       try {
-        const res = await fetch(`${base}/?user=ann`);
+        const res = await fetch(base, { headers: { cookie: "user=ann" } });
         html = await res.text();
         assert.equal(res.status, 200, html.slice(0, 2000));
       } catch (e) {
@@ -272,9 +292,21 @@ test("Next.js App Router: a Server Component signs the token and renders Presenc
     }
     t.diagnostic(`next start, first page: ${((Date.now() - started) / 1000).toFixed(1)} s`);
     // Rendered on the server: the provider's children, connecting, and no secret.
-    assert.match(html, /id="who"[^>]*data-status="connecting"/, "the server rendered the readers");
+    assert.match(html, /<p aria-busy="true">0<!-- --> online: <\/p>/, "the server rendered the client component, connecting");
     assert.ok(!html.includes(SECRET), "the secret stays on the server");
-    await timed(t, "two users in Chromium", () => twoUsersSeeEachOther((user) => `${base}/?user=${user}`, "connected"));
+    const shown = await timed(t, "two users in Chromium", () =>
+      twoUsersSeeEachOther(
+        async (context, user) => {
+          await context.addCookies([{ name: "user", value: user, url: base }]);
+          return base;
+        },
+        () => {
+          const p = document.querySelector("main p, body p");
+          const text = p?.textContent ?? "";
+          return p?.getAttribute("aria-busy") === "false" && text.startsWith("2 online: ") && text.includes("user ann") && text.includes("user bob") ? text : null;
+        },
+      ));
+    assert.match(shown, /^2 online: user (ann|bob), user (ann|bob)$/);
   } finally {
     server.kill("SIGTERM");
   }
