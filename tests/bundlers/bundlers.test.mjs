@@ -1,12 +1,13 @@
 // The npm packages as a new user meets them: `npm pack` of rollcall (sdk/) and
 // @rollcall/react (sdk/react/), installed by file into fresh apps built for production
 // with Vite (TypeScript, checked by tsc), webpack 5 and Next.js (App Router, a Server
-// Component that signs the token and renders PresenceProvider). Each build runs in
+// Component that signs the token and renders PresenceProvider; built with Turbopack and
+// with webpack). Each build runs in
 // Chromium against a real relay: two users see each other.
 //
 // Bounded: the bundlers (pinned in apps/*/package-lock.json) are installed once under
 // .cache/ (gitignored) and only again when a lockfile changes; a warm run takes about
-// a minute, most of it `next build`.
+// a minute and a half, most of it the two `next build`s.
 //
 // Needs `cargo build -p rollcall-relay` and `bash sdk/build.sh` first.
 
@@ -256,7 +257,11 @@ test("webpack 5: the production build of a React app with @rollcall/react shows 
   }
 });
 
-test("Next.js App Router: the READMEs' Server Component signs the token and renders PresenceProvider; next build, next start", async (t) => {
+/**
+ * The READMEs' Next.js example in a fresh App Router app, built by `next build` with
+ * `args` (Turbopack by default, `--webpack` for webpack) and served by `next start`.
+ */
+async function nextApp(t, args) {
   const example = nextExample("sdk/react/README.md");
   assert.deepEqual(nextExample("sdk/README.md"), example, "both READMEs show the same Next.js example");
   const dir = await prepare(t, "next", [tarballs.rollcall.file, tarballs.react.file]);
@@ -265,7 +270,7 @@ test("Next.js App Router: the READMEs' Server Component signs the token and rend
     writeFileSync(path.join(dir, file), code);
   }
   const env = { NEXT_TELEMETRY_DISABLED: "1" };
-  await timed(t, "next build", () => run(path.join(dir, "node_modules/.bin/next"), ["build"], { cwd: dir, env }));
+  await timed(t, ["next build", ...args].join(" "), () => run(path.join(dir, "node_modules/.bin/next"), ["build", ...args], { cwd: dir, env }));
   const port = await freePort();
   const server = spawn(path.join(dir, "node_modules/.bin/next"), ["start", "-H", "127.0.0.1", "-p", String(port)], {
     cwd: dir,
@@ -310,4 +315,9 @@ test("Next.js App Router: the READMEs' Server Component signs the token and rend
   } finally {
     server.kill("SIGTERM");
   }
-});
+}
+
+test("Next.js App Router with Turbopack: the READMEs' Server Component signs the token and renders PresenceProvider; next build, next start", (t) =>
+  nextApp(t, []));
+
+test("Next.js App Router with webpack: the same app, next build --webpack, next start", (t) => nextApp(t, ["--webpack"]));
