@@ -147,6 +147,7 @@ Channel.prototype.enter = function (meta) {
 };
 
 Channel.prototype.leave = function () {
+  const left = leave.call(this);
   unwatch(tabs.get(this), this.name);
-  return leave.call(this);
+  return left;
 };

@@ -6,7 +6,7 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { checkBuilt, startRelay, startSite, launchBrowser, openTab, token, pageErrors } from "./harness.mjs";
+import { checkBuilt, startRelay, startSite, launchBrowser, openTab, token, hold, pageErrors } from "./harness.mjs";
 
 let relay;
 let site;
@@ -92,6 +92,31 @@ test("a channel watched before enter, with someone in it already, shows this use
   } finally {
     await context.close();
     await other.close();
+  }
+});
+
+test("the watch an enter holds ends with the leave: an entered channel stops being watched unless the page subscribed", async () => {
+  const context = await chrome.browser.newContext();
+  try {
+    const tab = await openTab(context, site);
+    const sent = [];
+    tab.page.on("websocket", (ws) => ws.on("framesent", ({ payload }) => sent.push(JSON.parse(String(payload)))));
+    await tab.connect({ url: relay.url, token: await token("jo") });
+    const frames = (ch) => sent.filter((f) => f.ch === ch).map((f) => f.type);
+    // Entered only: subscribed for the enter, unsubscribed by the leave.
+    const read = await enterAndRead(tab, "/enter/only");
+    assert.deepEqual(read.users, ["jo"]);
+    await tab.page.evaluate(() => window.t.presence.channel("/enter/only").leave());
+    for (let i = 0; i < 50 && !frames("/enter/only").includes("unsubscribe"); i++) await hold(20, "the frame event comes after the send");
+    assert.deepEqual(frames("/enter/only").filter((t) => t !== "update"), ["subscribe", "enter", "leave", "unsubscribe"]);
+    // Subscribed by the page too: the leave keeps the page's watch.
+    await enterAndRead(tab, "/enter/watched", { watch: true });
+    await tab.page.evaluate(() => window.t.presence.channel("/enter/watched").leave());
+    const count = await tab.page.evaluate(() => window.t.presence.channel("/enter/watched").count);
+    assert.ok(!frames("/enter/watched").includes("unsubscribe"), JSON.stringify(frames("/enter/watched")));
+    assert.equal(typeof count, "number");
+  } finally {
+    await context.close();
   }
 });
 
