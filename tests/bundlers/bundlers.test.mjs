@@ -1,9 +1,10 @@
 // The npm packages as a new user meets them: `npm pack` of rollcall (sdk/) and
-// @rollcall/react (sdk/react/), installed by file into fresh apps built for production
-// with Vite (TypeScript, checked by tsc), webpack 5 and Next.js (App Router, a Server
-// Component that signs the token and renders PresenceProvider; built with Turbopack and
-// with webpack). Each build runs in
-// Chromium against a real relay: two users see each other.
+// @rollcall/react (sdk/react/). The tarballs are installed by file into fresh apps built
+// for production with Vite (TypeScript, checked by tsc), webpack 5 and Next.js (App
+// Router: the READMEs' Server Component that signs the token and renders
+// PresenceProvider, built with Turbopack and with webpack), and unpacked under a page
+// that uses the README's import map, with no bundler. Each runs in Chromium against a
+// real relay: two users see each other.
 //
 // Bounded: the bundlers (pinned in apps/*/package-lock.json) are installed once under
 // .cache/ (gitignored) and only again when a lockfile changes; a warm run takes about
@@ -218,6 +219,44 @@ test("npm pack ships each package's npm README, both licenses, and @rollcall/rea
   for (const name of ["package.json"]) {
     const meta = JSON.parse(readFileSync(path.join(dir, "package", name), "utf8"));
     assert.ok(meta.repository && meta.homepage && meta.keywords?.length, "repository, homepage and keywords");
+  }
+});
+
+test("no bundler: the npm README's import map loads the packed dist/ in a page that shows who is here", async (t) => {
+  const readme = readFileSync(path.join(ROOT, "sdk/README.md"), "utf8");
+  const block = /<!-- example: import-map -->\s*```html\n([\s\S]*?)\n```/.exec(readme);
+  assert.ok(block, "sdk/README.md has the import-map example");
+  // A site as the README describes it: the package's files under /node_modules/rollcall/,
+  // and the page's own bits (its #online element, its getToken) around the example.
+  const site = path.join(CACHE, "importmap");
+  rmSync(site, { recursive: true, force: true });
+  mkdirSync(path.join(site, "node_modules/rollcall"), { recursive: true });
+  await run("tar", ["-xzf", tarballs.rollcall.file, "-C", path.join(site, "node_modules/rollcall"), "--strip-components=1"]);
+  const page = (user) => `<!doctype html><meta charset="utf-8"><p id="online"></p>
+<script>window.getToken = async () => (await fetch("/token?user=${user}")).text();</script>
+${block[1].replace("https://presence.example.com", relay.url)}\n`;
+  writeFileSync(path.join(site, "ann.html"), page("ann"));
+  writeFileSync(path.join(site, "bob.html"), page("bob"));
+  const server = createServer(async (req, res) => {
+    const url = new URL(req.url, "http://x");
+    if (url.pathname === "/token") return res.end(await token(url.searchParams.get("user")));
+    if (url.pathname === "/favicon.ico") return res.writeHead(204).end();
+    const file = path.join(site, path.normalize(url.pathname));
+    if (!file.startsWith(site) || !existsSync(file)) return res.writeHead(404).end("not found");
+    res.writeHead(200, { "content-type": TYPES[path.extname(file)] ?? "application/octet-stream" });
+    res.end(readFileSync(file));
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const base = `http://127.0.0.1:${server.address().port}`;
+  try {
+    const shown = await timed(t, "two users in Chromium", () =>
+      twoUsersSeeEachOther(
+        async (_, user) => `${base}/${user}.html`,
+        () => (document.querySelector("#online")?.textContent === "2 online" ? "2 online" : null),
+      ));
+    assert.equal(shown, "2 online");
+  } finally {
+    await new Promise((r) => server.close(r));
   }
 });
 
