@@ -139,8 +139,8 @@ export interface Channel {
   readonly name: string;
   /**
    * Appear in the channel. Resolves once the channel's state is in and shows this user:
-   * `count` and `users` read right after `await channel.enter()` are true (this user
-   * included; in a follower tab whose token is a function, the count is). Entering
+   * `count` and `users` read right after `await channel.enter()` are true, this user
+   * included (in every tab, whichever holds the connection). Entering
    * also watches the channel until `leave()`, so they stay true. Rejects with a
    * RollcallError (e.g. "forbidden_enter"); on a channel this user may enter but not
    * view, or when the state takes longer than 10 s, resolves once the relay accepted

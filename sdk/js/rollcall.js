@@ -93,8 +93,9 @@ export async function connect(options) {
 }
 
 // A channel's state is in, with this user in it once entered: its count counts them,
-// and its list (unless count-only) shows them. Without a known id (a follower tab whose
-// token function the leader tab calls), a count is enough.
+// and its list (unless count-only) shows them. Every tab reads its token at connect()
+// (the first one decides which tabs share a connection), so the id is known unless the
+// token's payload cannot be read; then a count is enough.
 function shows(state, id) {
   if (state.count < 1) return false;
   if (id === null || state.users.length === 0) return true;

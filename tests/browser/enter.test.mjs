@@ -70,7 +70,7 @@ test("right after await enter(), count and users include this user, in the leade
   }
 });
 
-test("a channel watched before enter, with someone in it already, shows this user too once enter resolves", async () => {
+test("a channel watched before enter, with someone in it already, shows this user too once enter resolves, in a follower tab with a token function", async () => {
   const other = await chrome.browser.newContext();
   const context = await chrome.browser.newContext();
   try {
@@ -78,15 +78,16 @@ test("a channel watched before enter, with someone in it already, shows this use
     const gus = await openTab(other, site);
     await gus.connect({ url: relay.url, token: await token("gus") });
     assert.deepEqual(await gus.enter(name), { ok: true });
+    const jwt = await token("hedy");
+    const leader = await openTab(context, site);
+    await leader.connect({ url: relay.url, token: jwt });
+    // A follower tab with a token function: this user is learnt from the token it returns.
     const tab = await openTab(context, site);
-    // A token function: this user is learnt from the token it returns.
-    await tab.page.evaluate(
-      async ([url, jwt]) => { await window.t.connect({ url, token: async () => jwt }); },
-      [relay.url, await token("hedy")],
-    );
+    await tab.page.evaluate(async ([url, t]) => { await window.t.connect({ url, token: async () => t }); }, [relay.url, jwt]);
     await tab.watch(name);
     await tab.waitForState(name, (s) => s.count === 1, 5_000, "gus is there before hedy enters");
     const read = await enterAndRead(tab, name, { watch: true });
+    assert.equal(read.isLeader, false);
     assert.equal(read.count, 2, JSON.stringify(read));
     assert.deepEqual(read.users.sort(), ["gus", "hedy"]);
   } finally {
