@@ -140,11 +140,10 @@ export interface Channel {
   /**
    * Appear in the channel. Resolves once the channel's state is in and shows this user:
    * `count` and `users` read right after `await channel.enter()` are true, this user
-   * included (in every tab, whichever holds the connection). Entering
-   * also watches the channel until `leave()`, so they stay true. Rejects with a
-   * RollcallError (e.g. "forbidden_enter"); on a channel this user may enter but not
-   * view, or when the state takes longer than 10 s, resolves once the relay accepted
-   * the enter.
+   * included, in every tab. Entering also watches the channel until `leave()`, so they
+   * stay true. Rejects with a RollcallError (e.g. "forbidden_enter"); on a channel this
+   * user may enter but not view, or when the state takes longer than 10 s, resolves
+   * once the relay accepted the enter.
    */
   enter(meta?: Meta): Promise<void>;
   /** Replace this presence's meta; others see an "update". */
