@@ -138,12 +138,12 @@ export interface RollcallError extends Error {
 export interface Channel {
   readonly name: string;
   /**
-   * Appear in the channel. Resolves once the channel's state is in and shows this user:
-   * `count` and `users` read right after `await channel.enter()` are true, this user
-   * included, in every tab. Entering also watches the channel until `leave()`, so they
-   * stay true. Rejects with a RollcallError (e.g. "forbidden_enter"); on a channel this
-   * user may enter but not view, or when the state takes longer than 10 s, resolves
-   * once the relay accepted the enter.
+   * Appear in the channel. Resolves once the relay accepted it; on a channel this tab
+   * watches (`subscribe`), once its state is in and shows this user, so `count` and
+   * `users` read right after `await channel.enter()` are true, this user included, in
+   * every tab. Entering is not watching: an entered channel nobody in the tab watches
+   * gets no state. Rejects with a RollcallError (e.g. "forbidden_enter"); when the state
+   * takes longer than 10 s, resolves with the relay's acceptance.
    */
   enter(meta?: Meta): Promise<void>;
   /** Replace this presence's meta; others see an "update". */

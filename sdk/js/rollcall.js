@@ -48,7 +48,7 @@ function subjectOf(token) {
   }
 }
 
-/** What this file knows of each channel handle's presence: `{ id, watches }`. */
+/** What this file knows of each channel handle's presence: `{ id, watching }`. */
 const tabs = new WeakMap();
 
 const channel = Presence.prototype.channel;
@@ -58,6 +58,27 @@ Presence.prototype.channel = function (...args) {
   return handle;
 };
 
+// Which channels the page watches in this tab (subscriptions by name), so that
+// `enter()` knows whether a state is coming at all.
+const subscribe = Channel.prototype.subscribe;
+Channel.prototype.subscribe = function (...args) {
+  const stop = subscribe.apply(this, args);
+  const tab = tabs.get(this);
+  if (!tab || typeof stop !== "function") return stop;
+  const name = this.name;
+  tab.watching.set(name, (tab.watching.get(name) ?? 0) + 1);
+  let live = true;
+  return (...rest) => {
+    if (live) {
+      live = false;
+      const left = tab.watching.get(name) - 1;
+      if (left > 0) tab.watching.set(name, left);
+      else tab.watching.delete(name);
+    }
+    return stop(...rest);
+  };
+};
+
 /**
  * Connect this tab to a relay. Resolves once this tab knows whether it holds the
  * browser's connection; `presence.ready` settles with the relay's welcome.
@@ -65,9 +86,9 @@ Presence.prototype.channel = function (...args) {
  */
 export async function connect(options) {
   await preload();
-  // `id`: this user, from the token given or fetched; `watches`: by channel name, the
-  // subscription an enter holds until the leave (whichever handle of it leaves).
-  const tab = { id: null, watches: new Map() };
+  // `id`: this user, from the token given or fetched; `watching`: subscriptions by
+  // channel name.
+  const tab = { id: null, watching: new Map() };
   const note = (token) => {
     if (typeof token === "string") tab.id = subjectOf(token) ?? tab.id;
   };
@@ -102,26 +123,20 @@ function shows(state, id) {
   return state.users.some((user) => user.id === id);
 }
 
-/** Stop the subscription an enter of `name` holds, if any. */
-function unwatch(tab, name) {
-  tab?.watches.get(name)?.();
-  tab?.watches.delete(name);
-}
-
-// `enter()` resolves with the relay's ok; the snapshot and the diff that shows this
-// user come just after it. Resolve once they are in, so `count` and `users` read right
-// after `await channel.enter()` are true. Entering watches the channel (until `leave()`):
-// they stay valid for as long as the page is in it.
+// `enter()` resolves with the relay's ok; on a channel the page watches, the snapshot and
+// the diff that shows this user come just after it. Resolve once they are in, so `count`
+// and `users` read right after `await channel.enter()` are true. A channel the page does
+// not watch gets no state (entering is not watching: a "who is online" channel that
+// every page enters and few watch costs one frame per change, not one per member), so
+// there `enter()` resolves with the ok.
 const enter = Channel.prototype.enter;
-const leave = Channel.prototype.leave;
 
 Channel.prototype.enter = function (meta) {
   const handle = this;
   const tab = tabs.get(handle);
-  const name = handle.name;
-  const watched = tab?.watches.has(name) ?? true;
-  if (!watched) tab.watches.set(name, handle.subscribe(() => {}));
-  return enter.call(handle, meta).then(
+  const entered = enter.call(handle, meta);
+  if (!tab?.watching.has(handle.name)) return entered;
+  return entered.then(
     () =>
       new Promise((resolve) => {
         let stops = [];
@@ -135,20 +150,11 @@ Channel.prototype.enter = function (meta) {
         const timer = setTimeout(done, FIRST_STATE_MS);
         stops.push(handle.on("error", done));
         // Called at once when the state is known already (another tab, an earlier watch).
-        stops.push(handle.subscribe((state) => {
-          if (shows(state, tab?.id ?? null)) queueMicrotask(done);
-        }));
+        stops.push(
+          subscribe.call(handle, (state) => {
+            if (shows(state, tab.id)) queueMicrotask(done);
+          }),
+        );
       }),
-    (error) => {
-      // A refused enter does not keep the watch it started.
-      if (!watched) unwatch(tab, name);
-      throw error;
-    },
   );
-};
-
-Channel.prototype.leave = function () {
-  const left = leave.call(this);
-  unwatch(tabs.get(this), this.name);
-  return left;
 };
