@@ -137,7 +137,14 @@ export interface RollcallError extends Error {
 
 export interface Channel {
   readonly name: string;
-  /** Appear in the channel. Rejects with a RollcallError (e.g. "forbidden_enter"). */
+  /**
+   * Appear in the channel. Resolves once the relay accepted it; on a channel this tab
+   * watches (`subscribe`), once its state is in and shows this user, so `count` and
+   * `users` read right after `await channel.enter()` are true, this user included, in
+   * every tab. Entering is not watching: an entered channel nobody in the tab watches
+   * gets no state. Rejects with a RollcallError (e.g. "forbidden_enter"); when the state
+   * takes longer than 10 s, resolves with the relay's acceptance.
+   */
   enter(meta?: Meta): Promise<void>;
   /** Replace this presence's meta; others see an "update". */
   update(meta: Meta): Promise<void>;
@@ -191,5 +198,17 @@ export interface Presence {
   readonly tabId: string;
 }
 
-/** Connect this tab. Loads the WebAssembly on first use. */
+/**
+ * Connect this tab. Loads the WebAssembly if `preload()` (or importing this module in
+ * a page) has not already.
+ */
 export function connect(options: ConnectOptions): Promise<Presence>;
+
+/**
+ * Fetch and compile the WebAssembly now, once per page. Importing `rollcall` in a
+ * browser page already starts it, so a framework that connects only after hydration
+ * does not wait for the download; call it yourself to start earlier still (e.g. from a
+ * route's loader). Rejects with a RollcallError "wasm_unavailable" when the module
+ * cannot be loaded; the next call (or `connect()`) tries again.
+ */
+export function preload(): Promise<void>;

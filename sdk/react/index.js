@@ -1,3 +1,5 @@
+"use client";
+
 // @rollcall/react: who is here right now, as React hooks.
 //
 // <PresenceProvider> holds one rollcall connection for its tree (and the SDK shares it
@@ -5,7 +7,10 @@
 // read and write channels through the provider's store (store.js), which counts hooks
 // per channel so that StrictMode and re-mounts show nothing to other users.
 //
-// Plain ES module, no JSX: it ships as written. Types are in index.d.ts.
+// Plain ES module, no JSX: it ships as written. Types are in index.d.ts. The directive
+// above marks it as client code for React Server Components: a Server Component (a
+// Next.js App Router page) may render <PresenceProvider> and pass it props; its hooks
+// run in the browser.
 
 import {
   createContext,

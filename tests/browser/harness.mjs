@@ -113,6 +113,20 @@ export async function startRelay({ listen = "127.0.0.1:0", secret = SECRET, conf
   };
 }
 
+/** A relay that can be stopped (`halt()`) and started again on the same port (`start()`). */
+export async function restartableRelay() {
+  let current = await startRelay();
+  const listen = new URL(current.url).host;
+  return {
+    url: current.url,
+    halt: () => current.halt(),
+    async start() {
+      current = await startRelay({ listen });
+    },
+    stop: () => current.stop(),
+  };
+}
+
 const TYPES = { ".js": "text/javascript", ".wasm": "application/wasm", ".ts": "text/plain", ".html": "text/html" };
 
 /** The test page at `/` and sdk/dist at `/sdk/`, on its own port (another origin). */

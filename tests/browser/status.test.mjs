@@ -7,7 +7,8 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import {
-  checkBuilt, startRelay, startSite, startProxy, launchBrowser, openTab, token, hold, SLACK_MS, pageErrors,
+  checkBuilt, startRelay, restartableRelay, startSite, startProxy, launchBrowser, openTab, token, hold, TIMING, SLACK_MS,
+  pageErrors,
 } from "./harness.mjs";
 
 let site;
@@ -23,20 +24,6 @@ after(async () => {
   await chrome?.close();
   await site?.close();
 });
-
-/** A relay restarted in place (same port) by `restart()`, or stopped by `halt()`. */
-async function restartableRelay() {
-  let current = await startRelay();
-  const listen = new URL(current.url).host;
-  return {
-    url: current.url,
-    halt: () => current.halt(),
-    async start() {
-      current = await startRelay({ listen });
-    },
-    stop: () => current.stop(),
-  };
-}
 
 /**
  * A tab connected to `url` that records `presence.status` right after connect() and
@@ -140,6 +127,30 @@ test("a connection cut under the page shows reconnecting, then connected once it
     await tab.waitForStatus("connected", 10_000, "the next attempt goes through");
     const seen = runs(await tab.statuses());
     assert.deepEqual(seen, ["connecting", "connected", "reconnecting", "connected"], JSON.stringify(seen));
+  } finally {
+    await context.close();
+    proxy.close();
+    relay.stop();
+  }
+});
+
+// A network that stalls without closing anything (the proxy stops forwarding, as a
+// dropped Wi-Fi or a sleeping NAT does) reaches the page as nothing at all: the relay
+// sends no frame the SDK waits for (its pings are answered by the browser, unseen by
+// JS), so no rule in rollcall-core can tell a stalled socket from a quiet channel.
+// Reported, not yet ruled: it needs the relay to answer check-ins (or an idle frame)
+// and the client to reconnect when that answer is late.
+test("a stalled network shows reconnecting within the lease timeout, then connected once it flows again", {
+  todo: "the SDK cannot see a stalled socket: no frame of the relay is awaited (rollcall-core client::Link)",
+}, async () => {
+  const relay = await startRelay();
+  const proxy = await startProxy(relay.url);
+  const context = await chrome.browser.newContext();
+  try {
+    const tab = await statusTab(context, proxy.url, await token("sten"));
+    await tab.waitForStatus("connected", 5_000, "the welcome through the proxy");
+    proxy.freeze();
+    await tab.waitForStatus("reconnecting", TIMING.lease_timeout_ms + SLACK_MS, "nothing came from the relay for the lease timeout");
   } finally {
     await context.close();
     proxy.close();

@@ -12,7 +12,9 @@
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { checkBuilt, startRelay, launchBrowser, hold, SLACK_MS, LIST_CAP } from "../browser/harness.mjs";
+import {
+  checkBuilt, startRelay, restartableRelay, startProxy, launchBrowser, hold, SLACK_MS, LIST_CAP,
+} from "../browser/harness.mjs";
 import { buildApp, startAppSite } from "./app.mjs";
 
 /** First state of a page: the app boots, loads the wasm and connects. */
@@ -51,19 +53,22 @@ async function until(page, fn, arg, ms, why) {
   }
 }
 
-/** A user with the app open in a browser profile of their own. */
-async function open(sub, { secret = "right" } = {}) {
-  const context = await chrome.browser.newContext();
+/**
+ * A user with the app open in a browser profile of their own, or in another tab of
+ * `context`; `at`: the app served for another relay (startAppSite).
+ */
+async function open(sub, { secret = "right", at = site, context } = {}) {
+  context ??= await chrome.browser.newContext();
   await context.addCookies([
-    { name: "user", value: sub, url: site.url },
-    { name: "secret", value: secret, url: site.url },
+    { name: "user", value: sub, url: at.url },
+    { name: "secret", value: secret, url: at.url },
   ]);
   const page = await context.newPage();
   const sockets = [];
   const errors = [];
   page.on("websocket", (ws) => sockets.push(ws));
   page.on("pageerror", (e) => errors.push(String(e)));
-  await page.goto(site.url);
+  await page.goto(at.url);
   await until(page, () => Boolean(window.t?.owner), null, BOOT_MS, `${sub}'s app boots`);
   const person = {
     sub,
@@ -430,4 +435,83 @@ test("the addon README's status component renders the service's tracked status: 
   const status = await ola.page.evaluate(() => window.t.presence().status);
   assert.equal(status, "connected");
   await close(ola);
+});
+
+/** A page whose status component (part "s") records every text it shows. */
+async function withStatus(person) {
+  await person.add("s", "status");
+  await person.page.evaluate(() => window.t.watchText("s"));
+  const shows = (text, ms, why) => until(person.page, (want) => window.t.shown("s")?.text === want, text, ms, why);
+  const texts = () => person.page.evaluate(() => window.t.texts.s);
+  return { shows, texts };
+}
+
+test("the service's tracked status through a relay restart: connected, reconnecting…, connected", async () => {
+  const restarting = await restartableRelay();
+  const at = await startAppSite(restarting.url);
+  try {
+    const rue = await open("rue", { at });
+    const { shows, texts } = await withStatus(rue);
+    await rue.add("p", "who", "/topic/restart");
+    await rue.sees("p", ["user rue"], BOOT_MS, "rue entered");
+    await shows("connected", SEEN_MS, "the welcome");
+    await restarting.halt();
+    await shows("reconnecting…", SEEN_MS, "the relay is gone");
+    await until(rue.page, () => typeof window.t.presence().retryAt === "number", null, SEEN_MS, "the next attempt's time is tracked");
+    await restarting.start();
+    await shows("connected", 20_000, "the relay is back on its port");
+    await rue.sees("p", ["user rue"], BOOT_MS, "rue is shown again");
+    const seen = await texts();
+    assert.deepEqual(seen.slice(seen.indexOf("connected")), ["connected", "reconnecting…", "connected"], JSON.stringify(seen));
+    assert.equal(await rue.page.evaluate(() => window.t.presence().retryAt), null, "no next attempt once connected");
+    await close(rue);
+  } finally {
+    await at.close();
+    restarting.stop();
+  }
+});
+
+test("the service's tracked status through a connection cut under the page: reconnecting…, then connected", async () => {
+  const proxy = await startProxy(relay.url);
+  const at = await startAppSite(proxy.url);
+  try {
+    const cy = await open("cy", { at });
+    const { shows, texts } = await withStatus(cy);
+    await cy.add("p", "who", "/topic/cut");
+    await cy.sees("p", ["user cy"], BOOT_MS, "cy entered through the proxy");
+    await shows("connected", SEEN_MS, "the welcome");
+    proxy.drop();
+    await shows("reconnecting…", SEEN_MS, "the socket was cut");
+    await shows("connected", BOOT_MS, "the next attempt goes through");
+    const seen = await texts();
+    assert.deepEqual(seen.slice(seen.indexOf("connected")), ["connected", "reconnecting…", "connected"], JSON.stringify(seen));
+    await close(cy);
+  } finally {
+    await at.close();
+    proxy.close();
+  }
+});
+
+test("the service's tracked status in the tabs that stay when the leader tab closes: never reconnecting", async () => {
+  const context = await chrome.browser.newContext();
+  const tabs = [];
+  const statuses = [];
+  for (let i = 0; i < 3; i++) {
+    const tab = await open("lev", { context });
+    const status = await withStatus(tab);
+    await tab.add("p", "who", "/topic/handover");
+    await status.shows("connected", BOOT_MS, `tab ${i} is told the leader's status`);
+    tabs.push(tab);
+    statuses.push(status);
+  }
+  assert.equal(tabs[0].sockets.length, 1, "the first tab holds the connection");
+  await tabs[0].page.close();
+  await hold(SLACK_MS, "a reconnecting status would show while the new leader connects");
+  assert.equal(tabs.slice(1).filter((tab) => tab.sockets.length === 1).length, 1, "one of the others took the connection over");
+  for (const i of [1, 2]) {
+    const seen = await statuses[i].texts();
+    assert.deepEqual(seen.slice(seen.indexOf("connected")), ["connected"], `tab ${i}: no reconnecting: ${JSON.stringify(seen)}`);
+    assert.deepEqual(tabs[i].errors, []);
+  }
+  await context.close();
 });

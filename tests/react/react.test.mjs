@@ -12,7 +12,8 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
 import {
-  checkBuilt, startRelay, startSite, launchBrowser, openTab, token, hold, TIMING, SLACK_MS, LIST_CAP,
+  checkBuilt, startRelay, restartableRelay, startSite, startProxy, launchBrowser, openTab, token, hold, TIMING, SLACK_MS,
+  LIST_CAP,
 } from "../browser/harness.mjs";
 import { HERE, bundle, scratch, serve } from "./site.mjs";
 
@@ -52,7 +53,7 @@ after(async () => {
  * `{ kind: "room" | "count", id, channel, enter?, meta? }` under one provider, in an
  * <Activity> if `hidden` is a boolean.
  */
-async function user(sub, parts, { claims, strict = false, secret, context, hidden, react = 19, tokens } = {}) {
+async function user(sub, parts, { claims, strict = false, secret, context, hidden, react = 19, tokens, url = relay.url } = {}) {
   context ??= await chrome.browser.newContext();
   const page = await context.newPage();
   const errors = [];
@@ -69,7 +70,7 @@ async function user(sub, parts, { claims, strict = false, secret, context, hidde
   // `tokens`: the token function's answers, in the page as `window.freshToken`.
   if (tokens) await page.exposeFunction("freshToken", tokens);
   const jwt = tokens ? "function" : await token(sub, claims, secret ? { secret } : undefined);
-  await page.evaluate(([scene, s]) => window.app.mount(scene, { strict: s }), [{ url: relay.url, token: jwt, parts, hidden }, strict]);
+  await page.evaluate(([scene, s]) => window.app.mount(scene, { strict: s }), [{ url, token: jwt, parts, hidden }, strict]);
   return {
     context,
     page,
@@ -454,4 +455,65 @@ test("usePresenceStatus shows connecting, connected, offline while the browser i
   assert.equal(await ola.page.textContent("#s"), "connected");
   assert.deepEqual(ola.errors, []);
   await ola.context.close();
+});
+
+/** The statuses a part rendered, each once per run of equal ones. */
+async function statusRuns(person, id) {
+  return (await person.renders(id)).map((r) => r.status).filter((s, i, all) => i === 0 || all[i - 1] !== s);
+}
+
+test("usePresenceStatus through a relay restart: connected, reconnecting with the next attempt's time, connected", async () => {
+  const restarting = await restartableRelay();
+  try {
+    const rex = await user("rex", [{ kind: "status", id: "s" }, room("r", "/room/restart")], { url: restarting.url });
+    await rex.waitFor("s", (s) => s.status === "connected", FIRST_STATE_MS, "the welcome");
+    await restarting.halt();
+    await rex.waitFor("s", (s) => s.status === "reconnecting" && typeof s.retryAt === "number", SLACK_MS, "the relay is gone: the next attempt's time");
+    await restarting.start();
+    await rex.waitFor("s", (s) => s.status === "connected", 20_000, "the relay is back on its port");
+    await rex.waitFor("r", (r) => r.status === "connected" && r.users.some((u) => u.id === "rex"), FIRST_STATE_MS, "the channel is shown again");
+    assert.deepEqual(await statusRuns(rex, "s"), ["connecting", "connected", "reconnecting", "connected"]);
+    assert.equal(await rex.page.textContent("#s"), "connected");
+    assert.deepEqual(rex.errors, []);
+    await rex.context.close();
+  } finally {
+    restarting.stop();
+  }
+});
+
+test("usePresenceStatus through a connection cut under the page: reconnecting, then connected", async () => {
+  const proxy = await startProxy(relay.url);
+  try {
+    const cid = await user("cid", [{ kind: "status", id: "s" }, room("r", "/room/cut")], { url: proxy.url });
+    await cid.waitFor("s", (s) => s.status === "connected", FIRST_STATE_MS, "the welcome through the proxy");
+    proxy.drop();
+    await cid.waitFor("s", (s) => s.status === "reconnecting", SLACK_MS, "the socket was cut");
+    await cid.waitFor("s", (s) => s.status === "connected", FIRST_STATE_MS, "the next attempt goes through");
+    assert.deepEqual(await statusRuns(cid, "s"), ["connecting", "connected", "reconnecting", "connected"]);
+    assert.deepEqual(cid.errors, []);
+    await cid.context.close();
+  } finally {
+    proxy.close();
+  }
+});
+
+test("usePresenceStatus in the tabs that stay when the leader tab closes: connected throughout, never reconnecting", async () => {
+  const context = await chrome.browser.newContext();
+  const tabs = [];
+  for (let i = 0; i < 3; i++) {
+    tabs.push(await user("lea", [{ kind: "status", id: "s" }, room("r", "/room/handover")], { context }));
+    await tabs[i].waitFor("s", (s) => s.status === "connected", FIRST_STATE_MS, `tab ${i} is told the leader's status`);
+  }
+  const [first, ...rest] = tabs;
+  assert.equal(first.sockets.length, 1, "the first tab holds the connection");
+  await first.page.close();
+  await hold(SLACK_MS, "a reconnecting status would show while the new leader connects");
+  assert.equal(rest.filter((tab) => tab.sockets.length === 1).length, 1, "one of the others took the connection over");
+  for (const tab of rest) {
+    const runs = await statusRuns(tab, "s");
+    assert.deepEqual(runs.slice(runs.indexOf("connected")), ["connected"], `no reconnecting: ${JSON.stringify(runs)}`);
+    assert.equal(await tab.page.textContent("#s"), "connected");
+    assert.deepEqual(tab.errors, []);
+  }
+  await context.close();
 });
