@@ -29,6 +29,7 @@ use rollcall_core::roster::ConnId;
 use rollcall_core::timing;
 use serde_json::{json, Map, Value};
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::time::Duration;
 use tokio_websockets::Message;
 
@@ -62,7 +63,15 @@ struct Closing {
     message: String,
 }
 
-async fn run(app: AppState, mut ws: WebSocket, key: String, protocol: Option<String>) {
+/// One Pusher connection. As for the native one (ws.rs), the size of this future is
+/// memory per connection: the socket is boxed before the async part (an async fn holds
+/// its arguments twice), and a frame's handling and the closing run in boxed futures
+/// that are freed when done.
+fn run(app: AppState, ws: WebSocket, key: String, protocol: Option<String>) -> impl Future<Output = ()> {
+    serve(app, Box::new(ws), key, protocol)
+}
+
+async fn serve(app: AppState, mut ws: Box<WebSocket>, key: String, protocol: Option<String>) {
     let refusal = match (app_by_key(&app.config.pusher_apps, &key), protocol.as_deref()) {
         (None, _) => Some(Closing {
             code: code::APP_NOT_FOUND,
@@ -85,7 +94,7 @@ async fn run(app: AppState, mut ws: WebSocket, key: String, protocol: Option<Str
         _ => None,
     };
     if let Some(closing) = refusal {
-        close_with(&mut ws, &closing).await;
+        Box::pin(close_with(&mut ws, &closing)).await;
         return;
     }
     let pusher = app_by_key(&app.config.pusher_apps, &key)
@@ -111,7 +120,7 @@ async fn run(app: AppState, mut ws: WebSocket, key: String, protocol: Option<Str
             kill = Some(k);
         }
         if let Some(closing) = s.closing.take() {
-            close_with(&mut ws, &closing).await;
+            Box::pin(close_with(&mut ws, &closing)).await;
             break;
         }
         tokio::select! {
@@ -129,7 +138,7 @@ async fn run(app: AppState, mut ws: WebSocket, key: String, protocol: Option<Str
             frame = ws.next() => {
                 last_seen = tokio::time::Instant::now();
                 match frame {
-                    Some(Ok(msg)) if msg.is_text() => s.on_text(msg.as_text().expect("a text message")).await,
+                    Some(Ok(msg)) if msg.is_text() => Box::pin(s.on_text(msg.as_text().expect("a text message"))).await,
                     Some(Ok(msg)) if msg.is_binary() => s.refuse(code::UNSUPPORTED, "Binary frames are not part of the Pusher protocol", None),
                     Some(Ok(msg)) if msg.is_close() => {
                         // A page going away (1001), the SDK's unload code, or a deliberate
@@ -137,7 +146,7 @@ async fn run(app: AppState, mut ws: WebSocket, key: String, protocol: Option<Str
                         // refresh or a navigation on the same site shows nothing. The
                         // stream answers the close; reading once more writes the answer.
                         unloading = msg.as_close().is_some_and(|(c, _)| matches!(u16::from(c), 1000 | close::GOING_AWAY | close::UNLOADING));
-                        let _ = tokio::time::timeout(CLOSE_TIMEOUT, ws.next()).await;
+                        let _ = Box::pin(tokio::time::timeout(CLOSE_TIMEOUT, ws.next())).await;
                         break;
                     }
                     Some(Ok(_)) => s.touch(false),
