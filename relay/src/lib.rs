@@ -36,6 +36,7 @@ pub mod hub;
 pub mod ledger;
 pub mod metrics;
 pub mod pusher;
+pub mod redis_conn;
 pub mod server;
 pub mod store;
 pub mod upgrade;
@@ -95,9 +96,11 @@ impl Relay {
         let (events, recorded) = tokio::sync::mpsc::channel(hub::EVENT_QUEUE);
         let hub = Arc::new(Hub::new(config.presence.clone(), config.limits.send_queue).with_events(events));
         let config = Arc::new(config);
-        let store: Arc<dyn store::Store> = match &config.redis_url {
-            Some(url) => Arc::new(
-                store::Redis::start(url, hub.clone(), config.clone()).unwrap_or_else(|e| panic!("rollcall-relay: {e}")),
+        let store: Arc<dyn store::Store> = match config.redis() {
+            Some(target) => Arc::new(
+                target
+                    .and_then(|target| store::Redis::start(target, hub.clone(), config.clone()))
+                    .unwrap_or_else(|e| panic!("rollcall-relay: {e}")),
             ),
             None => Arc::new(store::Memory),
         };

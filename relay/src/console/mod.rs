@@ -165,8 +165,8 @@ impl Console {
 pub fn start(config: &crate::config::Config, relay_id: Option<String>, hub: Arc<crate::hub::Hub>) -> Console {
     let feed_config = config.console.clone();
     let mut console = Console::new(feed_config, None);
-    if let (Some(url), Some(id), true) = (&config.redis_url, relay_id, config.console.enabled) {
-        match relays::Relays::start(url, id, hub.clone(), console.feed.clone()) {
+    if let (Some(target), Some(id), true) = (config.redis(), relay_id, config.console.enabled) {
+        match target.and_then(|target| relays::Relays::start(target, id, hub.clone(), console.feed.clone())) {
             Ok(relays) => console.relays = Some(relays),
             Err(e) => tracing::warn!("console: cannot show the other relays: {e}"),
         }

@@ -251,8 +251,9 @@ impl Decisions {
                 .inspect_err(|e| tracing::error!("decisions: cannot build the HTTP client: {e}"))
                 .ok()
         });
-        let shared = match (&dc.url, &config.redis_url) {
-            (Some(_), Some(url)) => shared::Shared::new(url)
+        let shared = match (&dc.url, config.redis()) {
+            (Some(_), Some(target)) => target
+                .and_then(shared::Shared::new)
                 .inspect_err(|e| tracing::error!("decisions: {e}"))
                 .ok()
                 .map(Arc::new),

@@ -435,8 +435,9 @@ pub fn start(
         (None, None) => "memory".to_string(),
     };
     let fail = |e: db::Error| format!("ledger {where_}: {e}");
-    let db = match &config.redis_url {
-        Some(url) => {
+    let db = match config.redis() {
+        Some(target) => {
+            let target = target.map_err(|e| format!("ledger {where_}: {e}"))?;
             if lc.path.is_some() {
                 tracing::warn!("ledger.path is not used: with redis_url the ledger is kept in Redis");
             }
@@ -445,7 +446,7 @@ pub fn start(
                     "ledger.max_sessions is not used: a ledger in Redis is bounded by ledger.retention_days"
                 );
             }
-            Db::Redis(shared::RedisDb::open(url).map_err(fail)?)
+            Db::Redis(shared::RedisDb::open(target))
         }
         None => Db::open(lc.path.as_deref()).map_err(fail)?,
     };

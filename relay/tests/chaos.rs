@@ -1,0 +1,158 @@
+//! Chaos with real processes: two relays, each reaching one Redis through its own fault
+//! proxy (common::proxy), while clients come, go, drop and come back; the links are cut
+//! (longer than the lease timeout, so a relay is reaped and comes back under a new
+//! name), frozen, slowed and reset. After the links heal and the graces pass, every
+//! relay's server API tells exactly the truth: no ghost, no lost member.
+//!
+//! The schedule is drawn from a seed, printed at the start; `ROLLCALL_CHAOS_SEED=N`
+//! replays one.
+
+mod common;
+
+use common::proxy::{FaultProxy, Mode};
+use common::*;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::{Duration, Instant};
+
+const CONFIG: &str = r#"
+[presence]
+checkin_interval_ms = 1000
+lease_timeout_ms = 2000
+unload_grace_ms = 300
+reconnect_grace_ms = 1500
+flush_interval_ms = 10
+"#;
+
+const ROOMS: [&str; 3] = ["/chaos/0", "/chaos/1", "/chaos/2"];
+const USERS: usize = 8;
+const STEPS: usize = 80;
+const STEP: Duration = Duration::from_millis(60);
+
+/// xorshift64*: enough randomness for a schedule, and the same one for the same seed.
+struct Rng(u64);
+
+impl Rng {
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as usize % n
+    }
+}
+
+/// One user's single client and the rooms it is in.
+struct User {
+    client: Option<Held>,
+    rooms: BTreeSet<&'static str>,
+    n: usize,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relays_behind_cut_frozen_slowed_and_reset_links_end_with_the_exact_roster() {
+    let seed = std::env::var("ROLLCALL_CHAOS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos() as u64
+                | 1
+        });
+    eprintln!("chaos: ROLLCALL_CHAOS_SEED={seed}");
+    let mut rng = Rng(seed);
+    let started = Instant::now();
+    let redis = RedisServer::start();
+    let upstream = format!("127.0.0.1:{}", redis.port);
+    let proxies = [FaultProxy::start(&upstream).await, FaultProxy::start(&upstream).await];
+    let relays = [
+        RelayProcess::start(CONFIG, &proxies[0].url()),
+        RelayProcess::start(CONFIG, &proxies[1].url()),
+    ];
+    let mut users: Vec<User> = (0..USERS)
+        .map(|_| User {
+            client: None,
+            rooms: BTreeSet::new(),
+            n: 0,
+        })
+        .collect();
+    // Which proxy is faulted, and at which step it heals.
+    let mut healing: [Option<usize>; 2] = [None, None];
+    let mut faults = Vec::new();
+    for step in 0..STEPS {
+        for (i, heal) in healing.iter_mut().enumerate() {
+            if *heal == Some(step) {
+                proxies[i].set(Mode::Pass);
+                *heal = None;
+            }
+        }
+        if step % 8 == 4 {
+            let i = rng.below(2);
+            let (mode, steps) = match rng.below(4) {
+                // Longer than the lease timeout: the other relay reaps this one.
+                0 => (Mode::Cut, 45),
+                1 => (Mode::Freeze, 5 + rng.below(30)),
+                2 => (Mode::Slow(Duration::from_millis(20 + rng.below(200) as u64)), 10),
+                _ => {
+                    proxies[i].reset();
+                    faults.push(format!("{step}: reset {i}"));
+                    (Mode::Pass, 0)
+                }
+            };
+            if mode != Mode::Pass {
+                faults.push(format!("{step}: {mode:?} {i} for {steps} steps"));
+                proxies[i].set(mode);
+                healing[i] = Some(step + steps);
+            }
+        }
+        let u = rng.below(USERS);
+        let user = &mut users[u];
+        let name = format!("u{u}");
+        match (&user.client, rng.below(10)) {
+            (None, _) => {
+                user.n += 1;
+                let relay = &relays[rng.below(2)];
+                user.client = Some(hold(relay.client(&name, &format!("{name}.{}", user.n)).await));
+                user.rooms.clear();
+            }
+            (Some(client), 0..=4) => {
+                let room = ROOMS[rng.below(ROOMS.len())];
+                client.enter(room).await.unwrap();
+                user.rooms.insert(room);
+            }
+            (Some(client), 5..=7) => {
+                let room = ROOMS[rng.below(ROOMS.len())];
+                client.leave(room).await.unwrap();
+                user.rooms.remove(room);
+            }
+            // The network drops (no close frame): gone after the reconnect grace.
+            (Some(_), _) => {
+                user.client = None;
+                user.rooms.clear();
+            }
+        }
+        tokio::time::sleep(STEP).await;
+    }
+    for p in &proxies {
+        p.set(Mode::Pass);
+    }
+    eprintln!("chaos: faults {faults:?}");
+    let mut truth: BTreeMap<String, Vec<String>> = ROOMS.iter().map(|r| (r.to_string(), Vec::new())).collect();
+    for (u, user) in users.iter().enumerate() {
+        for room in &user.rooms {
+            truth.get_mut(*room).unwrap().push(format!("u{u}"));
+        }
+    }
+    for members in truth.values_mut() {
+        members.sort();
+    }
+    // Healed: the relays reconnect (backoff up to 5 s), resync, and the graces pass.
+    converge(&[&relays[0], &relays[1]], &truth, Duration::from_secs(25)).await;
+    for relay in &relays {
+        assert_eq!(relay.health().await["store_up"], true);
+    }
+    // And it stays so: no late ghost comes back.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    converge(&[&relays[0], &relays[1]], &truth, Duration::from_secs(1)).await;
+    eprintln!("chaos: seed {seed} green in {:?}", started.elapsed());
+}
