@@ -112,7 +112,7 @@ async fn relays_behind_cut_frozen_slowed_and_reset_links_end_with_the_exact_rost
             (None, _) => {
                 user.n += 1;
                 let relay = &relays[rng.below(2)];
-                user.client = Some(hold(relay.client(&name, &format!("{name}.{}", user.n)).await));
+                user.client = Some(hold(relay.client(&name, &format!("{name}-{}", user.n)).await));
                 user.rooms.clear();
             }
             (Some(client), 0..=4) => {
