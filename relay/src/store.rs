@@ -44,6 +44,8 @@ pub const RELAYS: &str = "rc:relays";
 const BATCH: usize = 512;
 /// How long connecting, and each answer, may take before Redis counts as unreachable.
 const TIMEOUT: Duration = Duration::from_secs(2);
+/// How long the relay says it is degraded after it found unreadable data in Redis.
+pub const UNREADABLE_HOLD: Duration = Duration::from_secs(60);
 
 /// What the rest of the relay sees of the store.
 pub trait Store: Send + Sync {
@@ -93,6 +95,8 @@ enum Command {
 pub struct Redis {
     tx: mpsc::UnboundedSender<Command>,
     up: Arc<AtomicBool>,
+    /// When unreadable data was last found in Redis (or on its pub/sub).
+    unreadable: Arc<std::sync::Mutex<Option<tokio::time::Instant>>>,
     id: String,
 }
 
@@ -100,8 +104,16 @@ impl Store for Redis {
     fn name(&self) -> &'static str {
         "redis"
     }
+    /// Reachable, and no unreadable data found there for [`UNREADABLE_HOLD`]: data
+    /// this relay cannot read (another program's, or a relay of another version's) may
+    /// hide members, so the operator is told until it is gone.
     fn up(&self) -> bool {
-        self.up.load(Ordering::Relaxed)
+        let clean = self
+            .unreadable
+            .lock()
+            .expect("not poisoned")
+            .is_none_or(|at| at.elapsed() > UNREADABLE_HOLD);
+        self.up.load(Ordering::Relaxed) && clean
     }
     fn share(&self, ch: String, user: String, view: Option<Member>, cause: Option<EndCause>) {
         let _ = self.tx.send(Command::Share { ch, user, view, cause });
@@ -122,6 +134,7 @@ impl Redis {
     pub fn start(target: Target, hub: Arc<Hub>, config: Arc<Config>) -> Result<Redis, String> {
         let (tx, rx) = mpsc::unbounded_channel();
         let up = Arc::new(AtomicBool::new(false));
+        let unreadable = Arc::new(std::sync::Mutex::new(None));
         let id = crate::hub::random_id();
         let cluster = Cluster::new(&id, ClusterConfig::from_presence(&config.presence));
         let link = Link {
@@ -130,12 +143,13 @@ impl Redis {
             up: up.clone(),
             cluster,
             garbage: false,
+            unreadable: unreadable.clone(),
             drain: None,
             epoch: None,
             resync: None,
         };
         tokio::spawn(link.run(rx));
-        Ok(Redis { tx, up, id })
+        Ok(Redis { tx, up, unreadable, id })
     }
 }
 
@@ -234,6 +248,8 @@ struct Link {
     cluster: Cluster,
     /// Unreadable data was seen in Redis (said once per connection).
     garbage: bool,
+    /// When unreadable data was last found (shared with [`Redis::up`]).
+    unreadable: Arc<std::sync::Mutex<Option<tokio::time::Instant>>>,
     /// The relay asked to stop sharing: done once the drain's beat is written.
     drain: Option<oneshot::Sender<()>>,
     /// On a Redis Cluster, its epoch at the last beat (a failover raises it).
@@ -337,7 +353,7 @@ impl Link {
                     let Some(msg) = msg else { return Ended::Lost("the pub/sub connection closed".into()) };
                     let Ok(payload) = msg.get_payload::<String>() else { continue };
                     let Some(message) = Wire::decode(&payload) else {
-                        tracing::warn!("unreadable message on {EVENTS} (a relay of another version?)");
+                        self.unreadable(EVENTS);
                         continue;
                     };
                     let cluster = &mut self.cluster;
@@ -493,7 +509,15 @@ impl Link {
             let Some(ch) = key.strip_prefix("rc:{").and_then(|k| k.strip_suffix("}:m")) else {
                 continue;
             };
-            let fields: HashMap<String, String> = redis::cmd("HGETALL").arg(&key).query_async(conn).await?;
+            let fields: HashMap<String, String> = match redis::cmd("HGETALL").arg(&key).query_async(&mut *conn).await {
+                Ok(fields) => fields,
+                // Not a hash (WRONGTYPE), or not text: not ours to read.
+                Err(e) if e.kind() == redis::ErrorKind::TypeError || e.code() == Some("WRONGTYPE") => {
+                    self.unreadable(&key);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             for (field, value) in fields {
                 let Some((user, relay)) = field.split_once('\t') else {
                     self.unreadable(&key);
@@ -517,9 +541,11 @@ impl Link {
     }
 
     fn unreadable(&mut self, key: &str) {
+        *self.unreadable.lock().expect("not poisoned") = Some(tokio::time::Instant::now());
         if !std::mem::replace(&mut self.garbage, true) {
             tracing::warn!(
-                "unreadable data in redis at {key} (another program, or a relay of another version?); skipped"
+                "unreadable data in redis at {key} (another program, or a relay of another version?); skipped, and /healthz says degraded for {} s",
+                UNREADABLE_HOLD.as_secs()
             );
         }
     }

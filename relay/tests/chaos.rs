@@ -2,26 +2,52 @@
 //! proxy (common::proxy), while clients come, go, drop and come back; the links are cut
 //! (longer than the lease timeout, so a relay is reaped and comes back under a new
 //! name), frozen, slowed and reset. After the links heal and the graces pass, every
-//! relay's server API tells exactly the truth: no ghost, no lost member.
+//! relay's server API tells exactly the truth: no ghost, no lost member; and the
+//! webhooks told each user's online and offline, and each join and leave, once each,
+//! alternating, ending in the truth.
 //!
 //! The schedule is drawn from a seed, printed at the start; `ROLLCALL_CHAOS_SEED=N`
 //! replays one.
 
 mod common;
+mod hooks;
 
 use common::proxy::{FaultProxy, Mode};
 use common::*;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-const CONFIG: &str = r#"
-[presence]
-checkin_interval_ms = 1000
-lease_timeout_ms = 2000
-unload_grace_ms = 300
-reconnect_grace_ms = 1500
-flush_interval_ms = 10
-"#;
+/// The webhook tests' config (graces of 300 and 600 ms, the ledger's heartbeat 100 ms)
+/// with a lease timeout short enough for a relay cut from Redis to be reaped. Not
+/// shorter: while a link is frozen, the ledger holds its lock through a Redis call (up
+/// to its 2 s timeout) and the relay's other tasks wait for it, pongs included.
+fn config(receiver: &hooks::Receiver) -> String {
+    hooks::config(&receiver.url, None).replace(
+        "[presence]\n",
+        &format!("[presence]\ncheckin_interval_ms = 1000\nlease_timeout_ms = {LEASE_MS}\n"),
+    )
+}
+
+const LEASE_MS: u64 = 4_000;
+
+/// `events` (webhook lines) about one subject alternate `on`, `off`, `on`... and end
+/// `on` exactly when `present`.
+fn alternate(events: &[String], on: &str, off: &str, present: bool) -> Result<(), String> {
+    let mut is_on = false;
+    for e in events {
+        if e == on && !is_on {
+            is_on = true;
+        } else if e == off && is_on {
+            is_on = false;
+        } else if e == on || e == off {
+            return Err(format!("{e} twice in a row in {events:?}"));
+        }
+    }
+    if is_on != present {
+        return Err(format!("ends {} in {events:?}", if is_on { "on" } else { "off" }));
+    }
+    Ok(())
+}
 
 const ROOMS: [&str; 3] = ["/chaos/0", "/chaos/1", "/chaos/2"];
 const USERS: usize = 8;
@@ -49,6 +75,20 @@ struct User {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn relays_behind_cut_frozen_slowed_and_reset_links_end_with_the_exact_roster() {
+    chaos(false).await;
+}
+
+/// The same, and the webhooks told once each. Not yet: across a handover of the
+/// recorder role under link faults, some runs tell a user's `user.online` (and their
+/// `channel.join`s) twice with no `user.offline` between (docs/scaling.md, "Known
+/// limits"). Run it with `cargo test -p rollcall-relay --test chaos -- --ignored`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "duplicate user.online across a recorder handover under link faults"]
+async fn relays_behind_faulty_links_tell_each_webhook_event_once() {
+    chaos(true).await;
+}
+
+async fn chaos(check_webhooks: bool) {
     let seed = std::env::var("ROLLCALL_CHAOS_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -62,12 +102,14 @@ async fn relays_behind_cut_frozen_slowed_and_reset_links_end_with_the_exact_rost
     eprintln!("chaos: ROLLCALL_CHAOS_SEED={seed}");
     let mut rng = Rng(seed);
     let started = Instant::now();
+    let receiver = hooks::Receiver::start().await;
+    let config = config(&receiver);
     let redis = RedisServer::start();
     let upstream = format!("127.0.0.1:{}", redis.port);
     let proxies = [FaultProxy::start(&upstream).await, FaultProxy::start(&upstream).await];
     let relays = [
-        RelayProcess::start(CONFIG, &proxies[0].url()),
-        RelayProcess::start(CONFIG, &proxies[1].url()),
+        RelayProcess::start(&config, &proxies[0].url()),
+        RelayProcess::start(&config, &proxies[1].url()),
     ];
     let mut users: Vec<User> = (0..USERS)
         .map(|_| User {
@@ -90,7 +132,7 @@ async fn relays_behind_cut_frozen_slowed_and_reset_links_end_with_the_exact_rost
             let i = rng.below(2);
             let (mode, steps) = match rng.below(4) {
                 // Longer than the lease timeout: the other relay reaps this one.
-                0 => (Mode::Cut, 45),
+                0 => (Mode::Cut, (LEASE_MS as u128 * 5 / 4 / STEP.as_millis()) as usize),
                 1 => (Mode::Freeze, 5 + rng.below(30)),
                 2 => (Mode::Slow(Duration::from_millis(20 + rng.below(200) as u64)), 10),
                 _ => {
@@ -154,5 +196,41 @@ async fn relays_behind_cut_frozen_slowed_and_reset_links_end_with_the_exact_rost
     // And it stays so: no late ghost comes back.
     tokio::time::sleep(Duration::from_millis(2_500)).await;
     converge(&[&relays[0], &relays[1]], &truth, Duration::from_secs(1)).await;
+
+    // The webhooks (deduplicated by event id, as a receiver does): once each, in turn.
+    if !check_webhooks {
+        eprintln!("chaos: seed {seed} green in {:?}", started.elapsed());
+        return;
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let lines = receiver.lines();
+        let mut wrong = Vec::new();
+        for (u, user) in users.iter().enumerate() {
+            let on = format!("user.online u{u}");
+            let off = format!("user.offline u{u}");
+            let about: Vec<String> = lines.iter().filter(|l| **l == on || **l == off).cloned().collect();
+            if let Err(e) = alternate(&about, &on, &off, user.client.is_some()) {
+                wrong.push(e);
+            }
+            for room in ROOMS {
+                let on = format!("channel.join u{u} {room}");
+                let off = format!("channel.leave u{u} {room}");
+                let about: Vec<String> = lines.iter().filter(|l| **l == on || **l == off).cloned().collect();
+                if let Err(e) = alternate(&about, &on, &off, user.rooms.contains(room)) {
+                    wrong.push(e);
+                }
+            }
+        }
+        if wrong.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "webhooks: {wrong:#?}\nall: {:#?}",
+            receiver.raw_events()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     eprintln!("chaos: seed {seed} green in {:?}", started.elapsed());
 }

@@ -30,6 +30,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
+/// How long connecting, and each answer, may take. Short: the ledger's state is locked
+/// while it waits, and async tasks (the webhooks', `/healthz`) lock it too.
+const TIMEOUT: Duration = Duration::from_secs(2);
 /// Session ids read per round trip when paging through an index.
 const PAGE: isize = 200;
 
@@ -180,6 +183,9 @@ pub struct RedisDb {
     target: Target,
     keys: Keys,
     conn: Option<redis::Connection>,
+    /// The relay name this one last held the recorder role as: its batches are written
+    /// only while the role is still its own.
+    holder: Option<String>,
 }
 
 impl RedisDb {
@@ -188,6 +194,7 @@ impl RedisDb {
             keys: Keys::new(target.is_cluster()),
             target,
             conn: None,
+            holder: None,
         }
     }
 
@@ -196,7 +203,7 @@ impl RedisDb {
     /// again after a failover).
     fn with<T>(&mut self, f: impl FnOnce(&mut redis::Connection, &Keys) -> Result<T>) -> Result<T> {
         if self.conn.is_none() {
-            self.conn = Some(self.target.blocking_for(&self.keys.alive, Duration::from_secs(5))?);
+            self.conn = Some(self.target.blocking_for(&self.keys.alive, TIMEOUT)?);
         }
         let result = f(self.conn.as_mut().expect("connected above"), &self.keys);
         if matches!(&result, Err(Error::Redis(_))) {
@@ -207,6 +214,7 @@ impl RedisDb {
 
     /// Become (or stay) the relay that records, for `ttl_ms`.
     pub fn claim(&mut self, relay: &str, ttl_ms: u64) -> Result<bool> {
+        self.holder = Some(relay.to_string());
         self.with(|c, k| {
             let got: i64 = redis::cmd("EVAL")
                 .arg(CLAIM)
@@ -286,117 +294,140 @@ impl RedisDb {
     }
 
     pub fn apply(&mut self, now: Ms, writes: &[Write], queue: &[(String, String, Ms, String)]) -> Result<Vec<i64>> {
+        let holder = self.holder.clone();
         self.with(|c, k| {
-            // Users' rows change by read-modify-write (only the recorder writes).
-            let mut users: BTreeMap<String, Option<StoredUser>> = BTreeMap::new();
-            for write in writes {
-                let user = match write {
-                    Write::Seen { user, .. } => &user.id,
-                    Write::Time { user, .. } => user,
-                    _ => continue,
+            // Fenced by the role: a batch from a relay whose role lapsed (a slow link,
+            // a pause) while another took over would tell events twice. WATCH makes the
+            // transaction fail if the role changes hands (or expires) before EXEC.
+            if let Some(me) = &holder {
+                redis::cmd("WATCH").arg(&k.recorder).query::<()>(c)?;
+                let now_holder: Option<String> = c.get(&k.recorder)?;
+                if now_holder.as_deref() != Some(me.as_str()) {
+                    redis::cmd("UNWATCH").query::<()>(c)?;
+                    return Err(Error::NotRecorder);
+                }
+            }
+            let mut write = || -> Result<Vec<i64>> {
+                // Users' rows change by read-modify-write (only the recorder writes).
+                let mut users: BTreeMap<String, Option<StoredUser>> = BTreeMap::new();
+                for write in writes {
+                    let user = match write {
+                        Write::Seen { user, .. } => &user.id,
+                        Write::Time { user, .. } => user,
+                        _ => continue,
+                    };
+                    if !users.contains_key(user) {
+                        let row = Self::read_user(c, k, user)?;
+                        users.insert(user.clone(), row);
+                    }
+                }
+                let first_seq: i64 = if queue.is_empty() {
+                    0
+                } else {
+                    c.incr::<_, _, i64>(&k.queue_seq, queue.len() as i64)? - queue.len() as i64 + 1
                 };
-                if !users.contains_key(user) {
-                    let row = Self::read_user(c, k, user)?;
-                    users.insert(user.clone(), row);
+                let mut pipe = redis::pipe();
+                pipe.atomic();
+                let mut last_id = None;
+                for write in writes {
+                    match write {
+                        Write::Open(s) | Write::Save(s) => {
+                            last_id = last_id.max(Some(s.id));
+                            pipe.hset(&k.sessions, s.id, StoredSession::of(s)).ignore();
+                            let index = match &s.channel {
+                                None => [k.user_sessions.clone(), k.user_index(&s.user)],
+                                Some(_) => [k.channel_sessions.clone(), k.user_channels_index(&s.user)],
+                            };
+                            for key in index {
+                                pipe.zadd(key, s.id, s.id).ignore();
+                            }
+                            if let Some(ch) = &s.channel {
+                                pipe.zadd(k.channel_index(ch), s.id, s.id).ignore();
+                            }
+                            match s.ended {
+                                None => {
+                                    pipe.sadd(&k.open, s.id).ignore();
+                                    pipe.sadd(k.open_of(&s.user), s.id).ignore();
+                                }
+                                Some(ended) => {
+                                    pipe.srem(&k.open, s.id).ignore();
+                                    pipe.srem(k.open_of(&s.user), s.id).ignore();
+                                    pipe.zadd(&k.ended, s.id, ended).ignore();
+                                }
+                            }
+                        }
+                        Write::Seen { user, at } => {
+                            let row = users.get_mut(&user.id).expect("read above");
+                            let stored = row.get_or_insert_with(|| StoredUser {
+                                name: None,
+                                avatar: None,
+                                first_seen: *at,
+                                last_seen: *at,
+                                active_ms: 0,
+                                idle_ms: 0,
+                                hidden_ms: 0,
+                            });
+                            stored.name = user.name.clone();
+                            stored.avatar = user.avatar.clone();
+                            stored.last_seen = stored.last_seen.max(*at);
+                        }
+                        Write::Time { user, day, split } => {
+                            let key = k.days_of(user);
+                            for (suffix, ms) in [("a", split.active_ms), ("i", split.idle_ms), ("h", split.hidden_ms)] {
+                                if ms > 0 {
+                                    pipe.hincr(&key, format!("{day}:{suffix}"), ms).ignore();
+                                }
+                            }
+                            // Like SQLite's UPDATE: totals only for a user with a row.
+                            if let Some(Some(row)) = users.get_mut(user) {
+                                row.active_ms += split.active_ms;
+                                row.idle_ms += split.idle_ms;
+                                row.hidden_ms += split.hidden_ms;
+                            }
+                        }
+                        Write::Notify(_) => {}
+                    }
                 }
-            }
-            let first_seq: i64 = if queue.is_empty() {
-                0
-            } else {
-                c.incr::<_, _, i64>(&k.queue_seq, queue.len() as i64)? - queue.len() as i64 + 1
-            };
-            let mut pipe = redis::pipe();
-            pipe.atomic();
-            let mut last_id = None;
-            for write in writes {
-                match write {
-                    Write::Open(s) | Write::Save(s) => {
-                        last_id = last_id.max(Some(s.id));
-                        pipe.hset(&k.sessions, s.id, StoredSession::of(s)).ignore();
-                        let index = match &s.channel {
-                            None => [k.user_sessions.clone(), k.user_index(&s.user)],
-                            Some(_) => [k.channel_sessions.clone(), k.user_channels_index(&s.user)],
-                        };
-                        for key in index {
-                            pipe.zadd(key, s.id, s.id).ignore();
-                        }
-                        if let Some(ch) = &s.channel {
-                            pipe.zadd(k.channel_index(ch), s.id, s.id).ignore();
-                        }
-                        match s.ended {
-                            None => {
-                                pipe.sadd(&k.open, s.id).ignore();
-                                pipe.sadd(k.open_of(&s.user), s.id).ignore();
-                            }
-                            Some(ended) => {
-                                pipe.srem(&k.open, s.id).ignore();
-                                pipe.srem(k.open_of(&s.user), s.id).ignore();
-                                pipe.zadd(&k.ended, s.id, ended).ignore();
-                            }
-                        }
+                for (user, row) in &users {
+                    if let Some(row) = row {
+                        pipe.hset(&k.users, user, serde_json::to_string(row).expect("serializable"))
+                            .ignore();
                     }
-                    Write::Seen { user, at } => {
-                        let row = users.get_mut(&user.id).expect("read above");
-                        let stored = row.get_or_insert_with(|| StoredUser {
-                            name: None,
-                            avatar: None,
-                            first_seen: *at,
-                            last_seen: *at,
-                            active_ms: 0,
-                            idle_ms: 0,
-                            hidden_ms: 0,
-                        });
-                        stored.name = user.name.clone();
-                        stored.avatar = user.avatar.clone();
-                        stored.last_seen = stored.last_seen.max(*at);
-                    }
-                    Write::Time { user, day, split } => {
-                        let key = k.days_of(user);
-                        for (suffix, ms) in [("a", split.active_ms), ("i", split.idle_ms), ("h", split.hidden_ms)] {
-                            if ms > 0 {
-                                pipe.hincr(&key, format!("{day}:{suffix}"), ms).ignore();
-                            }
-                        }
-                        // Like SQLite's UPDATE: totals only for a user with a row.
-                        if let Some(Some(row)) = users.get_mut(user) {
-                            row.active_ms += split.active_ms;
-                            row.idle_ms += split.idle_ms;
-                            row.hidden_ms += split.hidden_ms;
-                        }
-                    }
-                    Write::Notify(_) => {}
                 }
-            }
-            for (user, row) in &users {
-                if let Some(row) = row {
-                    pipe.hset(&k.users, user, serde_json::to_string(row).expect("serializable"))
+                if let Some(id) = last_id {
+                    // Ids only grow: keep the largest given.
+                    let known: Option<i64> = c.get(&k.next)?;
+                    if known.is_none_or(|k| k < id) {
+                        pipe.set(&k.next, id).ignore();
+                    }
+                }
+                let mut seqs = Vec::with_capacity(queue.len());
+                for (i, (endpoint, id, at, body)) in queue.iter().enumerate() {
+                    let seq = first_seq + i as i64;
+                    let event = StoredEvent {
+                        endpoint: endpoint.clone(),
+                        id: id.clone(),
+                        at: *at,
+                        body: body.clone(),
+                    };
+                    pipe.hset(&k.queue, seq, serde_json::to_string(&event).expect("serializable"))
                         .ignore();
+                    seqs.push(seq);
                 }
-            }
-            if let Some(id) = last_id {
-                // Ids only grow: keep the largest given.
-                let known: Option<i64> = c.get(&k.next)?;
-                if known.is_none_or(|k| k < id) {
-                    pipe.set(&k.next, id).ignore();
+                let known: Option<Ms> = c.get(&k.alive)?;
+                pipe.set(&k.alive, known.unwrap_or(0).max(now)).ignore();
+                let done: Option<redis::Value> = pipe.query(c)?;
+                if done.is_none() {
+                    return Err(Error::NotRecorder);
                 }
+                Ok(seqs)
+            };
+            let result = write();
+            if result.is_err() && holder.is_some() {
+                // A batch that failed before EXEC leaves no WATCH behind.
+                let _ = redis::cmd("UNWATCH").query::<()>(c);
             }
-            let mut seqs = Vec::with_capacity(queue.len());
-            for (i, (endpoint, id, at, body)) in queue.iter().enumerate() {
-                let seq = first_seq + i as i64;
-                let event = StoredEvent {
-                    endpoint: endpoint.clone(),
-                    id: id.clone(),
-                    at: *at,
-                    body: body.clone(),
-                };
-                pipe.hset(&k.queue, seq, serde_json::to_string(&event).expect("serializable"))
-                    .ignore();
-                seqs.push(seq);
-            }
-            let known: Option<Ms> = c.get(&k.alive)?;
-            pipe.set(&k.alive, known.unwrap_or(0).max(now)).ignore();
-            let () = pipe.query(c)?;
-            Ok(seqs)
+            result
         })
     }
 
