@@ -9,7 +9,7 @@
 //!   `rc:{l}:*`), so one slot; a pipeline is split by hash tag ([`Conn::run`]);
 //! - SCAN runs on every master ([`Conn::scan`]);
 //! - pub/sub is plain PUBLISH/SUBSCRIBE, which a Cluster forwards to every node: a
-//!   subscriber listens on any one node (the seeds, tried in turn) and hears every
+//!   subscriber listens on any one node (the seeds, tried in turn from a random one) and hears every
 //!   relay's changes. Sharded pub/sub (SPUBLISH) would not fit: every relay needs every
 //!   change, and a script may only SPUBLISH on its own key's slot, so a relay would have
 //!   to subscribe to one shard channel per presence channel;
@@ -31,6 +31,9 @@ pub struct Target {
     /// The server, or the Cluster's seed nodes.
     nodes: Vec<redis::Client>,
     cluster: bool,
+    /// Where this relay starts trying the seeds for pub/sub: drawn at random, so that
+    /// relays spread their subscriptions (and the fan-out of messages) over the nodes.
+    first: usize,
 }
 
 /// What a wrong `redis_url` is told.
@@ -53,7 +56,10 @@ impl Target {
             .map(|u| redis::Client::open(*u))
             .collect::<RedisResult<Vec<_>>>()
             .map_err(|e| format!("{KEY}: {e}"))?;
-        Ok(Target { nodes, cluster })
+        let mut seed = [0u8; 2];
+        let _ = getrandom::fill(&mut seed);
+        let first = u16::from_le_bytes(seed) as usize % nodes.len();
+        Ok(Target { nodes, cluster, first })
     }
 
     pub fn is_cluster(&self) -> bool {
@@ -88,10 +94,11 @@ impl Target {
     }
 
     /// A pub/sub connection: to the server, or to the first seed of the Cluster that
-    /// answers (a Cluster forwards every PUBLISH to every node).
+    /// answers (a Cluster forwards every PUBLISH to every node), from a random one on.
     pub async fn pubsub(&self, timeout: Duration) -> RedisResult<redis::aio::PubSub> {
         let mut last = None;
-        for node in &self.nodes {
+        let n = self.nodes.len();
+        for node in (0..n).map(|i| &self.nodes[(self.first + i) % n]) {
             match tokio::time::timeout(timeout, node.get_async_pubsub()).await {
                 Ok(Ok(pubsub)) => return Ok(pubsub),
                 Ok(Err(e)) => last = Some(e),

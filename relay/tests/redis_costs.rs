@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 const CONFIG: &str = r#"
 [presence]
 flush_interval_ms = 10
+[ledger]
+heartbeat_ms = 100
 "#;
 
 const CH: &str = "/cost/room";
@@ -67,6 +69,22 @@ async fn a_presence_change_costs_a_few_redis_commands_and_one_message_per_relay(
         .and_then(|o| o.lines().nth(1).and_then(|n| n.trim().parse().ok()))
         .expect("numsub");
 
+    // A listener beside the relays, to weigh the messages.
+    let sizes = std::sync::Arc::new(std::sync::Mutex::new(Vec::<usize>::new()));
+    let mut pubsub = redis::Client::open(redis.url())
+        .unwrap()
+        .get_async_pubsub()
+        .await
+        .unwrap();
+    pubsub.subscribe("rollcall:events").await.unwrap();
+    let weigh = sizes.clone();
+    tokio::spawn(async move {
+        use futures_util::StreamExt;
+        let mut messages = pubsub.into_on_message();
+        while let Some(msg) = messages.next().await {
+            weigh.lock().unwrap().push(msg.get_payload_bytes().len());
+        }
+    });
     let idle = Duration::from_millis(2_000);
     let idle_calls = background(&redis, idle).await;
     let memory_before = used_memory(&redis);
@@ -90,6 +108,22 @@ async fn a_presence_change_costs_a_few_redis_commands_and_one_message_per_relay(
     converge(&[&b], &truth, Duration::from_secs(20)).await;
     let joined = started.elapsed();
     let join_calls = calls(&redis);
+    // The ledger's sessions (one per user, one per user in the channel), once recorded.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let sessions = loop {
+        let n: u64 = redis
+            .cli(&["hlen", "rc:l:s"])
+            .and_then(|o| o.trim().parse().ok())
+            .unwrap_or(0);
+        if n >= 2 * MEMBERS as u64 || Instant::now() > deadline {
+            break n;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let session_bytes: u64 = redis
+        .cli(&["memory", "usage", "rc:l:s", "samples", "0"])
+        .and_then(|o| o.trim().parse().ok())
+        .unwrap_or(0);
     let memory_after = used_memory(&redis);
     let members_bytes: u64 = redis
         .cli(&["memory", "usage", &format!("rc:{{{CH}}}:m"), "samples", "0"])
@@ -122,10 +156,20 @@ async fn a_presence_change_costs_a_few_redis_commands_and_one_message_per_relay(
         publishes(&join_calls),
         publishes(&leave_calls)
     );
+    let sizes = sizes.lock().unwrap().clone();
     eprintln!(
-        "  bytes per member: {} in the channel's hash, {} in all (channel, online, ledger)",
+        "  message size: {} bytes on average over {} messages (a join carries the member, a leave only names it)",
+        sizes.iter().sum::<usize>() / sizes.len().max(1),
+        sizes.len()
+    );
+    eprintln!(
+        "  bytes per member: {} in the channel's hash, {} in all (channel, online, the ledger's two sessions and indexes)",
         members_bytes / MEMBERS as u64,
         memory_after.saturating_sub(memory_before) / MEMBERS as u64
+    );
+    eprintln!(
+        "  ledger: {sessions} sessions stored, {} bytes each in rc:l:s (its indexes apart)",
+        session_bytes / sessions.max(1)
     );
     eprintln!(
         "  background: {:.1} commands per second for two idle relays",
