@@ -18,9 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 /// The webhook tests' config (graces of 300 and 600 ms, the ledger's heartbeat 100 ms)
-/// with a lease timeout short enough for a relay cut from Redis to be reaped. Not
-/// shorter: while a link is frozen, the ledger holds its lock through a Redis call (up
-/// to its 2 s timeout) and the relay's other tasks wait for it, pongs included.
+/// with a lease timeout short enough for a relay cut from Redis to be reaped.
 fn config(receiver: &hooks::Receiver) -> String {
     hooks::config(&receiver.url, None).replace(
         "[presence]\n",
@@ -28,7 +26,7 @@ fn config(receiver: &hooks::Receiver) -> String {
     )
 }
 
-const LEASE_MS: u64 = 4_000;
+const LEASE_MS: u64 = 2_000;
 
 /// `events` (webhook lines) about one subject alternate `on`, `off`, `on`... and end
 /// `on` exactly when `present`.

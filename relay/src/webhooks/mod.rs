@@ -312,19 +312,22 @@ pub async fn run(ledger: Arc<Ledger>) {
     let mut sending = JoinSet::new();
     loop {
         let now = unix_ms();
-        let (due, next) = ledger.with(|state| {
-            let mut due = Vec::new();
-            let mut next: Option<Ms> = None;
-            for (i, lane) in state.lanes.iter_mut().enumerate() {
-                if let Some(seqs) = lane.poll_batch(now, &pacing) {
-                    due.push((i, seqs));
+        // On the blocking pool: a Redis call of the ledger may hold the lock.
+        let (due, next) = ledger
+            .blocking(move |state| {
+                let mut due = Vec::new();
+                let mut next: Option<Ms> = None;
+                for (i, lane) in state.lanes.iter_mut().enumerate() {
+                    if let Some(seqs) = lane.poll_batch(now, &pacing) {
+                        due.push((i, seqs));
+                    }
+                    if let Some(at) = lane.poll_timeout(&pacing) {
+                        next = Some(next.map_or(at, |n| n.min(at)));
+                    }
                 }
-                if let Some(at) = lane.poll_timeout(&pacing) {
-                    next = Some(next.map_or(at, |n| n.min(at)));
-                }
-            }
-            (due, next)
-        });
+                (due, next)
+            })
+            .await;
         for (i, seqs) in due {
             let endpoint = config.endpoints[i].clone();
             let secret = config.secret_of(&endpoint);
