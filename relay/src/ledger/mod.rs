@@ -366,11 +366,23 @@ fn ledger_commit(state: &mut State, webhooks: &WebhookConfig, policy: &Policy, n
                 state.lanes[lane].push(seq, now);
             }
         }
-        Err(e) => tracing::error!(
-            "ledger: cannot write {} changes and {} webhook events: {e}",
-            writes.len(),
-            queue.len()
-        ),
+        Err(e) => {
+            tracing::error!(
+                "ledger: cannot write {} changes and {} webhook events: {e}",
+                writes.len(),
+                queue.len()
+            );
+            // The batch is gone. With a shared ledger, stop recording: the next claim
+            // of the role takes over from the roster's truth, as another relay would,
+            // which tells what the batch would have told (and only that).
+            if matches!(state.db, Db::Redis(_)) {
+                state.recording = false;
+                state.book = Book::new(1);
+                for lane in &mut state.lanes {
+                    *lane = Lane::default();
+                }
+            }
+        }
     }
     overflow(state, webhooks)
 }
