@@ -1,7 +1,7 @@
 //! Chaos with real processes: two relays, each reaching one Redis through its own fault
-//! proxy (common::proxy), while clients come, go, drop and come back; the links are cut
-//! (longer than the lease timeout, so a relay is reaped and comes back under a new
-//! name), frozen, slowed and reset. After the links heal and the graces pass, every
+//! proxy (common::proxy), while clients come, go, drop and come back, and relays are
+//! killed or stopped and replaced; the links are cut (longer than the lease timeout, so
+//! a relay is reaped and comes back under a new name), frozen, slowed and reset. After the links heal and the graces pass, every
 //! relay's server API tells exactly the truth: no ghost, no lost member; and the
 //! webhooks told each user's online and offline, and each join and leave, once each,
 //! alternating, ending in the truth.
@@ -67,6 +67,8 @@ impl Rng {
 /// One user's single client and the rooms it is in.
 struct User {
     client: Option<Held>,
+    /// The relay (0 or 1) its client is on.
+    relay: usize,
     rooms: BTreeSet<&'static str>,
     n: usize,
 }
@@ -91,13 +93,14 @@ async fn relays_behind_cut_frozen_slowed_and_reset_links_end_with_the_exact_rost
     let redis = RedisServer::start();
     let upstream = format!("127.0.0.1:{}", redis.port);
     let proxies = [FaultProxy::start(&upstream).await, FaultProxy::start(&upstream).await];
-    let relays = [
+    let mut relays = [
         RelayProcess::start(&config, &proxies[0].url()),
         RelayProcess::start(&config, &proxies[1].url()),
     ];
     let mut users: Vec<User> = (0..USERS)
         .map(|_| User {
             client: None,
+            relay: 0,
             rooms: BTreeSet::new(),
             n: 0,
         })
@@ -131,13 +134,34 @@ async fn relays_behind_cut_frozen_slowed_and_reset_links_end_with_the_exact_rost
                 healing[i] = Some(step + steps);
             }
         }
+        // A relay crashes (SIGKILL) or is stopped for a deploy (SIGTERM), and a new one
+        // takes its place behind the same link; its clients are gone.
+        if step % 30 == 15 {
+            let i = rng.below(2);
+            let crash = rng.below(2) == 0;
+            if crash {
+                relays[i].kill();
+            } else {
+                relays[i].terminate();
+            }
+            faults.push(format!(
+                "{step}: relay {i} {}",
+                if crash { "killed" } else { "stopped" }
+            ));
+            for user in users.iter_mut().filter(|u| u.relay == i) {
+                user.client = None;
+                user.rooms.clear();
+            }
+            relays[i] = RelayProcess::start(&config, &proxies[i].url());
+        }
         let u = rng.below(USERS);
         let user = &mut users[u];
         let name = format!("u{u}");
         match (&user.client, rng.below(10)) {
             (None, _) => {
                 user.n += 1;
-                let relay = &relays[rng.below(2)];
+                user.relay = rng.below(2);
+                let relay = &relays[user.relay];
                 user.client = Some(hold(relay.client(&name, &format!("{name}-{}", user.n)).await));
                 user.rooms.clear();
             }
