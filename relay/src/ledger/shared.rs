@@ -181,7 +181,8 @@ struct StoredEvent {
 /// The ledger in Redis. Reconnects on the next call after an error.
 pub struct RedisDb {
     target: Target,
-    keys: Keys,
+    /// Boxed: eleven names, read once per call.
+    keys: Box<Keys>,
     conn: Option<redis::Connection>,
     /// The relay name this one last held the recorder role as: its batches are written
     /// only while the role is still its own.
@@ -191,7 +192,7 @@ pub struct RedisDb {
 impl RedisDb {
     pub fn open(target: Target) -> RedisDb {
         RedisDb {
-            keys: Keys::new(target.is_cluster()),
+            keys: Box::new(Keys::new(target.is_cluster())),
             target,
             conn: None,
             holder: None,
