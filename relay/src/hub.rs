@@ -112,6 +112,11 @@ impl Hub {
         self.store.get().map_or(("memory", true), |s| (s.name(), s.up()))
     }
 
+    /// Connected to the shared state, readable or not (see `Store::linked`).
+    pub fn store_linked(&self) -> bool {
+        self.store.get().is_none_or(|s| s.linked())
+    }
+
     /// Stop sharing: let other relays keep this relay's users for the reconnect grace.
     pub async fn drain_store(&self) {
         if let Some(wait) = self.store.get().and_then(|s| s.drain()) {

@@ -51,8 +51,14 @@ pub const UNREADABLE_HOLD: Duration = Duration::from_secs(60);
 pub trait Store: Send + Sync {
     /// `memory` or `redis`, for the start line, `/healthz` and `/metrics`.
     fn name(&self) -> &'static str;
-    /// Is the shared state reachable (always true in memory)?
+    /// Is the shared state reachable and readable (always true in memory)? What
+    /// `/healthz` and `rollcall_store_up` say.
     fn up(&self) -> bool;
+    /// Is this relay connected to the shared state, whatever it holds (the ledger's
+    /// recorder needs that, not that every byte there be readable)?
+    fn linked(&self) -> bool {
+        self.up()
+    }
     /// This relay's view of `user` in `ch` changed; `None`: it holds the user no more,
     /// for `cause`.
     fn share(&self, ch: String, user: String, view: Option<Member>, cause: Option<EndCause>);
@@ -114,6 +120,9 @@ impl Store for Redis {
             .expect("not poisoned")
             .is_none_or(|at| at.elapsed() > UNREADABLE_HOLD);
         self.up.load(Ordering::Relaxed) && clean
+    }
+    fn linked(&self) -> bool {
+        self.up.load(Ordering::Relaxed)
     }
     fn share(&self, ch: String, user: String, view: Option<Member>, cause: Option<EndCause>) {
         let _ = self.tx.send(Command::Share { ch, user, view, cause });

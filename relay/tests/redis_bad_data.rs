@@ -1,7 +1,7 @@
 //! Bad input from Redis: data another program (or a relay of an older version) left
 //! where rollcall keeps its own, and unreadable messages on its pub/sub channel. Relays
 //! skip it, say so once in the log and as `degraded` in `/healthz`, and go on sharing
-//! presence; nothing of it panics a relay.
+//! presence and recording the ledger; nothing of it panics a relay.
 
 mod common;
 
@@ -82,5 +82,18 @@ async fn garbage_and_an_old_relays_data_in_redis_make_relays_degraded_never_stop
     for relay in [&a, &b, &c] {
         let health = relay.health().await;
         assert_eq!(health["status"], "degraded", "{health}");
+    }
+    // Degraded, yet connected: one relay records the ledger and sends the webhooks.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut recording = 0;
+        for relay in [&a, &b, &c] {
+            recording += (relay.health().await["recording"] == true) as usize;
+        }
+        if recording == 1 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{recording} relays record");
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

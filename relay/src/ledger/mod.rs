@@ -614,7 +614,7 @@ async fn claim(
         return;
     }
     let ttl = config.heartbeat_ms.saturating_mul(3);
-    let store_up = hub.store_status().1;
+    let store_up = hub.store_linked();
     let id = relay.to_string();
     let held = ledger
         .blocking(move |s| if store_up { s.db.claim(&id, ttl) } else { Ok(false) })
