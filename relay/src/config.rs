@@ -17,6 +17,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:7400";
 struct FileConfig {
     listen: Option<String>,
     redis_url: Option<String>,
+    redis_cluster: Option<bool>,
     #[serde(default)]
     allowed_origins: Vec<String>,
     #[serde(default)]
@@ -78,7 +79,10 @@ struct LimitsSection {
 pub struct Config {
     pub listen: SocketAddr,
     pub config_file: Option<PathBuf>,
+    /// One URL, or for a Redis Cluster the URLs of some of its nodes, comma-separated.
     pub redis_url: Option<String>,
+    /// `redis_cluster`: `redis_url` names a Redis Cluster (see `crate::redis_conn`).
+    pub redis_cluster: bool,
     /// HS256 secrets; a token signed with any of them is accepted (rotation).
     pub secrets: Vec<String>,
     pub api_key: Option<String>,
@@ -106,6 +110,7 @@ impl Default for Config {
             listen: DEFAULT_LISTEN.parse().expect("valid default"),
             config_file: None,
             redis_url: None,
+            redis_cluster: false,
             secrets: Vec::new(),
             api_key: None,
             allowed_origins: Vec::new(),
@@ -129,6 +134,7 @@ pub struct Overrides {
     pub secret: Option<String>,
     pub api_key: Option<String>,
     pub redis_url: Option<String>,
+    pub redis_cluster: Option<bool>,
     pub demo: bool,
 }
 
@@ -156,6 +162,9 @@ impl Config {
         }
         if let Some(url) = overrides.redis_url.filter(|s| !s.is_empty()) {
             config.redis_url = Some(url);
+        }
+        if let Some(cluster) = overrides.redis_cluster {
+            config.redis_cluster = cluster;
         }
         config.demo = overrides.demo;
         config.validate()?;
@@ -185,6 +194,7 @@ impl Config {
             listen: parse_listen(file.listen.as_deref().unwrap_or(DEFAULT_LISTEN))?,
             config_file: None,
             redis_url: file.redis_url.filter(|u| !u.is_empty()),
+            redis_cluster: file.redis_cluster.unwrap_or(false),
             secrets: file.auth.secrets,
             api_key: file.auth.api_key.filter(|k| !k.is_empty()),
             allowed_origins: file.allowed_origins,
@@ -277,10 +287,16 @@ impl Config {
             let _ = short;
             return Err("auth.secrets / ROLLCALL_SECRET: every secret must be at least 16 bytes".into());
         }
-        if let Some(url) = &self.redis_url {
-            redis::Client::open(url.as_str()).map_err(|e| format!("redis_url / ROLLCALL_REDIS_URL: {e}"))?;
+        if let Some(target) = self.redis() {
+            target?;
         }
         Ok(())
+    }
+
+    /// Where Redis is, when state is shared there: `redis_url` and `redis_cluster`.
+    pub fn redis(&self) -> Option<Result<crate::redis_conn::Target, String>> {
+        let url = self.redis_url.as_deref()?;
+        Some(crate::redis_conn::Target::open(url, self.redis_cluster))
     }
 
     /// The store in use, as the start line and `/healthz` name it.

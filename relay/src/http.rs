@@ -143,7 +143,7 @@ pub async fn healthz(State(app): State<AppState>) -> Json<Value> {
     let (store, up) = app.hub.store_status();
     let status = if up { "ok" } else { "degraded" };
     // With Redis, one relay of several records the ledger and sends the webhooks.
-    let recording = app.ledger.with(|s| s.recording);
+    let recording = app.ledger.blocking(|s| s.recording).await;
     Json(json!({
         "status": status,
         "store": store,
@@ -158,7 +158,13 @@ pub async fn metrics(State(app): State<AppState>) -> impl IntoResponse {
         .hub
         .metrics
         .render(&app.hub.stats(), app.hub.connections(), app.hub.store_status());
-    text.push_str(&app.ledger.render_metrics());
+    // On the blocking pool: a Redis call of the ledger may hold its lock.
+    let ledger = app.ledger.clone();
+    text.push_str(
+        &tokio::task::spawn_blocking(move || ledger.render_metrics())
+            .await
+            .unwrap_or_default(),
+    );
     text.push_str(&app.decisions.render_metrics());
     text.push_str(&app.console.render_metrics());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)

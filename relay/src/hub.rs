@@ -23,8 +23,14 @@ use tokio::sync::{mpsc, oneshot, Notify};
 pub trait Store: Send + Sync {
     /// `memory` or `redis`, for the start line, `/healthz` and `/metrics`.
     fn name(&self) -> &'static str;
-    /// Is the shared state reachable (always true in memory)?
+    /// Is the shared state reachable and readable (always true in memory)? What
+    /// `/healthz` and `rollcall_store_up` say.
     fn up(&self) -> bool;
+    /// Is this relay connected to the shared state, whatever it holds (the ledger's
+    /// recorder needs that, not that every byte there be readable)?
+    fn linked(&self) -> bool {
+        self.up()
+    }
     /// This relay's view of `user` in `ch` changed; `None`: it holds the user no more,
     /// for `cause`.
     fn share(&self, ch: String, user: String, view: Option<Member>, cause: Option<EndCause>);
@@ -134,6 +140,11 @@ impl Hub {
     /// The store in use: its name and whether it is reachable.
     pub fn store_status(&self) -> (&'static str, bool) {
         self.store.get().map_or(("memory", true), |s| (s.name(), s.up()))
+    }
+
+    /// Connected to the shared state, readable or not (see `Store::linked`).
+    pub fn store_linked(&self) -> bool {
+        self.store.get().is_none_or(|s| s.linked())
     }
 
     /// Stop sharing: let other relays keep this relay's users for the reconnect grace.

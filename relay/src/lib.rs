@@ -42,6 +42,7 @@ pub mod ledger;
 pub mod limits;
 pub mod metrics;
 pub mod pusher;
+pub mod redis_conn;
 pub mod server;
 pub mod state;
 pub mod store;
@@ -82,25 +83,25 @@ impl Relay {
         let (events, recorded) = tokio::sync::mpsc::channel(hub::EVENT_QUEUE);
         let hub = Arc::new(Hub::new(config.presence.clone(), config.limits.send_queue).with_events(events));
         let config = Arc::new(config);
-        let store: Arc<dyn hub::Store> = match &config.redis_url {
-            Some(url) => Arc::new(
-                store::Redis::start(url, hub.clone(), &config.presence)
+        // Where Redis is, resolved once; each subsystem that keeps state there is handed it.
+        let redis = config
+            .redis()
+            .transpose()
+            .unwrap_or_else(|e| panic!("rollcall-relay: {e}"));
+        let store: Arc<dyn hub::Store> = match &redis {
+            Some(target) => Arc::new(
+                store::Redis::start(target.clone(), hub.clone(), &config.presence)
                     .unwrap_or_else(|e| panic!("rollcall-relay: {e}")),
             ),
             None => Arc::new(store::Memory),
         };
         let relay_id = store.relay_id().map(str::to_string);
         hub.attach_store(store);
-        let console = Arc::new(console::start(
-            &config.console,
-            config.redis_url.as_deref(),
-            relay_id,
-            hub.clone(),
-        ));
+        let console = Arc::new(console::start(&config.console, redis.clone(), relay_id, hub.clone()));
         let webhooks = Arc::new(webhooks::Webhooks::new(config.webhooks.clone(), config.policy.clone()));
         let (ledger, ledger_tasks) = ledger::start(
             &config.ledger,
-            config.redis_url.as_deref(),
+            redis.clone(),
             config.presence.reconnect_grace_ms,
             webhooks.clone(),
             hub.clone(),
@@ -110,12 +111,7 @@ impl Relay {
         // The sender takes its batches from the ledger's queue.
         let webhook_sender = Task(tokio::spawn(webhooks::run(ledger.clone(), webhooks)));
         let verifier = Arc::new(auth::Verifier::new(&config.secrets));
-        let decisions = decisions::Decisions::start(
-            &config.decisions,
-            &config.policy,
-            config.redis_url.as_deref(),
-            hub.clone(),
-        );
+        let decisions = decisions::Decisions::start(&config.decisions, &config.policy, redis, hub.clone());
         let admission = Arc::new(admission::Admission::new(config.limits.clone(), hub.clone()));
         let reaper = tokio::spawn(reap(hub.clone()));
         Relay {

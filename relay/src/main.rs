@@ -37,6 +37,10 @@ struct Cli {
     /// Redis URL to share state between relays.
     #[arg(long, env = "ROLLCALL_REDIS_URL", hide = true)]
     redis_url: Option<String>,
+
+    /// `redis_url` names a Redis Cluster (its nodes, comma-separated).
+    #[arg(long, env = "ROLLCALL_REDIS_CLUSTER", hide = true, value_parser = clap::builder::BoolishValueParser::new())]
+    redis_cluster: Option<bool>,
 }
 
 const AFTER_HELP: &str = "\
@@ -45,7 +49,9 @@ Environment:
   ROLLCALL_API_KEY    bearer key for the server API (GET /v1/presence)
   ROLLCALL_LISTEN     address to listen on (default 127.0.0.1:7400)
   ROLLCALL_CONFIG     same as --config
-  ROLLCALL_REDIS_URL  shared state across relays (unset: in memory)
+  ROLLCALL_REDIS_URL  shared state across relays (unset: in memory); for a Redis
+                      Cluster, some of its nodes' URLs, comma-separated
+  ROLLCALL_REDIS_CLUSTER  1: ROLLCALL_REDIS_URL is a Redis Cluster
   RUST_LOG            log filter, e.g. info or rollcall_relay=debug
 
 Endpoints:
@@ -60,7 +66,9 @@ Endpoints:
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn,redis=error".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
@@ -69,6 +77,7 @@ async fn main() -> ExitCode {
         secret: cli.secret,
         api_key: cli.api_key,
         redis_url: cli.redis_url,
+        redis_cluster: cli.redis_cluster,
         demo: cli.demo,
     };
     let config = match Config::load(cli.config.as_deref(), overrides) {

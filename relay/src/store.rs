@@ -24,6 +24,7 @@
 //! relay's heartbeat entry is gone).
 
 use crate::hub::{Hub, Store};
+use crate::redis_conn::{Conn, Target};
 use rollcall_core::cluster::{Beaten, Change, Cluster, ClusterConfig, Message, Op, Stored};
 use rollcall_core::protocol::Member;
 use rollcall_core::roster::{EndCause, RosterConfig};
@@ -40,6 +41,10 @@ pub const EVENTS: &str = "rollcall:events";
 pub const RELAYS: &str = "rc:relays";
 /// Most changes written to Redis in one pipeline.
 const BATCH: usize = 512;
+/// How long connecting, and each answer, may take before Redis counts as unreachable.
+const TIMEOUT: Duration = Duration::from_secs(2);
+/// How long the relay says it is degraded after it found unreadable data in Redis.
+pub const UNREADABLE_HOLD: Duration = Duration::from_secs(60);
 
 /// One relay, nothing shared.
 pub struct Memory;
@@ -71,6 +76,8 @@ enum Command {
 pub struct Redis {
     tx: mpsc::UnboundedSender<Command>,
     up: Arc<AtomicBool>,
+    /// When unreadable data was last found in Redis (or on its pub/sub).
+    unreadable: Arc<std::sync::Mutex<Option<tokio::time::Instant>>>,
     id: String,
 }
 
@@ -78,7 +85,18 @@ impl Store for Redis {
     fn name(&self) -> &'static str {
         "redis"
     }
+    /// Reachable, and no unreadable data found there for [`UNREADABLE_HOLD`]: data
+    /// this relay cannot read (another program's, or a relay of another version's) may
+    /// hide members, so the operator is told until it is gone.
     fn up(&self) -> bool {
+        let clean = self
+            .unreadable
+            .lock()
+            .expect("not poisoned")
+            .is_none_or(|at| at.elapsed() > UNREADABLE_HOLD);
+        self.up.load(Ordering::Relaxed) && clean
+    }
+    fn linked(&self) -> bool {
         self.up.load(Ordering::Relaxed)
     }
     fn share(&self, ch: String, user: String, view: Option<Member>, cause: Option<EndCause>) {
@@ -95,24 +113,27 @@ impl Store for Redis {
 }
 
 impl Redis {
-    /// Start sharing `hub`'s roster through Redis at `url`. Connects in the background
-    /// and keeps reconnecting; never fails the relay's start.
-    pub fn start(url: &str, hub: Arc<Hub>, presence: &RosterConfig) -> Result<Redis, String> {
-        let client = redis::Client::open(url).map_err(|e| format!("redis_url / ROLLCALL_REDIS_URL: {e}"))?;
+    /// Start sharing `hub`'s roster through Redis at `target`. Connects in the
+    /// background and keeps reconnecting; never fails the relay's start.
+    pub fn start(target: Target, hub: Arc<Hub>, presence: &RosterConfig) -> Result<Redis, String> {
         let (tx, rx) = mpsc::unbounded_channel();
         let up = Arc::new(AtomicBool::new(false));
+        let unreadable = Arc::new(std::sync::Mutex::new(None));
         let id = crate::ids::random_id();
         let cluster = Cluster::new(&id, ClusterConfig::from_presence(presence));
         let link = Link {
-            client,
+            target,
             hub,
             up: up.clone(),
             cluster,
             garbage: false,
+            unreadable: unreadable.clone(),
             drain: None,
+            epoch: None,
+            resync: None,
         };
         tokio::spawn(link.run(rx));
-        Ok(Redis { tx, up, id })
+        Ok(Redis { tx, up, unreadable, id })
     }
 }
 
@@ -205,19 +226,28 @@ fn relay_channels_key(relay: &str) -> String {
 /// in the order they happened. What is here is transport: Lua, pub/sub, reconnecting,
 /// and Redis replies turned into the machine's inputs.
 struct Link {
-    client: redis::Client,
+    target: Target,
     hub: Arc<Hub>,
     up: Arc<AtomicBool>,
     cluster: Cluster,
     /// Unreadable data was seen in Redis (said once per connection).
     garbage: bool,
+    /// When unreadable data was last found (shared with [`Redis::up`]).
+    unreadable: Arc<std::sync::Mutex<Option<tokio::time::Instant>>>,
     /// The relay asked to stop sharing: done once the drain's beat is written.
     drain: Option<oneshot::Sender<()>>,
+    /// On a Redis Cluster, its epoch at the last beat (a failover raises it).
+    epoch: Option<u64>,
+    /// Why every view must be asserted again, though Redis is reachable.
+    resync: Option<String>,
 }
 
 enum Ended {
     /// Redis went away: reconnect.
     Lost(String),
+    /// Redis may have lost writes it acknowledged (a Cluster failed over): reconnect
+    /// and assert everything again at once.
+    Resync(String),
     /// The relay is stopping.
     Stopped,
 }
@@ -231,6 +261,10 @@ impl Link {
             self.cluster.link_down(now);
             match ended {
                 Ended::Stopped => return,
+                Ended::Resync(why) => {
+                    tracing::warn!("{why}; asserting this relay's views again");
+                    continue;
+                }
                 Ended::Lost(why) => {
                     if self.up.swap(false, Ordering::Relaxed) {
                         tracing::warn!("redis unreachable, serving local clients only: {why}");
@@ -261,18 +295,11 @@ impl Link {
     }
 
     async fn session(&mut self, rx: &mut mpsc::UnboundedReceiver<Command>) -> Ended {
-        let timeouts = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Duration::from_secs(2))
-            .set_response_timeout(Duration::from_secs(2));
-        let mut conn = match self
-            .client
-            .get_multiplexed_async_connection_with_config(&timeouts)
-            .await
-        {
+        let mut conn = match self.target.connect(TIMEOUT).await {
             Ok(c) => c,
             Err(e) => return Ended::Lost(e.to_string()),
         };
-        let mut pubsub = match self.client.get_async_pubsub().await {
+        let mut pubsub = match self.target.pubsub(TIMEOUT).await {
             Ok(p) => p,
             Err(e) => return Ended::Lost(e.to_string()),
         };
@@ -281,6 +308,8 @@ impl Link {
         }
         let mut messages = pubsub.into_on_message();
         self.garbage = false;
+        self.epoch = None;
+        self.resync = None;
         // Subscribed first, then loaded: a change made meanwhile arrives as a message
         // after the load and wins by its seq.
         self.cluster.link_up(self.hub.now());
@@ -308,7 +337,7 @@ impl Link {
                     let Some(msg) = msg else { return Ended::Lost("the pub/sub connection closed".into()) };
                     let Ok(payload) = msg.get_payload::<String>() else { continue };
                     let Some(message) = Wire::decode(&payload) else {
-                        tracing::warn!("unreadable message on {EVENTS} (a relay of another version?)");
+                        self.unreadable(EVENTS);
                         continue;
                     };
                     let cluster = &mut self.cluster;
@@ -320,6 +349,9 @@ impl Link {
             }
             if let Err(e) = self.run_ops(&mut conn, rx).await {
                 return Ended::Lost(e.to_string());
+            }
+            if let Some(why) = self.resync.take() {
+                return Ended::Resync(why);
             }
             if let Some(done) = self.drain.take() {
                 self.cluster.drain(self.hub.now());
@@ -342,13 +374,9 @@ impl Link {
 
     /// Do what the cluster machine asks, in order: its writes in pipelines, its beats
     /// and loads with their answers fed back.
-    async fn run_ops(
-        &mut self,
-        conn: &mut redis::aio::MultiplexedConnection,
-        rx: &mut mpsc::UnboundedReceiver<Command>,
-    ) -> redis::RedisResult<()> {
+    async fn run_ops(&mut self, conn: &mut Conn, rx: &mut mpsc::UnboundedReceiver<Command>) -> redis::RedisResult<()> {
         loop {
-            let mut pipe = redis::pipe();
+            let mut sets = Vec::new();
             let mut writes = 0;
             let mut channels: HashMap<String, HashSet<String>> = HashMap::new();
             let mut next = None;
@@ -361,7 +389,7 @@ impl Link {
                                 .or_default()
                                 .insert(change.ch.clone());
                         }
-                        pipe.add_command(set_command(&change)).ignore();
+                        sets.push((channel_key(&change.ch), set_command(&change)));
                         writes += 1;
                         if writes >= BATCH {
                             break;
@@ -373,15 +401,17 @@ impl Link {
                     }
                 }
             }
+            // The channels first, so that a reaper finds every view this relay wrote
+            // (on one server, one pipeline in this order; on a Cluster, one per slot).
+            let mut cmds = Vec::new();
             for (relay, chs) in channels {
-                pipe.cmd("SADD")
-                    .arg(relay_channels_key(&relay))
-                    .arg(chs.into_iter().collect::<Vec<_>>())
-                    .ignore();
+                let key = relay_channels_key(&relay);
+                let mut sadd = redis::cmd("SADD");
+                sadd.arg(&key).arg(chs.into_iter().collect::<Vec<_>>());
+                cmds.push((key, sadd));
             }
-            if writes > 0 {
-                pipe.query_async::<()>(conn).await?;
-            }
+            cmds.extend(sets);
+            conn.run(cmds).await?;
             match next {
                 None if writes == 0 => return Ok(()),
                 None => {}
@@ -396,7 +426,7 @@ impl Link {
     /// Record this relay alive; the machine decides who is dead.
     async fn beat(
         &mut self,
-        conn: &mut redis::aio::MultiplexedConnection,
+        conn: &mut Conn,
         rx: &mut mpsc::UnboundedReceiver<Command>,
         relay: &str,
         shift_ms: i64,
@@ -417,6 +447,12 @@ impl Link {
                     Err(_) => self.unreadable(RELAYS),
                 }
             }
+        }
+        if let Some(epoch) = conn.epoch().await? {
+            if let Some(before) = self.epoch.filter(|before| epoch > *before) {
+                self.resync = Some(format!("the redis cluster failed over (epoch {before} -> {epoch})"));
+            }
+            self.epoch = Some(self.epoch.map_or(epoch, |before| before.max(epoch)));
         }
         let beaten = Beaten {
             store_ms: store_ms.max(0) as u64,
@@ -450,34 +486,22 @@ impl Link {
     }
 
     /// Every view in Redis, for the machine's resync.
-    async fn load(
-        &mut self,
-        conn: &mut redis::aio::MultiplexedConnection,
-        rx: &mut mpsc::UnboundedReceiver<Command>,
-    ) -> redis::RedisResult<()> {
-        let mut keys: Vec<String> = Vec::new();
-        let mut cursor: u64 = 0;
-        loop {
-            let (next, batch): (u64, Vec<String>) = redis::cmd("SCAN")
-                .arg(cursor)
-                .arg("MATCH")
-                .arg("rc:{*}:m")
-                .arg("COUNT")
-                .arg(500)
-                .query_async(conn)
-                .await?;
-            keys.extend(batch);
-            if next == 0 {
-                break;
-            }
-            cursor = next;
-        }
+    async fn load(&mut self, conn: &mut Conn, rx: &mut mpsc::UnboundedReceiver<Command>) -> redis::RedisResult<()> {
+        let keys = conn.scan("rc:{*}:m").await?;
         let mut stored = Vec::new();
         for key in keys {
             let Some(ch) = key.strip_prefix("rc:{").and_then(|k| k.strip_suffix("}:m")) else {
                 continue;
             };
-            let fields: HashMap<String, String> = redis::cmd("HGETALL").arg(&key).query_async(conn).await?;
+            let fields: HashMap<String, String> = match redis::cmd("HGETALL").arg(&key).query_async(&mut *conn).await {
+                Ok(fields) => fields,
+                // Not a hash (WRONGTYPE), or not text: not ours to read.
+                Err(e) if e.kind() == redis::ErrorKind::TypeError || e.code() == Some("WRONGTYPE") => {
+                    self.unreadable(&key);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             for (field, value) in fields {
                 let Some((user, relay)) = field.split_once('\t') else {
                     self.unreadable(&key);
@@ -501,16 +525,18 @@ impl Link {
     }
 
     fn unreadable(&mut self, key: &str) {
+        *self.unreadable.lock().expect("not poisoned") = Some(tokio::time::Instant::now());
         if !std::mem::replace(&mut self.garbage, true) {
             tracing::warn!(
-                "unreadable data in redis at {key} (another program, or a relay of another version?); skipped"
+                "unreadable data in redis at {key} (another program, or a relay of another version?); skipped, and /healthz says degraded for {} s",
+                UNREADABLE_HOLD.as_secs()
             );
         }
     }
 
     /// Take a dead relay out of the table first (if it beats again it finds itself
     /// missing and comes back under a new name), then remove its views and tell all.
-    async fn reap(&mut self, conn: &mut redis::aio::MultiplexedConnection, relay: &str) -> redis::RedisResult<()> {
+    async fn reap(&mut self, conn: &mut Conn, relay: &str) -> redis::RedisResult<()> {
         tracing::info!("relay {relay} stopped beating; removing its clients");
         redis::cmd("ZREM")
             .arg(RELAYS)
@@ -521,15 +547,13 @@ impl Link {
             .arg(relay_channels_key(relay))
             .query_async(conn)
             .await?;
-        let mut pipe = redis::pipe();
+        let mut cmds = Vec::new();
         for ch in &channels {
-            pipe.cmd("EVAL")
-                .arg(REAP)
-                .arg(1)
-                .arg(channel_key(ch))
-                .arg(relay)
-                .ignore();
+            let mut eval = redis::cmd("EVAL");
+            eval.arg(REAP).arg(1).arg(channel_key(ch)).arg(relay);
+            cmds.push((channel_key(ch), eval));
         }
+        conn.run(cmds).await?;
         let dead = Wire {
             r: relay.to_string(),
             c: None,
@@ -539,12 +563,17 @@ impl Link {
             e: None,
             dead: true,
         };
-        pipe.cmd("DEL").arg(relay_channels_key(relay)).ignore();
-        pipe.cmd("PUBLISH")
+        // Views first, then the list of its channels and the word to all: a reaper
+        // that fails half way is followed by another that finds the list.
+        redis::cmd("DEL")
+            .arg(relay_channels_key(relay))
+            .query_async::<()>(&mut *conn)
+            .await?;
+        redis::cmd("PUBLISH")
             .arg(EVENTS)
             .arg(serde_json::to_string(&dead).expect("serializable"))
-            .ignore();
-        pipe.query_async::<()>(conn).await
+            .query_async::<()>(&mut *conn)
+            .await
     }
 }
 

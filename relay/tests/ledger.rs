@@ -542,7 +542,11 @@ fn redis_keeps_open_sessions_totals_and_the_queue_and_prunes_only_old_ended_sess
     use rollcall_relay::ledger::db::Db;
     use rollcall_relay::ledger::redis::RedisDb;
     let redis = common::RedisServer::start();
-    storage_keeps_what_it_is_given(|| Db::Redis(RedisDb::open(&redis.url()).unwrap()));
+    storage_keeps_what_it_is_given(|| {
+        Db::Redis(RedisDb::open(
+            rollcall_relay::redis_conn::Target::open(&redis.url(), false).unwrap(),
+        ))
+    });
 }
 
 #[test]

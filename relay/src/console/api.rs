@@ -81,7 +81,9 @@ pub async fn now(State(app): State<AppState>, RawQuery(query): RawQuery) -> Json
     listed.truncate(MAX_CHANNELS_LISTED);
     let (store, store_up) = app.hub.store_status();
     let connections = app.hub.connections();
-    let recording = app.ledger.with(|s| s.recording);
+    // On the blocking pool, as every wait for the ledger's lock in a handler: a Redis
+    // call of the ledger may hold it (up to its timeout).
+    let recording = app.ledger.blocking(|s| s.recording).await;
     let mut out = json!({
         "demo": app.config.demo,
         "relay": {
@@ -176,22 +178,25 @@ pub async fn channel(State(app): State<AppState>, RawQuery(query): RawQuery) -> 
 /// `GET /console/api/webhooks`: each endpoint's queue and last outcomes.
 pub async fn webhooks(State(app): State<AppState>) -> Json<Value> {
     let config = app.ledger.webhooks();
-    let (recording, lanes) = app.ledger.with(|s| {
-        let lanes: Vec<Value> = s
-            .lanes
-            .iter()
-            .map(|lane| {
-                json!({
-                    "pending": lane.len(),
-                    "failures_in_a_row": lane.failures(),
-                    "retry_at_ms": lane.retry_at(),
-                    "last_ok_ms": lane.last_ok,
-                    "last_error": lane.last_error.as_ref().map(|(at, answer)| json!({ "at_ms": at, "answer": answer })),
+    let (recording, lanes) = app
+        .ledger
+        .blocking(|s| {
+            let lanes: Vec<Value> = s
+                .lanes
+                .iter()
+                .map(|lane| {
+                    json!({
+                        "pending": lane.len(),
+                        "failures_in_a_row": lane.failures(),
+                        "retry_at_ms": lane.retry_at(),
+                        "last_ok_ms": lane.last_ok,
+                        "last_error": lane.last_error.as_ref().map(|(at, answer)| json!({ "at_ms": at, "answer": answer })),
+                    })
                 })
-            })
-            .collect();
-        (s.recording, lanes)
-    });
+                .collect();
+            (s.recording, lanes)
+        })
+        .await;
     let endpoints: Vec<Value> = config
         .endpoints
         .iter()
@@ -242,11 +247,14 @@ pub async fn test_webhook(
         .map_err(|e| ApiError::BadRequest("no_http_client", e.to_string()))?;
     let outcome = crate::webhooks::post_signed(&client, &endpoint.url, &config.secret_of(endpoint), body).await;
     let done = now_ms();
-    app.ledger.with(|s| {
-        if let Some(lane) = s.lanes.get_mut(index) {
-            lane.outcome(done, &outcome);
-        }
-    });
+    let booked = outcome.clone();
+    app.ledger
+        .blocking(move |s| {
+            if let Some(lane) = s.lanes.get_mut(index) {
+                lane.outcome(done, &booked);
+            }
+        })
+        .await;
     Ok((
         StatusCode::OK,
         Json(match outcome {

@@ -18,6 +18,7 @@ pub mod relays;
 pub mod routes;
 
 use crate::hub::Hub;
+use crate::redis_conn::Target;
 use feed::Feed;
 use serde::Deserialize;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -152,10 +153,10 @@ impl Console {
 
 /// Make the console and offer the hub's events to its live stream. With Redis (a
 /// `relay_id`), also start writing this relay's counts for the others' consoles.
-pub fn start(config: &ConsoleConfig, redis_url: Option<&str>, relay_id: Option<String>, hub: Arc<Hub>) -> Console {
+pub fn start(config: &ConsoleConfig, redis: Option<Target>, relay_id: Option<String>, hub: Arc<Hub>) -> Console {
     let mut console = Console::new(config.clone(), None);
-    if let (Some(url), Some(id), true) = (redis_url, relay_id, config.enabled) {
-        match relays::Relays::start(url, id, hub.clone(), console.feed.clone()) {
+    if let (Some(target), Some(id), true) = (redis, relay_id, config.enabled) {
+        match relays::Relays::start(target, id, hub.clone(), console.feed.clone()) {
             Ok(relays) => console.relays = Some(relays),
             Err(e) => tracing::warn!("console: cannot show the other relays: {e}"),
         }

@@ -8,6 +8,7 @@
 
 use super::feed::{Feed, Item};
 use crate::hub::Hub;
+use crate::redis_conn::{Conn, Target};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
@@ -25,7 +26,7 @@ const FORGET_AFTER_MS: u64 = 3_600_000;
 pub struct Relays {
     /// This relay's id, as it beats in `rc:relays`.
     pub id: String,
-    client: redis::Client,
+    target: Target,
 }
 
 /// One relay as the console shows it.
@@ -39,15 +40,14 @@ pub struct RelayRow {
 
 impl Relays {
     /// Start writing this relay's counts. Needs a Tokio runtime.
-    pub fn start(url: &str, id: String, hub: Arc<Hub>, feed: Arc<Feed>) -> Result<Relays, String> {
-        let client = redis::Client::open(url).map_err(|e| format!("redis_url / ROLLCALL_REDIS_URL: {e}"))?;
-        tokio::spawn(report(client.clone(), id.clone(), hub, feed));
-        Ok(Relays { id, client })
+    pub fn start(target: Target, id: String, hub: Arc<Hub>, feed: Arc<Feed>) -> Result<Relays, String> {
+        tokio::spawn(report(target.clone(), id.clone(), hub, feed));
+        Ok(Relays { id, target })
     }
 
     /// Every relay known: alive ones and those that wrote counts within the hour.
     pub async fn list(&self) -> Result<Vec<RelayRow>, String> {
-        let mut conn = connect(&self.client).await.map_err(|e| e.to_string())?;
+        let mut conn = self.target.connect(TIMEOUT).await.map_err(|e| e.to_string())?;
         let beats = beats(&mut conn).await.map_err(|e| e.to_string())?;
         let counts: HashMap<String, String> = redis::cmd("HGETALL")
             .arg(COUNTS)
@@ -77,14 +77,10 @@ impl Relays {
     }
 }
 
-async fn connect(client: &redis::Client) -> redis::RedisResult<redis::aio::MultiplexedConnection> {
-    let timeouts = redis::AsyncConnectionConfig::new()
-        .set_connection_timeout(Duration::from_secs(2))
-        .set_response_timeout(Duration::from_secs(2));
-    client.get_multiplexed_async_connection_with_config(&timeouts).await
-}
+/// How long connecting, and each answer, may take.
+const TIMEOUT: Duration = Duration::from_secs(2);
 
-async fn beats(conn: &mut redis::aio::MultiplexedConnection) -> redis::RedisResult<BTreeMap<String, u64>> {
+async fn beats(conn: &mut Conn) -> redis::RedisResult<BTreeMap<String, u64>> {
     let pairs: Vec<(String, f64)> = redis::cmd("ZRANGE")
         .arg(crate::store::RELAYS)
         .arg(0)
@@ -97,13 +93,13 @@ async fn beats(conn: &mut redis::aio::MultiplexedConnection) -> redis::RedisResu
 
 /// The writer: this relay's counts every [`REPORT_EVERY`], and while a console
 /// listens, the live relays compared every [`WATCH_EVERY`].
-async fn report(client: redis::Client, id: String, hub: Arc<Hub>, feed: Arc<Feed>) {
+async fn report(target: Target, id: String, hub: Arc<Hub>, feed: Arc<Feed>) {
     let mut conn = None;
     let mut known: Option<BTreeSet<String>> = None;
     let mut last_report: Option<tokio::time::Instant> = None;
     loop {
         if conn.is_none() {
-            conn = connect(&client).await.ok();
+            conn = target.connect(TIMEOUT).await.ok();
         }
         if let Some(c) = conn.as_mut() {
             let mut ok = true;
@@ -147,7 +143,7 @@ async fn report(client: redis::Client, id: String, hub: Arc<Hub>, feed: Arc<Feed
     }
 }
 
-async fn write_counts(conn: &mut redis::aio::MultiplexedConnection, id: &str, hub: &Hub) -> redis::RedisResult<()> {
+async fn write_counts(conn: &mut Conn, id: &str, hub: &Hub) -> redis::RedisResult<()> {
     let stats = hub.stats();
     let now = crate::clock::now_ms();
     let counts = json!({

@@ -25,6 +25,7 @@ pub mod shared;
 
 use crate::hub::Hub;
 use crate::metrics::Counter;
+use crate::redis_conn::Target;
 use crate::webhooks::{Secret, MIN_SECRET_BYTES, SIGNATURE_HEADER};
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use rollcall_core::channel::validate_name;
@@ -239,9 +240,9 @@ pub struct Decisions {
 
 impl Decisions {
     /// Build from `[decisions]` and the channel rules, and start the refresher (and,
-    /// with Redis at `redis_url`, the listener for other relays' revocations). Needs a
+    /// with Redis at `redis`, the listener for other relays' revocations). Needs a
     /// Tokio runtime.
-    pub fn start(config: &DecisionConfig, policy: &Policy, redis_url: Option<&str>, hub: Arc<Hub>) -> Arc<Decisions> {
+    pub fn start(config: &DecisionConfig, policy: &Policy, redis: Option<Target>, hub: Arc<Hub>) -> Arc<Decisions> {
         let dc = config.clone();
         let http = dc.url.as_ref().and_then(|_| {
             reqwest::Client::builder()
@@ -251,8 +252,8 @@ impl Decisions {
                 .inspect_err(|e| tracing::error!("decisions: cannot build the HTTP client: {e}"))
                 .ok()
         });
-        let shared = match (&dc.url, redis_url) {
-            (Some(_), Some(url)) => shared::Shared::new(url)
+        let shared = match (&dc.url, redis) {
+            (Some(_), Some(target)) => shared::Shared::new(target)
                 .inspect_err(|e| tracing::error!("decisions: {e}"))
                 .ok()
                 .map(Arc::new),

@@ -9,7 +9,7 @@
 //! - `rollcall:decisions`: pub/sub of `{"r": relay, "op": "forget"|"evict", "c": ch,
 //!   "u": user}`, applied by every other relay to its own users.
 
-use redis::aio::MultiplexedConnection;
+use crate::redis_conn::{Conn, Target};
 use rollcall_core::decision::Answer;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -76,17 +76,16 @@ pub enum Op {
 }
 
 pub struct Shared {
-    client: redis::Client,
-    conn: tokio::sync::Mutex<Option<MultiplexedConnection>>,
+    target: Target,
+    conn: tokio::sync::Mutex<Option<Conn>>,
     id: String,
     up: AtomicBool,
 }
 
 impl Shared {
-    pub fn new(url: &str) -> Result<Shared, String> {
-        let client = redis::Client::open(url).map_err(|e| format!("redis_url / ROLLCALL_REDIS_URL: {e}"))?;
+    pub fn new(target: Target) -> Result<Shared, String> {
         Ok(Shared {
-            client,
+            target,
             conn: tokio::sync::Mutex::new(None),
             id: crate::ids::random_id(),
             up: AtomicBool::new(false),
@@ -98,18 +97,12 @@ impl Shared {
         self.up.load(Ordering::Relaxed)
     }
 
-    async fn conn(&self) -> redis::RedisResult<MultiplexedConnection> {
+    async fn conn(&self) -> redis::RedisResult<Conn> {
         let mut slot = self.conn.lock().await;
         if let Some(conn) = slot.as_ref() {
             return Ok(conn.clone());
         }
-        let timeouts = redis::AsyncConnectionConfig::new()
-            .set_connection_timeout(Duration::from_secs(1))
-            .set_response_timeout(Duration::from_secs(1));
-        let conn = self
-            .client
-            .get_multiplexed_async_connection_with_config(&timeouts)
-            .await?;
+        let conn = self.target.connect(Duration::from_secs(1)).await?;
         *slot = Some(conn.clone());
         Ok(conn)
     }
@@ -163,25 +156,8 @@ impl Shared {
                     ch.map_or("*".to_string(), glob_escape),
                     user.map_or("*".to_string(), glob_escape)
                 );
-                let mut keys = Vec::new();
-                let mut cursor: u64 = 0;
-                loop {
-                    let scanned: redis::RedisResult<(u64, Vec<String>)> = redis::cmd("SCAN")
-                        .arg(cursor)
-                        .arg("MATCH")
-                        .arg(&pattern)
-                        .arg("COUNT")
-                        .arg(500)
-                        .query_async(&mut conn)
-                        .await;
-                    let (next, batch) = self.reset(scanned).await?;
-                    keys.extend(batch);
-                    if next == 0 {
-                        break;
-                    }
-                    cursor = next;
-                }
-                keys
+                let scanned = conn.scan(&pattern).await;
+                self.reset(scanned).await?
             }
         };
         if keys.is_empty() {
@@ -214,7 +190,7 @@ impl Shared {
         let mut backoff = Duration::from_millis(100);
         loop {
             let subscribed = async {
-                let mut pubsub = self.client.get_async_pubsub().await?;
+                let mut pubsub = self.target.pubsub(Duration::from_secs(2)).await?;
                 pubsub.subscribe(CHANNEL).await?;
                 redis::RedisResult::Ok(pubsub)
             };

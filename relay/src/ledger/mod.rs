@@ -39,6 +39,7 @@ pub use state::{Counts, Ledger, State};
 
 use crate::clock::now_ms;
 use crate::hub::Hub;
+use crate::redis_conn::Target;
 use crate::webhooks::Webhooks;
 use book::Book;
 use db::Db;
@@ -58,28 +59,29 @@ impl Drop for Tasks {
     }
 }
 
-/// Open the ledger (in Redis at `redis_url`, else as `[ledger]` says), take back what a
+/// Open the ledger (in Redis at `redis`, else as `[ledger]` says), take back what a
 /// previous run left, and start recording `events` (the hub's) and fanning them out to
 /// `webhooks`. Sending them is the webhooks' task, started by the caller with this
 /// ledger as its queue. `reconnect_grace_ms` is the default restore grace. Needs a
 /// Tokio runtime.
 pub fn start(
     config: &LedgerConfig,
-    redis_url: Option<&str>,
+    redis: Option<Target>,
     reconnect_grace_ms: u64,
     webhooks: Arc<Webhooks>,
     hub: Arc<Hub>,
     events: mpsc::Receiver<(Instant, Event)>,
 ) -> Result<(Arc<Ledger>, Tasks), String> {
     let lc = config;
-    let where_ = match (redis_url, &lc.path) {
+    let where_ = match (&redis, &lc.path) {
         (Some(_), _) => "redis".to_string(),
         (None, Some(path)) => path.display().to_string(),
         (None, None) => "memory".to_string(),
     };
     let fail = |e: rows::Error| format!("ledger {where_}: {e}");
-    let db = match redis_url {
-        Some(url) => {
+    let shared = redis.is_some();
+    let db = match redis {
+        Some(target) => {
             if lc.path.is_some() {
                 tracing::warn!("ledger.path is not used: with redis_url the ledger is kept in Redis");
             }
@@ -88,11 +90,11 @@ pub fn start(
                     "ledger.max_sessions is not used: a ledger in Redis is bounded by ledger.retention_days"
                 );
             }
-            Db::Redis(redis::RedisDb::open(url).map_err(fail)?)
+            Db::Redis(redis::RedisDb::open(target))
         }
         None => Db::open(lc.path.as_deref()).map_err(fail)?,
     };
-    if lc.path.is_none() && redis_url.is_none() && !webhooks.config.endpoints.is_empty() {
+    if lc.path.is_none() && !shared && !webhooks.config.endpoints.is_empty() {
         tracing::warn!("webhooks: no [ledger] path, so events not yet delivered are lost if the relay stops");
     }
     let grace = lc.restore_grace_ms.unwrap_or(reconnect_grace_ms);
@@ -110,7 +112,7 @@ pub fn start(
         state: Mutex::new(state),
         webhooks,
         counts: Counts::default(),
-        session_cap: lc.session_cap().filter(|_| redis_url.is_none()),
+        session_cap: lc.session_cap().filter(|_| !shared),
     });
     let recorder = tokio::spawn(recorder::record(ledger.clone(), hub, events, lc.clone(), grace));
     Ok((ledger, Tasks { recorder }))

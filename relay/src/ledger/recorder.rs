@@ -9,7 +9,6 @@ use super::state::{ledger_commit, Ledger, State};
 use crate::clock::{now_ms, wall_ms, Ms};
 use crate::hub::Hub;
 use crate::ids::random_id;
-use crate::webhooks::lane::Lane;
 use crate::webhooks::Webhooks;
 use rollcall_core::roster::Event;
 use rollcall_core::Instant;
@@ -74,7 +73,12 @@ pub(super) async fn record(
     let mut next_beat = tokio::time::Instant::now();
     let mut next_prune = tokio::time::Instant::now();
     loop {
-        let book_due = ledger.with(|s| s.recording.then(|| s.book.poll_timeout()).flatten());
+        // On the blocking pool, as every wait for the state's lock in this task: a
+        // blocking call may hold it through a Redis call (up to its timeout), and a
+        // runtime worker waiting meanwhile is one fewer for the relay's connections.
+        let book_due = ledger
+            .blocking(|s| s.recording.then(|| s.book.poll_timeout()).flatten())
+            .await;
         let mut wake = next_beat;
         if let Some(at) = book_due {
             wake = wake.min(tokio::time::Instant::now() + Duration::from_millis(at.saturating_sub(now_ms())));
@@ -124,16 +128,16 @@ async fn claim(
     config: &LedgerConfig,
     grace: u64,
 ) {
-    if ledger.with(|s| matches!(s.db, Db::Sqlite(_))) {
+    if ledger.blocking(|s| matches!(s.db, Db::Sqlite(_))).await {
         return;
     }
     let ttl = config.heartbeat_ms.saturating_mul(3);
-    let store_up = hub.store_status().1;
+    let store_up = hub.store_linked();
     let id = relay.to_string();
     let held = ledger
         .blocking(move |s| if store_up { s.db.claim(&id, ttl) } else { Ok(false) })
         .await;
-    let was = ledger.with(|s| s.recording);
+    let was = ledger.blocking(|s| s.recording).await;
     match held {
         Ok(true) if was => {}
         Ok(true) => {
@@ -159,13 +163,7 @@ async fn claim(
             }
         }
         Ok(false) | Err(_) if was => {
-            ledger.with(|s| {
-                s.recording = false;
-                s.book = Book::new(1);
-                for lane in &mut s.lanes {
-                    *lane = Lane::default();
-                }
-            });
+            ledger.blocking(State::stop_recording).await;
             match held {
                 Err(e) => tracing::warn!("ledger: lost the store, so this relay stops recording: {e}"),
                 _ => tracing::warn!("ledger: another relay records now"),

@@ -3,7 +3,8 @@
 //! that stops, crashes or loses Redis leaves nothing behind that another cannot pick up:
 //! the open sessions, the totals and the webhook queue are all here.
 //!
-//! Keys (all under `rc:l:`):
+//! Keys (all under `rc:l:`, or `rc:{l}:` on a Redis Cluster: one hash tag, one slot,
+//! so that a batch is one transaction there too):
 //!
 //! - `rc:l:s`: hash, session id -> session (JSON); `rc:l:next`: the last id given;
 //! - `rc:l:open`: set of open session ids; `rc:l:open:<user>`: the same, per user;
@@ -16,46 +17,77 @@
 //! - `rc:l:alive`: the recorder's last heartbeat; `rc:l:recorder`: which relay records,
 //!   with a time to live.
 //!
-//! Each batch of writes is one MULTI/EXEC transaction. Only the recorder writes, so the
+//! Each batch of writes is one MULTI/EXEC transaction, on the master of that slot. Only the recorder writes, so the
 //! read-modify-write of a user's totals needs no script.
 
 use super::book::{Session, Split, Write};
 use super::rows::{Error, Queued, Result, SessionQuery, UserRow};
 use crate::clock::{day_of, Ms};
+use crate::redis_conn::Target;
 use redis::Commands;
 use rollcall_core::protocol::{Identity, Status};
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-const SESSIONS: &str = "rc:l:s";
-const NEXT: &str = "rc:l:next";
-const OPEN: &str = "rc:l:open";
-const USER_SESSIONS: &str = "rc:l:iu";
-const CHANNEL_SESSIONS: &str = "rc:l:ic";
-const ENDED: &str = "rc:l:ended";
-const USERS: &str = "rc:l:users";
-const QUEUE: &str = "rc:l:q";
-const QUEUE_SEQ: &str = "rc:l:qseq";
-const ALIVE: &str = "rc:l:alive";
-const RECORDER: &str = "rc:l:recorder";
+/// How long connecting, and each answer, may take. Short: the ledger's state is locked
+/// while it waits, and async tasks (the webhooks', `/healthz`) lock it too.
+const TIMEOUT: Duration = Duration::from_secs(2);
 /// Session ids read per round trip when paging through an index.
 const PAGE: isize = 200;
 
-fn open_of(user: &str) -> String {
-    format!("rc:l:open:{user}")
+/// The ledger's keys. Every one shares a hash tag on a Redis Cluster (`rc:{l}:*`), so one
+/// slot, so that a batch is one MULTI transaction; on one server they keep the names
+/// they always had (`rc:l:*`).
+struct Keys {
+    prefix: &'static str,
+    sessions: String,
+    next: String,
+    open: String,
+    user_sessions: String,
+    channel_sessions: String,
+    ended: String,
+    users: String,
+    queue: String,
+    queue_seq: String,
+    alive: String,
+    recorder: String,
 }
-fn user_index(user: &str) -> String {
-    format!("rc:l:iu:{user}")
-}
-fn user_channels_index(user: &str) -> String {
-    format!("rc:l:ic:{user}")
-}
-fn channel_index(ch: &str) -> String {
-    format!("rc:l:ich:{ch}")
-}
-fn days_of(user: &str) -> String {
-    format!("rc:l:d:{user}")
+
+impl Keys {
+    fn new(cluster: bool) -> Keys {
+        let prefix = if cluster { "rc:{l}:" } else { "rc:l:" };
+        let k = |name: &str| format!("{prefix}{name}");
+        Keys {
+            prefix,
+            sessions: k("s"),
+            next: k("next"),
+            open: k("open"),
+            user_sessions: k("iu"),
+            channel_sessions: k("ic"),
+            ended: k("ended"),
+            users: k("users"),
+            queue: k("q"),
+            queue_seq: k("qseq"),
+            alive: k("alive"),
+            recorder: k("recorder"),
+        }
+    }
+    fn open_of(&self, user: &str) -> String {
+        format!("{}open:{user}", self.prefix)
+    }
+    fn user_index(&self, user: &str) -> String {
+        format!("{}iu:{user}", self.prefix)
+    }
+    fn user_channels_index(&self, user: &str) -> String {
+        format!("{}ic:{user}", self.prefix)
+    }
+    fn channel_index(&self, ch: &str) -> String {
+        format!("{}ich:{ch}", self.prefix)
+    }
+    fn days_of(&self, user: &str) -> String {
+        format!("{}d:{user}", self.prefix)
+    }
 }
 
 /// Become or stay the recorder: true when this relay holds the role for `ttl` more.
@@ -148,27 +180,33 @@ struct StoredEvent {
 
 /// The ledger in Redis. Reconnects on the next call after an error.
 pub struct RedisDb {
-    client: redis::Client,
+    target: Target,
+    /// Boxed: eleven names, read once per call.
+    keys: Box<Keys>,
     conn: Option<redis::Connection>,
+    /// The relay name this one last held the recorder role as: its batches are written
+    /// only while the role is still its own.
+    holder: Option<String>,
 }
 
 impl RedisDb {
-    pub fn open(url: &str) -> Result<RedisDb> {
-        Ok(RedisDb {
-            client: redis::Client::open(url)?,
+    pub fn open(target: Target) -> RedisDb {
+        RedisDb {
+            keys: Box::new(Keys::new(target.is_cluster())),
+            target,
             conn: None,
-        })
+            holder: None,
+        }
     }
 
-    /// Run `f` on the connection; a failed call drops it, so the next one reconnects.
-    fn with<T>(&mut self, f: impl FnOnce(&mut redis::Connection) -> Result<T>) -> Result<T> {
+    /// Run `f` on the connection (on a Cluster, to the master of the ledger's slot); a
+    /// failed call drops it, so the next one reconnects (and finds the slot's master
+    /// again after a failover).
+    fn with<T>(&mut self, f: impl FnOnce(&mut redis::Connection, &Keys) -> Result<T>) -> Result<T> {
         if self.conn.is_none() {
-            let conn = self.client.get_connection_with_timeout(Duration::from_secs(2))?;
-            conn.set_read_timeout(Some(Duration::from_secs(5)))?;
-            conn.set_write_timeout(Some(Duration::from_secs(5)))?;
-            self.conn = Some(conn);
+            self.conn = Some(self.target.blocking_for(&self.keys.alive, TIMEOUT)?);
         }
-        let result = f(self.conn.as_mut().expect("connected above"));
+        let result = f(self.conn.as_mut().expect("connected above"), &self.keys);
         if matches!(&result, Err(Error::Redis(_))) {
             self.conn = None;
         }
@@ -177,11 +215,12 @@ impl RedisDb {
 
     /// Become (or stay) the relay that records, for `ttl_ms`.
     pub fn claim(&mut self, relay: &str, ttl_ms: u64) -> Result<bool> {
-        self.with(|c| {
+        self.holder = Some(relay.to_string());
+        self.with(|c, k| {
             let got: i64 = redis::cmd("EVAL")
                 .arg(CLAIM)
                 .arg(1)
-                .arg(RECORDER)
+                .arg(&k.recorder)
                 .arg(relay)
                 .arg(ttl_ms.max(1))
                 .query(c)?;
@@ -190,18 +229,18 @@ impl RedisDb {
     }
 
     pub fn alive(&mut self) -> Result<Option<Ms>> {
-        self.with(|c| Ok(c.get(ALIVE)?))
+        self.with(|c, k| Ok(c.get(&k.alive)?))
     }
 
     pub fn next_id(&mut self) -> Result<i64> {
-        self.with(|c| Ok(c.get::<_, Option<i64>>(NEXT)?.unwrap_or(0) + 1))
+        self.with(|c, k| Ok(c.get::<_, Option<i64>>(&k.next)?.unwrap_or(0) + 1))
     }
 
-    fn load(c: &mut redis::Connection, ids: &[i64]) -> Result<Vec<Session>> {
+    fn load(c: &mut redis::Connection, k: &Keys, ids: &[i64]) -> Result<Vec<Session>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
-        let texts: Vec<Option<String>> = redis::cmd("HMGET").arg(SESSIONS).arg(ids).query(c)?;
+        let texts: Vec<Option<String>> = redis::cmd("HMGET").arg(&k.sessions).arg(ids).query(c)?;
         let mut out = Vec::with_capacity(ids.len());
         for (id, text) in ids.iter().zip(texts) {
             if let Some(text) = text {
@@ -212,18 +251,18 @@ impl RedisDb {
     }
 
     pub fn open_sessions(&mut self) -> Result<Vec<Session>> {
-        self.with(|c| {
-            let mut ids: Vec<i64> = c.smembers(OPEN)?;
+        self.with(|c, k| {
+            let mut ids: Vec<i64> = c.smembers(&k.open)?;
             ids.sort_unstable();
-            Self::load(c, &ids)
+            Self::load(c, k, &ids)
         })
     }
 
     pub fn open_sessions_of(&mut self, user: &str) -> Result<Vec<Session>> {
-        self.with(|c| {
-            let mut ids: Vec<i64> = c.smembers(open_of(user))?;
+        self.with(|c, k| {
+            let mut ids: Vec<i64> = c.smembers(k.open_of(user))?;
             ids.sort_unstable();
-            Self::load(c, &ids)
+            Self::load(c, k, &ids)
         })
     }
 
@@ -231,8 +270,8 @@ impl RedisDb {
         if users.is_empty() {
             return Ok(BTreeMap::new());
         }
-        self.with(|c| {
-            let texts: Vec<Option<String>> = redis::cmd("HMGET").arg(USERS).arg(users).query(c)?;
+        self.with(|c, k| {
+            let texts: Vec<Option<String>> = redis::cmd("HMGET").arg(&k.users).arg(users).query(c)?;
             let mut out = BTreeMap::new();
             for (user, text) in users.iter().zip(texts) {
                 let Some(text) = text else { continue };
@@ -249,130 +288,153 @@ impl RedisDb {
         })
     }
 
-    fn read_user(c: &mut redis::Connection, user: &str) -> Result<Option<StoredUser>> {
-        let text: Option<String> = c.hget(USERS, user)?;
+    fn read_user(c: &mut redis::Connection, k: &Keys, user: &str) -> Result<Option<StoredUser>> {
+        let text: Option<String> = c.hget(&k.users, user)?;
         text.map(|t| serde_json::from_str(&t).map_err(|e| Error::Corrupt(format!("user {user}: {e}"))))
             .transpose()
     }
 
     pub fn apply(&mut self, now: Ms, writes: &[Write], queue: &[(String, String, Ms, String)]) -> Result<Vec<i64>> {
-        self.with(|c| {
-            // Users' rows change by read-modify-write (only the recorder writes).
-            let mut users: BTreeMap<String, Option<StoredUser>> = BTreeMap::new();
-            for write in writes {
-                let user = match write {
-                    Write::Seen { user, .. } => &user.id,
-                    Write::Time { user, .. } => user,
-                    _ => continue,
+        let holder = self.holder.clone();
+        self.with(|c, k| {
+            // Fenced by the role: a batch from a relay whose role lapsed (a slow link,
+            // a pause) while another took over would tell events twice. WATCH makes the
+            // transaction fail if the role changes hands (or expires) before EXEC.
+            if let Some(me) = &holder {
+                redis::cmd("WATCH").arg(&k.recorder).query::<()>(c)?;
+                let now_holder: Option<String> = c.get(&k.recorder)?;
+                if now_holder.as_deref() != Some(me.as_str()) {
+                    redis::cmd("UNWATCH").query::<()>(c)?;
+                    return Err(Error::NotRecorder);
+                }
+            }
+            let mut write = || -> Result<Vec<i64>> {
+                // Users' rows change by read-modify-write (only the recorder writes).
+                let mut users: BTreeMap<String, Option<StoredUser>> = BTreeMap::new();
+                for write in writes {
+                    let user = match write {
+                        Write::Seen { user, .. } => &user.id,
+                        Write::Time { user, .. } => user,
+                        _ => continue,
+                    };
+                    if !users.contains_key(user) {
+                        let row = Self::read_user(c, k, user)?;
+                        users.insert(user.clone(), row);
+                    }
+                }
+                let first_seq: i64 = if queue.is_empty() {
+                    0
+                } else {
+                    c.incr::<_, _, i64>(&k.queue_seq, queue.len() as i64)? - queue.len() as i64 + 1
                 };
-                if !users.contains_key(user) {
-                    let row = Self::read_user(c, user)?;
-                    users.insert(user.clone(), row);
+                let mut pipe = redis::pipe();
+                pipe.atomic();
+                let mut last_id = None;
+                for write in writes {
+                    match write {
+                        Write::Open(s) | Write::Save(s) => {
+                            last_id = last_id.max(Some(s.id));
+                            pipe.hset(&k.sessions, s.id, StoredSession::of(s)).ignore();
+                            let index = match &s.channel {
+                                None => [k.user_sessions.clone(), k.user_index(&s.user)],
+                                Some(_) => [k.channel_sessions.clone(), k.user_channels_index(&s.user)],
+                            };
+                            for key in index {
+                                pipe.zadd(key, s.id, s.id).ignore();
+                            }
+                            if let Some(ch) = &s.channel {
+                                pipe.zadd(k.channel_index(ch), s.id, s.id).ignore();
+                            }
+                            match s.ended {
+                                None => {
+                                    pipe.sadd(&k.open, s.id).ignore();
+                                    pipe.sadd(k.open_of(&s.user), s.id).ignore();
+                                }
+                                Some(ended) => {
+                                    pipe.srem(&k.open, s.id).ignore();
+                                    pipe.srem(k.open_of(&s.user), s.id).ignore();
+                                    pipe.zadd(&k.ended, s.id, ended).ignore();
+                                }
+                            }
+                        }
+                        Write::Seen { user, at } => {
+                            let row = users.get_mut(&user.id).expect("read above");
+                            let stored = row.get_or_insert_with(|| StoredUser {
+                                name: None,
+                                avatar: None,
+                                first_seen: *at,
+                                last_seen: *at,
+                                active_ms: 0,
+                                idle_ms: 0,
+                                hidden_ms: 0,
+                            });
+                            stored.name = user.name.clone();
+                            stored.avatar = user.avatar.clone();
+                            stored.last_seen = stored.last_seen.max(*at);
+                        }
+                        Write::Time { user, day, split } => {
+                            let key = k.days_of(user);
+                            for (suffix, ms) in [("a", split.active_ms), ("i", split.idle_ms), ("h", split.hidden_ms)] {
+                                if ms > 0 {
+                                    pipe.hincr(&key, format!("{day}:{suffix}"), ms).ignore();
+                                }
+                            }
+                            // Like SQLite's UPDATE: totals only for a user with a row.
+                            if let Some(Some(row)) = users.get_mut(user) {
+                                row.active_ms += split.active_ms;
+                                row.idle_ms += split.idle_ms;
+                                row.hidden_ms += split.hidden_ms;
+                            }
+                        }
+                        Write::Notify(_) => {}
+                    }
                 }
-            }
-            let first_seq: i64 = if queue.is_empty() {
-                0
-            } else {
-                c.incr::<_, _, i64>(QUEUE_SEQ, queue.len() as i64)? - queue.len() as i64 + 1
-            };
-            let mut pipe = redis::pipe();
-            pipe.atomic();
-            let mut last_id = None;
-            for write in writes {
-                match write {
-                    Write::Open(s) | Write::Save(s) => {
-                        last_id = last_id.max(Some(s.id));
-                        pipe.hset(SESSIONS, s.id, StoredSession::of(s)).ignore();
-                        let index = match &s.channel {
-                            None => [USER_SESSIONS.to_string(), user_index(&s.user)],
-                            Some(_) => [CHANNEL_SESSIONS.to_string(), user_channels_index(&s.user)],
-                        };
-                        for key in index {
-                            pipe.zadd(key, s.id, s.id).ignore();
-                        }
-                        if let Some(ch) = &s.channel {
-                            pipe.zadd(channel_index(ch), s.id, s.id).ignore();
-                        }
-                        match s.ended {
-                            None => {
-                                pipe.sadd(OPEN, s.id).ignore();
-                                pipe.sadd(open_of(&s.user), s.id).ignore();
-                            }
-                            Some(ended) => {
-                                pipe.srem(OPEN, s.id).ignore();
-                                pipe.srem(open_of(&s.user), s.id).ignore();
-                                pipe.zadd(ENDED, s.id, ended).ignore();
-                            }
-                        }
+                for (user, row) in &users {
+                    if let Some(row) = row {
+                        pipe.hset(&k.users, user, serde_json::to_string(row).expect("serializable"))
+                            .ignore();
                     }
-                    Write::Seen { user, at } => {
-                        let row = users.get_mut(&user.id).expect("read above");
-                        let stored = row.get_or_insert_with(|| StoredUser {
-                            name: None,
-                            avatar: None,
-                            first_seen: *at,
-                            last_seen: *at,
-                            active_ms: 0,
-                            idle_ms: 0,
-                            hidden_ms: 0,
-                        });
-                        stored.name = user.name.clone();
-                        stored.avatar = user.avatar.clone();
-                        stored.last_seen = stored.last_seen.max(*at);
-                    }
-                    Write::Time { user, day, split } => {
-                        let key = days_of(user);
-                        for (suffix, ms) in [("a", split.active_ms), ("i", split.idle_ms), ("h", split.hidden_ms)] {
-                            if ms > 0 {
-                                pipe.hincr(&key, format!("{day}:{suffix}"), ms).ignore();
-                            }
-                        }
-                        // Like SQLite's UPDATE: totals only for a user with a row.
-                        if let Some(Some(row)) = users.get_mut(user) {
-                            row.active_ms += split.active_ms;
-                            row.idle_ms += split.idle_ms;
-                            row.hidden_ms += split.hidden_ms;
-                        }
-                    }
-                    Write::Notify(_) => {}
                 }
-            }
-            for (user, row) in &users {
-                if let Some(row) = row {
-                    pipe.hset(USERS, user, serde_json::to_string(row).expect("serializable"))
+                if let Some(id) = last_id {
+                    // Ids only grow: keep the largest given.
+                    let known: Option<i64> = c.get(&k.next)?;
+                    if known.is_none_or(|k| k < id) {
+                        pipe.set(&k.next, id).ignore();
+                    }
+                }
+                let mut seqs = Vec::with_capacity(queue.len());
+                for (i, (endpoint, id, at, body)) in queue.iter().enumerate() {
+                    let seq = first_seq + i as i64;
+                    let event = StoredEvent {
+                        endpoint: endpoint.clone(),
+                        id: id.clone(),
+                        at: *at,
+                        body: body.clone(),
+                    };
+                    pipe.hset(&k.queue, seq, serde_json::to_string(&event).expect("serializable"))
                         .ignore();
+                    seqs.push(seq);
                 }
-            }
-            if let Some(id) = last_id {
-                // Ids only grow: keep the largest given.
-                let known: Option<i64> = c.get(NEXT)?;
-                if known.is_none_or(|k| k < id) {
-                    pipe.set(NEXT, id).ignore();
+                let known: Option<Ms> = c.get(&k.alive)?;
+                pipe.set(&k.alive, known.unwrap_or(0).max(now)).ignore();
+                let done: Option<redis::Value> = pipe.query(c)?;
+                if done.is_none() {
+                    return Err(Error::NotRecorder);
                 }
+                Ok(seqs)
+            };
+            let result = write();
+            if result.is_err() && holder.is_some() {
+                // A batch that failed before EXEC leaves no WATCH behind.
+                let _ = redis::cmd("UNWATCH").query::<()>(c);
             }
-            let mut seqs = Vec::with_capacity(queue.len());
-            for (i, (endpoint, id, at, body)) in queue.iter().enumerate() {
-                let seq = first_seq + i as i64;
-                let event = StoredEvent {
-                    endpoint: endpoint.clone(),
-                    id: id.clone(),
-                    at: *at,
-                    body: body.clone(),
-                };
-                pipe.hset(QUEUE, seq, serde_json::to_string(&event).expect("serializable"))
-                    .ignore();
-                seqs.push(seq);
-            }
-            let known: Option<Ms> = c.get(ALIVE)?;
-            pipe.set(ALIVE, known.unwrap_or(0).max(now)).ignore();
-            let () = pipe.query(c)?;
-            Ok(seqs)
+            result
         })
     }
 
     pub fn queued(&mut self) -> Result<Vec<Queued>> {
-        self.with(|c| {
-            let all: BTreeMap<i64, String> = c.hgetall(QUEUE)?;
+        self.with(|c, k| {
+            let all: BTreeMap<i64, String> = c.hgetall(&k.queue)?;
             let mut out = Vec::with_capacity(all.len());
             for (seq, text) in all {
                 let event: StoredEvent =
@@ -391,8 +453,8 @@ impl RedisDb {
         if seqs.is_empty() {
             return Ok(Vec::new());
         }
-        self.with(|c| {
-            let texts: Vec<Option<String>> = redis::cmd("HMGET").arg(QUEUE).arg(seqs).query(c)?;
+        self.with(|c, k| {
+            let texts: Vec<Option<String>> = redis::cmd("HMGET").arg(&k.queue).arg(seqs).query(c)?;
             let mut out = Vec::with_capacity(seqs.len());
             for text in texts.into_iter().flatten() {
                 let event: StoredEvent =
@@ -407,35 +469,35 @@ impl RedisDb {
         if seqs.is_empty() {
             return Ok(());
         }
-        self.with(|c| Ok(c.hdel(QUEUE, seqs)?))
+        self.with(|c, k| Ok(c.hdel(&k.queue, seqs)?))
     }
 
     pub fn prune(&mut self, before: Ms) -> Result<usize> {
-        self.with(|c| {
-            let ids: Vec<i64> = c.zrangebyscore(ENDED, "-inf", format!("({before}"))?;
-            let sessions = Self::load(c, &ids)?;
+        self.with(|c, k| {
+            let ids: Vec<i64> = c.zrangebyscore(&k.ended, "-inf", format!("({before}"))?;
+            let sessions = Self::load(c, k, &ids)?;
             let mut pipe = redis::pipe();
             pipe.atomic();
             for s in &sessions {
-                pipe.hdel(SESSIONS, s.id).ignore();
-                pipe.zrem(ENDED, s.id).ignore();
+                pipe.hdel(&k.sessions, s.id).ignore();
+                pipe.zrem(&k.ended, s.id).ignore();
                 match &s.channel {
                     None => {
-                        pipe.zrem(USER_SESSIONS, s.id).ignore();
-                        pipe.zrem(user_index(&s.user), s.id).ignore();
+                        pipe.zrem(&k.user_sessions, s.id).ignore();
+                        pipe.zrem(k.user_index(&s.user), s.id).ignore();
                     }
                     Some(ch) => {
-                        pipe.zrem(CHANNEL_SESSIONS, s.id).ignore();
-                        pipe.zrem(user_channels_index(&s.user), s.id).ignore();
-                        pipe.zrem(channel_index(ch), s.id).ignore();
+                        pipe.zrem(&k.channel_sessions, s.id).ignore();
+                        pipe.zrem(k.user_channels_index(&s.user), s.id).ignore();
+                        pipe.zrem(k.channel_index(ch), s.id).ignore();
                     }
                 }
             }
             // Days before the cut, for every user with a row.
             let first_day = day_of(before);
-            let users: Vec<String> = c.hkeys(USERS)?;
+            let users: Vec<String> = c.hkeys(&k.users)?;
             for user in users {
-                let fields: Vec<String> = c.hkeys(days_of(&user))?;
+                let fields: Vec<String> = c.hkeys(k.days_of(&user))?;
                 let old: Vec<&String> = fields
                     .iter()
                     .filter(|f| {
@@ -446,7 +508,7 @@ impl RedisDb {
                     })
                     .collect();
                 if !old.is_empty() {
-                    pipe.hdel(days_of(&user), old).ignore();
+                    pipe.hdel(k.days_of(&user), old).ignore();
                 }
             }
             let () = pipe.query(c)?;
@@ -455,12 +517,13 @@ impl RedisDb {
     }
 
     pub fn sessions(&mut self, q: &SessionQuery) -> Result<Vec<Session>> {
+        let k = &self.keys;
         let index = match (&q.user, &q.channel) {
-            (Some(user), None) => user_index(user),
-            (Some(user), Some(_)) => user_channels_index(user),
-            (None, None) => USER_SESSIONS.to_string(),
-            (None, Some(None)) => CHANNEL_SESSIONS.to_string(),
-            (None, Some(Some(ch))) => channel_index(ch),
+            (Some(user), None) => k.user_index(user),
+            (Some(user), Some(_)) => k.user_channels_index(user),
+            (None, None) => k.user_sessions.clone(),
+            (None, Some(None)) => k.channel_sessions.clone(),
+            (None, Some(Some(ch))) => k.channel_index(ch),
         };
         let wanted = |s: &Session| {
             let channel_ok = match &q.channel {
@@ -471,7 +534,7 @@ impl RedisDb {
             let until_ok = q.until.is_none_or(|until| s.started < until);
             channel_ok && since_ok && until_ok
         };
-        self.with(|c| {
+        self.with(|c, k| {
             let mut out = Vec::new();
             let mut max = match q.before {
                 Some(before) => format!("({before}"),
@@ -489,7 +552,7 @@ impl RedisDb {
                     .arg(PAGE)
                     .query(c)?;
                 let Some(&last) = ids.last() else { break };
-                for s in Self::load(c, &ids)? {
+                for s in Self::load(c, k, &ids)? {
                     if out.len() < q.limit && wanted(&s) {
                         out.push(s);
                     }
@@ -504,8 +567,8 @@ impl RedisDb {
     }
 
     pub fn user(&mut self, user: &str) -> Result<Option<UserRow>> {
-        self.with(|c| {
-            Ok(Self::read_user(c, user)?.map(|row| UserRow {
+        self.with(|c, k| {
+            Ok(Self::read_user(c, k, user)?.map(|row| UserRow {
                 identity: Identity {
                     id: user.to_string(),
                     name: row.name,
@@ -523,8 +586,8 @@ impl RedisDb {
     }
 
     pub fn days(&mut self, user: &str, from: i64, to: i64) -> Result<BTreeMap<i64, Split>> {
-        self.with(|c| {
-            let fields: BTreeMap<String, u64> = c.hgetall(days_of(user))?;
+        self.with(|c, k| {
+            let fields: BTreeMap<String, u64> = c.hgetall(k.days_of(user))?;
             let mut out: BTreeMap<i64, Split> = BTreeMap::new();
             for (field, ms) in fields {
                 let Some((day, kind)) = field.split_once(':') else {

@@ -11,6 +11,9 @@ pub enum Error {
     Redis(redis::RedisError),
     /// A stored record that cannot be read back.
     Corrupt(String),
+    /// This relay lost the recorder role before its batch was written (another relay
+    /// took over from the truth; the batch is not needed).
+    NotRecorder,
 }
 
 impl std::fmt::Display for Error {
@@ -19,6 +22,7 @@ impl std::fmt::Display for Error {
             Error::Sqlite(e) => write!(f, "sqlite: {e}"),
             Error::Redis(e) => write!(f, "redis: {e}"),
             Error::Corrupt(what) => write!(f, "unreadable record: {what}"),
+            Error::NotRecorder => write!(f, "this relay no longer records (another relay took over)"),
         }
     }
 }

@@ -20,6 +20,18 @@ pub struct State {
     pub recording: bool,
 }
 
+impl State {
+    /// Leave the recording to another relay (or to this one's next claim, which takes
+    /// over from the roster's truth): forget the book and the lanes.
+    pub fn stop_recording(&mut self) {
+        self.recording = false;
+        self.book = Book::new(1);
+        for lane in &mut self.lanes {
+            *lane = Lane::default();
+        }
+    }
+}
+
 /// The ledger and the webhook queue, shared by the recorder, the delivery task and the
 /// API handlers.
 ///
@@ -193,11 +205,19 @@ pub(super) fn ledger_commit(state: &mut State, webhooks: &Webhooks, now: Ms) -> 
                 state.lanes[lane].push(seq, now);
             }
         }
-        Err(e) => tracing::error!(
-            "ledger: cannot write {} changes and {} webhook events: {e}",
-            writes.len(),
-            queue.len()
-        ),
+        Err(e) => {
+            tracing::error!(
+                "ledger: cannot write {} changes and {} webhook events: {e}",
+                writes.len(),
+                queue.len()
+            );
+            // The batch is gone. With a shared ledger, stop recording: the next claim
+            // of the role takes over from the roster's truth, as another relay would,
+            // which tells what the batch would have told (and only that).
+            if matches!(state.db, Db::Redis(_)) {
+                state.stop_recording();
+            }
+        }
     }
     webhooks.overflow(&mut state.lanes, &mut state.db)
 }

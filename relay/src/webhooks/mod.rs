@@ -466,19 +466,25 @@ pub async fn run<Q: Queue>(queue: Arc<Q>, webhooks: Arc<Webhooks>) {
     let mut sending = JoinSet::new();
     loop {
         let now = unix_ms();
-        let (due, next) = queue.with_lanes(|lanes, _| {
-            let mut due = Vec::new();
-            let mut next: Option<Ms> = None;
-            for (i, lane) in lanes.iter_mut().enumerate() {
-                if let Some(seqs) = lane.poll_batch(now, &pacing) {
-                    due.push((i, seqs));
+        // On the blocking pool: a Redis call of the ledger may hold the queue's lock.
+        let lanes_of = queue.clone();
+        let (due, next) = tokio::task::spawn_blocking(move || {
+            lanes_of.with_lanes(|lanes, _| {
+                let mut due = Vec::new();
+                let mut next: Option<Ms> = None;
+                for (i, lane) in lanes.iter_mut().enumerate() {
+                    if let Some(seqs) = lane.poll_batch(now, &pacing) {
+                        due.push((i, seqs));
+                    }
+                    if let Some(at) = lane.poll_timeout(&pacing) {
+                        next = Some(next.map_or(at, |n| n.min(at)));
+                    }
                 }
-                if let Some(at) = lane.poll_timeout(&pacing) {
-                    next = Some(next.map_or(at, |n| n.min(at)));
-                }
-            }
-            (due, next)
-        });
+                (due, next)
+            })
+        })
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
         for (i, seqs) in due {
             let endpoint = config.endpoints[i].clone();
             let secret = config.secret_of(&endpoint);

@@ -2,6 +2,9 @@
 
 #![allow(dead_code)]
 
+pub mod proxy;
+pub mod redis_cluster;
+
 use futures_util::{SinkExt, StreamExt};
 use rollcall_core::policy::Claims;
 use rollcall_core::protocol::{ServerMsg, Terms};
@@ -486,6 +489,30 @@ impl RelayProcess {
         client_at(&self.addr, user, client).await
     }
 
+    /// The members of `ch` as the server API tells them (`GET /v1/presence`), sorted.
+    pub async fn presence(&self, ch: &str) -> Vec<String> {
+        let ch_arg: String = form_urlencoded::byte_serialize(ch.as_bytes()).collect();
+        let url = format!("http://{}/v1/presence?channel={ch_arg}", self.addr);
+        let res = reqwest::Client::new()
+            .get(url)
+            .bearer_auth(API_KEY)
+            .send()
+            .await
+            .expect("presence answers");
+        let body: Value = serde_json::from_str(&res.text().await.expect("a body")).expect("presence is JSON");
+        let mut ids: Vec<String> = body[ch]["users"]
+            .as_array()
+            .map(|users| {
+                users
+                    .iter()
+                    .filter_map(|u| u["id"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default();
+        ids.sort();
+        ids
+    }
+
     /// `/healthz` as JSON.
     pub async fn health(&self) -> serde_json::Value {
         let res = reqwest::get(format!("http://{}/healthz", self.addr))
@@ -505,4 +532,90 @@ impl Drop for RelayProcess {
 /// pings, so its lease holds while the test looks elsewhere.
 pub fn keep_alive(mut c: TestClient) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move { while let Some(Ok(_)) = c.ws.next().await {} })
+}
+
+/// A client kept alive in the background (it answers pings, as a browser does) that
+/// still takes requests: for tests that wait seconds between a client's actions.
+pub struct Held {
+    tx: tokio::sync::mpsc::UnboundedSender<(Value, tokio::sync::oneshot::Sender<Result<(), String>>)>,
+}
+
+pub fn hold(mut c: TestClient) -> Held {
+    let (tx, mut rx) =
+        tokio::sync::mpsc::unbounded_channel::<(Value, tokio::sync::oneshot::Sender<Result<(), String>>)>();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                cmd = rx.recv() => match cmd {
+                    Some((frame, reply)) => {
+                        let _ = reply.send(c.request(frame).await);
+                    }
+                    None => return,
+                },
+                msg = c.ws.next() => if !matches!(msg, Some(Ok(_))) { return },
+            }
+        }
+    });
+    Held { tx }
+}
+
+impl Held {
+    pub async fn request(&self, frame: Value) -> Result<(), String> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        self.tx.send((frame, reply)).map_err(|_| "client gone".to_string())?;
+        answer.await.map_err(|_| "client gone".to_string())?
+    }
+
+    pub async fn enter(&self, ch: &str) -> Result<(), String> {
+        self.request(json!({"type": "enter", "ch": ch, "meta": {}})).await
+    }
+
+    pub async fn leave(&self, ch: &str) -> Result<(), String> {
+        self.request(json!({"type": "leave", "ch": ch})).await
+    }
+}
+
+/// Every diff a subscriber of `ch` is told from now on, as "+id" and "-id", recorded in
+/// the background (the client stays alive meanwhile).
+pub async fn record(mut c: TestClient, ch: &str) -> std::sync::Arc<std::sync::Mutex<Vec<String>>> {
+    c.subscribe(ch).await;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let out = seen.clone();
+    tokio::spawn(async move {
+        while let Some(Ok(msg)) = c.ws.next().await {
+            let Message::Text(text) = msg else { continue };
+            if let Ok(ServerMsg::Diff { join, leave, .. }) = ServerMsg::decode(&text) {
+                let mut seen = out.lock().unwrap();
+                seen.extend(join.iter().map(|m| format!("+{}", m.id)));
+                seen.extend(leave.iter().map(|id| format!("-{id}")));
+            }
+        }
+    });
+    seen
+}
+
+/// Wait until every relay's server API (`GET /v1/presence`) tells exactly `truth` (channel
+/// -> sorted member ids) for every channel, within `patience`.
+pub async fn converge(
+    relays: &[&RelayProcess],
+    truth: &std::collections::BTreeMap<String, Vec<String>>,
+    patience: Duration,
+) {
+    let deadline = std::time::Instant::now() + patience;
+    loop {
+        let mut wrong = Vec::new();
+        for relay in relays {
+            for (ch, want) in truth {
+                let seen = relay.presence(ch).await;
+                if seen != *want {
+                    wrong.push(format!("{} {ch}: {seen:?}, not {want:?}", relay.addr));
+                }
+            }
+        }
+        if wrong.is_empty() {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "never converged: {wrong:#?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
