@@ -52,6 +52,11 @@ mkdir -p dist
 cp pkg/rollcall_sdk.js pkg/rollcall_sdk.d.ts pkg/rollcall_sdk_bg.wasm dist/
 cp js/rollcall.js js/rollcall.d.ts dist/
 
+if [ "$profile" = --release ]; then
+  # wasm-bindgen's hashed import names, shortened in the wasm and in the glue alike.
+  node "$sdk/short-imports.mjs" dist/rollcall_sdk_bg.wasm dist/rollcall_sdk.js
+fi
+
 esbuild=""
 for candidate in "$sdk/node_modules/.bin/esbuild" "$root/node_modules/.bin/esbuild"; do
   if [ -x "$candidate" ]; then esbuild=$candidate; break; fi
