@@ -38,8 +38,10 @@ for candidate in "$sdk/node_modules/.bin/wasm-opt" "$root/node_modules/.bin/wasm
 done
 if [ "$profile" = --release ] && [ -n "$wasm_opt" ]; then
   # --converge repeats -Oz until it stops paying; names, DWARF and the producers
-  # section are of no use in the published module.
-  "$wasm_opt" --converge -Oz --strip-debug --strip-producers "$wasm" -o "$wasm.opt"
+  # section are of no use in the published module. --low-memory-unused lets it fold
+  # constant offsets into loads and stores (0.45 KB gzipped): Rust links the stack first,
+  # so the lowest KB is the far end of the 1 MB stack, never reached by the SDK.
+  "$wasm_opt" --converge -Oz --low-memory-unused --strip-debug --strip-producers "$wasm" -o "$wasm.opt"
   mv "$wasm.opt" "$wasm"
 elif [ "$profile" = --release ]; then
   echo "build: no node_modules/.bin/wasm-opt (npm install binaryen); the wasm is not size-optimized." >&2
@@ -51,24 +53,25 @@ cp pkg/rollcall_sdk.js pkg/rollcall_sdk.d.ts pkg/rollcall_sdk_bg.wasm dist/
 cp js/rollcall.js js/rollcall.d.ts dist/
 
 if [ "$profile" = --release ]; then
-  # The JSDoc of the glue and the entry repeats rollcall.d.ts, and their comments and
-  # indentation are for reading: they are shipped without them. Line by line is safe
-  # here: neither has a string or template literal that spans lines (node --check would
-  # not catch one; the browser tests would).
+  # wasm-bindgen's hashed import names, shortened in the wasm and in the glue alike.
+  node "$sdk/short-imports.mjs" dist/rollcall_sdk_bg.wasm dist/rollcall_sdk.js
+fi
+
+esbuild=""
+for candidate in "$sdk/node_modules/.bin/esbuild" "$root/node_modules/.bin/esbuild"; do
+  if [ -x "$candidate" ]; then esbuild=$candidate; break; fi
+done
+if [ "$profile" = --release ] && [ -n "$esbuild" ]; then
+  # The glue and the entry ship minified (1.1 KB gzipped less than without comments
+  # and indentation): the types are in the .d.ts files. Each stays its own ES module
+  # with its imports and exports as they are; nothing is bundled.
   for js in dist/rollcall_sdk.js dist/rollcall.js; do
-    node -e '
-      const fs = require("fs");
-      const file = process.argv[1];
-      const text = fs.readFileSync(file, "utf8")
-        .replace(/^[ \t]*\/\*\*[\s\S]*?\*\/[ \t]*\n/gm, "")
-        .split("\n")
-        .map((line) => line.trimStart())
-        .filter((line) => line !== "" && !line.startsWith("//"))
-        .join("\n");
-      fs.writeFileSync(file, text + "\n");
-    ' "$js"
+    "$esbuild" --log-level=warning --minify --format=esm "$js" --outfile="$js.min"
+    mv "$js.min" "$js"
     node --check "$js"
   done
+elif [ "$profile" = --release ]; then
+  echo "build: no node_modules/.bin/esbuild (npm install); the JS is not minified." >&2
 fi
 
 echo "build: sdk/dist ready"

@@ -16,7 +16,7 @@ import { fileURLToPath } from "node:url";
  * Today's size rounded up to the next KB. Lower it when the package shrinks; raising it
  * is a decision, with the reason in the commit.
  */
-export const BUDGET_BYTES = 68_000;
+export const BUDGET_BYTES = 60_000;
 
 export const DIST = fileURLToPath(new URL("./dist", import.meta.url));
 export const FILES = ["rollcall.js", "rollcall_sdk.js", "rollcall_sdk_bg.wasm"];

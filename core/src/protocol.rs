@@ -6,7 +6,7 @@
 //! kept together.
 
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use std::fmt;
 
 /// The protocol versions this build speaks, newest last.
@@ -68,7 +68,80 @@ impl Status {
 }
 
 /// A small JSON object carried with a presence, e.g. `{"typing": true}`.
-pub type Meta = Map<String, Value>;
+#[cfg(not(feature = "opaque-meta"))]
+pub type Meta = serde_json::Map<String, Value>;
+#[cfg(feature = "opaque-meta")]
+pub use opaque::Meta;
+
+/// Meta as JSON text, for the SDK's wasm (the feature `opaque-meta`): the rules only
+/// store, compare and pass meta on, and the browser's own `JSON.parse`/`JSON.stringify`
+/// read and write it, so the wasm needs no JSON tree (serde_json's `Map` and `Value`
+/// with their B-tree code). Same wire form: the serde impls go through `Map`.
+#[cfg(feature = "opaque-meta")]
+mod opaque {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use serde_json::{Map, Value};
+
+    /// A JSON object's text, e.g. `{"typing":true}`; empty means `{}`.
+    #[derive(Clone, Debug, Default, PartialEq, Eq)]
+    pub struct Meta(String);
+
+    impl Meta {
+        pub fn is_empty(&self) -> bool {
+            self.0.is_empty() || self.0 == "{}"
+        }
+    }
+
+    impl Serialize for Meta {
+        fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+            serde_json::from_str::<Map<String, Value>>(text(self))
+                .map_err(serde::ser::Error::custom)?
+                .serialize(s)
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Meta {
+        fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            let map = Map::<String, Value>::deserialize(d)?;
+            Ok(Meta(if map.is_empty() {
+                String::new()
+            } else {
+                Value::Object(map).to_string()
+            }))
+        }
+    }
+
+    pub(super) fn from_text(text: String) -> Meta {
+        Meta(text)
+    }
+
+    pub(super) fn text(meta: &Meta) -> &str {
+        if meta.0.is_empty() {
+            "{}"
+        } else {
+            &meta.0
+        }
+    }
+}
+
+/// Meta from a JSON object's text (`None`: not an object). With `opaque-meta` the text is
+/// kept as it is: the caller (the browser's `JSON.stringify`) vouches for it.
+pub fn meta_from_text(text: &str) -> Option<Meta> {
+    #[cfg(feature = "opaque-meta")]
+    return text
+        .starts_with('{')
+        .then(|| opaque::from_text(if text == "{}" { String::new() } else { text.to_string() }));
+    #[cfg(not(feature = "opaque-meta"))]
+    serde_json::from_str(text).ok()
+}
+
+/// Meta's JSON text.
+pub fn meta_text(meta: &Meta) -> std::borrow::Cow<'_, str> {
+    #[cfg(feature = "opaque-meta")]
+    return std::borrow::Cow::Borrowed(opaque::text(meta));
+    #[cfg(not(feature = "opaque-meta"))]
+    std::borrow::Cow::Owned(serde_json::to_string(meta).unwrap_or_default())
+}
 
 /// Frames a browser sends.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -217,7 +290,7 @@ pub struct Member {
     #[serde(default, skip_serializing_if = "Status::is_active")]
     pub status: Status,
     /// Absent on the wire when empty.
-    #[serde(default, skip_serializing_if = "Map::is_empty")]
+    #[serde(default, skip_serializing_if = "Meta::is_empty")]
     pub meta: Meta,
 }
 

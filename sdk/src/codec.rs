@@ -11,10 +11,11 @@
 use crate::js::{get, set};
 use js_sys::{Array, Object, JSON};
 use rollcall_core::client::{Link, Page};
-use rollcall_core::protocol::{ClientMsg, ErrorCode, Identity, Member, Meta, ServerMsg, Status, Terms};
+use rollcall_core::protocol::{
+    meta_from_text, meta_text, ClientMsg, ErrorCode, Identity, Member, Meta, ServerMsg, Status, Terms,
+};
 use rollcall_core::tabs::{BusMsg, ErrorBody, Intent, TabWants};
 use rollcall_core::time::Instant;
-use serde_json::{Number, Value};
 use wasm_bindgen::JsValue;
 use web_sys::BroadcastChannel;
 
@@ -76,45 +77,6 @@ fn nullable(value: Option<&str>) -> JsValue {
     value.map_or(JsValue::NULL, JsValue::from_str)
 }
 
-// ----- JSON values -----
-
-/// A JS value as JSON would see it (`undefined` members and functions dropped).
-pub fn value_from_js(v: &JsValue) -> Option<Value> {
-    if v.is_null() {
-        Some(Value::Null)
-    } else if let Some(b) = v.as_bool() {
-        Some(Value::Bool(b))
-    } else if let Some(n) = v.as_f64() {
-        // Integers stay integers, as they would through JSON.
-        if n.fract() == 0.0 && n.abs() < 9_007_199_254_740_992.0 {
-            Some(Value::Number(if n >= 0.0 {
-                Number::from(n as u64)
-            } else {
-                Number::from(n as i64)
-            }))
-        } else {
-            Some(Number::from_f64(n).map_or(Value::Null, Value::Number))
-        }
-    } else if let Some(s) = v.as_string() {
-        Some(Value::String(s))
-    } else if let Some(items) = array(v) {
-        Some(Value::Array(
-            items.iter().map(|i| value_from_js(&i).unwrap_or(Value::Null)).collect(),
-        ))
-    } else if v.is_object() {
-        let mut map = Meta::new();
-        for key in Object::keys(v.unchecked_ref_object()).iter() {
-            let Some(k) = key.as_string() else { continue };
-            if let Some(value) = value_from_js(&get(v, &k)) {
-                map.insert(k, value);
-            }
-        }
-        Some(Value::Object(map))
-    } else {
-        None
-    }
-}
-
 trait AsObject {
     fn unchecked_ref_object(&self) -> &Object;
 }
@@ -125,34 +87,19 @@ impl AsObject for JsValue {
     }
 }
 
-/// A plain object (`{...}`) as meta; anything else is `None`.
+// ----- meta -----
+
+/// A plain object (`{...}`) as meta, through `JSON.stringify` (so as JSON sees it:
+/// `undefined` members and functions dropped); anything else is `None`.
 pub fn meta_from_js(v: &JsValue) -> Option<Meta> {
-    if array(v).is_some() {
+    if !v.is_object() || array(v).is_some() {
         return None;
     }
-    match value_from_js(v)? {
-        Value::Object(m) => Some(m),
-        _ => None,
-    }
+    meta_from_text(&JSON::stringify(v).ok()?.as_string()?)
 }
 
-pub fn value_to_js(v: &Value) -> JsValue {
-    match v {
-        Value::Null => JsValue::NULL,
-        Value::Bool(b) => JsValue::from_bool(*b),
-        Value::Number(n) => JsValue::from_f64(n.as_f64().unwrap_or(0.0)),
-        Value::String(s) => JsValue::from_str(s),
-        Value::Array(items) => items.iter().map(value_to_js).collect::<Array>().into(),
-        Value::Object(map) => meta_to_js(map),
-    }
-}
-
-pub fn meta_to_js(map: &Meta) -> JsValue {
-    let o = Object::new();
-    for (k, v) in map {
-        set(&o, k, &value_to_js(v));
-    }
-    o.into()
+pub fn meta_to_js(meta: &Meta) -> JsValue {
+    parse(&meta_text(meta)).unwrap_or_else(|| Object::new().into())
 }
 
 /// Parse JSON text with the browser's parser.

@@ -352,7 +352,7 @@ impl Channel {
 
 fn read_meta(meta: &JsValue) -> Result<Meta, JsValue> {
     if meta.is_undefined() || meta.is_null() {
-        return Ok(Meta::new());
+        return Ok(Meta::default());
     }
     codec::meta_from_js(meta).ok_or_else(|| js_error("bad_meta", "meta must be a plain object, e.g. { typing: true }."))
 }

@@ -5,7 +5,7 @@
 
 use js_sys::{Promise, Reflect};
 use rollcall_core::client::{Link, Page};
-use rollcall_core::protocol::{ClientMsg, Member, ServerMsg, Status};
+use rollcall_core::protocol::{meta_from_text, meta_text, ClientMsg, Member, ServerMsg, Status};
 use rollcall_core::smallmap::SmallMap;
 use rollcall_core::tabs::{BusMsg, ErrorBody, Intent, TabWants};
 use rollcall_sdk::codec::Post;
@@ -297,7 +297,11 @@ fn capped_list_frames_read_as_the_relay_writes_them_and_travel_between_tabs() {
             ch: "/site/online".into(),
             join: vec![someone("40")],
             leave: vec!["41".into()],
-            update: vec![someone("7")],
+            update: vec![Member {
+                // In the order the relay writes keys (sorted): meta is compared as text.
+                meta: meta_from_text(r#"{"at":[1,2.5,null],"n":{"x":"y"},"typing":true}"#).unwrap(),
+                ..someone("7")
+            }],
         },
     ];
     for frame in frames {
@@ -317,6 +321,23 @@ fn capped_list_frames_read_as_the_relay_writes_them_and_travel_between_tabs() {
         codec::server_msg_from_js(&codec::parse(&page.encode()).unwrap()),
         Some(page)
     );
+}
+
+#[wasm_bindgen_test]
+fn meta_is_a_plain_object_read_and_written_by_the_browsers_json() {
+    let from_page = js_sys::JSON::parse(r#"{"typing": true, "tags": ["a"], "n": 1.5}"#).unwrap();
+    let meta = codec::meta_from_js(&from_page).expect("a plain object is meta");
+    assert_eq!(meta_text(&meta), r#"{"typing":true,"tags":["a"],"n":1.5}"#);
+    assert_eq!(
+        js_sys::JSON::stringify(&codec::meta_to_js(&meta)).unwrap(),
+        meta_text(&meta).as_ref()
+    );
+    for not_meta in [JsValue::from(3), "x".into(), js_sys::Array::new().into(), JsValue::NULL] {
+        assert!(codec::meta_from_js(&not_meta).is_none(), "{not_meta:?}");
+    }
+    let empty = codec::meta_from_js(&js_sys::Object::new()).unwrap();
+    assert!(empty.is_empty(), "{{}} is no meta on the wire");
+    assert_eq!(empty, Default::default());
 }
 
 #[wasm_bindgen_test]

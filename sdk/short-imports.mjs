@@ -1,0 +1,116 @@
+// Gives the wasm's imports short names, in the module and in the glue that provides
+// them: wasm-bindgen names each one after the JS function and a 16-digit hash
+// (`__wbg_addEventListener_847fd86b8c33ec43`), under the module "./rollcall_sdk_bg.js",
+// and those hashes do not compress: 60 of them weigh 1.9 KB gzipped, wasm and glue
+// together. The exports keep their names (the glue's types describe them).
+//
+//   node sdk/short-imports.mjs dist/rollcall_sdk_bg.wasm dist/rollcall_sdk.js
+//
+// Run by build.sh on the glue as wasm-bindgen wrote it, before it is minified. It fails
+// (and so the build) when the glue does not name an import exactly once as it expects.
+
+import { readFileSync, writeFileSync } from "node:fs";
+
+const [wasmFile, glueFile] = process.argv.slice(2);
+const wasm = readFileSync(wasmFile);
+let glue = readFileSync(glueFile, "utf8");
+
+const MODULE = "./rollcall_sdk_bg.js";
+const SHORT_MODULE = "a";
+
+function leb(bytes, at) {
+  let value = 0;
+  let shift = 0;
+  for (;;) {
+    const byte = bytes[at++];
+    value += (byte & 0x7f) * 2 ** shift;
+    shift += 7;
+    if (byte < 0x80) return [value, at];
+  }
+}
+
+function toLeb(value) {
+  const out = [];
+  do {
+    let byte = value & 0x7f;
+    value = Math.floor(value / 128);
+    if (value > 0) byte |= 0x80;
+    out.push(byte);
+  } while (value > 0);
+  return out;
+}
+
+const utf8 = (text) => [...toLeb(Buffer.byteLength(text)), ...Buffer.from(text)];
+
+/** a, b, ..., z, A, ..., Z, aa, ab, ...: valid as JS property names without quotes. */
+function shortName(i) {
+  const letters = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+  let name = "";
+  do {
+    name = letters[i % letters.length] + name;
+    i = Math.floor(i / letters.length) - 1;
+  } while (i >= 0);
+  return name;
+}
+
+/** The bytes of one import's description (after its two names), from `at`. */
+function descEnd(bytes, at) {
+  const kind = bytes[at++];
+  const limits = (p) => {
+    const flags = bytes[p++];
+    [, p] = leb(bytes, p);
+    if (flags & 1) [, p] = leb(bytes, p);
+    return p;
+  };
+  if (kind === 0) return leb(bytes, at)[1]; // function: type index
+  if (kind === 1) return limits(at + 1); // table: element type, limits
+  if (kind === 2) return limits(at); // memory: limits
+  if (kind === 3) return at + 2; // global: value type, mutability
+  if (kind === 4) return leb(bytes, at + 1)[1]; // tag: attribute, type index
+  throw new Error(`short-imports: unknown import kind ${kind}`);
+}
+
+const sections = [];
+let at = 8;
+let renamed = 0;
+while (at < wasm.length) {
+  const id = wasm[at];
+  const [size, body] = leb(wasm, at + 1);
+  const end = body + size;
+  if (id !== 2) {
+    sections.push(wasm.subarray(at, end));
+    at = end;
+    continue;
+  }
+  let [count, p] = leb(wasm, body);
+  const out = [...toLeb(count)];
+  for (let i = 0; i < count; i++) {
+    const [moduleLen, m] = leb(wasm, p);
+    const module = wasm.subarray(m, m + moduleLen).toString();
+    const [fieldLen, f] = leb(wasm, m + moduleLen);
+    const field = wasm.subarray(f, f + fieldLen).toString();
+    const desc = f + fieldLen;
+    const next = descEnd(wasm, desc);
+    if (module === MODULE) {
+      const short = shortName(renamed++);
+      const key = new RegExp(`(?<![\\w$])${field}(?![\\w$])`, "g");
+      const uses = glue.match(key)?.length ?? 0;
+      if (uses !== 1) throw new Error(`short-imports: the glue names ${field} ${uses} times, not once`);
+      glue = glue.replace(key, short);
+      out.push(...utf8(SHORT_MODULE), ...utf8(short));
+    } else {
+      out.push(...utf8(module), ...utf8(field));
+    }
+    out.push(...wasm.subarray(desc, next));
+    p = next;
+  }
+  sections.push(Buffer.from([2, ...toLeb(out.length), ...out]));
+  at = end;
+}
+
+const moduleKey = `"${MODULE}": import0`;
+if (glue.split(moduleKey).length !== 2) throw new Error(`short-imports: the glue has no single ${moduleKey}`);
+glue = glue.replace(moduleKey, `${SHORT_MODULE}: import0`);
+
+writeFileSync(wasmFile, Buffer.concat([wasm.subarray(0, 8), ...sections]));
+writeFileSync(glueFile, glue);
