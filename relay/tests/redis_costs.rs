@@ -178,6 +178,24 @@ async fn a_presence_change_costs_a_few_redis_commands_and_one_message_per_relay(
         "  background: {:.1} commands per second for two idle relays",
         idle_calls as f64 / idle.as_secs_f64()
     );
-    assert!(join > 0.5 && join < 30.0, "{join}");
+    // The store's own cost does not depend on timing: a user's first channel writes two
+    // views (the channel's and `~online`), each one script and one message.
+    let store = |calls: &BTreeMap<String, u64>| {
+        ["eval", "evalsha", "publish"]
+            .iter()
+            .map(|c| calls.get(*c).copied().unwrap_or(0))
+            .sum::<u64>() as f64
+            / MEMBERS as f64
+    };
+    assert!(
+        store(&join_calls) <= 6.0,
+        "store commands per join: {}",
+        store(&join_calls)
+    );
     assert!(publishes(&join_calls) >= 1.0, "every join is published");
+    // The ledger's cost does: it commits what arrived in one batch (a MULTI with the
+    // recorder's WATCH), so joins that trickle in on a busy machine come one batch per
+    // event, about 12 commands each and two events per first join; at ease they share
+    // batches and the whole join costs near 10.
+    assert!(join > 0.5 && join < 60.0, "commands per join: {join}");
 }
