@@ -662,18 +662,7 @@ impl Client {
                 match view.apply(&msg) {
                     Applied::Changed(_) => self.events.push_back(Event::Frame(msg)),
                     Applied::Stale => {}
-                    Applied::Gap => {
-                        let friends = self.wants.get(&ch).map(|w| w.friends.clone()).unwrap_or_default();
-                        self.send_request(
-                            ClientMsg::Subscribe {
-                                friends,
-                                ch: ch.clone(),
-                                reference: None,
-                            },
-                            Kind::Subscribe,
-                            vec![],
-                        );
-                    }
+                    Applied::Gap => self.send_subscribe(&ch, vec![]),
                 }
             }
             ServerMsg::Members {

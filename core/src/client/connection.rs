@@ -179,16 +179,7 @@ impl Client {
                 // Diffs of the old subscription are meaningless now; keep showing the
                 // old state until the new snapshot replaces it.
                 self.views.or_default(&ch).await_snapshot();
-                let friends = self.wants.get(&ch).map(|w| w.friends.clone()).unwrap_or_default();
-                self.send_request(
-                    ClientMsg::Subscribe {
-                        friends,
-                        ch: ch.clone(),
-                        reference: None,
-                    },
-                    Kind::Subscribe,
-                    waiters,
-                );
+                self.send_subscribe(&ch, waiters);
             }
         }
         // Pages asked while offline, unless they have timed out meanwhile.

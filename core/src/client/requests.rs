@@ -11,6 +11,17 @@ impl Client {
         reference
     }
 
+    /// Subscribe to `ch` (again), with the friends its want follows.
+    pub(super) fn send_subscribe(&mut self, ch: &str, waiters: Vec<Ref>) {
+        let friends = self.wants.get(ch).map(|w| w.friends.clone()).unwrap_or_default();
+        let msg = ClientMsg::Subscribe {
+            friends,
+            ch: ch.to_string(),
+            reference: None,
+        };
+        self.send_request(msg, Kind::Subscribe, waiters);
+    }
+
     /// Send a request frame with a wire ref that answers `waiters`.
     pub(super) fn send_request(&mut self, mut msg: ClientMsg, kind: Kind, waiters: Vec<Ref>) {
         let wire = self.next_ref;
