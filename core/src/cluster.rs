@@ -34,6 +34,7 @@
 use crate::protocol::{Identity, Member};
 use crate::roster::{EndCause, Roster, RosterConfig, ONLINE};
 use crate::time::Instant;
+use crate::timing;
 use std::collections::{HashMap, HashSet, VecDeque};
 
 /// Timings of the agreement, derived from the presence timings.
@@ -50,14 +51,13 @@ pub struct ClusterConfig {
 }
 
 impl ClusterConfig {
-    /// A heartbeat every quarter of the lease timeout (within 100 ms and 5 s), so that a
-    /// relay misses several before it is declared dead.
+    /// The intervals derived from the lease ([`timing`]).
     pub fn from_presence(presence: &RosterConfig) -> ClusterConfig {
         ClusterConfig {
             lease_timeout_ms: presence.lease_timeout_ms,
             reconnect_grace_ms: presence.reconnect_grace_ms,
-            heartbeat_ms: (presence.lease_timeout_ms / 4).clamp(100, 5_000),
-            keep_ms: presence.lease_timeout_ms.max(10_000),
+            heartbeat_ms: timing::relay_heartbeat_ms(presence.lease_timeout_ms),
+            keep_ms: timing::cluster_memory_ms(presence.lease_timeout_ms),
         }
     }
 

@@ -28,6 +28,19 @@ pub fn activity_timeout_secs(lease_timeout_ms: u64) -> u64 {
     (lease_timeout_ms / 1_000 / 3).clamp(1, 120)
 }
 
+/// How often a relay sharing a store records itself alive and looks for dead relays: a
+/// quarter of the lease (between 100 ms and 5 s), so that a relay misses several beats
+/// before it is declared dead.
+pub fn relay_heartbeat_ms(lease_timeout_ms: u64) -> u64 {
+    (lease_timeout_ms / 4).clamp(100, 5_000)
+}
+
+/// How long a removal or a dead relay's name is remembered against late messages: the
+/// lease, and at least 10 s.
+pub fn cluster_memory_ms(lease_timeout_ms: u64) -> u64 {
+    lease_timeout_ms.max(10_000)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -46,5 +59,14 @@ mod tests {
         assert_eq!(activity_timeout_secs(10_999), 3);
         assert_eq!(activity_timeout_secs(1_000), 1);
         assert_eq!(activity_timeout_secs(3_600_000), 120);
+    }
+
+    #[test]
+    fn relays_beat_four_times_a_lease_within_bounds() {
+        assert_eq!(relay_heartbeat_ms(DEFAULT_LEASE_TIMEOUT_MS), 5_000);
+        assert_eq!(relay_heartbeat_ms(2_000), 500);
+        assert_eq!(relay_heartbeat_ms(200), 100);
+        assert_eq!(cluster_memory_ms(1_000), 10_000);
+        assert_eq!(cluster_memory_ms(DEFAULT_LEASE_TIMEOUT_MS), 60_000);
     }
 }

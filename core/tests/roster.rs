@@ -706,7 +706,8 @@ fn transitions(sim: &mut Sim) -> Vec<String> {
             Event::ChannelVacated { ch } => Some(format!("vacated {ch}")),
             Event::Join { ch, user } => Some(format!("join {} {ch}", user.id)),
             Event::Leave { ch, user, cause } => Some(format!("leave {} {ch} {}", user.id, cause.as_str())),
-            Event::Status { .. } => None,
+            // Status changes (and any event added later) are checked by their own tests.
+            _ => None,
         })
         .collect()
 }

@@ -195,6 +195,85 @@ pub enum Event {
     Status { ch: String, user: String, status: Status },
 }
 
+/// The events' names, as webhooks and the console call them: written once, here.
+pub mod event_name {
+    pub const USER_ONLINE: &str = "user.online";
+    pub const USER_OFFLINE: &str = "user.offline";
+    pub const CHANNEL_OCCUPIED: &str = "channel.occupied";
+    pub const CHANNEL_VACATED: &str = "channel.vacated";
+    pub const CHANNEL_JOIN: &str = "channel.join";
+    pub const CHANNEL_LEAVE: &str = "channel.leave";
+    pub const CHANNEL_STATUS: &str = "channel.status";
+}
+
+/// Who an event is about: the whole identity where the event carries it, else the id.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Subject<'a> {
+    User(&'a Identity),
+    Id(&'a str),
+}
+
+impl Subject<'_> {
+    pub fn id(&self) -> &str {
+        match self {
+            Subject::User(user) => &user.id,
+            Subject::Id(id) => id,
+        }
+    }
+}
+
+/// An event's parts, so that the shells render, log and count events without a match
+/// of their own: a new event type is a variant and its arms here, nothing else.
+impl Event {
+    pub fn name(&self) -> &'static str {
+        match self {
+            Event::UserOnline { .. } => event_name::USER_ONLINE,
+            Event::UserOffline { .. } => event_name::USER_OFFLINE,
+            Event::ChannelOccupied { .. } => event_name::CHANNEL_OCCUPIED,
+            Event::ChannelVacated { .. } => event_name::CHANNEL_VACATED,
+            Event::Join { .. } => event_name::CHANNEL_JOIN,
+            Event::Leave { .. } => event_name::CHANNEL_LEAVE,
+            Event::Status { .. } => event_name::CHANNEL_STATUS,
+        }
+    }
+
+    pub fn channel(&self) -> Option<&str> {
+        match self {
+            Event::UserOnline { .. } | Event::UserOffline { .. } => None,
+            Event::ChannelOccupied { ch }
+            | Event::ChannelVacated { ch }
+            | Event::Join { ch, .. }
+            | Event::Leave { ch, .. }
+            | Event::Status { ch, .. } => Some(ch),
+        }
+    }
+
+    pub fn subject(&self) -> Option<Subject<'_>> {
+        match self {
+            Event::UserOnline { user }
+            | Event::UserOffline { user }
+            | Event::Join { user, .. }
+            | Event::Leave { user, .. } => Some(Subject::User(user)),
+            Event::Status { user, .. } => Some(Subject::Id(user)),
+            Event::ChannelOccupied { .. } | Event::ChannelVacated { .. } => None,
+        }
+    }
+
+    pub fn cause(&self) -> Option<EndCause> {
+        match self {
+            Event::Leave { cause, .. } => Some(*cause),
+            _ => None,
+        }
+    }
+
+    pub fn status(&self) -> Option<Status> {
+        match self {
+            Event::Status { status, .. } => Some(*status),
+            _ => None,
+        }
+    }
+}
+
 /// Counts for `/metrics`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Stats {

@@ -3,7 +3,7 @@
 
 use crate::clock::{rfc3339, Ms};
 use rollcall_core::protocol::Identity;
-use rollcall_core::roster::Event;
+use rollcall_core::roster::{event_name, Event, Subject};
 use serde_json::{json, Value};
 
 /// The webhook event types.
@@ -29,12 +29,12 @@ impl Kind {
 
     pub fn as_str(self) -> &'static str {
         match self {
-            Kind::UserOnline => "user.online",
-            Kind::UserOffline => "user.offline",
-            Kind::ChannelJoin => "channel.join",
-            Kind::ChannelLeave => "channel.leave",
-            Kind::ChannelOccupied => "channel.occupied",
-            Kind::ChannelVacated => "channel.vacated",
+            Kind::UserOnline => event_name::USER_ONLINE,
+            Kind::UserOffline => event_name::USER_OFFLINE,
+            Kind::ChannelJoin => event_name::CHANNEL_JOIN,
+            Kind::ChannelLeave => event_name::CHANNEL_LEAVE,
+            Kind::ChannelOccupied => event_name::CHANNEL_OCCUPIED,
+            Kind::ChannelVacated => event_name::CHANNEL_VACATED,
         }
     }
 
@@ -73,28 +73,26 @@ pub fn event_json(id: &str, notice: &Notice) -> String {
     event.to_string()
 }
 
-/// A roster event as the console's live stream shows it: `type` (the webhook names,
-/// plus `channel.status`), and `channel`, `user`, `cause`, `status` where they apply.
+/// A roster event as the console's live stream shows it: `type` (the event's name: the
+/// webhook names, plus `channel.status`), and `channel`, `user`, `cause`, `status` where
+/// they apply. Built from the event's parts, so a new event type needs nothing here.
 pub fn presence_json(event: &Event) -> Value {
-    match event {
-        Event::UserOnline { user } => json!({ "type": Kind::UserOnline.as_str(), "user": who(user) }),
-        Event::UserOffline { user } => json!({ "type": Kind::UserOffline.as_str(), "user": who(user) }),
-        Event::ChannelOccupied { ch } => json!({ "type": Kind::ChannelOccupied.as_str(), "channel": ch }),
-        Event::ChannelVacated { ch } => json!({ "type": Kind::ChannelVacated.as_str(), "channel": ch }),
-        Event::Join { ch, user } => json!({ "type": Kind::ChannelJoin.as_str(), "channel": ch, "user": who(user) }),
-        Event::Leave { ch, user, cause } => json!({
-            "type": Kind::ChannelLeave.as_str(),
-            "channel": ch,
-            "user": who(user),
-            "cause": cause.as_str(),
-        }),
-        Event::Status { ch, user, status } => json!({
-            "type": "channel.status",
-            "channel": ch,
-            "user": { "id": user },
-            "status": status.as_str(),
-        }),
+    let mut out = json!({ "type": event.name() });
+    if let Some(ch) = event.channel() {
+        out["channel"] = json!(ch);
     }
+    match event.subject() {
+        Some(Subject::User(user)) => out["user"] = who(user),
+        Some(Subject::Id(id)) => out["user"] = json!({ "id": id }),
+        None => {}
+    }
+    if let Some(cause) = event.cause() {
+        out["cause"] = json!(cause.as_str());
+    }
+    if let Some(status) = event.status() {
+        out["status"] = json!(status.as_str());
+    }
+    out
 }
 
 fn who(user: &Identity) -> Value {
@@ -103,4 +101,65 @@ fn who(user: &Identity) -> Value {
         out["name"] = json!(name);
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rollcall_core::protocol::Status;
+    use rollcall_core::roster::EndCause;
+
+    fn ann() -> Identity {
+        Identity {
+            id: "ann".into(),
+            name: Some("Ann".into()),
+            avatar: Some("https://example.com/ann.png".into()),
+        }
+    }
+
+    #[test]
+    fn the_console_shows_each_event_by_its_name_with_the_parts_it_has() {
+        let leave = Event::Leave {
+            ch: "/doc/1".into(),
+            user: ann(),
+            cause: EndCause::Unload,
+        };
+        assert_eq!(
+            presence_json(&leave),
+            json!({"type": "channel.leave", "channel": "/doc/1", "user": {"id": "ann", "name": "Ann"}, "cause": "unload_grace"})
+        );
+        let status = Event::Status {
+            ch: "/doc/1".into(),
+            user: "ann".into(),
+            status: Status::Idle,
+        };
+        assert_eq!(
+            presence_json(&status),
+            json!({"type": "channel.status", "channel": "/doc/1", "user": {"id": "ann"}, "status": "idle"})
+        );
+        assert_eq!(
+            presence_json(&Event::UserOnline { user: ann() }),
+            json!({"type": "user.online", "user": {"id": "ann", "name": "Ann"}})
+        );
+        assert_eq!(
+            presence_json(&Event::ChannelVacated { ch: "/doc/1".into() }),
+            json!({"type": "channel.vacated", "channel": "/doc/1"})
+        );
+    }
+
+    #[test]
+    fn every_webhook_kind_is_named_as_its_event_is() {
+        for kind in Kind::ALL {
+            assert_eq!(Kind::parse(kind.as_str()), Some(kind));
+        }
+        assert_eq!(Kind::UserOffline.as_str(), Event::UserOffline { user: ann() }.name());
+        assert_eq!(
+            Kind::ChannelJoin.as_str(),
+            Event::Join {
+                ch: "/x".into(),
+                user: ann()
+            }
+            .name()
+        );
+    }
 }
