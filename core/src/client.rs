@@ -648,6 +648,18 @@ impl Client {
 
     /// One frame from the relay, already decoded (the browser decodes with its own JSON).
     pub fn handle_msg(&mut self, now: Instant, msg: ServerMsg) {
+        if let ServerMsg::Ok { reference }
+        | ServerMsg::Error {
+            reference: Some(reference),
+            ..
+        }
+        | ServerMsg::Members {
+            reference: Some(reference),
+            ..
+        } = msg
+        {
+            self.answered(now, reference);
+        }
         match msg {
             ServerMsg::Welcome {
                 session,
@@ -657,9 +669,6 @@ impl Client {
                 ..
             } => self.welcomed(now, session, resumed, user, terms),
             ServerMsg::Ok { reference } => {
-                if self.answer_due.is_some_and(|(r, _)| r == reference) {
-                    self.answer_due = None;
-                }
                 if let Some(flight) = self.in_flight.remove(&reference) {
                     for waiter in flight.waiters {
                         self.answer(waiter, Ok(()));
@@ -783,6 +792,17 @@ impl Client {
     fn prune(&mut self, ch: &str) {
         if self.wants.get(ch).is_some_and(|w| w.entered.is_none() && !w.subscribed) {
             self.wants.remove(ch);
+        }
+    }
+
+    /// The relay answered `reference`. It answers in order: the awaited check-in's answer,
+    /// or one to a later request, ends the wait; one to an earlier request shows the
+    /// relay still working through what came before the check-in (frames behind a
+    /// channel the site decides wait for its answer), so the wait starts again.
+    fn answered(&mut self, now: Instant, reference: Ref) {
+        if let Some((awaited, _)) = self.answer_due {
+            let ms = self.terms.as_ref().and_then(|t| t.checkin_answer_ms).unwrap_or(0);
+            self.answer_due = (reference < awaited).then_some((awaited, now + ms));
         }
     }
 

@@ -742,17 +742,44 @@ fn a_status_change_checks_the_link_too_and_one_answer_is_awaited_at_a_time() {
     let second = sent(&mut c).remove(0);
     assert_ne!(wire_ref(&second), wire_ref(&first));
     assert_eq!(c.poll_timeout(), Some(T0 + 5_000 + CHECKIN_ANSWER_MS));
-    // Its answer is the one that counts.
-    c.handle_frame(T0 + 9_000, &ok(&second));
-    assert_eq!(
-        c.poll_timeout(),
-        Some(T0 + 5_000 + CHECKIN_ANSWER_MS),
-        "not the awaited one"
-    );
+    // Its answer ends the wait; the second's, coming after it, changes nothing.
     c.handle_frame(T0 + 9_000, &ok(&first));
     assert_eq!(c.poll_timeout(), Some(T0 + 8_000 + 30_000), "the next check-in");
+    c.handle_frame(T0 + 9_000, &ok(&second));
+    assert_eq!(c.poll_timeout(), Some(T0 + 8_000 + 30_000));
     assert!(run_until(&mut c, T0 + 20_000, 0.0).is_empty());
     assert!(events(&mut c).is_empty());
+}
+
+#[test]
+fn answers_to_requests_before_the_checkin_put_off_its_wait_and_a_later_ones_end_it() {
+    let mut c = ready(30_000);
+    // An enter the relay is slow to answer (a site that decides the channel, slow to
+    // say), then the check-in behind it on the same socket.
+    c.enter(T0 + 29_000, "/topic/1", Meta::new());
+    let enter = sent(&mut c).remove(0);
+    let checkin = run_until(&mut c, T0 + 30_000, 0.0).remove(0).1;
+    let due = |c: &Client| c.answer_due.map(|(_, t)| t);
+    assert_eq!(due(&c), Some(T0 + 30_000 + CHECKIN_ANSWER_MS));
+    // The enter's answer comes late: the relay was working through it, and the check-in
+    // is still to come.
+    c.handle_frame(T0 + 38_000, &ok(&enter));
+    assert_eq!(due(&c), Some(T0 + 38_000 + CHECKIN_ANSWER_MS));
+    assert!(run_until(&mut c, T0 + 45_000, 0.0).is_empty());
+    c.handle_frame(T0 + 45_000, &ok(&checkin));
+    assert_eq!(due(&c), None);
+    assert_eq!(c.poll_timeout(), Some(T0 + 60_000), "the next check-in");
+    // An answer to a request sent after the check-in ends its wait too: the relay
+    // answers in order.
+    c.set_status(T0 + 50_000, Status::Idle);
+    let checkin = sent(&mut c).remove(0);
+    c.update(T0 + 50_100, "/topic/1", Meta::new());
+    let update = sent(&mut c).remove(0);
+    assert!(wire_ref(&update) > wire_ref(&checkin));
+    c.handle_frame(T0 + 50_200, &ok(&update));
+    assert_eq!(due(&c), None);
+    assert!(run_until(&mut c, T0 + 70_000, 0.0).is_empty());
+    assert!(events(&mut c).iter().all(|e| !matches!(e, Event::Disconnect { .. })));
 }
 
 #[test]
