@@ -35,7 +35,8 @@ const CHECKIN_ANSWER_MAX_MS: u64 = 10_000;
 /// Half of what the lease leaves after a check-in interval: the relay's last proof of
 /// life from the client is at most a check-in interval before the check-in that goes
 /// unanswered, so a client that gives up this soon is connected again before the lease
-/// ends, and nobody sees it leave. At most 10 s: a stalled link then shows
+/// ends, and nobody sees it leave (given a lease long enough for the 3 s below; the
+/// browser tests' 4 s lease is not). At most 10 s: a stalled link then shows
 /// `reconnecting` at most a check-in interval plus 10 s after it stalled (40 s with the
 /// defaults, 10 s after the check-in). At least 3 s: a working link answers in a round
 /// trip, but on a slow mobile network a snapshot may be queued before the answer, and
