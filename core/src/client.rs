@@ -7,7 +7,10 @@
 //!   [`BACKOFF_CAP_MS`], reset by a welcome), connecting, ready, stopped. The relay's
 //!   close code decides what comes next (see [`Client::closed`]).
 //! - **schedule**: a check-in every `terms.checkin_interval_ms`; an activity change is
-//!   sent at once, at most once per [`STATUS_THROTTLE_MS`].
+//!   sent at once, at most once per [`STATUS_THROTTLE_MS`]. A relay of protocol 1.2
+//!   answers check-ins: one without its answer within `terms.checkin_answer_ms` means
+//!   the link stalled, and it is closed and made again like a dropped one. Coming back
+//!   online with the socket still open checks the link at once.
 //! - **channel views**: snapshot + diffs with consecutive `seq`; a gap re-sends
 //!   `subscribe`, which makes the relay send a fresh snapshot. In a capped list (protocol
 //!   1.1) the snapshot says `cap`, and `focus` frames about the people this client
@@ -271,6 +274,12 @@ pub struct Client {
     session: Option<String>,
     terms: Option<Terms>,
     next_checkin: Option<Instant>,
+    /// The check-in whose answer is awaited, and when the link is taken for dead without
+    /// it (protocol 1.2; never with an older relay, which answers none).
+    answer_due: Option<(Ref, Instant)>,
+    /// The relay said `rate_limited`: until then it may drop frames unanswered, a
+    /// check-in too, so none is awaited.
+    limited_until: Instant,
     status: Status,
     sent_status: Status,
     status_sent_at: Option<Instant>,
@@ -314,6 +323,8 @@ impl Client {
             session: None,
             terms: None,
             next_checkin: None,
+            answer_due: None,
+            limited_until: Instant::ZERO,
             status: Status::Active,
             sent_status: Status::Active,
             status_sent_at: None,
@@ -615,9 +626,15 @@ impl Client {
     /// is made (each would fail and lengthen the backoff); back online, a connection
     /// waiting for its next attempt makes it at once.
     pub fn set_online(&mut self, now: Instant, online: bool) {
+        let back = online && !self.online;
         self.online = online;
-        if let (true, Conn::Waiting { .. }) = (online, &self.conn) {
-            self.begin_connect(now);
+        match self.conn {
+            Conn::Waiting { .. } if online => self.begin_connect(now),
+            // The socket outlived the network, or seems to: after a change of network it
+            // may be dead without a word. A check-in now finds out within its answer's
+            // wait rather than after the next one.
+            Conn::Ready if back && self.answer_due.is_none() => self.send_checkin(now),
+            _ => {}
         }
     }
 
@@ -631,6 +648,18 @@ impl Client {
 
     /// One frame from the relay, already decoded (the browser decodes with its own JSON).
     pub fn handle_msg(&mut self, now: Instant, msg: ServerMsg) {
+        if let ServerMsg::Ok { reference }
+        | ServerMsg::Error {
+            reference: Some(reference),
+            ..
+        }
+        | ServerMsg::Members {
+            reference: Some(reference),
+            ..
+        } = msg
+        {
+            self.answered(now, reference);
+        }
         match msg {
             ServerMsg::Welcome {
                 session,
@@ -688,9 +717,16 @@ impl Client {
         }
     }
 
-    /// Timers: retry, welcome timeout, check-in, throttled status, request timeouts.
+    /// Timers: retry, welcome timeout, check-in and its answer, throttled status, request
+    /// timeouts.
     pub fn handle_timeout(&mut self, now: Instant, jitter: f64) {
         match self.conn {
+            // A check-in unanswered: the link stalled without closing. Close it and make
+            // it again, as for a dropped socket.
+            Conn::Ready if self.answer_due.is_some_and(|(_, t)| t <= now) => {
+                self.events.push_back(Event::Disconnect { code: CLOSE_GAVE_UP });
+                self.closed(now, CLOSE_GAVE_UP, jitter);
+            }
             Conn::Waiting { until } if until <= now && self.online => self.begin_connect(now),
             Conn::Connecting { deadline } if deadline <= now => {
                 self.handing_over = false;
@@ -741,7 +777,10 @@ impl Client {
             Conn::Connecting { deadline } => Some(deadline),
             Conn::Ready => earliest(
                 earliest(self.next_checkin, self.status_due),
-                self.delayed.iter().map(|(at, _)| *at).min(),
+                earliest(
+                    self.answer_due.map(|(_, t)| t),
+                    self.delayed.iter().map(|(at, _)| *at).min(),
+                ),
             ),
             Conn::Idle | Conn::Stopped => None,
         };
@@ -756,8 +795,33 @@ impl Client {
         }
     }
 
+    /// The relay answered `reference`. It answers in order: the awaited check-in's answer,
+    /// or one to a later request, ends the wait; one to an earlier request shows the
+    /// relay still working through what came before the check-in (frames behind a
+    /// channel the site decides wait for its answer), so the wait starts again.
+    fn answered(&mut self, now: Instant, reference: Ref) {
+        if let Some((awaited, _)) = self.answer_due {
+            let ms = self.terms.as_ref().and_then(|t| t.checkin_answer_ms).unwrap_or(0);
+            self.answer_due = (reference < awaited).then_some((awaited, now + ms));
+        }
+    }
+
     fn send_checkin(&mut self, now: Instant) {
-        self.outbox.push_back(ClientMsg::Checkin { status: self.status });
+        // A relay that says how soon it answers gets a ref to answer. One answer awaited
+        // at a time: a later check-in's answer comes after it anyway.
+        let answer_ms = self.terms.as_ref().and_then(|t| t.checkin_answer_ms);
+        let reference = answer_ms.map(|ms| {
+            let reference = self.next_ref;
+            self.next_ref += 1;
+            if self.answer_due.is_none() && now >= self.limited_until {
+                self.answer_due = Some((reference, now + ms));
+            }
+            reference
+        });
+        self.outbox.push_back(ClientMsg::Checkin {
+            status: self.status,
+            reference,
+        });
         self.sent_status = self.status;
         self.status_sent_at = Some(now);
         self.status_due = None;

@@ -1,4 +1,5 @@
-//! Wire protocol v1: the JSON text frames that pass between a browser and the relay.
+//! Wire protocol v1 (with its additive 1.1 and 1.2): the JSON text frames that pass
+//! between a browser and the relay.
 //!
 //! Every frame is one JSON object with a `type`. Peer bytes are decoded into a
 //! `Result`; nothing a peer sends can panic the decoder. `docs/protocol.md` is the
@@ -198,7 +199,13 @@ pub enum ClientMsg {
         reference: Option<u64>,
     },
     /// Periodic proof of life with the activity status for every entered channel.
-    Checkin { status: Status },
+    Checkin {
+        status: Status,
+        /// Since 1.2: answered with `ok`, so the client learns that its link still
+        /// carries frames both ways (a browser cannot see the relay's pings).
+        #[serde(default, rename = "ref", skip_serializing_if = "Option::is_none")]
+        reference: Option<u64>,
+    },
     /// A fresh token for the same user, e.g. after `token_expired`.
     Token {
         token: String,
@@ -237,8 +244,9 @@ impl ClientMsg {
             | ClientMsg::Subscribe { reference, .. }
             | ClientMsg::Unsubscribe { reference, .. }
             | ClientMsg::Members { reference, .. }
+            | ClientMsg::Checkin { reference, .. }
             | ClientMsg::Token { reference, .. } => *reference,
-            ClientMsg::Hello { .. } | ClientMsg::Checkin { .. } => None,
+            ClientMsg::Hello { .. } => None,
         }
     }
 
@@ -314,6 +322,11 @@ pub struct Terms {
     pub reconnect_grace_ms: u64,
     pub max_meta_bytes: usize,
     pub max_channels: usize,
+    /// Since 1.2: this relay answers a check-in that carries a `ref`, within this many
+    /// ms on a working link; a client that has no answer by then takes its link for
+    /// dead. Absent from an older relay, which answers no check-in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkin_answer_ms: Option<u64>,
 }
 
 /// Frames the relay sends.
@@ -627,6 +640,7 @@ mod tests {
             r#"{"type":"subscribe","ch":"/a/b","ref":4}"#,
             r#"{"type":"unsubscribe","ch":"/a/b","ref":5}"#,
             r#"{"type":"checkin","status":"hidden"}"#,
+            r#"{"type":"checkin","status":"idle","ref":7}"#,
             r#"{"type":"token","token":"t2","ref":6}"#,
         ];
         for text in msgs {

@@ -210,7 +210,7 @@ fn client_msg() -> impl Strategy<Value = ClientMsg> {
                 reference
             }),
         (ch, reference.clone()).prop_map(|(ch, reference)| ClientMsg::Unsubscribe { ch, reference }),
-        status().prop_map(|status| ClientMsg::Checkin { status }),
+        (status(), reference.clone()).prop_map(|(status, reference)| ClientMsg::Checkin { status, reference }),
         (".{0,40}", reference).prop_map(|(token, reference)| ClientMsg::Token { token, reference }),
     ]
 }

@@ -482,7 +482,9 @@ impl Connection {
                     next,
                 }))
             }
-            ClientMsg::Checkin { status } => {
+            // With a `ref` (1.2) the `ok` below answers it: the client's proof that its
+            // link still carries frames both ways.
+            ClientMsg::Checkin { status, .. } => {
                 hub.act(|r, now| r.checkin(now, conn, status));
                 Ok(None)
             }

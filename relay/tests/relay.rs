@@ -424,6 +424,29 @@ async fn welcome_tells_the_terms_and_a_resumed_client_knows_it() {
     assert!(matches!(b.recv().await, ServerMsg::Welcome { resumed: true, .. }));
 }
 
+/// Protocol 1.2: the relay answers a check-in that carries a `ref`, and says in its
+/// welcome how soon; a check-in without one (a client older than 1.2) gets no answer,
+/// as before.
+#[tokio::test]
+async fn a_checkin_with_a_ref_is_answered_and_one_without_is_not() {
+    let relay = TestRelay::start(FAST).await;
+    let mut c = relay.connect("ann", "a1").await;
+    // Half of what the 1.5 s lease leaves after a 1 s check-in, at least 3 s.
+    assert_eq!(c.terms.as_ref().unwrap().checkin_answer_ms, Some(3_000));
+    c.request(json!({"type": "checkin", "status": "idle"})).await.unwrap();
+    // The answer to the second proves the first had none: frames are answered in order.
+    c.send(json!({"type": "checkin", "status": "active"})).await;
+    c.send(json!({"type": "checkin", "status": "hidden", "ref": 90})).await;
+    assert_eq!(c.recv().await, ServerMsg::Ok { reference: 90 });
+    // A ref that is not an unsigned integer is a bad frame, answered without a ref.
+    c.send(json!({"type": "checkin", "status": "active", "ref": -1})).await;
+    assert!(matches!(
+        c.recv().await,
+        ServerMsg::Error { reference: None, code, .. } if code.as_str() == "bad_frame"
+    ));
+    c.request(json!({"type": "checkin", "status": "active"})).await.unwrap();
+}
+
 #[tokio::test]
 async fn a_newer_connection_of_the_same_client_replaces_the_older_one() {
     let relay = TestRelay::start(FAST).await;

@@ -84,7 +84,9 @@ export interface ConnectOptions {
  * - `"connected"`: the relay's welcome is in (also while another tab takes the
  *   connection over from a leader tab that closed: nobody sees a flicker);
  * - `"reconnecting"`: the connection was lost (or could not be made) and is being made
- *   again; `retryAt` says when the next attempt starts;
+ *   again; `retryAt` says when the next attempt starts. A network that stalls without
+ *   closing anything counts as lost once a check-in goes unanswered (with a relay of
+ *   protocol 1.2; at most 40 s after it stalled with the default timings);
  * - `"offline"`: the browser says it has no network (`navigator.onLine`); the SDK tries
  *   again as soon as it is back;
  * - `"closed"`: the connection ended for good and will not come back by itself:

@@ -225,6 +225,7 @@ pub fn server_msg_from_js(v: &JsValue) -> Option<ServerMsg> {
                     reconnect_grace_ms: int(&terms, "reconnect_grace_ms")?,
                     max_meta_bytes: int(&terms, "max_meta_bytes")? as usize,
                     max_channels: int(&terms, "max_channels")? as usize,
+                    checkin_answer_ms: int(&terms, "checkin_answer_ms"),
                 },
             }
         }
@@ -393,9 +394,12 @@ pub fn client_msg_text(msg: &ClientMsg) -> String {
             }
             o
         }
-        ClientMsg::Checkin { status } => {
+        ClientMsg::Checkin { status, reference } => {
             let o = obj("checkin");
             set(&o, "status", &status.as_str().into());
+            if let Some(r) = reference {
+                set(&o, "ref", &num(*r));
+            }
             o
         }
         ClientMsg::Token { token, reference } => {

@@ -5,7 +5,7 @@
 
 use js_sys::{Promise, Reflect};
 use rollcall_core::client::{Link, Page};
-use rollcall_core::protocol::{meta_from_text, meta_text, ClientMsg, Member, ServerMsg, Status};
+use rollcall_core::protocol::{meta_from_text, meta_text, ClientMsg, Identity, Member, ServerMsg, Status, Terms};
 use rollcall_core::smallmap::SmallMap;
 use rollcall_core::tabs::{BusMsg, ErrorBody, Intent, TabWants};
 use rollcall_sdk::codec::Post;
@@ -369,6 +369,49 @@ fn subscribe_and_members_requests_are_written_as_the_relay_reads_them() {
     for ask in asks {
         let text = codec::client_msg_text(&ask);
         assert_eq!(ClientMsg::decode(&text).ok().as_ref(), Some(&ask), "{text}");
+    }
+}
+
+/// Protocol 1.2: the welcome's `checkin_answer_ms` is read (absent from an older relay),
+/// and a check-in carries its `ref` only when it has one.
+#[wasm_bindgen_test]
+fn checkins_and_the_welcome_that_says_they_are_answered_read_and_write_as_the_relay_does() {
+    let welcome = |answer: Option<u64>| ServerMsg::Welcome {
+        v: 1,
+        session: "s1".into(),
+        resumed: true,
+        user: Identity {
+            id: "7".into(),
+            name: Some("ann".into()),
+            avatar: None,
+        },
+        terms: Terms {
+            checkin_interval_ms: 30_000,
+            lease_timeout_ms: 60_000,
+            unload_grace_ms: 3_000,
+            reconnect_grace_ms: 15_000,
+            max_meta_bytes: 1024,
+            max_channels: 100,
+            checkin_answer_ms: answer,
+        },
+    };
+    for frame in [welcome(Some(10_000)), welcome(None)] {
+        let read = codec::server_msg_from_js(&codec::parse(&frame.encode()).unwrap());
+        assert_eq!(read.as_ref(), Some(&frame));
+    }
+    for checkin in [
+        ClientMsg::Checkin {
+            status: Status::Hidden,
+            reference: Some(12),
+        },
+        ClientMsg::Checkin {
+            status: Status::Active,
+            reference: None,
+        },
+    ] {
+        let text = codec::client_msg_text(&checkin);
+        assert_eq!(ClientMsg::decode(&text).ok().as_ref(), Some(&checkin), "{text}");
+        assert_eq!(text.contains("ref"), checkin.reference().is_some(), "{text}");
     }
 }
 

@@ -238,14 +238,22 @@ export async function openTab(context, site) {
 
 /**
  * A TCP proxy in front of the relay. `freeze()` stops forwarding in both directions
- * without closing anything: to both ends the network has silently died.
+ * without closing anything: to both ends the network has silently died. `release()`
+ * lets it flow again.
  */
 export async function startProxy(target) {
   const { hostname, port } = new URL(target);
   const pairs = [];
+  /** Connections opened while frozen: accepted, never answered. */
+  const swallowed = [];
   let frozen = false;
   const server = net.createServer((client) => {
-    if (frozen) return; // swallow new connections too: the network is dead
+    if (frozen) {
+      // Swallow new connections too: the network is dead.
+      client.on("error", () => {});
+      swallowed.push(client);
+      return;
+    }
     const upstream = net.connect(Number(port), hostname);
     const pair = { client, upstream };
     pairs.push(pair);
@@ -271,8 +279,22 @@ export async function startProxy(target) {
       frozen = true;
       for (const pair of pairs) pair.frozen = true;
     },
+    /**
+     * The network is back: new connections pass. What was frozen cannot flow again (its
+     * bytes were dropped), so those connections are cut now, as a NAT that forgot them
+     * answers them with a reset; so are the ones swallowed meanwhile.
+     */
+    release() {
+      frozen = false;
+      for (const pair of pairs.splice(0)) {
+        pair.client.destroy();
+        pair.upstream.destroy();
+      }
+      for (const client of swallowed.splice(0)) client.destroy();
+    },
     close() {
       for (const { client, upstream } of pairs) { client.destroy(); upstream.destroy(); }
+      for (const client of swallowed) client.destroy();
       server.close();
     },
   };

@@ -1,6 +1,6 @@
 // presence.status in real Chromium against a real relay: what a page can show about its
-// connection through a relay restart, an offline browser and a leader tab that closes,
-// the same in every tab.
+// connection through a relay restart, a cut connection, a stalled network, an offline
+// browser and a leader tab that closes, the same in every tab.
 //
 // Needs `cargo build -p rollcall-relay` and `bash sdk/build.sh` first.
 
@@ -135,24 +135,62 @@ test("a connection cut under the page shows reconnecting, then connected once it
 });
 
 // A network that stalls without closing anything (the proxy stops forwarding, as a
-// dropped Wi-Fi or a sleeping NAT does) reaches the page as nothing at all: the relay
-// sends no frame the SDK waits for (its pings are answered by the browser, unseen by
-// JS), so no rule in rollcall-core can tell a stalled socket from a quiet channel.
-// Reported, not yet ruled: it needs the relay to answer check-ins (or an idle frame)
-// and the client to reconnect when that answer is late.
-test("a stalled network shows reconnecting within the lease timeout, then connected once it flows again", {
-  todo: "the SDK cannot see a stalled socket: no frame of the relay is awaited (rollcall-core client::Link)",
-}, async () => {
+// dropped Wi-Fi or a sleeping NAT does) reaches the page as nothing at all: the relay's
+// pings are answered by the browser, unseen by the SDK. What the SDK awaits is the
+// relay's answer to its check-in (protocol 1.2): a check-in interval plus the answer's
+// wait (3 s with these timings) after the stall, the link is closed and made again.
+test("a stalled network shows reconnecting in every tab within the lease timeout, then connected with the presence right once it flows again", async () => {
   const relay = await startRelay();
   const proxy = await startProxy(relay.url);
   const context = await chrome.browser.newContext();
+  const elsewhere = await chrome.browser.newContext();
+  const ch = "/room/stall";
   try {
-    const tab = await statusTab(context, proxy.url, await token("sten"));
+    const jwt = await token("sten");
+    const tab = await statusTab(context, proxy.url, jwt);
     await tab.waitForStatus("connected", 5_000, "the welcome through the proxy");
+    const follower = await statusTab(context, proxy.url, jwt);
+    await follower.waitForStatus("connected", 5_000, "the follower is told");
+    assert.equal(await tab.isLeader(), true);
+    await tab.watch(ch);
+    assert.deepEqual(await tab.enter(ch), { ok: true });
+    // Someone on a network that works, watching the same channel.
+    const other = await openTab(elsewhere, site);
+    await other.connect({ url: relay.url, token: await token("otto") });
+    await other.watch(ch);
+    assert.deepEqual(await other.enter(ch), { ok: true });
+    const both = (s) => s.users.map((u) => u.id).sort().join() === "otto,sten";
+    await tab.waitForState(ch, both, 5_000, "sten sees otto come");
+    await other.waitForState(ch, both, 5_000, "otto sees sten");
+
+    const frozenAt = Date.now();
     proxy.freeze();
-    await tab.waitForStatus("reconnecting", TIMING.lease_timeout_ms + SLACK_MS, "nothing came from the relay for the lease timeout");
+    const bound = TIMING.lease_timeout_ms + SLACK_MS;
+    await tab.waitForStatus("reconnecting", bound, "a check-in went unanswered");
+    await follower.waitForStatus("reconnecting", SLACK_MS, "the follower is told");
+    const seenAfter = Date.now() - frozenAt;
+    assert.ok(seenAfter >= TIMING.checkin_interval_ms, `not before a check-in could go unanswered: ${seenAfter} ms`);
+    // While the network is dead, every attempt fails, and each says when the next one is.
+    await tab.page.waitForFunction(
+      () => window.statuses.some((s) => s.status === "reconnecting" && typeof s.retryAt === "number"),
+      null,
+      { timeout: 5_000, polling: 50 },
+    );
+
+    proxy.release();
+    await tab.waitForStatus("connected", 15_000, "the network flows again");
+    await follower.waitForStatus("connected", SLACK_MS, "the follower is told");
+    // The presence is asserted again on the new link: both see both.
+    await tab.waitForState(ch, both, 5_000, "sten's page shows the channel again");
+    await other.waitForState(ch, both, TIMING.reconnect_grace_ms + SLACK_MS, "otto sees sten back");
+    for (const t of [tab, follower]) {
+      const seen = runs(await t.statuses());
+      assert.deepEqual(seen.slice(seen.indexOf("connected")), ["connected", "reconnecting", "connected"], JSON.stringify(seen));
+    }
+    assert.equal(follower.sockets.length, 0, "the follower never held a socket");
   } finally {
     await context.close();
+    await elsewhere.close();
     proxy.close();
     relay.stop();
   }

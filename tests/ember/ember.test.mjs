@@ -13,7 +13,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import {
-  checkBuilt, startRelay, restartableRelay, startProxy, launchBrowser, hold, SLACK_MS, LIST_CAP,
+  checkBuilt, startRelay, restartableRelay, startProxy, launchBrowser, hold, TIMING, SLACK_MS, LIST_CAP,
 } from "../browser/harness.mjs";
 import { buildApp, startAppSite } from "./app.mjs";
 
@@ -486,6 +486,29 @@ test("the service's tracked status through a connection cut under the page: reco
     const seen = await texts();
     assert.deepEqual(seen.slice(seen.indexOf("connected")), ["connected", "reconnecting…", "connected"], JSON.stringify(seen));
     await close(cy);
+  } finally {
+    await at.close();
+    proxy.close();
+  }
+});
+
+test("the service's tracked status through a stalled network: reconnecting… within the lease timeout, then connected", async () => {
+  const proxy = await startProxy(relay.url);
+  const at = await startAppSite(proxy.url);
+  try {
+    const sol = await open("sol", { at });
+    const { shows, texts } = await withStatus(sol);
+    await sol.add("p", "who", "/topic/stall");
+    await sol.sees("p", ["user sol"], BOOT_MS, "sol entered through the proxy");
+    await shows("connected", SEEN_MS, "the welcome");
+    proxy.freeze();
+    await shows("reconnecting…", TIMING.lease_timeout_ms + SLACK_MS, "a check-in went unanswered");
+    proxy.release();
+    await shows("connected", BOOT_MS, "the network flows again");
+    await sol.sees("p", ["user sol"], BOOT_MS, "sol is shown again");
+    const seen = await texts();
+    assert.deepEqual(seen.slice(seen.indexOf("connected")), ["connected", "reconnecting…", "connected"], JSON.stringify(seen));
+    await close(sol);
   } finally {
     await at.close();
     proxy.close();

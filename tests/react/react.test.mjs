@@ -497,6 +497,27 @@ test("usePresenceStatus through a connection cut under the page: reconnecting, t
   }
 });
 
+test("usePresenceStatus through a stalled network: reconnecting within the lease timeout, then connected with the channel right", async () => {
+  const proxy = await startProxy(relay.url);
+  try {
+    const ch = "/room/stall";
+    const sia = await user("sia", [{ kind: "status", id: "s" }, room("r", ch)], { url: proxy.url });
+    await sia.waitFor("s", (s) => s.status === "connected", FIRST_STATE_MS, "the welcome through the proxy");
+    await sia.waitFor("r", (r) => r.status === "connected" && r.users.some((u) => u.id === "sia"), FIRST_STATE_MS, "sia entered");
+    proxy.freeze();
+    await sia.waitFor("s", (s) => s.status === "reconnecting", TIMING.lease_timeout_ms + SLACK_MS, "a check-in went unanswered");
+    proxy.release();
+    await sia.waitFor("s", (s) => s.status === "connected", FIRST_STATE_MS, "the network flows again");
+    await sia.waitFor("r", (r) => r.status === "connected" && r.users.some((u) => u.id === "sia"), FIRST_STATE_MS, "the channel is shown again");
+    assert.deepEqual(await statusRuns(sia, "s"), ["connecting", "connected", "reconnecting", "connected"]);
+    assert.equal(await sia.page.textContent("#s"), "connected");
+    assert.deepEqual(sia.errors, []);
+    await sia.context.close();
+  } finally {
+    proxy.close();
+  }
+});
+
 test("usePresenceStatus in the tabs that stay when the leader tab closes: connected throughout, never reconnecting", async () => {
   const context = await chrome.browser.newContext();
   const tabs = [];

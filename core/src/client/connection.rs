@@ -142,6 +142,7 @@ impl Client {
         self.session = Some(session.clone());
         self.terms = Some(terms.clone());
         self.next_checkin = Some(now + self.checkin_interval());
+        self.answer_due = None;
         self.sent_status = self.status;
         self.status_sent_at = Some(now);
         self.status_due = None;

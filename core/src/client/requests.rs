@@ -35,6 +35,7 @@ impl Client {
             | ClientMsg::Unsubscribe { reference, .. }
             | ClientMsg::Members { reference, .. }
             | ClientMsg::Token { reference, .. } => *reference = Some(wire),
+            // A check-in is awaited by the schedule, not as a request (`send_checkin`).
             ClientMsg::Hello { .. } | ClientMsg::Checkin { .. } => {}
         }
         self.in_flight.insert(
@@ -102,6 +103,12 @@ impl Client {
         ch: Option<String>,
         retry_after_ms: Option<u64>,
     ) {
+        if code == ErrorCode::RateLimited && reference.is_none() {
+            // The relay reads this link, and drops unanswered what it refuses for a
+            // while: a check-in sent meanwhile proves nothing either way.
+            self.answer_due = None;
+            self.limited_until = now + retry_after_ms.unwrap_or(STATUS_THROTTLE_MS);
+        }
         let failure = Failure::refused(code, message.clone());
         let flight = reference.and_then(|r| self.in_flight.remove(&r));
         let Some(flight) = flight else {

@@ -3,6 +3,8 @@ use crate::view::Change;
 use serde_json::json;
 
 const T0: Instant = Instant(1_000);
+/// How soon the relay of these tests says it answers a check-in (protocol 1.2).
+const CHECKIN_ANSWER_MS: u64 = 10_000;
 
 fn terms(checkin: u64) -> Terms {
     Terms {
@@ -12,6 +14,7 @@ fn terms(checkin: u64) -> Terms {
         reconnect_grace_ms: 15_000,
         max_meta_bytes: 1024,
         max_channels: 100,
+        checkin_answer_ms: Some(CHECKIN_ANSWER_MS),
     }
 }
 
@@ -50,6 +53,24 @@ fn sent(c: &mut Client) -> Vec<ClientMsg> {
 
 fn events(c: &mut Client) -> Vec<Event> {
     std::iter::from_fn(|| c.poll_event()).collect()
+}
+
+/// The relay's `ok` to a request or check-in.
+fn ok(msg: &ClientMsg) -> String {
+    ServerMsg::Ok {
+        reference: wire_ref(msg),
+    }
+    .encode()
+}
+
+/// The statuses of the check-ins among `msgs`.
+fn statuses(msgs: &[ClientMsg]) -> Vec<Status> {
+    msgs.iter()
+        .filter_map(|m| match m {
+            ClientMsg::Checkin { status, .. } => Some(*status),
+            _ => None,
+        })
+        .collect()
 }
 
 fn wire_ref(msg: &ClientMsg) -> u64 {
@@ -117,7 +138,7 @@ fn wants_made_offline_are_asserted_after_welcome_and_answered_then() {
     assert!(matches!(&frames[1], ClientMsg::Subscribe { ch, .. } if ch == "/a/b"));
     assert!(matches!(&frames[2], ClientMsg::Subscribe { ch, .. } if ch == "/x/y"));
     for f in frames {
-        c.handle_frame(T0 + 6, &ServerMsg::Ok { reference: wire_ref(f) }.encode());
+        c.handle_frame(T0 + 6, &ok(f));
     }
     let replies: Vec<Ref> = events(&mut c)
         .into_iter()
@@ -426,12 +447,16 @@ fn checkins_follow_the_relays_interval_from_welcome() {
 fn a_status_change_is_sent_at_once_then_throttled_to_the_latest() {
     let mut c = ready(30_000);
     c.set_status(T0 + 2_000, Status::Hidden);
-    assert_eq!(sent(&mut c), vec![ClientMsg::Checkin { status: Status::Hidden }]);
+    assert_eq!(statuses(&sent(&mut c)), vec![Status::Hidden]);
     c.set_status(T0 + 2_100, Status::Active);
     c.set_status(T0 + 2_200, Status::Idle);
     assert!(sent(&mut c).is_empty(), "throttled");
     let out = run_until(&mut c, T0 + 3_500, 0.0);
-    assert_eq!(out, vec![(T0 + 3_000, ClientMsg::Checkin { status: Status::Idle })]);
+    assert_eq!(out.len(), 1, "{out:?}");
+    assert_eq!(
+        (out[0].0, statuses(&[out[0].1.clone()])),
+        (T0 + 3_000, vec![Status::Idle])
+    );
     // Back to what was sent within the window: nothing to send.
     c.set_status(T0 + 3_100, Status::Hidden);
     c.set_status(T0 + 3_200, Status::Idle);
@@ -442,7 +467,8 @@ fn a_status_change_is_sent_at_once_then_throttled_to_the_latest() {
 fn a_status_change_moves_the_next_checkin() {
     let mut c = ready(10_000);
     c.set_status(T0 + 4_000, Status::Idle);
-    sent(&mut c);
+    let checkin = sent(&mut c).remove(0);
+    c.handle_frame(T0 + 4_010, &ok(&checkin));
     let out = run_until(&mut c, T0 + 14_500, 0.0);
     assert_eq!(out.len(), 1);
     assert_eq!(out[0].0, T0 + 14_000);
@@ -612,6 +638,210 @@ fn close_leaves_every_channel_and_fails_what_is_pending() {
             ..
         }
     )));
+}
+
+// ----- the check-in's answer: a stalled link (protocol 1.2) -----
+
+/// A welcome from a relay older than 1.2: its terms say nothing of answering check-ins.
+fn welcome_unanswering(checkin: u64) -> String {
+    let mut welcome = ServerMsg::decode(&welcome(false, checkin)).unwrap();
+    if let ServerMsg::Welcome { terms, .. } = &mut welcome {
+        terms.checkin_answer_ms = None;
+    }
+    welcome.encode()
+}
+
+fn checkins(out: &[(Instant, ClientMsg)]) -> Vec<(u64, Option<u64>)> {
+    out.iter()
+        .filter_map(|(t, m)| match m {
+            ClientMsg::Checkin { reference, .. } => Some((t.since(T0), *reference)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn a_checkin_unanswered_in_time_closes_the_link_and_reconnects_resuming_every_want() {
+    let mut c = ready(30_000);
+    c.enter(T0, "/a/b", Meta::new());
+    for f in sent(&mut c) {
+        c.handle_frame(T0 + 1, &ok(&f));
+    }
+    events(&mut c);
+    // The network stalls: nothing closes, nothing comes. The check-in goes out anyway.
+    let out = run_until(&mut c, T0 + 30_000, 0.0);
+    assert!(matches!(checkins(&out)[..], [(30_000, Some(_))]), "{out:?}");
+    assert_eq!(c.poll_timeout(), Some(T0 + 30_000 + CHECKIN_ANSWER_MS));
+    assert_eq!(c.link(), Link::Connected, "connected while the answer may still come");
+    // No answer in time: the link is closed and made again, as for a dropped socket.
+    run_until(&mut c, T0 + 30_000 + CHECKIN_ANSWER_MS, 0.0);
+    assert_eq!(events(&mut c), vec![Event::Disconnect { code: CLOSE_GAVE_UP }]);
+    let retry = T0 + 30_000 + CHECKIN_ANSWER_MS + BACKOFF_BASE_MS / 2;
+    assert_eq!(c.link(), Link::Reconnecting { at: Some(retry) });
+    run_until(&mut c, retry, 0.0);
+    assert_eq!(events(&mut c), vec![Event::Connect { fresh_token: false }]);
+    c.opened(retry + 5, "tok".into());
+    assert!(matches!(&sent(&mut c)[..], [ClientMsg::Hello { resume: true, .. }]));
+    c.handle_frame(retry + 10, &welcome(true, 30_000));
+    assert_eq!(c.link(), Link::Connected);
+    assert!(
+        sent(&mut c)
+            .iter()
+            .any(|m| matches!(m, ClientMsg::Enter { ch, .. } if ch == "/a/b")),
+        "the presence is asserted again within the grace"
+    );
+}
+
+#[test]
+fn answered_checkins_keep_the_link_for_as_long_as_it_lasts() {
+    let mut c = ready(30_000);
+    let mut answered = 0;
+    while let Some(t) = c.poll_timeout().filter(|&t| t <= T0 + 600_000) {
+        c.handle_timeout(t, 0.0);
+        for msg in sent(&mut c) {
+            c.handle_frame(t + 150, &ok(&msg));
+            answered += 1;
+        }
+    }
+    assert_eq!(answered, 20);
+    assert!(events(&mut c).is_empty(), "no disconnect");
+    assert_eq!(c.link(), Link::Connected);
+}
+
+#[test]
+fn a_relay_older_than_1_2_gets_checkins_without_a_ref_and_is_never_taken_for_dead() {
+    let mut c = Client::new("c1", false);
+    c.start(T0);
+    c.opened(T0, "tok".into());
+    c.handle_frame(T0, &welcome_unanswering(30_000));
+    sent(&mut c);
+    events(&mut c);
+    c.set_status(T0 + 1_000, Status::Hidden);
+    c.set_online(T0 + 2_000, false);
+    c.set_online(T0 + 3_000, true);
+    let out = run_until(&mut c, T0 + 600_000, 0.0);
+    assert!(!out.is_empty());
+    assert!(
+        out.iter()
+            .all(|(_, m)| matches!(m, ClientMsg::Checkin { reference: None, .. })),
+        "{out:?}"
+    );
+    assert!(events(&mut c).is_empty(), "no disconnect");
+    assert_eq!(c.link(), Link::Connected);
+}
+
+#[test]
+fn a_status_change_checks_the_link_too_and_one_answer_is_awaited_at_a_time() {
+    let mut c = ready(30_000);
+    // The page comes back into view: its check-in goes out at once, and is awaited.
+    c.set_status(T0 + 5_000, Status::Hidden);
+    let first = sent(&mut c).remove(0);
+    assert!(matches!(first, ClientMsg::Checkin { reference: Some(_), .. }));
+    // A second one before the first is answered does not put the deadline off.
+    c.set_status(T0 + 8_000, Status::Active);
+    let second = sent(&mut c).remove(0);
+    assert_ne!(wire_ref(&second), wire_ref(&first));
+    assert_eq!(c.poll_timeout(), Some(T0 + 5_000 + CHECKIN_ANSWER_MS));
+    // Its answer ends the wait; the second's, coming after it, changes nothing.
+    c.handle_frame(T0 + 9_000, &ok(&first));
+    assert_eq!(c.poll_timeout(), Some(T0 + 8_000 + 30_000), "the next check-in");
+    c.handle_frame(T0 + 9_000, &ok(&second));
+    assert_eq!(c.poll_timeout(), Some(T0 + 8_000 + 30_000));
+    assert!(run_until(&mut c, T0 + 20_000, 0.0).is_empty());
+    assert!(events(&mut c).is_empty());
+}
+
+#[test]
+fn answers_to_requests_before_the_checkin_put_off_its_wait_and_a_later_ones_end_it() {
+    let mut c = ready(30_000);
+    // An enter the relay is slow to answer (a site that decides the channel, slow to
+    // say), then the check-in behind it on the same socket.
+    c.enter(T0 + 29_000, "/topic/1", Meta::new());
+    let enter = sent(&mut c).remove(0);
+    let checkin = run_until(&mut c, T0 + 30_000, 0.0).remove(0).1;
+    let due = |c: &Client| c.answer_due.map(|(_, t)| t);
+    assert_eq!(due(&c), Some(T0 + 30_000 + CHECKIN_ANSWER_MS));
+    // The enter's answer comes late: the relay was working through it, and the check-in
+    // is still to come.
+    c.handle_frame(T0 + 38_000, &ok(&enter));
+    assert_eq!(due(&c), Some(T0 + 38_000 + CHECKIN_ANSWER_MS));
+    assert!(run_until(&mut c, T0 + 45_000, 0.0).is_empty());
+    c.handle_frame(T0 + 45_000, &ok(&checkin));
+    assert_eq!(due(&c), None);
+    assert_eq!(c.poll_timeout(), Some(T0 + 60_000), "the next check-in");
+    // An answer to a request sent after the check-in ends its wait too: the relay
+    // answers in order.
+    c.set_status(T0 + 50_000, Status::Idle);
+    let checkin = sent(&mut c).remove(0);
+    c.update(T0 + 50_100, "/topic/1", Meta::new());
+    let update = sent(&mut c).remove(0);
+    assert!(wire_ref(&update) > wire_ref(&checkin));
+    c.handle_frame(T0 + 50_200, &ok(&update));
+    assert_eq!(due(&c), None);
+    assert!(run_until(&mut c, T0 + 70_000, 0.0).is_empty());
+    assert!(events(&mut c).iter().all(|e| !matches!(e, Event::Disconnect { .. })));
+}
+
+#[test]
+fn coming_back_online_with_the_socket_open_checks_the_link_at_once() {
+    let mut c = ready(30_000);
+    c.set_online(T0 + 10_000, false);
+    assert!(sent(&mut c).is_empty());
+    c.set_online(T0 + 20_000, true);
+    let probe = sent(&mut c);
+    assert!(
+        matches!(probe[..], [ClientMsg::Checkin { reference: Some(_), .. }]),
+        "{probe:?}"
+    );
+    assert_eq!(c.link(), Link::Connected);
+    // The socket died with the old network: found within the answer's wait, not after
+    // the next check-in.
+    run_until(&mut c, T0 + 20_000 + CHECKIN_ANSWER_MS, 0.0);
+    assert_eq!(events(&mut c), vec![Event::Disconnect { code: CLOSE_GAVE_UP }]);
+    assert!(matches!(c.link(), Link::Reconnecting { at: Some(_) }));
+    // An `online` event without an `offline` before it sends nothing.
+    let mut c = ready(30_000);
+    c.set_online(T0 + 20_000, true);
+    assert!(sent(&mut c).is_empty());
+}
+
+#[test]
+fn a_stall_while_offline_shows_offline_and_reconnects_when_the_network_is_back() {
+    let mut c = ready(30_000);
+    c.set_online(T0 + 25_000, false);
+    run_until(&mut c, T0 + 30_000 + CHECKIN_ANSWER_MS, 0.0);
+    assert_eq!(events(&mut c), vec![Event::Disconnect { code: CLOSE_GAVE_UP }]);
+    assert_eq!(c.link(), Link::Offline);
+    assert_eq!(c.poll_timeout(), None, "no attempt while offline");
+    c.set_online(T0 + 100_000, true);
+    assert_eq!(events(&mut c), vec![Event::Connect { fresh_token: false }]);
+}
+
+#[test]
+fn a_relay_that_rate_limits_is_not_taken_for_dead_for_the_checkins_it_drops() {
+    let mut c = ready(30_000);
+    let limited = |retry: u64| {
+        let mut msg = ServerMsg::error(ErrorCode::RateLimited, None, None);
+        if let ServerMsg::Error { retry_after_ms, .. } = &mut msg {
+            *retry_after_ms = Some(retry);
+        }
+        msg.encode()
+    };
+    // A check-in refused unanswered: the refusal says the relay reads the link.
+    c.set_status(T0 + 1_000, Status::Idle);
+    sent(&mut c);
+    c.handle_frame(T0 + 1_050, &limited(2_000));
+    events(&mut c);
+    assert_eq!(c.poll_timeout(), Some(T0 + 1_000 + 30_000), "no answer awaited");
+    // Within the wait it was told, a check-in may be dropped unanswered: not awaited.
+    c.set_status(T0 + 2_100, Status::Active);
+    assert!(matches!(sent(&mut c)[..], [ClientMsg::Checkin { .. }]));
+    assert_eq!(c.poll_timeout(), Some(T0 + 2_100 + 30_000));
+    // After it, check-ins are awaited again.
+    c.set_status(T0 + 3_100, Status::Idle);
+    sent(&mut c);
+    assert_eq!(c.poll_timeout(), Some(T0 + 3_100 + CHECKIN_ANSWER_MS));
+    assert!(events(&mut c).is_empty());
 }
 
 // ----- link: what the page shows about the connection -----

@@ -99,6 +99,10 @@ impl RosterConfig {
             reconnect_grace_ms: self.reconnect_grace_ms,
             max_meta_bytes: self.max_meta_bytes,
             max_channels: self.max_channels,
+            checkin_answer_ms: Some(timing::checkin_answer_ms(
+                self.checkin_interval_ms,
+                self.lease_timeout_ms,
+            )),
         }
     }
 }

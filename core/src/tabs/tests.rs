@@ -313,6 +313,9 @@ fn unknown_tabs_are_told_apart_by_heartbeat() {
 use crate::client::{Client, Link};
 use crate::protocol::{close, Identity, ServerMsg, Terms};
 
+/// How soon the relay of these tests says it answers a check-in (protocol 1.2).
+const CHECKIN_ANSWER_MS: u64 = 10_000;
+
 fn welcome(resumed: bool) -> String {
     ServerMsg::Welcome {
         v: 1,
@@ -330,6 +333,7 @@ fn welcome(resumed: bool) -> String {
             reconnect_grace_ms: 15_000,
             max_meta_bytes: 1024,
             max_channels: 100,
+            checkin_answer_ms: Some(CHECKIN_ANSWER_MS),
         },
     }
     .encode()
@@ -431,6 +435,46 @@ fn followers_show_the_leaders_status_through_a_relay_restart() {
     ];
     assert_eq!(b.seen[0], expected);
     assert_eq!(b.seen[1], b.seen[0], "the follower sees what the leader sees");
+}
+
+#[test]
+fn a_stalled_link_shows_reconnecting_in_every_tab_then_connected() {
+    let mut b = Browser::new(2);
+    b.connect(T0, false);
+    // The check-in goes out and nothing comes back.
+    let checkin = b.client.poll_timeout().unwrap();
+    b.step(|c| c.handle_timeout(checkin, 0.0));
+    let dead = b.client.poll_timeout().unwrap();
+    assert_eq!(dead, checkin + CHECKIN_ANSWER_MS);
+    b.step(|c| c.handle_timeout(dead, 0.0));
+    let retry = b.client.poll_timeout().unwrap();
+    for seen in &b.seen {
+        assert_eq!(seen.last(), Some(&Link::Reconnecting { at: Some(retry) }));
+    }
+    b.step(|c| c.handle_timeout(retry, 0.0));
+    b.step(|c| c.opened(retry + 1, "tok".into()));
+    b.step(|c| c.handle_frame(retry + 2, &welcome(true)));
+    assert_eq!(b.seen[0].last(), Some(&Link::Connected));
+    assert_eq!(b.seen[1], b.seen[0], "the follower sees what the leader sees");
+}
+
+#[test]
+fn a_handover_while_a_checkin_is_unanswered_shows_no_reconnect() {
+    let mut b = Browser::new(3);
+    b.connect(T0, false);
+    let checkin = b.client.poll_timeout().unwrap();
+    b.step(|c| c.handle_timeout(checkin, 0.0));
+    for seen in &mut b.seen {
+        seen.clear();
+    }
+    // The leader tab closes with its check-in unanswered: the new leader's link is a
+    // new one, and nothing of the old one's wait is left to end it.
+    b.hand_over(checkin + 1_000, 0);
+    b.connect(checkin + 1_100, true);
+    b.step(|c| c.handle_timeout(checkin + CHECKIN_ANSWER_MS, 0.0));
+    for (tab, seen) in b.seen.iter().enumerate() {
+        assert_eq!(seen, &vec![Link::Connected; 4], "tab {tab}");
+    }
 }
 
 #[test]
