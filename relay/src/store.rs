@@ -43,6 +43,12 @@ pub const RELAYS: &str = "rc:relays";
 const BATCH: usize = 512;
 /// How long connecting, and each answer, may take before Redis counts as unreachable.
 const TIMEOUT: Duration = Duration::from_secs(2);
+/// The first wait before reconnecting to Redis; it doubles at each failed attempt up to
+/// [`BACKOFF_MAX`], and starts again from here once a connection got up.
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+/// The longest wait between attempts to reconnect: once Redis is back, a relay is up
+/// again within this (plus a connection and a resync, each bounded by [`TIMEOUT`]).
+pub const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// How long the relay says it is degraded after it found unreadable data in Redis.
 pub const UNREADABLE_HOLD: Duration = Duration::from_secs(60);
 
@@ -242,6 +248,25 @@ struct Link {
     resync: Option<String>,
 }
 
+/// The waits between attempts to reach Redis: from [`BACKOFF_MIN`], doubling up to
+/// [`BACKOFF_MAX`]; a new one after each outage.
+struct Backoff(Duration);
+
+impl Default for Backoff {
+    fn default() -> Backoff {
+        Backoff(BACKOFF_MIN)
+    }
+}
+
+impl Backoff {
+    /// The wait before this attempt (the next one waits twice as long).
+    fn next(&mut self) -> Duration {
+        let wait = self.0;
+        self.0 = (wait * 2).min(BACKOFF_MAX);
+        wait
+    }
+}
+
 enum Ended {
     /// Redis went away: reconnect.
     Lost(String),
@@ -254,7 +279,7 @@ enum Ended {
 
 impl Link {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = Backoff::default();
         loop {
             let ended = self.session(&mut rx).await;
             let now = self.hub.now();
@@ -267,6 +292,10 @@ impl Link {
                 }
                 Ended::Lost(why) => {
                     if self.up.swap(false, Ordering::Relaxed) {
+                        // The link was up: this is a new outage, not the same one going
+                        // on. Without this the wait only grew, so that after a few
+                        // outages every reconnection waited the longest backoff.
+                        backoff = Backoff::default();
                         tracing::warn!("redis unreachable, serving local clients only: {why}");
                     } else {
                         tracing::debug!("redis still unreachable: {why}");
@@ -275,7 +304,7 @@ impl Link {
             }
             // While Redis is away, changes are not queued: reconnecting asserts
             // everything again (and removes what ended meanwhile).
-            let wait = tokio::time::sleep(backoff);
+            let wait = tokio::time::sleep(backoff.next());
             tokio::pin!(wait);
             loop {
                 tokio::select! {
@@ -290,7 +319,6 @@ impl Link {
                     },
                 }
             }
-            backoff = (backoff * 2).min(Duration::from_secs(5));
         }
     }
 
@@ -303,8 +331,12 @@ impl Link {
             Ok(p) => p,
             Err(e) => return Ended::Lost(e.to_string()),
         };
-        if let Err(e) = pubsub.subscribe(EVENTS).await {
-            return Ended::Lost(e.to_string());
+        // Bounded like every other answer: a link that goes silent here would otherwise
+        // hold the session, and the relay's reconnection, for as long as it stays so.
+        match tokio::time::timeout(TIMEOUT, pubsub.subscribe(EVENTS)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Ended::Lost(e.to_string()),
+            Err(_) => return Ended::Lost("no answer to SUBSCRIBE".into()),
         }
         let mut messages = pubsub.into_on_message();
         self.garbage = false;
@@ -604,4 +636,19 @@ fn set_command(change: &Change) -> redis::Cmd {
         .arg(EVENTS)
         .arg(serde_json::to_string(&wire).expect("serializable"));
     cmd
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconnecting_waits_double_up_to_the_cap_and_a_new_outage_starts_short() {
+        let mut backoff = Backoff::default();
+        let waits: Vec<u64> = (0..8).map(|_| backoff.next().as_millis() as u64).collect();
+        assert_eq!(waits, [100, 200, 400, 800, 1_600, 3_200, 5_000, 5_000]);
+        // What Link::run does when a link that was up is lost.
+        backoff = Backoff::default();
+        assert_eq!(backoff.next(), BACKOFF_MIN);
+    }
 }

@@ -74,7 +74,6 @@ struct User {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "some runs end with the exact roster but a relay's store_up still false (unreadable data seen through a reset link?); see docs/scaling.md"]
 async fn relays_behind_cut_frozen_slowed_and_reset_links_end_with_the_exact_roster() {
     chaos(false).await;
 }
@@ -201,6 +200,7 @@ async fn chaos(check_webhooks: bool) {
     for p in &proxies {
         p.set(Mode::Pass);
     }
+    let healed = Instant::now();
     eprintln!("chaos: faults {faults:?}");
     let mut truth: BTreeMap<String, Vec<String>> = ROOMS.iter().map(|r| (r.to_string(), Vec::new())).collect();
     for (u, user) in users.iter().enumerate() {
@@ -211,11 +211,12 @@ async fn chaos(check_webhooks: bool) {
     for members in truth.values_mut() {
         members.sort();
     }
-    // Healed: the relays reconnect (backoff up to 5 s), resync, and the graces pass.
+    // Healed: the relays reconnect (after their backoff, at most store::BACKOFF_MAX),
+    // resync, and the graces pass. The roster may be exact before a relay whose link
+    // failed last is linked again: both are awaited.
     converge(&[&relays[0], &relays[1]], &truth, Duration::from_secs(25)).await;
-    for relay in &relays {
-        assert_eq!(relay.health().await["store_up"], true);
-    }
+    store_up(&[&relays[0], &relays[1]]).await;
+    eprintln!("chaos: exact and linked {:?} after healing", healed.elapsed());
     // And it stays so: no late ghost comes back.
     tokio::time::sleep(Duration::from_millis(2_500)).await;
     converge(&[&relays[0], &relays[1]], &truth, Duration::from_secs(1)).await;
