@@ -169,13 +169,19 @@ struct Wire {
     /// This relay was found dead and its views removed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     dead: bool,
+    /// With `dead`: the name the same relay writes under now (it reaped its old one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    n: Option<String>,
 }
 
 impl Wire {
     fn decode(payload: &str) -> Option<Message> {
         let wire: Wire = serde_json::from_str(payload).ok()?;
         if wire.dead {
-            return Some(Message::Dead { relay: wire.r });
+            return Some(Message::Dead {
+                relay: wire.r,
+                successor: wire.n,
+            });
         }
         Some(Message::Change(Change {
             relay: wire.r,
@@ -288,6 +294,7 @@ impl Link {
                 Ended::Stopped => return,
                 Ended::Resync(why) => {
                     tracing::warn!("{why}; asserting this relay's views again");
+                    self.cluster.writes_lost();
                     continue;
                 }
                 Ended::Lost(why) => {
@@ -376,7 +383,8 @@ impl Link {
                     self.hub.act(|r, now| cluster.message(now, r, message));
                 }
                 _ = sleep => {
-                    self.cluster.handle_timeout(self.hub.now());
+                    let cluster = &mut self.cluster;
+                    self.hub.act(|r, now| cluster.handle_timeout(now, r));
                 }
             }
             if let Err(e) = self.run_ops(&mut conn, rx).await {
@@ -449,7 +457,7 @@ impl Link {
                 None => {}
                 Some(Op::Set(_)) => unreachable!("sets are pipelined above"),
                 Some(Op::Beat { relay, shift_ms }) => self.beat(conn, rx, &relay, shift_ms).await?,
-                Some(Op::Reap { relay }) => self.reap(conn, &relay).await?,
+                Some(Op::Reap { relay, successor }) => self.reap(conn, &relay, successor).await?,
                 Some(Op::Load) => self.load(conn, rx).await?,
             }
         }
@@ -568,8 +576,11 @@ impl Link {
 
     /// Take a dead relay out of the table first (if it beats again it finds itself
     /// missing and comes back under a new name), then remove its views and tell all.
-    async fn reap(&mut self, conn: &mut Conn, relay: &str) -> redis::RedisResult<()> {
-        tracing::info!("relay {relay} stopped beating; removing its clients");
+    async fn reap(&mut self, conn: &mut Conn, relay: &str, successor: Option<String>) -> redis::RedisResult<()> {
+        match &successor {
+            Some(next) => tracing::info!("relay {relay} is {next} now; removing the old name's views"),
+            None => tracing::info!("relay {relay} stopped beating; removing its clients"),
+        }
         redis::cmd("ZREM")
             .arg(RELAYS)
             .arg(relay)
@@ -594,6 +605,7 @@ impl Link {
             v: None,
             e: None,
             dead: true,
+            n: successor,
         };
         // Views first, then the list of its channels and the word to all: a reaper
         // that fails half way is followed by another that finds the list.
@@ -626,6 +638,7 @@ fn set_command(change: &Change) -> redis::Cmd {
         v: change.view.clone(),
         e: change.cause.map(|c| c.as_str().to_string()),
         dead: false,
+        n: None,
     };
     let mut cmd = redis::cmd("EVAL");
     cmd.arg(SET)
