@@ -902,7 +902,11 @@ mod tests {
         roster.handle_timeout(Instant(2 + heartbeat));
         assert_eq!(events(&mut roster), ["-ann /doc/1"]);
         // A late view of the dead name changes nothing.
-        cluster.message(Instant(3 + heartbeat), &mut roster, change("other", 2, Some(member("ann"))));
+        cluster.message(
+            Instant(3 + heartbeat),
+            &mut roster,
+            change("other", 2, Some(member("ann"))),
+        );
         assert_eq!(roster.presence("/doc/1"), None);
     }
 
@@ -925,7 +929,11 @@ mod tests {
         cluster.link_down(Instant(2));
         cluster.link_up(Instant(2));
         cluster.poll_op();
-        cluster.beaten(Instant(2), &mut roster, beaten(2_000, true, &[("me", 2_000), ("other", 1_900)]));
+        cluster.beaten(
+            Instant(2),
+            &mut roster,
+            beaten(2_000, true, &[("me", 2_000), ("other", 1_900)]),
+        );
         while cluster.poll_op().is_some() {}
         cluster.loaded(Instant(3), &mut roster, Vec::new());
         roster.handle_timeout(Instant(3));
@@ -948,7 +956,11 @@ mod tests {
         cluster.link_down(Instant(2));
         cluster.link_up(Instant(2));
         cluster.poll_op();
-        cluster.beaten(Instant(2), &mut roster, beaten(2_000, true, &[("me", 2_000), ("other", 1_900)]));
+        cluster.beaten(
+            Instant(2),
+            &mut roster,
+            beaten(2_000, true, &[("me", 2_000), ("other", 1_900)]),
+        );
         while cluster.poll_op().is_some() {}
         cluster.loaded(Instant(3), &mut roster, Vec::new());
         roster.handle_timeout(Instant(3));
@@ -965,7 +977,11 @@ mod tests {
         cluster.link_down(Instant(2));
         cluster.link_up(Instant(2));
         cluster.poll_op();
-        cluster.beaten(Instant(2), &mut roster, beaten(2_000, true, &[("me", 2_000), ("other", 1_900)]));
+        cluster.beaten(
+            Instant(2),
+            &mut roster,
+            beaten(2_000, true, &[("me", 2_000), ("other", 1_900)]),
+        );
         while cluster.poll_op().is_some() {}
         cluster.loaded(Instant(3), &mut roster, Vec::new());
         let lease = cluster.config().lease_timeout_ms;

@@ -434,7 +434,10 @@ e7d1 127.0.0.1:30001@40001 master,fail - 1 1 1 disconnected 0-5460
 ";
         assert_eq!(first_unserved(&masters(failing)), Some(0));
         // Only suspected by this node (`fail?`): the same.
-        assert_eq!(first_unserved(&masters(&failing.replace("master,fail", "master,fail?"))), Some(0));
+        assert_eq!(
+            first_unserved(&masters(&failing.replace("master,fail", "master,fail?"))),
+            Some(0)
+        );
         // Promoted: every slot has a master again.
         let promoted = "\
 07c3 127.0.0.1:30004@40004 master - 0 1 4 connected 0-5460
@@ -444,8 +447,14 @@ e7d1 127.0.0.1:30001@40001 master,fail - 1 1 1 disconnected
 ";
         assert_eq!(first_unserved(&masters(promoted)), None);
         // A slot in the middle, and the last one.
-        assert_eq!(first_unserved(&masters(&promoted.replace("5461-10922", "5461-9999 10001-10922"))), Some(10_000));
-        assert_eq!(first_unserved(&masters(&promoted.replace("10923-16383", "10923-16382"))), Some(16_383));
+        assert_eq!(
+            first_unserved(&masters(&promoted.replace("5461-10922", "5461-9999 10001-10922"))),
+            Some(10_000)
+        );
+        assert_eq!(
+            first_unserved(&masters(&promoted.replace("10923-16383", "10923-16382"))),
+            Some(16_383)
+        );
     }
 
     #[test]
