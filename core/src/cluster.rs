@@ -23,9 +23,15 @@
 //! - **Epochs.** A relay that finds itself missing from the table (reaped while it was
 //!   paused or cut off, or the store lost its data) takes a new name, asserts all its
 //!   views under it, then reaps its old name: no view of the old name can come back.
+//!   The old name's death names its successor, and the others hand each member the old
+//!   name held over to it: kept until the successor's view of it arrives, or for a
+//!   heartbeat, since a Redis Cluster may deliver the death before the views (they are
+//!   published on different nodes). A member the relay still holds never leaves.
 //! - **Resync.** On every (re)connection: beat, assert every local view (and remove those
 //!   written before that no longer hold), load the store, and drop every remote holder
-//!   the store no longer has.
+//!   the store no longer has. When the store may have lost writes (a failover, or this
+//!   relay found itself missing), a holder the store no longer has is kept instead until
+//!   its relay writes it again, for at most the lease timeout.
 //!
 //! Together these bound a ghost: the views of a relay that died are gone from every
 //! other relay within the lease timeout plus one heartbeat (plus the store's round
@@ -91,6 +97,11 @@ pub enum Message {
     /// `relay` was found dead and its views removed from the store.
     Dead {
         relay: String,
+        /// The name the same relay writes under now, when it reaped its old name itself
+        /// (it found that name missing and came back under a new one). Its views under
+        /// the new name were published before this, but may arrive after it: a Redis
+        /// Cluster does not keep the order of messages published on different nodes.
+        successor: Option<String>,
     },
 }
 
@@ -104,8 +115,8 @@ pub enum Op {
     /// and the whole table.
     Beat { relay: String, shift_ms: i64 },
     /// Take `relay` out of the table, remove its views, and publish
-    /// [`Message::Dead`].
-    Reap { relay: String },
+    /// [`Message::Dead`] (with `successor`).
+    Reap { relay: String, successor: Option<String> },
     /// Read every view in the store and answer with [`Cluster::loaded`].
     Load,
 }
@@ -178,6 +189,13 @@ pub struct Cluster {
     /// Names found dead, and when: never accepted again while remembered.
     dead: HashMap<String, Instant>,
     next_beat: Option<Instant>,
+    /// Members a relay that came back under a new name held under its old one, keyed
+    /// (old name, channel, user): kept until its new name's view of them arrives, or
+    /// until the deadline, so that nobody sees them leave and come back in between.
+    handover: HashMap<Key, (String, Instant)>,
+    /// The store may have lost writes (it restarted empty, was flushed, or failed over
+    /// to a replica that lacked them): the next resync waits for what it misses.
+    lost_writes: bool,
     ops: VecDeque<Op>,
 }
 
@@ -199,6 +217,8 @@ impl Cluster {
             linked_at: None,
             dead: HashMap::new(),
             next_beat: None,
+            handover: HashMap::new(),
+            lost_writes: false,
             ops: VecDeque::new(),
         }
     }
@@ -222,13 +242,38 @@ impl Cluster {
         self.ops.pop_front()
     }
 
-    /// When [`handle_timeout`](Self::handle_timeout) has work: the next heartbeat.
+    /// When [`handle_timeout`](Self::handle_timeout) has work: the next heartbeat, or
+    /// the end of a handover (while the link is up; a resync settles what it kept).
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.next_beat
+        if self.link != Link::Up {
+            return self.next_beat;
+        }
+        let handover = self.handover.values().map(|(_, at)| *at).min();
+        match (self.next_beat, handover) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
-    pub fn handle_timeout(&mut self, now: Instant) {
-        if self.link != Link::Up || self.next_beat.is_none_or(|at| at > now) {
+    /// The heartbeat, when due. A handover that ran out has its members dropped: the new
+    /// name did not hold them (their users left while the relay was away).
+    pub fn handle_timeout(&mut self, now: Instant, roster: &mut Roster) {
+        if self.link != Link::Up {
+            return;
+        }
+        let mut over: Vec<Key> = self
+            .handover
+            .iter()
+            .filter(|(_, (_, at))| *at <= now)
+            .map(|(key, _)| key.clone())
+            .collect();
+        over.sort_by(|a, b| (a.1 == ONLINE, a).cmp(&(b.1 == ONLINE, b)));
+        for key in over {
+            self.handover.remove(&key);
+            let (relay, ch, user) = key;
+            roster.remote_gone(now, &ch, &relay, &user, EndCause::Timeout);
+        }
+        if self.next_beat.is_none_or(|at| at > now) {
             return;
         }
         self.next_beat = Some(now + self.config.heartbeat_ms);
@@ -244,6 +289,12 @@ impl Cluster {
         self.linked_at = None;
         self.next_beat = None;
         self.beat(0);
+    }
+
+    /// The store may have lost writes it acknowledged (a Redis Cluster failed over to a
+    /// replica). Call before the [`link_up`](Self::link_up) of the resync that follows.
+    pub fn writes_lost(&mut self) {
+        self.lost_writes = true;
     }
 
     /// The store became unreachable (or a reply never came).
@@ -301,6 +352,8 @@ impl Cluster {
         if self.link != Link::Loading {
             return;
         }
+        self.handover.clear();
+        let lost_writes = std::mem::take(&mut self.lost_writes);
         let mut present = HashSet::new();
         let mut leftovers = Vec::new();
         for s in stored {
@@ -329,8 +382,17 @@ impl Cluster {
             if present.contains(&(ch.clone(), relay.clone(), user.clone())) {
                 continue;
             }
+            if lost_writes && !self.dead.contains_key(&relay) {
+                // The store lost it, maybe, rather than its relay let go: that relay
+                // writes its views again once it notices (at its next beat, or as it
+                // reconnects), as this one does now. Kept until then, for at most the
+                // lease timeout, so that nobody sees the member leave and come back.
+                let until = now + self.config.lease_timeout_ms;
+                self.handover.insert((relay.clone(), ch, user), (relay, until));
+                continue;
+            }
             // Gone from the store while this relay was away from it: the cause is
-            // unknown. Remembered as gone, so that a late copy of an older view cannot
+            // unknown. (A handover ends here too: what the store holds is the answer.) Remembered as gone, so that a late copy of an older view cannot
             // bring it back.
             let key = (relay, ch, user);
             let seq = self.seen.get(&key).map_or(0, |s| s.seq);
@@ -352,16 +414,16 @@ impl Cluster {
             return;
         }
         match message {
-            Message::Dead { relay } if relay == self.name => {
+            Message::Dead { relay, .. } if relay == self.name => {
                 // Found dead while paused or cut off: the others dropped this relay's
                 // users. Come back under a new name at once.
                 if self.registered {
                     self.new_epoch(now, roster);
                 }
             }
-            Message::Dead { relay } => {
+            Message::Dead { relay, successor } => {
                 if !self.dead.contains_key(&relay) {
-                    self.bury(now, roster, &relay);
+                    self.bury(now, roster, &relay, successor);
                 }
             }
             Message::Change(change) => self.accept(now, roster, change),
@@ -379,6 +441,13 @@ impl Cluster {
         let gone = change.view.is_none().then_some(now);
         self.seen.insert(key.clone(), Seen { seq: change.seq, gone });
         let (relay, ch, user) = key;
+        let handed: Vec<Key> = self
+            .handover
+            .iter()
+            .filter(|((_, c, u), (next, _))| *next == relay && *c == ch && *u == user)
+            .map(|(key, _)| key.clone())
+            .collect();
+        let cause = change.cause;
         match change.view {
             Some(view) if view.id != user => {}
             Some(view) if ch == ONLINE => {
@@ -394,8 +463,18 @@ impl Cluster {
                 roster.remote(now, &ch, &relay, view, count_only);
             }
             None => {
-                let cause = change.cause.unwrap_or(EndCause::Left);
+                let cause = cause.unwrap_or(EndCause::Left);
                 roster.remote_gone(now, &ch, &relay, &user, cause);
+            }
+        }
+        // The new name's word on a member its old name held: the old hold goes, after
+        // the new one came (nobody sees a leave), or with the new name's leave.
+        for key in handed {
+            self.handover.remove(&key);
+            let (old, ch, user) = key;
+            // (A view kept for its own relay after a loss is simply written again.)
+            if old != relay {
+                roster.remote_gone(now, &ch, &old, &user, cause.unwrap_or(EndCause::Left));
             }
         }
     }
@@ -452,8 +531,12 @@ impl Cluster {
         self.registered = false;
         self.beat(0);
         self.assert_views(roster);
-        self.ops.push_back(Op::Reap { relay: old });
+        let successor = Some(self.name.clone());
+        self.ops.push_back(Op::Reap { relay: old, successor });
         if self.link == Link::Beating {
+            // Missing from the table as the link came up: the store may have lost the
+            // others' views too.
+            self.lost_writes = true;
             self.link = Link::Loading;
             self.ops.push_back(Op::Load);
         }
@@ -496,15 +579,65 @@ impl Cluster {
         // Buried when the store says it is done (the reap's own message comes back):
         // a reap lost with the link is decided again, never half done.
         for relay in dead {
-            self.ops.push_back(Op::Reap { relay });
+            self.ops.push_back(Op::Reap { relay, successor: None });
         }
     }
 
-    fn bury(&mut self, now: Instant, roster: &mut Roster, relay: &str) {
+    /// `relay` is dead: never accepted again. What it held goes now, or, when the same
+    /// relay came back as `successor`, once the successor's view of each member came
+    /// (nobody sees a member it still holds leave and come back) or within a heartbeat.
+    fn bury(&mut self, now: Instant, roster: &mut Roster, relay: &str, successor: Option<String>) {
         self.dead.insert(relay.to_string(), now);
         self.beats.remove(relay);
         self.seen.retain(|(r, _, _), _| r != relay);
-        roster.drop_relay(now, relay);
+        let successor = successor.filter(|next| *next != self.name && !self.dead.contains_key(next));
+        // Members handed over to this relay pass on to its successor, or go with it.
+        let passed: Vec<Key> = self
+            .handover
+            .iter()
+            .filter(|(_, (next, _))| next == relay)
+            .map(|(key, _)| key.clone())
+            .collect();
+        let deadline = now + self.config.heartbeat_ms;
+        let mut gone = Vec::new();
+        for key in passed {
+            match &successor {
+                Some(next) => {
+                    self.handover.insert(key, (next.clone(), deadline));
+                }
+                None => {
+                    self.handover.remove(&key);
+                    gone.push(key);
+                }
+            }
+        }
+        let mut held: Vec<Key> = roster
+            .remote_entries()
+            .into_iter()
+            .filter(|(_, holder, _)| holder == relay)
+            .map(|(ch, holder, user)| (holder, ch, user))
+            .collect();
+        match &successor {
+            Some(next) => {
+                for (old, ch, user) in held.drain(..) {
+                    let now_held = self
+                        .seen
+                        .get(&(next.clone(), ch.clone(), user.clone()))
+                        .is_some_and(|s| s.gone.is_none());
+                    if now_held {
+                        gone.push((old, ch, user));
+                    } else {
+                        self.handover.insert((old, ch, user), (next.clone(), deadline));
+                    }
+                }
+            }
+            None => gone.append(&mut held),
+        }
+        // Channels first, so that a user's leaves come before their going offline.
+        gone.sort_by(|a, b| (a.1 == ONLINE, a).cmp(&(b.1 == ONLINE, b)));
+        for (old, ch, user) in gone {
+            roster.remote_gone(now, &ch, &old, &user, EndCause::Timeout);
+        }
     }
 
     /// Removals and dead names older than `keep_ms` are forgotten: relays and users who
@@ -517,172 +650,4 @@ impl Cluster {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::policy::Access;
-    use crate::protocol::Status;
-    use crate::roster::Output;
-
-    fn member(id: &str) -> Member {
-        Member {
-            id: id.into(),
-            name: None,
-            avatar: None,
-            status: Status::Active,
-            meta: Default::default(),
-        }
-    }
-
-    fn change(relay: &str, seq: u64, view: Option<Member>) -> Message {
-        Message::Change(Change {
-            relay: relay.into(),
-            ch: "/doc/1".into(),
-            user: "ann".into(),
-            seq,
-            view,
-            cause: None,
-        })
-    }
-
-    fn beaten(store_ms: u64, known: bool, table: &[(&str, u64)]) -> Beaten {
-        Beaten {
-            store_ms,
-            known,
-            table: table.iter().map(|(r, s)| (r.to_string(), *s)).collect(),
-        }
-    }
-
-    /// A roster sharing its views and a cluster machine linked and loaded.
-    fn up() -> (Roster, Cluster) {
-        let mut roster = Roster::new(RosterConfig::default());
-        roster.share(true);
-        let mut cluster = Cluster::new("me", ClusterConfig::from_presence(&RosterConfig::default()));
-        cluster.link_up(Instant(0));
-        assert_eq!(
-            cluster.poll_op(),
-            Some(Op::Beat {
-                relay: "me".into(),
-                shift_ms: 0
-            })
-        );
-        cluster.beaten(Instant(0), &mut roster, beaten(1_000, false, &[("me", 1_000)]));
-        assert_eq!(cluster.poll_op(), Some(Op::Load));
-        cluster.loaded(Instant(0), &mut roster, Vec::new());
-        assert!(cluster.is_up());
-        (roster, cluster)
-    }
-
-    #[test]
-    fn an_older_view_arriving_late_changes_nothing() {
-        let (mut roster, mut cluster) = up();
-        cluster.message(Instant(1), &mut roster, change("other", 2, None));
-        cluster.message(Instant(2), &mut roster, change("other", 1, Some(member("ann"))));
-        assert_eq!(roster.presence("/doc/1"), None);
-    }
-
-    #[test]
-    fn a_leave_lost_with_the_link_is_written_at_the_resync() {
-        let (mut roster, mut cluster) = up();
-        roster.connect(
-            Instant(0),
-            1,
-            Identity {
-                id: "ann".into(),
-                name: None,
-                avatar: None,
-            },
-            "c",
-            None,
-        );
-        roster.enter(Instant(0), 1, "/doc/1", Access::OPEN, None, None).unwrap();
-        roster.handle_timeout(Instant(0));
-        while let Some(out) = roster.poll_output() {
-            if let Output::Share { ch, user, view, cause } = out {
-                cluster.share(Instant(0), &ch, &user, view, cause);
-            }
-        }
-        while cluster.poll_op().is_some() {}
-        cluster.link_down(Instant(1));
-        roster.leave(Instant(1), 1, "/doc/1").unwrap();
-        roster.handle_timeout(Instant(100));
-        while let Some(out) = roster.poll_output() {
-            if let Output::Share { ch, user, view, cause } = out {
-                cluster.share(Instant(100), &ch, &user, view, cause);
-            }
-        }
-        assert_eq!(cluster.poll_op(), None, "nothing is written while the link is down");
-        cluster.link_up(Instant(200));
-        cluster.poll_op();
-        cluster.beaten(Instant(200), &mut roster, beaten(2_000, true, &[("me", 2_000)]));
-        let ops: Vec<Op> = std::iter::from_fn(|| cluster.poll_op()).collect();
-        assert!(
-            ops.iter()
-                .any(|op| matches!(op, Op::Set(c) if c.ch == "/doc/1" && c.view.is_none())),
-            "{ops:?}"
-        );
-    }
-
-    #[test]
-    fn another_relays_view_keeps_a_channel_count_only() {
-        let (mut roster, mut cluster) = up();
-        roster.connect(
-            Instant(0),
-            1,
-            Identity {
-                id: "bob".into(),
-                name: None,
-                avatar: None,
-            },
-            "c",
-            None,
-        );
-        let count_only = Access {
-            count_only: true,
-            ..Access::OPEN
-        };
-        roster.subscribe(Instant(0), 1, "/doc/1", count_only).unwrap();
-        assert!(roster.is_count_only("/doc/1"));
-        cluster.message(Instant(1), &mut roster, change("other", 1, Some(member("ann"))));
-        assert!(roster.is_count_only("/doc/1"));
-        assert!(!roster.is_count_only("/doc/2"));
-    }
-
-    #[test]
-    fn a_relay_silent_for_the_lease_is_reaped_once_and_never_taken_back() {
-        let (mut roster, mut cluster) = up();
-        cluster.message(Instant(1), &mut roster, change("other", 1, Some(member("ann"))));
-        assert!(roster.presence("/doc/1").is_some());
-        let lease = cluster.config().lease_timeout_ms;
-        cluster.handle_timeout(Instant(10_000));
-        cluster.poll_op();
-        cluster.beaten(
-            Instant(10_000),
-            &mut roster,
-            beaten(1_001 + lease, true, &[("me", 1_001 + lease), ("other", 1_000)]),
-        );
-        assert_eq!(cluster.poll_op(), Some(Op::Reap { relay: "other".into() }));
-        // Done when the store says so.
-        cluster.message(Instant(10_001), &mut roster, Message::Dead { relay: "other".into() });
-        assert_eq!(roster.presence("/doc/1"), None);
-        cluster.message(Instant(10_001), &mut roster, change("other", 2, Some(member("ann"))));
-        assert_eq!(roster.presence("/doc/1"), None, "a dead name is not taken back");
-    }
-
-    #[test]
-    fn a_relay_found_missing_from_the_table_comes_back_under_a_new_name() {
-        let (mut roster, mut cluster) = up();
-        cluster.handle_timeout(Instant(10_000));
-        cluster.poll_op();
-        cluster.beaten(Instant(10_000), &mut roster, beaten(5_000, false, &[("me", 5_000)]));
-        assert_eq!(cluster.name(), "me.1");
-        let ops: Vec<Op> = std::iter::from_fn(|| cluster.poll_op()).collect();
-        assert_eq!(
-            ops.first(),
-            Some(&Op::Beat {
-                relay: "me.1".into(),
-                shift_ms: 0
-            })
-        );
-        assert_eq!(ops.last(), Some(&Op::Reap { relay: "me".into() }));
-    }
-}
+mod tests;

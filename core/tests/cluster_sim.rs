@@ -366,11 +366,11 @@ impl World {
                 let r = &mut self.relays[i];
                 r.cluster.beaten(now, &mut r.roster, beaten);
             }
-            Op::Reap { relay } => {
+            Op::Reap { relay, successor } => {
                 self.store.table.remove(&relay);
                 self.store.views.retain(|(_, _, r), _| *r != relay);
                 self.note(|| format!("r{i} reaps {relay}"));
-                self.publish(Message::Dead { relay });
+                self.publish(Message::Dead { relay, successor });
             }
             Op::Load => {
                 let stored = self
@@ -856,7 +856,7 @@ impl World {
                 r.roster.handle_timeout(now);
             }
             if r.linked && r.cluster.poll_timeout().is_some_and(|t| t <= now) {
-                r.cluster.handle_timeout(now);
+                r.cluster.handle_timeout(now, &mut r.roster);
             }
             self.settle(i);
         }

@@ -216,6 +216,17 @@ fn masters(text: &str) -> Vec<Master> {
     out
 }
 
+/// The first of a Cluster's 16384 slots that none of `masters` serves, if any.
+fn first_unserved(masters: &[Master]) -> Option<u16> {
+    let mut served = vec![false; 16_384];
+    for (a, b) in masters.iter().flat_map(|m| &m.slots) {
+        for slot in *a..=(*b).min(16_383) {
+            served[slot as usize] = true;
+        }
+    }
+    served.iter().position(|s| !s).map(|slot| slot as u16)
+}
+
 /// The hash tag of a key: what Redis Cluster hashes (the part between the first `{` and
 /// the next `}`, when not empty), else the whole key.
 pub fn hash_tag(key: &str) -> &str {
@@ -297,7 +308,8 @@ impl Conn {
         Ok(())
     }
 
-    /// Every key matching `pattern`: SCAN on the server, or on every master of a Cluster.
+    /// Every key matching `pattern`: SCAN on the server, or on every master of a Cluster;
+    /// an error, not a part of the keys, while a slot has no master (during a failover).
     pub async fn scan(&mut self, pattern: &str) -> RedisResult<Vec<String>> {
         let nodes = match self {
             Conn::Single(_) => vec![None],
@@ -309,7 +321,18 @@ impl Conn {
                     )
                     .await?;
                 let text: String = redis::from_redis_value(&text)?;
-                masters(&text).into_iter().map(|m| Some((m.host, m.port))).collect()
+                let masters = masters(&text);
+                // A slot without a master (its master failed and its replica is not
+                // promoted yet, or that node's view lags) would be a part of the keys
+                // silently left out: to a resync, views gone. Better no answer.
+                if let Some(slot) = first_unserved(&masters) {
+                    return Err(redis::RedisError::from((
+                        redis::ErrorKind::ClusterDown,
+                        "a slot has no master to scan (a failover in progress?)",
+                        format!("slot {slot}"),
+                    )));
+                }
+                masters.into_iter().map(|m| Some((m.host, m.port))).collect()
             }
         };
         let mut keys = Vec::new();
@@ -397,6 +420,40 @@ aaaa 127.0.0.1:30005@40005 master - 0 1 5 connected 7 9-10
                     slots: vec![(7, 7), (9, 10)]
                 },
             ]
+        );
+    }
+
+    #[test]
+    fn a_scan_is_refused_while_a_failed_masters_slots_have_no_master() {
+        // Its replica not promoted yet: 0-5460 are served by nobody.
+        let failing = "\
+07c3 127.0.0.1:30004@40004 slave e7d1 0 1 4 connected
+67ed 127.0.0.1:30002@40002 master - 0 1 2 connected 5461-10922
+292f 127.0.0.1:30003@40003 myself,master - 0 0 3 connected 10923-16383
+e7d1 127.0.0.1:30001@40001 master,fail - 1 1 1 disconnected 0-5460
+";
+        assert_eq!(first_unserved(&masters(failing)), Some(0));
+        // Only suspected by this node (`fail?`): the same.
+        assert_eq!(
+            first_unserved(&masters(&failing.replace("master,fail", "master,fail?"))),
+            Some(0)
+        );
+        // Promoted: every slot has a master again.
+        let promoted = "\
+07c3 127.0.0.1:30004@40004 master - 0 1 4 connected 0-5460
+67ed 127.0.0.1:30002@40002 master - 0 1 2 connected 5461-10922
+292f 127.0.0.1:30003@40003 myself,master - 0 0 3 connected 10923-16383
+e7d1 127.0.0.1:30001@40001 master,fail - 1 1 1 disconnected
+";
+        assert_eq!(first_unserved(&masters(promoted)), None);
+        // A slot in the middle, and the last one.
+        assert_eq!(
+            first_unserved(&masters(&promoted.replace("5461-10922", "5461-9999 10001-10922"))),
+            Some(10_000)
+        );
+        assert_eq!(
+            first_unserved(&masters(&promoted.replace("10923-16383", "10923-16382"))),
+            Some(16_383)
         );
     }
 

@@ -43,6 +43,12 @@ pub const RELAYS: &str = "rc:relays";
 const BATCH: usize = 512;
 /// How long connecting, and each answer, may take before Redis counts as unreachable.
 const TIMEOUT: Duration = Duration::from_secs(2);
+/// The first wait before reconnecting to Redis; it doubles at each failed attempt up to
+/// [`BACKOFF_MAX`], and starts again from here once a connection got up.
+const BACKOFF_MIN: Duration = Duration::from_millis(100);
+/// The longest wait between attempts to reconnect: once Redis is back, a relay is up
+/// again within this (plus a connection and a resync, each bounded by [`TIMEOUT`]).
+pub const BACKOFF_MAX: Duration = Duration::from_secs(5);
 /// How long the relay says it is degraded after it found unreadable data in Redis.
 pub const UNREADABLE_HOLD: Duration = Duration::from_secs(60);
 
@@ -163,13 +169,19 @@ struct Wire {
     /// This relay was found dead and its views removed.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     dead: bool,
+    /// With `dead`: the name the same relay writes under now (it reaped its old one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    n: Option<String>,
 }
 
 impl Wire {
     fn decode(payload: &str) -> Option<Message> {
         let wire: Wire = serde_json::from_str(payload).ok()?;
         if wire.dead {
-            return Some(Message::Dead { relay: wire.r });
+            return Some(Message::Dead {
+                relay: wire.r,
+                successor: wire.n,
+            });
         }
         Some(Message::Change(Change {
             relay: wire.r,
@@ -242,6 +254,25 @@ struct Link {
     resync: Option<String>,
 }
 
+/// The waits between attempts to reach Redis: from [`BACKOFF_MIN`], doubling up to
+/// [`BACKOFF_MAX`]; a new one after each outage.
+struct Backoff(Duration);
+
+impl Default for Backoff {
+    fn default() -> Backoff {
+        Backoff(BACKOFF_MIN)
+    }
+}
+
+impl Backoff {
+    /// The wait before this attempt (the next one waits twice as long).
+    fn next(&mut self) -> Duration {
+        let wait = self.0;
+        self.0 = (wait * 2).min(BACKOFF_MAX);
+        wait
+    }
+}
+
 enum Ended {
     /// Redis went away: reconnect.
     Lost(String),
@@ -254,7 +285,7 @@ enum Ended {
 
 impl Link {
     async fn run(mut self, mut rx: mpsc::UnboundedReceiver<Command>) {
-        let mut backoff = Duration::from_millis(100);
+        let mut backoff = Backoff::default();
         loop {
             let ended = self.session(&mut rx).await;
             let now = self.hub.now();
@@ -263,10 +294,15 @@ impl Link {
                 Ended::Stopped => return,
                 Ended::Resync(why) => {
                     tracing::warn!("{why}; asserting this relay's views again");
+                    self.cluster.writes_lost();
                     continue;
                 }
                 Ended::Lost(why) => {
                     if self.up.swap(false, Ordering::Relaxed) {
+                        // The link was up: this is a new outage, not the same one going
+                        // on. Without this the wait only grew, so that after a few
+                        // outages every reconnection waited the longest backoff.
+                        backoff = Backoff::default();
                         tracing::warn!("redis unreachable, serving local clients only: {why}");
                     } else {
                         tracing::debug!("redis still unreachable: {why}");
@@ -275,7 +311,7 @@ impl Link {
             }
             // While Redis is away, changes are not queued: reconnecting asserts
             // everything again (and removes what ended meanwhile).
-            let wait = tokio::time::sleep(backoff);
+            let wait = tokio::time::sleep(backoff.next());
             tokio::pin!(wait);
             loop {
                 tokio::select! {
@@ -290,7 +326,6 @@ impl Link {
                     },
                 }
             }
-            backoff = (backoff * 2).min(Duration::from_secs(5));
         }
     }
 
@@ -303,8 +338,12 @@ impl Link {
             Ok(p) => p,
             Err(e) => return Ended::Lost(e.to_string()),
         };
-        if let Err(e) = pubsub.subscribe(EVENTS).await {
-            return Ended::Lost(e.to_string());
+        // Bounded like every other answer: a link that goes silent here would otherwise
+        // hold the session, and the relay's reconnection, for as long as it stays so.
+        match tokio::time::timeout(TIMEOUT, pubsub.subscribe(EVENTS)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => return Ended::Lost(e.to_string()),
+            Err(_) => return Ended::Lost("no answer to SUBSCRIBE".into()),
         }
         let mut messages = pubsub.into_on_message();
         self.garbage = false;
@@ -344,7 +383,8 @@ impl Link {
                     self.hub.act(|r, now| cluster.message(now, r, message));
                 }
                 _ = sleep => {
-                    self.cluster.handle_timeout(self.hub.now());
+                    let cluster = &mut self.cluster;
+                    self.hub.act(|r, now| cluster.handle_timeout(now, r));
                 }
             }
             if let Err(e) = self.run_ops(&mut conn, rx).await {
@@ -417,7 +457,7 @@ impl Link {
                 None => {}
                 Some(Op::Set(_)) => unreachable!("sets are pipelined above"),
                 Some(Op::Beat { relay, shift_ms }) => self.beat(conn, rx, &relay, shift_ms).await?,
-                Some(Op::Reap { relay }) => self.reap(conn, &relay).await?,
+                Some(Op::Reap { relay, successor }) => self.reap(conn, &relay, successor).await?,
                 Some(Op::Load) => self.load(conn, rx).await?,
             }
         }
@@ -536,8 +576,11 @@ impl Link {
 
     /// Take a dead relay out of the table first (if it beats again it finds itself
     /// missing and comes back under a new name), then remove its views and tell all.
-    async fn reap(&mut self, conn: &mut Conn, relay: &str) -> redis::RedisResult<()> {
-        tracing::info!("relay {relay} stopped beating; removing its clients");
+    async fn reap(&mut self, conn: &mut Conn, relay: &str, successor: Option<String>) -> redis::RedisResult<()> {
+        match &successor {
+            Some(next) => tracing::info!("relay {relay} is {next} now; removing the old name's views"),
+            None => tracing::info!("relay {relay} stopped beating; removing its clients"),
+        }
         redis::cmd("ZREM")
             .arg(RELAYS)
             .arg(relay)
@@ -562,6 +605,7 @@ impl Link {
             v: None,
             e: None,
             dead: true,
+            n: successor,
         };
         // Views first, then the list of its channels and the word to all: a reaper
         // that fails half way is followed by another that finds the list.
@@ -594,6 +638,7 @@ fn set_command(change: &Change) -> redis::Cmd {
         v: change.view.clone(),
         e: change.cause.map(|c| c.as_str().to_string()),
         dead: false,
+        n: None,
     };
     let mut cmd = redis::cmd("EVAL");
     cmd.arg(SET)
@@ -604,4 +649,19 @@ fn set_command(change: &Change) -> redis::Cmd {
         .arg(EVENTS)
         .arg(serde_json::to_string(&wire).expect("serializable"));
     cmd
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconnecting_waits_double_up_to_the_cap_and_a_new_outage_starts_short() {
+        let mut backoff = Backoff::default();
+        let waits: Vec<u64> = (0..8).map(|_| backoff.next().as_millis() as u64).collect();
+        assert_eq!(waits, [100, 200, 400, 800, 1_600, 3_200, 5_000, 5_000]);
+        // What Link::run does when a link that was up is lost.
+        backoff = Backoff::default();
+        assert_eq!(backoff.next(), BACKOFF_MIN);
+    }
 }

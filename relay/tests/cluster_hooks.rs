@@ -164,3 +164,29 @@ async fn when_the_recording_relay_dies_another_delivers_its_queue_and_ends_its_u
     bob.abort();
     relays.clear();
 }
+
+/// The election's word on a lapse. A recorder whose hold lapsed (a stalled Redis call
+/// held its lock past the role's time to live) while another relay took the role,
+/// recorded and died must learn it on its next claim: it finds the role free, not kept,
+/// and takes over afresh instead of going on from a book that missed what the other told
+/// (that was a second `user.online` for a user told online once already).
+#[test]
+fn a_claim_tells_a_role_kept_without_a_break_from_one_found_free_again() {
+    use rollcall_relay::ledger::db::Claim;
+    use rollcall_relay::ledger::redis::RedisDb;
+    let redis = RedisServer::start();
+    let target = || rollcall_relay::redis_conn::Target::open(&redis.url(), false).unwrap();
+    let (mut a, mut b) = (RedisDb::open(target()), RedisDb::open(target()));
+    assert_eq!(a.claim("a", 60_000).unwrap(), Claim::Took);
+    assert_eq!(a.claim("a", 60_000).unwrap(), Claim::Kept);
+    assert_eq!(b.claim("b", 60_000).unwrap(), Claim::Refused);
+    // a's time runs out; b takes the role, and its own runs out (b died).
+    redis.cli(&["DEL", "rc:l:recorder"]).unwrap();
+    assert_eq!(b.claim("b", 60_000).unwrap(), Claim::Took);
+    redis.cli(&["PEXPIRE", "rc:l:recorder", "1"]).unwrap();
+    while redis.cli(&["EXISTS", "rc:l:recorder"]).unwrap().trim() != "0" {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(a.claim("a", 60_000).unwrap(), Claim::Took, "free again, not kept");
+    assert_eq!(a.claim("a", 60_000).unwrap(), Claim::Kept);
+}

@@ -4,6 +4,7 @@
 //! batch of presence events atomically, so a crash never leaves half of one.
 
 use super::book::{Session, Split, Write};
+pub use super::redis::Claim;
 use super::redis::RedisDb;
 use super::rows::{Queued, Result, SessionQuery, UserRow};
 use super::sqlite::Sqlite;
@@ -34,11 +35,11 @@ impl Db {
         Ok(Db::Sqlite(Sqlite::open(path)?))
     }
 
-    /// Try to be (or stay) the one relay that records, for `ttl_ms`. Always true for a
-    /// file of one relay's own.
-    pub fn claim(&mut self, relay: &str, ttl_ms: u64) -> Result<bool> {
+    /// Try to be (or stay) the one relay that records, for `ttl_ms`. A file of one
+    /// relay's own is always kept.
+    pub fn claim(&mut self, relay: &str, ttl_ms: u64) -> Result<Claim> {
         match self {
-            Db::Sqlite(_) => Ok(true),
+            Db::Sqlite(_) => Ok(Claim::Kept),
             Db::Redis(db) => db.claim(relay, ttl_ms),
         }
     }

@@ -3,7 +3,7 @@
 
 use super::book::Book;
 use super::config::LedgerConfig;
-use super::db::Db;
+use super::db::{Claim, Db};
 use super::rows;
 use super::state::{ledger_commit, Ledger, State};
 use crate::clock::{now_ms, wall_ms, Ms};
@@ -134,13 +134,22 @@ async fn claim(
     let ttl = config.heartbeat_ms.saturating_mul(3);
     let store_up = hub.store_linked();
     let id = relay.to_string();
-    let held = ledger
-        .blocking(move |s| if store_up { s.db.claim(&id, ttl) } else { Ok(false) })
+    let (held, was) = ledger
+        .blocking(move |s| {
+            let held = if store_up {
+                s.db.claim(&id, ttl)
+            } else {
+                Ok(Claim::Refused)
+            };
+            (held, s.recording)
+        })
         .await;
-    let was = ledger.blocking(|s| s.recording).await;
-    match held {
-        Ok(true) if was => {}
-        Ok(true) => {
+    match step(&held, was) {
+        Step::Go | Step::Idle => {}
+        Step::TakeOver => {
+            if was {
+                tracing::warn!("ledger: the recorder role lapsed; taking it over again from the truth");
+            }
             // The truth now, and no event from before it: both under the roster's lock.
             let (at, truth) = hub.act(|r, now| {
                 while events.try_recv().is_ok() {}
@@ -159,16 +168,66 @@ async fn claim(
                     ledger.webhooks.counts.overflowed.fetch_add(overflowed, Relaxed);
                     tracing::info!("ledger: this relay records presence and sends the webhooks")
                 }
-                Err(e) => tracing::warn!("ledger: cannot take over recording: {e}"),
+                Err(e) => {
+                    // Whatever it held before is not the truth any more.
+                    ledger.blocking(State::stop_recording).await;
+                    tracing::warn!("ledger: cannot take over recording: {e}")
+                }
             }
         }
-        Ok(false) | Err(_) if was => {
+        Step::Stop => {
             ledger.blocking(State::stop_recording).await;
             match held {
                 Err(e) => tracing::warn!("ledger: lost the store, so this relay stops recording: {e}"),
                 _ => tracing::warn!("ledger: another relay records now"),
             }
         }
-        Ok(false) | Err(_) => {}
+    }
+}
+
+/// What a relay does after claiming the recorder role.
+#[derive(Debug, PartialEq, Eq)]
+enum Step {
+    /// It records and still does.
+    Go,
+    /// It records from now on, from what the ledger holds and the roster's truth.
+    TakeOver,
+    /// It recorded and must stop.
+    Stop,
+    /// It did not record and still does not.
+    Idle,
+}
+
+/// The rule of the election for one claim's outcome, `was` recording before it.
+///
+/// A relay that records and finds the role free again has had its hold lapse (a slow
+/// claim, a lock held through a stalled Redis call): another relay may have taken the
+/// role, recorded and gone meanwhile, telling events this relay's book never saw.
+/// Going on from that book would tell them again (a second `user.online` for a user
+/// the other relay already told). So it takes over afresh, as any relay would: the
+/// sessions the other left open and the roster's truth.
+fn step(held: &super::rows::Result<Claim>, was: bool) -> Step {
+    match (held, was) {
+        (Ok(Claim::Kept), true) => Step::Go,
+        (Ok(Claim::Kept | Claim::Took), _) => Step::TakeOver,
+        (Ok(Claim::Refused) | Err(_), true) => Step::Stop,
+        (Ok(Claim::Refused) | Err(_), false) => Step::Idle,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_recorder_whose_role_lapsed_takes_over_afresh_rather_than_going_on() {
+        assert_eq!(step(&Ok(Claim::Kept), true), Step::Go);
+        assert_eq!(step(&Ok(Claim::Took), true), Step::TakeOver);
+        assert_eq!(step(&Ok(Claim::Took), false), Step::TakeOver);
+        // Its own hold, kept after it stopped on a failed batch: from the truth again.
+        assert_eq!(step(&Ok(Claim::Kept), false), Step::TakeOver);
+        assert_eq!(step(&Ok(Claim::Refused), true), Step::Stop);
+        assert_eq!(step(&Err(super::super::rows::Error::NotRecorder), true), Step::Stop);
+        assert_eq!(step(&Ok(Claim::Refused), false), Step::Idle);
     }
 }

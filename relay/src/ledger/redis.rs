@@ -90,15 +90,30 @@ impl Keys {
     }
 }
 
-/// Become or stay the recorder: true when this relay holds the role for `ttl` more.
+/// Become or stay the recorder for `ttl` more: 1 when this relay still held the role,
+/// 2 when it was free (never taken, or lapsed: another relay may have held it since this
+/// one last did), 0 when another relay holds it.
 const CLAIM: &str = r#"
 local holder = redis.call('GET', KEYS[1])
-if holder == false or holder == ARGV[1] then
+if holder == ARGV[1] or holder == false then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  if holder == false then return 2 end
   return 1
 end
 return 0
 "#;
+
+/// What a claim of the recorder role found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Claim {
+    /// This relay held the role, without a break: it goes on.
+    Kept,
+    /// The role was free: held now, but whoever held it last (this relay too) may have
+    /// recorded since this relay's book was last right.
+    Took,
+    /// Another relay holds it.
+    Refused,
+}
 
 #[derive(Serialize, Deserialize)]
 struct StoredSession {
@@ -214,7 +229,7 @@ impl RedisDb {
     }
 
     /// Become (or stay) the relay that records, for `ttl_ms`.
-    pub fn claim(&mut self, relay: &str, ttl_ms: u64) -> Result<bool> {
+    pub fn claim(&mut self, relay: &str, ttl_ms: u64) -> Result<Claim> {
         self.holder = Some(relay.to_string());
         self.with(|c, k| {
             let got: i64 = redis::cmd("EVAL")
@@ -224,7 +239,11 @@ impl RedisDb {
                 .arg(relay)
                 .arg(ttl_ms.max(1))
                 .query(c)?;
-            Ok(got == 1)
+            Ok(match got {
+                1 => Claim::Kept,
+                2 => Claim::Took,
+                _ => Claim::Refused,
+            })
         })
     }
 

@@ -619,3 +619,25 @@ pub async fn converge(
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Wait until every relay's `/healthz` says `store_up` again. After a fault heals, a relay
+/// reconnects when its backoff ends (at most `store::BACKOFF_MAX`) and resyncs (each step
+/// within the store's 2 s timeout); the roster may be exact before that, from what it held.
+pub async fn store_up(relays: &[&RelayProcess]) {
+    let patience = rollcall_relay::store::BACKOFF_MAX + Duration::from_secs(6);
+    let deadline = std::time::Instant::now() + patience;
+    for relay in relays {
+        loop {
+            let health = relay.health().await;
+            if health["store_up"] == true {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} not linked to the store {patience:?} after the faults healed: {health}",
+                relay.addr
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
