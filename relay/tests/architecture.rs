@@ -44,7 +44,10 @@ const SDK_SHELL_MAX_LINES: usize = 500;
 #[test]
 fn the_sdk_shell_stays_a_thin_layer_of_effects() {
     let shell = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk/src/shell.rs");
-    let lines = std::fs::read_to_string(&shell).expect("sdk/src/shell.rs").lines().count();
+    let lines = std::fs::read_to_string(&shell)
+        .expect("sdk/src/shell.rs")
+        .lines()
+        .count();
     assert!(
         lines < SDK_SHELL_MAX_LINES,
         "sdk/src/shell.rs has {lines} lines (limit {SDK_SHELL_MAX_LINES}): a rule belongs in core::tabs"

@@ -340,3 +340,31 @@ fn a_view_kept_after_a_loss_that_is_not_written_again_goes_after_the_lease_timeo
     roster.handle_timeout(Instant(3 + lease));
     assert_eq!(events(&mut roster), ["-ann /doc/1"]);
 }
+
+#[test]
+fn a_relay_whose_own_clock_jumps_ends_no_one_early_death_is_read_in_the_stores_clock() {
+    let (mut roster, mut cluster) = up();
+    cluster.message(Instant(1), &mut roster, change("other", 1, Some(member("ann"))));
+    // This relay's clock leaps an hour ahead; the store's has moved 5 s and the other
+    // relay beat 1 s ago by it.
+    let leap = Instant(3_600_000);
+    cluster.handle_timeout(leap, &mut roster);
+    assert!(matches!(cluster.poll_op(), Some(Op::Beat { .. })));
+    cluster.beaten(
+        leap,
+        &mut roster,
+        beaten(6_000, true, &[("me", 6_000), ("other", 5_000)]),
+    );
+    assert_eq!(cluster.poll_op(), None, "nobody is reaped by this relay's clock");
+    assert!(roster.presence("/doc/1").is_some());
+    // A store clock that steps back (a failover to a replica behind) reaps no one either.
+    cluster.handle_timeout(Instant(3_700_000), &mut roster);
+    cluster.poll_op();
+    cluster.beaten(
+        Instant(3_700_000),
+        &mut roster,
+        beaten(2_000, true, &[("me", 2_000), ("other", 5_000)]),
+    );
+    assert_eq!(cluster.poll_op(), None);
+    assert!(roster.presence("/doc/1").is_some());
+}
