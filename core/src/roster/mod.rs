@@ -31,6 +31,7 @@ use crate::protocol::{
 use crate::time::{earliest, Instant};
 use crate::timing;
 use std::cmp::Reverse;
+use crate::vecmap::{VecMap, VecSet};
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
 
 mod capped;
@@ -226,14 +227,14 @@ struct Client {
     link: Link,
     /// Channels entered, each with a deadline when it awaits re-confirmation after a
     /// resume (the new connection must `enter` it again before then).
-    channels: HashMap<String, Option<(Instant, EndCause)>>,
+    channels: VecMap<String, Option<(Instant, EndCause)>>,
 }
 
 #[derive(Debug)]
 struct Conn {
     client: ClientKey,
     last_seen: Instant,
-    subscriptions: HashSet<String>,
+    subscriptions: VecSet<String>,
     /// When a beacon said this page is going away.
     unloading: Option<Instant>,
     token_expires: Option<Instant>,
@@ -254,7 +255,7 @@ struct Holder {
 #[derive(Debug)]
 struct MemberState {
     identity: Identity,
-    holders: BTreeMap<String, Holder>,
+    holders: VecMap<String, Holder>,
 }
 
 impl MemberState {
