@@ -4,11 +4,12 @@
 //! earlier.
 //!
 //! One `std::sync::Mutex` guards it all: each critical section is a few map operations
-//! and non-blocking `try_send`s, never an `.await`, so a plain mutex is cheaper than an
+//! and non-blocking pushes, never an `.await`, so a plain mutex is cheaper than an
 //! async one and cannot be held across a suspension point.
 
 use crate::ids::random_id;
 use crate::metrics::Metrics;
+use crate::outbox::{self, Outbox, Pushed};
 use bytes::Bytes;
 use rollcall_core::protocol::{close, Identity, Member, ServerMsg};
 use rollcall_core::roster::{Attached, ConnId, EndCause, Event, Output, Roster, RosterConfig, Stats};
@@ -53,15 +54,9 @@ pub trait EventTap: Send + Sync {
 /// counted.
 pub const EVENT_QUEUE: usize = 100_000;
 
-/// What a connection's send task writes to its socket.
-pub type Outbox = mpsc::Receiver<Bytes>;
-
-/// Tells a connection's send task to close the socket with this code and reason.
-pub type Kill = oneshot::Receiver<(u16, &'static str)>;
-
 struct Handle {
-    tx: mpsc::Sender<Bytes>,
-    kill: Option<oneshot::Sender<(u16, &'static str)>>,
+    /// The connection's outbox, and the order to close it.
+    tx: outbox::Sender,
     session: String,
     /// Whose connection it is and from which browser profile (for the console).
     user: String,
@@ -97,8 +92,8 @@ pub struct Registered {
     pub conn: ConnId,
     pub session: String,
     pub attached: Attached,
+    /// What the connection's send task writes, and the hub's order to close it.
     pub outbox: Outbox,
-    pub kill: Kill,
 }
 
 impl Hub {
@@ -196,8 +191,7 @@ impl Hub {
     /// A connection said a valid hello.
     pub fn register(&self, identity: Identity, client: &str, token_expires: Option<Instant>) -> Registered {
         let now = self.now();
-        let (tx, outbox) = mpsc::channel(self.send_queue);
-        let (kill_tx, kill) = oneshot::channel();
+        let (tx, outbox) = outbox::outbox(self.send_queue);
         let session = random_id();
         let mut inner = self.lock();
         let conn = inner.next_id;
@@ -206,7 +200,6 @@ impl Hub {
             conn,
             Handle {
                 tx,
-                kill: Some(kill_tx),
                 session: session.clone(),
                 user: identity.id.clone(),
                 client: client.to_string(),
@@ -221,7 +214,6 @@ impl Hub {
             session,
             attached,
             outbox,
-            kill,
         }
     }
 
@@ -324,11 +316,9 @@ impl Hub {
     /// Close every connection with "relay restarting": clients reconnect at once, to
     /// this relay's successor or another one, inside their grace.
     pub fn shutdown(&self) {
-        let mut inner = self.lock();
-        for handle in inner.conns.values_mut() {
-            if let Some(kill) = handle.kill.take() {
-                let _ = kill.send((close::RELAY_RESTART, "relay restarting"));
-            }
+        let inner = self.lock();
+        for handle in inner.conns.values() {
+            handle.tx.close(close::RELAY_RESTART, "relay restarting");
         }
     }
 
@@ -377,9 +367,9 @@ impl Hub {
 
     fn push(&self, inner: &mut Inner, conn: ConnId, frame: Bytes) {
         let Some(handle) = inner.conns.get(&conn) else { return };
-        match handle.tx.try_send(frame) {
-            Ok(()) => self.metrics.frames_out.inc(),
-            Err(mpsc::error::TrySendError::Full(_)) => {
+        match handle.tx.push(frame) {
+            Pushed::Queued => self.metrics.frames_out.inc(),
+            Pushed::Full => {
                 // A client that does not read cannot make the relay hold its frames
                 // forever: drop it; it reconnects inside its grace and resyncs.
                 self.metrics.slow_consumers.inc();
@@ -387,16 +377,14 @@ impl Hub {
                 inner.roster.disconnect(now, conn, false);
                 self.kill(inner, conn, close::SLOW_CONSUMER, "too slow to read");
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Pushed::Gone => {}
         }
     }
 
     fn kill(&self, inner: &mut Inner, conn: ConnId, code: u16, reason: &'static str) {
-        if let Some(mut handle) = inner.conns.remove(&conn) {
+        if let Some(handle) = inner.conns.remove(&conn) {
             inner.sessions.remove(&handle.session);
-            if let Some(kill) = handle.kill.take() {
-                let _ = kill.send((code, reason));
-            }
+            handle.tx.close(code, reason);
         }
     }
 }
@@ -417,7 +405,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn a_client_that_does_not_read_is_dropped_when_its_queue_fills() {
         let hub = Hub::new(RosterConfig::default(), 4);
-        let mut slow = hub.register(who("slow"), "s", None);
+        let slow = hub.register(who("slow"), "s", None);
         hub.act(|r, now| r.subscribe(now, slow.conn, "/site/online", Access::OPEN))
             .unwrap();
         for i in 0..8 {
@@ -428,7 +416,7 @@ mod tests {
             tokio::time::advance(Duration::from_millis(25)).await;
             hub.tick();
         }
-        assert_eq!(slow.kill.try_recv().map(|(code, _)| code), Ok(close::SLOW_CONSUMER));
+        assert_eq!(slow.outbox.order().map(|(code, _)| code), Some(close::SLOW_CONSUMER));
         assert_eq!(hub.metrics.slow_consumers.get(), 1);
         assert!(
             slow.outbox.len() <= 4,
