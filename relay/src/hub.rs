@@ -7,7 +7,7 @@
 //! and non-blocking pushes, never an `.await`, so a plain mutex is cheaper than an
 //! async one and cannot be held across a suspension point.
 
-use crate::ids::random_id;
+use crate::ids::random_bytes;
 use crate::metrics::Metrics;
 use crate::outbox::{self, Outbox, Pushed};
 use bytes::Bytes;
@@ -57,16 +57,14 @@ pub const EVENT_QUEUE: usize = 100_000;
 struct Handle {
     /// The connection's outbox, and the order to close it.
     tx: outbox::Sender,
-    session: String,
-    /// Whose connection it is and from which browser profile (for the console).
-    user: String,
-    client: String,
+    /// The session id's 128 bits, not its text: one per connection, kept twice.
+    session: u128,
 }
 
 struct Inner {
     roster: Roster,
     conns: HashMap<ConnId, Handle>,
-    sessions: HashMap<String, ConnId>,
+    sessions: HashMap<u128, ConnId>,
     /// The deadline the reaper sleeps until.
     armed: Option<Instant>,
     next_id: ConnId,
@@ -192,26 +190,21 @@ impl Hub {
     pub fn register(&self, identity: Identity, client: &str, token_expires: Option<Instant>) -> Registered {
         let now = self.now();
         let (tx, outbox) = outbox::outbox(self.send_queue);
-        let session = random_id();
+        let session = u128::from_be_bytes(random_bytes::<16>());
         let mut inner = self.lock();
         let conn = inner.next_id;
         inner.next_id += 1;
         inner.conns.insert(
             conn,
-            Handle {
-                tx,
-                session: session.clone(),
-                user: identity.id.clone(),
-                client: client.to_string(),
-            },
+            Handle { tx, session },
         );
-        inner.sessions.insert(session.clone(), conn);
+        inner.sessions.insert(session, conn);
         let attached = inner.roster.connect(now, conn, identity, client, token_expires);
         self.settle(&mut inner);
         self.metrics.connections_total.inc();
         Registered {
             conn,
-            session,
+            session: session_text(session),
             attached,
             outbox,
         }
@@ -242,7 +235,7 @@ impl Hub {
     pub fn beacon(&self, session: &str) -> bool {
         let now = self.now();
         let mut inner = self.lock();
-        let Some(&conn) = inner.sessions.get(session) else {
+        let Some(&conn) = session_bits(session).and_then(|s| inner.sessions.get(&s)) else {
             return false;
         };
         inner.roster.beacon(now, conn);
@@ -301,16 +294,7 @@ impl Hub {
 
     /// How many browser profiles of each user are connected to this relay.
     pub fn clients_by_user(&self) -> HashMap<String, usize> {
-        let inner = self.lock();
-        let mut profiles: std::collections::HashSet<(&str, &str)> = std::collections::HashSet::new();
-        for handle in inner.conns.values() {
-            profiles.insert((&handle.user, &handle.client));
-        }
-        let mut out: HashMap<String, usize> = HashMap::new();
-        for (user, _) in profiles {
-            *out.entry(user.to_string()).or_default() += 1;
-        }
-        out
+        self.lock().roster.clients_by_user()
     }
 
     /// Close every connection with "relay restarting": clients reconnect at once, to
@@ -389,6 +373,20 @@ impl Hub {
     }
 }
 
+/// A session id as the client is told it: 128 random bits, hex (unguessable, so it can
+/// authorise a beacon).
+fn session_text(bits: u128) -> String {
+    format!("{bits:032x}")
+}
+
+/// The bits of a session id the relay gave out; `None` for any other text.
+fn session_bits(text: &str) -> Option<u128> {
+    if text.len() != 32 || !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return None;
+    }
+    u128::from_str_radix(text, 16).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -399,6 +397,25 @@ mod tests {
             id: id.into(),
             name: None,
             avatar: None,
+        }
+    }
+
+    #[test]
+    fn a_session_id_is_read_back_only_in_the_form_it_was_given() {
+        let bits = 0x0123_4567_89ab_cdef_0011_2233_4455_6677;
+        let text = session_text(bits);
+        assert_eq!(text, "0123456789abcdef0011223344556677");
+        assert_eq!(session_bits(&text), Some(bits));
+        let longer = format!("{text}0");
+        for other in [
+            "",
+            "0123456789ABCDEF0011223344556677",
+            "+123456789abcdef0011223344556677",
+            "0x23456789abcdef0011223344556677",
+            "é123456789abcdef001122334455667",
+            &longer,
+        ] {
+            assert_eq!(session_bits(other), None, "{other}");
         }
     }
 

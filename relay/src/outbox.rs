@@ -76,12 +76,7 @@ pub fn outbox(capacity: usize) -> (Sender, Outbox) {
         reader: AtomicWaker::new(),
         capacity: capacity.max(1),
     });
-    (
-        Sender {
-            shared: shared.clone(),
-        },
-        Outbox { shared },
-    )
+    (Sender { shared: shared.clone() }, Outbox { shared })
 }
 
 impl Shared {

@@ -30,8 +30,8 @@ use crate::protocol::{
 };
 use crate::time::{earliest, Instant};
 use crate::timing;
-use std::cmp::Reverse;
 use crate::vecmap::{VecMap, VecSet};
+use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
 
 mod capped;
@@ -543,6 +543,16 @@ impl Roster {
         self.channels
             .get(ch)
             .map_or(0, |c| c.subscribers.len() + c.awaiting.len() + c.held.len())
+    }
+
+    /// How many browser profiles of each user have a live connection here.
+    pub fn clients_by_user(&self) -> HashMap<String, usize> {
+        let profiles: HashSet<&ClientKey> = self.conns.values().map(|c| &c.client).collect();
+        let mut out: HashMap<String, usize> = HashMap::new();
+        for key in profiles {
+            *out.entry(key.user.clone()).or_default() += 1;
+        }
+        out
     }
 
     pub fn stats(&self) -> Stats {
