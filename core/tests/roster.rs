@@ -203,10 +203,16 @@ fn clients_by_user_counts_the_browser_profiles_with_a_live_connection() {
     // A newer connection of the same profile replaces the older one.
     sim.connect(4, "bob", "laptop");
     let counts = |sim: &Sim| sim.roster.clients_by_user().into_iter().collect::<BTreeMap<_, _>>();
-    assert_eq!(counts(&sim), BTreeMap::from([("ann".to_string(), 2), ("bob".to_string(), 1)]));
+    assert_eq!(
+        counts(&sim),
+        BTreeMap::from([("ann".to_string(), 2), ("bob".to_string(), 1)])
+    );
     // A profile in its reconnect grace has no live connection.
     sim.roster.disconnect(sim.now, 2, false);
-    assert_eq!(counts(&sim), BTreeMap::from([("ann".to_string(), 1), ("bob".to_string(), 1)]));
+    assert_eq!(
+        counts(&sim),
+        BTreeMap::from([("ann".to_string(), 1), ("bob".to_string(), 1)])
+    );
 }
 
 #[test]

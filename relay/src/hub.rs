@@ -194,10 +194,7 @@ impl Hub {
         let mut inner = self.lock();
         let conn = inner.next_id;
         inner.next_id += 1;
-        inner.conns.insert(
-            conn,
-            Handle { tx, session },
-        );
+        inner.conns.insert(conn, Handle { tx, session });
         inner.sessions.insert(session, conn);
         let attached = inner.roster.connect(now, conn, identity, client, token_expires);
         self.settle(&mut inner);
