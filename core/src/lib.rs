@@ -29,6 +29,7 @@ pub mod smallmap;
 pub mod tabs;
 pub mod time;
 pub mod timing;
+pub mod vecmap;
 pub mod view;
 
 pub use time::Instant;

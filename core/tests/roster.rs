@@ -195,6 +195,27 @@ fn two_clients_of_one_user_are_one_member_until_the_last_goes() {
 }
 
 #[test]
+fn clients_by_user_counts_the_browser_profiles_with_a_live_connection() {
+    let mut sim = Sim::new();
+    sim.connect(1, "ann", "laptop");
+    sim.connect(2, "ann", "phone");
+    sim.connect(3, "bob", "laptop");
+    // A newer connection of the same profile replaces the older one.
+    sim.connect(4, "bob", "laptop");
+    let counts = |sim: &Sim| sim.roster.clients_by_user().into_iter().collect::<BTreeMap<_, _>>();
+    assert_eq!(
+        counts(&sim),
+        BTreeMap::from([("ann".to_string(), 2), ("bob".to_string(), 1)])
+    );
+    // A profile in its reconnect grace has no live connection.
+    sim.roster.disconnect(sim.now, 2, false);
+    assert_eq!(
+        counts(&sim),
+        BTreeMap::from([("ann".to_string(), 1), ("bob".to_string(), 1)])
+    );
+}
+
+#[test]
 fn a_refresh_within_the_unload_grace_shows_nothing() {
     let mut sim = watched();
     sim.connect(1, "ann", "a1");

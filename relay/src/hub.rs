@@ -4,11 +4,12 @@
 //! earlier.
 //!
 //! One `std::sync::Mutex` guards it all: each critical section is a few map operations
-//! and non-blocking `try_send`s, never an `.await`, so a plain mutex is cheaper than an
+//! and non-blocking pushes, never an `.await`, so a plain mutex is cheaper than an
 //! async one and cannot be held across a suspension point.
 
-use crate::ids::random_id;
+use crate::ids::random_bytes;
 use crate::metrics::Metrics;
+use crate::outbox::{self, Outbox, Pushed};
 use bytes::Bytes;
 use rollcall_core::protocol::{close, Identity, Member, ServerMsg};
 use rollcall_core::roster::{Attached, ConnId, EndCause, Event, Output, Roster, RosterConfig, Stats};
@@ -53,25 +54,17 @@ pub trait EventTap: Send + Sync {
 /// counted.
 pub const EVENT_QUEUE: usize = 100_000;
 
-/// What a connection's send task writes to its socket.
-pub type Outbox = mpsc::Receiver<Bytes>;
-
-/// Tells a connection's send task to close the socket with this code and reason.
-pub type Kill = oneshot::Receiver<(u16, &'static str)>;
-
 struct Handle {
-    tx: mpsc::Sender<Bytes>,
-    kill: Option<oneshot::Sender<(u16, &'static str)>>,
-    session: String,
-    /// Whose connection it is and from which browser profile (for the console).
-    user: String,
-    client: String,
+    /// The connection's outbox, and the order to close it.
+    tx: outbox::Sender,
+    /// The session id's 128 bits, not its text: one per connection, kept twice.
+    session: u128,
 }
 
 struct Inner {
     roster: Roster,
     conns: HashMap<ConnId, Handle>,
-    sessions: HashMap<String, ConnId>,
+    sessions: HashMap<u128, ConnId>,
     /// The deadline the reaper sleeps until.
     armed: Option<Instant>,
     next_id: ConnId,
@@ -97,8 +90,8 @@ pub struct Registered {
     pub conn: ConnId,
     pub session: String,
     pub attached: Attached,
+    /// What the connection's send task writes, and the hub's order to close it.
     pub outbox: Outbox,
-    pub kill: Kill,
 }
 
 impl Hub {
@@ -196,32 +189,21 @@ impl Hub {
     /// A connection said a valid hello.
     pub fn register(&self, identity: Identity, client: &str, token_expires: Option<Instant>) -> Registered {
         let now = self.now();
-        let (tx, outbox) = mpsc::channel(self.send_queue);
-        let (kill_tx, kill) = oneshot::channel();
-        let session = random_id();
+        let (tx, outbox) = outbox::outbox(self.send_queue);
+        let session = u128::from_be_bytes(random_bytes::<16>());
         let mut inner = self.lock();
         let conn = inner.next_id;
         inner.next_id += 1;
-        inner.conns.insert(
-            conn,
-            Handle {
-                tx,
-                kill: Some(kill_tx),
-                session: session.clone(),
-                user: identity.id.clone(),
-                client: client.to_string(),
-            },
-        );
-        inner.sessions.insert(session.clone(), conn);
+        inner.conns.insert(conn, Handle { tx, session });
+        inner.sessions.insert(session, conn);
         let attached = inner.roster.connect(now, conn, identity, client, token_expires);
         self.settle(&mut inner);
         self.metrics.connections_total.inc();
         Registered {
             conn,
-            session,
+            session: session_text(session),
             attached,
             outbox,
-            kill,
         }
     }
 
@@ -250,7 +232,7 @@ impl Hub {
     pub fn beacon(&self, session: &str) -> bool {
         let now = self.now();
         let mut inner = self.lock();
-        let Some(&conn) = inner.sessions.get(session) else {
+        let Some(&conn) = session_bits(session).and_then(|s| inner.sessions.get(&s)) else {
             return false;
         };
         inner.roster.beacon(now, conn);
@@ -309,26 +291,15 @@ impl Hub {
 
     /// How many browser profiles of each user are connected to this relay.
     pub fn clients_by_user(&self) -> HashMap<String, usize> {
-        let inner = self.lock();
-        let mut profiles: std::collections::HashSet<(&str, &str)> = std::collections::HashSet::new();
-        for handle in inner.conns.values() {
-            profiles.insert((&handle.user, &handle.client));
-        }
-        let mut out: HashMap<String, usize> = HashMap::new();
-        for (user, _) in profiles {
-            *out.entry(user.to_string()).or_default() += 1;
-        }
-        out
+        self.lock().roster.clients_by_user()
     }
 
     /// Close every connection with "relay restarting": clients reconnect at once, to
     /// this relay's successor or another one, inside their grace.
     pub fn shutdown(&self) {
-        let mut inner = self.lock();
-        for handle in inner.conns.values_mut() {
-            if let Some(kill) = handle.kill.take() {
-                let _ = kill.send((close::RELAY_RESTART, "relay restarting"));
-            }
+        let inner = self.lock();
+        for handle in inner.conns.values() {
+            handle.tx.close(close::RELAY_RESTART, "relay restarting");
         }
     }
 
@@ -377,9 +348,9 @@ impl Hub {
 
     fn push(&self, inner: &mut Inner, conn: ConnId, frame: Bytes) {
         let Some(handle) = inner.conns.get(&conn) else { return };
-        match handle.tx.try_send(frame) {
-            Ok(()) => self.metrics.frames_out.inc(),
-            Err(mpsc::error::TrySendError::Full(_)) => {
+        match handle.tx.push(frame) {
+            Pushed::Queued => self.metrics.frames_out.inc(),
+            Pushed::Full => {
                 // A client that does not read cannot make the relay hold its frames
                 // forever: drop it; it reconnects inside its grace and resyncs.
                 self.metrics.slow_consumers.inc();
@@ -387,18 +358,30 @@ impl Hub {
                 inner.roster.disconnect(now, conn, false);
                 self.kill(inner, conn, close::SLOW_CONSUMER, "too slow to read");
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Pushed::Gone => {}
         }
     }
 
     fn kill(&self, inner: &mut Inner, conn: ConnId, code: u16, reason: &'static str) {
-        if let Some(mut handle) = inner.conns.remove(&conn) {
+        if let Some(handle) = inner.conns.remove(&conn) {
             inner.sessions.remove(&handle.session);
-            if let Some(kill) = handle.kill.take() {
-                let _ = kill.send((code, reason));
-            }
+            handle.tx.close(code, reason);
         }
     }
+}
+
+/// A session id as the client is told it: 128 random bits, hex (unguessable, so it can
+/// authorise a beacon).
+fn session_text(bits: u128) -> String {
+    format!("{bits:032x}")
+}
+
+/// The bits of a session id the relay gave out; `None` for any other text.
+fn session_bits(text: &str) -> Option<u128> {
+    if text.len() != 32 || !text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        return None;
+    }
+    u128::from_str_radix(text, 16).ok()
 }
 
 #[cfg(test)]
@@ -414,10 +397,29 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_session_id_is_read_back_only_in_the_form_it_was_given() {
+        let bits = 0x0123_4567_89ab_cdef_0011_2233_4455_6677;
+        let text = session_text(bits);
+        assert_eq!(text, "0123456789abcdef0011223344556677");
+        assert_eq!(session_bits(&text), Some(bits));
+        let longer = format!("{text}0");
+        for other in [
+            "",
+            "0123456789ABCDEF0011223344556677",
+            "+123456789abcdef0011223344556677",
+            "0x23456789abcdef0011223344556677",
+            "é123456789abcdef001122334455667",
+            &longer,
+        ] {
+            assert_eq!(session_bits(other), None, "{other}");
+        }
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_client_that_does_not_read_is_dropped_when_its_queue_fills() {
         let hub = Hub::new(RosterConfig::default(), 4);
-        let mut slow = hub.register(who("slow"), "s", None);
+        let slow = hub.register(who("slow"), "s", None);
         hub.act(|r, now| r.subscribe(now, slow.conn, "/site/online", Access::OPEN))
             .unwrap();
         for i in 0..8 {
@@ -428,7 +430,7 @@ mod tests {
             tokio::time::advance(Duration::from_millis(25)).await;
             hub.tick();
         }
-        assert_eq!(slow.kill.try_recv().map(|(code, _)| code), Ok(close::SLOW_CONSUMER));
+        assert_eq!(slow.outbox.order().map(|(code, _)| code), Some(close::SLOW_CONSUMER));
         assert_eq!(hub.metrics.slow_consumers.get(), 1);
         assert!(
             slow.outbox.len() <= 4,

@@ -41,6 +41,7 @@ pub mod ids;
 pub mod ledger;
 pub mod limits;
 pub mod metrics;
+pub mod outbox;
 pub mod pusher;
 pub mod redis_conn;
 pub mod server;

@@ -8,13 +8,14 @@
 
 use crate::admission::{Listener, Peer};
 use axum::extract::ConnectInfo;
-use axum::{Extension, Router};
+use axum::Router;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
 use std::time::Duration;
+use tower::ServiceExt;
 
 /// How long a client has to send a whole request head (the line and the headers), from
 /// the connection's start or the end of the previous response; then the connection is
@@ -39,7 +40,15 @@ pub async fn run(mut listener: Listener, app: Router, stop: impl Future<Output =
             _ = &mut stop => break,
         };
         let peer: Peer = io.peer();
-        let service = TowerToHyperService::new(app.clone().layer(Extension(ConnectInfo(peer))));
+        // Not `app.clone().layer(Extension(..))`: `Router::layer` wraps every route again,
+        // 60 boxed services and their tables per connection (1.5 KB), held as long as
+        // hyper holds the connection's service. A clone of the router is an `Arc`.
+        let service = TowerToHyperService::new(app.clone().map_request(
+            move |mut req: hyper::Request<hyper::body::Incoming>| {
+                req.extensions_mut().insert(ConnectInfo(peer.clone()));
+                req
+            },
+        ));
         let conn = builder
             .serve_connection_with_upgrades(TokioIo::new(io), service)
             .into_owned();

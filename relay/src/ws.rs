@@ -10,7 +10,8 @@
 use crate::auth::identity;
 use crate::clock::unix_now;
 use crate::decisions::Action;
-use crate::hub::{Hub, Kill, Outbox};
+use crate::hub::Hub;
+use crate::outbox::{Next, Outbox};
 use crate::state::AppState;
 use crate::upgrade::{self, Socket};
 use axum::extract::{Request, State};
@@ -115,7 +116,7 @@ async fn welcome(app: AppState, hello: Hello, mut sink: Sink) -> Option<(Connect
         return None;
     }
     let ping_every = Duration::from_millis(timing::ping_interval_ms(app.config.presence.lease_timeout_ms));
-    let sender = tokio::spawn(send_loop(sink, reg.outbox, reg.kill, ping_every));
+    let sender = tokio::spawn(send_loop(sink, reg.outbox, ping_every));
     let conn = Connection {
         app,
         conn: reg.conn,
@@ -268,34 +269,24 @@ fn expiry(hub: &Hub, claims: &Claims) -> Option<Instant> {
 /// Most frames written with one flush: they go out in one vectored write.
 const BATCH: usize = 64;
 
-fn send_loop(mut sink: Sink, mut outbox: Outbox, mut kill: Kill, ping_every: Duration) -> impl Future<Output = ()> {
+fn send_loop(mut sink: Sink, outbox: Outbox, ping_every: Duration) -> impl Future<Output = ()> {
     async move {
         let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
         loop {
             let batch = tokio::select! {
                 biased;
-                order = &mut kill => {
-                    // A dropped order means the hub forgot this connection because its
-                    // socket is gone: nothing to say.
-                    if let Ok((code, reason)) = order {
-                        close_after_queue(&mut sink, &mut outbox, code, reason).await;
-                    }
-                    return;
-                }
-                frame = outbox.recv() => match frame {
-                    Some(frame) => {
-                        let mut batch = vec![frame];
-                        while batch.len() < BATCH {
-                            match outbox.try_recv() {
-                                Ok(frame) => batch.push(frame),
-                                Err(_) => break,
-                            }
+                next = outbox.ready() => match next {
+                    Next::Frames => outbox.take(BATCH),
+                    // No order means the hub forgot this connection because its socket
+                    // is gone: nothing to say.
+                    Next::Close(order) => {
+                        if let Some((code, reason)) = order {
+                            close_after_queue(&mut sink, &outbox, code, reason).await;
                         }
-                        batch
+                        return;
                     }
-                    None => return,
                 },
-                _ = ping.tick() => Vec::new(),
+                _ = ping.tick() => Default::default(),
             };
             let write = async {
                 if batch.is_empty() {
@@ -306,11 +297,11 @@ fn send_loop(mut sink: Sink, mut outbox: Outbox, mut kill: Kill, ping_every: Dur
                 }
                 sink.flush().await
             };
-            // A peer that stopped reading must not pin this task: the kill order wins.
+            // A peer that stopped reading must not pin this task: the order to close wins.
             tokio::select! {
                 biased;
-                order = &mut kill => {
-                    if let Ok((code, reason)) = order {
+                order = outbox.closed() => {
+                    if let Some((code, reason)) = order {
                         if code != close::SLOW_CONSUMER {
                             let _ = tokio::time::timeout(CLOSE_TIMEOUT, sink.send(upgrade::close_frame(code, reason))).await;
                         }
@@ -325,10 +316,10 @@ fn send_loop(mut sink: Sink, mut outbox: Outbox, mut kill: Kill, ping_every: Dur
 
 /// The relay closes: what the client was already told goes first (the error that says
 /// why), then the close. A slow consumer's queue is what it could not read: dropped.
-async fn close_after_queue(sink: &mut Sink, outbox: &mut Outbox, code: u16, reason: &str) {
+async fn close_after_queue(sink: &mut Sink, outbox: &Outbox, code: u16, reason: &str) {
     let told = async {
         if code != close::SLOW_CONSUMER {
-            while let Ok(frame) = outbox.try_recv() {
+            for frame in outbox.take(usize::MAX) {
                 sink.feed(Message::text(frame)).await?;
             }
         }

@@ -23,7 +23,7 @@ impl Roster {
             Conn {
                 client: key.clone(),
                 last_seen: now,
-                subscriptions: HashSet::new(),
+                subscriptions: VecSet::new(),
                 unloading: None,
                 token_expires,
                 token_warned: false,
@@ -48,7 +48,7 @@ impl Roster {
                 Client {
                     identity,
                     link: Link::Connected(conn),
-                    channels: HashMap::new(),
+                    channels: VecMap::new(),
                 },
             );
             return Attached { resumed: false };
@@ -138,7 +138,7 @@ impl Roster {
         let before = channel.members.get(&key.user).map(MemberState::status);
         let member = channel.members.entry(key.user.clone()).or_insert_with(|| MemberState {
             identity: identity.clone(),
-            holders: BTreeMap::new(),
+            holders: VecMap::new(),
         });
         member.identity = identity.clone();
         match member.holders.get_mut(&key.client) {

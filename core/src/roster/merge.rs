@@ -31,7 +31,7 @@ impl Roster {
         let before = channel.members.get(&view.id).map(MemberState::status);
         let member = channel.members.entry(view.id).or_insert_with(|| MemberState {
             identity: identity.clone(),
-            holders: BTreeMap::new(),
+            holders: VecMap::new(),
         });
         member.identity = identity.clone();
         match member.holders.get_mut(&key) {

@@ -30,6 +30,7 @@ use crate::protocol::{
 };
 use crate::time::{earliest, Instant};
 use crate::timing;
+use crate::vecmap::{VecMap, VecSet};
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
 
@@ -309,14 +310,14 @@ struct Client {
     link: Link,
     /// Channels entered, each with a deadline when it awaits re-confirmation after a
     /// resume (the new connection must `enter` it again before then).
-    channels: HashMap<String, Option<(Instant, EndCause)>>,
+    channels: VecMap<String, Option<(Instant, EndCause)>>,
 }
 
 #[derive(Debug)]
 struct Conn {
     client: ClientKey,
     last_seen: Instant,
-    subscriptions: HashSet<String>,
+    subscriptions: VecSet<String>,
     /// When a beacon said this page is going away.
     unloading: Option<Instant>,
     token_expires: Option<Instant>,
@@ -337,7 +338,7 @@ struct Holder {
 #[derive(Debug)]
 struct MemberState {
     identity: Identity,
-    holders: BTreeMap<String, Holder>,
+    holders: VecMap<String, Holder>,
 }
 
 impl MemberState {
@@ -625,6 +626,16 @@ impl Roster {
         self.channels
             .get(ch)
             .map_or(0, |c| c.subscribers.len() + c.awaiting.len() + c.held.len())
+    }
+
+    /// How many browser profiles of each user have a live connection here.
+    pub fn clients_by_user(&self) -> HashMap<String, usize> {
+        let profiles: HashSet<&ClientKey> = self.conns.values().map(|c| &c.client).collect();
+        let mut out: HashMap<String, usize> = HashMap::new();
+        for key in profiles {
+            *out.entry(key.user.clone()).or_default() += 1;
+        }
+        out
     }
 
     pub fn stats(&self) -> Stats {

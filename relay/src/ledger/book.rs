@@ -17,6 +17,7 @@ use crate::clock::{day_of, Ms, DAY_MS};
 use crate::webhooks::event::{Kind, Notice};
 use rollcall_core::protocol::{Identity, Status};
 use rollcall_core::roster::Event;
+use rollcall_core::vecmap::VecMap;
 use std::collections::{BTreeMap, BTreeSet};
 
 /// The end cause of sessions that a restart ended.
@@ -148,7 +149,9 @@ pub enum Write {
 struct OpenUser {
     identity: Identity,
     session: Session,
-    channels: BTreeMap<String, Session>,
+    /// Most users are in one channel or a few: a sorted vector holds exactly them,
+    /// where a `BTreeMap`'s first node is 11 sessions (2 KB a user).
+    channels: VecMap<String, Session>,
 }
 
 /// Sessions a previous run left open, waiting for their users to come back.
@@ -216,7 +219,7 @@ impl Book {
                 OpenUser {
                     identity,
                     session,
-                    channels: BTreeMap::new(),
+                    channels: VecMap::new(),
                 },
             );
         }
@@ -343,7 +346,7 @@ impl Book {
             OpenUser {
                 identity: identity.clone(),
                 session,
-                channels: BTreeMap::new(),
+                channels: VecMap::new(),
             },
         );
         self.notify(Kind::UserOnline, now, Some(identity), None, None);

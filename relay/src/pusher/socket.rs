@@ -13,7 +13,7 @@ use super::members::Members;
 use super::protocol::{code, error, event, rollcall_channel, MAX_USER_ID_BYTES, MIN_PROTOCOL, PROTOCOL};
 use super::signature;
 use crate::decisions::Action;
-use crate::hub::{Kill, Outbox};
+use crate::outbox::{Next, Outbox};
 use crate::state::AppState;
 use crate::upgrade::{self, Socket as WebSocket};
 use crate::ws::{CLOSE_TIMEOUT, FLOOD_CLOSE_AFTER};
@@ -37,6 +37,8 @@ use tokio_websockets::Message;
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest `name` or `avatar` taken from a `user_info` into the member's identity.
 pub const MAX_PROFILE_BYTES: usize = crate::auth::MAX_PROFILE_BYTES;
+/// Most rollcall frames translated before the socket is written to again.
+const OUTBOX_BATCH: usize = 64;
 /// The channel pusher-js subscribes to after a sign-in, for server-to-user events
 /// (which rollcall does not send: it succeeds and stays quiet).
 pub const SERVER_TO_USER_PREFIX: &str = "#server-to-user-";
@@ -108,16 +110,14 @@ async fn serve(app: AppState, mut ws: Box<WebSocket>, key: String, protocol: Opt
     let ping_every = Duration::from_millis(timing::ping_interval_ms(s.app.config.presence.lease_timeout_ms));
     let mut ping = tokio::time::interval_at(tokio::time::Instant::now() + ping_every, ping_every);
     let mut outbox: Option<Outbox> = None;
-    let mut kill: Option<Kill> = None;
     let mut last_seen = tokio::time::Instant::now();
     let mut unloading = false;
     loop {
         if !flush(&mut ws, &mut s.out).await {
             break;
         }
-        if let Some((o, k)) = s.link.take() {
+        if let Some(o) = s.link.take() {
             outbox = Some(o);
-            kill = Some(k);
         }
         if let Some(closing) = s.closing.take() {
             Box::pin(close_with(&mut ws, &closing)).await;
@@ -125,15 +125,19 @@ async fn serve(app: AppState, mut ws: Box<WebSocket>, key: String, protocol: Opt
         }
         tokio::select! {
             biased;
-            order = async { kill.as_mut().expect("guarded").await }, if kill.is_some() => {
-                kill = None;
-                let (c, reason) = order.unwrap_or((close::RELAY_RESTART, "closing"));
-                s.closing = Some(closing_for(c, reason));
-            }
-            frame = async { outbox.as_mut().expect("guarded").recv().await }, if outbox.is_some() => match frame {
-                Some(text) => s.on_rollcall(std::str::from_utf8(&text).unwrap_or_default()),
-                // The hub forgot this socket; its kill order tells why.
-                None => outbox = None,
+            next = async { outbox.as_ref().expect("guarded").ready().await }, if outbox.is_some() => match next {
+                Next::Frames => {
+                    for text in outbox.as_ref().expect("guarded").take(OUTBOX_BATCH) {
+                        s.on_rollcall(std::str::from_utf8(&text).unwrap_or_default());
+                    }
+                }
+                // The hub's order to close comes before what is still queued. Without one,
+                // the hub forgot this socket.
+                Next::Close(order) => {
+                    outbox = None;
+                    let (c, reason) = order.unwrap_or((close::RELAY_RESTART, "closing"));
+                    s.closing = Some(closing_for(c, reason));
+                }
             },
             frame = ws.next() => {
                 last_seen = tokio::time::Instant::now();
@@ -254,8 +258,9 @@ struct Socket {
     user: Option<User>,
     /// The hub connection, once the socket joined a presence channel.
     conn: Option<ConnId>,
-    /// A fresh registration's outbox and kill order, for the loop to pick up.
-    link: Option<(Outbox, Kill)>,
+    /// A fresh registration's outbox (with the hub's order to close), for the loop to
+    /// pick up.
+    link: Option<Outbox>,
     /// By rollcall channel name.
     channels: HashMap<String, Joined>,
     /// `#server-to-user-ID` subscriptions: accepted, never carry anything.
@@ -438,7 +443,7 @@ impl Socket {
             None => {
                 let reg = self.app.hub.register(identity.clone(), &self.socket_id, None);
                 self.conn = Some(reg.conn);
-                self.link = Some((reg.outbox, reg.kill));
+                self.link = Some(reg.outbox);
                 reg.conn
             }
         };

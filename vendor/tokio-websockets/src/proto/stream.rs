@@ -124,6 +124,11 @@ impl Buf for FrameQueue {
                 self.queue.pop_front();
                 self.bytes_written = 0;
                 cnt -= item_len;
+                // rollcall: a queue that grew for a burst of frames gives its slots
+                // back once sent, so an idle connection does not keep them.
+                if self.queue.is_empty() && self.queue.capacity() > 1 {
+                    self.queue.shrink_to(1);
+                }
             } else {
                 self.bytes_written = cnt;
                 return;
