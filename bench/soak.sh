@@ -2,10 +2,10 @@
 # The churn soak, 10-minute form: the relay binary on its default configuration (an
 # empty config file), holders who stay, and newcomers who each enter 20 channels and go
 # two seconds later, half by closing the page (leave, close 4001) and half by dropping
-# off the network. It fails unless, once the session ledger has turned over twice its
+# off the network. It fails unless, once the session ledger has turned over three times its
 # cap, the relay's RSS and SQLite's own memory count stay within ±10% for the rest of
 # the run (the second half, in this form), every newcomer got in, and the holders'
-# channel counts exactly the holders at the end. The same test, 45 s long, runs in
+# channel counts exactly the holders at the end. The same test, 50 s long, runs in
 # `cargo test -p rollcall-relay` (relay/tests/soak.rs).
 #
 #   bench/soak.sh                   # 600 s, 50 newcomers/s, 1,000 holders

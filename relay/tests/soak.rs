@@ -3,12 +3,14 @@
 //! off the network), while the relay's memory is read from /proc.
 //!
 //! Memory must be flat once every bounded store is full and has settled: the run waits
-//! until the ledger (`ledger.max_sessions`, the fullest of them) has evicted twice what
-//! it keeps, so that its tables and indexes have turned over, then measures for the rest
+//! until the ledger (`ledger.max_sessions`, the fullest of them) has evicted three times
+//! what it keeps, so that its tables and indexes have turned over (SQLite's pages and the
+//! allocator still grow by about 8 % between the second turnover and the third, then
+//! stay flat), then measures for the rest
 //! of the run, or its second half if that starts later. The short form runs in `cargo test`; `bench/soak.sh` runs the
 //! 10-minute form with the same code:
 //!
-//! - `ROLLCALL_SOAK_SECS`: length of the churn (default 45);
+//! - `ROLLCALL_SOAK_SECS`: length of the churn (default 50);
 //! - `ROLLCALL_SOAK_RATE`: newcomers per second (default 100);
 //! - `ROLLCALL_SOAK_HOLDERS`: users who stay throughout (default 500);
 //! - `ROLLCALL_SOAK_CONFIG`: the relay's config file instead of an empty one, to compare
@@ -89,7 +91,7 @@ struct Sample {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn memory_stays_flat_under_churn_on_the_default_configuration() {
-    let secs = env("ROLLCALL_SOAK_SECS", 45);
+    let secs = env("ROLLCALL_SOAK_SECS", 50);
     let rate = env("ROLLCALL_SOAK_RATE", 100).max(1);
     let holders = env("ROLLCALL_SOAK_HOLDERS", 500);
     // An empty config file: every default, as the README starts it.
@@ -165,11 +167,11 @@ async fn memory_stays_flat_under_churn_on_the_default_configuration() {
     let newcomers = churn.await.expect("the churn ran");
     assert_eq!(failures.load(Relaxed), 0, "every newcomer connected and entered");
 
-    // The measured window: from the ledger's second turnover, or from half-way in a long
+    // The measured window: from the ledger's third turnover, or from half-way in a long
     // run, to the end.
     let cap = metric(&http, &addr, "rollcall_ledger_max_sessions").await;
-    let settled = samples.iter().position(|s| s.evicted >= 2 * cap).unwrap_or_else(|| {
-        panic!("the ledger never turned over twice its cap of {cap} sessions: run longer or faster")
+    let settled = samples.iter().position(|s| s.evicted >= 3 * cap).unwrap_or_else(|| {
+        panic!("the ledger never turned over three times its cap of {cap} sessions: run longer or faster")
     });
     let from = settled.max(samples.len() / 2);
     let window = &samples[from..];
