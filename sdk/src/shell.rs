@@ -24,7 +24,7 @@ use rollcall_core::tabs::Intent;
 use rollcall_core::tabs::{Ask, BusMsg, ErrorBody, Output, Tab, TabSetup};
 use rollcall_core::time::Instant;
 use rollcall_core::view::{Change, ChannelView};
-use std::cell::RefCell;
+use std::cell::{Ref, RefCell, RefMut};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use web_sys::BroadcastChannel;
@@ -165,7 +165,7 @@ impl Shell {
     pub fn with<R>(self: &Rc<Self>, f: impl FnOnce(&mut State, Instant) -> R) -> R {
         let t = now();
         let r = {
-            let mut st = self.st.borrow_mut();
+            let mut st = self.state_mut();
             let r = f(&mut st, t);
             st.tab.after_input(t);
             st.drain(t);
@@ -175,13 +175,24 @@ impl Shell {
         r
     }
 
+    /// The state, borrowed. A second borrow is a bug (`with` never calls out while it
+    /// holds one); it aborts like a panic would, without `RefCell`'s message, whose
+    /// formatting would weigh more in the wasm than the rest of the borrow.
+    fn state_mut(&self) -> RefMut<'_, State> {
+        self.st.try_borrow_mut().unwrap_or_else(|_| std::process::abort())
+    }
+
+    fn state(&self) -> Ref<'_, State> {
+        self.st.try_borrow().unwrap_or_else(|_| std::process::abort())
+    }
+
     pub fn read<R>(&self, f: impl FnOnce(&State) -> R) -> R {
-        f(&self.st.borrow())
+        f(&self.state())
     }
 
     fn flush(self: &Rc<Self>) {
         loop {
-            let effects = std::mem::take(&mut self.st.borrow_mut().effects);
+            let effects = std::mem::take(&mut self.state_mut().effects);
             if effects.is_empty() {
                 break;
             }
@@ -202,7 +213,7 @@ impl Shell {
     }
 
     fn arm_timer(self: &Rc<Self>) {
-        let mut st = self.st.borrow_mut();
+        let mut st = self.state_mut();
         let Some(deadline) = st.tab.poll_timeout() else {
             st.timer = None;
             return;
@@ -213,7 +224,7 @@ impl Shell {
         let wait = deadline.since(now()).min(u32::MAX as u64) as u32;
         let shell = self.clone();
         let timeout = Timeout::new(wait, move || {
-            shell.st.borrow_mut().timer = None;
+            shell.state_mut().timer = None;
             shell.with(|st, t| st.tab.handle_timeout(t, jitter()));
         });
         st.timer = Some((deadline, timeout));

@@ -59,7 +59,7 @@ impl Shell {
     fn open_socket(self: &Rc<Self>) {
         let url = self.read(|st| ws_url(&st.url));
         let gen = {
-            let mut st = self.st.borrow_mut();
+            let mut st = self.state_mut();
             if !st.tab.is_leader() {
                 return;
             }
@@ -108,7 +108,7 @@ impl Shell {
             _on_message: on_message,
             _on_close: on_close,
         };
-        let mut st = self.st.borrow_mut();
+        let mut st = self.state_mut();
         if st.current(Some(gen)) {
             if let Some(old) = st.socket.replace(socket) {
                 old.shut(close::UNLOADING, "replaced");
