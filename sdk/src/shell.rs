@@ -25,7 +25,6 @@ use rollcall_core::tabs::{Ask, BusMsg, ErrorBody, Output, Tab, TabSetup};
 use rollcall_core::time::Instant;
 use rollcall_core::view::{Change, ChannelView};
 use std::cell::{Ref, RefCell, RefMut};
-use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use web_sys::BroadcastChannel;
 
@@ -118,13 +117,15 @@ pub struct State {
     timer: Option<(Instant, Timeout)>,
 }
 
-/// A tab's SDK instance; the JS objects hold it in an `Rc`.
+/// A tab's SDK instance. It lives as long as the page (its page listeners, kept for the
+/// page's life, hold it), so it is made once and never freed: the JS objects and every
+/// callback share a `&'static Shell`, with no count to keep and no drop code for its state.
 pub struct Shell {
     st: RefCell<State>,
 }
 
 impl Shell {
-    pub fn new(opts: Options, tab: String, client_id: String, bus: BroadcastChannel) -> Rc<Shell> {
+    pub fn new(opts: Options, tab: String, client_id: String, bus: BroadcastChannel) -> &'static Shell {
         let (ready, resolve, reject) = crate::js::deferred();
         // Nobody may be listening to `ready`; a refusal is also reported elsewhere.
         let noop = callback(Box::new(|_| {}));
@@ -139,7 +140,7 @@ impl Shell {
             hidden: is_hidden(),
             online: is_online(),
         };
-        Rc::new(Shell {
+        Box::leak(Box::new(Shell {
             st: RefCell::new(State {
                 tab: Tab::new(now(), setup),
                 url: opts.url,
@@ -158,11 +159,11 @@ impl Shell {
                 effects: Vec::new(),
                 timer: None,
             }),
-        })
+        }))
     }
 
     /// Run `f` on the state with the time, then the effects it queued, then re-arm the timer.
-    pub fn with<R>(self: &Rc<Self>, f: impl FnOnce(&mut State, Instant) -> R) -> R {
+    pub fn with<R>(&'static self, f: impl FnOnce(&mut State, Instant) -> R) -> R {
         let t = now();
         let r = {
             let mut st = self.state_mut();
@@ -190,7 +191,7 @@ impl Shell {
         f(&self.state())
     }
 
-    fn flush(self: &Rc<Self>) {
+    fn flush(&'static self) {
         loop {
             let effects = std::mem::take(&mut self.state_mut().effects);
             if effects.is_empty() {
@@ -212,7 +213,7 @@ impl Shell {
         self.arm_timer();
     }
 
-    fn arm_timer(self: &Rc<Self>) {
+    fn arm_timer(&'static self) {
         let mut st = self.state_mut();
         let Some(deadline) = st.tab.poll_timeout() else {
             st.timer = None;
@@ -222,7 +223,7 @@ impl Shell {
             return;
         }
         let wait = deadline.since(now()).min(u32::MAX as u64) as u32;
-        let shell = self.clone();
+        let shell = self;
         let timeout = Timeout::new(wait, move || {
             shell.state_mut().timer = None;
             shell.with(|st, t| st.tab.handle_timeout(t, jitter()));
