@@ -14,8 +14,7 @@
 
 use crate::codec::{self, Post};
 use crate::error::js_error;
-use crate::js::{callback, is_hidden, is_online, set};
-use gloo_timers::callback::Timeout;
+use crate::js::{callback, get, is_hidden, is_online, set};
 use js_sys::{Function, Math, Promise};
 use rollcall_core::client::Link;
 use rollcall_core::protocol::Identity;
@@ -114,7 +113,10 @@ pub struct State {
     /// Resolving it releases the Web Lock (and so the leadership).
     lock_release: Option<Function>,
     effects: Vec<Effect>,
-    timer: Option<(Instant, Timeout)>,
+    /// The one timer: its deadline and `setTimeout`'s handle.
+    timer: Option<(Instant, JsValue)>,
+    /// What the timer calls, made once: one JS function for every arming.
+    on_timer: Option<Function>,
 }
 
 /// A tab's SDK instance. It lives as long as the page (its page listeners, kept for the
@@ -158,6 +160,7 @@ impl Shell {
                 lock_release: None,
                 effects: Vec::new(),
                 timer: None,
+                on_timer: None,
             }),
         }))
     }
@@ -215,20 +218,32 @@ impl Shell {
 
     fn arm_timer(&'static self) {
         let mut st = self.state_mut();
-        let Some(deadline) = st.tab.poll_timeout() else {
-            st.timer = None;
-            return;
-        };
-        if st.timer.as_ref().is_some_and(|(at, _)| *at == deadline) {
+        let deadline = st.tab.poll_timeout();
+        if st.timer.as_ref().map(|(at, _)| *at) == deadline {
             return;
         }
-        let wait = deadline.since(now()).min(u32::MAX as u64) as u32;
-        let shell = self;
-        let timeout = Timeout::new(wait, move || {
-            shell.state_mut().timer = None;
-            shell.with(|st, t| st.tab.handle_timeout(t, jitter()));
+        // Called through `Reflect` (as `js.rs` says why), with one closure for the life
+        // of the shell rather than one per arming.
+        let Some(window) = web_sys::window() else { return };
+        if let Some((_, handle)) = st.timer.take() {
+            let clear: Function = get(&window, "clearTimeout").unchecked_into();
+            let _ = clear.call1(&window, &handle);
+        }
+        let Some(deadline) = deadline else { return };
+        let on_timer = st.on_timer.get_or_insert_with(|| {
+            let tick = callback(Box::new(move |_| {
+                self.state_mut().timer = None;
+                self.with(|st, t| st.tab.handle_timeout(t, jitter()));
+            }));
+            let f: Function = tick.as_ref().clone().unchecked_into();
+            tick.forget();
+            f
         });
-        st.timer = Some((deadline, timeout));
+        let wait = deadline.since(now()).min(i32::MAX as u64) as f64;
+        let set_timeout: Function = get(&window, "setTimeout").unchecked_into();
+        if let Ok(handle) = set_timeout.call2(&window, on_timer, &JsValue::from_f64(wait)) {
+            st.timer = Some((deadline, handle));
+        }
     }
 }
 
