@@ -168,15 +168,21 @@ impl Shell {
     /// Run `f` on the state with the time, then the effects it queued, then re-arm the timer.
     pub fn with<R>(&'static self, f: impl FnOnce(&mut State, Instant) -> R) -> R {
         let t = now();
-        let r = {
+        let r = f(&mut self.state_mut(), t);
+        self.settle(t);
+        r
+    }
+
+    /// The rest of [`Shell::with`], apart from its many callers' `f` so that it is one
+    /// copy in the wasm, not one inlined into each.
+    #[inline(never)]
+    fn settle(&'static self, t: Instant) {
+        {
             let mut st = self.state_mut();
-            let r = f(&mut st, t);
             st.tab.after_input(t);
             st.drain(t);
-            r
-        };
+        }
         self.flush();
-        r
     }
 
     /// The state, borrowed. A second borrow is a bug (`with` never calls out while it
