@@ -41,7 +41,15 @@ if [ "$profile" = --release ] && [ -n "$wasm_opt" ]; then
   # section are of no use in the published module. --low-memory-unused lets it fold
   # constant offsets into loads and stores (0.45 KB gzipped): Rust links the stack first,
   # so the lowest KB is the far end of the 1 MB stack, never reached by the SDK.
-  "$wasm_opt" --converge -Oz --low-memory-unused --strip-debug --strip-producers "$wasm" -o "$wasm.opt"
+  # --one-caller-inline-max-function-size=20 keeps wasm-opt from folding every function
+  # called once into its caller: the module grows by 3.5 KB but gzips 2.6 KB smaller,
+  # the same code staying the same bytes where it is called (0 to 40 measured; 20 to 30
+  # alike, 0 and 40 and above worse).
+  # Then --flatten --rereloop and -Oz twice more rebuild each function's control flow
+  # from scratch and shrink it again (0.5 KB gzipped; -Oz takes ~15 s instead of ~5).
+  "$wasm_opt" --one-caller-inline-max-function-size=20 --converge -Oz \
+    --flatten --rereloop -Oz -Oz --low-memory-unused \
+    --strip-debug --strip-producers "$wasm" -o "$wasm.opt"
   mv "$wasm.opt" "$wasm"
 elif [ "$profile" = --release ]; then
   echo "build: no node_modules/.bin/wasm-opt (npm install binaryen); the wasm is not size-optimized." >&2

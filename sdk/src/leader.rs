@@ -9,26 +9,25 @@
 use crate::js::{deferred, get, once, then};
 use crate::shell::Shell;
 use js_sys::{Function, Object, Promise, Reflect};
-use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
 /// Decide this tab's role before `connect()` resolves: leader if the lock is free,
 /// else follower (queued to take over when the lock passes). The promise resolves once
 /// the role is known.
-pub fn elect(shell: &Rc<Shell>, name: &str) -> Promise {
+pub fn elect(shell: &'static Shell, name: &str) -> Promise {
     let Some((locks, request)) = web_locks() else {
         shell.with(|st, now| st.start_election(now));
         return Promise::resolve(&JsValue::UNDEFINED);
     };
     let (decided, decide, _) = deferred();
-    let s = shell.clone();
+    let s = shell;
     let try_now = once(Box::new(move |lock: JsValue| -> JsValue {
         if lock.is_null() {
             let _ = decide.call1(&JsValue::UNDEFINED, &JsValue::FALSE);
             return JsValue::UNDEFINED;
         }
-        let held = hold(&s);
+        let held = hold(s);
         let _ = decide.call1(&JsValue::UNDEFINED, &JsValue::TRUE);
         held.into()
     }));
@@ -38,7 +37,7 @@ pub fn elect(shell: &Rc<Shell>, name: &str) -> Promise {
         shell.with(|st, now| st.start_election(now));
         return Promise::resolve(&JsValue::UNDEFINED);
     }
-    let s = shell.clone();
+    let s = shell;
     let name = name.to_string();
     then(
         &decided,
@@ -49,7 +48,7 @@ pub fn elect(shell: &Rc<Shell>, name: &str) -> Promise {
                     if s.read(|st| st.is_closed()) {
                         return JsValue::UNDEFINED;
                     }
-                    hold(&s).into()
+                    hold(s).into()
                 }));
                 let _ = request.call2(&locks, &name.into(), &take_over);
             }
@@ -60,7 +59,7 @@ pub fn elect(shell: &Rc<Shell>, name: &str) -> Promise {
 }
 
 /// Become the leader; the returned promise holds the lock until the shell resolves it.
-fn hold(shell: &Rc<Shell>) -> Promise {
+fn hold(shell: &'static Shell) -> Promise {
     let (held, release, _) = deferred();
     shell.with(|st, now| {
         st.set_lock_release(release);

@@ -32,7 +32,6 @@ use rollcall_core::tabs::Intent;
 use rollcall_core::timing::DEFAULT_IDLE_AFTER_MS;
 use rollcall_core::view::ChannelView;
 use shell::{Options, Shell};
-use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -78,8 +77,8 @@ fn start(opts: Options, token: String) -> JsValue {
         .into();
     };
     let shell = Shell::new(opts, page::random_id(), page::client_id(), bus);
-    page::listen(&shell);
-    let decided = leader::elect(&shell, &name);
+    page::listen(shell);
+    let decided = leader::elect(shell, &name);
     js::then(
         &decided,
         move |_| {
@@ -147,7 +146,7 @@ fn read_options(options: &JsValue) -> Result<Options, JsValue> {
 /// One tab's handle on presence.
 #[wasm_bindgen]
 pub struct Presence {
-    shell: Rc<Shell>,
+    shell: &'static Shell,
 }
 
 #[wasm_bindgen]
@@ -166,7 +165,7 @@ impl Presence {
             return Err(bad_option("`friends` must be an array of user ids."));
         }
         Ok(Channel {
-            shell: self.shell.clone(),
+            shell: self.shell,
             name: name.to_string(),
             friends: codec::strings_from_js(&friends),
         })
@@ -204,7 +203,7 @@ impl Presence {
             return Err(js_error("bad_event", "presence.on() takes \"status\"."));
         }
         let id = self.shell.with(|st, _| st.add_status_listener(callback));
-        let shell = self.shell.clone();
+        let shell = self.shell;
         Ok(
             js::callback(Box::new(move |_| shell.with(|st, _| st.remove_status_listener(id))))
                 .into_js_value()
@@ -234,7 +233,7 @@ impl Presence {
 /// One channel as this tab uses it.
 #[wasm_bindgen]
 pub struct Channel {
-    shell: Rc<Shell>,
+    shell: &'static Shell,
     name: String,
     friends: Vec<String>,
 }
@@ -336,7 +335,7 @@ impl Channel {
         let id = self
             .shell
             .with(|st, now| st.add_listener(now, &self.name, &self.friends, kind, callback));
-        let shell = self.shell.clone();
+        let shell = self.shell;
         let name = self.name.clone();
         let mut done = false;
         js::callback(Box::new(move |_| {

@@ -6,7 +6,6 @@ use crate::codec;
 use crate::js::{callback, get};
 use crate::shell::Shell;
 use js_sys::Math;
-use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
 
@@ -16,9 +15,9 @@ pub const CLIENT_ID_KEY: &str = "rollcall.client";
 const INPUT_EVENTS: &[&str] = &["pointerdown", "pointermove", "keydown", "scroll", "focus"];
 
 /// Wire the page's events to the shell. They live as long as the page.
-pub fn listen(shell: &Rc<Shell>) {
+pub fn listen(shell: &'static Shell) {
     let Some(window) = web_sys::window() else { return };
-    let s = shell.clone();
+    let s = shell;
     let on_bus = callback(Box::new(move |e: JsValue| {
         if let Some(msg) = codec::bus_from_js(&get(&e, "data")) {
             s.with(|st, now| st.on_bus(now, msg));
@@ -27,24 +26,24 @@ pub fn listen(shell: &Rc<Shell>) {
     shell.read(|st| st.set_bus_handler(on_bus.as_ref().unchecked_ref()));
     on_bus.forget();
 
-    let s = shell.clone();
+    let s = shell;
     let on_pagehide = callback(Box::new(move |_| s.with(|st, now| st.tab.page_hidden(now))));
     let _ = window.add_event_listener_with_callback("pagehide", on_pagehide.as_ref().unchecked_ref());
     on_pagehide.forget();
 
-    let s = shell.clone();
+    let s = shell;
     let on_pageshow = callback(Box::new(move |e: JsValue| {
         let restored = get(&e, "persisted").is_truthy();
         if restored && s.with(|st, now| st.tab.revive(now)) {
             let name = s.read(|st| st.lock_name().to_string());
-            let _ = crate::leader::elect(&s, &name);
+            let _ = crate::leader::elect(s, &name);
         }
     }));
     let _ = window.add_event_listener_with_callback("pageshow", on_pageshow.as_ref().unchecked_ref());
     on_pageshow.forget();
 
     if let Some(document) = window.document() {
-        let s = shell.clone();
+        let s = shell;
         let on_visibility = callback(Box::new(move |_| {
             let hidden = crate::js::is_hidden();
             s.with(|st, now| st.tab.visibility(now, hidden));
@@ -56,13 +55,13 @@ pub fn listen(shell: &Rc<Shell>) {
     // The status shows `offline` at once, and a connection waiting to retry tries again
     // as soon as the network is back.
     for (name, online) in [("online", true), ("offline", false)] {
-        let s = shell.clone();
+        let s = shell;
         let on_change = callback(Box::new(move |_| s.with(|st, now| st.tab.set_online(now, online))));
         let _ = window.add_event_listener_with_callback(name, on_change.as_ref().unchecked_ref());
         on_change.forget();
     }
 
-    let s = shell.clone();
+    let s = shell;
     let on_input = callback(Box::new(move |_| s.with(|st, now| st.tab.input(now))));
     for name in INPUT_EVENTS {
         let _ = window.add_event_listener_with_callback(name, on_input.as_ref().unchecked_ref());

@@ -14,8 +14,7 @@
 
 use crate::codec::{self, Post};
 use crate::error::js_error;
-use crate::js::{callback, is_hidden, is_online, set};
-use gloo_timers::callback::Timeout;
+use crate::js::{callback, get, is_hidden, is_online, set};
 use js_sys::{Function, Math, Promise};
 use rollcall_core::client::Link;
 use rollcall_core::protocol::Identity;
@@ -24,8 +23,7 @@ use rollcall_core::tabs::Intent;
 use rollcall_core::tabs::{Ask, BusMsg, ErrorBody, Output, Tab, TabSetup};
 use rollcall_core::time::Instant;
 use rollcall_core::view::{Change, ChannelView};
-use std::cell::RefCell;
-use std::rc::Rc;
+use std::cell::{Ref, RefCell, RefMut};
 use wasm_bindgen::prelude::*;
 use web_sys::BroadcastChannel;
 
@@ -115,16 +113,21 @@ pub struct State {
     /// Resolving it releases the Web Lock (and so the leadership).
     lock_release: Option<Function>,
     effects: Vec<Effect>,
-    timer: Option<(Instant, Timeout)>,
+    /// The one timer: its deadline and `setTimeout`'s handle.
+    timer: Option<(Instant, JsValue)>,
+    /// What the timer calls, made once: one JS function for every arming.
+    on_timer: Option<Function>,
 }
 
-/// A tab's SDK instance; the JS objects hold it in an `Rc`.
+/// A tab's SDK instance. It lives as long as the page (its page listeners, kept for the
+/// page's life, hold it), so it is made once and never freed: the JS objects and every
+/// callback share a `&'static Shell`, with no count to keep and no drop code for its state.
 pub struct Shell {
     st: RefCell<State>,
 }
 
 impl Shell {
-    pub fn new(opts: Options, tab: String, client_id: String, bus: BroadcastChannel) -> Rc<Shell> {
+    pub fn new(opts: Options, tab: String, client_id: String, bus: BroadcastChannel) -> &'static Shell {
         let (ready, resolve, reject) = crate::js::deferred();
         // Nobody may be listening to `ready`; a refusal is also reported elsewhere.
         let noop = callback(Box::new(|_| {}));
@@ -139,7 +142,7 @@ impl Shell {
             hidden: is_hidden(),
             online: is_online(),
         };
-        Rc::new(Shell {
+        Box::leak(Box::new(Shell {
             st: RefCell::new(State {
                 tab: Tab::new(now(), setup),
                 url: opts.url,
@@ -157,31 +160,49 @@ impl Shell {
                 lock_release: None,
                 effects: Vec::new(),
                 timer: None,
+                on_timer: None,
             }),
-        })
+        }))
     }
 
     /// Run `f` on the state with the time, then the effects it queued, then re-arm the timer.
-    pub fn with<R>(self: &Rc<Self>, f: impl FnOnce(&mut State, Instant) -> R) -> R {
+    pub fn with<R>(&'static self, f: impl FnOnce(&mut State, Instant) -> R) -> R {
         let t = now();
-        let r = {
-            let mut st = self.st.borrow_mut();
-            let r = f(&mut st, t);
-            st.tab.after_input(t);
-            st.drain(t);
-            r
-        };
-        self.flush();
+        let r = f(&mut self.state_mut(), t);
+        self.settle(t);
         r
     }
 
-    pub fn read<R>(&self, f: impl FnOnce(&State) -> R) -> R {
-        f(&self.st.borrow())
+    /// The rest of [`Shell::with`], apart from its many callers' `f` so that it is one
+    /// copy in the wasm, not one inlined into each.
+    #[inline(never)]
+    fn settle(&'static self, t: Instant) {
+        {
+            let mut st = self.state_mut();
+            st.tab.after_input(t);
+            st.drain(t);
+        }
+        self.flush();
     }
 
-    fn flush(self: &Rc<Self>) {
+    /// The state, borrowed. A second borrow is a bug (`with` never calls out while it
+    /// holds one); it aborts like a panic would, without `RefCell`'s message, whose
+    /// formatting would weigh more in the wasm than the rest of the borrow.
+    fn state_mut(&self) -> RefMut<'_, State> {
+        self.st.try_borrow_mut().unwrap_or_else(|_| std::process::abort())
+    }
+
+    fn state(&self) -> Ref<'_, State> {
+        self.st.try_borrow().unwrap_or_else(|_| std::process::abort())
+    }
+
+    pub fn read<R>(&self, f: impl FnOnce(&State) -> R) -> R {
+        f(&self.state())
+    }
+
+    fn flush(&'static self) {
         loop {
-            let effects = std::mem::take(&mut self.st.borrow_mut().effects);
+            let effects = std::mem::take(&mut self.state_mut().effects);
             if effects.is_empty() {
                 break;
             }
@@ -201,22 +222,34 @@ impl Shell {
         self.arm_timer();
     }
 
-    fn arm_timer(self: &Rc<Self>) {
-        let mut st = self.st.borrow_mut();
-        let Some(deadline) = st.tab.poll_timeout() else {
-            st.timer = None;
-            return;
-        };
-        if st.timer.as_ref().is_some_and(|(at, _)| *at == deadline) {
+    fn arm_timer(&'static self) {
+        let mut st = self.state_mut();
+        let deadline = st.tab.poll_timeout();
+        if st.timer.as_ref().map(|(at, _)| *at) == deadline {
             return;
         }
-        let wait = deadline.since(now()).min(u32::MAX as u64) as u32;
-        let shell = self.clone();
-        let timeout = Timeout::new(wait, move || {
-            shell.st.borrow_mut().timer = None;
-            shell.with(|st, t| st.tab.handle_timeout(t, jitter()));
+        // Called through `Reflect` (as `js.rs` says why), with one closure for the life
+        // of the shell rather than one per arming.
+        let Some(window) = web_sys::window() else { return };
+        if let Some((_, handle)) = st.timer.take() {
+            let clear: Function = get(&window, "clearTimeout").unchecked_into();
+            let _ = clear.call1(&window, &handle);
+        }
+        let Some(deadline) = deadline else { return };
+        let on_timer = st.on_timer.get_or_insert_with(|| {
+            let tick = callback(Box::new(move |_| {
+                self.state_mut().timer = None;
+                self.with(|st, t| st.tab.handle_timeout(t, jitter()));
+            }));
+            let f: Function = tick.as_ref().clone().unchecked_into();
+            tick.forget();
+            f
         });
-        st.timer = Some((deadline, timeout));
+        let wait = deadline.since(now()).min(i32::MAX as u64) as f64;
+        let set_timeout: Function = get(&window, "setTimeout").unchecked_into();
+        if let Ok(handle) = set_timeout.call2(&window, on_timer, &JsValue::from_f64(wait)) {
+            st.timer = Some((deadline, handle));
+        }
     }
 }
 

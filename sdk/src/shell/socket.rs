@@ -7,7 +7,6 @@ use crate::js::{callback, cat, fetch_token, get, set, then, trim_slashes, ws_url
 use js_sys::Reflect;
 use rollcall_core::protocol::close;
 use rollcall_core::time::Instant;
-use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use web_sys::WebSocket;
 
@@ -33,11 +32,11 @@ impl Socket {
 }
 
 impl Shell {
-    pub(super) fn connect_socket(self: &Rc<Self>, fresh_token: bool) {
+    pub(super) fn connect_socket(&'static self, fresh_token: bool) {
         let (token_fn, have_token) = self.read(|st| (st.token_fn.clone(), st.token.is_some()));
         match token_fn {
             Some(f) if fresh_token || !have_token => {
-                let (ok, failed) = (self.clone(), self.clone());
+                let (ok, failed) = (self, self);
                 let _ = then(
                     &fetch_token(&f),
                     move |token| {
@@ -56,10 +55,10 @@ impl Shell {
         }
     }
 
-    fn open_socket(self: &Rc<Self>) {
+    fn open_socket(&'static self) {
         let url = self.read(|st| ws_url(&st.url));
         let gen = {
-            let mut st = self.st.borrow_mut();
+            let mut st = self.state_mut();
             if !st.tab.is_leader() {
                 return;
             }
@@ -74,7 +73,7 @@ impl Shell {
                 return;
             }
         };
-        let shell = self.clone();
+        let shell = self;
         let on_open = callback(Box::new(move |_| {
             shell.with(|st, t| {
                 if st.current(Some(gen)) {
@@ -83,7 +82,7 @@ impl Shell {
                 }
             });
         }));
-        let shell = self.clone();
+        let shell = self;
         let on_message = callback(Box::new(move |e: JsValue| {
             if let Some(text) = get(&e, "data").as_string() {
                 shell.with(|st, t| {
@@ -94,7 +93,7 @@ impl Shell {
                 });
             }
         }));
-        let shell = self.clone();
+        let shell = self;
         let on_close = callback(Box::new(move |e: JsValue| {
             let code = get(&e, "code").as_f64().unwrap_or(1006.0) as u16;
             shell.with(|st, t| st.socket_closed(t, Some(gen), code));
@@ -108,7 +107,7 @@ impl Shell {
             _on_message: on_message,
             _on_close: on_close,
         };
-        let mut st = self.st.borrow_mut();
+        let mut st = self.state_mut();
         if st.current(Some(gen)) {
             if let Some(old) = st.socket.replace(socket) {
                 old.shut(close::UNLOADING, "replaced");
@@ -118,11 +117,11 @@ impl Shell {
         }
     }
 
-    pub(super) fn refresh_token(self: &Rc<Self>) {
+    pub(super) fn refresh_token(&'static self) {
         let Some(f) = self.read(|st| st.token_fn.clone()) else {
             return;
         };
-        let shell = self.clone();
+        let shell = self;
         let _ = then(
             &fetch_token(&f),
             move |token| {
