@@ -311,7 +311,8 @@ fn unknown_tabs_are_told_apart_by_heartbeat() {
 // ----- the status every tab shows -----
 
 use crate::client::{Client, Link};
-use crate::protocol::{close, Identity, ServerMsg, Terms};
+use crate::protocol::{close, Identity, ServerMsg};
+use crate::roster::RosterConfig;
 
 /// How soon the relay of these tests says it answers a check-in (protocol 1.2).
 const CHECKIN_ANSWER_MS: u64 = 10_000;
@@ -326,15 +327,8 @@ fn welcome(resumed: bool) -> String {
             name: None,
             avatar: None,
         },
-        terms: Terms {
-            checkin_interval_ms: 30_000,
-            lease_timeout_ms: 60_000,
-            unload_grace_ms: 3_000,
-            reconnect_grace_ms: 15_000,
-            max_meta_bytes: 1024,
-            max_channels: 100,
-            checkin_answer_ms: Some(CHECKIN_ANSWER_MS),
-        },
+        // A relay on the defaults; its check-ins are answered within CHECKIN_ANSWER_MS.
+        terms: RosterConfig::default().terms(),
     }
     .encode()
 }

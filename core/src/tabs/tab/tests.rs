@@ -2,13 +2,12 @@
 //! leader's socket answered by a scripted relay.
 
 use super::*;
-use crate::protocol::{Member, Meta, Terms};
+use crate::protocol::{Member, Meta};
+use crate::roster::RosterConfig;
 use serde_json::json;
 use std::collections::VecDeque;
 
 const T0: Instant = Instant(10_000);
-/// How soon the relay of these tests says it answers a check-in (protocol 1.2).
-const CHECKIN_ANSWER_MS: u64 = 10_000;
 
 fn meta(v: serde_json::Value) -> Meta {
     serde_json::from_value(v).unwrap()
@@ -45,15 +44,8 @@ fn welcome() -> ServerMsg {
             name: None,
             avatar: None,
         },
-        terms: Terms {
-            checkin_interval_ms: 30_000,
-            lease_timeout_ms: 60_000,
-            unload_grace_ms: 3_000,
-            reconnect_grace_ms: 15_000,
-            max_meta_bytes: 1024,
-            max_channels: 100,
-            checkin_answer_ms: Some(CHECKIN_ANSWER_MS),
-        },
+        // A relay on the defaults (protocol 1.2: check-ins answered).
+        terms: RosterConfig::default().terms(),
     }
 }
 
