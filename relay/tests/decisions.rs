@@ -339,7 +339,7 @@ async fn a_slow_site_gets_a_timeout_and_a_down_one_a_pause_unavailable_with_a_re
 #[tokio::test]
 async fn presences_granted_are_kept_until_the_ttl_while_the_site_is_down_then_taken_back() {
     let site = Site::start(|_| Reply::Json(json!({"enter": true}))).await;
-    let relay = TestRelay::start(&config(&site, "ttl_ms = 1500\ntimeout_ms = 200\nretry_after_ms = 5000")).await;
+    let relay = TestRelay::start(&config(&site, "ttl_ms = 600\ntimeout_ms = 200\nretry_after_ms = 5000")).await;
     let mut ann = relay.connect("ann", "a1").await;
     ann.enter("/topic/1", json!({})).await.unwrap();
     let mut bob = relay.connect("bob", "b1").await;
