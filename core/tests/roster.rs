@@ -1303,6 +1303,34 @@ fn a_large_channel_sends_within_its_fanout_budget_and_a_lone_change_still_goes_a
 }
 
 #[test]
+fn a_channel_mostly_on_other_relays_flushes_at_the_cadence_of_its_whole_size() {
+    let mut sim = Sim::with(RosterConfig {
+        fanout_per_second: 10_000,
+        ..RosterConfig::default()
+    });
+    // 100 watchers here, 2,000 members on another relay: the whole channel (2,100) sets
+    // the interval (210 ms), as it does on the relay that holds the 2,000.
+    let crowd = crowd(&mut sim, CH, Access::OPEN, 100);
+    for i in 0..2_000 {
+        sim.roster
+            .remote(sim.now, CH, "relay-b", remote_member(&format!("r{i}"), Status::Active), false);
+    }
+    sim.advance(1_000);
+    sim.inbox.clear();
+    let sent_before = sim.roster.stats().diffs_sent;
+    // A join every 10 ms for a second, from the other relay.
+    for i in 0..100 {
+        sim.roster
+            .remote(sim.now, CH, "relay-b", remote_member(&format!("n{i}"), Status::Active), false);
+        sim.advance(10);
+    }
+    let got = diffs(&mut sim, crowd[0]);
+    assert!((4..=6).contains(&got.len()), "{} diffs in one second", got.len());
+    let sent = sim.roster.stats().diffs_sent - sent_before;
+    assert!(sent <= 6 * 100, "{sent} frames to 100 watchers in one second");
+}
+
+#[test]
 fn a_count_only_crowd_is_held_to_the_same_budget() {
     let mut sim = Sim::with(RosterConfig {
         fanout_per_second: 10_000,
@@ -1619,7 +1647,8 @@ fn a_newcomers_snapshot_of_a_huge_capped_channel_is_a_few_kilobytes() {
     sim.roster
         .subscribe_following(sim.now, 50_000, CH, capped(50), &["user-19999".into()])
         .unwrap();
-    sim.advance(30);
+    // The snapshot goes with the channel's next flush: 20,000 members flush every 400 ms.
+    sim.advance(RosterConfig::default().flush_interval_for(20_001));
     let got = sim.take(50_000);
     let snapshot = got
         .iter()

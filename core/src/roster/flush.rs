@@ -120,9 +120,12 @@ impl Roster {
         // Leading edge: a lone change goes out at once; only changes that follow within
         // the channel's interval wait, together. (A flush set later, for snapshots held
         // in a warm-up, is brought forward.)
-        let interval = self
-            .config
-            .flush_interval_for(channel.subscribers.len() + channel.awaiting.len());
+        // The interval follows the channel's size wherever its members are connected, not
+        // only this relay's watchers: a channel everyone watches then flushes at one
+        // cadence on every relay, and all the relays together stay within the budget
+        // (six relays of 16,700 watchers each would otherwise each send theirs).
+        let watchers = channel.subscribers.len() + channel.awaiting.len();
+        let interval = self.config.flush_interval_for(watchers.max(channel.members.len()));
         let at = channel.last_flush.map_or(now, |last| last + interval).max(now);
         if channel.flush_at.is_none_or(|set| at < set) {
             channel.flush_at = Some(at);
