@@ -1312,16 +1312,26 @@ fn a_channel_mostly_on_other_relays_flushes_at_the_cadence_of_its_whole_size() {
     // the interval (210 ms), as it does on the relay that holds the 2,000.
     let crowd = crowd(&mut sim, CH, Access::OPEN, 100);
     for i in 0..2_000 {
-        sim.roster
-            .remote(sim.now, CH, "relay-b", remote_member(&format!("r{i}"), Status::Active), false);
+        sim.roster.remote(
+            sim.now,
+            CH,
+            "relay-b",
+            remote_member(&format!("r{i}"), Status::Active),
+            false,
+        );
     }
     sim.advance(1_000);
     sim.inbox.clear();
     let sent_before = sim.roster.stats().diffs_sent;
     // A join every 10 ms for a second, from the other relay.
     for i in 0..100 {
-        sim.roster
-            .remote(sim.now, CH, "relay-b", remote_member(&format!("n{i}"), Status::Active), false);
+        sim.roster.remote(
+            sim.now,
+            CH,
+            "relay-b",
+            remote_member(&format!("n{i}"), Status::Active),
+            false,
+        );
         sim.advance(10);
     }
     let got = diffs(&mut sim, crowd[0]);

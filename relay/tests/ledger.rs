@@ -549,6 +549,47 @@ fn redis_keeps_open_sessions_totals_and_the_queue_and_prunes_only_old_ended_sess
     });
 }
 
+/// A takeover writes every user online in one batch: 4,000 users and their channel
+/// sessions are more writes than one transaction takes, and all of them arrive, with the
+/// webhook event queued beside them.
+#[test]
+fn redis_takes_a_batch_larger_than_one_transaction_whole() {
+    use rollcall_relay::ledger::db::Db;
+    use rollcall_relay::ledger::redis::RedisDb;
+    let redis = common::RedisServer::start();
+    let open = || {
+        Db::Redis(RedisDb::open(
+            rollcall_relay::redis_conn::Target::open(&redis.url(), false).unwrap(),
+        ))
+    };
+    let t0 = at("2026-11-20T10:00:00Z");
+    let mut sim = Sim::new();
+    let users: Vec<String> = (0..4_000).map(|i| format!("u{i:04}")).collect();
+    for user in &users {
+        sim.on(t0, online(user));
+        sim.on(t0, join(user, CH));
+    }
+    assert!(sim.writes.len() > 10_000, "{} writes", sim.writes.len());
+    let queue = vec![(
+        "http://127.0.0.1:1/hooks".to_string(),
+        "evt_1".to_string(),
+        t0,
+        "{}".to_string(),
+    )];
+    let seqs = open().apply(t0 + 1_000, &sim.writes, &queue).unwrap();
+    assert_eq!(seqs.len(), 1);
+    let mut db = open();
+    assert_eq!(
+        db.open_sessions().unwrap().len(),
+        8_000,
+        "a user's and a channel's session each"
+    );
+    let asked = users.iter().cloned().collect();
+    assert_eq!(db.identities(&asked).unwrap().len(), 4_000);
+    assert_eq!(db.queued().unwrap().len(), 1);
+    assert_eq!(db.alive().unwrap(), Some(t0 + 1_000));
+}
+
 #[test]
 fn online_time_today_counts_the_running_session_split_at_midnight() {
     use rollcall_relay::clock::day_of;

@@ -35,6 +35,10 @@ use std::time::Duration;
 const TIMEOUT: Duration = Duration::from_secs(2);
 /// Session ids read per round trip when paging through an index.
 const PAGE: isize = 200;
+/// Users read in one HMGET.
+const READ_CHUNK: usize = 1_000;
+/// Most of the book's writes in one transaction.
+const COMMIT_CHUNK: usize = 5_000;
 
 /// The ledger's keys. Every one shares a hash tag on a Redis Cluster (`rc:{l}:*`), so one
 /// slot, so that a batch is one MULTI transaction; on one server they keep the names
@@ -313,7 +317,48 @@ impl RedisDb {
             .transpose()
     }
 
+    /// Many users' rows, a few round trips in all: a takeover's batch names every
+    /// user online (100,000 of them took a round trip each, longer than the role's
+    /// hold, so the role went from relay to relay without one ever committing).
+    fn read_users(
+        c: &mut redis::Connection,
+        k: &Keys,
+        users: BTreeSet<&str>,
+    ) -> Result<BTreeMap<String, Option<StoredUser>>> {
+        let users: Vec<&str> = users.into_iter().collect();
+        let mut rows = BTreeMap::new();
+        for chunk in users.chunks(READ_CHUNK) {
+            let texts: Vec<Option<String>> = redis::cmd("HMGET").arg(&k.users).arg(chunk).query(c)?;
+            for (user, text) in chunk.iter().zip(texts) {
+                let row = text
+                    .map(|t| serde_json::from_str(&t).map_err(|e| Error::Corrupt(format!("user {user}: {e}"))))
+                    .transpose()?;
+                rows.insert(user.to_string(), row);
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Commit the book's writes and the webhook events queued with them, fenced by the
+    /// role, in transactions of at most [`COMMIT_CHUNK`] writes (the events with the
+    /// last): a takeover writes every user online at once, and one transaction of
+    /// 460,000 commands outlasted both the command timeout and the role's hold. A
+    /// failure part-way leaves what a crash between two commits leaves: the next
+    /// recorder takes over from the sessions left open.
     pub fn apply(&mut self, now: Ms, writes: &[Write], queue: &[(String, String, Ms, String)]) -> Result<Vec<i64>> {
+        let mut chunks = writes.chunks(COMMIT_CHUNK).peekable();
+        let mut seqs = Vec::new();
+        while let Some(chunk) = chunks.next() {
+            let last = chunks.peek().is_none();
+            seqs = self.apply_chunk(now, chunk, if last { queue } else { &[] })?;
+        }
+        if writes.is_empty() {
+            seqs = self.apply_chunk(now, &[], queue)?;
+        }
+        Ok(seqs)
+    }
+
+    fn apply_chunk(&mut self, now: Ms, writes: &[Write], queue: &[(String, String, Ms, String)]) -> Result<Vec<i64>> {
         let holder = self.holder.clone();
         self.with(|c, k| {
             // Fenced by the role: a batch from a relay whose role lapsed (a slow link,
@@ -329,18 +374,15 @@ impl RedisDb {
             }
             let mut write = || -> Result<Vec<i64>> {
                 // Users' rows change by read-modify-write (only the recorder writes).
-                let mut users: BTreeMap<String, Option<StoredUser>> = BTreeMap::new();
-                for write in writes {
-                    let user = match write {
-                        Write::Seen { user, .. } => &user.id,
-                        Write::Time { user, .. } => user,
-                        _ => continue,
-                    };
-                    if !users.contains_key(user) {
-                        let row = Self::read_user(c, k, user)?;
-                        users.insert(user.clone(), row);
-                    }
-                }
+                let wanted: BTreeSet<&str> = writes
+                    .iter()
+                    .filter_map(|write| match write {
+                        Write::Seen { user, .. } => Some(user.id.as_str()),
+                        Write::Time { user, .. } => Some(user.as_str()),
+                        _ => None,
+                    })
+                    .collect();
+                let mut users = Self::read_users(c, k, wanted)?;
                 let first_seq: i64 = if queue.is_empty() {
                     0
                 } else {
