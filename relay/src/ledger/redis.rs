@@ -206,6 +206,8 @@ pub struct RedisDb {
     /// The relay name this one last held the recorder role as: its batches are written
     /// only while the role is still its own.
     holder: Option<String>,
+    /// How long the last claim held the role for: each commit holds it that long again.
+    hold_ms: u64,
 }
 
 impl RedisDb {
@@ -215,6 +217,7 @@ impl RedisDb {
             target,
             conn: None,
             holder: None,
+            hold_ms: 0,
         }
     }
 
@@ -235,6 +238,7 @@ impl RedisDb {
     /// Become (or stay) the relay that records, for `ttl_ms`.
     pub fn claim(&mut self, relay: &str, ttl_ms: u64) -> Result<Claim> {
         self.holder = Some(relay.to_string());
+        self.hold_ms = ttl_ms.max(1);
         self.with(|c, k| {
             let got: i64 = redis::cmd("EVAL")
                 .arg(CLAIM)
@@ -360,6 +364,7 @@ impl RedisDb {
 
     fn apply_chunk(&mut self, now: Ms, writes: &[Write], queue: &[(String, String, Ms, String)]) -> Result<Vec<i64>> {
         let holder = self.holder.clone();
+        let hold_ms = self.hold_ms;
         self.with(|c, k| {
             // Fenced by the role: a batch from a relay whose role lapsed (a slow link,
             // a pause) while another took over would tell events twice. WATCH makes the
@@ -478,6 +483,12 @@ impl RedisDb {
                 }
                 let known: Option<Ms> = c.get(&k.alive)?;
                 pipe.set(&k.alive, known.unwrap_or(0).max(now)).ignore();
+                if holder.is_some() {
+                    // A relay that commits is alive: its hold runs from here, in the same
+                    // fenced transaction, so a takeover's many transactions cannot
+                    // outlast it between two claims.
+                    pipe.pexpire(&k.recorder, hold_ms as i64).ignore();
+                }
                 let done: Option<redis::Value> = pipe.query(c)?;
                 if done.is_none() {
                     return Err(Error::NotRecorder);
