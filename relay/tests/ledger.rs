@@ -590,6 +590,47 @@ fn redis_takes_a_batch_larger_than_one_transaction_whole() {
     assert_eq!(db.alive().unwrap(), Some(t0 + 1_000));
 }
 
+/// A commit holds the recorder role for another term: a takeover that writes for
+/// longer than one term keeps it.
+#[test]
+fn a_recorders_commit_holds_its_role_for_another_term() {
+    use rollcall_relay::ledger::db::{Claim, Db};
+    use rollcall_relay::ledger::redis::RedisDb;
+    let redis = common::RedisServer::start();
+    let mut db = Db::Redis(RedisDb::open(
+        rollcall_relay::redis_conn::Target::open(&redis.url(), false).unwrap(),
+    ));
+    let Db::Redis(r) = &mut db else { unreachable!() };
+    assert_eq!(r.claim("relay-a", 60_000).unwrap(), Claim::Took);
+    let mut raw = redis::Client::open(redis.url()).unwrap().get_connection().unwrap();
+    let ttl = |raw: &mut redis::Connection| -> i64 { redis::cmd("PTTL").arg("rc:l:recorder").query(raw).unwrap() };
+    // Most of the term gone, as during a long takeover.
+    let _: () = redis::cmd("PEXPIRE")
+        .arg("rc:l:recorder")
+        .arg(1_000)
+        .query(&mut raw)
+        .unwrap();
+    assert!(ttl(&mut raw) <= 1_000);
+    let mut sim = Sim::new();
+    sim.on(at("2026-11-20T10:00:00Z"), online("ann"));
+    db.apply(at("2026-11-20T10:00:01Z"), &sim.writes, &[]).unwrap();
+    assert!(
+        ttl(&mut raw) > 50_000,
+        "the commit renewed the hold: {} ms left",
+        ttl(&mut raw)
+    );
+    // Another relay's hold is never extended by this one's commit: the commit fails.
+    let _: () = redis::cmd("SET")
+        .arg("rc:l:recorder")
+        .arg("relay-b")
+        .arg("PX")
+        .arg(1_000)
+        .query(&mut raw)
+        .unwrap();
+    assert!(db.apply(at("2026-11-20T10:00:02Z"), &sim.writes, &[]).is_err());
+    assert!(ttl(&mut raw) <= 1_000);
+}
+
 #[test]
 fn online_time_today_counts_the_running_session_split_at_midnight() {
     use rollcall_relay::clock::day_of;
