@@ -55,6 +55,9 @@ pub const WELCOME_TIMEOUT_MS: u64 = 10_000;
 /// A request with no answer by then is reported as `relay_unreachable`; the want stays
 /// and is asserted when the relay is back.
 pub const REQUEST_TIMEOUT_MS: u64 = 10_000;
+/// How long to wait before asserting a channel again after `unavailable` from a relay
+/// that named no `retry_after_ms`.
+pub const UNAVAILABLE_RETRY_MS: u64 = 5_000;
 /// Close code the client uses when it gives up on a socket itself (no welcome in time).
 pub const CLOSE_GAVE_UP: u16 = 4000;
 /// Close code for a deliberate `presence.close()`.
@@ -244,6 +247,9 @@ enum Kind {
     Unsubscribe,
     Token,
     Members,
+    /// A channel's enter and subscribe, to send again (after `unavailable`): made from
+    /// the want when it goes.
+    Assert,
 }
 
 /// A frame on the wire waiting for `ok` or `error`.
@@ -252,7 +258,7 @@ struct InFlight {
     ch: Option<String>,
     kind: Kind,
     waiters: Vec<Ref>,
-    /// The frame as sent, to send again after `rate_limited`.
+    /// The frame as sent, to send again after `rate_limited` (unused for `Assert`).
     msg: ClientMsg,
 }
 
@@ -289,7 +295,8 @@ pub struct Client {
     views: SmallMap<String, ChannelView>,
     in_flight: SmallMap<Ref, InFlight>,
     /// Requests the relay refused as `rate_limited`, and when to send them again (the
-    /// re-assertion after a welcome can exceed the relay's burst).
+    /// re-assertion after a welcome can exceed the relay's burst); channels to assert
+    /// again after `unavailable`. A new socket drops them: its welcome asserts all.
     delayed: Vec<(Instant, InFlight)>,
     /// Requests not answered yet, with the time they give up.
     deadlines: SmallMap<Ref, Instant>,
@@ -745,7 +752,7 @@ impl Client {
                 .partition(|(at, _)| *at <= now);
             self.delayed = later;
             for (_, flight) in due {
-                self.send_request(flight.msg, flight.kind, flight.waiters);
+                self.send_delayed(flight);
             }
         }
         let expired: Vec<Ref> = self

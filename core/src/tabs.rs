@@ -292,6 +292,23 @@ impl Tabs {
         changes(&before, &self.union())
     }
 
+    /// The relay took a channel back: `undo` (a leave or an unsubscribe) holds for every
+    /// tab. The client has dropped the want already, so nothing changes on the wire.
+    pub fn forget(&mut self, undo: &Intent) {
+        for (_, t) in self.tabs.iter_mut() {
+            match undo {
+                Intent::Leave { ch } => {
+                    t.entered.remove(ch);
+                }
+                Intent::Unsubscribe { ch } => {
+                    t.friends.remove(ch);
+                    t.subscribed.retain(|c| c != ch);
+                }
+                _ => {}
+            }
+        }
+    }
+
     /// A tab said it is alive. `false`: the leader does not know it (it must sync).
     pub fn heartbeat(&mut self, now: Instant, tab: &str) -> bool {
         match self.tabs.get_mut(tab) {

@@ -152,10 +152,19 @@ export interface Channel {
   update(meta: Meta): Promise<void>;
   /** Stop appearing (once no other tab of this browser is in the channel). */
   leave(): Promise<void>;
-  /** Called now (if the state is known) and on every change. Returns the function that stops it. */
+  /**
+   * Called now (if the state is known) and on every change. Returns the function that
+   * stops it. When the relay stops feeding the channel (an "error" of "forbidden_view",
+   * or "unavailable" until the SDK has watched again), it is called with count 0 and no
+   * users.
+   */
   subscribe(callback: (state: ChannelState) => void): () => void;
   /** Returns the function that removes the listener. */
   on(event: "join" | "leave" | "update", callback: (user: User) => void): () => void;
+  /**
+   * "error": what the relay says about this channel unasked, e.g. a right taken back on a
+   * channel the site decides ("forbidden_enter", "forbidden_view", "unavailable").
+   */
   on(event: "error", callback: (error: RollcallError) => void): () => void;
   /**
    * The users present, as last shown (empty on count-only channels). In a capped list:

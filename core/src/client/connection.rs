@@ -159,29 +159,9 @@ impl Client {
             let Some(want) = self.wants.get_mut(&ch) else {
                 continue;
             };
-            let enter = want
-                .entered
-                .clone()
-                .map(|meta| (meta, std::mem::take(&mut want.enter_waiters)));
+            let enter = want.entered.is_some().then(|| std::mem::take(&mut want.enter_waiters));
             let subscribe = want.subscribed.then(|| std::mem::take(&mut want.subscribe_waiters));
-            if let Some((meta, waiters)) = enter {
-                self.send_request(
-                    ClientMsg::Enter {
-                        ch: ch.clone(),
-                        meta: Some(meta),
-                        status: Some(self.status),
-                        reference: None,
-                    },
-                    Kind::Enter,
-                    waiters,
-                );
-            }
-            if let Some(waiters) = subscribe {
-                // Diffs of the old subscription are meaningless now; keep showing the
-                // old state until the new snapshot replaces it.
-                self.views.or_default(&ch).await_snapshot();
-                self.send_subscribe(&ch, waiters);
-            }
+            self.assert_want(&ch, enter, subscribe);
         }
         // Pages asked while offline, unless they have timed out meanwhile.
         for (reference, msg) in std::mem::take(&mut self.pages) {

@@ -121,7 +121,12 @@ impl Client {
                     }
                 }
                 _ if matches!(self.conn, Conn::Connecting { .. }) => self.refusal = Some((code, message)),
-                _ => self.events.push_back(Event::Error { ch, failure }),
+                _ => {
+                    if let Some(ch) = ch.as_deref() {
+                        self.taken_back(now, ch, code, retry_after_ms);
+                    }
+                    self.events.push_back(Event::Error { ch, failure });
+                }
             }
             return;
         };
@@ -129,6 +134,12 @@ impl Client {
             let wait = retry_after_ms.unwrap_or(STATUS_THROTTLE_MS).max(1);
             self.delayed.push((now + wait, flight));
             return;
+        }
+        if let (ErrorCode::Unavailable, Conn::Ready, Some(ch)) = (code, &self.conn, flight.ch.as_deref()) {
+            // The site that decides the channel did not answer: the want stays, and is
+            // asserted again once the site may be back.
+            let at = now + retry_after_ms.unwrap_or(UNAVAILABLE_RETRY_MS).max(1);
+            self.assert_later(at, ch);
         }
         // A refusal that will not change by retrying drops the want, so it is not
         // re-asserted on every reconnect.
@@ -156,6 +167,86 @@ impl Client {
             for waiter in flight.waiters {
                 self.answer(waiter, Err(failure.clone()));
             }
+        }
+    }
+
+    /// The relay took `ch` back unasked (a channel the site decides, protocol.md): what
+    /// it no longer allows is dropped, like a refusal of the want; `unavailable` (the
+    /// site could not be asked) keeps the wants and asserts them again after the wait.
+    fn taken_back(&mut self, now: Instant, ch: &str, code: ErrorCode, retry_after_ms: Option<u64>) {
+        let Some(want) = self.wants.get_mut(ch) else { return };
+        match code {
+            ErrorCode::ForbiddenEnter => want.entered = None,
+            ErrorCode::ForbiddenView => {
+                want.subscribed = false;
+                self.views.remove(ch);
+            }
+            ErrorCode::Unavailable => {
+                let at = now + retry_after_ms.unwrap_or(UNAVAILABLE_RETRY_MS).max(1);
+                self.assert_later(at, ch);
+            }
+            _ => {}
+        }
+        self.prune(ch);
+    }
+
+    /// Assert `ch` again at `at` (its enter and subscribe, as far as still wanted then),
+    /// once however often the relay says so (it tells a connection both entered and
+    /// watching twice). Its view is no longer fed: it shows nothing until the new
+    /// snapshot.
+    fn assert_later(&mut self, at: Instant, ch: &str) {
+        if self.is_subscribed(ch) {
+            *self.views.or_default(ch) = ChannelView::default();
+        }
+        let ch = Some(ch.to_string());
+        if !self.delayed.iter().any(|(_, f)| f.kind == Kind::Assert && f.ch == ch) {
+            let flight = InFlight {
+                ch,
+                kind: Kind::Assert,
+                waiters: Vec::new(),
+                msg: ClientMsg::Checkin {
+                    status: self.status,
+                    reference: None,
+                },
+            };
+            self.delayed.push((at, flight));
+        }
+    }
+
+    /// A request put off (`rate_limited`, `unavailable`) goes out now: a channel to
+    /// assert again, from its want as it is now; any other frame as it was.
+    pub(super) fn send_delayed(&mut self, flight: InFlight) {
+        match (flight.kind, flight.ch.as_deref().and_then(|ch| self.wants.get(ch))) {
+            (Kind::Assert, Some(want)) => {
+                let enter = want.entered.is_some().then(Vec::new);
+                let subscribe = want.subscribed.then(Vec::new);
+                let ch = flight.ch.unwrap_or_default();
+                self.assert_want(&ch, enter, subscribe);
+            }
+            // Left and unsubscribed meanwhile.
+            (Kind::Assert, None) => {}
+            (kind, _) => self.send_request(flight.msg, kind, flight.waiters),
+        }
+    }
+
+    /// Send `ch`'s enter (answering `enter`, its waiters) and subscribe (`subscribe`),
+    /// from the want as it is now.
+    pub(super) fn assert_want(&mut self, ch: &str, enter: Option<Vec<Ref>>, subscribe: Option<Vec<Ref>>) {
+        let meta = self.wants.get(ch).and_then(|w| w.entered.clone());
+        if let (Some(waiters), Some(meta)) = (enter, meta) {
+            let msg = ClientMsg::Enter {
+                ch: ch.to_string(),
+                meta: Some(meta),
+                status: Some(self.status),
+                reference: None,
+            };
+            self.send_request(msg, Kind::Enter, waiters);
+        }
+        if let Some(waiters) = subscribe {
+            // Diffs of the old subscription are meaningless now; keep showing the old
+            // state until the new snapshot replaces it.
+            self.views.or_default(ch).await_snapshot();
+            self.send_subscribe(ch, waiters);
         }
     }
 }

@@ -1534,3 +1534,214 @@ mod props {
         }
     }
 }
+
+// ----- a channel the site decides, taken back while connected -----
+
+/// A client entered in `/a/b` and watching it, showing ann and bob.
+fn in_and_watching() -> Client {
+    let mut c = ready(30_000);
+    c.enter(T0, "/a/b", meta(json!({"typing": false})));
+    c.subscribe(T0, "/a/b");
+    for frame in sent(&mut c) {
+        c.handle_frame(T0, &ok(&frame));
+    }
+    c.handle_frame(T0, &snapshot(1, vec![member("1", false), member("7", false)]).encode());
+    events(&mut c);
+    c
+}
+
+/// The relay's error without `ref` about `/a/b`.
+fn taken_back(code: ErrorCode, retry_after_ms: Option<u64>) -> String {
+    ServerMsg::Error {
+        reference: None,
+        code,
+        message: "The site says no.".into(),
+        ch: Some("/a/b".into()),
+        retry_after_ms,
+    }
+    .encode()
+}
+
+fn channel_errors(ev: &[Event]) -> Vec<(Option<&str>, &str)> {
+    ev.iter()
+        .filter_map(|e| match e {
+            Event::Error { ch, failure } => Some((ch.as_deref(), failure.code())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn entered_and_watched(msgs: &[ClientMsg]) -> Vec<(&str, &str)> {
+    msgs.iter()
+        .filter_map(|m| match m {
+            ClientMsg::Enter { ch, .. } => Some(("enter", ch.as_str())),
+            ClientMsg::Subscribe { ch, .. } => Some(("subscribe", ch.as_str())),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Drop the socket at `at` and be welcomed again (resumed); what the welcome sent.
+fn reconnect(c: &mut Client, at: Instant) -> Vec<ClientMsg> {
+    c.closed(at, 1006, 0.0);
+    let t = c.poll_timeout().unwrap();
+    c.handle_timeout(t, 0.0);
+    c.opened(t, "tok".into());
+    c.handle_frame(t, &welcome(true, 30_000));
+    sent(c)
+        .into_iter()
+        .filter(|m| !matches!(m, ClientMsg::Hello { .. }))
+        .collect()
+}
+
+fn only_checkins(out: &[(Instant, ClientMsg)]) -> bool {
+    out.iter().all(|(_, m)| matches!(m, ClientMsg::Checkin { .. }))
+}
+
+#[test]
+fn a_view_taken_back_unasked_is_forgotten_and_not_asked_for_again() {
+    let mut c = in_and_watching();
+    c.handle_frame(T0 + 10, &taken_back(ErrorCode::ForbiddenView, None));
+    assert_eq!(channel_errors(&events(&mut c)), [(Some("/a/b"), "forbidden_view")]);
+    // Nobody is shown any more, and no further frame is taken for the channel.
+    assert!(c.view("/a/b").is_none());
+    assert!(!c.is_subscribed("/a/b"));
+    c.handle_frame(T0 + 20, &diff(2, 3, vec![member("2", false)], vec![]).encode());
+    assert!(events(&mut c).is_empty());
+    // The presence is another right: it stays.
+    assert!(c.is_entered("/a/b"));
+    assert!(only_checkins(&run_until(&mut c, T0 + 20_000, 0.0)));
+    let again = reconnect(&mut c, T0 + 20_000);
+    assert_eq!(entered_and_watched(&again), [("enter", "/a/b")]);
+}
+
+#[test]
+fn a_presence_taken_back_unasked_is_dropped_and_not_entered_again() {
+    let mut c = in_and_watching();
+    c.handle_frame(T0 + 10, &taken_back(ErrorCode::ForbiddenEnter, None));
+    assert_eq!(channel_errors(&events(&mut c)), [(Some("/a/b"), "forbidden_enter")]);
+    assert!(!c.is_entered("/a/b"));
+    // Still watching: the diff that shows this user gone is applied.
+    assert!(c.is_subscribed("/a/b"));
+    c.handle_frame(T0 + 20, &diff(2, 1, vec![], vec!["7"]).encode());
+    assert!(matches!(&events(&mut c)[..], [Event::Frame(_)]));
+    assert_eq!(c.view("/a/b").map(ChannelView::count), Some(1));
+    assert!(only_checkins(&run_until(&mut c, T0 + 20_000, 0.0)));
+    let again = reconnect(&mut c, T0 + 20_000);
+    assert_eq!(entered_and_watched(&again), [("subscribe", "/a/b")]);
+}
+
+#[test]
+fn a_channel_taken_back_as_unavailable_shows_nobody_and_is_asserted_again_after_the_wait() {
+    let mut c = in_and_watching();
+    // One error for the presence, one for the view: both rights went.
+    c.handle_frame(T0 + 10, &taken_back(ErrorCode::Unavailable, Some(5_000)));
+    c.handle_frame(T0 + 10, &taken_back(ErrorCode::Unavailable, Some(5_000)));
+    let ev = events(&mut c);
+    assert_eq!(channel_errors(&ev), [(Some("/a/b"), "unavailable"); 2]);
+    let view = c.view("/a/b").unwrap();
+    assert_eq!((view.count(), view.users().count(), view.is_known()), (0, 0, false));
+    assert!(c.is_entered("/a/b") && c.is_subscribed("/a/b"));
+    // A diff still in the pipe is not applied to the empty view.
+    c.handle_frame(T0 + 11, &diff(2, 1, vec![], vec!["7"]).encode());
+    assert!(events(&mut c).is_empty());
+    // The meta changed meanwhile: the enter sent again carries it.
+    c.update(T0 + 100, "/a/b", meta(json!({"typing": true})));
+    let update = sent(&mut c);
+    c.handle_frame(T0 + 101, &ok(&update[0]));
+    events(&mut c);
+    assert!(only_checkins(&run_until(&mut c, T0 + 5_009, 0.0)));
+    let out: Vec<ClientMsg> = run_until(&mut c, T0 + 5_010, 0.0).into_iter().map(|(_, m)| m).collect();
+    assert_eq!(
+        entered_and_watched(&out),
+        [("enter", "/a/b"), ("subscribe", "/a/b")],
+        "once each, though told twice"
+    );
+    assert!(
+        matches!(&out[0], ClientMsg::Enter { meta: Some(m), reference: Some(_), .. } if m["typing"] == json!(true))
+    );
+    // The site is back: the new snapshot shows the channel again.
+    for frame in &out {
+        c.handle_frame(T0 + 5_020, &ok(frame));
+    }
+    c.handle_frame(
+        T0 + 5_020,
+        &snapshot(3, vec![member("1", false), member("7", true)]).encode(),
+    );
+    assert!(matches!(&events(&mut c)[..], [Event::Frame(_)]));
+    assert_eq!(c.view("/a/b").map(ChannelView::count), Some(2));
+    assert!(only_checkins(&run_until(&mut c, T0 + 20_000, 0.0)));
+}
+
+#[test]
+fn a_reconnect_during_the_wait_asserts_the_channel_at_once_and_not_twice() {
+    let mut c = in_and_watching();
+    c.handle_frame(T0 + 10, &taken_back(ErrorCode::Unavailable, Some(5_000)));
+    events(&mut c);
+    let again = reconnect(&mut c, T0 + 1_000);
+    assert_eq!(entered_and_watched(&again), [("enter", "/a/b"), ("subscribe", "/a/b")]);
+    for frame in &again {
+        c.handle_frame(T0 + 2_000, &ok(frame));
+    }
+    assert!(only_checkins(&run_until(&mut c, T0 + 20_000, 0.0)));
+}
+
+#[test]
+fn a_channel_left_during_the_wait_is_not_entered_again() {
+    let mut c = in_and_watching();
+    c.handle_frame(T0 + 10, &taken_back(ErrorCode::Unavailable, Some(5_000)));
+    c.leave(T0 + 100, "/a/b");
+    sent(&mut c);
+    let out: Vec<ClientMsg> = run_until(&mut c, T0 + 5_010, 0.0).into_iter().map(|(_, m)| m).collect();
+    assert_eq!(entered_and_watched(&out), [("subscribe", "/a/b")]);
+}
+
+#[test]
+fn a_channel_refused_as_unavailable_after_a_welcome_is_asserted_again_after_the_wait() {
+    let mut c = in_and_watching();
+    let again = reconnect(&mut c, T0 + 1_000);
+    let at = T0 + 1_000 + BACKOFF_BASE_MS / 2;
+    // The site is still down when the welcome asserts the channel again.
+    for frame in &again {
+        let refused = ServerMsg::Error {
+            reference: frame.reference(),
+            code: ErrorCode::Unavailable,
+            message: String::new(),
+            ch: Some("/a/b".into()),
+            retry_after_ms: Some(2_000),
+        };
+        c.handle_frame(at, &refused.encode());
+    }
+    assert_eq!(channel_errors(&events(&mut c)), [(Some("/a/b"), "unavailable"); 2]);
+    assert!(!c.view("/a/b").unwrap().is_known());
+    assert!(only_checkins(&run_until(&mut c, at + 1_999, 0.0)));
+    let out: Vec<ClientMsg> = run_until(&mut c, at + 2_000, 0.0).into_iter().map(|(_, m)| m).collect();
+    assert_eq!(entered_and_watched(&out), [("enter", "/a/b"), ("subscribe", "/a/b")]);
+}
+
+#[test]
+fn an_enter_the_page_asked_refused_as_unavailable_rejects_and_is_sent_again_after_the_wait() {
+    let mut c = ready(30_000);
+    let r = c.enter(T0, "/a/b", Meta::new());
+    let frame = sent(&mut c).remove(0);
+    let refused = ServerMsg::Error {
+        reference: frame.reference(),
+        code: ErrorCode::Unavailable,
+        message: String::new(),
+        ch: Some("/a/b".into()),
+        retry_after_ms: None,
+    };
+    c.handle_frame(T0 + 1, &refused.encode());
+    assert!(
+        matches!(&events(&mut c)[..], [Event::Reply { reference, result: Err(f) }]
+        if *reference == r && f.code() == "unavailable")
+    );
+    assert!(c.is_entered("/a/b"));
+    // The relay named no wait: the client's own.
+    assert!(run_until(&mut c, T0 + UNAVAILABLE_RETRY_MS, 0.0).is_empty());
+    let out: Vec<ClientMsg> = run_until(&mut c, T0 + 1 + UNAVAILABLE_RETRY_MS, 0.0)
+        .into_iter()
+        .map(|(_, m)| m)
+        .collect();
+    assert_eq!(entered_and_watched(&out), [("enter", "/a/b")]);
+}

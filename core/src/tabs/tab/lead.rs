@@ -219,7 +219,7 @@ impl Tab {
                     ch: ch.clone(),
                     error: error.clone(),
                 });
-                self.outputs.push_back(Output::Error { ch, error });
+                self.channel_error(ch, error);
             }
             Event::TokenNeeded => self.outputs.push_back(Output::RefreshToken),
             Event::Stopped(failure) => {

@@ -434,6 +434,41 @@ impl Tab {
         }
     }
 
+    /// An error for the listeners of `ch` (or of every channel) that no request of this
+    /// tab awaits: the relay took the channel back, or refused it when it was asserted
+    /// again. What the client dropped there, no tab wants any more (`forbidden_enter`:
+    /// the presence; `forbidden_view`: the view); and a view the relay stopped feeding
+    /// (`forbidden_view`, `unavailable`) shows nobody rather than the people last seen,
+    /// until a snapshot comes again.
+    fn channel_error(&mut self, ch: Option<String>, error: ErrorBody) {
+        let code = ErrorCode::parse(&error.code);
+        self.outputs.push_back(Output::Error { ch: ch.clone(), error });
+        let Some(ch) = ch else { return };
+        let undo = match code {
+            Some(ErrorCode::ForbiddenEnter) => Intent::Leave { ch: ch.clone() },
+            Some(ErrorCode::ForbiddenView) => Intent::Unsubscribe { ch: ch.clone() },
+            Some(ErrorCode::Unavailable) => return self.empty_view(ch),
+            _ => return,
+        };
+        self.wants.apply(&undo);
+        if let Role::Leader(l) = &mut self.role {
+            l.tabs.forget(&undo);
+        }
+        if let Intent::Unsubscribe { .. } = undo {
+            self.empty_view(ch);
+        }
+    }
+
+    fn empty_view(&mut self, ch: String) {
+        if self.view(&ch).is_some_and(ChannelView::is_known) {
+            *self.views.or_default(&ch) = ChannelView::default();
+            self.outputs.push_back(Output::Changed {
+                ch,
+                changes: Vec::new(),
+            });
+        }
+    }
+
     fn broadcast_frame(&mut self, frame: ServerMsg) {
         self.post(BusMsg::Frame { frame: frame.clone() });
         self.apply_frame(&frame);
@@ -582,7 +617,7 @@ impl Tab {
                     self.link.told(link);
                 }
             }
-            BusMsg::Error { ch, error } if !leading => self.outputs.push_back(Output::Error { ch, error }),
+            BusMsg::Error { ch, error } if !leading => self.channel_error(ch, error),
             BusMsg::Announce { tab } => {
                 if let Some(e) = &mut self.election {
                     let votes = e.heard_announce(now, &tab, jitter);

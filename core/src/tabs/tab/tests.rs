@@ -476,3 +476,133 @@ fn link_names_read_back_and_unknown_ones_are_ignored() {
     assert_eq!(Link::parse("reconnecting", at), Some(Link::Reconnecting { at }));
     assert_eq!(Link::parse("gone", None), None);
 }
+
+// ----- a channel the site decides, taken back while connected -----
+
+/// Tab 1 entered in `/a/b`, both tabs watching it and showing two people.
+fn watching_two() -> Browser {
+    let mut b = Browser::led(2);
+    b.step(1, |t, now| drop(t.ask(now, enter("/a/b"))));
+    b.step(0, |t, now| t.listen(now, "/a/b", &[], true));
+    b.step(1, |t, now| t.listen(now, "/a/b", &[], true));
+    b.ok_all(0);
+    b.relay(
+        0,
+        ServerMsg::Snapshot {
+            ch: "/a/b".into(),
+            seq: 1,
+            count: 2,
+            users: Some(vec![member("1"), member("7")]),
+            cap: None,
+        },
+    );
+    for i in 0..2 {
+        assert_eq!(b.tabs[i].view("/a/b").map(ChannelView::count), Some(2));
+        b.take(i);
+    }
+    b
+}
+
+fn taken_back(code: ErrorCode) -> ServerMsg {
+    ServerMsg::Error {
+        reference: None,
+        code,
+        message: "The site says no.".into(),
+        ch: Some("/a/b".into()),
+        retry_after_ms: Some(3_000),
+    }
+}
+
+/// What tab `i` told its page: errors by code, and whether the channel's state changed
+/// to nobody.
+fn told(b: &mut Browser, i: usize) -> Vec<String> {
+    b.take(i)
+        .into_iter()
+        .filter_map(|out| match out {
+            Output::Error { ch: Some(ch), error } if ch == "/a/b" => Some(error.code),
+            Output::Changed { ch, changes } if ch == "/a/b" && changes.is_empty() => Some("emptied".into()),
+            _ => None,
+        })
+        .collect()
+}
+
+fn subscribed(msgs: &[ClientMsg]) -> Vec<&str> {
+    msgs.iter()
+        .filter_map(|m| match m {
+            ClientMsg::Subscribe { ch, .. } => Some(ch.as_str()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The leader goes and tab 1 takes over; what its welcome asserted.
+fn hand_over(b: &mut Browser) -> Vec<ClientMsg> {
+    b.step(0, |t, now| t.page_hidden(now));
+    b.step(1, |t, now| t.become_leader(now));
+    b.relay(1, welcome());
+    b.advance(2_100);
+    b.ok_all(1)
+}
+
+#[test]
+fn a_view_taken_back_empties_every_tab_and_no_tab_asks_for_it_again() {
+    let mut b = watching_two();
+    b.relay(0, taken_back(ErrorCode::ForbiddenView));
+    for i in 0..2 {
+        assert_eq!(told(&mut b, i), ["forbidden_view", "emptied"], "tab {i}");
+        assert_eq!(b.tabs[i].view("/a/b").map(ChannelView::count), Some(0));
+        assert!(!b.tabs[i].view("/a/b").unwrap().is_known());
+        assert!(!b.tabs[i].wants().subscribed.contains(&"/a/b".to_string()));
+    }
+    // Nothing went on the wire for it; the presence stays, and a new leader enters again
+    // but does not watch again.
+    assert!(b.ok_all(0).is_empty());
+    let again = hand_over(&mut b);
+    assert_eq!(entered(&again), ["/a/b"]);
+    assert!(subscribed(&again).is_empty());
+}
+
+#[test]
+fn a_presence_taken_back_is_dropped_in_every_tab_and_the_view_stays() {
+    let mut b = watching_two();
+    b.relay(0, taken_back(ErrorCode::ForbiddenEnter));
+    for i in 0..2 {
+        assert_eq!(told(&mut b, i), ["forbidden_enter"], "tab {i}");
+        assert_eq!(b.tabs[i].view("/a/b").map(ChannelView::count), Some(2));
+    }
+    assert!(b.tabs[1].wants().entered.get("/a/b").is_none());
+    assert!(b.ok_all(0).is_empty());
+    let again = hand_over(&mut b);
+    assert!(entered(&again).is_empty());
+    assert_eq!(subscribed(&again), ["/a/b"]);
+}
+
+#[test]
+fn a_channel_taken_back_as_unavailable_empties_every_tab_until_its_snapshot_comes_again() {
+    let mut b = watching_two();
+    b.relay(0, taken_back(ErrorCode::Unavailable));
+    b.relay(0, taken_back(ErrorCode::Unavailable));
+    for i in 0..2 {
+        assert_eq!(told(&mut b, i), ["unavailable", "emptied", "unavailable"], "tab {i}");
+        assert_eq!(b.tabs[i].view("/a/b").map(ChannelView::count), Some(0));
+    }
+    assert!(b.tabs[1].wants().entered.get("/a/b").is_some());
+    b.advance(2_999);
+    assert!(subscribed(&b.ok_all(0)).is_empty());
+    b.advance(1);
+    let again = b.ok_all(0);
+    assert_eq!((entered(&again), subscribed(&again)), (vec!["/a/b"], vec!["/a/b"]));
+    b.relay(
+        0,
+        ServerMsg::Snapshot {
+            ch: "/a/b".into(),
+            seq: 4,
+            count: 1,
+            users: Some(vec![member("7")]),
+            cap: None,
+        },
+    );
+    for i in 0..2 {
+        assert_eq!(b.tabs[i].view("/a/b").map(ChannelView::count), Some(1));
+    }
+}
