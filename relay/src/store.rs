@@ -533,7 +533,7 @@ impl Link {
             let Some(ch) = key.strip_prefix("rc:{").and_then(|k| k.strip_suffix("}:m")) else {
                 continue;
             };
-            let fields: HashMap<String, String> = match redis::cmd("HGETALL").arg(&key).query_async(&mut *conn).await {
+            let fields = match read_hash(conn, &key).await {
                 Ok(fields) => fields,
                 // Not a hash (WRONGTYPE), or not text: not ours to read.
                 Err(e) if e.kind() == redis::ErrorKind::TypeError || e.code() == Some("WRONGTYPE") => {
@@ -618,6 +618,32 @@ impl Link {
             .arg(serde_json::to_string(&dead).expect("serializable"))
             .query_async::<()>(&mut *conn)
             .await
+    }
+}
+
+/// Fields of a channel's hash read in one `HSCAN` page.
+const PAGE: usize = 1_000;
+
+/// A whole channel hash, page by page: each page is bounded like any other answer, where
+/// one `HGETALL` of a channel of 100,000 could outlast the timeout, and every reload
+/// after it, for good.
+async fn read_hash(conn: &mut Conn, key: &str) -> redis::RedisResult<HashMap<String, String>> {
+    let mut fields = HashMap::new();
+    let mut cursor = 0u64;
+    loop {
+        let (next, page): (u64, Vec<(String, String)>) = redis::cmd("HSCAN")
+            .arg(key)
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(PAGE)
+            .query_async(&mut *conn)
+            .await?;
+        // A field may come twice while the hash is resized: the map keeps one.
+        fields.extend(page);
+        if next == 0 {
+            return Ok(fields);
+        }
+        cursor = next;
     }
 }
 

@@ -210,3 +210,31 @@ async fn a_leave_while_redis_is_unreachable_leaves_no_ghost_once_it_is_back() {
     converge(&b, &["bob"]).await;
     assert_eq!(b.health().await["store_up"], true);
 }
+
+/// A relay that starts beside a channel larger than one page of `HSCAN` loads all of
+/// it: 2,500 members another relay (alive in the heartbeat table) wrote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_loads_a_channel_larger_than_one_page() {
+    let redis = RedisServer::start();
+    let key = format!("rc:{{{CH}}}:m");
+    let fill = r#"for i = 1, 2500 do
+  redis.call('HSET', KEYS[1], 'u' .. i .. '\t' .. ARGV[1], '{"s":1,"v":{"id":"u' .. i .. '"}}')
+end
+return 1"#;
+    redis.cli(&["eval", fill, "1", &key, "other-relay"]).expect("written");
+    // Alive for as long as the test runs, in Redis's clock (ms).
+    redis
+        .cli(&["zadd", "rc:relays", "99999999999999", "other-relay"])
+        .expect("listed");
+    let relay = RelayProcess::start(CLUSTER, &redis.url());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let seen = relay.presence(CH).await;
+        if seen.len() == 2_500 {
+            assert!(seen.contains(&"u1".to_string()) && seen.contains(&"u2500".to_string()));
+            break;
+        }
+        assert!(Instant::now() < deadline, "{} of 2,500 members loaded", seen.len());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
