@@ -157,12 +157,30 @@ async fn claim(
             });
             let now = wall_ms(hub.wall_time(at));
             let webhooks = ledger.webhooks.clone();
-            let result = ledger
-                .blocking(move |s| {
-                    let result = take_over(s, &webhooks, now, grace, truth);
-                    result.map(|()| ledger_commit(s, &webhooks, now))
+            let keeper = ledger
+                .blocking(|s| match &s.db {
+                    Db::Redis(r) => r.keeper(),
+                    Db::Sqlite(_) => None,
                 })
                 .await;
+            let takeover = ledger.blocking(move |s| {
+                let result = take_over(s, &webhooks, now, grace, truth);
+                result.map(|()| ledger_commit(s, &webhooks, now))
+            });
+            // A takeover of many users (100,000: seconds of work, more on a busy core)
+            // may outlast a term: the hold is renewed beside it, on its own connection,
+            // as long as it is still this relay's.
+            tokio::pin!(takeover);
+            let renew_every = Duration::from_millis(config.heartbeat_ms);
+            let result = loop {
+                tokio::select! {
+                    result = &mut takeover => break result,
+                    _ = tokio::time::sleep(renew_every), if keeper.is_some() => {
+                        let keeper = keeper.clone().expect("some");
+                        let _ = tokio::task::spawn_blocking(move || keeper.renew()).await;
+                    }
+                }
+            };
             match result {
                 Ok(overflowed) => {
                     ledger.webhooks.counts.overflowed.fetch_add(overflowed, Relaxed);

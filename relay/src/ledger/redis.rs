@@ -107,6 +107,41 @@ end
 return 0
 "#;
 
+/// Hold the role for `ttl` more, only if this relay holds it now: 1 if so, else 0.
+const RENEW: &str = r#"
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('PEXPIRE', KEYS[1], ARGV[2])
+  return 1
+end
+return 0
+"#;
+
+/// Renews the recorder's hold on a connection of its own while the ledger's state is
+/// busy (a takeover of many users holds it for longer than one term).
+#[derive(Clone)]
+pub struct Keeper {
+    target: Target,
+    recorder: String,
+    alive: String,
+    relay: String,
+    ttl_ms: u64,
+}
+
+impl Keeper {
+    /// Whether the hold was still this relay's, and is now renewed.
+    pub fn renew(&self) -> Result<bool> {
+        let mut c = self.target.blocking_for(&self.alive, TIMEOUT)?;
+        let kept: i64 = redis::cmd("EVAL")
+            .arg(RENEW)
+            .arg(1)
+            .arg(&self.recorder)
+            .arg(&self.relay)
+            .arg(self.ttl_ms)
+            .query(&mut c)?;
+        Ok(kept == 1)
+    }
+}
+
 /// What a claim of the recorder role found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Claim {
@@ -233,6 +268,17 @@ impl RedisDb {
             self.conn = None;
         }
         result
+    }
+
+    /// A keeper of the hold the last claim took, if it took one.
+    pub fn keeper(&self) -> Option<Keeper> {
+        Some(Keeper {
+            target: self.target.clone(),
+            recorder: self.keys.recorder.clone(),
+            alive: self.keys.alive.clone(),
+            relay: self.holder.clone()?,
+            ttl_ms: self.hold_ms,
+        })
     }
 
     /// Become (or stay) the relay that records, for `ttl_ms`.
