@@ -60,6 +60,34 @@ fn array(v: &JsValue) -> Option<Array> {
     Array::is_array(v).then(|| Array::from(v))
 }
 
+/// Required fields. Each read gives the field, or an empty value and marks the whole
+/// message bad; the message is judged once, when built (`done`). Returning at the
+/// first missing field instead (`?`) makes the compiler write, at every field, the code
+/// that drops the fields read before it: kilobytes of the wasm for the decoders here.
+#[derive(Default)]
+struct Need {
+    missing: bool,
+}
+
+impl Need {
+    fn text(&mut self, o: &JsValue, key: &str) -> String {
+        text(o, key).unwrap_or_else(|| self.miss())
+    }
+
+    fn int(&mut self, o: &JsValue, key: &str) -> u64 {
+        int(o, key).unwrap_or_else(|| self.miss())
+    }
+
+    fn miss<T: Default>(&mut self) -> T {
+        self.missing = true;
+        T::default()
+    }
+
+    fn done<T>(self, value: T) -> Option<T> {
+        (!self.missing).then_some(value)
+    }
+}
+
 /// The strings of an array (anything else: none).
 pub fn strings_from_js(v: &JsValue) -> Vec<String> {
     array(v)
@@ -205,32 +233,33 @@ pub fn users_to_js<'a>(users: impl IntoIterator<Item = &'a Member>) -> JsValue {
 /// One relay frame, already parsed by `JSON.parse`. `None`: not a frame this version
 /// reads (ignored, as a newer relay's additions should be).
 pub fn server_msg_from_js(v: &JsValue) -> Option<ServerMsg> {
-    Some(match text(v, "type")?.as_str() {
+    let mut n = Need::default();
+    let msg = match text(v, "type")?.as_str() {
         "welcome" => {
             let user = get(v, "user");
             let terms = get(v, "terms");
             ServerMsg::Welcome {
-                v: int(v, "v")? as u32,
-                session: text(v, "session")?,
+                v: n.int(v, "v") as u32,
+                session: n.text(v, "session"),
                 resumed: get(v, "resumed").as_bool().unwrap_or(false),
                 user: Identity {
-                    id: text(&user, "id")?,
+                    id: n.text(&user, "id"),
                     name: text(&user, "name"),
                     avatar: text(&user, "avatar"),
                 },
                 terms: Terms {
-                    checkin_interval_ms: int(&terms, "checkin_interval_ms")?,
-                    lease_timeout_ms: int(&terms, "lease_timeout_ms")?,
-                    unload_grace_ms: int(&terms, "unload_grace_ms")?,
-                    reconnect_grace_ms: int(&terms, "reconnect_grace_ms")?,
-                    max_meta_bytes: int(&terms, "max_meta_bytes")? as usize,
-                    max_channels: int(&terms, "max_channels")? as usize,
+                    checkin_interval_ms: n.int(&terms, "checkin_interval_ms"),
+                    lease_timeout_ms: n.int(&terms, "lease_timeout_ms"),
+                    unload_grace_ms: n.int(&terms, "unload_grace_ms"),
+                    reconnect_grace_ms: n.int(&terms, "reconnect_grace_ms"),
+                    max_meta_bytes: n.int(&terms, "max_meta_bytes") as usize,
+                    max_channels: n.int(&terms, "max_channels") as usize,
                     checkin_answer_ms: int(&terms, "checkin_answer_ms"),
                 },
             }
         }
         "ok" => ServerMsg::Ok {
-            reference: int(v, "ref")?,
+            reference: n.int(v, "ref"),
         },
         "error" => {
             // A code from a newer relay still fails the request, as "unavailable".
@@ -246,35 +275,36 @@ pub fn server_msg_from_js(v: &JsValue) -> Option<ServerMsg> {
             }
         }
         "snapshot" => ServerMsg::Snapshot {
-            ch: text(v, "ch")?,
-            seq: int(v, "seq")?,
-            count: int(v, "count")? as usize,
+            ch: n.text(v, "ch"),
+            seq: n.int(v, "seq"),
+            count: n.int(v, "count") as usize,
             users: members_from_js(&get(v, "users")),
             cap: int(v, "cap").map(|c| c as usize),
         },
         "diff" => ServerMsg::Diff {
-            ch: text(v, "ch")?,
-            seq: int(v, "seq")?,
-            count: int(v, "count")? as usize,
+            ch: n.text(v, "ch"),
+            seq: n.int(v, "seq"),
+            count: n.int(v, "count") as usize,
             join: members_from_js(&get(v, "join")).unwrap_or_default(),
             leave: strings_from_js(&get(v, "leave")),
             update: members_from_js(&get(v, "update")).unwrap_or_default(),
         },
         "focus" => ServerMsg::Focus {
-            ch: text(v, "ch")?,
+            ch: n.text(v, "ch"),
             join: members_from_js(&get(v, "join")).unwrap_or_default(),
             leave: strings_from_js(&get(v, "leave")),
             update: members_from_js(&get(v, "update")).unwrap_or_default(),
         },
         "members" => ServerMsg::Members {
-            ch: text(v, "ch")?,
+            ch: n.text(v, "ch"),
             reference: int(v, "ref"),
-            count: int(v, "count")? as usize,
+            count: n.int(v, "count") as usize,
             users: members_from_js(&get(v, "users")).unwrap_or_default(),
             next: text(v, "next"),
         },
         _ => return None,
-    })
+    };
+    n.done(msg)
 }
 
 /// A snapshot, diff or focus as an object of the wire's shape (to pass to other tabs).
@@ -455,23 +485,31 @@ fn intent_to_js(intent: &Intent) -> JsValue {
     o.into()
 }
 
-fn intent_from_js(v: &JsValue) -> Option<Intent> {
-    let ch = text(v, "ch");
+fn intent_from_js(v: &JsValue, n: &mut Need) -> Intent {
     let meta = || meta_from_js(&get(v, "meta")).unwrap_or_default();
-    Some(match text(v, "op")?.as_str() {
-        "enter" => Intent::Enter { ch: ch?, meta: meta() },
-        "update" => Intent::Update { ch: ch?, meta: meta() },
-        "leave" => Intent::Leave { ch: ch? },
+    let op = text(v, "op").unwrap_or_default();
+    match op.as_str() {
+        "enter" => Intent::Enter {
+            ch: n.text(v, "ch"),
+            meta: meta(),
+        },
+        "update" => Intent::Update {
+            ch: n.text(v, "ch"),
+            meta: meta(),
+        },
+        "leave" => Intent::Leave { ch: n.text(v, "ch") },
         "subscribe" => Intent::Subscribe {
-            ch: ch?,
+            ch: n.text(v, "ch"),
             friends: strings_from_js(&get(v, "friends")),
         },
-        "unsubscribe" => Intent::Unsubscribe { ch: ch? },
-        "status" => Intent::Status {
-            status: status_from(&text(v, "status")?)?,
+        "unsubscribe" => Intent::Unsubscribe { ch: n.text(v, "ch") },
+        _ => Intent::Status {
+            status: text(v, "status")
+                .filter(|_| op == "status")
+                .and_then(|s| status_from(&s))
+                .unwrap_or_else(|| n.miss()),
         },
-        _ => return None,
-    })
+    }
 }
 
 fn wants_to_js(w: &TabWants) -> JsValue {
@@ -491,7 +529,7 @@ fn wants_to_js(w: &TabWants) -> JsValue {
     o.into()
 }
 
-fn wants_from_js(v: &JsValue) -> Option<TabWants> {
+fn wants_from_js(v: &JsValue) -> TabWants {
     let mut w = TabWants::default();
     let entered = get(v, "entered");
     if entered.is_object() {
@@ -510,7 +548,7 @@ fn wants_from_js(v: &JsValue) -> Option<TabWants> {
         }
     }
     w.status = text(v, "status").and_then(|s| status_from(&s)).unwrap_or_default();
-    Some(w)
+    w
 }
 
 fn error_to_js(e: &ErrorBody) -> JsValue {
@@ -525,6 +563,10 @@ fn error_from_js(v: &JsValue) -> Option<ErrorBody> {
         code: text(v, "code")?,
         message: text(v, "message").unwrap_or_default(),
     })
+}
+
+fn need_error(v: &JsValue, n: &mut Need) -> ErrorBody {
+    error_from_js(v).unwrap_or_else(|| n.miss())
 }
 
 pub fn bus_to_js(msg: &BusMsg) -> JsValue {
@@ -624,23 +666,24 @@ pub fn bus_to_js(msg: &BusMsg) -> JsValue {
 }
 
 pub fn bus_from_js(v: &JsValue) -> Option<BusMsg> {
-    let tab = || text(v, "tab");
-    Some(match text(v, "t")?.as_str() {
+    let mut n = Need::default();
+    let n = &mut n;
+    let msg = match text(v, "t")?.as_str() {
         "intent" => BusMsg::Intent {
-            tab: tab()?,
-            req: int(v, "req")?,
-            intent: intent_from_js(&get(v, "intent"))?,
+            tab: n.text(v, "tab"),
+            req: n.int(v, "req"),
+            intent: intent_from_js(&get(v, "intent"), n),
         },
         "reply" => BusMsg::Reply {
-            tab: tab()?,
-            req: int(v, "req")?,
+            tab: n.text(v, "tab"),
+            req: n.int(v, "req"),
             error: error_from_js(&get(v, "error")),
             page: page_from_js(&get(v, "page")),
         },
         "members" => BusMsg::Members {
-            tab: tab()?,
-            req: int(v, "req")?,
-            ch: text(v, "ch")?,
+            tab: n.text(v, "tab"),
+            req: n.int(v, "req"),
+            ch: n.text(v, "ch"),
             after: text(v, "after"),
             limit: int(v, "limit").map(|n| n as usize),
         },
@@ -648,43 +691,45 @@ pub fn bus_from_js(v: &JsValue) -> Option<BusMsg> {
             frame: server_msg_from_js(&get(v, "frame"))?,
         },
         "ping" => BusMsg::Ping {
-            leader: text(v, "leader")?,
+            leader: n.text(v, "leader"),
             connected: get(v, "connected").as_bool().unwrap_or(false),
         },
         "who" => BusMsg::Who {
-            tab: tab()?,
-            leader: text(v, "leader")?,
+            tab: n.text(v, "tab"),
+            leader: n.text(v, "leader"),
             connected: get(v, "connected").as_bool().unwrap_or(false),
         },
-        "pong" => BusMsg::Pong { tab: tab()? },
-        "heartbeat" => BusMsg::Heartbeat { tab: tab()? },
+        "pong" => BusMsg::Pong { tab: n.text(v, "tab") },
+        "heartbeat" => BusMsg::Heartbeat { tab: n.text(v, "tab") },
         "sync" => BusMsg::Sync {
-            tab: tab()?,
-            wants: wants_from_js(&get(v, "wants"))?,
+            tab: n.text(v, "tab"),
+            wants: wants_from_js(&get(v, "wants")),
         },
         "bye" => BusMsg::Bye {
-            tab: tab()?,
+            tab: n.text(v, "tab"),
             unloading: get(v, "unloading").as_bool().unwrap_or(false),
         },
         "resync" => BusMsg::Resync {
-            tab: tab()?,
-            ch: text(v, "ch")?,
+            tab: n.text(v, "tab"),
+            ch: n.text(v, "ch"),
         },
         "status" => BusMsg::Status {
-            status: text(v, "status")?,
+            status: n.text(v, "status"),
             retry_in: int(v, "retryIn"),
         },
         "stopped" => BusMsg::Stopped {
-            error: error_from_js(&get(v, "error"))?,
+            error: need_error(&get(v, "error"), n),
         },
         "error" => BusMsg::Error {
             ch: text(v, "ch"),
-            error: error_from_js(&get(v, "error"))?,
+            error: need_error(&get(v, "error"), n),
         },
-        "announce" => BusMsg::Announce { tab: tab()? },
-        "resign" => BusMsg::Resign { tab: tab()? },
+        "announce" => BusMsg::Announce { tab: n.text(v, "tab") },
+        "resign" => BusMsg::Resign { tab: n.text(v, "tab") },
         _ => return None,
-    })
+    };
+    let missing = n.missing;
+    (!missing).then_some(msg)
 }
 
 /// Sends a bus message to the other tabs, as a plain object.
