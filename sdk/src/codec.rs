@@ -21,6 +21,12 @@ use web_sys::BroadcastChannel;
 
 // ----- small readers and writers -----
 
+/// `o[key] = value`, the value given up: it is dropped here, once, rather than at each
+/// of the many places that build an object (each drop is a call in the wasm).
+fn put(o: &JsValue, key: &str, value: JsValue) {
+    set(o, key, &value);
+}
+
 fn text(o: &JsValue, key: &str) -> Option<String> {
     get(o, key).as_string()
 }
@@ -34,7 +40,7 @@ fn int(o: &JsValue, key: &str) -> Option<u64> {
 
 fn obj(kind: &str) -> Object {
     let o = Object::new();
-    set(&o, "type", &kind.into());
+    put(&o, "type", kind.into());
     o
 }
 
@@ -160,11 +166,11 @@ pub fn member_from_js(v: &JsValue) -> Option<Member> {
 /// A user as the page sees it: every field present (`null` when unknown).
 pub fn member_to_js(m: &Member) -> JsValue {
     let o = Object::new();
-    set(&o, "id", &m.id.as_str().into());
-    set(&o, "name", &nullable(m.name.as_deref()));
-    set(&o, "avatar", &nullable(m.avatar.as_deref()));
-    set(&o, "status", &m.status.as_str().into());
-    set(&o, "meta", &meta_to_js(&m.meta));
+    put(&o, "id", m.id.as_str().into());
+    put(&o, "name", nullable(m.name.as_deref()));
+    put(&o, "avatar", nullable(m.avatar.as_deref()));
+    put(&o, "status", m.status.as_str().into());
+    put(&o, "meta", meta_to_js(&m.meta));
     o.into()
 }
 
@@ -184,10 +190,10 @@ pub fn state_to_js<'a>(
     cap: Option<usize>,
 ) -> JsValue {
     let o = Object::new();
-    set(&o, "channel", &ch.into());
-    set(&o, "count", &num(count as u64));
-    set(&o, "users", &members_to_js(users));
-    set(&o, "capped", &cap_to_js(cap));
+    put(&o, "channel", ch.into());
+    put(&o, "count", num(count as u64));
+    put(&o, "users", members_to_js(users));
+    put(&o, "capped", cap_to_js(cap));
     o.into()
 }
 
@@ -200,21 +206,21 @@ pub fn cap_to_js(cap: Option<usize>) -> JsValue {
 /// in `Date.now()` milliseconds while reconnecting, otherwise null.
 pub fn status_to_js(link: Link, now: Instant) -> JsValue {
     let o = Object::new();
-    set(&o, "status", &link.as_str().into());
+    put(&o, "status", link.as_str().into());
     let retry_at = match link {
         Link::Reconnecting { at: Some(at) } => JsValue::from_f64(js_sys::Date::now() + at.since(now) as f64),
         _ => JsValue::NULL,
     };
-    set(&o, "retryAt", &retry_at);
+    put(&o, "retryAt", retry_at);
     o.into()
 }
 
 /// `{users, next, count}`: what `channel.members()` resolves with.
 pub fn page_to_js(page: &Page) -> JsValue {
     let o = Object::new();
-    set(&o, "users", &members_to_js(&page.users));
-    set(&o, "next", &nullable(page.next.as_deref()));
-    set(&o, "count", &num(page.count as u64));
+    put(&o, "users", members_to_js(&page.users));
+    put(&o, "next", nullable(page.next.as_deref()));
+    put(&o, "count", num(page.count as u64));
     o.into()
 }
 
@@ -318,11 +324,11 @@ pub fn channel_frame_to_js(msg: &ServerMsg) -> JsValue {
             cap,
         } => {
             let o = obj("snapshot");
-            set(&o, "ch", &ch.as_str().into());
-            set(&o, "seq", &num(*seq));
-            set(&o, "count", &num(*count as u64));
+            put(&o, "ch", ch.as_str().into());
+            put(&o, "seq", num(*seq));
+            put(&o, "count", num(*count as u64));
             if let Some(users) = users {
-                set(&o, "users", &members_to_js(users));
+                put(&o, "users", members_to_js(users));
             }
             opt_num(&o, "cap", *cap);
             o.into()
@@ -336,8 +342,8 @@ pub fn channel_frame_to_js(msg: &ServerMsg) -> JsValue {
             update,
         } => {
             let o = obj("diff");
-            set(&o, "seq", &num(*seq));
-            set(&o, "count", &num(*count as u64));
+            put(&o, "seq", num(*seq));
+            put(&o, "count", num(*count as u64));
             changes_to_js(o, ch, join, leave, update)
         }
         ServerMsg::Focus {
@@ -351,10 +357,10 @@ pub fn channel_frame_to_js(msg: &ServerMsg) -> JsValue {
 }
 
 fn changes_to_js(o: Object, ch: &str, join: &[Member], leave: &[String], update: &[Member]) -> JsValue {
-    set(&o, "ch", &ch.into());
-    set(&o, "join", &members_to_js(join));
-    set(&o, "leave", &strings(leave));
-    set(&o, "update", &members_to_js(update));
+    put(&o, "ch", ch.into());
+    put(&o, "join", members_to_js(join));
+    put(&o, "leave", strings(leave));
+    put(&o, "update", members_to_js(update));
     o.into()
 }
 
@@ -368,11 +374,11 @@ pub fn client_msg_text(msg: &ClientMsg) -> String {
             resume,
         } => {
             let o = obj("hello");
-            set(&o, "v", &v.iter().map(|n| num(*n as u64)).collect::<Array>().into());
-            set(&o, "token", &token.as_str().into());
-            set(&o, "client", &client.as_str().into());
+            put(&o, "v", v.iter().map(|n| num(*n as u64)).collect::<Array>().into());
+            put(&o, "token", token.as_str().into());
+            put(&o, "client", client.as_str().into());
             if *resume {
-                set(&o, "resume", &true.into());
+                put(&o, "resume", true.into());
             }
             o
         }
@@ -393,13 +399,13 @@ pub fn client_msg_text(msg: &ClientMsg) -> String {
             } else {
                 "update"
             });
-            set(&o, "ch", &ch.as_str().into());
+            put(&o, "ch", ch.as_str().into());
             if let Some(meta) = meta {
-                set(&o, "meta", &meta_to_js(meta));
+                put(&o, "meta", meta_to_js(meta));
             }
             opt_str(&o, "status", status.map(Status::as_str));
             if let Some(r) = reference {
-                set(&o, "ref", &num(*r));
+                put(&o, "ref", num(*r));
             }
             o
         }
@@ -413,30 +419,30 @@ pub fn client_msg_text(msg: &ClientMsg) -> String {
                 _ => "unsubscribe",
             };
             let o = obj(kind);
-            set(&o, "ch", &ch.as_str().into());
+            put(&o, "ch", ch.as_str().into());
             if let ClientMsg::Subscribe { friends, .. } = msg {
                 if !friends.is_empty() {
-                    set(&o, "friends", &strings(friends));
+                    put(&o, "friends", strings(friends));
                 }
             }
             if let Some(r) = reference {
-                set(&o, "ref", &num(*r));
+                put(&o, "ref", num(*r));
             }
             o
         }
         ClientMsg::Checkin { status, reference } => {
             let o = obj("checkin");
-            set(&o, "status", &status.as_str().into());
+            put(&o, "status", status.as_str().into());
             if let Some(r) = reference {
-                set(&o, "ref", &num(*r));
+                put(&o, "ref", num(*r));
             }
             o
         }
         ClientMsg::Token { token, reference } => {
             let o = obj("token");
-            set(&o, "token", &token.as_str().into());
+            put(&o, "token", token.as_str().into());
             if let Some(r) = reference {
-                set(&o, "ref", &num(*r));
+                put(&o, "ref", num(*r));
             }
             o
         }
@@ -447,11 +453,11 @@ pub fn client_msg_text(msg: &ClientMsg) -> String {
             reference,
         } => {
             let o = obj("members");
-            set(&o, "ch", &ch.as_str().into());
+            put(&o, "ch", ch.as_str().into());
             opt_str(&o, "after", after.as_deref());
             opt_num(&o, "limit", *limit);
             if let Some(r) = reference {
-                set(&o, "ref", &num(*r));
+                put(&o, "ref", num(*r));
             }
             o
         }
@@ -468,19 +474,19 @@ fn intent_to_js(intent: &Intent) -> JsValue {
         Intent::Update { ch, meta } => ("update", Some(ch), Some(meta)),
         Intent::Leave { ch } => ("leave", Some(ch), None),
         Intent::Subscribe { ch, friends } => {
-            set(&o, "friends", &strings(friends));
+            put(&o, "friends", strings(friends));
             ("subscribe", Some(ch), None)
         }
         Intent::Unsubscribe { ch } => ("unsubscribe", Some(ch), None),
         Intent::Status { status } => {
-            set(&o, "status", &status.as_str().into());
+            put(&o, "status", status.as_str().into());
             ("status", None, None)
         }
     };
-    set(&o, "op", &op.into());
+    put(&o, "op", op.into());
     opt_str(&o, "ch", ch.map(String::as_str));
     if let Some(meta) = meta {
-        set(&o, "meta", &meta_to_js(meta));
+        put(&o, "meta", meta_to_js(meta));
     }
     o.into()
 }
@@ -516,16 +522,16 @@ fn wants_to_js(w: &TabWants) -> JsValue {
     let o = Object::new();
     let entered = Object::new();
     for (ch, meta) in w.entered.iter() {
-        set(&entered, ch, &meta_to_js(meta));
+        put(&entered, ch, meta_to_js(meta));
     }
-    set(&o, "entered", &entered.into());
-    set(&o, "subscribed", &strings(&w.subscribed));
+    put(&o, "entered", entered.into());
+    put(&o, "subscribed", strings(&w.subscribed));
     let friends = Object::new();
     for (ch, list) in w.friends.iter() {
-        set(&friends, ch, &strings(list));
+        put(&friends, ch, strings(list));
     }
-    set(&o, "friends", &friends.into());
-    set(&o, "status", &w.status.as_str().into());
+    put(&o, "friends", friends.into());
+    put(&o, "status", w.status.as_str().into());
     o.into()
 }
 
@@ -553,8 +559,8 @@ fn wants_from_js(v: &JsValue) -> TabWants {
 
 fn error_to_js(e: &ErrorBody) -> JsValue {
     let o = Object::new();
-    set(&o, "code", &e.code.as_str().into());
-    set(&o, "message", &e.message.as_str().into());
+    put(&o, "code", e.code.as_str().into());
+    put(&o, "message", e.message.as_str().into());
     o.into()
 }
 
@@ -573,19 +579,19 @@ pub fn bus_to_js(msg: &BusMsg) -> JsValue {
     let o = Object::new();
     let kind = match msg {
         BusMsg::Intent { tab, req, intent } => {
-            set(&o, "tab", &tab.as_str().into());
-            set(&o, "req", &num(*req));
-            set(&o, "intent", &intent_to_js(intent));
+            put(&o, "tab", tab.as_str().into());
+            put(&o, "req", num(*req));
+            put(&o, "intent", intent_to_js(intent));
             "intent"
         }
         BusMsg::Reply { tab, req, error, page } => {
-            set(&o, "tab", &tab.as_str().into());
-            set(&o, "req", &num(*req));
+            put(&o, "tab", tab.as_str().into());
+            put(&o, "req", num(*req));
             if let Some(e) = error {
-                set(&o, "error", &error_to_js(e));
+                put(&o, "error", error_to_js(e));
             }
             if let Some(p) = page {
-                set(&o, "page", &page_to_js(p));
+                put(&o, "page", page_to_js(p));
             }
             "reply"
         }
@@ -596,63 +602,63 @@ pub fn bus_to_js(msg: &BusMsg) -> JsValue {
             after,
             limit,
         } => {
-            set(&o, "tab", &tab.as_str().into());
-            set(&o, "req", &num(*req));
-            set(&o, "ch", &ch.as_str().into());
+            put(&o, "tab", tab.as_str().into());
+            put(&o, "req", num(*req));
+            put(&o, "ch", ch.as_str().into());
             opt_str(&o, "after", after.as_deref());
             opt_num(&o, "limit", *limit);
             "members"
         }
         BusMsg::Frame { frame } => {
-            set(&o, "frame", &channel_frame_to_js(frame));
+            put(&o, "frame", channel_frame_to_js(frame));
             "frame"
         }
         BusMsg::Ping { leader, connected } => {
-            set(&o, "leader", &leader.as_str().into());
-            set(&o, "connected", &JsValue::from_bool(*connected));
+            put(&o, "leader", leader.as_str().into());
+            put(&o, "connected", JsValue::from_bool(*connected));
             "ping"
         }
         BusMsg::Who { tab, leader, connected } => {
-            set(&o, "tab", &tab.as_str().into());
-            set(&o, "leader", &leader.as_str().into());
-            set(&o, "connected", &JsValue::from_bool(*connected));
+            put(&o, "tab", tab.as_str().into());
+            put(&o, "leader", leader.as_str().into());
+            put(&o, "connected", JsValue::from_bool(*connected));
             "who"
         }
         BusMsg::Sync { tab, wants } => {
-            set(&o, "tab", &tab.as_str().into());
-            set(&o, "wants", &wants_to_js(wants));
+            put(&o, "tab", tab.as_str().into());
+            put(&o, "wants", wants_to_js(wants));
             "sync"
         }
         BusMsg::Resync { tab, ch } => {
-            set(&o, "tab", &tab.as_str().into());
-            set(&o, "ch", &ch.as_str().into());
+            put(&o, "tab", tab.as_str().into());
+            put(&o, "ch", ch.as_str().into());
             "resync"
         }
         BusMsg::Status { status, retry_in } => {
-            set(&o, "status", &status.as_str().into());
+            put(&o, "status", status.as_str().into());
             if let Some(ms) = retry_in {
-                set(&o, "retryIn", &num(*ms));
+                put(&o, "retryIn", num(*ms));
             }
             "status"
         }
         BusMsg::Stopped { error } => {
-            set(&o, "error", &error_to_js(error));
+            put(&o, "error", error_to_js(error));
             "stopped"
         }
         BusMsg::Error { ch, error } => {
             if let Some(ch) = ch {
-                set(&o, "ch", &ch.as_str().into());
+                put(&o, "ch", ch.as_str().into());
             }
-            set(&o, "error", &error_to_js(error));
+            put(&o, "error", error_to_js(error));
             "error"
         }
         BusMsg::Bye { tab, unloading } => {
-            set(&o, "tab", &tab.as_str().into());
-            set(&o, "unloading", &JsValue::from_bool(*unloading));
+            put(&o, "tab", tab.as_str().into());
+            put(&o, "unloading", JsValue::from_bool(*unloading));
             "bye"
         }
         BusMsg::Pong { tab } | BusMsg::Heartbeat { tab } | BusMsg::Announce { tab } | BusMsg::Resign { tab } => {
-            set(&o, "tab", &tab.as_str().into());
+            put(&o, "tab", tab.as_str().into());
             match msg {
                 BusMsg::Pong { .. } => "pong",
                 BusMsg::Heartbeat { .. } => "heartbeat",
@@ -661,7 +667,7 @@ pub fn bus_to_js(msg: &BusMsg) -> JsValue {
             }
         }
     };
-    set(&o, "t", &kind.into());
+    put(&o, "t", kind.into());
     o.into()
 }
 
