@@ -37,6 +37,9 @@ for candidate in "$sdk/node_modules/.bin/wasm-opt" "$root/node_modules/.bin/wasm
   if [ -x "$candidate" ]; then wasm_opt=$candidate; break; fi
 done
 if [ "$profile" = --release ] && [ -n "$wasm_opt" ]; then
+  # Every panic traps at once, without formatting a message nobody sees
+  # (trap-panics.mjs says why; it uses npm's binaryen, like wasm-opt).
+  node "$sdk/trap-panics.mjs" "$wasm"
   # --converge repeats -Oz until it stops paying; names, DWARF and the producers
   # section are of no use in the published module. --low-memory-unused lets it fold
   # constant offsets into loads and stores (0.45 KB gzipped): Rust links the stack first,

@@ -21,6 +21,12 @@ use web_sys::BroadcastChannel;
 
 // ----- small readers and writers -----
 
+/// `o[key] = value`, the value given up: it is dropped here, once, rather than at each
+/// of the many places that build an object (each drop is a call in the wasm).
+fn put(o: &JsValue, key: &str, value: JsValue) {
+    set(o, key, &value);
+}
+
 fn text(o: &JsValue, key: &str) -> Option<String> {
     get(o, key).as_string()
 }
@@ -34,7 +40,7 @@ fn int(o: &JsValue, key: &str) -> Option<u64> {
 
 fn obj(kind: &str) -> Object {
     let o = Object::new();
-    set(&o, "type", &kind.into());
+    put(&o, "type", kind.into());
     o
 }
 
@@ -58,6 +64,34 @@ fn strings(values: impl IntoIterator<Item = impl AsRef<str>>) -> JsValue {
 
 fn array(v: &JsValue) -> Option<Array> {
     Array::is_array(v).then(|| Array::from(v))
+}
+
+/// Required fields. Each read gives the field, or an empty value and marks the whole
+/// message bad; the message is judged once, when built (`done`). Returning at the
+/// first missing field instead (`?`) makes the compiler write, at every field, the code
+/// that drops the fields read before it: kilobytes of the wasm for the decoders here.
+#[derive(Default)]
+struct Need {
+    missing: bool,
+}
+
+impl Need {
+    fn text(&mut self, o: &JsValue, key: &str) -> String {
+        text(o, key).unwrap_or_else(|| self.miss())
+    }
+
+    fn int(&mut self, o: &JsValue, key: &str) -> u64 {
+        int(o, key).unwrap_or_else(|| self.miss())
+    }
+
+    fn miss<T: Default>(&mut self) -> T {
+        self.missing = true;
+        T::default()
+    }
+
+    fn done<T>(self, value: T) -> Option<T> {
+        (!self.missing).then_some(value)
+    }
 }
 
 /// The strings of an array (anything else: none).
@@ -132,11 +166,11 @@ pub fn member_from_js(v: &JsValue) -> Option<Member> {
 /// A user as the page sees it: every field present (`null` when unknown).
 pub fn member_to_js(m: &Member) -> JsValue {
     let o = Object::new();
-    set(&o, "id", &m.id.as_str().into());
-    set(&o, "name", &nullable(m.name.as_deref()));
-    set(&o, "avatar", &nullable(m.avatar.as_deref()));
-    set(&o, "status", &m.status.as_str().into());
-    set(&o, "meta", &meta_to_js(&m.meta));
+    put(&o, "id", m.id.as_str().into());
+    put(&o, "name", nullable(m.name.as_deref()));
+    put(&o, "avatar", nullable(m.avatar.as_deref()));
+    put(&o, "status", m.status.as_str().into());
+    put(&o, "meta", meta_to_js(&m.meta));
     o.into()
 }
 
@@ -156,10 +190,10 @@ pub fn state_to_js<'a>(
     cap: Option<usize>,
 ) -> JsValue {
     let o = Object::new();
-    set(&o, "channel", &ch.into());
-    set(&o, "count", &num(count as u64));
-    set(&o, "users", &members_to_js(users));
-    set(&o, "capped", &cap_to_js(cap));
+    put(&o, "channel", ch.into());
+    put(&o, "count", num(count as u64));
+    put(&o, "users", members_to_js(users));
+    put(&o, "capped", cap_to_js(cap));
     o.into()
 }
 
@@ -172,21 +206,21 @@ pub fn cap_to_js(cap: Option<usize>) -> JsValue {
 /// in `Date.now()` milliseconds while reconnecting, otherwise null.
 pub fn status_to_js(link: Link, now: Instant) -> JsValue {
     let o = Object::new();
-    set(&o, "status", &link.as_str().into());
+    put(&o, "status", link.as_str().into());
     let retry_at = match link {
         Link::Reconnecting { at: Some(at) } => JsValue::from_f64(js_sys::Date::now() + at.since(now) as f64),
         _ => JsValue::NULL,
     };
-    set(&o, "retryAt", &retry_at);
+    put(&o, "retryAt", retry_at);
     o.into()
 }
 
 /// `{users, next, count}`: what `channel.members()` resolves with.
 pub fn page_to_js(page: &Page) -> JsValue {
     let o = Object::new();
-    set(&o, "users", &members_to_js(&page.users));
-    set(&o, "next", &nullable(page.next.as_deref()));
-    set(&o, "count", &num(page.count as u64));
+    put(&o, "users", members_to_js(&page.users));
+    put(&o, "next", nullable(page.next.as_deref()));
+    put(&o, "count", num(page.count as u64));
     o.into()
 }
 
@@ -205,32 +239,33 @@ pub fn users_to_js<'a>(users: impl IntoIterator<Item = &'a Member>) -> JsValue {
 /// One relay frame, already parsed by `JSON.parse`. `None`: not a frame this version
 /// reads (ignored, as a newer relay's additions should be).
 pub fn server_msg_from_js(v: &JsValue) -> Option<ServerMsg> {
-    Some(match text(v, "type")?.as_str() {
+    let mut n = Need::default();
+    let msg = match text(v, "type")?.as_str() {
         "welcome" => {
             let user = get(v, "user");
             let terms = get(v, "terms");
             ServerMsg::Welcome {
-                v: int(v, "v")? as u32,
-                session: text(v, "session")?,
+                v: n.int(v, "v") as u32,
+                session: n.text(v, "session"),
                 resumed: get(v, "resumed").as_bool().unwrap_or(false),
                 user: Identity {
-                    id: text(&user, "id")?,
+                    id: n.text(&user, "id"),
                     name: text(&user, "name"),
                     avatar: text(&user, "avatar"),
                 },
                 terms: Terms {
-                    checkin_interval_ms: int(&terms, "checkin_interval_ms")?,
-                    lease_timeout_ms: int(&terms, "lease_timeout_ms")?,
-                    unload_grace_ms: int(&terms, "unload_grace_ms")?,
-                    reconnect_grace_ms: int(&terms, "reconnect_grace_ms")?,
-                    max_meta_bytes: int(&terms, "max_meta_bytes")? as usize,
-                    max_channels: int(&terms, "max_channels")? as usize,
+                    checkin_interval_ms: n.int(&terms, "checkin_interval_ms"),
+                    lease_timeout_ms: n.int(&terms, "lease_timeout_ms"),
+                    unload_grace_ms: n.int(&terms, "unload_grace_ms"),
+                    reconnect_grace_ms: n.int(&terms, "reconnect_grace_ms"),
+                    max_meta_bytes: n.int(&terms, "max_meta_bytes") as usize,
+                    max_channels: n.int(&terms, "max_channels") as usize,
                     checkin_answer_ms: int(&terms, "checkin_answer_ms"),
                 },
             }
         }
         "ok" => ServerMsg::Ok {
-            reference: int(v, "ref")?,
+            reference: n.int(v, "ref"),
         },
         "error" => {
             // A code from a newer relay still fails the request, as "unavailable".
@@ -246,35 +281,36 @@ pub fn server_msg_from_js(v: &JsValue) -> Option<ServerMsg> {
             }
         }
         "snapshot" => ServerMsg::Snapshot {
-            ch: text(v, "ch")?,
-            seq: int(v, "seq")?,
-            count: int(v, "count")? as usize,
+            ch: n.text(v, "ch"),
+            seq: n.int(v, "seq"),
+            count: n.int(v, "count") as usize,
             users: members_from_js(&get(v, "users")),
             cap: int(v, "cap").map(|c| c as usize),
         },
         "diff" => ServerMsg::Diff {
-            ch: text(v, "ch")?,
-            seq: int(v, "seq")?,
-            count: int(v, "count")? as usize,
+            ch: n.text(v, "ch"),
+            seq: n.int(v, "seq"),
+            count: n.int(v, "count") as usize,
             join: members_from_js(&get(v, "join")).unwrap_or_default(),
             leave: strings_from_js(&get(v, "leave")),
             update: members_from_js(&get(v, "update")).unwrap_or_default(),
         },
         "focus" => ServerMsg::Focus {
-            ch: text(v, "ch")?,
+            ch: n.text(v, "ch"),
             join: members_from_js(&get(v, "join")).unwrap_or_default(),
             leave: strings_from_js(&get(v, "leave")),
             update: members_from_js(&get(v, "update")).unwrap_or_default(),
         },
         "members" => ServerMsg::Members {
-            ch: text(v, "ch")?,
+            ch: n.text(v, "ch"),
             reference: int(v, "ref"),
-            count: int(v, "count")? as usize,
+            count: n.int(v, "count") as usize,
             users: members_from_js(&get(v, "users")).unwrap_or_default(),
             next: text(v, "next"),
         },
         _ => return None,
-    })
+    };
+    n.done(msg)
 }
 
 /// A snapshot, diff or focus as an object of the wire's shape (to pass to other tabs).
@@ -288,11 +324,11 @@ pub fn channel_frame_to_js(msg: &ServerMsg) -> JsValue {
             cap,
         } => {
             let o = obj("snapshot");
-            set(&o, "ch", &ch.as_str().into());
-            set(&o, "seq", &num(*seq));
-            set(&o, "count", &num(*count as u64));
+            put(&o, "ch", ch.as_str().into());
+            put(&o, "seq", num(*seq));
+            put(&o, "count", num(*count as u64));
             if let Some(users) = users {
-                set(&o, "users", &members_to_js(users));
+                put(&o, "users", members_to_js(users));
             }
             opt_num(&o, "cap", *cap);
             o.into()
@@ -306,8 +342,8 @@ pub fn channel_frame_to_js(msg: &ServerMsg) -> JsValue {
             update,
         } => {
             let o = obj("diff");
-            set(&o, "seq", &num(*seq));
-            set(&o, "count", &num(*count as u64));
+            put(&o, "seq", num(*seq));
+            put(&o, "count", num(*count as u64));
             changes_to_js(o, ch, join, leave, update)
         }
         ServerMsg::Focus {
@@ -321,10 +357,10 @@ pub fn channel_frame_to_js(msg: &ServerMsg) -> JsValue {
 }
 
 fn changes_to_js(o: Object, ch: &str, join: &[Member], leave: &[String], update: &[Member]) -> JsValue {
-    set(&o, "ch", &ch.into());
-    set(&o, "join", &members_to_js(join));
-    set(&o, "leave", &strings(leave));
-    set(&o, "update", &members_to_js(update));
+    put(&o, "ch", ch.into());
+    put(&o, "join", members_to_js(join));
+    put(&o, "leave", strings(leave));
+    put(&o, "update", members_to_js(update));
     o.into()
 }
 
@@ -338,11 +374,11 @@ pub fn client_msg_text(msg: &ClientMsg) -> String {
             resume,
         } => {
             let o = obj("hello");
-            set(&o, "v", &v.iter().map(|n| num(*n as u64)).collect::<Array>().into());
-            set(&o, "token", &token.as_str().into());
-            set(&o, "client", &client.as_str().into());
+            put(&o, "v", v.iter().map(|n| num(*n as u64)).collect::<Array>().into());
+            put(&o, "token", token.as_str().into());
+            put(&o, "client", client.as_str().into());
             if *resume {
-                set(&o, "resume", &true.into());
+                put(&o, "resume", true.into());
             }
             o
         }
@@ -363,13 +399,13 @@ pub fn client_msg_text(msg: &ClientMsg) -> String {
             } else {
                 "update"
             });
-            set(&o, "ch", &ch.as_str().into());
+            put(&o, "ch", ch.as_str().into());
             if let Some(meta) = meta {
-                set(&o, "meta", &meta_to_js(meta));
+                put(&o, "meta", meta_to_js(meta));
             }
             opt_str(&o, "status", status.map(Status::as_str));
             if let Some(r) = reference {
-                set(&o, "ref", &num(*r));
+                put(&o, "ref", num(*r));
             }
             o
         }
@@ -383,30 +419,30 @@ pub fn client_msg_text(msg: &ClientMsg) -> String {
                 _ => "unsubscribe",
             };
             let o = obj(kind);
-            set(&o, "ch", &ch.as_str().into());
+            put(&o, "ch", ch.as_str().into());
             if let ClientMsg::Subscribe { friends, .. } = msg {
                 if !friends.is_empty() {
-                    set(&o, "friends", &strings(friends));
+                    put(&o, "friends", strings(friends));
                 }
             }
             if let Some(r) = reference {
-                set(&o, "ref", &num(*r));
+                put(&o, "ref", num(*r));
             }
             o
         }
         ClientMsg::Checkin { status, reference } => {
             let o = obj("checkin");
-            set(&o, "status", &status.as_str().into());
+            put(&o, "status", status.as_str().into());
             if let Some(r) = reference {
-                set(&o, "ref", &num(*r));
+                put(&o, "ref", num(*r));
             }
             o
         }
         ClientMsg::Token { token, reference } => {
             let o = obj("token");
-            set(&o, "token", &token.as_str().into());
+            put(&o, "token", token.as_str().into());
             if let Some(r) = reference {
-                set(&o, "ref", &num(*r));
+                put(&o, "ref", num(*r));
             }
             o
         }
@@ -417,11 +453,11 @@ pub fn client_msg_text(msg: &ClientMsg) -> String {
             reference,
         } => {
             let o = obj("members");
-            set(&o, "ch", &ch.as_str().into());
+            put(&o, "ch", ch.as_str().into());
             opt_str(&o, "after", after.as_deref());
             opt_num(&o, "limit", *limit);
             if let Some(r) = reference {
-                set(&o, "ref", &num(*r));
+                put(&o, "ref", num(*r));
             }
             o
         }
@@ -438,60 +474,68 @@ fn intent_to_js(intent: &Intent) -> JsValue {
         Intent::Update { ch, meta } => ("update", Some(ch), Some(meta)),
         Intent::Leave { ch } => ("leave", Some(ch), None),
         Intent::Subscribe { ch, friends } => {
-            set(&o, "friends", &strings(friends));
+            put(&o, "friends", strings(friends));
             ("subscribe", Some(ch), None)
         }
         Intent::Unsubscribe { ch } => ("unsubscribe", Some(ch), None),
         Intent::Status { status } => {
-            set(&o, "status", &status.as_str().into());
+            put(&o, "status", status.as_str().into());
             ("status", None, None)
         }
     };
-    set(&o, "op", &op.into());
+    put(&o, "op", op.into());
     opt_str(&o, "ch", ch.map(String::as_str));
     if let Some(meta) = meta {
-        set(&o, "meta", &meta_to_js(meta));
+        put(&o, "meta", meta_to_js(meta));
     }
     o.into()
 }
 
-fn intent_from_js(v: &JsValue) -> Option<Intent> {
-    let ch = text(v, "ch");
+fn intent_from_js(v: &JsValue, n: &mut Need) -> Intent {
     let meta = || meta_from_js(&get(v, "meta")).unwrap_or_default();
-    Some(match text(v, "op")?.as_str() {
-        "enter" => Intent::Enter { ch: ch?, meta: meta() },
-        "update" => Intent::Update { ch: ch?, meta: meta() },
-        "leave" => Intent::Leave { ch: ch? },
+    let op = text(v, "op").unwrap_or_default();
+    match op.as_str() {
+        "enter" => Intent::Enter {
+            ch: n.text(v, "ch"),
+            meta: meta(),
+        },
+        "update" => Intent::Update {
+            ch: n.text(v, "ch"),
+            meta: meta(),
+        },
+        "leave" => Intent::Leave { ch: n.text(v, "ch") },
         "subscribe" => Intent::Subscribe {
-            ch: ch?,
+            ch: n.text(v, "ch"),
             friends: strings_from_js(&get(v, "friends")),
         },
-        "unsubscribe" => Intent::Unsubscribe { ch: ch? },
-        "status" => Intent::Status {
-            status: status_from(&text(v, "status")?)?,
+        "unsubscribe" => Intent::Unsubscribe { ch: n.text(v, "ch") },
+        _ => Intent::Status {
+            status: text(v, "status")
+                .filter(|_| op == "status")
+                .and_then(|s| status_from(&s))
+                .unwrap_or_else(|| n.miss()),
         },
-        _ => return None,
-    })
+    }
 }
 
 fn wants_to_js(w: &TabWants) -> JsValue {
     let o = Object::new();
     let entered = Object::new();
     for (ch, meta) in w.entered.iter() {
-        set(&entered, ch, &meta_to_js(meta));
+        put(&entered, ch, meta_to_js(meta));
     }
-    set(&o, "entered", &entered.into());
-    set(&o, "subscribed", &strings(&w.subscribed));
+    put(&o, "entered", entered.into());
+    put(&o, "subscribed", strings(&w.subscribed));
     let friends = Object::new();
     for (ch, list) in w.friends.iter() {
-        set(&friends, ch, &strings(list));
+        put(&friends, ch, strings(list));
     }
-    set(&o, "friends", &friends.into());
-    set(&o, "status", &w.status.as_str().into());
+    put(&o, "friends", friends.into());
+    put(&o, "status", w.status.as_str().into());
     o.into()
 }
 
-fn wants_from_js(v: &JsValue) -> Option<TabWants> {
+fn wants_from_js(v: &JsValue) -> TabWants {
     let mut w = TabWants::default();
     let entered = get(v, "entered");
     if entered.is_object() {
@@ -510,13 +554,13 @@ fn wants_from_js(v: &JsValue) -> Option<TabWants> {
         }
     }
     w.status = text(v, "status").and_then(|s| status_from(&s)).unwrap_or_default();
-    Some(w)
+    w
 }
 
 fn error_to_js(e: &ErrorBody) -> JsValue {
     let o = Object::new();
-    set(&o, "code", &e.code.as_str().into());
-    set(&o, "message", &e.message.as_str().into());
+    put(&o, "code", e.code.as_str().into());
+    put(&o, "message", e.message.as_str().into());
     o.into()
 }
 
@@ -527,23 +571,27 @@ fn error_from_js(v: &JsValue) -> Option<ErrorBody> {
     })
 }
 
+fn need_error(v: &JsValue, n: &mut Need) -> ErrorBody {
+    error_from_js(v).unwrap_or_else(|| n.miss())
+}
+
 pub fn bus_to_js(msg: &BusMsg) -> JsValue {
     let o = Object::new();
     let kind = match msg {
         BusMsg::Intent { tab, req, intent } => {
-            set(&o, "tab", &tab.as_str().into());
-            set(&o, "req", &num(*req));
-            set(&o, "intent", &intent_to_js(intent));
+            put(&o, "tab", tab.as_str().into());
+            put(&o, "req", num(*req));
+            put(&o, "intent", intent_to_js(intent));
             "intent"
         }
         BusMsg::Reply { tab, req, error, page } => {
-            set(&o, "tab", &tab.as_str().into());
-            set(&o, "req", &num(*req));
+            put(&o, "tab", tab.as_str().into());
+            put(&o, "req", num(*req));
             if let Some(e) = error {
-                set(&o, "error", &error_to_js(e));
+                put(&o, "error", error_to_js(e));
             }
             if let Some(p) = page {
-                set(&o, "page", &page_to_js(p));
+                put(&o, "page", page_to_js(p));
             }
             "reply"
         }
@@ -554,63 +602,63 @@ pub fn bus_to_js(msg: &BusMsg) -> JsValue {
             after,
             limit,
         } => {
-            set(&o, "tab", &tab.as_str().into());
-            set(&o, "req", &num(*req));
-            set(&o, "ch", &ch.as_str().into());
+            put(&o, "tab", tab.as_str().into());
+            put(&o, "req", num(*req));
+            put(&o, "ch", ch.as_str().into());
             opt_str(&o, "after", after.as_deref());
             opt_num(&o, "limit", *limit);
             "members"
         }
         BusMsg::Frame { frame } => {
-            set(&o, "frame", &channel_frame_to_js(frame));
+            put(&o, "frame", channel_frame_to_js(frame));
             "frame"
         }
         BusMsg::Ping { leader, connected } => {
-            set(&o, "leader", &leader.as_str().into());
-            set(&o, "connected", &JsValue::from_bool(*connected));
+            put(&o, "leader", leader.as_str().into());
+            put(&o, "connected", JsValue::from_bool(*connected));
             "ping"
         }
         BusMsg::Who { tab, leader, connected } => {
-            set(&o, "tab", &tab.as_str().into());
-            set(&o, "leader", &leader.as_str().into());
-            set(&o, "connected", &JsValue::from_bool(*connected));
+            put(&o, "tab", tab.as_str().into());
+            put(&o, "leader", leader.as_str().into());
+            put(&o, "connected", JsValue::from_bool(*connected));
             "who"
         }
         BusMsg::Sync { tab, wants } => {
-            set(&o, "tab", &tab.as_str().into());
-            set(&o, "wants", &wants_to_js(wants));
+            put(&o, "tab", tab.as_str().into());
+            put(&o, "wants", wants_to_js(wants));
             "sync"
         }
         BusMsg::Resync { tab, ch } => {
-            set(&o, "tab", &tab.as_str().into());
-            set(&o, "ch", &ch.as_str().into());
+            put(&o, "tab", tab.as_str().into());
+            put(&o, "ch", ch.as_str().into());
             "resync"
         }
         BusMsg::Status { status, retry_in } => {
-            set(&o, "status", &status.as_str().into());
+            put(&o, "status", status.as_str().into());
             if let Some(ms) = retry_in {
-                set(&o, "retryIn", &num(*ms));
+                put(&o, "retryIn", num(*ms));
             }
             "status"
         }
         BusMsg::Stopped { error } => {
-            set(&o, "error", &error_to_js(error));
+            put(&o, "error", error_to_js(error));
             "stopped"
         }
         BusMsg::Error { ch, error } => {
             if let Some(ch) = ch {
-                set(&o, "ch", &ch.as_str().into());
+                put(&o, "ch", ch.as_str().into());
             }
-            set(&o, "error", &error_to_js(error));
+            put(&o, "error", error_to_js(error));
             "error"
         }
         BusMsg::Bye { tab, unloading } => {
-            set(&o, "tab", &tab.as_str().into());
-            set(&o, "unloading", &JsValue::from_bool(*unloading));
+            put(&o, "tab", tab.as_str().into());
+            put(&o, "unloading", JsValue::from_bool(*unloading));
             "bye"
         }
         BusMsg::Pong { tab } | BusMsg::Heartbeat { tab } | BusMsg::Announce { tab } | BusMsg::Resign { tab } => {
-            set(&o, "tab", &tab.as_str().into());
+            put(&o, "tab", tab.as_str().into());
             match msg {
                 BusMsg::Pong { .. } => "pong",
                 BusMsg::Heartbeat { .. } => "heartbeat",
@@ -619,28 +667,29 @@ pub fn bus_to_js(msg: &BusMsg) -> JsValue {
             }
         }
     };
-    set(&o, "t", &kind.into());
+    put(&o, "t", kind.into());
     o.into()
 }
 
 pub fn bus_from_js(v: &JsValue) -> Option<BusMsg> {
-    let tab = || text(v, "tab");
-    Some(match text(v, "t")?.as_str() {
+    let mut n = Need::default();
+    let n = &mut n;
+    let msg = match text(v, "t")?.as_str() {
         "intent" => BusMsg::Intent {
-            tab: tab()?,
-            req: int(v, "req")?,
-            intent: intent_from_js(&get(v, "intent"))?,
+            tab: n.text(v, "tab"),
+            req: n.int(v, "req"),
+            intent: intent_from_js(&get(v, "intent"), n),
         },
         "reply" => BusMsg::Reply {
-            tab: tab()?,
-            req: int(v, "req")?,
+            tab: n.text(v, "tab"),
+            req: n.int(v, "req"),
             error: error_from_js(&get(v, "error")),
             page: page_from_js(&get(v, "page")),
         },
         "members" => BusMsg::Members {
-            tab: tab()?,
-            req: int(v, "req")?,
-            ch: text(v, "ch")?,
+            tab: n.text(v, "tab"),
+            req: n.int(v, "req"),
+            ch: n.text(v, "ch"),
             after: text(v, "after"),
             limit: int(v, "limit").map(|n| n as usize),
         },
@@ -648,43 +697,45 @@ pub fn bus_from_js(v: &JsValue) -> Option<BusMsg> {
             frame: server_msg_from_js(&get(v, "frame"))?,
         },
         "ping" => BusMsg::Ping {
-            leader: text(v, "leader")?,
+            leader: n.text(v, "leader"),
             connected: get(v, "connected").as_bool().unwrap_or(false),
         },
         "who" => BusMsg::Who {
-            tab: tab()?,
-            leader: text(v, "leader")?,
+            tab: n.text(v, "tab"),
+            leader: n.text(v, "leader"),
             connected: get(v, "connected").as_bool().unwrap_or(false),
         },
-        "pong" => BusMsg::Pong { tab: tab()? },
-        "heartbeat" => BusMsg::Heartbeat { tab: tab()? },
+        "pong" => BusMsg::Pong { tab: n.text(v, "tab") },
+        "heartbeat" => BusMsg::Heartbeat { tab: n.text(v, "tab") },
         "sync" => BusMsg::Sync {
-            tab: tab()?,
-            wants: wants_from_js(&get(v, "wants"))?,
+            tab: n.text(v, "tab"),
+            wants: wants_from_js(&get(v, "wants")),
         },
         "bye" => BusMsg::Bye {
-            tab: tab()?,
+            tab: n.text(v, "tab"),
             unloading: get(v, "unloading").as_bool().unwrap_or(false),
         },
         "resync" => BusMsg::Resync {
-            tab: tab()?,
-            ch: text(v, "ch")?,
+            tab: n.text(v, "tab"),
+            ch: n.text(v, "ch"),
         },
         "status" => BusMsg::Status {
-            status: text(v, "status")?,
+            status: n.text(v, "status"),
             retry_in: int(v, "retryIn"),
         },
         "stopped" => BusMsg::Stopped {
-            error: error_from_js(&get(v, "error"))?,
+            error: need_error(&get(v, "error"), n),
         },
         "error" => BusMsg::Error {
             ch: text(v, "ch"),
-            error: error_from_js(&get(v, "error"))?,
+            error: need_error(&get(v, "error"), n),
         },
-        "announce" => BusMsg::Announce { tab: tab()? },
-        "resign" => BusMsg::Resign { tab: tab()? },
+        "announce" => BusMsg::Announce { tab: n.text(v, "tab") },
+        "resign" => BusMsg::Resign { tab: n.text(v, "tab") },
         _ => return None,
-    })
+    };
+    let missing = n.missing;
+    (!missing).then_some(msg)
 }
 
 /// Sends a bus message to the other tabs, as a plain object.

@@ -530,3 +530,224 @@ async fn status_shows_reconnecting_with_a_time_in_every_tab_and_on_tells_each_ch
     call(&leader, "close", &[]).unwrap();
     assert_eq!(status(&leader), "closed");
 }
+
+/// Each key of `text` (a JSON object) taken out in turn, and then given the wrong type:
+/// the message must stay readable exactly when the key is not one of `required`.
+fn check_required(text: &str, required: &[&str], read: impl Fn(&JsValue) -> bool) {
+    let whole = js_sys::JSON::parse(text).unwrap();
+    assert!(read(&whole), "{text}");
+    for key in js_sys::Object::keys(whole.unchecked_ref::<js_sys::Object>()).iter() {
+        let key = key.as_string().unwrap();
+        let needed = required.contains(&key.as_str());
+        let without = js_sys::JSON::parse(text).unwrap();
+        Reflect::delete_property(without.unchecked_ref::<js_sys::Object>(), &key.as_str().into()).unwrap();
+        assert_eq!(read(&without), !needed, "{key} taken out of {text}");
+        if needed {
+            let wrong = js_sys::JSON::parse(text).unwrap();
+            Reflect::set(&wrong, &key.as_str().into(), &JsValue::from_str("-")).unwrap();
+            let wrong_type = key != "ch" && key != "tab" && key != "session" && key != "leader" && key != "status";
+            if wrong_type {
+                assert!(!read(&wrong), "{key} a string in {text}");
+            }
+        }
+    }
+}
+
+/// The relay's frames of docs/protocol.md: a frame missing a field it must have, or with
+/// a number that is not one, is not read (and so ignored); optional fields may be absent.
+#[wasm_bindgen_test]
+fn relay_frames_missing_a_required_field_are_not_read() {
+    let read = |v: &JsValue| codec::server_msg_from_js(v).is_some();
+    let frames: &[(&str, &[&str])] = &[
+        (
+            r#"{"type": "welcome", "v": 1, "session": "s_8f2c", "resumed": false,
+                "user": {"id": "7", "name": "ann", "avatar": "https://example.com/ann.png"},
+                "terms": {"checkin_interval_ms": 30000, "lease_timeout_ms": 60000, "unload_grace_ms": 3000,
+                          "reconnect_grace_ms": 15000, "max_meta_bytes": 1024, "max_channels": 100,
+                          "checkin_answer_ms": 10000}}"#,
+            &["type", "v", "session", "user", "terms"],
+        ),
+        (r#"{"type": "ok", "ref": 2}"#, &["type", "ref"]),
+        (
+            r#"{"type": "error", "ref": 2, "code": "forbidden_enter", "message": "no", "ch": "/staff/room", "retry_after_ms": 350}"#,
+            &["type"],
+        ),
+        (
+            r#"{"type": "snapshot", "ch": "/doc/42", "seq": 7, "count": 2, "cap": 5,
+                "users": [{"id": "7", "name": "ann", "meta": {"typing": false}}, {"id": "9", "status": "idle"}]}"#,
+            &["type", "ch", "seq", "count"],
+        ),
+        (
+            r#"{"type": "diff", "ch": "/doc/42", "seq": 8, "count": 2, "join": [{"id": "12", "name": "cy"}],
+                "leave": ["9"], "update": [{"id": "7", "name": "ann", "meta": {"typing": true}}]}"#,
+            &["type", "ch", "seq", "count"],
+        ),
+        (
+            r#"{"type": "focus", "ch": "/site/online", "join": [{"id": "40", "name": "di"}], "leave": ["41"], "update": []}"#,
+            &["type", "ch"],
+        ),
+        (
+            r#"{"type": "members", "ch": "/site/online", "ref": 8, "count": 20000, "users": [{"id": "70", "name": "eve"}], "next": "70"}"#,
+            &["type", "ch", "count"],
+        ),
+    ];
+    for (text, required) in frames {
+        check_required(text, required, read);
+    }
+    // Inside the welcome: the user's id and every term but the 1.2 one.
+    let welcome = js_sys::JSON::parse(frames[0].0).unwrap();
+    for (part, key) in [
+        ("user", "id"),
+        ("terms", "checkin_interval_ms"),
+        ("terms", "lease_timeout_ms"),
+        ("terms", "unload_grace_ms"),
+        ("terms", "reconnect_grace_ms"),
+        ("terms", "max_meta_bytes"),
+        ("terms", "max_channels"),
+    ] {
+        let copy = js_sys::JSON::parse(&js_sys::JSON::stringify(&welcome).unwrap().as_string().unwrap()).unwrap();
+        Reflect::delete_property(prop(&copy, part).unchecked_ref::<js_sys::Object>(), &key.into()).unwrap();
+        assert!(!read(&copy), "welcome without {part}.{key}");
+    }
+    for (part, key) in [("user", "name"), ("user", "avatar"), ("terms", "checkin_answer_ms")] {
+        let copy = js_sys::JSON::parse(&js_sys::JSON::stringify(&welcome).unwrap().as_string().unwrap()).unwrap();
+        Reflect::delete_property(prop(&copy, part).unchecked_ref::<js_sys::Object>(), &key.into()).unwrap();
+        assert!(read(&copy), "welcome without {part}.{key}");
+    }
+    assert!(!read(&js_sys::JSON::parse(r#"{"type": "shout", "ch": "/a/b"}"#).unwrap()));
+    assert!(!read(&JsValue::from_str("{}")));
+}
+
+/// Every kind of bus message, each of its fields taken out in turn: the message is read
+/// exactly when the field is not one it must have.
+#[wasm_bindgen_test]
+fn bus_messages_missing_a_required_field_are_not_read() {
+    let read = |v: &JsValue| codec::bus_from_js(v).is_some();
+    let error = || ErrorBody {
+        code: "forbidden_enter".into(),
+        message: "no".into(),
+    };
+    let msgs: Vec<(BusMsg, &[&str])> = vec![
+        (
+            BusMsg::Intent {
+                tab: "t1".into(),
+                req: 1,
+                intent: Intent::Enter {
+                    ch: "/a/b".into(),
+                    meta: meta_from_text(r#"{"typing":true}"#).unwrap(),
+                },
+            },
+            &["t", "tab", "req", "intent"],
+        ),
+        (
+            BusMsg::Reply {
+                tab: "t2".into(),
+                req: 4,
+                error: Some(error()),
+                page: Some(Page {
+                    count: 3,
+                    users: vec![someone("8")],
+                    next: Some("8".into()),
+                }),
+            },
+            &["t", "tab", "req"],
+        ),
+        (
+            BusMsg::Members {
+                tab: "t2".into(),
+                req: 4,
+                ch: "/a/b".into(),
+                after: Some("7".into()),
+                limit: Some(20),
+            },
+            &["t", "tab", "req", "ch"],
+        ),
+        (
+            BusMsg::Frame {
+                frame: ServerMsg::Focus {
+                    ch: "/a/b".into(),
+                    join: vec![someone("40")],
+                    leave: vec!["41".into()],
+                    update: vec![],
+                },
+            },
+            &["t", "frame"],
+        ),
+        (
+            BusMsg::Ping {
+                leader: "t1".into(),
+                connected: true,
+            },
+            &["t", "leader"],
+        ),
+        (
+            BusMsg::Who {
+                tab: "t2".into(),
+                leader: "t1".into(),
+                connected: true,
+            },
+            &["t", "tab", "leader"],
+        ),
+        (BusMsg::Pong { tab: "t2".into() }, &["t", "tab"]),
+        (BusMsg::Heartbeat { tab: "t2".into() }, &["t", "tab"]),
+        (
+            BusMsg::Sync {
+                tab: "t2".into(),
+                wants: TabWants::default(),
+            },
+            &["t", "tab"],
+        ),
+        (
+            BusMsg::Bye {
+                tab: "t2".into(),
+                unloading: true,
+            },
+            &["t", "tab"],
+        ),
+        (
+            BusMsg::Resync {
+                tab: "t2".into(),
+                ch: "/a/b".into(),
+            },
+            &["t", "tab", "ch"],
+        ),
+        (
+            BusMsg::Status {
+                status: "reconnecting".into(),
+                retry_in: Some(1_500),
+            },
+            &["t", "status"],
+        ),
+        (BusMsg::Stopped { error: error() }, &["t", "error"]),
+        (
+            BusMsg::Error {
+                ch: Some("/a/b".into()),
+                error: error(),
+            },
+            &["t", "error"],
+        ),
+        (BusMsg::Announce { tab: "t1".into() }, &["t", "tab"]),
+        (BusMsg::Resign { tab: "t1".into() }, &["t", "tab"]),
+    ];
+    for (msg, required) in msgs {
+        let text = js_sys::JSON::stringify(&codec::bus_to_js(&msg)).unwrap().as_string().unwrap();
+        assert_eq!(codec::bus_from_js(&js_sys::JSON::parse(&text).unwrap()).as_ref(), Some(&msg));
+        check_required(&text, required, read);
+    }
+    // Intents: the channel (the status for "status"), and an op this version knows.
+    let intent = |text: &str| {
+        let msg = format!(r#"{{"t": "intent", "tab": "t1", "req": 1, "intent": {text}}}"#);
+        read(&js_sys::JSON::parse(&msg).unwrap())
+    };
+    for op in ["enter", "update", "leave", "subscribe", "unsubscribe"] {
+        assert!(intent(&format!(r#"{{"op": "{op}", "ch": "/a/b"}}"#)), "{op}");
+        assert!(!intent(&format!(r#"{{"op": "{op}"}}"#)), "{op} without ch");
+    }
+    assert!(intent(r#"{"op": "status", "status": "idle"}"#));
+    assert!(!intent(r#"{"op": "status", "status": "asleep"}"#));
+    assert!(!intent(r#"{"op": "status"}"#));
+    assert!(!intent(r#"{"op": "shout", "ch": "/a/b", "status": "idle"}"#));
+    assert!(!intent(r#"{"ch": "/a/b"}"#));
+    // An error must have its code.
+    assert!(!read(&js_sys::JSON::parse(r#"{"t": "stopped", "error": {"message": "no"}}"#).unwrap()));
+}

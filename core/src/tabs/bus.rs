@@ -10,7 +10,7 @@ use crate::client::Page;
 use crate::protocol::ServerMsg;
 use crate::tabs::{Intent, TabWants};
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct ErrorBody {
     pub code: String,
     pub message: String,
