@@ -593,7 +593,7 @@ fn redis_takes_a_batch_larger_than_one_transaction_whole() {
 /// A commit holds the recorder role for another term: a takeover that writes for
 /// longer than one term keeps it.
 #[test]
-fn a_recorders_commit_holds_its_role_for_another_term() {
+fn a_recorders_commit_and_its_keeper_hold_its_role_for_another_term() {
     use rollcall_relay::ledger::db::{Claim, Db};
     use rollcall_relay::ledger::redis::RedisDb;
     let redis = common::RedisServer::start();
@@ -619,6 +619,15 @@ fn a_recorders_commit_holds_its_role_for_another_term() {
         "the commit renewed the hold: {} ms left",
         ttl(&mut raw)
     );
+    // The keeper renews the hold on its own connection while the state is busy.
+    let keeper = r_keeper(&db);
+    let _: () = redis::cmd("PEXPIRE")
+        .arg("rc:l:recorder")
+        .arg(1_000)
+        .query(&mut raw)
+        .unwrap();
+    assert!(keeper.renew().unwrap());
+    assert!(ttl(&mut raw) > 50_000);
     // Another relay's hold is never extended by this one's commit: the commit fails.
     let _: () = redis::cmd("SET")
         .arg("rc:l:recorder")
@@ -629,6 +638,15 @@ fn a_recorders_commit_holds_its_role_for_another_term() {
         .unwrap();
     assert!(db.apply(at("2026-11-20T10:00:02Z"), &sim.writes, &[]).is_err());
     assert!(ttl(&mut raw) <= 1_000);
+    assert!(!keeper.renew().unwrap(), "nor by its keeper");
+    assert!(ttl(&mut raw) <= 1_000);
+}
+
+fn r_keeper(db: &rollcall_relay::ledger::db::Db) -> rollcall_relay::ledger::redis::Keeper {
+    match db {
+        rollcall_relay::ledger::db::Db::Redis(r) => r.keeper().expect("claimed"),
+        _ => unreachable!(),
+    }
 }
 
 #[test]

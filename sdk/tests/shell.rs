@@ -614,7 +614,9 @@ fn relay_frames_missing_a_required_field_are_not_read() {
         Reflect::delete_property(prop(&copy, part).unchecked_ref::<js_sys::Object>(), &key.into()).unwrap();
         assert!(read(&copy), "welcome without {part}.{key}");
     }
-    assert!(!read(&js_sys::JSON::parse(r#"{"type": "shout", "ch": "/a/b"}"#).unwrap()));
+    assert!(!read(
+        &js_sys::JSON::parse(r#"{"type": "shout", "ch": "/a/b"}"#).unwrap()
+    ));
     assert!(!read(&JsValue::from_str("{}")));
 }
 
@@ -730,8 +732,14 @@ fn bus_messages_missing_a_required_field_are_not_read() {
         (BusMsg::Resign { tab: "t1".into() }, &["t", "tab"]),
     ];
     for (msg, required) in msgs {
-        let text = js_sys::JSON::stringify(&codec::bus_to_js(&msg)).unwrap().as_string().unwrap();
-        assert_eq!(codec::bus_from_js(&js_sys::JSON::parse(&text).unwrap()).as_ref(), Some(&msg));
+        let text = js_sys::JSON::stringify(&codec::bus_to_js(&msg))
+            .unwrap()
+            .as_string()
+            .unwrap();
+        assert_eq!(
+            codec::bus_from_js(&js_sys::JSON::parse(&text).unwrap()).as_ref(),
+            Some(&msg)
+        );
         check_required(&text, required, read);
     }
     // Intents: the channel (the status for "status"), and an op this version knows.
@@ -749,5 +757,7 @@ fn bus_messages_missing_a_required_field_are_not_read() {
     assert!(!intent(r#"{"op": "shout", "ch": "/a/b", "status": "idle"}"#));
     assert!(!intent(r#"{"ch": "/a/b"}"#));
     // An error must have its code.
-    assert!(!read(&js_sys::JSON::parse(r#"{"t": "stopped", "error": {"message": "no"}}"#).unwrap()));
+    assert!(!read(
+        &js_sys::JSON::parse(r#"{"t": "stopped", "error": {"message": "no"}}"#).unwrap()
+    ));
 }
