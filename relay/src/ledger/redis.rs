@@ -344,27 +344,24 @@ impl RedisDb {
             return Ok(BTreeMap::new());
         }
         self.with(|c, k| {
-            let texts: Vec<Option<String>> = redis::cmd("HMGET").arg(&k.users).arg(users).query(c)?;
-            let mut out = BTreeMap::new();
-            for (user, text) in users.iter().zip(texts) {
-                let Some(text) = text else { continue };
-                let row: StoredUser =
-                    serde_json::from_str(&text).map_err(|e| Error::Corrupt(format!("user {user}: {e}")))?;
-                let identity = Identity {
-                    id: user.clone(),
-                    name: row.name,
-                    avatar: row.avatar,
-                };
-                out.insert(user.clone(), identity);
-            }
-            Ok(out)
+            let rows = Self::read_users(c, k, users.iter().map(String::as_str).collect())?;
+            Ok(rows
+                .into_iter()
+                .filter_map(|(user, row)| {
+                    let row = row?;
+                    let identity = Identity {
+                        id: user.clone(),
+                        name: row.name,
+                        avatar: row.avatar,
+                    };
+                    Some((user, identity))
+                })
+                .collect())
         })
     }
 
     fn read_user(c: &mut redis::Connection, k: &Keys, user: &str) -> Result<Option<StoredUser>> {
-        let text: Option<String> = c.hget(&k.users, user)?;
-        text.map(|t| serde_json::from_str(&t).map_err(|e| Error::Corrupt(format!("user {user}: {e}"))))
-            .transpose()
+        Ok(Self::read_users(c, k, BTreeSet::from([user]))?.remove(user).flatten())
     }
 
     /// Many users' rows, a few round trips in all: a takeover's batch names every
