@@ -259,6 +259,21 @@ fn a_member_the_new_name_does_not_hold_leaves_within_a_heartbeat_of_the_old_name
     assert_eq!(roster.presence("/doc/1"), None);
 }
 
+/// The link drops and comes back at 2; the heartbeat finds both relays alive, and the
+/// reload at 3 finds no view in the store.
+fn reload_finding_nothing(roster: &mut Roster, cluster: &mut Cluster) {
+    cluster.link_down(Instant(2));
+    cluster.link_up(Instant(2));
+    cluster.poll_op();
+    cluster.beaten(
+        Instant(2),
+        roster,
+        beaten(2_000, true, &[("me", 2_000), ("other", 1_900)]),
+    );
+    while cluster.poll_op().is_some() {}
+    cluster.loaded(Instant(3), roster, Vec::new());
+}
+
 #[test]
 fn a_relay_found_dead_without_a_successor_loses_its_members_at_once() {
     let (mut roster, mut cluster) = up();
@@ -275,16 +290,7 @@ fn after_the_store_lost_writes_a_resync_waits_for_the_others_to_write_their_view
     events(&mut roster);
     // A failover to a replica that lacked ann's view; this relay resyncs first.
     cluster.writes_lost();
-    cluster.link_down(Instant(2));
-    cluster.link_up(Instant(2));
-    cluster.poll_op();
-    cluster.beaten(
-        Instant(2),
-        &mut roster,
-        beaten(2_000, true, &[("me", 2_000), ("other", 1_900)]),
-    );
-    while cluster.poll_op().is_some() {}
-    cluster.loaded(Instant(3), &mut roster, Vec::new());
+    reload_finding_nothing(&mut roster, &mut cluster);
     roster.handle_timeout(Instant(3));
     assert_eq!(events(&mut roster), Vec::<String>::new(), "ann is kept meanwhile");
     // The other relay notices and writes ann again: nothing to tell.
@@ -302,16 +308,7 @@ fn after_a_plain_reconnection_a_view_missing_from_the_store_is_gone_at_once() {
     cluster.message(Instant(1), &mut roster, change("other", 1, Some(member("ann"))));
     roster.handle_timeout(Instant(1));
     events(&mut roster);
-    cluster.link_down(Instant(2));
-    cluster.link_up(Instant(2));
-    cluster.poll_op();
-    cluster.beaten(
-        Instant(2),
-        &mut roster,
-        beaten(2_000, true, &[("me", 2_000), ("other", 1_900)]),
-    );
-    while cluster.poll_op().is_some() {}
-    cluster.loaded(Instant(3), &mut roster, Vec::new());
+    reload_finding_nothing(&mut roster, &mut cluster);
     roster.handle_timeout(Instant(3));
     assert_eq!(events(&mut roster), ["-ann /doc/1"]);
 }
@@ -323,16 +320,7 @@ fn a_view_kept_after_a_loss_that_is_not_written_again_goes_after_the_lease_timeo
     roster.handle_timeout(Instant(1));
     events(&mut roster);
     cluster.writes_lost();
-    cluster.link_down(Instant(2));
-    cluster.link_up(Instant(2));
-    cluster.poll_op();
-    cluster.beaten(
-        Instant(2),
-        &mut roster,
-        beaten(2_000, true, &[("me", 2_000), ("other", 1_900)]),
-    );
-    while cluster.poll_op().is_some() {}
-    cluster.loaded(Instant(3), &mut roster, Vec::new());
+    reload_finding_nothing(&mut roster, &mut cluster);
     let lease = cluster.config().lease_timeout_ms;
     cluster.handle_timeout(Instant(2 + lease), &mut roster);
     assert!(roster.presence("/doc/1").is_some());
