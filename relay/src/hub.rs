@@ -15,6 +15,7 @@ use rollcall_core::protocol::{close, Identity, Member, ServerMsg};
 use rollcall_core::roster::{Attached, ConnId, EndCause, Event, Output, Roster, RosterConfig, Stats};
 use rollcall_core::Instant;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, Notify};
@@ -80,6 +81,9 @@ pub struct Hub {
     store: std::sync::OnceLock<Arc<dyn Store>>,
     /// Where presence events go (webhooks, the session ledger), if anywhere.
     events: Option<mpsc::Sender<(Instant, Event)>>,
+    /// Whether they go there now: with a ledger in Redis, only the relay that records
+    /// takes them (the others would only queue every event of every relay to drop it).
+    recording: AtomicBool,
     /// The console's live stream: offered every event, taken only while one listens.
     feed: std::sync::OnceLock<Arc<dyn EventTap>>,
     pub metrics: Metrics,
@@ -116,6 +120,7 @@ impl Hub {
             start_wall: crate::clock::now(),
             send_queue,
             events: None,
+            recording: AtomicBool::new(true),
             store: std::sync::OnceLock::new(),
             feed: std::sync::OnceLock::new(),
             metrics: Metrics::default(),
@@ -151,6 +156,13 @@ impl Hub {
     pub fn with_events(mut self, sink: mpsc::Sender<(Instant, Event)>) -> Hub {
         self.events = Some(sink);
         self
+    }
+
+    /// Send the events to the sink from now on (`true`, the default) or not. Called
+    /// inside [`Hub::act`] by a relay that takes the recorder role, this puts the
+    /// truth it takes and the first event after it under the same lock.
+    pub fn record_events(&self, on: bool) {
+        self.recording.store(on, Relaxed);
     }
 
     /// Offer every presence event to the console's live stream from now on.
@@ -324,7 +336,8 @@ impl Hub {
                     if let Some(feed) = self.feed.get() {
                         feed.offer(at, &event);
                     }
-                    if let Some(sink) = &self.events {
+                    let sink = self.events.as_ref();
+                    if let Some(sink) = sink.filter(|_| self.recording.load(Relaxed)) {
                         // A recorder that fell this far behind (a stalled disk, Redis
                         // away) loses events rather than the relay its memory.
                         if let Err(mpsc::error::TrySendError::Full(_)) = sink.try_send((at, event)) {
@@ -461,6 +474,32 @@ mod tests {
             .unwrap();
         assert!(!recorded.is_empty());
         assert_eq!(hub.metrics.events_dropped.get(), dropped);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_relay_that_does_not_record_queues_no_events() {
+        let (sink, mut recorded) = mpsc::channel(16);
+        let hub = Hub::new(RosterConfig::default(), 16).with_events(sink);
+        hub.record_events(false);
+        let c = hub.register(who("ann"), "c", None);
+        hub.act(|r, now| r.enter(now, c.conn, "/site/online", Access::OPEN, None, None))
+            .unwrap();
+        assert!(recorded.is_empty());
+        assert_eq!(hub.metrics.events_dropped.get(), 0);
+        // Taking the role: the truth and every event after it.
+        let truth = hub.act(|r, _| {
+            hub.record_events(true);
+            r.truth()
+        });
+        assert!(!truth.is_empty(), "ann is in the truth");
+        let c = hub.register(who("bob"), "c", None);
+        hub.act(|r, now| r.enter(now, c.conn, "/site/online", Access::OPEN, None, None))
+            .unwrap();
+        let mut told = Vec::new();
+        while let Ok((_, event)) = recorded.try_recv() {
+            told.push(format!("{event:?}"));
+        }
+        assert!(!told.is_empty() && told.iter().all(|e| e.contains("bob") && !e.contains("ann")), "{told:?}");
     }
 
     #[tokio::test(start_paused = true)]

@@ -104,6 +104,9 @@ pub fn start(
         lanes: webhooks.lanes(),
         recording: false,
     };
+    // With a ledger in Redis, events go to this relay's recorder only while it holds
+    // the role (it turns them on when it takes it).
+    hub.record_events(!shared);
     if matches!(state.db, Db::Sqlite(_)) {
         // This relay's own file: it records from the start, with nothing to replay.
         recorder::take_over(&mut state, &webhooks, now_ms(), grace, Vec::new()).map_err(fail)?;

@@ -153,6 +153,7 @@ async fn claim(
             // The truth now, and no event from before it: both under the roster's lock.
             let (at, truth) = hub.act(|r, now| {
                 while events.try_recv().is_ok() {}
+                hub.record_events(true);
                 (now, r.truth())
             });
             let now = wall_ms(hub.wall_time(at));
@@ -188,12 +189,14 @@ async fn claim(
                 }
                 Err(e) => {
                     // Whatever it held before is not the truth any more.
+                    hub.record_events(false);
                     ledger.blocking(State::stop_recording).await;
                     tracing::warn!("ledger: cannot take over recording: {e}")
                 }
             }
         }
         Step::Stop => {
+            hub.record_events(false);
             ledger.blocking(State::stop_recording).await;
             match held {
                 Err(e) => tracing::warn!("ledger: lost the store, so this relay stops recording: {e}"),
