@@ -239,7 +239,11 @@ impl Cluster {
 
     /// The next thing the store must do.
     pub fn poll_op(&mut self) -> Option<Op> {
-        self.ops.pop_front()
+        let op = self.ops.pop_front();
+        if op.is_none() {
+            crate::roster::shrink_drained(&mut self.ops);
+        }
+        op
     }
 
     /// When [`handle_timeout`](Self::handle_timeout) has work: the next heartbeat, or

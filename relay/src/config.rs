@@ -296,7 +296,8 @@ impl Config {
     /// Where Redis is, when state is shared there: `redis_url` and `redis_cluster`.
     pub fn redis(&self) -> Option<Result<crate::redis_conn::Target, String>> {
         let url = self.redis_url.as_deref()?;
-        Some(crate::redis_conn::Target::open(url, self.redis_cluster))
+        let answer = crate::redis_conn::answer_timeout(self.presence.lease_timeout_ms);
+        Some(crate::redis_conn::Target::open(url, self.redis_cluster).map(|t| t.answering_within(answer)))
     }
 
     /// The store in use, as the start line and `/healthz` name it.

@@ -34,6 +34,22 @@ pub struct Target {
     /// Where this relay starts trying the seeds for pub/sub: drawn at random, so that
     /// relays spread their subscriptions (and the fan-out of messages) over the nodes.
     first: usize,
+    /// How long an answer may take before Redis counts as gone ([`answer_timeout`]).
+    answer: Duration,
+}
+
+/// How long a relay waits for one answer from Redis, from the lease timeout: a sixth of
+/// it, between 2 and 10 s (10 s with the default lease of 60 s).
+///
+/// A Redis that answers late is busy, or the relay is (six relays of 16,700 members on
+/// one core wait seconds for their turn); one that does not answer at all is gone.
+/// Counting a busy one as gone is the costly mistake: the relay drops its link and
+/// reloads and asserts every view when it is back, which is more work for the same
+/// busy core. A sixth of the lease still notices a silent Redis long before the other
+/// relays would count this one dead, and a Redis that refuses or drops the connection
+/// is noticed at once whatever the wait.
+pub fn answer_timeout(lease_timeout_ms: u64) -> Duration {
+    Duration::from_millis((lease_timeout_ms / 6).clamp(2_000, 10_000))
 }
 
 /// What a wrong `redis_url` is told.
@@ -57,7 +73,18 @@ impl Target {
             .collect::<RedisResult<Vec<_>>>()
             .map_err(|e| format!("{KEY}: {e}"))?;
         let first = u16::from_le_bytes(crate::ids::random_bytes::<2>()) as usize % nodes.len();
-        Ok(Target { nodes, cluster, first })
+        Ok(Target {
+            nodes,
+            cluster,
+            first,
+            answer: Duration::from_secs(2),
+        })
+    }
+
+    /// Wait up to `answer` for each answer (2 s unless told).
+    pub fn answering_within(mut self, answer: Duration) -> Target {
+        self.answer = answer;
+        self
     }
 
     pub fn is_cluster(&self) -> bool {
@@ -65,12 +92,12 @@ impl Target {
     }
 
     /// A multiplexed connection (on a Cluster, to every master as needed), with a time
-    /// limit on connecting and on each answer.
+    /// limit on connecting (`timeout`) and on each answer (the target's).
     pub async fn connect(&self, timeout: Duration) -> RedisResult<Conn> {
         if !self.cluster {
             let config = redis::AsyncConnectionConfig::new()
                 .set_connection_timeout(timeout)
-                .set_response_timeout(timeout);
+                .set_response_timeout(self.answer);
             let conn = self.nodes[0]
                 .get_multiplexed_async_connection_with_config(&config)
                 .await?;
@@ -78,7 +105,7 @@ impl Target {
         }
         let client = redis::cluster::ClusterClientBuilder::new(self.infos())
             .connection_timeout(timeout)
-            .response_timeout(timeout)
+            .response_timeout(self.answer)
             // Fail fast and let the caller reconnect: a relay never waits on Redis.
             .retries(2)
             .min_retry_wait(50)
@@ -106,15 +133,16 @@ impl Target {
         Err(last.unwrap_or_else(|| timed_out("no node")))
     }
 
-    /// A blocking connection to the node that holds `key`: the server, or on a Cluster
+    /// A blocking connection to the node that holds `key` (connected within `timeout`,
+    /// each answer within the target's): the server, or on a Cluster
     /// the master of the key's slot (for the ledger, whose keys share one slot and are
     /// written in MULTI transactions). After a failover its commands fail (the node is
     /// gone, or answers MOVED): the caller drops it and asks again.
     pub fn blocking_for(&self, key: &str, timeout: Duration) -> RedisResult<redis::Connection> {
         let open = |client: &redis::Client| -> RedisResult<redis::Connection> {
             let conn = client.get_connection_with_timeout(timeout)?;
-            conn.set_read_timeout(Some(timeout))?;
-            conn.set_write_timeout(Some(timeout))?;
+            conn.set_read_timeout(Some(self.answer))?;
+            conn.set_write_timeout(Some(self.answer))?;
             Ok(conn)
         };
         if !self.cluster {
@@ -463,5 +491,13 @@ e7d1 127.0.0.1:30001@40001 master,fail - 1 1 1 disconnected
         assert!(e.contains("redis_cluster = true"), "{e}");
         assert!(Target::open("redis://a:1/, redis://b:2/", true).unwrap().is_cluster());
         assert!(Target::open(" ", false).is_err());
+    }
+
+    #[test]
+    fn an_answer_is_waited_for_a_sixth_of_the_lease_between_two_and_ten_seconds() {
+        assert_eq!(answer_timeout(60_000), Duration::from_secs(10));
+        assert_eq!(answer_timeout(30_000), Duration::from_secs(5));
+        assert_eq!(answer_timeout(2_000), Duration::from_secs(2));
+        assert_eq!(answer_timeout(600_000), Duration::from_secs(10));
     }
 }

@@ -41,7 +41,8 @@ pub const EVENTS: &str = "rollcall:events";
 pub const RELAYS: &str = "rc:relays";
 /// Most changes written to Redis in one pipeline.
 const BATCH: usize = 512;
-/// How long connecting, and each answer, may take before Redis counts as unreachable.
+/// How long connecting may take before Redis counts as unreachable (an answer: see
+/// `crate::redis_conn::answer_timeout`).
 const TIMEOUT: Duration = Duration::from_secs(2);
 /// The first wait before reconnecting to Redis; it doubles at each failed attempt up to
 /// [`BACKOFF_MAX`], and starts again from here once a connection got up.

@@ -66,7 +66,8 @@ impl Roster {
                     if !local {
                         self.emit(now, Event::UserOnline { user: identity.clone() });
                     }
-                    let relays = BTreeSet::from([relay.to_string()]);
+                    let mut relays = VecSet::new();
+                    relays.insert(relay.to_string());
                     self.remote_users.insert(user.to_string(), (identity, relays));
                 }
             },

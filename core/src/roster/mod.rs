@@ -80,6 +80,18 @@ impl Default for RosterConfig {
 /// However large a channel, its changes go out at least this often.
 pub const MAX_FLUSH_INTERVAL_MS: u64 = 1_000;
 
+/// Outputs a drained queue keeps room for.
+const KEPT_QUEUE: usize = 1_024;
+
+/// Give back what a drained queue grew to beyond [`KEPT_QUEUE`]: a reload of a channel
+/// of 100,000 queues an output per member once (46 MB), and a queue never shrinks by
+/// itself.
+pub(crate) fn shrink_drained<T>(queue: &mut VecDeque<T>) {
+    if queue.is_empty() && queue.capacity() > KEPT_QUEUE {
+        queue.shrink_to(KEPT_QUEUE);
+    }
+}
+
 impl RosterConfig {
     /// How far apart a channel with `subscribers` watchers flushes: the coalescing tick,
     /// or longer when a flush every tick would send more than `fanout_per_second`
@@ -476,7 +488,7 @@ pub struct Roster {
     /// Clients per user, for online/offline.
     users: HashMap<String, usize>,
     /// Users connected through other relays, with the relays.
-    remote_users: HashMap<String, (Identity, BTreeSet<String>)>,
+    remote_users: HashMap<String, (Identity, VecSet<String>)>,
     conns: HashMap<ConnId, Conn>,
     channels: HashMap<String, Channel>,
     /// Deadlines, checked lazily: an entry whose condition no longer holds is dropped or
@@ -607,7 +619,11 @@ impl Roster {
     }
 
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.outputs.pop_front()
+        let out = self.outputs.pop_front();
+        if out.is_none() {
+            shrink_drained(&mut self.outputs);
+        }
+        out
     }
 
     /// Who is in `ch` now, identities included (for the trusted server API). `None`
@@ -665,5 +681,34 @@ impl Roster {
 
     fn arm(&mut self, at: Instant, timer: Timer) {
         self.timers.push(Reverse((at, timer)));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_drained_queue_gives_back_what_a_burst_grew_it_to() {
+        let mut roster = Roster::new(RosterConfig::default());
+        for i in 0..10_000 {
+            roster.outputs.push_back(Output::Close {
+                conn: i,
+                code: close::GOING_AWAY,
+                reason: "",
+            });
+        }
+        assert!(roster.outputs.capacity() >= 10_000);
+        while roster.poll_output().is_some() {}
+        assert!(roster.outputs.capacity() <= KEPT_QUEUE, "{}", roster.outputs.capacity());
+        // A small queue keeps its room.
+        roster.outputs.extend((0..100).map(|i| Output::Close {
+            conn: i,
+            code: close::GOING_AWAY,
+            reason: "",
+        }));
+        let room = roster.outputs.capacity();
+        while roster.poll_output().is_some() {}
+        assert_eq!(roster.outputs.capacity(), room);
     }
 }
