@@ -63,6 +63,13 @@ Endpoints:
   GET  /healthz       liveness and store
   GET  /metrics       Prometheus text";
 
+/// jemalloc rather than the system's malloc: a relay keeps millions of small strings and
+/// nodes (user ids, channel names, views), and jemalloc's size classes carry no header
+/// per allocation. Six relays holding a channel of 100,000 took 1,553 MB with glibc's
+/// malloc and 1,324 MB with jemalloc, for the same CPU (bench/, BENCHMARKS.md).
+#[global_allocator]
+static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
