@@ -40,6 +40,10 @@ pub struct Spec {
     pub leaver: bool,
     /// A probe: its join and leave are timed in this round.
     pub round: Option<usize>,
+    /// A watcher of a channel that names no probe (count_only, or a capped list): it
+    /// counts each rise above the fill's count as the next round's join, and the fall
+    /// back as its leave.
+    pub count_probes: bool,
     /// Leave by itself this long after being admitted.
     pub hold: Option<Duration>,
     /// Time the round from the connection's start rather than from the join frame.
@@ -69,6 +73,9 @@ fn remaining(deadline_ns: u64) -> Duration {
 struct Life {
     admitted: bool,
     count: i64,
+    /// A probe is in (count above the fill's), and how many rounds were seen whole.
+    probe_in: bool,
+    probes_seen: usize,
     reached_epoch: u32,
     /// The count it knew when told to come back after a restart.
     storm: Option<i64>,
@@ -229,7 +236,14 @@ async fn session(
                         }
                     }
                 }
-                Event::Count(n) => life.count = n,
+                Event::Count(n) => {
+                    if let Some(r) = spec.round {
+                        let _ = stats.rounds[r]
+                            .state
+                            .compare_exchange(0, now_ns(), Ordering::Relaxed, Ordering::Relaxed);
+                    }
+                    life.count = n;
+                }
                 Event::Delta(d) => life.count += d,
                 Event::Joined(id) | Event::Left(id) if !spec.watcher || !id.starts_with('p') => {
                     let _ = id;
@@ -270,6 +284,16 @@ async fn session(
             if epoch != life.reached_epoch && target == life.count && (life.storm.is_none() || life.back) {
                 life.reached_epoch = epoch;
                 stats.reach(now_ns());
+            }
+            if spec.count_probes && life.reached_epoch == epoch {
+                if !life.probe_in && life.count == target + 1 {
+                    life.probe_in = true;
+                    stats.saw_join(life.probes_seen, now_ns());
+                } else if life.probe_in && life.count == target {
+                    life.probe_in = false;
+                    stats.saw_leave(life.probes_seen, now_ns());
+                    life.probes_seen += 1;
+                }
             }
         }
         let go = tokio::select! {

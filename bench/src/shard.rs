@@ -55,6 +55,10 @@ pub struct ShardArgs {
     /// Probe rounds (W2).
     #[arg(long, default_value_t = 40)]
     pub rounds: usize,
+    /// Probe rounds after the fill (W6, W8): one newcomer at a time joins, stays
+    /// `--hold-ms` and leaves, every `--period-ms`; watchers time it by their count.
+    #[arg(long, default_value_t = 0)]
+    pub count_probes: usize,
     /// Time between probe rounds (W2), ms.
     #[arg(long, default_value_t = 400)]
     pub period_ms: u64,
@@ -155,6 +159,7 @@ impl Ctx {
             watcher: true,
             leaver: false,
             round: None,
+            count_probes: self.args.count_probes > 0 && matches!(self.args.workload, Workload::W6 | Workload::W8),
             hold: None,
             from_connect: false,
             idle: self.args.idle,
@@ -216,6 +221,7 @@ pub fn main(args: ShardArgs) -> Result<(), String> {
     rt.block_on(async move {
         let rounds = match args.workload {
             Workload::W2 => args.rounds,
+            Workload::W6 | Workload::W8 => args.count_probes,
             Workload::W4 => (args.rate * args.churn_seconds) as usize,
             _ => 0,
         };
@@ -255,6 +261,24 @@ async fn run(ctx: &mut Ctx) {
             // Let queues drain and allocators settle before the suite reads the RSS.
             tokio::time::sleep(Duration::from_millis(a.settle_ms)).await;
             ctx.report("hold").await;
+            if a.count_probes > 0 && a.workload != Workload::W1 {
+                let t0 = tokio::time::Instant::now();
+                let period = Duration::from_millis(a.period_ms);
+                if ctx.shard == 0 {
+                    for r in 0..a.count_probes {
+                        tokio::time::sleep_until(t0 + period * r as u32).await;
+                        let mut spec = ctx.spec(format!("p{r}"), channel);
+                        spec.watcher = false;
+                        spec.count_probes = false;
+                        spec.round = Some(r);
+                        spec.hold = Some(Duration::from_millis(a.hold_ms));
+                        ctx.spawn(spec);
+                    }
+                }
+                tokio::time::sleep_until(t0 + period * a.count_probes as u32 + Duration::from_millis(a.settle_ms))
+                    .await;
+                ctx.report("probes").await;
+            }
         }
         Workload::W7 => {
             fill(ctx, "/bench/w7", a.size, 0, a.size as i64).await;

@@ -19,6 +19,8 @@ pub struct Round {
     pub leave_seen: AtomicU64,
     pub leave_first: AtomicU64,
     pub leave_last: AtomicU64,
+    /// The probe's own first state (its first count): a newcomer's first state.
+    pub state: AtomicU64,
 }
 
 #[derive(Default)]
@@ -125,6 +127,7 @@ impl Stats {
                     start: l(&r.start),
                     admitted: l(&r.admitted),
                     leave: l(&r.leave),
+                    state: l(&r.state),
                     join_seen: l(&r.join_seen),
                     join_first: l(&r.join_first),
                     join_last: l(&r.join_last),
@@ -164,6 +167,9 @@ pub struct RoundReport {
     pub start: u64,
     pub admitted: u64,
     pub leave: u64,
+    /// The probe's first state (0: not seen, or not measured by an older run).
+    #[serde(default)]
+    pub state: u64,
     pub join_seen: u64,
     pub join_first: u64,
     pub join_last: u64,
@@ -202,6 +208,7 @@ impl Report {
                 o.start = o.start.max(x.start);
                 o.admitted = o.admitted.max(x.admitted);
                 o.leave = o.leave.max(x.leave);
+                o.state = o.state.max(x.state);
                 o.join_seen += x.join_seen;
                 o.join_first = o.join_first.min(x.join_first);
                 o.join_last = o.join_last.max(x.join_last);

@@ -188,8 +188,11 @@ fn plan(quick: bool, huge: bool) -> Vec<Case> {
         case(Workload::W7, 10_000, &["--watch-ms", "20000"], 2, 60).on(&relays),
     ];
     if huge {
-        v.push(case(Workload::W8, 100_000, &[], 6, 300).relays(6));
-        v.push(case(Workload::W6, 100_000, &[], 6, 300).relays(6));
+        // Then ten newcomers, one at a time, each in for 2 s: is each seen by all
+        // 100,000 within a second, and does each get its first state within a second?
+        let probes = ["--count-probes", "10", "--period-ms", "4000", "--hold-ms", "2000"];
+        v.push(case(Workload::W8, 100_000, &probes, 6, 300).relays(6));
+        v.push(case(Workload::W6, 100_000, &probes, 6, 300).relays(6));
     }
     v
 }
@@ -349,8 +352,10 @@ pub fn main(args: SuiteArgs) -> Result<Vec<Outcome>, String> {
     Ok(outcomes)
 }
 
-fn phase_names(w: Workload) -> &'static [&'static str] {
+/// The phases of a case with these parameters.
+fn phase_names(w: Workload, params: &[String]) -> &'static [&'static str] {
     match w {
+        Workload::W6 | Workload::W8 if params.iter().any(|p| p == "--count-probes") => &["fill", "hold", "probes"],
         Workload::W1 | Workload::W6 | Workload::W8 => &["fill", "hold"],
         Workload::W2 => &["fill", "probes"],
         Workload::W3 => &["hold"],
@@ -458,7 +463,7 @@ fn run_case(
             .all(|s| s.expect("READY", Duration::from_secs(20)).is_some())
     {
         let gen_cpu = |shards: &Vec<ShardProc>| shards.iter().map(|s| Usage::of(s.child.id()).cpu_ms).sum::<f64>();
-        for name in phase_names(case.workload) {
+        for name in phase_names(case.workload, &case.params) {
             let gen_before = gen_cpu(&shards);
             let mut before = server.usage();
             let mut start_ns = now_ns();
@@ -555,7 +560,7 @@ fn check(outcomes: &[Outcome]) -> Result<(), String> {
         if o.note.as_deref() == Some("not installed") {
             continue;
         }
-        let phases = phase_names(o.workload).len();
+        let phases = phase_names(o.workload, &o.params).len();
         let ok = o.note.is_none()
             && o.phases.len() == phases
             && o.phases.iter().all(|p| p.report.failed == 0)
