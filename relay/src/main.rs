@@ -66,7 +66,7 @@ Endpoints:
 /// jemalloc rather than the system's malloc: a relay keeps millions of small strings and
 /// nodes (user ids, channel names, views), and jemalloc's size classes carry no header
 /// per allocation. Six relays holding a channel of 100,000 took 1,553 MB with glibc's
-/// malloc and 1,324 MB with jemalloc, for the same CPU (bench/, BENCHMARKS.md).
+/// malloc and 1,320 to 1,327 MB with jemalloc, for the same CPU (bench/, BENCHMARKS.md).
 #[global_allocator]
 static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
