@@ -76,13 +76,13 @@ pub(super) async fn record(
     let relay = random_id();
     let mut next_beat = tokio::time::Instant::now();
     let mut next_prune = tokio::time::Instant::now();
+    // On the blocking pool, as every wait for the state's lock in this task: a blocking
+    // call may hold it through a Redis call (up to its timeout), and a runtime worker
+    // waiting meanwhile is one fewer for the relay's connections. Each call also says
+    // when the book next wants a tick: one turn of this task per batch, which a relay
+    // busy with a large fan-out grants slowly.
+    let mut book_due = ledger.blocking(|s| s.book_due()).await;
     loop {
-        // On the blocking pool, as every wait for the state's lock in this task: a
-        // blocking call may hold it through a Redis call (up to its timeout), and a
-        // runtime worker waiting meanwhile is one fewer for the relay's connections.
-        let book_due = ledger
-            .blocking(|s| s.recording.then(|| s.book.poll_timeout()).flatten())
-            .await;
         let mut wake = next_beat;
         if let Some(at) = book_due {
             wake = wake.min(tokio::time::Instant::now() + Duration::from_millis(at.saturating_sub(now_ms())));
@@ -100,7 +100,7 @@ pub(super) async fn record(
                 ledger.counts.backlog.store(events.len() as u64, Relaxed);
                 let now = now_ms();
                 let l = ledger.clone();
-                tokio::task::spawn_blocking(move || l.record(now, batch)).await.ok();
+                book_due = tokio::task::spawn_blocking(move || l.record(now, batch)).await.ok().flatten();
             }
             _ = tokio::time::sleep_until(wake) => {
                 if tokio::time::Instant::now() >= next_beat {
@@ -114,7 +114,7 @@ pub(super) async fn record(
                     next_prune = tokio::time::Instant::now() + PRUNE_EVERY;
                 }
                 let l = ledger.clone();
-                tokio::task::spawn_blocking(move || l.tick(now, prune)).await.ok();
+                book_due = tokio::task::spawn_blocking(move || l.tick(now, prune)).await.ok().flatten();
             }
         }
         ledger.webhooks.queued.notify_one();

@@ -21,6 +21,11 @@ pub struct State {
 }
 
 impl State {
+    /// When the book next wants a tick, while this relay records.
+    pub fn book_due(&self) -> Option<Ms> {
+        self.recording.then(|| self.book.poll_timeout()).flatten()
+    }
+
     /// Leave the recording to another relay (or to this one's next claim, which takes
     /// over from the roster's truth): forget the book and the lanes.
     pub fn stop_recording(&mut self) {
@@ -149,24 +154,31 @@ impl Ledger {
         self.webhooks.counts.overflowed.fetch_add(overflowed, Relaxed);
     }
 
-    pub(super) fn record(&self, now: Ms, events: Vec<(Ms, Event)>) {
+    /// Record `events` and commit; returns when the book next wants a tick.
+    pub(super) fn record(&self, now: Ms, events: Vec<(Ms, Event)>) -> Option<Ms> {
         let mut state = self.lock();
-        if !state.recording {
-            return;
+        if state.recording {
+            for (at, event) in &events {
+                state.book.handle(*at, event);
+            }
+            self.commit(&mut state, now);
         }
-        for (at, event) in &events {
-            state.book.handle(*at, event);
-        }
-        self.commit(&mut state, now);
+        state.book_due()
     }
 
-    pub(super) fn tick(&self, now: Ms, prune_before: Option<Ms>) {
+    /// The book's timers, pruning and trimming; returns when the book next wants a tick.
+    pub(super) fn tick(&self, now: Ms, prune_before: Option<Ms>) -> Option<Ms> {
         let mut state = self.lock();
+        self.tick_locked(&mut state, now, prune_before);
+        state.book_due()
+    }
+
+    fn tick_locked(&self, state: &mut State, now: Ms, prune_before: Option<Ms>) {
         if !state.recording {
             return;
         }
         state.book.handle_timeout(now);
-        self.commit(&mut state, now);
+        self.commit(state, now);
         if let Some(before) = prune_before {
             match state.db.prune(before) {
                 Ok(0) => {}
