@@ -1303,6 +1303,39 @@ fn a_large_channel_sends_within_its_fanout_budget_and_a_lone_change_still_goes_a
 }
 
 #[test]
+fn a_newcomer_that_subscribes_then_enters_is_seen_at_once_though_its_snapshot_just_flushed() {
+    let mut sim = Sim::with(RosterConfig {
+        fanout_per_second: 10_000,
+        ..RosterConfig::default()
+    });
+    // 1,000 watchers: a diff at most every 100 ms.
+    let crowd = crowd(&mut sim, CH, Access::OPEN, 1_000);
+    let first = crowd[0];
+    // What a page does: subscribe, and a moment later enter.
+    sim.connect(1, "ann", "a1");
+    sim.roster.subscribe(sim.now, 1, CH, Access::OPEN).unwrap();
+    sim.advance(0);
+    assert!(
+        sim.take(1).iter().any(|m| matches!(m, ServerMsg::Snapshot { .. })),
+        "her snapshot goes at once"
+    );
+    sim.advance(5);
+    sim.enter(1);
+    sim.advance(0);
+    assert_eq!(sim.events(first), ["+ann"], "her join does not wait for the interval");
+    // The cadence of changes holds: the next join, 10 ms later, waits 100 ms from hers.
+    sim.connect(2, "bob", "b1");
+    sim.advance(10);
+    sim.enter(2);
+    sim.advance(0);
+    assert!(sim.events(first).is_empty());
+    sim.advance(89);
+    assert!(sim.events(first).is_empty());
+    sim.advance(1);
+    assert_eq!(sim.events(first), ["+bob"]);
+}
+
+#[test]
 fn a_channel_mostly_on_other_relays_flushes_at_the_cadence_of_its_whole_size() {
     let mut sim = Sim::with(RosterConfig {
         fanout_per_second: 10_000,

@@ -39,7 +39,7 @@ impl Roster {
             .insert(ch.to_string());
         let user = self.conns[&conn].client.user.clone();
         let hold = self.conns[&conn].resuming && self.held_until(now).is_some();
-        let channel = self.channel_mut(now, ch, access.count_only);
+        let channel = self.channel_mut(now, ch, access.count_only, false);
         channel.cap_list(access.list_cap);
         channel.subscribers.remove(&conn);
         if hold {
@@ -107,13 +107,17 @@ impl Roster {
         }
     }
 
-    pub(super) fn channel_mut(&mut self, now: Instant, ch: &str, count_only: bool) -> &mut Channel {
+    /// The channel, made if needed, marked to flush for a member `change` or (`false`)
+    /// for a newcomer's snapshot.
+    pub(super) fn channel_mut(&mut self, now: Instant, ch: &str, count_only: bool, change: bool) -> &mut Channel {
         self.channels.entry(ch.to_string()).or_default().count_only = count_only;
-        self.mark_dirty(now, ch);
+        self.mark_dirty(now, ch, change);
         self.channels.get_mut(ch).expect("just made")
     }
 
-    pub(super) fn mark_dirty(&mut self, now: Instant, ch: &str) {
+    /// Schedule the channel's next flush, for a member `change` or (`false`) for a
+    /// newcomer's snapshot.
+    pub(super) fn mark_dirty(&mut self, now: Instant, ch: &str, change: bool) {
         let Some(channel) = self.channels.get_mut(ch) else {
             return;
         };
@@ -124,9 +128,14 @@ impl Roster {
         // only this relay's watchers: a channel everyone watches then flushes at one
         // cadence on every relay, and all the relays together stay within the budget
         // (six relays of 16,700 watchers each would otherwise each send theirs).
+        // A change waits for the last diff, a snapshot for the last flush: a page that
+        // subscribes and then enters has its snapshot sent at once, and its own join
+        // must not then wait a whole interval (a second in a channel of 50,000) for
+        // the flush that served it.
         let watchers = channel.subscribers.len() + channel.awaiting.len();
         let interval = self.config.flush_interval_for(watchers.max(channel.members.len()));
-        let at = channel.last_flush.map_or(now, |last| last + interval).max(now);
+        let last = if change { channel.last_diff } else { channel.last_flush };
+        let at = last.map_or(now, |last| last + interval).max(now);
         if channel.flush_at.is_none_or(|set| at < set) {
             channel.flush_at = Some(at);
             self.flushes.push(Reverse((at, ch.to_string())));
@@ -219,6 +228,7 @@ impl Roster {
             if changed {
                 channel.seq += 1;
                 channel.sent_count = count;
+                channel.last_diff = Some(now);
                 if !channel.subscribers.is_empty() {
                     if channel.count_only {
                         (join, leave, update) = (Vec::new(), Vec::new(), Vec::new());

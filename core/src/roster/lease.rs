@@ -131,7 +131,7 @@ impl Roster {
             .insert(ch.to_string(), None);
         self.stamp += 1;
         let stamp = self.stamp;
-        let channel = self.channel_mut(now, ch, access.count_only);
+        let channel = self.channel_mut(now, ch, access.count_only, true);
         channel.cap_list(access.list_cap);
         channel.note(&key.user);
         let occupied = channel.members.is_empty();
@@ -185,7 +185,7 @@ impl Roster {
         self.touch(now, conn, true);
         self.stamp += 1;
         let stamp = self.stamp;
-        self.mark_dirty(now, ch);
+        self.mark_dirty(now, ch, true);
         let channel = self.channels.get_mut(ch).expect("an entered channel exists");
         channel.note(&key.user);
         let member = channel
@@ -487,7 +487,7 @@ impl Roster {
     /// `holder` (a local client, or `@relay`) lets go of `user` in `ch` for `cause`: the
     /// member leaves with its last holder, or its status may change.
     pub(super) fn release(&mut self, now: Instant, ch: &str, user: &str, holder: &str, cause: EndCause) {
-        self.mark_dirty(now, ch);
+        self.mark_dirty(now, ch, true);
         let Some(channel) = self.channels.get_mut(ch) else {
             return;
         };

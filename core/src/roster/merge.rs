@@ -20,7 +20,7 @@ impl Roster {
         let key = remote_key(relay);
         self.stamp += 1;
         let stamp = self.stamp;
-        let channel = self.channel_mut(now, ch, count_only);
+        let channel = self.channel_mut(now, ch, count_only, true);
         channel.note(&view.id);
         let identity = Identity {
             id: view.id.clone(),

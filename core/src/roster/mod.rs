@@ -16,7 +16,8 @@
 //! Changes are never sent one by one: [`Roster::handle_timeout`] flushes a changed
 //! channel at most once per its flush interval, encoding one diff for all of its
 //! subscribers, and one snapshot for all those who subscribed since. A lone change goes
-//! out at once (leading edge). The interval is `flush_interval_ms` for a small channel
+//! out at once (leading edge), even just after a flush that only served snapshots: the
+//! interval paces diffs, and snapshots apart. The interval is `flush_interval_ms` for a small channel
 //! and grows with the channel's subscribers so that no channel sends more than
 //! `fanout_per_second` frames a second ([`RosterConfig::flush_interval_for`]): what one
 //! channel costs is bounded whatever its size, and changes simply share larger diffs. Inputs carry `now`;
@@ -431,6 +432,9 @@ struct Channel {
     /// When this channel last flushed, and when it flushes next if it changed since.
     last_flush: Option<Instant>,
     flush_at: Option<Instant>,
+    /// When a change last went out to its subscribers: the cadence of member changes
+    /// (a flush that only served newcomers' snapshots does not count).
+    last_diff: Option<Instant>,
     /// A rule caps the list subscribers are sent.
     list: Option<CappedList>,
     /// This relay's own view of each user, as last shared with other relays.
