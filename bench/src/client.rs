@@ -238,9 +238,10 @@ async fn session(
                 }
                 Event::Count(n) => {
                     if let Some(r) = spec.round {
-                        let _ = stats.rounds[r]
-                            .state
-                            .compare_exchange(0, now_ns(), Ordering::Relaxed, Ordering::Relaxed);
+                        let _ =
+                            stats.rounds[r]
+                                .state
+                                .compare_exchange(0, now_ns(), Ordering::Relaxed, Ordering::Relaxed);
                     }
                     life.count = n;
                 }

@@ -118,7 +118,13 @@ fn probe_figures(g: &mut Figures, p: &crate::suite::Phase, watchers: u64) {
             leaves.push(ms(x.leave, x.leave_last));
         }
     }
-    let (s, st, fi, a, l) = (sorted(selfs), sorted(states), sorted(firsts), sorted(alls), sorted(leaves));
+    let (s, st, fi, a, l) = (
+        sorted(selfs),
+        sorted(states),
+        sorted(firsts),
+        sorted(alls),
+        sorted(leaves),
+    );
     g.self_p50 = pct(&s, 0.5);
     g.self_p99 = pct(&s, 0.99);
     g.state_p50 = pct(&st, 0.5);
@@ -624,9 +630,17 @@ fn targets(s: &mut String, all: &[Outcome]) {
         if g.rounds == 0 {
             continue;
         }
-        let what = if o.workload == Workload::W8 { "capped list" } else { "count_only" };
+        let what = if o.workload == Workload::W8 {
+            "capped list"
+        } else {
+            "count_only"
+        };
         let mut t = target(
-            format!("{} members across {} relays, {what}: a join seen by every member, p99", thousands(o.size), o.relays),
+            format!(
+                "{} members across {} relays, {what}: a join seen by every member, p99",
+                thousands(o.size),
+                o.relays
+            ),
             "≤ 1 s",
             g.all_p99,
             |v| format!("{v:.0} ms"),
@@ -638,7 +652,11 @@ fn targets(s: &mut String, all: &[Outcome]) {
         }
         rows.push(t);
         rows.push(target(
-            format!("{} members across {} relays, {what}: a newcomer's first state, p99", thousands(o.size), o.relays),
+            format!(
+                "{} members across {} relays, {what}: a newcomer's first state, p99",
+                thousands(o.size),
+                o.relays
+            ),
             "≤ 1 s",
             g.state_p99,
             |v| format!("{v:.0} ms"),

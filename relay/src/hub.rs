@@ -499,7 +499,10 @@ mod tests {
         while let Ok((_, event)) = recorded.try_recv() {
             told.push(format!("{event:?}"));
         }
-        assert!(!told.is_empty() && told.iter().all(|e| e.contains("bob") && !e.contains("ann")), "{told:?}");
+        assert!(
+            !told.is_empty() && told.iter().all(|e| e.contains("bob") && !e.contains("ann")),
+            "{told:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]
