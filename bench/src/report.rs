@@ -601,17 +601,14 @@ fn targets(s: &mut String, all: &[Outcome]) {
         .filter(|o| matches!(o.workload, Workload::W6 | Workload::W8) && o.size >= 100_000)
     {
         let g = figures(o);
+        let what = if o.workload == Workload::W8 {
+            "capped list"
+        } else {
+            "count_only"
+        };
+        let case = format!("{} members across {} relays, {what}", thousands(o.size), o.relays);
         let mut t = target(
-            format!(
-                "{} members across {} relays, {}: total relay RSS",
-                thousands(o.size),
-                o.relays,
-                if o.workload == Workload::W8 {
-                    "capped list"
-                } else {
-                    "count_only"
-                }
-            ),
+            format!("{case}: total relay RSS"),
             "≤ 1.5 GB",
             Some(g.rss_after_kb as f64).filter(|v| *v > 0.0),
             |kb| mb(kb as u64),
@@ -630,38 +627,22 @@ fn targets(s: &mut String, all: &[Outcome]) {
         if g.rounds == 0 {
             continue;
         }
-        let what = if o.workload == Workload::W8 {
-            "capped list"
-        } else {
-            "count_only"
+        let within_a_second = |name: &str, v: Option<f64>| {
+            target(
+                format!("{case}: {name}, p99"),
+                "≤ 1 s",
+                v,
+                |v| format!("{v:.0} ms"),
+                |v| v <= 1_000.0,
+            )
         };
-        let mut t = target(
-            format!(
-                "{} members across {} relays, {what}: a join seen by every member, p99",
-                thousands(o.size),
-                o.relays
-            ),
-            "≤ 1 s",
-            g.all_p99,
-            |v| format!("{v:.0} ms"),
-            |v| v <= 1_000.0,
-        );
+        let mut t = within_a_second("a join seen by every member", g.all_p99);
         if g.complete < g.rounds {
             t.shown = format!("{} ({} of {} rounds seen by all)", t.shown, g.complete, g.rounds);
             t.met = Some(false);
         }
         rows.push(t);
-        rows.push(target(
-            format!(
-                "{} members across {} relays, {what}: a newcomer's first state, p99",
-                thousands(o.size),
-                o.relays
-            ),
-            "≤ 1 s",
-            g.state_p99,
-            |v| format!("{v:.0} ms"),
-            |v| v <= 1_000.0,
-        ));
+        rows.push(within_a_second("a newcomer's first state", g.state_p99));
     }
     let _ = writeln!(s, "## rollcall's targets on this machine\n");
     let _ = writeln!(s, "| target | limit | measured | met |\n|---|---|---|---|");

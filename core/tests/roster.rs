@@ -1245,6 +1245,15 @@ fn crowd(sim: &mut Sim, ch: &str, access: Access, watchers: u64) -> Vec<ConnId> 
     conns
 }
 
+/// A roster whose channels may send 10,000 frames a second: 1,000 watchers flush at
+/// most every 100 ms.
+fn budgeted() -> Sim {
+    Sim::with(RosterConfig {
+        fanout_per_second: 10_000,
+        ..RosterConfig::default()
+    })
+}
+
 #[test]
 fn the_flush_interval_grows_with_subscribers_within_its_bounds() {
     let config = RosterConfig {
@@ -1263,10 +1272,7 @@ fn the_flush_interval_grows_with_subscribers_within_its_bounds() {
 
 #[test]
 fn a_large_channel_sends_within_its_fanout_budget_and_a_lone_change_still_goes_at_once() {
-    let mut sim = Sim::with(RosterConfig {
-        fanout_per_second: 10_000,
-        ..RosterConfig::default()
-    });
+    let mut sim = budgeted();
     // 1,000 watchers and 10,000 frames a second: a diff at most every 100 ms.
     let crowd = crowd(&mut sim, CH, Access::OPEN, 1_000);
     let first = crowd[0];
@@ -1304,10 +1310,7 @@ fn a_large_channel_sends_within_its_fanout_budget_and_a_lone_change_still_goes_a
 
 #[test]
 fn a_newcomer_that_subscribes_then_enters_is_seen_at_once_though_its_snapshot_just_flushed() {
-    let mut sim = Sim::with(RosterConfig {
-        fanout_per_second: 10_000,
-        ..RosterConfig::default()
-    });
+    let mut sim = budgeted();
     // 1,000 watchers: a diff at most every 100 ms.
     let crowd = crowd(&mut sim, CH, Access::OPEN, 1_000);
     let first = crowd[0];
@@ -1337,10 +1340,7 @@ fn a_newcomer_that_subscribes_then_enters_is_seen_at_once_though_its_snapshot_ju
 
 #[test]
 fn a_channel_mostly_on_other_relays_flushes_at_the_cadence_of_its_whole_size() {
-    let mut sim = Sim::with(RosterConfig {
-        fanout_per_second: 10_000,
-        ..RosterConfig::default()
-    });
+    let mut sim = budgeted();
     // 100 watchers here, 2,000 members on another relay: the whole channel (2,100) sets
     // the interval (210 ms), as it does on the relay that holds the 2,000.
     let crowd = crowd(&mut sim, CH, Access::OPEN, 100);
@@ -1375,10 +1375,7 @@ fn a_channel_mostly_on_other_relays_flushes_at_the_cadence_of_its_whole_size() {
 
 #[test]
 fn a_count_only_crowd_is_held_to_the_same_budget() {
-    let mut sim = Sim::with(RosterConfig {
-        fanout_per_second: 10_000,
-        ..RosterConfig::default()
-    });
+    let mut sim = budgeted();
     let count_only = Access {
         count_only: true,
         ..Access::OPEN
@@ -1400,10 +1397,7 @@ fn a_count_only_crowd_is_held_to_the_same_budget() {
 
 #[test]
 fn a_small_channel_beside_a_busy_large_one_keeps_its_short_tick() {
-    let mut sim = Sim::with(RosterConfig {
-        fanout_per_second: 10_000,
-        ..RosterConfig::default()
-    });
+    let mut sim = budgeted();
     let big = crowd(&mut sim, CH, Access::OPEN, 1_000);
     const SMALL: &str = "/room/small";
     sim.connect(2, "bob", "b");
