@@ -56,6 +56,37 @@ if [ ! -d "$(rustc --print sysroot)/lib/rustlib/wasm32-unknown-unknown" ]; then
   quietly rustup-target rustup target add wasm32-unknown-unknown
 fi
 
+# Debian packages, first: a C compiler and make for the C parts of what cargo builds
+# (SQLite and jemalloc in the relay), demo or tests; Chromium and its driver for the
+# wasm and browser tests, and Redis for the tests of several relays sharing state,
+# which the demo does not need.
+missing=()
+command -v cc >/dev/null 2>&1 || missing+=(gcc)
+command -v make >/dev/null 2>&1 || missing+=(make)
+if ! $for_demo; then
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
+  command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+  if ! command -v apt-get >/dev/null 2>&1; then
+    echo "setup: ${missing[*]} missing and apt-get is not here; install them with your package manager." >&2
+    exit 1
+  fi
+  sudo=()
+  if [ "$(id -u)" -ne 0 ]; then
+    if command -v sudo >/dev/null 2>&1; then
+      sudo=(sudo)
+    else
+      echo "setup: installing ${missing[*]} needs root, and sudo is not here; install them as root." >&2
+      exit 1
+    fi
+  fi
+  say "installing ${missing[*]} from Debian"
+  quietly apt-update "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
+  quietly apt-install "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
+fi
+
 # wasm-pack is built from crates.io; its own lockfile keeps the build reproducible.
 if [ "$(wasm-pack --version 2>/dev/null || true)" != "wasm-pack $WASM_PACK_VERSION" ]; then
   say "building wasm-pack $WASM_PACK_VERSION from crates.io (a few minutes, once)"
@@ -74,33 +105,6 @@ if [ -n "$bindgen_version" ] &&
    [ "$(wasm-bindgen --version 2>/dev/null || true)" != "wasm-bindgen $bindgen_version" ]; then
   say "building wasm-bindgen-cli $bindgen_version from crates.io (a few minutes, once)"
   quietly wasm-bindgen-cli cargo install wasm-bindgen-cli --version "$bindgen_version"
-fi
-
-# Debian packages: Chromium and its driver for the wasm and browser tests, Redis for the
-# tests of several relays sharing state. The demo needs none of them.
-if ! $for_demo; then
-  missing=()
-  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
-  command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
-  command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
-  if [ ${#missing[@]} -gt 0 ]; then
-    if ! command -v apt-get >/dev/null 2>&1; then
-      echo "setup: ${missing[*]} missing and apt-get is not here; install them with your package manager." >&2
-      exit 1
-    fi
-    sudo=()
-    if [ "$(id -u)" -ne 0 ]; then
-      if command -v sudo >/dev/null 2>&1; then
-        sudo=(sudo)
-      else
-        echo "setup: installing ${missing[*]} needs root, and sudo is not here; install them as root." >&2
-        exit 1
-      fi
-    fi
-    say "installing ${missing[*]} from Debian"
-    quietly apt-update "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update
-    quietly apt-install "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}"
-  fi
 fi
 
 # npm packages from the committed lockfiles: the root one (playwright-core, binaryen for
