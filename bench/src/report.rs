@@ -357,7 +357,11 @@ pub fn render(
         "Written by `bench/run.sh{}` on {date}. One load generator (`bench/`, Rust, tokio + \
          tokio-tungstenite with 4 KiB read buffers) drives every server at the same client cost, \
          over loopback only. Each server is started fresh for each case, pinned to core 0 \
-         (`taskset`); the generator runs on core 1. Server CPU is utime+stime from \
+         (`taskset`); the generator runs on core 1 and polls its sockets rather than sleeping \
+         between frames (`shard --poll`), so that a frame sent does not also pay for waking \
+         the generator's core, which a server sending to remote browsers never pays. The \
+         100,000-member cases put their relays, Redis and generators on both cores, as the \
+         kernel schedules them, with generators that sleep. Server CPU is utime+stime from \
          `/proc/PID/stat`, memory is VmRSS from `/proc/PID/status`. Raw JSON: `bench/results/`.\n",
         if quick { " --quick" } else { "" }
     );
