@@ -2,8 +2,12 @@
 # The benchmark of rollcall against its peers, in one command.
 #
 #   bench/run.sh           full run (about 40 minutes on 2 cores): writes BENCHMARKS.md
-#   bench/run.sh --huge    the full run and a 100,000-member count_only channel across six
-#                          relays sharing one Redis (six generator processes)
+#   bench/run.sh --huge    the full run and a 100,000-member channel (capped, then
+#                          count_only) across six relays sharing one Redis (six generator
+#                          processes), relays and generators on both cores
+#
+# Elsewhere each server is pinned to core 0 and the generator to core 1, where it polls
+# its sockets instead of sleeping between frames (`--sleeping-generator` for the old way).
 #   bench/run.sh --quick   small sizes, about a minute: proves the harness works and writes
 #                          bench/results/quick/ (BENCHMARKS.md and the full run's JSON are
 #                          left alone).
