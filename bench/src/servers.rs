@@ -111,6 +111,9 @@ pub struct Server {
     redis: Option<Redis>,
     cpu: Option<usize>,
     log: PathBuf,
+    /// Several relays on this machine: each runs one runtime worker, as README's
+    /// configuration reference advises (`TOKIO_WORKER_THREADS`).
+    one_worker: bool,
 }
 
 /// A private `redis-server` beside a relay, on its own port, without persistence.
@@ -172,6 +175,7 @@ impl Server {
             redis: None,
             cpu,
             log: log.to_path_buf(),
+            one_worker: relays > 1,
         };
         let _ = std::fs::remove_file(log);
         if kind == Kind::RollcallRedis {
@@ -232,6 +236,9 @@ impl Server {
                     .arg("--listen")
                     .arg(listen.unwrap_or("127.0.0.1:0"));
                 c.env("ROLLCALL_SECRET", ROLLCALL_SECRET).env("RUST_LOG", "error");
+                if self.one_worker {
+                    c.env("TOKIO_WORKER_THREADS", "1");
+                }
                 if let Some(r) = &self.redis {
                     c.env("ROLLCALL_REDIS_URL", format!("redis://127.0.0.1:{}/", r.port));
                 }
