@@ -29,6 +29,13 @@ export interface ChannelState {
   users: User[];
   /** The relay's `list_cap` for this channel, or null when the whole list is sent. */
   capped: number | null;
+  /**
+   * The relay's state: its snapshot and what followed. False for the `initial` state a
+   * page gave, and for a list emptied because the relay stopped telling about the
+   * channel (an "unavailable" error: the site that decides it did not answer) until
+   * the channel's next snapshot.
+   */
+  live: boolean;
 }
 
 /** Options of `presence.channel()`. */

@@ -188,12 +188,14 @@ pub fn state_to_js<'a>(
     count: usize,
     users: impl IntoIterator<Item = &'a Member>,
     cap: Option<usize>,
+    live: bool,
 ) -> JsValue {
     let o = Object::new();
     put(&o, "channel", ch.into());
     put(&o, "count", num(count as u64));
     put(&o, "users", members_to_js(users));
     put(&o, "capped", cap_to_js(cap));
+    put(&o, "live", live.into());
     o.into()
 }
 

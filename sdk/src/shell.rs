@@ -410,9 +410,13 @@ impl State {
         self.tab.view(ch).and_then(ChannelView::cap)
     }
 
+    /// `live`: the relay's snapshot and what followed, not a page's initial state nor a
+    /// list emptied because the relay stopped telling about the channel.
     fn channel_state(&self, ch: &str) -> JsValue {
-        let users = self.tab.view(ch).into_iter().flat_map(ChannelView::users);
-        codec::state_to_js(ch, self.count(ch), users, self.cap(ch))
+        let view = self.tab.view(ch);
+        let users = view.into_iter().flat_map(ChannelView::users);
+        let live = view.is_some_and(ChannelView::has_snapshot);
+        codec::state_to_js(ch, self.count(ch), users, self.cap(ch), live)
     }
 
     /// One of this tab's intents; the promise settles with the leader's answer.

@@ -1,10 +1,11 @@
 // What every end-to-end test needs: a real relay with short graces, a static server on
-// another origin for the test page and sdk/dist, signed tokens, Chromium, and a TCP
-// proxy that can freeze a connection without closing it.
+// another origin for the test page and sdk/dist, signed tokens, Chromium, a TCP proxy
+// that can freeze a connection without closing it, and a site that decides channels.
 
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 import { createServer } from "node:http";
+import { createHmac, timingSafeEqual } from "node:crypto";
 import net from "node:net";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -111,6 +112,51 @@ export async function startRelay({ listen = "127.0.0.1:0", secret = SECRET, conf
       await gone;
     },
   };
+}
+
+/**
+ * A site that decides the channels `/topic/*` (`ask_site`) and a relay that asks it,
+ * signed with DECIDER_SECRET. `decide(question)` answers (by default: anyone may watch
+ * and enter); while `site.down` is set the site answers 503. The relay caches an answer
+ * `ttl_ms` and, after a failure, refuses with `unavailable` for `retry_after_ms`.
+ */
+export async function startDecidingRelay({ decide = () => ({ view: true, enter: true }), ttlMs = 1_500, retryMs = 1_000 } = {}) {
+  const site = { down: false, questions: [] };
+  const server = createServer(async (req, res) => {
+    const chunks = [];
+    for await (const chunk of req) chunks.push(chunk);
+    const body = Buffer.concat(chunks);
+    if (!signedBySite(req.headers["rollcall-signature"] ?? "", body)) return res.writeHead(401).end();
+    if (site.down) return res.writeHead(503).end();
+    const question = JSON.parse(body);
+    site.questions.push(question);
+    const answer = /^\/topic\/\d+$/.test(question.channel) ? decide(question) : { exists: false };
+    res.writeHead(200, { "Content-Type": "application/json" }).end(JSON.stringify(answer));
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const url = `http://127.0.0.1:${server.address().port}/decide`;
+  const config =
+    CONFIG.replace('[[channel]]\npattern = "/**"', '[[channel]]\npattern = "/topic/*"\nask_site = true\n\n[[channel]]\npattern = "/**"') +
+    `\n[decisions]\nurl = "${url}"\nsecret = "${DECIDER_SECRET}"\nttl_ms = ${ttlMs}\nretry_after_ms = ${retryMs}\n`;
+  if (!config.includes("ask_site")) throw new Error("the test config lost its catch-all channel rule");
+  const relay = await startRelay({ config });
+  return {
+    url: relay.url,
+    site,
+    stop() {
+      relay.stop();
+      server.close();
+    },
+  };
+}
+
+export const DECIDER_SECRET = "browser-decisions-secret-0123456789";
+
+function signedBySite(header, body) {
+  const parts = Object.fromEntries(header.split(",").map((p) => [p.slice(0, p.indexOf("=")), p.slice(p.indexOf("=") + 1)]));
+  const expected = createHmac("sha256", DECIDER_SECRET).update(`${parts.t}.`).update(body).digest("hex");
+  const given = Buffer.from(String(parts.v1 ?? ""));
+  return given.length === expected.length && timingSafeEqual(given, Buffer.from(expected));
 }
 
 /** A relay that can be stopped (`halt()`) and started again on the same port (`start()`). */

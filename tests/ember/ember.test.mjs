@@ -13,7 +13,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import {
-  checkBuilt, startRelay, restartableRelay, startProxy, launchBrowser, hold, TIMING, SLACK_MS, LIST_CAP,
+  checkBuilt, startRelay, restartableRelay, startDecidingRelay, startProxy, launchBrowser, hold, TIMING, SLACK_MS, LIST_CAP,
 } from "../browser/harness.mjs";
 import { buildApp, startAppSite } from "./app.mjs";
 
@@ -413,6 +413,49 @@ test("a refused enter is on the channel's tracked error", async () => {
   assert.deepEqual(error, { code: "forbidden_enter", name: "RollcallError" });
   assert.equal(await ann.page.evaluate(() => window.t.presence().getChannel("/staff/room").status), "error");
   await close(ann);
+});
+
+test("a channel the site decides: unavailable is the channel's tracked error while the site does not answer, and goes once it does", async () => {
+  // The relay asks again once an answer is 1.5 s old, and after a failure waits 1 s.
+  const deciding = await startDecidingRelay({ ttlMs: 1_500, retryMs: 1_000 });
+  const at = await startAppSite(deciding.url);
+  try {
+    const ch = "/topic/8";
+    const ann = await open("ann", { at });
+    await ann.add("p", "who", ch);
+    await ann.sees("p", ["user ann"], BOOT_MS, "the site lets ann in");
+    const tracked = (c) => {
+      const channel = window.t.presence().getChannel(c);
+      return { error: channel.error?.code ?? null, status: channel.status, count: channel.count };
+    };
+    deciding.site.down = true;
+    await until(
+      ann.page,
+      ([c, src]) => {
+        const now = new Function(`return (${src})`)()(c);
+        return now.error === "unavailable" && now.count === 0 ? now : null;
+      },
+      [ch, tracked.toString()],
+      1_500 + SLACK_MS + 5_000,
+      "the recheck finds the site down: the channel's error, nobody shown",
+    );
+    deciding.site.down = false;
+    const back = await until(
+      ann.page,
+      ([c, src]) => {
+        const now = new Function(`return (${src})`)()(c);
+        return now.count === 1 ? now : null;
+      },
+      [ch, tracked.toString()],
+      1_000 + 1_500 + SLACK_MS + 5_000,
+      "ann is in again",
+    );
+    assert.deepEqual(back, { error: null, status: "connected", count: 1 });
+    await close(ann);
+  } finally {
+    await at.close();
+    deciding.stop();
+  }
 });
 
 test("the addon README's status component renders the service's tracked status: connected, offline, connected again", async () => {

@@ -12,8 +12,8 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import path from "node:path";
 import {
-  checkBuilt, startRelay, restartableRelay, startSite, startProxy, launchBrowser, openTab, token, hold, TIMING, SLACK_MS,
-  LIST_CAP,
+  checkBuilt, startRelay, restartableRelay, startDecidingRelay, startSite, startProxy, launchBrowser, openTab, token, hold,
+  TIMING, SLACK_MS, LIST_CAP,
 } from "../browser/harness.mjs";
 import { HERE, bundle, scratch, serve } from "./site.mjs";
 
@@ -402,6 +402,28 @@ test("a token function whose fresh token is refused shows bad_token while connec
   assert.deepEqual(await ann.app("thrown"), []);
   assert.deepEqual(ann.errors, []);
   await ann.context.close();
+});
+
+test("a channel the site decides shows unavailable and nobody while the site does not answer, then the channel and no error", async () => {
+  // The relay asks again once an answer is 1.5 s old, and after a failure waits 1 s.
+  const deciding = await startDecidingRelay({ ttlMs: 1_500, retryMs: 1_000 });
+  try {
+    const ch = "/topic/7";
+    const ann = await user("ann", [room("r", ch)], { url: deciding.url });
+    await ann.waitFor("r", (s) => s.count === 1 && s.error === null, FIRST_STATE_MS, "the site lets ann in");
+    deciding.site.down = true;
+    const down = await ann.waitFor("r", (s) => s.error?.code === "unavailable" && s.count === 0, 1_500 + SLACK_MS + 5_000, "the recheck finds the site down");
+    assert.deepEqual(down.users, [], "nobody shown while the relay says nothing about the channel");
+    deciding.site.down = false;
+    const back = await ann.waitFor("r", (s) => s.count === 1, 1_000 + 1_500 + SLACK_MS + 5_000, "ann is in again");
+    assert.equal(back.error, null, "the error goes with the relay's state");
+    assert.deepEqual(back.users.map((u) => u.id), ["ann"]);
+    assert.deepEqual(await ann.app("thrown"), []);
+    assert.deepEqual(ann.errors, []);
+    await ann.context.close();
+  } finally {
+    deciding.stop();
+  }
 });
 
 test("a new token string (another user signed in) connects again as that user", async () => {

@@ -271,6 +271,9 @@ export class SharedChannel {
       // A refused token from a token function is told while the SDK goes on trying:
       // a state after it means the next token was accepted.
       if (TOKEN_REFUSALS.includes(this.error?.code)) this.error = null;
+      // The site that decides the channel did not answer: the SDK emptied the list and
+      // asks again; the relay's next snapshot (a live state) means it was answered.
+      if (state.live && this.error?.code === "unavailable") this.error = null;
       if (this.status !== "error" || this.error === null) this.status = "connected";
       this.#firstState?.resolve();
     });
