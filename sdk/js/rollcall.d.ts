@@ -33,9 +33,10 @@ export interface ChannelState {
    * The relay's state: its snapshot and what followed. False for the `initial` state a
    * page gave, and for a list emptied because the relay stopped telling about the
    * channel (an "unavailable" error: the site that decides it did not answer) until
-   * the channel's next snapshot.
+   * the channel's next snapshot. Always set on the states the SDK gives; optional so
+   * that a state a page builds from the channel's getters still type-checks.
    */
-  live: boolean;
+  live?: boolean;
 }
 
 /** Options of `presence.channel()`. */
