@@ -50,8 +50,13 @@ use tokio::sync::mpsc;
 
 /// The recorder task; dropping this stops it (as a crash would).
 pub struct Tasks {
-    /// Dropped: the recorder's thread stops at its next wait.
-    _stop_recorder: tokio::sync::oneshot::Sender<()>,
+    recorder: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        self.recorder.abort();
+    }
 }
 
 /// Open the ledger (in Redis at `redis`, else as `[ledger]` says), take back what a
@@ -112,25 +117,6 @@ pub fn start(
         counts: Counts::default(),
         session_cap: lc.session_cap().filter(|_| !shared),
     });
-    // On a thread and a runtime of its own: on the relay's runtime, each batch waited
-    // for the recorder's turn among every connection's task, and in a fill of 100,000
-    // on six relays the queue overflowed (20,001 events dropped by one relay).
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let recording = recorder::record(ledger.clone(), hub, events, lc.clone(), grace);
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| format!("ledger: no runtime for the recorder: {e}"))?;
-    std::thread::Builder::new()
-        .name("ledger-recorder".into())
-        .spawn(move || {
-            runtime.block_on(async {
-                tokio::select! {
-                    _ = recording => {}
-                    _ = stopped => {}
-                }
-            })
-        })
-        .map_err(|e| format!("ledger: no thread for the recorder: {e}"))?;
-    Ok((ledger, Tasks { _stop_recorder: stop }))
+    let recorder = tokio::spawn(recorder::record(ledger.clone(), hub, events, lc.clone(), grace));
+    Ok((ledger, Tasks { recorder }))
 }
