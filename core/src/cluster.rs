@@ -37,6 +37,7 @@
 //! other relay within the lease timeout plus one heartbeat (plus the store's round
 //! trip) of its last heartbeat, once the store is reachable (docs/scaling.md).
 
+use crate::pairmap::PairMap;
 use crate::protocol::{Identity, Member};
 use crate::roster::{EndCause, Roster, RosterConfig, ONLINE};
 use crate::time::Instant;
@@ -176,10 +177,10 @@ pub struct Cluster {
     link: Link,
     /// The name was in the table once: missing from it now means reaped or lost.
     registered: bool,
-    /// Keyed (relay, channel, user).
-    seen: HashMap<Key, Seen>,
+    /// By relay, then (channel, user): each name kept once, not with every member.
+    seen: HashMap<String, PairMap<Seen>>,
     /// (channel, user) this relay's current name has a view of in the store.
-    mine: HashSet<(String, String)>,
+    mine: PairMap<()>,
     /// Other relays' last beat in the store's clock (or when first missed).
     beats: HashMap<String, u64>,
     /// The store's time at the first beat of this link: silence is counted from no
@@ -212,7 +213,7 @@ impl Cluster {
             link: Link::Down,
             registered: false,
             seen: HashMap::new(),
-            mine: HashSet::new(),
+            mine: PairMap::default(),
             beats: HashMap::new(),
             linked_at: None,
             dead: HashMap::new(),
@@ -363,7 +364,7 @@ impl Cluster {
         for s in stored {
             if s.relay == self.name {
                 // A removal that never reached the store (the link fell meanwhile).
-                if !self.mine.contains(&(s.ch.clone(), s.user.clone())) {
+                if !self.mine.contains(&s.ch, &s.user) {
                     leftovers.push((s.ch, s.user));
                 }
                 continue;
@@ -398,10 +399,8 @@ impl Cluster {
             // Gone from the store while this relay was away from it: the cause is
             // unknown. (A handover ends here too: what the store holds is the answer.) Remembered as gone, so that a late copy of an older view cannot
             // bring it back.
-            let key = (relay, ch, user);
-            let seq = self.seen.get(&key).map_or(0, |s| s.seq);
-            self.seen.insert(key.clone(), Seen { seq, gone: Some(now) });
-            let (relay, ch, user) = key;
+            let seq = self.seen_of(&relay, &ch, &user).map_or(0, |s| s.seq);
+            self.see(&relay, &ch, &user, Seen { seq, gone: Some(now) });
             roster.remote_gone(now, &ch, &relay, &user, EndCause::Timeout);
         }
         leftovers.sort();
@@ -438,13 +437,12 @@ impl Cluster {
         if change.relay == self.name || self.dead.contains_key(&change.relay) {
             return;
         }
-        let key = (change.relay, change.ch, change.user);
-        if self.seen.get(&key).is_some_and(|s| s.seq >= change.seq) {
+        let (relay, ch, user) = (change.relay, change.ch, change.user);
+        if self.seen_of(&relay, &ch, &user).is_some_and(|s| s.seq >= change.seq) {
             return;
         }
         let gone = change.view.is_none().then_some(now);
-        self.seen.insert(key.clone(), Seen { seq: change.seq, gone });
-        let (relay, ch, user) = key;
+        self.see(&relay, &ch, &user, Seen { seq: change.seq, gone });
         let handed: Vec<Key> = self
             .handover
             .iter()
@@ -483,13 +481,23 @@ impl Cluster {
         }
     }
 
+    fn seen_of(&self, relay: &str, ch: &str, user: &str) -> Option<&Seen> {
+        self.seen.get(relay)?.get(ch, user)
+    }
+
+    fn see(&mut self, relay: &str, ch: &str, user: &str, seen: Seen) {
+        match self.seen.get_mut(relay) {
+            Some(views) => views.insert(ch, user, seen),
+            None => self.seen.entry(relay.to_string()).or_default().insert(ch, user, seen),
+        };
+    }
+
     fn write(&mut self, ch: &str, user: &str, view: Option<Member>, cause: Option<EndCause>) {
         self.seq += 1;
-        let key = (ch.to_string(), user.to_string());
         if view.is_some() {
-            self.mine.insert(key);
+            self.mine.insert(ch, user, ());
         } else {
-            self.mine.remove(&key);
+            self.mine.remove(ch, user);
         }
         self.ops.push_back(Op::Set(Change {
             relay: self.name.clone(),
@@ -512,8 +520,13 @@ impl Cluster {
     /// before that no longer hold (a leave not yet shared when the link came back).
     fn assert_views(&mut self, roster: &mut Roster) {
         let views = roster.local_views();
-        let now_held: HashSet<(String, String)> = views.iter().map(|(ch, v)| (ch.clone(), v.id.clone())).collect();
-        let mut stale: Vec<(String, String)> = self.mine.difference(&now_held).cloned().collect();
+        let now_held: HashSet<(&str, &str)> = views.iter().map(|(ch, v)| (ch.as_str(), v.id.as_str())).collect();
+        let mut stale: Vec<(String, String)> = self
+            .mine
+            .iter()
+            .filter(|(ch, user, _)| !now_held.contains(&(*ch, *user)))
+            .map(|(ch, user, _)| (ch.to_string(), user.to_string()))
+            .collect();
         stale.sort();
         for (ch, user) in stale {
             self.write(&ch, &user, None, None);
@@ -560,8 +573,8 @@ impl Cluster {
         let held: HashSet<&str> = self
             .seen
             .iter()
-            .filter(|(_, s)| s.gone.is_none())
-            .map(|((relay, _, _), _)| relay.as_str())
+            .filter(|(_, views)| views.iter().any(|(_, _, s)| s.gone.is_none()))
+            .map(|(relay, _)| relay.as_str())
             .collect();
         for relay in &held {
             if !self.beats.contains_key(*relay) {
@@ -593,7 +606,7 @@ impl Cluster {
     fn bury(&mut self, now: Instant, roster: &mut Roster, relay: &str, successor: Option<String>) {
         self.dead.insert(relay.to_string(), now);
         self.beats.remove(relay);
-        self.seen.retain(|(r, _, _), _| r != relay);
+        self.seen.remove(relay);
         let successor = successor.filter(|next| *next != self.name && !self.dead.contains_key(next));
         // Members handed over to this relay pass on to its successor, or go with it.
         let passed: Vec<Key> = self
@@ -624,10 +637,7 @@ impl Cluster {
         match &successor {
             Some(next) => {
                 for (old, ch, user) in held.drain(..) {
-                    let now_held = self
-                        .seen
-                        .get(&(next.clone(), ch.clone(), user.clone()))
-                        .is_some_and(|s| s.gone.is_none());
+                    let now_held = self.seen_of(next, &ch, &user).is_some_and(|s| s.gone.is_none());
                     if now_held {
                         gone.push((old, ch, user));
                     } else {
@@ -648,7 +658,10 @@ impl Cluster {
     /// come and go do not grow this state forever.
     fn forget_old(&mut self, now: Instant) {
         let keep = self.config.keep_ms;
-        self.seen.retain(|_, s| s.gone.is_none_or(|at| now.since(at) < keep));
+        for views in self.seen.values_mut() {
+            views.retain(|_, _, s| s.gone.is_none_or(|at| now.since(at) < keep));
+        }
+        self.seen.retain(|_, views| !views.is_empty());
         self.dead.retain(|_, at| now.since(*at) < keep);
     }
 }

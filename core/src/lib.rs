@@ -8,7 +8,8 @@
 //! - [`client`], [`view`], [`tabs`]: the SDK's rules: one connection, a channel as a
 //!   subscriber sees it, and the tabs of one browser sharing the connection (the tab
 //!   protocol is [`tabs::Tab`], what tabs tell each other [`tabs::BusMsg`]).
-//! - [`smallmap`]: the SDK side's small map.
+//! - [`smallmap`]: the SDK side's small map. [`pairmap`]: the relay's maps keyed by two
+//!   names.
 //! - [`rate`]: per-connection frame budgets.
 //! - [`time`]: the `Instant` every input carries. [`timing`]: presence defaults and the
 //!   intervals derived from the lease.
@@ -21,6 +22,7 @@ pub mod channel;
 pub mod client;
 pub mod cluster;
 pub mod decision;
+pub mod pairmap;
 pub mod policy;
 pub mod protocol;
 pub mod rate;
