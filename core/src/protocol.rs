@@ -84,7 +84,7 @@ mod opaque {
     use serde_json::{Map, Value};
 
     /// A JSON object's text, e.g. `{"typing":true}`; empty means `{}`.
-    #[derive(Clone, Debug, Default, PartialEq, Eq)]
+    #[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
     pub struct Meta(String);
 
     impl Meta {
@@ -286,7 +286,7 @@ const CLIENT_TYPES: &[&str] = &[
 ];
 
 /// One user as others see them.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Hash, Serialize, Deserialize)]
 pub struct Member {
     pub id: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]

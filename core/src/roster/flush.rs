@@ -160,9 +160,10 @@ impl Roster {
             for (user, before) in pending {
                 if self.sharing {
                     let local = channel.members.get(&user).and_then(MemberState::local_view);
-                    if local.as_ref() != channel.shared.get(&user) {
-                        match &local {
-                            Some(view) => channel.shared.insert(user.clone(), view.clone()),
+                    let print = local.as_ref().map(|view| Roster::fingerprint(&self.prints, view));
+                    if print != channel.shared.get(&user).copied() {
+                        match print {
+                            Some(print) => channel.shared.insert(user.clone(), print),
                             None => channel.shared.remove(&user),
                         };
                         let cause = if local.is_none() {
