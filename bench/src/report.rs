@@ -696,7 +696,8 @@ fn w1(s: &mut String, all: &[Outcome]) {
          watches it. *Full*: the last client admitted (rollcall `ok` to `enter`, Pusher \
          `subscription_succeeded`, Socket.IO member list). *Everyone knows*: every member counts N. \
          CPU per member learned: server CPU / N·(N−1), the member sightings a fill delivers. \
-         *RSS*: the server's, 2 s after everyone knows (summed over the relays when there are \
+         *RSS*: the server's, 6 s after everyone knows, once the allocator has given back \
+         what the fill's bursts freed (summed over the relays when there are \
          several; Redis apart); per member: (RSS − RSS of the idle server) / N. \
          Generator CPU: what the load generator itself used; near the wall time, it set the pace. \
          Ratio: the peer's server CPU to fill over rollcall's. A fill that does not finish in 60 s stops \
