@@ -825,7 +825,7 @@ async fn play(seed: u64) {
     }
     check_presence(&relay, &m, &mut trace, true).await;
     drop(m);
-    relay.kill();
+    relay.kill().await;
 }
 
 /// `GET /v1/presence` for every channel: one entry per user, a count that equals the
@@ -1334,7 +1334,7 @@ async fn play_pusher(seed: u64) {
     }
     check_rooms(&relay, &m, &mut trace, true).await;
     drop(m);
-    relay.kill();
+    relay.kill().await;
 }
 
 /// Pusher's own API and rollcall's agree with the model: one entry per user, counts

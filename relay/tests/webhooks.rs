@@ -212,8 +212,8 @@ async fn a_relay_killed_and_restarted_delivers_what_was_pending_and_closes_open_
     assert!(receiver.attempts() >= 1);
     assert!(receiver.lines().is_empty());
     tab.drop_tcp();
+    first.kill().await;
     let killed_at = rollcall_relay::clock::wall_ms(std::time::SystemTime::now());
-    first.kill();
 
     receiver.fail_next(0);
     let second = TestRelay::start(&config(&receiver.url, Some(&db))).await;
@@ -263,7 +263,7 @@ async fn a_user_back_within_the_grace_after_a_restart_keeps_the_session_and_noth
     receiver.wait_for(&["channel.join ann /site/online"]).await;
     let (_, before) = first.get("/v1/sessions?user=ann").await;
     tab.drop_tcp();
-    first.kill();
+    first.kill().await;
 
     let second = TestRelay::start(&config(&receiver.url, Some(&db))).await;
     let mut back = second.tab("ann", "a1").await;

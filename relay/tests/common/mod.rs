@@ -60,8 +60,10 @@ impl TestRelay {
 
     /// Stop as a crash would: the server and the relay are dropped, nothing is written
     /// on the way out and nobody is told.
-    pub fn kill(self) {
+    /// Returns once the relay is gone: its tasks dropped, its ledger's recorder stopped.
+    pub async fn kill(self) {
         self.server.abort();
+        let _ = self.server.await;
     }
 
     /// SIGTERM, as the binary handles it.

@@ -197,9 +197,10 @@ impl TestRelay {
         }
     }
 
-    /// Stop as a crash would: no shutdown, nothing written on the way out.
-    pub fn kill(self) {
-        self.relay.kill();
+    /// Stop as a crash would: no shutdown, nothing written on the way out. Returns once
+    /// the relay is gone.
+    pub async fn kill(self) {
+        self.relay.kill().await;
     }
 
     /// A browser tab of `user` (client id `client`), welcomed.
