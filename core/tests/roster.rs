@@ -972,6 +972,14 @@ fn local_views_are_shared_once_per_tick_and_remote_ones_never_echo() {
         "a remote holder does not change the local view: {:?}",
         sim.shared
     );
+    sim.roster.checkin(sim.now, 1, Status::Active);
+    sim.advance(50);
+    assert_eq!(
+        sim.shared,
+        [(CH.to_string(), "ann".to_string(), Some(Status::Active))],
+        "a local view that changed is shared again"
+    );
+    sim.shared.clear();
     sim.roster.leave(sim.now, 1, CH).unwrap();
     sim.advance(50);
     assert_eq!(sim.shared, [(CH.to_string(), "ann".to_string(), None)]);
