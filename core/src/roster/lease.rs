@@ -65,7 +65,7 @@ impl Roster {
         }
         let resumed = !existing.channels.is_empty();
         if resumed {
-            self.arm(until, Timer::Hold(key));
+            self.arm(until, Timer::Hold(Box::new(key)));
         }
         if let Link::Connected(old) = previous {
             if old != conn {
@@ -289,7 +289,7 @@ impl Roster {
         // Even a client that only watched stays through the grace, so that a refresh
         // does not flap the user offline and online.
         client.link = Link::Away { until, cause };
-        self.arm(until, Timer::Away(key));
+        self.arm(until, Timer::Away(Box::new(key)));
     }
 
     /// `user`'s rights in `ch` are now `access` (the site took some back, or an operator

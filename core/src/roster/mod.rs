@@ -477,13 +477,16 @@ impl Channel {
     }
 }
 
+/// A connection's timers are one or two per connection at all times; a client's are
+/// rare (a client away, or back with presences to confirm). The client's key is boxed
+/// so that every timer in the heap takes 24 bytes, not 64.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
 enum Timer {
     Lease(ConnId),
     Unload(ConnId),
     Token(ConnId),
-    Away(ClientKey),
-    Hold(ClientKey),
+    Away(Box<ClientKey>),
+    Hold(Box<ClientKey>),
 }
 
 /// The authoritative presence state of one relay.
@@ -704,6 +707,11 @@ impl Roster {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_timer_in_the_heap_takes_24_bytes() {
+        assert_eq!(std::mem::size_of::<Reverse<(Instant, Timer)>>(), 24);
+    }
 
     #[test]
     fn a_drained_queue_gives_back_what_a_burst_grew_it_to() {
