@@ -48,11 +48,6 @@ impl<V> PairMap<V> {
         value
     }
 
-    /// Everything under `a`, taken out.
-    pub fn remove_all(&mut self, a: &str) -> Option<HashMap<String, V>> {
-        self.outer.remove(a)
-    }
-
     pub fn retain(&mut self, mut keep: impl FnMut(&str, &str, &mut V) -> bool) {
         self.outer.retain(|a, inner| {
             inner.retain(|b, value| keep(a, b, value));
@@ -64,11 +59,6 @@ impl<V> PairMap<V> {
         self.outer
             .iter()
             .flat_map(|(a, inner)| inner.iter().map(move |(b, value)| (a.as_str(), b.as_str(), value)))
-    }
-
-    /// The first names, each with what is under it.
-    pub fn groups(&self) -> impl Iterator<Item = (&str, &HashMap<String, V>)> {
-        self.outer.iter().map(|(a, inner)| (a.as_str(), inner))
     }
 
     pub fn clear(&mut self) {
@@ -95,10 +85,10 @@ mod tests {
         assert_eq!(map.get("/hall", "bob"), None);
         assert_eq!(map.iter().count(), 3);
         assert_eq!(map.remove("/hall", "ann"), Some(4));
-        assert_eq!(map.groups().count(), 1, "the emptied group is gone");
+        assert_eq!(map.outer.len(), 1, "the emptied group is gone");
         map.retain(|_, b, _| b != "bob");
         assert_eq!(map.iter().map(|(a, b, v)| (a, b, *v)).collect::<Vec<_>>(), vec![("/room", "ann", 2)]);
-        assert_eq!(map.remove_all("/room").map(|inner| inner.len()), Some(1));
-        assert!(map.is_empty());
+        map.retain(|_, _, _| false);
+        assert!(map.is_empty(), "retain drops the groups it empties");
     }
 }
