@@ -87,7 +87,10 @@ mod tests {
         assert_eq!(map.remove("/hall", "ann"), Some(4));
         assert_eq!(map.outer.len(), 1, "the emptied group is gone");
         map.retain(|_, b, _| b != "bob");
-        assert_eq!(map.iter().map(|(a, b, v)| (a, b, *v)).collect::<Vec<_>>(), vec![("/room", "ann", 2)]);
+        assert_eq!(
+            map.iter().map(|(a, b, v)| (a, b, *v)).collect::<Vec<_>>(),
+            vec![("/room", "ann", 2)]
+        );
         map.retain(|_, _, _| false);
         assert!(map.is_empty(), "retain drops the groups it empties");
     }

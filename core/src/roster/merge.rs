@@ -189,7 +189,9 @@ impl Roster {
             channel.shared.clear();
             for member in channel.members.values() {
                 if let Some(view) = member.local_view() {
-                    channel.shared.insert(view.id.clone(), Roster::fingerprint(&self.prints, &view));
+                    channel
+                        .shared
+                        .insert(view.id.clone(), Roster::fingerprint(&self.prints, &view));
                     out.push((ch.clone(), view));
                 }
             }

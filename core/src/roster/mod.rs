@@ -33,8 +33,8 @@ use crate::time::{earliest, Instant};
 use crate::timing;
 use crate::vecmap::{VecMap, VecSet};
 use std::cmp::Reverse;
-use std::hash::{BuildHasher, RandomState};
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap, HashSet, VecDeque};
+use std::hash::{BuildHasher, RandomState};
 
 mod capped;
 mod flush;
