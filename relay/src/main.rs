@@ -80,7 +80,7 @@ static GLOBAL: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 ///
 /// No thread cache (`tcache:false`): each thread's cache of freed objects of every size
 /// class weighed most in a small relay, 8.2 to 8.6 KB a member of a channel of 1,000
-/// against 7.3 to 7.6 KB without it, and 6.1 against 6.0 KB at 10,000. The relay spends
+/// against 7.3 to 7.9 KB without it, and 6.1 against 6.0 KB at 10,000. The relay spends
 /// most of its time in the kernel, and allocates little per frame sent: the CPU to fill
 /// 10,000 and the latency of a join to 2,000 did not rise (BENCHMARKS.md).
 #[used]
