@@ -13,9 +13,9 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 /**
- * Today's size (52,460 bytes) with about 1 KB of room, so the next change is not blocked
- * by a few bytes. Lower it when the package shrinks; raising it is a decision, with the
- * reason in the commit.
+ * Today's size (52,772 bytes) with some room, so the next change is not blocked by a few
+ * bytes. Lower it when the package shrinks; raising it is a decision, with the reason in
+ * the commit.
  */
 export const BUDGET_BYTES = 53_500;
 
