@@ -11,8 +11,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
 export CARGO_TARGET_DIR="$root/target/no-shell"
-# sdk/build.sh's inlining, which it says why.
-export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C llvm-args=-inline-threshold=8"
+# The package's size settings (profile, inlining, wasm-opt's passes).
+# shellcheck source=sdk/size-flags.sh
+source "$root/sdk/size-flags.sh"
 cargo build --quiet --release --target wasm32-unknown-unknown --manifest-path "$here/Cargo.toml"
 out="$CARGO_TARGET_DIR/out"
 rm -rf "$out"
@@ -20,9 +21,7 @@ wasm-bindgen --target web --out-dir "$out" --out-name rollcall_sdk \
   "$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/rollcall_no_shell.wasm"
 wasm="$out/rollcall_sdk_bg.wasm"
 node "$root/sdk/trap-panics.mjs" "$wasm"
-"$root/node_modules/.bin/wasm-opt" --one-caller-inline-max-function-size=20 --converge -Oz \
-  --flatten --rereloop -Oz -Oz --low-memory-unused \
-  --strip-debug --strip-producers "$wasm" -o "$wasm.opt"
+"$root/node_modules/.bin/wasm-opt" "${WASM_OPT_FLAGS[@]}" "$wasm" -o "$wasm.opt"
 mv "$wasm.opt" "$wasm"
 node "$root/sdk/short-imports.mjs" "$wasm" "$out/rollcall_sdk.js"
 "$root/node_modules/.bin/esbuild" --log-level=warning --minify --format=esm "$out/rollcall_sdk.js" --outfile="$out/glue.js"

@@ -11,13 +11,11 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../../.." && pwd)
 export CARGO_TARGET_DIR="$root/target/rules-size"
-# sdk/build.sh's inlining, which it says why.
-export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C llvm-args=-inline-threshold=8"
+# The package's size settings (profile, inlining, wasm-opt's passes).
+# shellcheck source=sdk/size-flags.sh
+source "$root/sdk/size-flags.sh"
 cargo build --quiet --release --target wasm32-unknown-unknown --manifest-path "$here/Cargo.toml"
 wasm="$CARGO_TARGET_DIR/wasm32-unknown-unknown/release/rollcall_rules_size.wasm"
 out="$CARGO_TARGET_DIR/rules.wasm"
-# The flags of sdk/build.sh, which says why each is there.
-"$root/node_modules/.bin/wasm-opt" --one-caller-inline-max-function-size=20 --converge -Oz \
-  --flatten --rereloop -Oz -Oz --low-memory-unused \
-  --strip-debug --strip-producers "$wasm" -o "$out"
+"$root/node_modules/.bin/wasm-opt" "${WASM_OPT_FLAGS[@]}" "$wasm" -o "$out"
 echo "the rules alone: $(wc -c <"$out") bytes, $(gzip -9 -c "$out" | wc -c) gzipped"

@@ -1,0 +1,31 @@
+# The settings that make the package's wasm small, in one place: sdk/build.sh builds the
+# package with them, and bench/sdk/*/measure.sh weigh their modules with the same ones.
+# Sourced, not run.
+
+# Size over speed for this one artifact; the workspace's release profile serves the relay.
+export CARGO_PROFILE_RELEASE_OPT_LEVEL=z
+export CARGO_PROFILE_RELEASE_LTO=true
+export CARGO_PROFILE_RELEASE_CODEGEN_UNITS=1
+export CARGO_PROFILE_RELEASE_PANIC=abort
+# LLVM's inliner a little more willing than under opt-level "z" (which behaves as a
+# threshold of 5): a small function called from a few places is folded in where that
+# makes the module smaller. 0.4 KB gzipped; 7 to 10 measured alike, 11 and up larger
+# (docs/sdk.md).
+export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C llvm-args=-inline-threshold=8"
+
+# wasm-opt's passes, after sdk/trap-panics.mjs:
+# --converge repeats -Oz until it stops paying; names, DWARF and the producers section
+# are of no use in the published module. --low-memory-unused lets it fold constant
+# offsets into loads and stores (0.45 KB gzipped): Rust links the stack first, so the
+# lowest KB is the far end of the 1 MB stack, never reached by the SDK.
+# --one-caller-inline-max-function-size=20 keeps wasm-opt from folding every function
+# called once into its caller: the module grows by 3.5 KB but gzips 2.6 KB smaller, the
+# same code staying the same bytes where it is called (0 to 40 measured; 20 to 30
+# alike, 0 and 40 and above worse).
+# Then --flatten --rereloop and -Oz twice more rebuild each function's control flow from
+# scratch and shrink it again (0.5 KB gzipped; -Oz takes ~15 s instead of ~5).
+WASM_OPT_FLAGS=(
+  --one-caller-inline-max-function-size=20 --converge -Oz
+  --flatten --rereloop -Oz -Oz --low-memory-unused
+  --strip-debug --strip-producers
+)
