@@ -190,3 +190,26 @@ fn a_claim_tells_a_role_kept_without_a_break_from_one_found_free_again() {
     assert_eq!(a.claim("a", 60_000).unwrap(), Claim::Took, "free again, not kept");
     assert_eq!(a.claim("a", 60_000).unwrap(), Claim::Kept);
 }
+
+/// A relay that starts before its Redis answers takes the recorder role as soon as the
+/// link is up, not a heartbeat later: it records from then on, instead of taking over
+/// from the truth of every client that came meanwhile (after a deploy, all of them).
+#[tokio::test]
+async fn a_relay_whose_redis_answers_late_records_as_soon_as_it_links() {
+    let redis = RedisServer::start();
+    redis.stop();
+    // A heartbeat longer than `wait_until`'s bound: the role must not wait for it.
+    let relay = RelayProcess::start("[ledger]\nheartbeat_ms = 30000\n", &redis.url());
+    let health = relay.health().await;
+    assert_eq!(health["store_up"], json!(false), "{health}");
+    assert_eq!(health["recording"], json!(false), "{health}");
+    redis.run();
+    wait_until("the link to Redis", async || {
+        relay.health().await["store_up"] == json!(true)
+    })
+    .await;
+    wait_until("the relay to record", async || {
+        relay.health().await["recording"] == json!(true)
+    })
+    .await;
+}

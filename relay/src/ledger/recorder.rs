@@ -25,6 +25,12 @@ use tokio::sync::mpsc;
 pub const MAX_EVENTS_PER_COMMIT: usize = 10_000;
 /// How often old sessions are pruned.
 const PRUNE_EVERY: Duration = Duration::from_secs(3_600);
+/// While the store is not linked (a relay just started, or Redis is away), how soon the
+/// recorder asks for its role again rather than at the next heartbeat: a relay whose
+/// Redis link came up a moment after its first claim would otherwise record nothing for
+/// a whole heartbeat, then take over from the truth of every client that came meanwhile
+/// (a reconnect storm after a deploy: all of them, at once).
+const LINK_WAIT: Duration = Duration::from_millis(200);
 
 /// Start recording at `now`: the sessions left open go back to the book, with `grace`
 /// for their users to show up (in `truth`, the roster's present state, or in the events
@@ -104,8 +110,8 @@ pub(super) async fn record(
             }
             _ = tokio::time::sleep_until(wake) => {
                 if tokio::time::Instant::now() >= next_beat {
-                    next_beat = tokio::time::Instant::now() + heartbeat;
-                    claim(&ledger, &hub, &mut events, &relay, &config, grace).await;
+                    let asked = claim(&ledger, &hub, &mut events, &relay, &config, grace).await;
+                    next_beat = tokio::time::Instant::now() + if asked { heartbeat } else { LINK_WAIT };
                 }
                 let now = now_ms();
                 let prune = (config.retention_days > 0 && tokio::time::Instant::now() >= next_prune)
@@ -123,7 +129,8 @@ pub(super) async fn record(
 
 /// Take, keep or lose the recorder role (with a ledger in Redis; a relay's own SQLite
 /// file is always its own). A relay not in touch with the shared store does not try:
-/// its roster would not know the truth to take over from.
+/// its roster would not know the truth to take over from. `false`: the store was not
+/// linked, so the store was not asked.
 async fn claim(
     ledger: &Arc<Ledger>,
     hub: &Arc<Hub>,
@@ -131,9 +138,9 @@ async fn claim(
     relay: &str,
     config: &LedgerConfig,
     grace: u64,
-) {
+) -> bool {
     if ledger.blocking(|s| matches!(s.db, Db::Sqlite(_))).await {
-        return;
+        return true;
     }
     let ttl = config.heartbeat_ms.saturating_mul(3);
     let store_up = hub.store_linked();
@@ -208,6 +215,7 @@ async fn claim(
             }
         }
     }
+    store_up
 }
 
 /// What a relay does after claiming the recorder role.
