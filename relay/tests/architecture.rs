@@ -37,20 +37,21 @@ fn no_module_graph_has_a_cycle_an_upward_import_or_a_file_over_the_limit() {
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
 
-/// The SDK's shell keeps only JS effects (sockets, the bus, locks, timers, page events,
-/// callbacks); the tab protocol it drives is core's. Past this it is taking rules back.
-const SDK_SHELL_MAX_LINES: usize = 500;
+/// The SDK's shell, the package's JS entry, keeps only JS effects (sockets, the bus,
+/// locks, timers, page events, callbacks) and the API's checks; the tab protocol it
+/// drives is core's, in the wasm. Past this it is taking rules back.
+const SDK_SHELL_MAX_LINES: usize = 800;
 
 #[test]
 fn the_sdk_shell_stays_a_thin_layer_of_effects() {
-    let shell = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk/src/shell.rs");
+    let shell = Path::new(env!("CARGO_MANIFEST_DIR")).join("../sdk/js/rollcall.js");
     let lines = std::fs::read_to_string(&shell)
-        .expect("sdk/src/shell.rs")
+        .expect("sdk/js/rollcall.js")
         .lines()
         .count();
     assert!(
         lines < SDK_SHELL_MAX_LINES,
-        "sdk/src/shell.rs has {lines} lines (limit {SDK_SHELL_MAX_LINES}): a rule belongs in core::tabs"
+        "sdk/js/rollcall.js has {lines} lines (limit {SDK_SHELL_MAX_LINES}): a rule belongs in core::tabs"
     );
 }
 

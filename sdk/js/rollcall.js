@@ -3,11 +3,15 @@
 // An ES module that works straight in a browser (no bundler) and under bundlers: the
 // wasm-bindgen glue finds the .wasm beside it with `new URL(..., import.meta.url)`.
 //
-// Two things live here rather than in the wasm, because they are about loading and
-// promises, not presence rules: the module is fetched as soon as this file is imported
-// in a browser (a framework that connects only after hydration does not wait for it),
-// and `channel.enter()` resolves once the channel's state shows this user.
-import init, { Channel, Presence, connect as connectTab } from "./rollcall_sdk.js";
+// The rules (leading, following, routing a tab's wants, handing over, check-ins,
+// reconnects, the channels' views) are Rust, in the wasm: `Core`, one per `connect()`.
+// This file is the shell around it, what is about the page rather than presence: the
+// WebSocket, the BroadcastChannel to the other tabs, the Web Lock, the one timer, the
+// page's events, listeners and promises. Every input goes through `Shell.with`, which
+// hands it to Core with the time, does at once what Core asks of the socket and the bus,
+// then calls the page's callbacks (which may call back into the SDK), then arms the
+// timer at Core's next deadline.
+import init, { Core, badChannel } from "./rollcall_sdk.js";
 
 let loading;
 
@@ -18,13 +22,13 @@ let loading;
 export function preload() {
   loading ??= init().catch((cause) => {
     loading = undefined;
-    const error = new Error(
-      "The rollcall WebAssembly module could not be loaded; check that rollcall_sdk_bg.wasm is served beside rollcall.js with the type application/wasm.",
+    throw Object.assign(
+      fail(
+        "wasm_unavailable",
+        "The rollcall WebAssembly module could not be loaded; check that rollcall_sdk_bg.wasm is served beside rollcall.js with the type application/wasm.",
+      ),
       { cause },
     );
-    error.name = "RollcallError";
-    error.code = "wasm_unavailable";
-    throw error;
   });
   return loading;
 }
@@ -33,84 +37,498 @@ export function preload() {
 // (server rendering imports this too) nor in a worker without a document.
 if (typeof document !== "undefined") preload().catch(() => {});
 
+/** An Error the page can tell apart: `name` "RollcallError" and a `code`. */
+function fail(code, message) {
+  const error = new Error(message);
+  error.name = "RollcallError";
+  error.code = code;
+  return error;
+}
+
+const badOption = (message) => fail("bad_option", message);
+
+/** The page's monotonic clock, as Core reads time. */
+const now = () => performance.now();
+
+/** Core's lots: when to retry, when to claim a lead without Web Locks. */
+const jitter = Math.random;
+
+/** Where a browser profile keeps its client id, shared by its tabs. */
+const CLIENT_KEY = "rollcall.client";
+
 /** How long `enter()` waits for the channel's state after the relay's ok, at most. */
 const FIRST_STATE_MS = 10_000;
 
-/** The token's subject, or null: only to recognise this user in a channel's list. */
-function subjectOf(token) {
+/** Input events that mean "someone is using this page". */
+const INPUT_EVENTS = ["pointerdown", "pointermove", "keydown", "scroll", "focus"];
+
+/** `channel.on()`'s events. */
+const EVENTS = ["join", "leave", "update", "error"];
+
+/** A random id of `[A-Za-z0-9]`, 22 characters (about 130 bits). */
+function randomId() {
+  const chars = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  let id = "";
+  for (let i = 0; i < 22; i++) id += chars[Math.floor(Math.random() * 62)];
+  return id;
+}
+
+/**
+ * This browser profile's client id: kept in localStorage so tabs share it and a refresh
+ * keeps it. Without storage (private modes, blocked), one per tab. The relay's rule for
+ * client ids: 1 to 64 of `[A-Za-z0-9_-]`.
+ */
+function clientId() {
+  try {
+    let id = localStorage.getItem(CLIENT_KEY);
+    if (!/^[\w-]{1,64}$/.test(id ?? "")) localStorage.setItem(CLIENT_KEY, (id = randomId()));
+    return id;
+  } catch {
+    return randomId();
+  }
+}
+
+/**
+ * The token's claims, read without verifying (the relay verifies), or null. Used to name
+ * the lock and bus that tabs of one user share, and to recognise this user in a list.
+ */
+function claims(token) {
   try {
     const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
     const bytes = Uint8Array.from(atob(part), (c) => c.charCodeAt(0));
-    const sub = JSON.parse(new TextDecoder().decode(bytes)).sub;
-    return typeof sub === "string" ? sub : null;
+    return JSON.parse(new TextDecoder().decode(bytes));
   } catch {
     return null;
   }
 }
 
-/** What this file knows of each channel handle's presence: `{ id, watching }`. */
-const tabs = new WeakMap();
+/** The token's `sub` as text: a numeric sub names the same user as its decimal text. */
+function subjectOf(token) {
+  const sub = claims(token)?.sub;
+  if (typeof sub === "number") return String(Math.trunc(sub));
+  return typeof sub === "string" ? sub : "";
+}
 
-const channel = Presence.prototype.channel;
-Presence.prototype.channel = function (...args) {
-  const handle = channel.apply(this, args);
-  tabs.set(handle, tabs.get(this));
-  return handle;
-};
+/** The page's token function, called now: a promise of the token string. */
+async function fetchToken(tokenFn) {
+  const token = await tokenFn();
+  if (typeof token !== "string") throw fail("bad_token", "The token function must return (a promise of) a string.");
+  return token;
+}
 
-// Which channels the page watches in this tab (subscriptions by name), so that
-// `enter()` knows whether a state is coming at all.
-const subscribe = Channel.prototype.subscribe;
-Channel.prototype.subscribe = function (...args) {
-  const stop = subscribe.apply(this, args);
-  const tab = tabs.get(this);
-  if (!tab || typeof stop !== "function") return stop;
-  const name = this.name;
-  tab.watching.set(name, (tab.watching.get(name) ?? 0) + 1);
-  let live = true;
-  return (...rest) => {
-    if (live) {
-      live = false;
-      const left = tab.watching.get(name) - 1;
-      if (left > 0) tab.watching.set(name, left);
-      else tab.watching.delete(name);
+const isHidden = () => document.visibilityState === "hidden";
+
+/** `navigator.onLine`; a browser without it is taken as online. */
+const isOnline = () => navigator.onLine !== false;
+
+/** Close a socket and forget it: its handlers go first, so its close is not reported. */
+function shut(ws, code, reason) {
+  ws.onopen = ws.onmessage = ws.onclose = null;
+  try {
+    ws.close(code, reason);
+  } catch {
+    // A code the browser refuses: it is being dropped all the same.
+  }
+}
+
+/** One tab's driver: Core, and everything it asks of the page. */
+class Shell {
+  constructor({ url, tokenFn, idleAfterMs, initial }, token, name, bus) {
+    this.url = url;
+    this.tokenFn = tokenFn;
+    this.token = token;
+    /** The Web Lock's and the bus's name: the relay and the user. */
+    this.name = name;
+    this.bus = bus;
+    this.tabId = randomId();
+    this.clientId = clientId();
+    this.core = new Core(now(), this.tabId, this.clientId, !!tokenFn, idleAfterMs, initial, isHidden(), isOnline());
+    /** The leader's socket, and the number of the last one opened. */
+    this.socket = null;
+    this.gen = 0;
+    /** Channel name to its listeners: `{ state, join, leave, update, error }`, each a Set. */
+    this.listeners = new Map();
+    /** Request number to its promise's `[resolve, reject]`. */
+    this.promises = new Map();
+    this.statusListeners = new Set();
+    /** The page's callbacks, queued while Core's outputs are done. */
+    this.effects = [];
+    /** Resolving it releases the Web Lock (and so the leadership). */
+    this.release = null;
+    this.timer = undefined;
+    this.due = -1;
+    this.ready = new Promise((resolve, reject) => (this.settle = [resolve, reject]));
+    // Nobody may be listening to `ready`; a refusal is also reported elsewhere.
+    this.ready.catch(() => {});
+  }
+
+  /** Feed one input to Core with the time, do what it asks, then call the page, then arm the timer. */
+  with(input) {
+    const t = now();
+    const result = input(this.core, t);
+    this.core.after(t);
+    for (let out; (out = this.core.poll(t)); ) this.output(out);
+    for (let effects; (effects = this.effects.splice(0)).length; ) {
+      for (const [f, arg] of effects) {
+        try {
+          f(arg);
+        } catch (e) {
+          // A listener's exception must not stop the others.
+          console.error("rollcall: a listener threw", e);
+        }
+      }
     }
-    return stop(...rest);
-  };
-};
+    const due = this.core.deadline();
+    if (due !== this.due) {
+      clearTimeout(this.timer);
+      this.due = due;
+      if (due >= 0) {
+        this.timer = setTimeout(() => {
+          this.due = -1;
+          this.with((core, t) => core.timeout(t, jitter()));
+        }, due - now());
+      }
+    }
+    return result;
+  }
 
-/**
- * Connect this tab to a relay. Resolves once this tab knows whether it holds the
- * browser's connection; `presence.ready` settles with the relay's welcome.
- * @param {import("./rollcall.js").ConnectOptions} options
- */
-export async function connect(options) {
-  await preload();
-  // `id`: this user, from the token given or fetched; `watching`: subscriptions by
-  // channel name.
-  const tab = { id: null, watching: new Map() };
-  const note = (token) => {
-    if (typeof token === "string") tab.id = subjectOf(token) ?? tab.id;
-  };
-  let given = options;
-  if (options !== null && typeof options === "object") {
-    const { token } = options;
-    if (typeof token === "function") {
-      given = {
-        ...options,
-        token(...args) {
-          const result = token(...args);
-          Promise.resolve(result).then(note, () => {});
-          return result;
-        },
-      };
-    } else {
-      note(token);
+  later(f, arg) {
+    this.effects.push([f, arg]);
+  }
+
+  /** One of Core's outputs: the socket and the bus at once, the page's callbacks later. */
+  output(out) {
+    switch (out.t) {
+      case "bus":
+        try {
+          this.bus.postMessage(out.data);
+        } catch {
+          // Closed with this presence.
+        }
+        break;
+      case "send":
+        this.socket?.send(out.text);
+        break;
+      case "connect":
+        this.later(() => this.connect(out.fresh));
+        break;
+      case "shut":
+        if (this.socket) shut(this.socket, out.code, out.reason);
+        this.socket = null;
+        break;
+      case "refresh":
+        this.later(() => this.refresh());
+        break;
+      case "beacon":
+        // A string body goes as text/plain: no CORS preflight, so it leaves even as the page dies.
+        navigator.sendBeacon(`${this.url}/v1/beacon`, JSON.stringify({ session: out.session }));
+        break;
+      case "release":
+        if (this.release) this.later(this.release);
+        this.release = null;
+        break;
+      case "ready":
+      case "failed":
+        if (this.settle) this.later(this.settle[out.t === "ready" ? 0 : 1], out.error);
+        this.settle = null;
+        break;
+      case "resolve":
+      case "reject": {
+        const settle = this.promises.get(out.req);
+        this.promises.delete(out.req);
+        if (settle) this.later(settle[out.t === "resolve" ? 0 : 1], out.value);
+        break;
+      }
+      case "changed": {
+        const l = this.listeners.get(out.ch);
+        if (!l) break;
+        for (const { kind, user } of out.changes) for (const f of l[kind]) this.later(f, user);
+        if (l.state.size) {
+          const state = this.core.state(out.ch);
+          for (const f of l.state) this.later(f, state);
+        }
+        break;
+      }
+      case "error":
+        console.warn("rollcall:", out.error);
+      // falls through: to the channel's error listeners, or every channel's
+      case "stopped":
+        for (const [ch, l] of this.listeners) {
+          if (out.ch == null || out.ch === ch) for (const f of l.error) this.later(f, out.error);
+        }
+        break;
+      case "link":
+        for (const f of this.statusListeners) this.later(f, out.status);
+        break;
     }
   }
-  const presence = await connectTab(given);
-  tabs.set(presence, tab);
-  return presence;
+
+  /** Does this tab lead with socket number `gen` (undefined: whichever is current)? */
+  current(gen) {
+    return this.core.leader() && (gen === undefined || gen === this.gen);
+  }
+
+  /** The leader's socket closed, or could not open. */
+  closed(gen, code) {
+    this.with((core, t) => {
+      if (!this.current(gen)) return;
+      this.socket = null;
+      core.closed(t, code, jitter());
+    });
+  }
+
+  /** Open the socket, with a fresh token first when Core asks or none is known. */
+  connect(fresh) {
+    if (this.tokenFn && (fresh || !this.token)) {
+      fetchToken(this.tokenFn).then(
+        (token) => {
+          this.token = token;
+          this.open();
+        },
+        (e) => {
+          console.error("rollcall: the token function failed", e);
+          this.closed(undefined, 1006);
+        },
+      );
+    } else {
+      this.open();
+    }
+  }
+
+  open() {
+    if (!this.core.leader()) return;
+    const gen = ++this.gen;
+    let ws;
+    try {
+      ws = new WebSocket(`${this.url.replace(/^http/, "ws")}/v1/ws`);
+    } catch (e) {
+      console.error("rollcall: cannot open a WebSocket", e);
+      this.closed(gen, 1006);
+      return;
+    }
+    ws.onopen = () => this.with((core, t) => this.current(gen) && core.opened(t, this.token ?? ""));
+    ws.onmessage = (e) => {
+      if (typeof e.data === "string") this.with((core, t) => this.current(gen) && core.frame(t, e.data));
+    };
+    ws.onclose = (e) => this.closed(gen, e.code ?? 1006);
+    const old = this.socket;
+    this.socket = ws;
+    // 4001: the relay keeps the old session's presence, as for a page going away.
+    if (old) shut(old, 4001, "replaced");
+  }
+
+  refresh() {
+    if (!this.tokenFn) return;
+    fetchToken(this.tokenFn).then(
+      (token) => this.with((core, t) => core.token(t, (this.token = token))),
+      (e) => console.error("rollcall: the token function failed", e),
+    );
+  }
+
+  /** A request to Core: the promise settles with the leader's answer. */
+  ask(request) {
+    return new Promise((resolve, reject) => {
+      this.with((core, t) => {
+        try {
+          this.promises.set(request(core, t), [resolve, reject]);
+        } catch (e) {
+          reject(e);
+        }
+      });
+    });
+  }
+
+  /** Become the leader; the returned promise holds the Web Lock until `release`. */
+  hold() {
+    return new Promise((release) => {
+      this.release = release;
+      this.with((core, t) => core.lead(t));
+    });
+  }
+
+  /**
+   * Decide this tab's role: leader if the Web Lock named after the relay and the user is
+   * free, else follower, queued to take over when the lock passes (the leader tab
+   * closes, navigates or dies). Without Web Locks, an election over the bus. Resolves
+   * once the role is known.
+   */
+  elect() {
+    const locks = navigator.locks;
+    return new Promise((decided) => {
+      let answered = false;
+      const overTheBus = () => {
+        if (answered) return;
+        answered = true;
+        this.with((core, t) => core.elect(t, jitter()));
+        decided();
+      };
+      try {
+        locks
+          .request(this.name, { ifAvailable: true }, (lock) => {
+            answered = true;
+            decided();
+            if (lock) return this.hold();
+            locks.request(this.name, () => (this.core.done() ? undefined : this.hold()));
+          })
+          .catch(overTheBus);
+      } catch {
+        // No Web Locks in this browser (or not for this page).
+        overTheBus();
+      }
+    });
+  }
+
+  /** The page's events, for the page's life. */
+  listen() {
+    const on = (target, names, f) => {
+      for (const name of names) target.addEventListener(name, f);
+    };
+    this.bus.onmessage = (e) => this.with((core, t) => core.bus(t, e.data, jitter()));
+    on(window, ["pagehide"], () => this.with((core, t) => core.pagehide(t)));
+    on(window, ["pageshow"], (e) => {
+      if (e.persisted && this.with((core, t) => core.revive(t))) this.elect();
+    });
+    on(document, ["visibilitychange"], () => this.with((core, t) => core.visibility(t, isHidden())));
+    // The status shows `offline` at once, and a connection waiting to retry tries again
+    // as soon as the network is back.
+    on(window, ["online", "offline"], (e) => this.with((core, t) => core.online(t, e.type === "online")));
+    on(window, INPUT_EVENTS, () => this.with((core, t) => core.input(t)));
+  }
+}
+
+/** One channel as this tab uses it. */
+class Channel {
+  #shell;
+  #tab;
+  #friends;
+
+  constructor(shell, tab, name, friends) {
+    this.#shell = shell;
+    this.#tab = tab;
+    this.#friends = friends;
+    Object.defineProperty(this, "name", { value: name, enumerable: true });
+  }
+
+  /**
+   * Appear in the channel with `meta`. Rejects with an Error that says why. On a channel
+   * the page watches, resolves once its state shows this user (below).
+   */
+  enter(meta) {
+    const entered = this.#want(0, meta);
+    return this.#tab.watching.has(this.name) ? entered.then(() => this.#shown()) : entered;
+  }
+
+  /** Replace this presence's meta. */
+  update(meta) {
+    return this.#want(1, meta);
+  }
+
+  /** Stop appearing (once no other tab of this browser is in the channel). */
+  leave() {
+    return this.#want(2);
+  }
+
+  #want(op, meta) {
+    return this.#shell.ask((core, t) => core.want(t, op, this.name, meta));
+  }
+
+  // `enter()` resolves with the relay's ok; on a channel the page watches, the snapshot
+  // and the diff that shows this user come just after it. Wait for them, so that `count`
+  // and `users` read right after `await channel.enter()` are true. A channel the page
+  // does not watch gets no state (entering is not watching: a "who is online" channel
+  // that every page enters and few watch costs one frame per change, not one per
+  // member), so there `enter()` resolves with the ok. The enter stands either way: a
+  // channel the user may enter but not view, or a state slower than FIRST_STATE_MS,
+  // resolves without it.
+  #shown() {
+    const id = this.#tab.id;
+    return new Promise((resolve) => {
+      const stops = [];
+      const done = () => {
+        clearTimeout(timer);
+        for (const stop of stops.splice(0)) stop();
+        resolve();
+      };
+      const timer = setTimeout(done, FIRST_STATE_MS);
+      stops.push(this.#listen("error", done));
+      // Called at once when the state is known already (another tab, an earlier watch).
+      stops.push(
+        this.#listen("state", (state) => {
+          if (shows(state, id)) queueMicrotask(done);
+        }),
+      );
+    });
+  }
+
+  /** Call `callback({channel, count, users, capped, live})` now (if known) and on every change. */
+  subscribe(callback) {
+    const watching = this.#tab.watching;
+    const name = this.name;
+    const stop = this.#listen("state", callback);
+    watching.set(name, (watching.get(name) ?? 0) + 1);
+    let live = true;
+    return () => {
+      if (live) {
+        live = false;
+        const left = watching.get(name) - 1;
+        if (left > 0) watching.set(name, left);
+        else watching.delete(name);
+      }
+      stop();
+    };
+  }
+
+  /** `"join" | "leave" | "update"` (with the user) or `"error"` (with the Error). */
+  on(event, callback) {
+    if (!EVENTS.includes(event)) throw fail("bad_event", 'channel.on() takes "join", "leave", "update" or "error".');
+    return this.#listen(event, callback);
+  }
+
+  #listen(kind, callback) {
+    const shell = this.#shell;
+    const name = this.name;
+    const f = (arg) => callback(arg);
+    let l;
+    shell.with((core, t) => {
+      l = shell.listeners.get(name);
+      const first = !l;
+      if (first) {
+        l = { state: new Set(), join: new Set(), leave: new Set(), update: new Set(), error: new Set() };
+        shell.listeners.set(name, l);
+      }
+      l[kind].add(f);
+      // Render what is known (a snapshot, or the initial state) at once; before that,
+      // there is nothing to show (not an empty channel).
+      if (kind === "state" && core.known(name)) shell.later(f, core.state(name));
+      core.listen(t, name, this.#friends, first);
+    });
+    return () => {
+      if (!l[kind].delete(f)) return;
+      if (Object.values(l).some((set) => set.size)) return;
+      shell.listeners.delete(name);
+      shell.with((core, t) => core.unlisten(t, name));
+    };
+  }
+
+  /** The users present, as last shown (empty on count-only channels). */
+  get users() {
+    return this.#shell.core.users(this.name);
+  }
+
+  /** Everyone present, also in a capped list. */
+  get count() {
+    return this.#shell.core.count(this.name);
+  }
+
+  /** A capped list's cap (then `users` is part of `count`), or null. */
+  get capped() {
+    return this.#shell.core.capped(this.name);
+  }
+
+  /** One page of everyone present, in id order: `{ after, limit }` in, `{ users, next, count }` out. */
+  members(options) {
+    return this.#shell.ask((core, t) => core.page(t, this.name, options));
+  }
 }
 
 // A channel's state is in, with this user in it once entered: its count counts them,
@@ -123,38 +541,129 @@ function shows(state, id) {
   return state.users.some((user) => user.id === id);
 }
 
-// `enter()` resolves with the relay's ok; on a channel the page watches, the snapshot and
-// the diff that shows this user come just after it. Resolve once they are in, so `count`
-// and `users` read right after `await channel.enter()` are true. A channel the page does
-// not watch gets no state (entering is not watching: a "who is online" channel that
-// every page enters and few watch costs one frame per change, not one per member), so
-// there `enter()` resolves with the ok.
-const enter = Channel.prototype.enter;
+/** One tab's handle on presence. */
+class Presence {
+  #shell;
+  /** `id`: this user, from the token given or fetched; `watching`: subscriptions by channel. */
+  #tab;
 
-Channel.prototype.enter = function (meta) {
-  const handle = this;
-  const tab = tabs.get(handle);
-  const entered = enter.call(handle, meta);
-  if (!tab?.watching.has(handle.name)) return entered;
-  return entered.then(
-    () =>
-      new Promise((resolve) => {
-        let stops = [];
-        const done = () => {
-          clearTimeout(timer);
-          for (const stop of stops.splice(0)) stop();
-          resolve();
-        };
-        // The enter stands: a channel the user may enter but not view, or a state
-        // slower than FIRST_STATE_MS, resolves without it.
-        const timer = setTimeout(done, FIRST_STATE_MS);
-        stops.push(handle.on("error", done));
-        // Called at once when the state is known already (another tab, an earlier watch).
-        stops.push(
-          subscribe.call(handle, (state) => {
-            if (shows(state, tab.id)) queueMicrotask(done);
-          }),
-        );
-      }),
-  );
-};
+  constructor(shell, tab) {
+    this.#shell = shell;
+    this.#tab = tab;
+  }
+
+  /**
+   * A channel by name (`/prefix/rest`). Throws a `bad_channel` error for a bad name.
+   * `options.friends`: user ids to show wherever they are in a capped list.
+   */
+  channel(name, options) {
+    const code = badChannel(String(name));
+    if (code) throw fail(code, "Channel names look like /prefix/rest: at most 200 bytes of printable ASCII, no empty segments.");
+    const friends = options?.friends;
+    if (friends !== undefined && !Array.isArray(friends)) throw badOption("`friends` must be an array of user ids.");
+    return new Channel(this.#shell, this.#tab, String(name), friends);
+  }
+
+  /** Leave every channel of this tab and stop. Other tabs keep their presence. */
+  close() {
+    const shell = this.#shell;
+    if (shell.core.done()) return;
+    // What the tab says goes out before the bus closes; a lone leader's socket is gone
+    // with its role.
+    shell.with((core, t) => core.close(t));
+    shell.socket = null;
+    shell.bus.close();
+  }
+
+  /** Does this tab hold the browser's connection? */
+  get isLeader() {
+    return this.#shell.core.leader();
+  }
+
+  /** Is the relay's welcome in (here or in the leader tab)? */
+  get connected() {
+    return this.#shell.core.connected();
+  }
+
+  /** `"connecting" | "connected" | "reconnecting" | "offline" | "closed"`, the same in every tab. */
+  get status() {
+    return this.#shell.core.status();
+  }
+
+  /** `"status"`: `callback({ status, retryAt })` on every change of `status`. */
+  on(event, callback) {
+    if (event !== "status") throw fail("bad_event", 'presence.on() takes "status".');
+    const listeners = this.#shell.statusListeners;
+    const f = (change) => callback(change);
+    listeners.add(f);
+    return () => listeners.delete(f);
+  }
+
+  /** Settles with the first welcome, or rejects with why the relay refused. */
+  get ready() {
+    return this.#shell.ready;
+  }
+
+  /** This browser profile's id, shared by its tabs. */
+  get clientId() {
+    return this.#shell.clientId;
+  }
+
+  /** This tab's id. */
+  get tabId() {
+    return this.#shell.tabId;
+  }
+}
+
+/**
+ * Connect this tab to a relay. Resolves once this tab knows whether it holds the
+ * browser's connection; `presence.ready` settles with the relay's welcome.
+ * @param {import("./rollcall.js").ConnectOptions} options
+ */
+export async function connect(options) {
+  if (options === null || typeof options !== "object") throw badOption("connect() takes an object: { url, token }.");
+  const { url, token, idleAfterMs, initial } = options;
+  if (typeof url !== "string" || !/^https?:\/\//.test(url)) {
+    throw badOption('`url` must be the relay\'s http(s) URL, e.g. "https://presence.example.com".');
+  }
+  if (typeof token !== "string" && typeof token !== "function") {
+    throw badOption("`token` must be a string or a function returning (a promise of) one.");
+  }
+  if (typeof idleAfterMs === "number" && !(idleAfterMs >= 1)) {
+    throw badOption("`idleAfterMs` must be a positive number of milliseconds.");
+  }
+  if (initial !== null && typeof initial === "object") {
+    for (const state of Object.values(initial)) {
+      if (!(typeof state?.count === "number" && state.count >= 0)) {
+        throw badOption("`initial` maps channel names to { count, users }; count must be a number.");
+      }
+    }
+  }
+  const tokenFn = typeof token === "function" ? token : null;
+  const [first] = await Promise.all([tokenFn ? fetchToken(tokenFn) : token, preload()]);
+  if (typeof BroadcastChannel !== "function") {
+    throw fail("unsupported", "This browser has no BroadcastChannel; rollcall needs it.");
+  }
+  // Tabs share a connection only for the same relay and the same user.
+  const base = url.replace(/\/+$/, "");
+  const name = `rollcall ${base} ${subjectOf(first)}`;
+  const idle = typeof idleAfterMs === "number" ? idleAfterMs : undefined;
+  const shell = new Shell({ url: base, tokenFn, idleAfterMs: idle, initial }, first, name, new BroadcastChannel(name));
+  // Fresh tokens name the same user; their subject recognises this user in a list.
+  const tab = { id: claims(first)?.sub ?? null, watching: new Map() };
+  if (typeof tab.id !== "string") tab.id = null;
+  if (tokenFn) {
+    shell.tokenFn = () => {
+      const fresh = tokenFn();
+      Promise.resolve(fresh).then((t) => {
+        const sub = typeof t === "string" ? claims(t)?.sub : undefined;
+        if (typeof sub === "string") tab.id = sub;
+      }, () => {});
+      return fresh;
+    };
+  }
+  shell.listen();
+  await shell.elect();
+  shell.with(() => {});
+  return new Presence(shell, tab);
+}

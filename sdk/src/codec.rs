@@ -17,7 +17,6 @@ use rollcall_core::protocol::{
 use rollcall_core::tabs::{BusMsg, ErrorBody, Intent, TabWants};
 use rollcall_core::time::Instant;
 use wasm_bindgen::JsValue;
-use web_sys::BroadcastChannel;
 
 // ----- small readers and writers -----
 
@@ -738,15 +737,4 @@ pub fn bus_from_js(v: &JsValue) -> Option<BusMsg> {
     };
     let missing = n.missing;
     (!missing).then_some(msg)
-}
-
-/// Sends a bus message to the other tabs, as a plain object.
-pub trait Post {
-    fn post(&self, bus: &BroadcastChannel);
-}
-
-impl Post for BusMsg {
-    fn post(&self, bus: &BroadcastChannel) {
-        let _ = bus.post_message(&bus_to_js(self));
-    }
 }

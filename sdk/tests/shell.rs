@@ -1,20 +1,20 @@
-//! The shell's browser pieces in headless Chromium: errors, ids, storage, the bus, Web
-//! Locks. `wasm-pack test --headless --chrome sdk`.
+//! The wasm half of the package in headless Chromium: its errors, its codec against
+//! the relay's and the bus's shapes, and `Core`'s outputs as the JS entry reads them.
+//! `wasm-pack test --headless --chrome sdk`. The shell around it (sockets, the bus, Web
+//! Locks, storage) is tested through the package in tests/browser/shell.test.mjs.
 
 #![cfg(target_arch = "wasm32")]
 
-use js_sys::{Promise, Reflect};
+use js_sys::Reflect;
 use rollcall_core::client::{Link, Page};
 use rollcall_core::protocol::{meta_from_text, meta_text, ClientMsg, Identity, Member, ServerMsg, Status, Terms};
 use rollcall_core::smallmap::SmallMap;
 use rollcall_core::tabs::{BusMsg, ErrorBody, Intent, TabWants};
-use rollcall_sdk::codec::Post;
-use rollcall_sdk::{codec, connect, error, js, page};
+use rollcall_sdk::{codec, error, js, Core};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
-use wasm_bindgen_futures::JsFuture;
 use wasm_bindgen_test::*;
 
 wasm_bindgen_test_configure!(run_in_browser);
@@ -23,40 +23,8 @@ fn code_of(err: &JsValue) -> Option<String> {
     Reflect::get(err, &"code".into()).ok()?.as_string()
 }
 
-/// A token the shell can read `sub` from (the relay would refuse it: it is not signed).
-fn unsigned_token(sub: &str) -> String {
-    let payload = js_sys::JSON::stringify(&js_sys::JSON::parse(&format!(r#"{{"sub":"{sub}"}}"#)).unwrap())
-        .unwrap()
-        .as_string()
-        .unwrap();
-    let b64 = web_sys::window().unwrap().btoa(&payload).unwrap();
-    let b64url = b64.trim_end_matches('=').replace('+', "-").replace('/', "_");
-    format!("eyJhbGciOiJIUzI1NiJ9.{b64url}.x")
-}
-
-fn options(url: &str, token: &str) -> JsValue {
-    let o = js_sys::Object::new();
-    Reflect::set(&o, &"url".into(), &url.into()).unwrap();
-    Reflect::set(&o, &"token".into(), &token.into()).unwrap();
-    o.into()
-}
-
-/// `connect()` as the page calls it; the presence as the page holds it.
-async fn connect_js(o: JsValue) -> Result<JsValue, JsValue> {
-    JsFuture::from(connect(o)).await
-}
-
 fn prop(o: &JsValue, key: &str) -> JsValue {
     Reflect::get(o, &key.into()).unwrap()
-}
-
-fn call(o: &JsValue, method: &str, args: &[JsValue]) -> Result<JsValue, JsValue> {
-    let f: js_sys::Function = prop(o, method).unchecked_into();
-    f.apply(o, &args.iter().collect::<js_sys::Array>())
-}
-
-fn is_leader(p: &JsValue) -> bool {
-    prop(p, "isLeader").as_bool().unwrap()
 }
 
 async fn sleep(ms: u32) {
@@ -73,41 +41,12 @@ fn errors_are_real_js_errors_with_a_code() {
     assert_eq!(String::from(e.message()), "This user may not enter this channel.");
 }
 
-#[wasm_bindgen_test]
-fn relay_urls_become_websocket_urls() {
-    assert_eq!(js::ws_url("http://127.0.0.1:7400"), "ws://127.0.0.1:7400/v1/ws");
-    assert_eq!(js::ws_url("https://p.example.com/"), "wss://p.example.com/v1/ws");
-}
 
-#[wasm_bindgen_test]
-fn the_client_id_is_kept_in_local_storage_and_reused() {
-    let storage = web_sys::window().unwrap().local_storage().unwrap().unwrap();
-    storage.remove_item(page::CLIENT_ID_KEY).unwrap();
-    let first = page::client_id();
-    assert!(page::is_client_id(&first), "{first}");
-    assert_eq!(
-        storage.get_item(page::CLIENT_ID_KEY).unwrap().as_deref(),
-        Some(first.as_str())
-    );
-    assert_eq!(page::client_id(), first, "a refresh keeps the client");
-    storage.set_item(page::CLIENT_ID_KEY, "not valid!").unwrap();
-    assert_ne!(page::client_id(), "not valid!", "a tampered id is replaced");
-}
 
-#[wasm_bindgen_test]
-fn the_token_subject_names_the_shared_lock() {
-    assert_eq!(page::token_subject(&unsigned_token("42")), "42");
-    // base64url's own characters ('-', '_'), no padding; a numeric sub; no claims.
-    assert_eq!(page::token_subject("h.eyJzdWIiOiI_Pz4-In0.s"), "??>>");
-    assert_eq!(page::token_subject("h.eyJzdWIiOiJ-fn4ifQ.s"), "~~~");
-    assert_eq!(page::token_subject("h.eyJzdWIiOjd9.s"), "7");
-    assert_eq!(page::token_subject("not a token"), "");
-    assert_eq!(page::token_subject("h.!!!.s"), "");
-}
 
 #[wasm_bindgen_test]
 async fn bus_messages_reach_other_instances_of_the_channel() {
-    let name = format!("rollcall-test-{}", page::random_id());
+    let name = format!("rollcall-test-{}", js_sys::Math::random());
     let a = web_sys::BroadcastChannel::new(&name).unwrap();
     let b = web_sys::BroadcastChannel::new(&name).unwrap();
     let got: Rc<RefCell<Vec<BusMsg>>> = Rc::default();
@@ -126,7 +65,7 @@ async fn bus_messages_reach_other_instances_of_the_channel() {
             friends: vec!["40".into()],
         },
     };
-    sent.post(&a);
+    a.post_message(&codec::bus_to_js(&sent)).unwrap();
     for _ in 0..50 {
         if !got.borrow().is_empty() {
             break;
@@ -138,140 +77,12 @@ async fn bus_messages_reach_other_instances_of_the_channel() {
     b.close();
 }
 
-#[wasm_bindgen_test]
-async fn deferred_promises_settle_from_outside() {
-    let (p, resolve, _) = js::deferred();
-    resolve.call1(&JsValue::NULL, &JsValue::from(7)).unwrap();
-    assert_eq!(JsFuture::from(p).await.unwrap(), JsValue::from(7));
-}
 
-#[wasm_bindgen_test]
-async fn connect_rejects_bad_options_with_a_code() {
-    let no_url = options("ftp://nope", "t");
-    let err = connect_js(no_url).await.err().expect("refused");
-    assert_eq!(code_of(&err).as_deref(), Some("bad_option"));
-    let o = js_sys::Object::new();
-    Reflect::set(&o, &"url".into(), &"http://127.0.0.1:9".into()).unwrap();
-    let err = connect_js(o.into()).await.err().expect("no token");
-    assert_eq!(code_of(&err).as_deref(), Some("bad_option"));
-}
 
-#[wasm_bindgen_test]
-async fn bad_channel_names_throw_and_bad_meta_rejects() {
-    let presence = connect_js(options("http://127.0.0.1:9", &unsigned_token("bad-names")))
-        .await
-        .unwrap();
-    let err = call(&presence, "channel", &["no-slash".into()]).err().expect("refused");
-    assert_eq!(code_of(&err).as_deref(), Some("bad_channel"));
-    assert!(err.is_instance_of::<js_sys::Error>());
-    let ch = call(&presence, "channel", &["/a/b".into()]).unwrap();
-    let entered: Promise = call(&ch, "enter", &[JsValue::from(5)]).unwrap().unchecked_into();
-    let err = JsFuture::from(entered).await.err().expect("refused");
-    assert_eq!(code_of(&err).as_deref(), Some("bad_meta"));
-    call(&presence, "close", &[]).unwrap();
-}
 
-#[wasm_bindgen_test]
-async fn the_web_lock_makes_one_leader_and_passes_on_close() {
-    // Two connects in one page behave as two tabs of one browser: same lock, same bus.
-    let token = unsigned_token(&format!("lock-{}", page::random_id()));
-    let url = "http://127.0.0.1:9"; // nothing listens: this is about the lock only
-    let first = connect_js(options(url, &token)).await.unwrap();
-    let second = connect_js(options(url, &token)).await.unwrap();
-    assert!(is_leader(&first));
-    assert!(!is_leader(&second));
-    call(&first, "close", &[]).unwrap();
-    for _ in 0..100 {
-        if is_leader(&second) {
-            break;
-        }
-        sleep(10).await;
-    }
-    assert!(is_leader(&second), "the waiting tab took the lock within a second");
-    call(&second, "close", &[]).unwrap();
-}
 
-#[wasm_bindgen_test]
-async fn requests_after_close_reject_as_closed() {
-    let presence = connect_js(options("http://127.0.0.1:9", &unsigned_token("closer")))
-        .await
-        .unwrap();
-    let ch = call(&presence, "channel", &["/a/b".into()]).unwrap();
-    call(&presence, "close", &[]).unwrap();
-    let entered: Promise = call(&ch, "enter", &[]).unwrap().unchecked_into();
-    let err = JsFuture::from(entered).await.err().expect("refused");
-    assert_eq!(code_of(&err).as_deref(), Some("closed"));
-}
 
-#[wasm_bindgen_test]
-async fn without_web_locks_tabs_elect_one_leader_over_the_bus_and_hand_over() {
-    // Hide navigator.locks, as in browsers without Web Locks.
-    let navigator: JsValue = web_sys::window().unwrap().navigator().into();
-    let hidden = js_sys::Object::new();
-    Reflect::set(&hidden, &"value".into(), &JsValue::UNDEFINED).unwrap();
-    Reflect::set(&hidden, &"configurable".into(), &JsValue::TRUE).unwrap();
-    Reflect::define_property(navigator.unchecked_ref::<js_sys::Object>(), &"locks".into(), &hidden).unwrap();
 
-    let token = unsigned_token(&format!("elect-{}", page::random_id()));
-    let url = "http://127.0.0.1:9";
-    let first = connect_js(options(url, &token)).await.unwrap();
-    let second = connect_js(options(url, &token)).await.unwrap();
-    let leaders = || [is_leader(&first), is_leader(&second)];
-    // Claims wait up to 600 ms, a conflict settles with the next announcement.
-    for _ in 0..300 {
-        if leaders().iter().filter(|l| **l).count() == 1 {
-            sleep(1_200).await; // and it stays settled past an announce interval
-            break;
-        }
-        sleep(10).await;
-    }
-    let settled = leaders();
-    Reflect::delete_property(navigator.unchecked_ref::<js_sys::Object>(), &"locks".into()).unwrap();
-    assert_eq!(settled.iter().filter(|l| **l).count(), 1, "{settled:?}");
-
-    let (leader, follower) = if settled[0] {
-        (&first, &second)
-    } else {
-        (&second, &first)
-    };
-    call(leader, "close", &[]).unwrap();
-    for _ in 0..150 {
-        if is_leader(follower) {
-            break;
-        }
-        sleep(10).await;
-    }
-    assert!(is_leader(follower), "the other tab took over after the leader resigned");
-    call(follower, "close", &[]).unwrap();
-}
-
-#[wasm_bindgen_test]
-async fn initial_state_renders_before_the_socket_is_up() {
-    let o = options("http://127.0.0.1:9", &unsigned_token("initial")); // nothing listens
-    let initial = js_sys::JSON::parse(
-        r#"{"/room/lobby": {"count": 2, "users": [
-            {"id": "7", "name": "ann", "avatar": null, "status": "idle", "meta": {"typing": true}},
-            {"id": "3", "name": "bob", "avatar": null, "status": "active", "meta": {}}]}}"#,
-    )
-    .unwrap();
-    Reflect::set(&o, &"initial".into(), &initial).unwrap();
-    let presence = connect_js(o).await.unwrap();
-    let ch = call(&presence, "channel", &["/room/lobby".into()]).unwrap();
-    assert_eq!(prop(&ch, "count").as_f64(), Some(2.0));
-    let seen: Rc<RefCell<Vec<JsValue>>> = Rc::default();
-    let sink = seen.clone();
-    let cb = Closure::<dyn FnMut(JsValue)>::new(move |state: JsValue| sink.borrow_mut().push(state));
-    let stop = call(&ch, "subscribe", &[cb.as_ref().clone()]).unwrap();
-    let states = seen.borrow().clone();
-    assert_eq!(states.len(), 1, "called at once with what is known");
-    assert_eq!(prop(&states[0], "count").as_f64(), Some(2.0));
-    let users = js_sys::Array::from(&prop(&states[0], "users"));
-    let ids: Vec<String> = users.iter().map(|u| prop(&u, "id").as_string().unwrap()).collect();
-    assert_eq!(ids, vec!["3", "7"], "ordered by id");
-    assert_eq!(prop(&users.get(1), "status").as_string().as_deref(), Some("idle"));
-    stop.unchecked_into::<js_sys::Function>().call0(&JsValue::NULL).unwrap();
-    call(&presence, "close", &[]).unwrap();
-}
 
 fn someone(id: &str) -> Member {
     Member {
@@ -484,52 +295,6 @@ fn the_connection_status_crosses_the_bus_intact() {
     assert_eq!(Link::parse("gone", None), None, "a newer status is ignored");
 }
 
-#[wasm_bindgen_test]
-async fn status_shows_reconnecting_with_a_time_in_every_tab_and_on_tells_each_change() {
-    // Nothing listens there: every attempt fails, so the status says when the next is.
-    let token = unsigned_token(&format!("status-{}", page::random_id()));
-    let url = "http://127.0.0.1:9";
-    let leader = connect_js(options(url, &token)).await.unwrap();
-    let heard: Rc<RefCell<Vec<(String, Option<f64>)>>> = Rc::default();
-    let h = heard.clone();
-    let listener = Closure::<dyn FnMut(JsValue)>::new(move |s: JsValue| {
-        let status = prop(&s, "status").as_string().unwrap_or_default();
-        h.borrow_mut().push((status, prop(&s, "retryAt").as_f64()));
-    });
-    let off = call(&leader, "on", &["status".into(), listener.as_ref().clone()]).unwrap();
-    let follower = connect_js(options(url, &token)).await.unwrap();
-    let status = |p: &JsValue| prop(p, "status").as_string().unwrap_or_default();
-    for _ in 0..300 {
-        if status(&leader) == "reconnecting" && status(&follower) == "reconnecting" {
-            break;
-        }
-        sleep(10).await;
-    }
-    assert_eq!(status(&leader), "reconnecting");
-    assert_eq!(
-        status(&follower),
-        "reconnecting",
-        "a follower shows the leader's status"
-    );
-    let told = heard
-        .borrow()
-        .iter()
-        .find(|(s, at)| s == "reconnecting" && at.is_some())
-        .cloned();
-    let retry_at = told
-        .and_then(|(_, at)| at)
-        .expect("reconnecting, with the next attempt's time");
-    assert!(retry_at >= js_sys::Date::now() - 1_000.0, "{retry_at}");
-    let bad = call(&leader, "on", &["nope".into(), listener.as_ref().clone()]);
-    assert_eq!(code_of(&bad.unwrap_err()).as_deref(), Some("bad_event"));
-    off.unchecked_ref::<js_sys::Function>()
-        .call0(&JsValue::UNDEFINED)
-        .unwrap();
-    call(&follower, "close", &[]).unwrap();
-    assert_eq!(status(&follower), "closed");
-    call(&leader, "close", &[]).unwrap();
-    assert_eq!(status(&leader), "closed");
-}
 
 /// Each key of `text` (a JSON object) taken out in turn, and then given the wrong type:
 /// the message must stay readable exactly when the key is not one of `required`.
@@ -760,4 +525,87 @@ fn bus_messages_missing_a_required_field_are_not_read() {
     assert!(!read(
         &js_sys::JSON::parse(r#"{"t": "stopped", "error": {"message": "no"}}"#).unwrap()
     ));
+}
+
+/// Every output `Core::poll` has now, as `[t, output]`.
+fn outputs(core: &mut Core, now: f64) -> Vec<(String, JsValue)> {
+    core.after(now);
+    let mut all = Vec::new();
+    loop {
+        let out = core.poll(now);
+        if out.is_undefined() {
+            return all;
+        }
+        all.push((prop(&out, "t").as_string().unwrap(), out));
+    }
+}
+
+fn find<'a>(outs: &'a [(String, JsValue)], kind: &str) -> Option<&'a JsValue> {
+    outs.iter().find(|(t, _)| t == kind).map(|(_, o)| o)
+}
+
+#[wasm_bindgen_test]
+fn core_gives_the_entry_plain_objects_from_leading_to_reconnecting() {
+    let mut core = Core::new(0.0, "tab-1".into(), "client-1".into(), false, None, JsValue::UNDEFINED, false, true);
+    assert!(!core.leader());
+    assert_eq!(core.status().as_string().as_deref(), Some("connecting"));
+    core.lead(1.0);
+    let outs = outputs(&mut core, 1.0);
+    let connect = find(&outs, "connect").expect("a leader opens the socket");
+    assert_eq!(prop(connect, "fresh").as_bool(), Some(false));
+    assert!(core.leader());
+
+    core.opened(2.0, "the-token".into());
+    let outs = outputs(&mut core, 2.0);
+    let hello = find(&outs, "send").expect("the hello goes out");
+    let text = prop(hello, "text").as_string().unwrap();
+    let frame = codec::parse(&text).expect("JSON text");
+    assert_eq!(prop(&frame, "type").as_string().as_deref(), Some("hello"));
+    assert_eq!(prop(&frame, "token").as_string().as_deref(), Some("the-token"));
+
+    // A request refused at once throws its error; one accepted is numbered.
+    let refused = core.want(3.0, 0, "/a/b".into(), JsValue::from(5)).unwrap_err();
+    assert_eq!(code_of(&refused).as_deref(), Some("bad_meta"));
+    assert!(refused.is_instance_of::<js_sys::Error>());
+    let req = core.want(3.0, 0, "/a/b".into(), JsValue::NULL).unwrap();
+    assert!(req >= 1.0);
+    let page = core.page(3.0, "/a/b".into(), JsValue::UNDEFINED).unwrap();
+    assert!(page > req, "{page} after {req}");
+
+    core.closed(4.0, 1006, 0.5);
+    let outs = outputs(&mut core, 4.0);
+    let link = find(&outs, "link").expect("the status changes");
+    let status = prop(link, "status");
+    assert_eq!(prop(&status, "status").as_string().as_deref(), Some("reconnecting"));
+    assert!(prop(&status, "retryAt").as_f64().is_some(), "with the next attempt's time");
+    assert!(core.deadline() >= 0.0, "a timer is armed (the retry, or earlier)");
+    assert!(!core.connected());
+
+    core.close(5.0);
+    outputs(&mut core, 5.0);
+    assert!(core.done());
+    assert_eq!(core.status().as_string().as_deref(), Some("closed"));
+}
+
+#[wasm_bindgen_test]
+fn core_shows_an_initial_state_until_the_relay_says() {
+    let initial = js_sys::JSON::parse(
+        r#"{"/room/lobby": {"count": 5, "users": [
+            {"id": "7", "name": "ann", "avatar": null, "status": "idle", "meta": {"typing": true}},
+            {"id": "3", "name": "bob", "avatar": null, "status": "active", "meta": {}},
+            {"name": "no id: not read"}]}}"#,
+    )
+    .unwrap();
+    let core = Core::new(0.0, "tab-1".into(), "client-1".into(), true, Some(5_000.0), initial, true, false);
+    assert!(core.known("/room/lobby"));
+    assert!(!core.known("/room/other"));
+    assert_eq!(core.count("/room/lobby"), 5);
+    assert!(core.capped("/room/lobby").is_null());
+    let users = js_sys::Array::from(&core.users("/room/lobby"));
+    let ids: Vec<String> = users.iter().map(|u| prop(&u, "id").as_string().unwrap()).collect();
+    assert_eq!(ids, ["3", "7"], "in id order");
+    let state = core.state("/room/lobby");
+    assert_eq!(prop(&state, "live").as_bool(), Some(false));
+    assert_eq!(prop(&state, "channel").as_string().as_deref(), Some("/room/lobby"));
+    assert_eq!(core.status().as_string().as_deref(), Some("offline"), "the browser said offline");
 }
