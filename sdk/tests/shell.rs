@@ -41,9 +41,6 @@ fn errors_are_real_js_errors_with_a_code() {
     assert_eq!(String::from(e.message()), "This user may not enter this channel.");
 }
 
-
-
-
 #[wasm_bindgen_test]
 async fn bus_messages_reach_other_instances_of_the_channel() {
     let name = format!("rollcall-test-{}", js_sys::Math::random());
@@ -76,13 +73,6 @@ async fn bus_messages_reach_other_instances_of_the_channel() {
     a.close();
     b.close();
 }
-
-
-
-
-
-
-
 
 fn someone(id: &str) -> Member {
     Member {
@@ -294,7 +284,6 @@ fn the_connection_status_crosses_the_bus_intact() {
     }
     assert_eq!(Link::parse("gone", None), None, "a newer status is ignored");
 }
-
 
 /// Each key of `text` (a JSON object) taken out in turn, and then given the wrong type:
 /// the message must stay readable exactly when the key is not one of `required`.
@@ -546,7 +535,16 @@ fn find<'a>(outs: &'a [(String, JsValue)], kind: &str) -> Option<&'a JsValue> {
 
 #[wasm_bindgen_test]
 fn core_gives_the_entry_plain_objects_from_leading_to_reconnecting() {
-    let mut core = Core::new(0.0, "tab-1".into(), "client-1".into(), false, None, JsValue::UNDEFINED, false, true);
+    let mut core = Core::new(
+        0.0,
+        "tab-1".into(),
+        "client-1".into(),
+        false,
+        None,
+        JsValue::UNDEFINED,
+        false,
+        true,
+    );
     assert!(!core.leader());
     assert_eq!(core.status().as_string().as_deref(), Some("connecting"));
     core.lead(1.0);
@@ -577,7 +575,10 @@ fn core_gives_the_entry_plain_objects_from_leading_to_reconnecting() {
     let link = find(&outs, "link").expect("the status changes");
     let status = prop(link, "status");
     assert_eq!(prop(&status, "status").as_string().as_deref(), Some("reconnecting"));
-    assert!(prop(&status, "retryAt").as_f64().is_some(), "with the next attempt's time");
+    assert!(
+        prop(&status, "retryAt").as_f64().is_some(),
+        "with the next attempt's time"
+    );
     assert!(core.deadline() >= 0.0, "a timer is armed (the retry, or earlier)");
     assert!(!core.connected());
 
@@ -596,7 +597,16 @@ fn core_shows_an_initial_state_until_the_relay_says() {
             {"name": "no id: not read"}]}}"#,
     )
     .unwrap();
-    let core = Core::new(0.0, "tab-1".into(), "client-1".into(), true, Some(5_000.0), initial, true, false);
+    let core = Core::new(
+        0.0,
+        "tab-1".into(),
+        "client-1".into(),
+        true,
+        Some(5_000.0),
+        initial,
+        true,
+        false,
+    );
     assert!(core.known("/room/lobby"));
     assert!(!core.known("/room/other"));
     assert_eq!(core.count("/room/lobby"), 5);
@@ -607,5 +617,9 @@ fn core_shows_an_initial_state_until_the_relay_says() {
     let state = core.state("/room/lobby");
     assert_eq!(prop(&state, "live").as_bool(), Some(false));
     assert_eq!(prop(&state, "channel").as_string().as_deref(), Some("/room/lobby"));
-    assert_eq!(core.status().as_string().as_deref(), Some("offline"), "the browser said offline");
+    assert_eq!(
+        core.status().as_string().as_deref(),
+        Some("offline"),
+        "the browser said offline"
+    );
 }
