@@ -3,6 +3,7 @@
 //!
 //! - `shard`: one generator process (its slice of a workload's clients).
 //! - `floor`: the bare WebSocket server used as the floor.
+//! - `fanout-floor`: the least a presence server does per join (W2's floor).
 //! - `suite`: every workload against every server, raw JSON out.
 //! - `report`: BENCHMARKS.md from the raw JSON.
 
@@ -37,6 +38,11 @@ enum Cmd {
     Shard(shard::ShardArgs),
     /// The floor: a WebSocket server without presence.
     Floor {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+    },
+    /// The fan-out floor: a count and a fan-out per channel, rollcall's wire, nothing else.
+    FanoutFloor {
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: String,
     },
@@ -85,6 +91,7 @@ fn main() -> ExitCode {
     let result = match cli.cmd {
         Cmd::Shard(args) => shard::main(args),
         Cmd::Floor { listen } => floor::main(&listen),
+        Cmd::FanoutFloor { listen } => floor::fanout_main(&listen),
         Cmd::Suite { args, md, load_note } => {
             let quick = args.quick;
             let repo = args.repo.clone();

@@ -541,7 +541,7 @@ fn targets(s: &mut String, all: &[Outcome]) {
             .filter(|k| {
                 !matches!(
                     k,
-                    Kind::Rollcall | Kind::RollcallRedis | Kind::RollcallPusher | Kind::Floor
+                    Kind::Rollcall | Kind::RollcallRedis | Kind::RollcallPusher | Kind::Floor | Kind::FanoutFloor
                 )
             })
             .filter_map(|k| outcome(all, Workload::W1, k, size))

@@ -22,6 +22,8 @@ pub enum Kind {
     Socketio,
     SocketioFull,
     Floor,
+    /// A count and a fan-out per channel on rollcall's wire: the floor of W2's latency.
+    FanoutFloor,
 }
 
 impl Kind {
@@ -35,12 +37,13 @@ impl Kind {
             Kind::Socketio => "socket.io",
             Kind::SocketioFull => "socket.io (full list)",
             Kind::Floor => "floor",
+            Kind::FanoutFloor => "fan-out floor",
         }
     }
 
     pub fn proto(self) -> Proto {
         match self {
-            Kind::Rollcall | Kind::RollcallRedis => Proto::Rollcall,
+            Kind::Rollcall | Kind::RollcallRedis | Kind::FanoutFloor => Proto::Rollcall,
             Kind::RollcallPusher | Kind::Sockudo | Kind::Soketi => Proto::Pusher,
             Kind::Socketio | Kind::SocketioFull => Proto::Socketio,
             Kind::Floor => Proto::Floor,
@@ -247,6 +250,13 @@ impl Server {
             Kind::Floor => {
                 let mut c = pinned(cpu, &paths.me);
                 c.arg("floor").arg("--listen").arg(listen.unwrap_or("127.0.0.1:0"));
+                c
+            }
+            Kind::FanoutFloor => {
+                let mut c = pinned(cpu, &paths.me);
+                c.arg("fanout-floor")
+                    .arg("--listen")
+                    .arg(listen.unwrap_or("127.0.0.1:0"));
                 c
             }
             Kind::Socketio | Kind::SocketioFull => {

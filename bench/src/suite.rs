@@ -27,7 +27,7 @@ pub struct SuiteArgs {
     /// Raw JSON goes here.
     #[arg(long, default_value = "bench/results")]
     pub out: PathBuf,
-    /// Only these servers (rollcall, rollcall-redis, rollcall-pusher, sockudo, soketi, socketio, socketio-full, floor).
+    /// Only these servers (rollcall, rollcall-redis, rollcall-pusher, sockudo, soketi, socketio, socketio-full, floor, fanout-floor).
     #[arg(long, value_delimiter = ',')]
     pub servers: Vec<String>,
     /// Only these workloads (w1..w7).
@@ -242,6 +242,8 @@ fn servers_for(workload: Workload, quick: bool) -> Vec<Kind> {
             v.push(Kind::Floor);
         }
         Workload::W3 => v.push(Kind::Floor),
+        // What a join's fan-out costs on this machine, with nothing else done.
+        Workload::W2 => v.push(Kind::FanoutFloor),
         // No peer has a count-only or a capped presence channel.
         Workload::W6 | Workload::W8 => v.retain(|k| matches!(k, Kind::Rollcall | Kind::RollcallRedis)),
         Workload::W7 => v.retain(|k| *k != Kind::RollcallPusher),
@@ -260,6 +262,7 @@ fn kind_key(k: Kind) -> &'static str {
         Kind::Socketio => "socketio",
         Kind::SocketioFull => "socketio-full",
         Kind::Floor => "floor",
+        Kind::FanoutFloor => "fanout-floor",
     }
 }
 
