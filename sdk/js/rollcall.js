@@ -62,6 +62,9 @@ const FIRST_STATE_MS = 10_000;
 /** Input events that mean "someone is using this page". */
 const INPUT_EVENTS = ["pointerdown", "pointermove", "keydown", "scroll", "focus"];
 
+/** The longest delay `setTimeout` takes as it is. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
 /** `channel.on()`'s events. */
 const EVENTS = ["join", "leave", "update", "error"];
 
@@ -183,10 +186,12 @@ class Shell {
       clearTimeout(this.timer);
       this.due = due;
       if (due >= 0) {
+        // Past 2^31 - 1 ms a browser fires at once: a far deadline (a token valid for a
+        // month) is met by waking early and arming again.
         this.timer = setTimeout(() => {
           this.due = -1;
           this.with((core, t) => core.timeout(t, jitter()));
-        }, due - now());
+        }, Math.min(due - now(), MAX_TIMEOUT_MS));
       }
     }
     return result;
@@ -207,7 +212,11 @@ class Shell {
         }
         break;
       case "send":
-        this.socket?.send(out.text);
+        try {
+          this.socket?.send(out.text);
+        } catch {
+          // Not open (yet, or any more): its close event is Core's to hear.
+        }
         break;
       case "connect":
         this.later(() => this.connect(out.fresh));
@@ -221,7 +230,11 @@ class Shell {
         break;
       case "beacon":
         // A string body goes as text/plain: no CORS preflight, so it leaves even as the page dies.
-        navigator.sendBeacon(`${this.url}/v1/beacon`, JSON.stringify({ session: out.session }));
+        try {
+          navigator.sendBeacon(`${this.url}/v1/beacon`, JSON.stringify({ session: out.session }));
+        } catch {
+          // No beacon: the relay's grace covers the page.
+        }
         break;
       case "release":
         if (this.release) this.later(this.release);
