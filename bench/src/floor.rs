@@ -4,14 +4,35 @@
 //! connection). `fanout_main` is the least a presence server does when someone joins:
 //! one frame to every subscriber (its latency to every member).
 
+use crate::proto::str_field;
 use futures_util::{SinkExt, StreamExt};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 
 pub fn main(listen: &str) -> Result<(), String> {
+    serve(listen, "floor", |tcp, config| {
+        tokio::spawn(async move {
+            let Ok(mut ws) = tokio_tungstenite::accept_async_with_config(tcp, Some(config)).await else {
+                return;
+            };
+            while let Some(Ok(msg)) = ws.next().await {
+                if let Message::Text(text) = msg {
+                    if text.as_str() == "join" && ws.send(Message::text("ok")).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        });
+    })
+}
+
+/// Both floors' server: a runtime, a listener on loopback that says where it listens
+/// (as `<name> listening on ws://...`), and each accepted socket handed to `accepted`
+/// with the WebSocket settings to accept it with.
+fn serve(listen: &str, name: &str, mut accepted: impl FnMut(TcpStream, WebSocketConfig)) -> Result<(), String> {
     crate::shard::check_loopback(listen)?;
     crate::clock::raise_nofile();
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -21,7 +42,7 @@ pub fn main(listen: &str) -> Result<(), String> {
     rt.block_on(async move {
         let listener = TcpListener::bind(listen).await.map_err(|e| e.to_string())?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        println!("floor listening on ws://{addr}");
+        println!("{name} listening on ws://{addr}");
         let config = WebSocketConfig::default()
             .read_buffer_size(4 * 1024)
             .write_buffer_size(0)
@@ -36,18 +57,7 @@ pub fn main(listen: &str) -> Result<(), String> {
                 }
             };
             let _ = tcp.set_nodelay(true);
-            tokio::spawn(async move {
-                let Ok(mut ws) = tokio_tungstenite::accept_async_with_config(tcp, Some(config)).await else {
-                    return;
-                };
-                while let Some(Ok(msg)) = ws.next().await {
-                    if let Message::Text(text) = msg {
-                        if text.as_str() == "join" && ws.send(Message::text("ok")).await.is_err() {
-                            return;
-                        }
-                    }
-                }
-            });
+            accepted(tcp, config);
         }
     })
 }
@@ -61,34 +71,11 @@ pub fn main(listen: &str) -> Result<(), String> {
 /// straight to every subscriber's socket from the fan-out's loop, one `write` each: what
 /// it measures is the cost of the writes alone, which no server here can go below.
 pub fn fanout_main(listen: &str) -> Result<(), String> {
-    crate::shard::check_loopback(listen)?;
-    crate::clock::raise_nofile();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
-    rt.block_on(async move {
-        let listener = TcpListener::bind(listen).await.map_err(|e| e.to_string())?;
-        let addr = listener.local_addr().map_err(|e| e.to_string())?;
-        println!("fan-out floor listening on ws://{addr}");
-        let config = WebSocketConfig::default()
-            .read_buffer_size(4 * 1024)
-            .write_buffer_size(0)
-            .max_message_size(Some(64 * 1024));
-        let channels: Channels = Arc::default();
-        let mut next_id = 0u64;
-        loop {
-            let (tcp, _) = match listener.accept().await {
-                Ok(x) => x,
-                Err(_) => {
-                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-                    continue;
-                }
-            };
-            let _ = tcp.set_nodelay(true);
-            next_id += 1;
-            tokio::spawn(connection(tcp, config, channels.clone(), next_id));
-        }
+    let channels: Channels = Arc::default();
+    let mut next_id = 0u64;
+    serve(listen, "fan-out floor", move |tcp, config| {
+        next_id += 1;
+        tokio::spawn(connection(tcp, config, channels.clone(), next_id));
     })
 }
 
@@ -132,14 +119,6 @@ struct Channel {
 
 type Channels = Arc<Mutex<HashMap<String, Channel>>>;
 
-/// `"key":"value"` of a client frame (the generator writes them compactly).
-fn field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
-    let pat = format!("\"{key}\":\"");
-    let start = text.find(&pat)? + pat.len();
-    let end = text[start..].find('"')? + start;
-    Some(&text[start..end])
-}
-
 fn fan_out(channels: &Channels, ch: &str, change: i64, user: &str) {
     let mut all = channels.lock().unwrap_or_else(|e| e.into_inner());
     let channel = all.entry(ch.to_string()).or_default();
@@ -162,7 +141,7 @@ fn fan_out(channels: &Channels, ch: &str, change: i64, user: &str) {
     }
 }
 
-async fn connection(tcp: tokio::net::TcpStream, config: WebSocketConfig, channels: Channels, id: u64) {
+async fn connection(tcp: TcpStream, config: WebSocketConfig, channels: Channels, id: u64) {
     use std::os::fd::AsFd;
     let Ok(fd) = tcp.as_fd().try_clone_to_owned() else {
         return;
@@ -177,12 +156,12 @@ async fn connection(tcp: tokio::net::TcpStream, config: WebSocketConfig, channel
     while let Some(Ok(msg)) = ws.next().await {
         let Message::Text(text) = msg else { continue };
         let text = text.as_str();
-        let (Some(kind), ch) = (field(text, "type"), field(text, "ch")) else {
+        let (Some(kind), ch) = (str_field(text, "type"), str_field(text, "ch")) else {
             continue;
         };
         match (kind, ch) {
             ("hello", _) => {
-                user = field(text, "client")
+                user = str_field(text, "client")
                     .unwrap_or("c?")
                     .trim_start_matches('c')
                     .to_string();

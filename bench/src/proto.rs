@@ -150,8 +150,9 @@ pub fn pusher_channel(channel: &str) -> String {
     format!("presence-{tail}")
 }
 
-/// The string value of `"key":"..."` in the first `window` bytes of `text`.
-fn str_field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
+/// The string value of `"key":"..."` in `text` (the first one; frames here are
+/// written compactly, without spaces).
+pub fn str_field<'a>(text: &'a str, key: &str) -> Option<&'a str> {
     let pat = format!("\"{key}\":\"");
     let start = text.find(&pat)? + pat.len();
     let end = text[start..].find('"')? + start;
