@@ -13,7 +13,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 /**
- * Today's size (42,917 bytes) with some room, so the next change is not blocked by a few
+ * Today's size (42,898 bytes) with some room, so the next change is not blocked by a few
  * bytes. Lower it when the package shrinks; raising it is a decision, with the reason in
  * the commit.
  */

@@ -112,6 +112,12 @@ function subjectOf(token) {
   return typeof sub === "string" ? sub : "";
 }
 
+/** The token's `sub` if it is text, or null: this user's id in a channel's list. */
+function userOf(token) {
+  const sub = claims(token)?.sub;
+  return typeof sub === "string" ? sub : null;
+}
+
 /** The page's token function, called now: a promise of the token string. */
 async function fetchToken(tokenFn) {
   const token = await tokenFn();
@@ -663,15 +669,11 @@ export async function connect(options) {
   const idle = typeof idleAfterMs === "number" ? idleAfterMs : undefined;
   const shell = new Shell({ url: base, tokenFn, idleAfterMs: idle, initial }, first, name, new BroadcastChannel(name));
   // Fresh tokens name the same user; their subject recognises this user in a list.
-  const tab = { id: claims(first)?.sub ?? null, watching: new Map() };
-  if (typeof tab.id !== "string") tab.id = null;
+  const tab = { id: userOf(first), watching: new Map() };
   if (tokenFn) {
     shell.tokenFn = () => {
       const fresh = tokenFn();
-      Promise.resolve(fresh).then((t) => {
-        const sub = typeof t === "string" ? claims(t)?.sub : undefined;
-        if (typeof sub === "string") tab.id = sub;
-      }, () => {});
+      Promise.resolve(fresh).then((t) => (tab.id = userOf(t) ?? tab.id), () => {});
       return fresh;
     };
   }
