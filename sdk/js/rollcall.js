@@ -4,14 +4,28 @@
 // wasm-bindgen glue finds the .wasm beside it with `new URL(..., import.meta.url)`.
 //
 // The rules (leading, following, routing a tab's wants, handing over, check-ins,
-// reconnects, the channels' views) are Rust, in the wasm: `Core`, one per `connect()`.
-// This file is the shell around it, what is about the page rather than presence: the
-// WebSocket, the BroadcastChannel to the other tabs, the Web Lock, the one timer, the
-// page's events, listeners and promises. Every input goes through `Shell.with`, which
-// hands it to Core with the time, does at once what Core asks of the socket and the bus,
-// then calls the page's callbacks (which may call back into the SDK), then arms the
-// timer at Core's next deadline.
-import init, { Core, badChannel } from "./rollcall_sdk.js";
+// reconnects, the channels' views) are Rust, in the wasm: one tab's rules per
+// `connect()`, named by the number `create` gives, fed by `signal`, `text`, `bus`, `ask`
+// and `listen`, read by `poll`, `deadline`, `view` and `flags`. This file is the shell
+// around them, what is about the page rather than presence: the WebSocket, the
+// BroadcastChannel to the other tabs, the Web Lock, the one timer, the page's events,
+// listeners and promises. Every input goes through `Shell.with`, which hands it to the
+// rules with the time, does at once what they ask of the socket and the bus, then calls
+// the page's callbacks (which may call back into the SDK), then arms the timer at the
+// rules' next deadline.
+import init, {
+  ask,
+  badChannel,
+  bus as busMessage,
+  create,
+  deadline,
+  flags,
+  listen,
+  poll,
+  signal,
+  text,
+  view,
+} from "./rollcall_sdk.js";
 
 let loading;
 
@@ -47,10 +61,10 @@ function fail(code, message) {
 
 const badOption = (message) => fail("bad_option", message);
 
-/** The page's monotonic clock, as Core reads time. */
+/** The page's monotonic clock, as the rules read time. */
 const now = () => performance.now();
 
-/** Core's lots: when to retry, when to claim a lead without Web Locks. */
+/** The rules' lots: when to retry, when to claim a lead without Web Locks. */
 const jitter = Math.random;
 
 /** Where a browser profile keeps its client id, shared by its tabs. */
@@ -64,6 +78,9 @@ const INPUT_EVENTS = ["pointerdown", "pointermove", "keydown", "scroll", "focus"
 
 /** The longest delay `setTimeout` takes as it is. */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
+/** `presence.status`, by the number `flags` gives from bit 3 up. */
+const STATUS = ["connecting", "connected", "reconnecting", "offline", "closed"];
 
 /** `channel.on()`'s events. */
 const EVENTS = ["join", "leave", "update", "error"];
@@ -140,7 +157,7 @@ function shut(ws, code, reason) {
   }
 }
 
-/** One tab's driver: Core, and everything it asks of the page. */
+/** One tab's driver: its rules (number `h`), and everything they ask of the page. */
 class Shell {
   constructor({ url, tokenFn, idleAfterMs, initial }, token, name, bus) {
     this.url = url;
@@ -151,7 +168,7 @@ class Shell {
     this.bus = bus;
     this.tabId = randomId();
     this.clientId = clientId();
-    this.core = new Core(now(), this.tabId, this.clientId, !!tokenFn, idleAfterMs, initial, isHidden(), isOnline());
+    this.h = create(now(), this.tabId, this.clientId, !!tokenFn, idleAfterMs, initial, isHidden(), isOnline());
     /** The leader's socket, and the number of the last one opened. */
     this.socket = null;
     this.gen = 0;
@@ -160,7 +177,7 @@ class Shell {
     /** Request number to its promise's `[resolve, reject]`. */
     this.promises = new Map();
     this.statusListeners = new Set();
-    /** The page's callbacks, queued while Core's outputs are done. */
+    /** The page's callbacks, queued while the rules' outputs are done. */
     this.effects = [];
     /** Resolving it releases the Web Lock (and so the leadership). */
     this.release = null;
@@ -171,12 +188,13 @@ class Shell {
     this.ready.catch(() => {});
   }
 
-  /** Feed one input to Core with the time, do what it asks, then call the page, then arm the timer. */
+  /** Feed one input to the rules with the time, do what they ask, then call the page, then arm the timer. */
   with(input) {
     const t = now();
-    const result = input(this.core, t);
-    this.core.after(t);
-    for (let out; (out = this.core.poll(t)); ) this.output(out);
+    const h = this.h;
+    const result = input(h, t);
+    signal(h, t, 0);
+    for (let out; (out = poll(h, t)); ) this.output(out);
     for (let effects; (effects = this.effects.splice(0)).length; ) {
       for (const [f, arg] of effects) {
         try {
@@ -187,7 +205,7 @@ class Shell {
         }
       }
     }
-    const due = this.core.deadline();
+    const due = deadline(h);
     if (due !== this.due) {
       clearTimeout(this.timer);
       this.due = due;
@@ -196,7 +214,7 @@ class Shell {
         // month) is met by waking early and arming again.
         this.timer = setTimeout(() => {
           this.due = -1;
-          this.with((core, t) => core.timeout(t, jitter()));
+          this.with((h, t) => signal(h, t, 1, 0, jitter()));
         }, Math.min(due - now(), MAX_TIMEOUT_MS));
       }
     }
@@ -207,7 +225,7 @@ class Shell {
     this.effects.push([f, arg]);
   }
 
-  /** One of Core's outputs: the socket and the bus at once, the page's callbacks later. */
+  /** One of the rules' outputs: the socket and the bus at once, the page's callbacks later. */
   output(out) {
     switch (out.t) {
       case "bus":
@@ -221,7 +239,7 @@ class Shell {
         try {
           this.socket?.send(out.text);
         } catch {
-          // Not open (yet, or any more): its close event is Core's to hear.
+          // Not open (yet, or any more): its close event is the rules' to hear.
         }
         break;
       case "connect":
@@ -263,7 +281,7 @@ class Shell {
         if (!l) break;
         for (const { kind, user } of out.changes) for (const f of l[kind]) this.later(f, user);
         if (l.state.size) {
-          const state = this.core.state(out.ch);
+          const state = view(this.h, out.ch, 0);
           for (const f of l.state) this.later(f, state);
         }
         break;
@@ -282,21 +300,26 @@ class Shell {
     }
   }
 
+  /** One of the tab's flags (`flags`: 1 leads, 2 connected, 4 done). */
+  is(flag) {
+    return !!(flags(this.h) & flag);
+  }
+
   /** Does this tab lead with socket number `gen` (undefined: whichever is current)? */
   current(gen) {
-    return this.core.leader() && (gen === undefined || gen === this.gen);
+    return this.is(1) && (gen === undefined || gen === this.gen);
   }
 
   /** The leader's socket closed, or could not open. */
   closed(gen, code) {
-    this.with((core, t) => {
+    this.with((h, t) => {
       if (!this.current(gen)) return;
       this.socket = null;
-      core.closed(t, code, jitter());
+      signal(h, t, 10, code, jitter());
     });
   }
 
-  /** Open the socket, with a fresh token first when Core asks or none is known. */
+  /** Open the socket, with a fresh token first when the rules ask or none is known. */
   connect(fresh) {
     if (this.tokenFn && (fresh || !this.token)) {
       fetchToken(this.tokenFn).then(
@@ -315,7 +338,7 @@ class Shell {
   }
 
   open() {
-    if (!this.core.leader()) return;
+    if (!this.is(1)) return;
     const gen = ++this.gen;
     let ws;
     try {
@@ -325,9 +348,9 @@ class Shell {
       this.closed(gen, 1006);
       return;
     }
-    ws.onopen = () => this.with((core, t) => this.current(gen) && core.opened(t, this.token ?? ""));
+    ws.onopen = () => this.with((h, t) => this.current(gen) && text(h, t, 1, this.token ?? ""));
     ws.onmessage = (e) => {
-      if (typeof e.data === "string") this.with((core, t) => this.current(gen) && core.frame(t, e.data));
+      if (typeof e.data === "string") this.with((h, t) => this.current(gen) && text(h, t, 0, e.data));
     };
     ws.onclose = (e) => this.closed(gen, e.code ?? 1006);
     const old = this.socket;
@@ -339,17 +362,17 @@ class Shell {
   refresh() {
     if (!this.tokenFn) return;
     fetchToken(this.tokenFn).then(
-      (token) => this.with((core, t) => core.token(t, (this.token = token))),
+      (token) => this.with((h, t) => text(h, t, 2, (this.token = token))),
       (e) => console.error("rollcall: the token function failed", e),
     );
   }
 
-  /** A request to Core: the promise settles with the leader's answer. */
-  ask(request) {
+  /** A request to the rules (`ask`'s `op` and `arg`): the promise settles with the leader's answer. */
+  ask(op, ch, arg) {
     return new Promise((resolve, reject) => {
-      this.with((core, t) => {
+      this.with((h, t) => {
         try {
-          this.promises.set(request(core, t), [resolve, reject]);
+          this.promises.set(ask(h, t, op, ch, arg), [resolve, reject]);
         } catch (e) {
           reject(e);
         }
@@ -361,7 +384,7 @@ class Shell {
   hold() {
     return new Promise((release) => {
       this.release = release;
-      this.with((core, t) => core.lead(t));
+      this.with((h, t) => signal(h, t, 2));
     });
   }
 
@@ -378,7 +401,7 @@ class Shell {
       const overTheBus = () => {
         if (answered) return;
         answered = true;
-        this.with((core, t) => core.elect(t, jitter()));
+        this.with((h, t) => signal(h, t, 3, 0, jitter()));
         decided();
       };
       try {
@@ -387,7 +410,7 @@ class Shell {
             answered = true;
             decided();
             if (lock) return this.hold();
-            locks.request(this.name, () => (this.core.done() ? undefined : this.hold()));
+            locks.request(this.name, () => (this.is(4) ? undefined : this.hold()));
           })
           .catch(overTheBus);
       } catch {
@@ -402,16 +425,16 @@ class Shell {
     const on = (target, names, f) => {
       for (const name of names) target.addEventListener(name, f);
     };
-    this.bus.onmessage = (e) => this.with((core, t) => core.bus(t, e.data, jitter()));
-    on(window, ["pagehide"], () => this.with((core, t) => core.pagehide(t)));
+    this.bus.onmessage = (e) => this.with((h, t) => busMessage(h, t, e.data, jitter()));
+    on(window, ["pagehide"], () => this.with((h, t) => signal(h, t, 8)));
     on(window, ["pageshow"], (e) => {
-      if (e.persisted && this.with((core, t) => core.revive(t))) this.elect();
+      if (e.persisted && this.with((h, t) => signal(h, t, 7))) this.elect();
     });
-    on(document, ["visibilitychange"], () => this.with((core, t) => core.visibility(t, isHidden())));
+    on(document, ["visibilitychange"], () => this.with((h, t) => signal(h, t, 6, +isHidden())));
     // The status shows `offline` at once, and a connection waiting to retry tries again
     // as soon as the network is back.
-    on(window, ["online", "offline"], (e) => this.with((core, t) => core.online(t, e.type === "online")));
-    on(window, INPUT_EVENTS, () => this.with((core, t) => core.input(t)));
+    on(window, ["online", "offline"], (e) => this.with((h, t) => signal(h, t, 4, +(e.type === "online"))));
+    on(window, INPUT_EVENTS, () => this.with((h, t) => signal(h, t, 5)));
   }
 }
 
@@ -448,7 +471,7 @@ class Channel {
   }
 
   #want(op, meta) {
-    return this.#shell.ask((core, t) => core.want(t, op, this.name, meta));
+    return this.#shell.ask(op, this.name, meta);
   }
 
   // `enter()` resolves with the relay's ok; on a channel the page watches, the snapshot
@@ -508,7 +531,7 @@ class Channel {
     const name = this.name;
     const f = (arg) => callback(arg);
     let l;
-    shell.with((core, t) => {
+    shell.with((h, t) => {
       l = shell.listeners.get(name);
       const first = !l;
       if (first) {
@@ -518,35 +541,35 @@ class Channel {
       l[kind].add(f);
       // Render what is known (a snapshot, or the initial state) at once; before that,
       // there is nothing to show (not an empty channel).
-      if (kind === "state" && core.known(name)) shell.later(f, core.state(name));
-      core.listen(t, name, this.#friends, first);
+      if (kind === "state" && view(h, name, 1)) shell.later(f, view(h, name, 0));
+      listen(h, t, name, this.#friends, +first);
     });
     return () => {
       if (!l[kind].delete(f)) return;
       if (Object.values(l).some((set) => set.size)) return;
       shell.listeners.delete(name);
-      shell.with((core, t) => core.unlisten(t, name));
+      shell.with((h, t) => listen(h, t, name, undefined, 2));
     };
   }
 
   /** The users present, as last shown (empty on count-only channels). */
   get users() {
-    return this.#shell.core.users(this.name);
+    return view(this.#shell.h, this.name, 2);
   }
 
   /** Everyone present, also in a capped list. */
   get count() {
-    return this.#shell.core.count(this.name);
+    return view(this.#shell.h, this.name, 3);
   }
 
   /** A capped list's cap (then `users` is part of `count`), or null. */
   get capped() {
-    return this.#shell.core.capped(this.name);
+    return view(this.#shell.h, this.name, 4);
   }
 
   /** One page of everyone present, in id order: `{ after, limit }` in, `{ users, next, count }` out. */
   members(options) {
-    return this.#shell.ask((core, t) => core.page(t, this.name, options));
+    return this.#shell.ask(3, this.name, options);
   }
 }
 
@@ -586,27 +609,27 @@ class Presence {
   /** Leave every channel of this tab and stop. Other tabs keep their presence. */
   close() {
     const shell = this.#shell;
-    if (shell.core.done()) return;
+    if (shell.is(4)) return;
     // What the tab says goes out before the bus closes; a lone leader's socket is gone
     // with its role.
-    shell.with((core, t) => core.close(t));
+    shell.with((h, t) => signal(h, t, 9));
     shell.socket = null;
     shell.bus.close();
   }
 
   /** Does this tab hold the browser's connection? */
   get isLeader() {
-    return this.#shell.core.leader();
+    return this.#shell.is(1);
   }
 
   /** Is the relay's welcome in (here or in the leader tab)? */
   get connected() {
-    return this.#shell.core.connected();
+    return this.#shell.is(2);
   }
 
   /** `"connecting" | "connected" | "reconnecting" | "offline" | "closed"`, the same in every tab. */
   get status() {
-    return this.#shell.core.status();
+    return STATUS[flags(this.#shell.h) >> 3];
   }
 
   /** `"status"`: `callback({ status, retryAt })` on every change of `status`. */

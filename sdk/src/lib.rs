@@ -1,11 +1,17 @@
-//! rollcall-sdk: the rules of one tab (rollcall-core's [`Tab`]) and their codec, behind
-//! one object for the package's JS entry, [`Core`].
+//! rollcall-sdk: the rules of one tab (rollcall-core's [`Tab`]) and their codec, as a
+//! few functions for the package's JS entry.
 //!
-//! - [`Core`]: every input is a method (a bus message, a relay frame's text, the socket
-//!   opened or closed, the timer, a page event, a request), and [`Core::poll`] gives the
-//!   next thing to do as a plain object `{ t, ... }`. Core never reads the clock nor
-//!   calls the page: every method takes `now` (`performance.now()`) and, where the rules
-//!   draw lots, a `jitter` in [0, 1).
+//! - [`create`] makes a tab's rules and gives its number; every other function takes it.
+//!   The inputs are [`signal`] (the timer, the lock, the page's events, `close()`, the
+//!   socket closed), [`text`] (a relay frame, the socket opened, a fresh token), [`bus`]
+//!   (another tab's message), [`ask`] (enter, update, leave, a page of members) and
+//!   [`listen`]; [`poll`] gives the next thing to do as a plain object `{ t, ... }`,
+//!   [`deadline`] when to signal the timer, [`view`] and [`flags`] what the page reads.
+//!   The rules never read the clock nor call the page: every input takes `now`
+//!   (`performance.now()`) and, where the rules draw lots, a `jitter` in [0, 1).
+//!   Functions over a table rather than a wasm-bindgen class: a class costs its wrapper,
+//!   its borrow checks and a FinalizationRegistry in the glue (1.8 KB gzipped, with the
+//!   inputs folded into a few functions: docs/sdk.md).
 //! - [`codec`]: frames and bus messages through the browser's JSON, not serde.
 //! - [`error`]: JS `Error`s with a `code`. [`js`]: reading and setting properties.
 //!
@@ -28,8 +34,9 @@ static ALLOCATOR: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> 
 use error::js_error;
 use js::{get, set};
 use js_sys::{Array, Object};
+use rollcall_core::client::{Failure, Link};
 use rollcall_core::smallmap::SmallMap;
-use rollcall_core::tabs::{Ask, ErrorBody, Intent, Output, Tab, TabSetup};
+use rollcall_core::tabs::{body, Ask, ErrorBody, Intent, Output, Tab, TabSetup};
 use rollcall_core::time::Instant;
 use rollcall_core::timing::DEFAULT_IDLE_AFTER_MS;
 use rollcall_core::view::{Change, ChannelView};
@@ -58,328 +65,319 @@ fn put(o: &Object, key: &str, value: JsValue) {
     set(o, key, &value);
 }
 
-/// One tab's rules. The entry makes one per `connect()` and keeps it for the page's life.
-#[wasm_bindgen]
-pub struct Core {
-    tab: Tab,
+/// Every tab's rules on this page, by the number [`create`] gave (one per `connect()`).
+/// A tab done for good is let go and its number is never given again: a closed
+/// presence's shell keeps its page listeners, and their calls must reach no other tab.
+/// What stays is an empty slot of 4 bytes per `connect()`.
+static mut TABS: Vec<Option<Box<Tab>>> = Vec::new();
+
+/// The tab numbered `h`, if it is there.
+#[allow(static_mut_refs)]
+fn tab(h: u32) -> Option<&'static mut Tab> {
+    // SAFETY: the page's one thread; no reference outlives the exported call that took
+    // it, and no exported call is entered again from inside another (the rules call no
+    // JS that calls back).
+    unsafe { TABS.get_mut(h as usize).and_then(|t| t.as_deref_mut()) }
 }
 
+/// A tab's rules: its number for every other call. `idle_after_ms`: undefined for the
+/// default. `initial`: `connect()`'s option, as the entry checked it (channel names to
+/// `{ count, users }`).
 #[wasm_bindgen]
-impl Core {
-    /// `idle_after_ms`: undefined for the default. `initial`: `connect()`'s option, as
-    /// the entry checked it (channel names to `{ count, users }`).
-    #[wasm_bindgen(constructor)]
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        now: f64,
-        tab: String,
-        client_id: String,
-        refreshable: bool,
-        idle_after_ms: Option<f64>,
-        initial: JsValue,
-        hidden: bool,
-        online: bool,
-    ) -> Core {
-        let mut views = SmallMap::default();
-        if initial.is_object() {
-            for key in Object::keys(initial.unchecked_ref::<Object>()).iter() {
-                let Some(ch) = key.as_string() else { continue };
-                let state = get(&initial, &ch);
-                let count = get(&state, "count").as_f64().unwrap_or(0.0) as usize;
-                let users = get(&state, "users");
-                let users = Array::is_array(&users).then(|| {
-                    Array::from(&users)
-                        .iter()
-                        .filter_map(|u| codec::member_from_js(&u))
-                        .collect()
-                });
-                views.insert(ch, ChannelView::with_initial(count, users));
+#[allow(clippy::too_many_arguments)]
+pub fn create(
+    now: f64,
+    tab: String,
+    client_id: String,
+    refreshable: bool,
+    idle_after_ms: Option<f64>,
+    initial: JsValue,
+    hidden: bool,
+    online: bool,
+) -> u32 {
+    let mut views = SmallMap::default();
+    if initial.is_object() {
+        for key in Object::keys(initial.unchecked_ref::<Object>()).iter() {
+            let Some(ch) = key.as_string() else { continue };
+            let state = get(&initial, &ch);
+            let count = get(&state, "count").as_f64().unwrap_or(0.0) as usize;
+            let users = get(&state, "users");
+            let users = Array::is_array(&users).then(|| {
+                Array::from(&users)
+                    .iter()
+                    .filter_map(|u| codec::member_from_js(&u))
+                    .collect()
+            });
+            views.insert(ch, ChannelView::with_initial(count, users));
+        }
+    }
+    let setup = TabSetup {
+        tab,
+        client_id,
+        refreshable_token: refreshable,
+        idle_after_ms: idle_after_ms.map_or(DEFAULT_IDLE_AFTER_MS, |ms| ms as u64),
+        initial: views,
+        hidden,
+        online,
+    };
+    #[allow(static_mut_refs)]
+    // SAFETY: as in `tab`.
+    let tabs = unsafe { &mut TABS };
+    tabs.push(Some(Box::new(Tab::new(at(now), setup))));
+    tabs.len() as u32 - 1
+}
+
+/// An input without data, by `kind`:
+/// 0 after every input (once: what the tab does whatever the input was),
+/// 1 the deadline of [`deadline`] has come,
+/// 2 this tab holds the Web Lock (it leads),
+/// 3 no Web Locks (elect a leader over the bus),
+/// 4 the browser is online (`n` 1) or offline (0),
+/// 5 someone used the page (pointer, keys, scroll, focus),
+/// 6 the page's visibility (`n` 1: hidden),
+/// 7 the page came back from the back/forward cache (returns true if it must elect again),
+/// 8 pagehide,
+/// 9 `presence.close()`,
+/// 10 the leader's socket closed with code `n` (or could not open: 1006).
+#[wasm_bindgen]
+pub fn signal(h: u32, now: f64, kind: u8, n: f64, jitter: f64) -> bool {
+    let Some(tab) = tab(h) else { return false };
+    let now = at(now);
+    match kind {
+        0 => tab.after_input(now),
+        1 => tab.handle_timeout(now, jitter),
+        2 => tab.become_leader(now),
+        3 => tab.start_election(now, jitter),
+        4 => tab.set_online(now, n != 0.0),
+        5 => tab.input(now),
+        6 => tab.visibility(now, n != 0.0),
+        7 => return tab.revive(now),
+        8 => tab.page_hidden(now),
+        9 => tab.close(now),
+        _ => tab.socket_closed(now, n as u16, jitter),
+    }
+    false
+}
+
+/// An input with text, by `kind`: 0 a frame from the relay (unreadable ones are
+/// dropped), 1 the leader's socket is open (`text`: the token to say hello with), 2 a
+/// fresh token from the page's token function.
+#[wasm_bindgen]
+pub fn text(h: u32, now: f64, kind: u8, text: String) {
+    let Some(tab) = tab(h) else { return };
+    let now = at(now);
+    match kind {
+        0 => {
+            if let Some(msg) = codec::parse(&text).and_then(|v| codec::server_msg_from_js(&v)) {
+                tab.socket_frame(now, msg);
             }
         }
-        let setup = TabSetup {
-            tab,
-            client_id,
-            refreshable_token: refreshable,
-            idle_after_ms: idle_after_ms.map_or(DEFAULT_IDLE_AFTER_MS, |ms| ms as u64),
-            initial: views,
-            hidden,
-            online,
-        };
-        Core {
-            tab: Tab::new(at(now), setup),
+        1 => tab.socket_opened(now, text),
+        _ => tab.token_refreshed(now, text),
+    }
+}
+
+/// A message from another tab (BroadcastChannel's `data`); unreadable ones are dropped.
+#[wasm_bindgen]
+pub fn bus(h: u32, now: f64, data: JsValue, jitter: f64) {
+    if let (Some(tab), Some(msg)) = (tab(h), codec::bus_from_js(&data)) {
+        tab.handle_bus(at(now), msg, jitter);
+    }
+}
+
+/// A request of the page: `enter` (`op` 0, `arg` the meta), `update` (1), `leave` (2) of
+/// channel `ch`, or a page of its members (3, `arg` `channel.members()`'s `{ after,
+/// limit }`). Returns the request's number, answered later by a `resolve` or `reject`
+/// output; throws the error of a request refused at once (bad meta, closed).
+#[wasm_bindgen]
+pub fn ask(h: u32, now: f64, op: u8, ch: String, arg: JsValue) -> Result<f64, JsValue> {
+    let ask = match op {
+        2 => Ask::Want(Intent::Leave { ch }),
+        3 => {
+            let after = get(&arg, "after").as_string();
+            // Clamped here as the relay would: a number past what its JSON reads as an
+            // integer would be refused as a bad frame, not answered.
+            let limit = get(&arg, "limit")
+                .as_f64()
+                .map(|n| n.clamp(1.0, rollcall_core::protocol::MAX_PAGE as f64) as usize);
+            Ask::Page { ch, after, limit }
         }
-    }
-
-    /// A message from another tab (BroadcastChannel's `data`); unreadable ones are dropped.
-    pub fn bus(&mut self, now: f64, data: JsValue, jitter: f64) {
-        if let Some(msg) = codec::bus_from_js(&data) {
-            self.tab.handle_bus(at(now), msg, jitter);
-        }
-    }
-
-    /// A text frame from the relay; unreadable ones are dropped.
-    pub fn frame(&mut self, now: f64, text: &str) {
-        if let Some(msg) = codec::parse(text).and_then(|v| codec::server_msg_from_js(&v)) {
-            self.tab.socket_frame(at(now), msg);
-        }
-    }
-
-    /// The leader's socket is open; `token` is the one to say hello with.
-    pub fn opened(&mut self, now: f64, token: String) {
-        self.tab.socket_opened(at(now), token)
-    }
-
-    /// The leader's socket closed (or could not open: 1006).
-    pub fn closed(&mut self, now: f64, code: u16, jitter: f64) {
-        self.tab.socket_closed(at(now), code, jitter)
-    }
-
-    /// A fresh token from the page's token function.
-    pub fn token(&mut self, now: f64, token: String) {
-        self.tab.token_refreshed(at(now), token)
-    }
-
-    /// This tab holds the Web Lock: it leads.
-    pub fn lead(&mut self, now: f64) {
-        self.tab.become_leader(at(now))
-    }
-
-    /// No Web Locks: elect a leader over the bus.
-    pub fn elect(&mut self, now: f64, jitter: f64) {
-        self.tab.start_election(at(now), jitter)
-    }
-
-    /// The deadline of [`Core::deadline`] has come.
-    pub fn timeout(&mut self, now: f64, jitter: f64) {
-        self.tab.handle_timeout(at(now), jitter)
-    }
-
-    pub fn online(&mut self, now: f64, online: bool) {
-        self.tab.set_online(at(now), online)
-    }
-
-    /// Someone used the page (pointer, keys, scroll, focus).
-    pub fn input(&mut self, now: f64) {
-        self.tab.input(at(now))
-    }
-
-    pub fn visibility(&mut self, now: f64, hidden: bool) {
-        self.tab.visibility(at(now), hidden)
-    }
-
-    /// The page came back from the back/forward cache: true if it must elect again.
-    pub fn revive(&mut self, now: f64) -> bool {
-        self.tab.revive(at(now))
-    }
-
-    pub fn pagehide(&mut self, now: f64) {
-        self.tab.page_hidden(at(now))
-    }
-
-    /// `presence.close()`.
-    pub fn close(&mut self, now: f64) {
-        self.tab.close(at(now))
-    }
-
-    /// After every input, once: what the tab does whatever the input was.
-    pub fn after(&mut self, now: f64) {
-        self.tab.after_input(at(now))
-    }
-
-    /// When to call [`Core::timeout`] (`performance.now()` milliseconds), or -1: never.
-    pub fn deadline(&self) -> f64 {
-        self.tab.poll_timeout().map_or(-1.0, |t| t.0 as f64)
-    }
-
-    /// `enter` (`op` 0), `update` (1) or `leave` (2) of channel `ch`: the request's
-    /// number, answered later by a `resolve` or `reject` output; throws the error of a
-    /// request refused at once (bad meta, closed).
-    pub fn want(&mut self, now: f64, op: u8, ch: String, meta: JsValue) -> Result<f64, JsValue> {
-        let intent = if op == 2 {
-            Intent::Leave { ch }
-        } else {
-            let meta = if meta.is_undefined() || meta.is_null() {
+        _ => {
+            let meta = if arg.is_undefined() || arg.is_null() {
                 Default::default()
             } else {
-                codec::meta_from_js(&meta)
+                codec::meta_from_js(&arg)
                     .ok_or_else(|| js_error("bad_meta", "meta must be a plain object, e.g. { typing: true }."))?
             };
-            if op == 0 {
+            Ask::Want(if op == 0 {
                 Intent::Enter { ch, meta }
             } else {
                 Intent::Update { ch, meta }
-            }
-        };
-        self.ask(now, Ask::Want(intent))
-    }
-
-    /// A page of `ch`'s members: `options` is `channel.members()`'s `{ after, limit }`.
-    pub fn page(&mut self, now: f64, ch: String, options: JsValue) -> Result<f64, JsValue> {
-        let after = get(&options, "after").as_string();
-        // Clamped here as the relay would: a number past what its JSON reads as an
-        // integer would be refused as a bad frame, not answered.
-        let limit = get(&options, "limit")
-            .as_f64()
-            .map(|n| n.clamp(1.0, rollcall_core::protocol::MAX_PAGE as f64) as usize);
-        self.ask(now, Ask::Page { ch, after, limit })
-    }
-
-    /// The page listens to `ch` (`first`: it did not before); `friends`: user ids.
-    pub fn listen(&mut self, now: f64, ch: &str, friends: JsValue, first: bool) {
-        self.tab.listen(at(now), ch, &codec::strings_from_js(&friends), first)
-    }
-
-    /// The page's last listener of `ch` is gone.
-    pub fn unlisten(&mut self, now: f64, ch: &str) {
-        self.tab.unlisten(at(now), ch)
-    }
-
-    /// The next thing to do, `{ t, ... }`, or undefined when there is none:
-    /// `bus` `{data}`, `send` `{text}`, `connect` `{fresh}`, `shut` `{code, reason}`,
-    /// `refresh`, `beacon` `{session}`, `release`, `ready`, `failed` `{error}`,
-    /// `resolve` `{req, page}`, `reject` `{req, error}`, `changed` `{ch, changes: [{kind,
-    /// user}]}`, `error` `{ch, error}` (`ch` null: every channel), `stopped` `{error}`,
-    /// `link` `{status}`.
-    pub fn poll(&mut self, now: f64) -> JsValue {
-        let Some(output) = self.tab.poll_output() else {
-            return JsValue::UNDEFINED;
-        };
-        let o;
-        match output {
-            Output::Bus(msg) => {
-                o = out("bus");
-                put(&o, "data", codec::bus_to_js(&msg));
-            }
-            Output::Send(msg) => {
-                o = out("send");
-                put(&o, "text", codec::client_msg_text(&msg).into());
-            }
-            Output::Connect { fresh_token } => {
-                o = out("connect");
-                put(&o, "fresh", fresh_token.into());
-            }
-            Output::CloseSocket { code, reason } => {
-                o = out("shut");
-                put(&o, "code", code.into());
-                put(&o, "reason", reason.into());
-            }
-            Output::RefreshToken => o = out("refresh"),
-            Output::Beacon { session } => {
-                o = out("beacon");
-                put(&o, "session", session.into());
-            }
-            Output::ReleaseLock => o = out("release"),
-            Output::Ready => o = out("ready"),
-            Output::ReadyFailed(e) => {
-                o = out("failed");
-                put(&o, "error", err(&e));
-            }
-            Output::Resolve { req, page } => {
-                o = out("resolve");
-                put(&o, "req", (req as f64).into());
-                put(&o, "value", page.as_ref().map_or(JsValue::UNDEFINED, codec::page_to_js));
-            }
-            Output::Reject { req, error } => {
-                o = out("reject");
-                put(&o, "req", (req as f64).into());
-                put(&o, "value", err(&error));
-            }
-            Output::Changed { ch, changes } => {
-                o = out("changed");
-                let list: Array = changes
-                    .iter()
-                    .map(|c| {
-                        let (kind, m) = match c {
-                            Change::Join(m) => ("join", m),
-                            Change::Leave(m) => ("leave", m),
-                            Change::Update(m) => ("update", m),
-                        };
-                        let e = Object::new();
-                        put(&e, "kind", kind.into());
-                        put(&e, "user", codec::member_to_js(m));
-                        JsValue::from(e)
-                    })
-                    .collect();
-                put(&o, "ch", ch.into());
-                put(&o, "changes", list.into());
-            }
-            Output::Error { ch, error } => {
-                o = out("error");
-                put(&o, "ch", ch.map_or(JsValue::NULL, JsValue::from));
-                put(&o, "error", err(&error));
-            }
-            Output::Stopped(e) => {
-                o = out("stopped");
-                put(&o, "error", err(&e));
-            }
-            Output::Link(link) => {
-                o = out("link");
-                put(&o, "status", codec::status_to_js(link, at(now)));
-            }
+            })
         }
-        o.into()
-    }
+    };
+    let result = match tab(h) {
+        Some(tab) => tab.ask(at(now), ask),
+        // A tab let go: refused as the tab itself refused it when closed.
+        None => Err(body(&Failure::Closed)),
+    };
+    result.map(|req| req as f64).map_err(|e| err(&e))
+}
 
-    /// `{channel, count, users, capped, live}` for `subscribe` callbacks. `live`: the
-    /// relay's snapshot and what followed, not a page's initial state nor a list emptied
-    /// because the relay stopped telling about the channel.
-    pub fn state(&self, ch: &str) -> JsValue {
-        let view = self.tab.view(ch);
-        let users = view.into_iter().flat_map(ChannelView::users);
-        let live = view.is_some_and(ChannelView::has_snapshot);
-        codec::state_to_js(ch, self.count(ch), users, self.cap(ch), live)
-    }
-
-    /// Is anything known of `ch` (a snapshot, or the initial state)? Before that there is
-    /// nothing to show, not an empty channel.
-    pub fn known(&self, ch: &str) -> bool {
-        self.tab.view(ch).is_some_and(|v| v.is_known())
-    }
-
-    /// Everyone present in `ch`, also in a capped list.
-    pub fn count(&self, ch: &str) -> usize {
-        self.tab.view(ch).map_or(0, ChannelView::count)
-    }
-
-    /// The users of `ch` as last shown (empty on count-only channels).
-    pub fn users(&self, ch: &str) -> JsValue {
-        codec::users_to_js(self.tab.view(ch).into_iter().flat_map(ChannelView::users))
-    }
-
-    /// A capped list's cap, or null.
-    #[wasm_bindgen(unchecked_return_type = "number | null")]
-    pub fn capped(&self, ch: &str) -> JsValue {
-        codec::cap_to_js(self.cap(ch))
-    }
-
-    /// `"connecting" | "connected" | "reconnecting" | "offline" | "closed"`.
-    pub fn status(&self) -> JsValue {
-        self.tab.link().as_str().into()
-    }
-
-    pub fn leader(&self) -> bool {
-        self.tab.is_leader()
-    }
-
-    /// Is the relay's welcome in (here or in the leader tab)?
-    pub fn connected(&self) -> bool {
-        self.tab.connected()
-    }
-
-    /// Has `presence.close()` ended this tab?
-    pub fn done(&self) -> bool {
-        self.tab.is_closed()
+/// The page's listeners of `ch`: `kind` 0 one more (`friends`: user ids to follow), 1
+/// the first, 2 the last is gone (its view is forgotten).
+#[wasm_bindgen]
+pub fn listen(h: u32, now: f64, ch: &str, friends: JsValue, kind: u8) {
+    let Some(tab) = tab(h) else { return };
+    if kind == 2 {
+        tab.unlisten(at(now), ch)
+    } else {
+        tab.listen(at(now), ch, &codec::strings_from_js(&friends), kind == 1)
     }
 }
 
-impl Core {
-    fn cap(&self, ch: &str) -> Option<usize> {
-        self.tab.view(ch).and_then(ChannelView::cap)
-    }
+/// When to signal the timeout (`performance.now()` milliseconds), or -1: never.
+#[wasm_bindgen]
+pub fn deadline(h: u32) -> f64 {
+    tab(h).and_then(|t| t.poll_timeout()).map_or(-1.0, |t| t.0 as f64)
+}
 
-    fn ask(&mut self, now: f64, ask: Ask) -> Result<f64, JsValue> {
-        self.tab.ask(at(now), ask).map(|req| req as f64).map_err(|e| err(&e))
+/// The next thing to do, `{ t, ... }`, or undefined when there is none:
+/// `bus` `{data}`, `send` `{text}`, `connect` `{fresh}`, `shut` `{code, reason}`,
+/// `refresh`, `beacon` `{session}`, `release`, `ready`, `failed` `{error}`,
+/// `resolve` `{req, value}`, `reject` `{req, value}`, `changed` `{ch, changes: [{kind,
+/// user}]}`, `error` `{ch, error}` (`ch` null: every channel), `stopped` `{error}`,
+/// `link` `{status}`. A tab done for good (closed by `presence.close()`) is let go once
+/// its last output is taken.
+#[wasm_bindgen]
+pub fn poll(h: u32, now: f64) -> JsValue {
+    let Some(tab) = tab(h) else {
+        return JsValue::UNDEFINED;
+    };
+    let Some(output) = tab.poll_output() else {
+        if tab.is_done() {
+            #[allow(static_mut_refs)]
+            // SAFETY: as in `tab`; `tab` is not used after this.
+            unsafe {
+                TABS[h as usize] = None
+            };
+        }
+        return JsValue::UNDEFINED;
+    };
+    let o;
+    match output {
+        Output::Bus(msg) => {
+            o = out("bus");
+            put(&o, "data", codec::bus_to_js(&msg));
+        }
+        Output::Send(msg) => {
+            o = out("send");
+            put(&o, "text", codec::client_msg_text(&msg).into());
+        }
+        Output::Connect { fresh_token } => {
+            o = out("connect");
+            put(&o, "fresh", fresh_token.into());
+        }
+        Output::CloseSocket { code, reason } => {
+            o = out("shut");
+            put(&o, "code", code.into());
+            put(&o, "reason", reason.into());
+        }
+        Output::RefreshToken => o = out("refresh"),
+        Output::Beacon { session } => {
+            o = out("beacon");
+            put(&o, "session", session.into());
+        }
+        Output::ReleaseLock => o = out("release"),
+        Output::Ready => o = out("ready"),
+        Output::ReadyFailed(e) => {
+            o = out("failed");
+            put(&o, "error", err(&e));
+        }
+        Output::Resolve { req, page } => {
+            o = out("resolve");
+            put(&o, "req", (req as f64).into());
+            put(&o, "value", page.as_ref().map_or(JsValue::UNDEFINED, codec::page_to_js));
+        }
+        Output::Reject { req, error } => {
+            o = out("reject");
+            put(&o, "req", (req as f64).into());
+            put(&o, "value", err(&error));
+        }
+        Output::Changed { ch, changes } => {
+            o = out("changed");
+            let list: Array = changes
+                .iter()
+                .map(|c| {
+                    let (kind, m) = match c {
+                        Change::Join(m) => ("join", m),
+                        Change::Leave(m) => ("leave", m),
+                        Change::Update(m) => ("update", m),
+                    };
+                    let e = Object::new();
+                    put(&e, "kind", kind.into());
+                    put(&e, "user", codec::member_to_js(m));
+                    JsValue::from(e)
+                })
+                .collect();
+            put(&o, "ch", ch.into());
+            put(&o, "changes", list.into());
+        }
+        Output::Error { ch, error } => {
+            o = out("error");
+            put(&o, "ch", ch.map_or(JsValue::NULL, JsValue::from));
+            put(&o, "error", err(&error));
+        }
+        Output::Stopped(e) => {
+            o = out("stopped");
+            put(&o, "error", err(&e));
+        }
+        Output::Link(link) => {
+            o = out("link");
+            put(&o, "status", codec::status_to_js(link, at(now)));
+        }
     }
+    o.into()
+}
+
+/// What the page reads of channel `ch`, by `what`: 0 `{channel, count, users, capped,
+/// live}` for `subscribe` callbacks (`live`: the relay's snapshot and what followed, not
+/// a page's initial state nor a list emptied because the relay stopped telling about the
+/// channel); 1 is anything known of it (a snapshot, or the initial state: before that
+/// there is nothing to show, not an empty channel); 2 its users as last shown (empty on
+/// count-only channels); 3 everyone present, also in a capped list; 4 a capped list's
+/// cap, or null. A tab let go shows nobody.
+#[wasm_bindgen]
+pub fn view(h: u32, ch: &str, what: u8) -> JsValue {
+    let view = tab(h).and_then(|t| t.view(ch));
+    let users = view.into_iter().flat_map(ChannelView::users);
+    let count = view.map_or(0, ChannelView::count);
+    let cap = view.and_then(ChannelView::cap);
+    match what {
+        0 => codec::state_to_js(ch, count, users, cap, view.is_some_and(ChannelView::has_snapshot)),
+        1 => view.is_some_and(ChannelView::is_known).into(),
+        2 => codec::users_to_js(users),
+        3 => (count as f64).into(),
+        _ => codec::cap_to_js(cap),
+    }
+}
+
+/// The tab's flags: 1 it leads, 2 the relay's welcome is in (here or in the leader
+/// tab), 4 `presence.close()` ended it; and from bit 3 up, the status it shows: 0
+/// `connecting`, 1 `connected`, 2 `reconnecting`, 3 `offline`, 4 `closed`.
+#[wasm_bindgen]
+pub fn flags(h: u32) -> u32 {
+    let Some(tab) = tab(h) else {
+        return 4 | 4 << 3;
+    };
+    let link = match tab.link() {
+        Link::Connecting => 0,
+        Link::Connected => 1,
+        Link::Reconnecting { .. } => 2,
+        Link::Offline => 3,
+        Link::Closed => 4,
+    };
+    tab.is_leader() as u32 | (tab.connected() as u32) << 1 | (tab.is_closed() as u32) << 2 | link << 3
 }
 
 /// The error code of a bad channel name (`/prefix/rest`), or undefined.

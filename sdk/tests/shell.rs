@@ -1,5 +1,5 @@
 //! The wasm half of the package in headless Chromium: its errors, its codec against
-//! the relay's and the bus's shapes, and `Core`'s outputs as the JS entry reads them.
+//! the relay's and the bus's shapes, and the rules' outputs as the JS entry reads them.
 //! `wasm-pack test --headless --chrome sdk`. The shell around it (sockets, the bus, Web
 //! Locks, storage) is tested through the package in tests/browser/shell.test.mjs.
 
@@ -10,7 +10,7 @@ use rollcall_core::client::{Link, Page};
 use rollcall_core::protocol::{meta_from_text, meta_text, ClientMsg, Identity, Member, ServerMsg, Status, Terms};
 use rollcall_core::smallmap::SmallMap;
 use rollcall_core::tabs::{BusMsg, ErrorBody, Intent, TabWants};
-use rollcall_sdk::{codec, error, js, Core};
+use rollcall_sdk::{codec, error, js};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
@@ -516,12 +516,12 @@ fn bus_messages_missing_a_required_field_are_not_read() {
     ));
 }
 
-/// Every output `Core::poll` has now, as `[t, output]`.
-fn outputs(core: &mut Core, now: f64) -> Vec<(String, JsValue)> {
-    core.after(now);
+/// Every output `poll` has now for tab `h`, as `[t, output]`.
+fn outputs(h: u32, now: f64) -> Vec<(String, JsValue)> {
+    rollcall_sdk::signal(h, now, 0, 0.0, 0.0);
     let mut all = Vec::new();
     loop {
-        let out = core.poll(now);
+        let out = rollcall_sdk::poll(h, now);
         if out.is_undefined() {
             return all;
         }
@@ -533,9 +533,19 @@ fn find<'a>(outs: &'a [(String, JsValue)], kind: &str) -> Option<&'a JsValue> {
     outs.iter().find(|(t, _)| t == kind).map(|(_, o)| o)
 }
 
+/// The status a tab shows, from its flags.
+fn status(h: u32) -> &'static str {
+    ["connecting", "connected", "reconnecting", "offline", "closed"][(rollcall_sdk::flags(h) >> 3) as usize]
+}
+
+fn flag(h: u32, bit: u32) -> bool {
+    rollcall_sdk::flags(h) & bit != 0
+}
+
 #[wasm_bindgen_test]
-fn core_gives_the_entry_plain_objects_from_leading_to_reconnecting() {
-    let mut core = Core::new(
+fn the_rules_give_the_entry_plain_objects_from_leading_to_reconnecting() {
+    use rollcall_sdk::{ask, create, deadline, signal, text};
+    let h = create(
         0.0,
         "tab-1".into(),
         "client-1".into(),
@@ -545,51 +555,69 @@ fn core_gives_the_entry_plain_objects_from_leading_to_reconnecting() {
         false,
         true,
     );
-    assert!(!core.leader());
-    assert_eq!(core.status().as_string().as_deref(), Some("connecting"));
-    core.lead(1.0);
-    let outs = outputs(&mut core, 1.0);
+    assert!(!flag(h, 1), "not the leader yet");
+    assert_eq!(status(h), "connecting");
+    signal(h, 1.0, 2, 0.0, 0.0);
+    let outs = outputs(h, 1.0);
     let connect = find(&outs, "connect").expect("a leader opens the socket");
     assert_eq!(prop(connect, "fresh").as_bool(), Some(false));
-    assert!(core.leader());
+    assert!(flag(h, 1), "the leader");
 
-    core.opened(2.0, "the-token".into());
-    let outs = outputs(&mut core, 2.0);
+    text(h, 2.0, 1, "the-token".into());
+    let outs = outputs(h, 2.0);
     let hello = find(&outs, "send").expect("the hello goes out");
-    let text = prop(hello, "text").as_string().unwrap();
-    let frame = codec::parse(&text).expect("JSON text");
+    let sent = prop(hello, "text").as_string().unwrap();
+    let frame = codec::parse(&sent).expect("JSON text");
     assert_eq!(prop(&frame, "type").as_string().as_deref(), Some("hello"));
     assert_eq!(prop(&frame, "token").as_string().as_deref(), Some("the-token"));
 
     // A request refused at once throws its error; one accepted is numbered.
-    let refused = core.want(3.0, 0, "/a/b".into(), JsValue::from(5)).unwrap_err();
+    let refused = ask(h, 3.0, 0, "/a/b".into(), JsValue::from(5)).unwrap_err();
     assert_eq!(code_of(&refused).as_deref(), Some("bad_meta"));
     assert!(refused.is_instance_of::<js_sys::Error>());
-    let req = core.want(3.0, 0, "/a/b".into(), JsValue::NULL).unwrap();
+    let req = ask(h, 3.0, 0, "/a/b".into(), JsValue::NULL).unwrap();
     assert!(req >= 1.0);
-    let page = core.page(3.0, "/a/b".into(), JsValue::UNDEFINED).unwrap();
+    let page = ask(h, 3.0, 3, "/a/b".into(), JsValue::UNDEFINED).unwrap();
     assert!(page > req, "{page} after {req}");
 
-    core.closed(4.0, 1006, 0.5);
-    let outs = outputs(&mut core, 4.0);
+    signal(h, 4.0, 10, 1006.0, 0.5);
+    let outs = outputs(h, 4.0);
     let link = find(&outs, "link").expect("the status changes");
-    let status = prop(link, "status");
-    assert_eq!(prop(&status, "status").as_string().as_deref(), Some("reconnecting"));
+    let shown = prop(link, "status");
+    assert_eq!(prop(&shown, "status").as_string().as_deref(), Some("reconnecting"));
     assert!(
-        prop(&status, "retryAt").as_f64().is_some(),
+        prop(&shown, "retryAt").as_f64().is_some(),
         "with the next attempt's time"
     );
-    assert!(core.deadline() >= 0.0, "a timer is armed (the retry, or earlier)");
-    assert!(!core.connected());
+    assert!(deadline(h) >= 0.0, "a timer is armed (the retry, or earlier)");
+    assert!(!flag(h, 2), "not connected");
 
-    core.close(5.0);
-    outputs(&mut core, 5.0);
-    assert!(core.done());
-    assert_eq!(core.status().as_string().as_deref(), Some("closed"));
+    signal(h, 5.0, 9, 0.0, 0.0);
+    outputs(h, 5.0);
+    assert!(flag(h, 4), "done");
+    assert_eq!(status(h), "closed");
+    // Let go once its outputs are taken: it refuses as a closed tab, shows nobody, and
+    // its number is not given again.
+    let refused = ask(h, 6.0, 0, "/a/b".into(), JsValue::NULL).unwrap_err();
+    assert_eq!(code_of(&refused).as_deref(), Some("closed"));
+    assert_eq!(deadline(h), -1.0);
+    let next = create(
+        7.0,
+        "tab-2".into(),
+        "client-1".into(),
+        false,
+        None,
+        JsValue::UNDEFINED,
+        false,
+        true,
+    );
+    assert_ne!(next, h);
+    assert!(!flag(h, 1) && !flag(next, 4));
 }
 
 #[wasm_bindgen_test]
-fn core_shows_an_initial_state_until_the_relay_says() {
+fn the_rules_show_an_initial_state_until_the_relay_says() {
+    use rollcall_sdk::{create, view};
     let initial = js_sys::JSON::parse(
         r#"{"/room/lobby": {"count": 5, "users": [
             {"id": "7", "name": "ann", "avatar": null, "status": "idle", "meta": {"typing": true}},
@@ -597,7 +625,7 @@ fn core_shows_an_initial_state_until_the_relay_says() {
             {"name": "no id: not read"}]}}"#,
     )
     .unwrap();
-    let core = Core::new(
+    let h = create(
         0.0,
         "tab-1".into(),
         "client-1".into(),
@@ -607,19 +635,15 @@ fn core_shows_an_initial_state_until_the_relay_says() {
         true,
         false,
     );
-    assert!(core.known("/room/lobby"));
-    assert!(!core.known("/room/other"));
-    assert_eq!(core.count("/room/lobby"), 5);
-    assert!(core.capped("/room/lobby").is_null());
-    let users = js_sys::Array::from(&core.users("/room/lobby"));
+    assert_eq!(view(h, "/room/lobby", 1).as_bool(), Some(true), "known");
+    assert_eq!(view(h, "/room/other", 1).as_bool(), Some(false));
+    assert_eq!(view(h, "/room/lobby", 3).as_f64(), Some(5.0), "the count");
+    assert!(view(h, "/room/lobby", 4).is_null(), "not capped");
+    let users = js_sys::Array::from(&view(h, "/room/lobby", 2));
     let ids: Vec<String> = users.iter().map(|u| prop(&u, "id").as_string().unwrap()).collect();
     assert_eq!(ids, ["3", "7"], "in id order");
-    let state = core.state("/room/lobby");
+    let state = view(h, "/room/lobby", 0);
     assert_eq!(prop(&state, "live").as_bool(), Some(false));
     assert_eq!(prop(&state, "channel").as_string().as_deref(), Some("/room/lobby"));
-    assert_eq!(
-        core.status().as_string().as_deref(),
-        Some("offline"),
-        "the browser said offline"
-    );
+    assert_eq!(status(h), "offline", "the browser said offline");
 }

@@ -201,6 +201,13 @@ impl Tab {
         matches!(self.role, Role::Closed)
     }
 
+    /// Closed for good (`close()`, or closed after the connection ended): nothing can
+    /// bring this tab back, so the shell may let it go once its outputs are taken. A tab
+    /// put away by `pagehide` is closed but may be revived.
+    pub fn is_done(&self) -> bool {
+        self.is_closed() && self.stopped.is_some()
+    }
+
     /// The relay is up, as this tab last heard.
     pub fn connected(&self) -> bool {
         self.connected
@@ -745,7 +752,8 @@ impl Tab {
     }
 }
 
-fn body(failure: &Failure) -> ErrorBody {
+/// A failure as the page's error: its code and sentence.
+pub fn body(failure: &Failure) -> ErrorBody {
     ErrorBody {
         code: failure.code().to_string(),
         message: failure.sentence().to_string(),
