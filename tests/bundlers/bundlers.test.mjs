@@ -201,7 +201,7 @@ after(async () => {
 
 test("npm pack ships each package's npm README, both licenses, and @rollcall/react's \"use client\"", async () => {
   const { rollcall, react } = tarballs;
-  for (const file of ["README.md", "LICENSE-MIT", "LICENSE-APACHE", "package.json", "dist/rollcall.js", "dist/rollcall.d.ts", "dist/rollcall_sdk.js", "dist/rollcall_sdk_bg.wasm"]) {
+  for (const file of ["README.md", "LICENSE-MIT", "LICENSE-APACHE", "package.json", "dist/rollcall.js", "dist/rollcall.d.ts", "dist/rollcall_sdk_bg.wasm"]) {
     assert.ok(rollcall.files.includes(file), `rollcall's tarball has ${file}: ${rollcall.files}`);
   }
   for (const file of ["README.md", "LICENSE-MIT", "LICENSE-APACHE", "package.json", "index.js", "index.d.ts", "store.js"]) {

@@ -85,7 +85,6 @@ before(async () => {
     "/pusher.min.js": { type: "text/javascript", body: pusherJsWebBuild },
     "/sdk.html": { type: "text/html", body: () => SDK_PAGE },
     "/sdk/rollcall.js": file("rollcall.js", "text/javascript"),
-    "/sdk/rollcall_sdk.js": file("rollcall_sdk.js", "text/javascript"),
     "/sdk/rollcall_sdk_bg.wasm": file("rollcall_sdk_bg.wasm", "application/wasm"),
   });
   browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: FLAGS });
