@@ -476,9 +476,12 @@ impl Tab {
         }
     }
 
+    /// To the other tabs, then to this tab's own view. The post is put before what the
+    /// view's change adds, without a copy of the frame (a snapshot may list thousands).
     fn broadcast_frame(&mut self, frame: ServerMsg) {
-        self.post(BusMsg::Frame { frame: frame.clone() });
+        let at = self.outputs.len();
         self.apply_frame(&frame);
+        self.outputs.insert(at, Output::Bus(BusMsg::Frame { frame }));
     }
 
     fn apply_frame(&mut self, frame: &ServerMsg) {
