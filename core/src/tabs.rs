@@ -138,11 +138,11 @@ fn set_friends(map: &mut SmallMap<String, Vec<String>>, ch: &str, friends: Vec<S
 
 #[derive(Clone, Debug)]
 struct TabState {
-    /// Per entered channel: the stamp of the last enter/update, and its meta.
-    entered: SmallMap<String, (u64, Meta)>,
-    subscribed: Vec<String>,
-    friends: SmallMap<String, Vec<String>>,
-    status: Status,
+    /// What the tab wants, kept by the same rule as the tab keeps its own.
+    wants: TabWants,
+    /// Per entered channel: the stamp of its last enter or update (the union's meta is
+    /// the latest one's).
+    stamps: SmallMap<String, u64>,
     last_seen: Instant,
     /// Said it is unloading: its wants are kept until then, so a refreshed page that
     /// enters again in time changes nothing.
@@ -152,23 +152,15 @@ struct TabState {
 impl TabState {
     fn new(now: Instant) -> TabState {
         TabState {
-            entered: SmallMap::default(),
-            subscribed: Vec::new(),
-            friends: SmallMap::default(),
-            status: Status::Hidden,
+            wants: TabWants {
+                status: Status::Hidden,
+                ..TabWants::default()
+            },
+            stamps: SmallMap::default(),
             last_seen: now,
             unloading_until: None,
         }
     }
-}
-
-/// What the union of all tabs wants.
-#[derive(Clone, Debug, PartialEq)]
-struct Union {
-    entered: SmallMap<String, Meta>,
-    subscribed: Vec<String>,
-    friends: SmallMap<String, Vec<String>>,
-    status: Status,
 }
 
 /// What a timer tick asks the leader to do.
@@ -222,18 +214,15 @@ impl Tabs {
 
     /// How many tabs want `ch` entered.
     pub fn enter_count(&self, ch: &str) -> usize {
-        self.tabs.iter().filter(|(_, t)| t.entered.contains_key(ch)).count()
+        self.tabs
+            .iter()
+            .filter(|(_, t)| t.wants.entered.contains_key(ch))
+            .count()
     }
 
     /// What the connection must hold: what a new leader re-asserts.
     pub fn wants(&self) -> TabWants {
-        let u = self.union();
-        TabWants {
-            entered: u.entered,
-            subscribed: u.subscribed,
-            friends: u.friends,
-            status: u.status,
-        }
+        self.union()
     }
 
     /// One tab's intent; returns the changes to the union (often none: a second tab
@@ -250,30 +239,8 @@ impl Tabs {
             return Vec::new();
         };
         t.last_seen = now;
-        match intent {
-            Intent::Enter { ch, meta } => {
-                t.entered.insert(ch, (stamp, meta));
-            }
-            Intent::Update { ch, meta } => {
-                if let Some(entry) = t.entered.get_mut(&ch) {
-                    *entry = (stamp, meta);
-                }
-            }
-            Intent::Leave { ch } => {
-                t.entered.remove(&ch);
-            }
-            Intent::Subscribe { ch, friends } => {
-                set_friends(&mut t.friends, &ch, friends);
-                if !t.subscribed.contains(&ch) {
-                    t.subscribed.push(ch);
-                }
-            }
-            Intent::Unsubscribe { ch } => {
-                t.friends.remove(&ch);
-                t.subscribed.retain(|c| *c != ch);
-            }
-            Intent::Status { status } => t.status = status,
-        }
+        t.wants.apply(&intent);
+        t.stamp(&intent, stamp);
         changes(&before, &self.union())
     }
 
@@ -281,13 +248,11 @@ impl Tabs {
     pub fn sync(&mut self, now: Instant, tab: &str, wants: TabWants) -> Vec<Intent> {
         let before = self.union();
         let mut t = TabState::new(now);
-        for (ch, meta) in wants.entered.0 {
+        for (ch, _) in wants.entered.iter() {
             self.stamp += 1;
-            t.entered.insert(ch, (self.stamp, meta));
+            t.stamps.insert(ch.clone(), self.stamp);
         }
-        t.subscribed = wants.subscribed;
-        t.friends = wants.friends;
-        t.status = wants.status;
+        t.wants = wants;
         self.tabs.insert(tab.to_string(), t);
         changes(&before, &self.union())
     }
@@ -295,16 +260,10 @@ impl Tabs {
     /// The relay took a channel back: `undo` (a leave or an unsubscribe) holds for every
     /// tab. The client has dropped the want already, so nothing changes on the wire.
     pub fn forget(&mut self, undo: &Intent) {
-        for (_, t) in self.tabs.iter_mut() {
-            match undo {
-                Intent::Leave { ch } => {
-                    t.entered.remove(ch);
-                }
-                Intent::Unsubscribe { ch } => {
-                    t.friends.remove(ch);
-                    t.subscribed.retain(|c| c != ch);
-                }
-                _ => {}
+        if let Intent::Leave { .. } | Intent::Unsubscribe { .. } = undo {
+            for (_, t) in self.tabs.iter_mut() {
+                t.wants.apply(undo);
+                t.stamp(undo, 0);
             }
         }
     }
@@ -388,53 +347,63 @@ impl Tabs {
         )
     }
 
-    fn union(&self) -> Union {
-        let mut latest: SmallMap<&str, (u64, &Meta)> = SmallMap::default();
-        let mut subscribed: Vec<String> = Vec::new();
-        let mut friends: SmallMap<String, Vec<String>> = SmallMap::default();
-        let mut status = Status::Hidden;
+    /// What every tab wants together: a channel entered by several tabs has the meta of
+    /// the one that entered or updated last.
+    fn union(&self) -> TabWants {
+        let mut union = TabWants {
+            status: Status::Hidden,
+            ..TabWants::default()
+        };
+        let mut stamps: SmallMap<&str, u64> = SmallMap::default();
         for (_, t) in self.tabs.iter() {
-            for (ch, (stamp, meta)) in t.entered.iter() {
-                match latest.get_mut(ch.as_str()) {
-                    Some(e) if *stamp > e.0 => *e = (*stamp, meta),
-                    Some(_) => {}
+            let w = &t.wants;
+            for (ch, meta) in w.entered.iter() {
+                let stamp = t.stamps.get(ch).copied().unwrap_or(0);
+                match stamps.get_mut(ch.as_str()) {
+                    Some(latest) if *latest >= stamp => continue,
+                    Some(latest) => *latest = stamp,
                     None => {
-                        latest.insert(ch.as_str(), (*stamp, meta));
+                        stamps.insert(ch.as_str(), stamp);
                     }
                 }
+                union.entered.insert(ch.clone(), meta.clone());
             }
-            for ch in &t.subscribed {
-                if !subscribed.contains(ch) {
-                    subscribed.push(ch.clone());
+            for ch in &w.subscribed {
+                if !union.subscribed.contains(ch) {
+                    union.subscribed.push(ch.clone());
                 }
             }
-            for (ch, theirs) in t.friends.iter() {
-                let all = friends.or_default(ch.as_str());
+            for (ch, theirs) in w.friends.iter() {
+                let all = union.friends.or_default(ch.as_str());
                 for friend in theirs {
                     if !all.contains(friend) {
                         all.push(friend.clone());
                     }
                 }
             }
-            status = status.max(t.status);
+            union.status = union.status.max(w.status);
         }
-        Union {
-            entered: SmallMap(
-                latest
-                    .0
-                    .into_iter()
-                    .map(|(ch, (_, m))| (ch.to_string(), m.clone()))
-                    .collect(),
-            ),
-            subscribed,
-            friends,
-            status,
+        union
+    }
+}
+
+impl TabState {
+    /// Stamp an enter or update that took (`stamp`), forget the stamp of a leave.
+    fn stamp(&mut self, intent: &Intent, stamp: u64) {
+        match intent {
+            Intent::Enter { ch, .. } | Intent::Update { ch, .. } if self.wants.entered.contains_key(ch) => {
+                self.stamps.insert(ch.clone(), stamp);
+            }
+            Intent::Leave { ch } => {
+                self.stamps.remove(ch);
+            }
+            _ => {}
         }
     }
 }
 
 /// The intents that turn `before` into `after`.
-fn changes(before: &Union, after: &Union) -> Vec<Intent> {
+fn changes(before: &TabWants, after: &TabWants) -> Vec<Intent> {
     let mut out = Vec::new();
     for (ch, meta) in after.entered.iter() {
         match before.entered.get(ch) {
