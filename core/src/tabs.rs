@@ -70,6 +70,18 @@ pub enum Intent {
     },
 }
 
+impl Intent {
+    /// What takes this want back, once refused for good or when its tab goes: a leave
+    /// for an enter, an unsubscribe for a subscribe.
+    pub fn undo(&self) -> Option<Intent> {
+        match self {
+            Intent::Enter { ch, .. } => Some(Intent::Leave { ch: ch.clone() }),
+            Intent::Subscribe { ch, .. } => Some(Intent::Unsubscribe { ch: ch.clone() }),
+            _ => None,
+        }
+    }
+}
+
 /// Everything one tab wants, as it sends it to a new leader.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TabWants {

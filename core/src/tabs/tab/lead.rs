@@ -196,12 +196,7 @@ impl Tab {
                 let error = result.err().map(|f| body(&f));
                 if error.as_ref().is_some_and(|e| is_permanent(&e.code)) {
                     // The client dropped the want; the ledger must forget it too.
-                    let undo = match &route.intent {
-                        Some(Intent::Enter { ch, .. }) => Some(Intent::Leave { ch: ch.clone() }),
-                        Some(Intent::Subscribe { ch, .. }) => Some(Intent::Unsubscribe { ch: ch.clone() }),
-                        _ => None,
-                    };
-                    if let Some(undo) = undo {
+                    if let Some(undo) = route.intent.as_ref().and_then(Intent::undo) {
                         let _ = l.tabs.apply(now, &route.tab, undo);
                     }
                 }

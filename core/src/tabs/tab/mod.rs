@@ -427,14 +427,8 @@ impl Tab {
         match error {
             None => self.outputs.push_back(Output::Resolve { req, page }),
             Some(error) => {
-                if is_permanent(&error.code) {
-                    match &ask {
-                        Ask::Want(Intent::Enter { ch, .. }) => self.wants.apply(&Intent::Leave { ch: ch.clone() }),
-                        Ask::Want(Intent::Subscribe { ch, .. }) => {
-                            self.wants.apply(&Intent::Unsubscribe { ch: ch.clone() });
-                        }
-                        _ => {}
-                    }
+                if let (true, Some(undo)) = (is_permanent(&error.code), ask.intent().and_then(Intent::undo)) {
+                    self.wants.apply(&undo);
                 }
                 self.outputs.push_back(Output::Reject { req, error });
             }
@@ -726,12 +720,7 @@ impl Tab {
                 let others = l.tabs.tab_ids().any(|t| t != self.tab);
                 if others {
                     let mine = self.wants.intents();
-                    for intent in mine {
-                        let undo = match intent {
-                            Intent::Enter { ch, .. } => Intent::Leave { ch },
-                            Intent::Subscribe { ch, .. } => Intent::Unsubscribe { ch },
-                            other => other,
-                        };
+                    for undo in mine.iter().filter_map(Intent::undo) {
                         let changes = l.tabs.apply(now, &self.tab, undo);
                         l.apply_all(now, changes);
                     }
