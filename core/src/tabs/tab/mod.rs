@@ -470,12 +470,12 @@ impl Tab {
         }
     }
 
-    /// To the other tabs, then to this tab's own view. The post is put before what the
-    /// view's change adds, without a copy of the frame (a snapshot may list thousands).
+    /// To this tab's own view, then to the other tabs, without a copy of the frame (a
+    /// snapshot may list thousands). The shell posts at once and calls the page after
+    /// every output, so the other tabs hear the frame before any listener runs.
     fn broadcast_frame(&mut self, frame: ServerMsg) {
-        let at = self.outputs.len();
         self.apply_frame(&frame);
-        self.outputs.insert(at, Output::Bus(BusMsg::Frame { frame }));
+        self.post(BusMsg::Frame { frame });
     }
 
     fn apply_frame(&mut self, frame: &ServerMsg) {
