@@ -55,6 +55,9 @@ if [ "$profile" = --release ] && [ -n "$wasm_opt" ]; then
   node "$sdk/trap-panics.mjs" "$wasm"
   "$wasm_opt" "${WASM_OPT_FLAGS[@]}" "$wasm" -o "$wasm.opt"
   mv "$wasm.opt" "$wasm"
+  # The panics' text that wasm-opt cannot cut out of the data, blanked where nothing
+  # reads it (dead-data.mjs says how it knows).
+  node "$sdk/dead-data.mjs" "$wasm"
 elif [ "$profile" = --release ]; then
   echo "build: no node_modules/.bin/wasm-opt (npm install binaryen); the wasm is not size-optimized." >&2
 fi
