@@ -60,35 +60,36 @@ impl Client {
     /// The socket is gone: frames on it will never be answered. Their wants stay and are
     /// re-asserted after the next welcome, which answers the waiters then.
     pub(super) fn fail_in_flight_later(&mut self) {
-        let mut flights: Vec<InFlight> = std::mem::take(&mut self.in_flight)
-            .0
-            .into_iter()
-            .map(|(_, f)| f)
-            .collect();
-        flights.extend(std::mem::take(&mut self.delayed).into_iter().map(|(_, f)| f));
-        for flight in flights {
-            if flight.kind == Kind::Members {
-                // A listing asked on a socket that is gone: ask again on the next one.
-                for waiter in flight.waiters {
-                    self.pages.push((waiter, flight.msg.clone()));
-                }
-                continue;
+        for (_, flight) in std::mem::take(&mut self.in_flight).0 {
+            self.park(flight);
+        }
+        for (_, flight) in std::mem::take(&mut self.delayed) {
+            self.park(flight);
+        }
+    }
+
+    /// One request of a socket that is gone: its waiters wait for the next welcome, or
+    /// are answered now if its want is gone.
+    fn park(&mut self, flight: InFlight) {
+        if flight.kind == Kind::Members {
+            // A listing asked on a socket that is gone: ask again on the next one. It has
+            // one waiter, its own.
+            if let Some(&waiter) = flight.waiters.first() {
+                self.pages.push((waiter, flight.msg));
             }
-            let Some(ch) = flight.ch else { continue };
-            let Some(want) = self.wants.get_mut(&ch) else {
-                // Left or unsubscribed while in flight: done as far as the page cares.
+            return;
+        }
+        // A token's frame has no channel: nothing waits for it but its timeout.
+        let Some(ch) = flight.ch.as_deref() else { return };
+        match (flight.kind, self.wants.get_mut(ch)) {
+            (Kind::Enter | Kind::Update, Some(want)) if want.entered.is_some() => {
+                want.enter_waiters.extend(flight.waiters)
+            }
+            (Kind::Subscribe, Some(want)) if want.subscribed => want.subscribe_waiters.extend(flight.waiters),
+            // Left or unsubscribed while in flight, or done: done as far as the page cares.
+            _ => {
                 for waiter in flight.waiters {
                     self.answer(waiter, Ok(()));
-                }
-                continue;
-            };
-            match flight.kind {
-                Kind::Enter | Kind::Update if want.entered.is_some() => want.enter_waiters.extend(flight.waiters),
-                Kind::Subscribe if want.subscribed => want.subscribe_waiters.extend(flight.waiters),
-                _ => {
-                    for waiter in flight.waiters {
-                        self.answer(waiter, Ok(()));
-                    }
                 }
             }
         }
