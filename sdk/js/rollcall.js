@@ -82,6 +82,9 @@ const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 /** `presence.status`, by the number `flags` gives from bit 3 up. */
 const STATUS = ["connecting", "connected", "reconnecting", "offline", "closed"];
 
+/** A channel's changes, by the number the rules give them. */
+const CHANGES = ["join", "leave", "update"];
+
 /** `channel.on()`'s events. */
 const EVENTS = ["join", "leave", "update", "error"];
 
@@ -225,77 +228,82 @@ class Shell {
     this.effects.push([f, arg]);
   }
 
-  /** One of the rules' outputs: the socket and the bus at once, the page's callbacks later. */
-  output(out) {
-    switch (out.t) {
-      case "bus":
+  /**
+   * One of the rules' outputs, `[t, a, b]` (`poll` in sdk/src/lib.rs has the numbers):
+   * the socket and the bus at once, the page's callbacks later.
+   */
+  output([t, a, b]) {
+    switch (t) {
+      case 0: // post on the bus
         try {
-          this.bus.postMessage(out.data);
+          this.bus.postMessage(a);
         } catch {
           // Closed with this presence.
         }
         break;
-      case "send":
+      case 1: // send on the socket
         try {
-          this.socket?.send(out.text);
+          this.socket?.send(a);
         } catch {
           // Not open (yet, or any more): its close event is the rules' to hear.
         }
         break;
-      case "connect":
-        this.later(() => this.connect(out.fresh));
+      case 2: // open a socket (a: with a fresh token)
+        this.later(() => this.connect(a));
         break;
-      case "shut":
-        if (this.socket) shut(this.socket, out.code, out.reason);
+      case 3: // close it with code a, reason b
+        if (this.socket) shut(this.socket, a, b);
         this.socket = null;
         break;
-      case "refresh":
+      case 4: // a fresh token
         this.later(() => this.refresh());
         break;
-      case "beacon":
+      case 5: // the beacon for session a
         // A string body goes as text/plain: no CORS preflight, so it leaves even as the page dies.
         try {
-          navigator.sendBeacon(`${this.url}/v1/beacon`, JSON.stringify({ session: out.session }));
+          navigator.sendBeacon(`${this.url}/v1/beacon`, JSON.stringify({ session: a }));
         } catch {
           // No beacon: the relay's grace covers the page.
         }
         break;
-      case "release":
+      case 6: // let go of the Web Lock
         if (this.release) this.later(this.release);
         this.release = null;
         break;
-      case "ready":
-      case "failed":
-        if (this.settle) this.later(this.settle[out.t === "ready" ? 0 : 1], out.error);
+      case 7: // ready resolves
+      case 8: // ready rejects with b
+        if (this.settle) this.later(this.settle[t - 7], b);
         this.settle = null;
         break;
-      case "resolve":
-      case "reject": {
-        const settle = this.promises.get(out.req);
-        this.promises.delete(out.req);
-        if (settle) this.later(settle[out.t === "resolve" ? 0 : 1], out.value);
+      case 9: // request a resolves with b
+      case 10: {
+        // request a rejects with b
+        const settle = this.promises.get(a);
+        this.promises.delete(a);
+        if (settle) this.later(settle[t - 9], b);
         break;
       }
-      case "changed": {
-        const l = this.listeners.get(out.ch);
+      case 11: {
+        // channel a changed: b lists [kind, user]
+        const l = this.listeners.get(a);
         if (!l) break;
-        for (const { kind, user } of out.changes) for (const f of l[kind]) this.later(f, user);
+        for (const [kind, user] of b) for (const f of l[CHANGES[kind]]) this.later(f, user);
         if (l.state.size) {
-          const state = view(this.h, out.ch, 0);
+          const state = view(this.h, a, 0);
           for (const f of l.state) this.later(f, state);
         }
         break;
       }
-      case "error":
-        console.warn("rollcall:", out.error);
-      // falls through: to the channel's error listeners, or every channel's
-      case "stopped":
+      case 12: // the error b for channel a's listeners (null: every channel's)
+        console.warn("rollcall:", b);
+      // falls through
+      case 13: // the connection ended for good with the error b (a null)
         for (const [ch, l] of this.listeners) {
-          if (out.ch == null || out.ch === ch) for (const f of l.error) this.later(f, out.error);
+          if (a == null || a === ch) for (const f of l.error) this.later(f, b);
         }
         break;
-      case "link":
-        for (const f of this.statusListeners) this.later(f, out.status);
+      case 14: // the status shown is now a
+        for (const f of this.statusListeners) this.later(f, a);
         break;
     }
   }

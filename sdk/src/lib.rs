@@ -5,7 +5,7 @@
 //!   The inputs are [`signal`] (the timer, the lock, the page's events, `close()`, the
 //!   socket closed), [`text`] (a relay frame, the socket opened, a fresh token), [`bus`]
 //!   (another tab's message), [`ask`] (enter, update, leave, a page of members) and
-//!   [`listen`]; [`poll`] gives the next thing to do as a plain object `{ t, ... }`,
+//!   [`listen`]; [`poll`] gives the next thing to do as an array `[t, a, b]`,
 //!   [`deadline`] when to signal the timer, [`view`] and [`flags`] what the page reads.
 //!   The rules never read the clock nor call the page: every input takes `now`
 //!   (`performance.now()`) and, where the rules draw lots, a `jitter` in [0, 1).
@@ -32,7 +32,7 @@ static ALLOCATOR: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> 
     unsafe { lol_alloc::AssumeSingleThreaded::new(lol_alloc::FreeListAllocator::new()) };
 
 use error::js_error;
-use js::{get, set};
+use js::get;
 use js_sys::{Array, Object};
 use rollcall_core::client::{Failure, Link};
 use rollcall_core::smallmap::SmallMap;
@@ -53,16 +53,13 @@ pub fn err(e: &ErrorBody) -> JsValue {
     js_error(&e.code, &e.message)
 }
 
-/// `{ t: kind }`, the start of every output.
-fn out(kind: &str) -> Object {
-    let o = Object::new();
-    set(&o, "t", &kind.into());
-    o
-}
-
-/// `o[key] = value`, the value given up (one drop here, not one per caller).
-fn put(o: &Object, key: &str, value: JsValue) {
-    set(o, key, &value);
+/// One output as the entry reads it: `[t, a, b]`, `t` the output's number (see [`poll`]).
+fn out(t: u32, a: JsValue, b: JsValue) -> JsValue {
+    let o = Array::new();
+    o.push(&JsValue::from(t));
+    o.push(&a);
+    o.push(&b);
+    o.into()
 }
 
 /// Every tab's rules on this page, by the number [`create`] gave (one per `connect()`).
@@ -242,13 +239,17 @@ pub fn deadline(h: u32) -> f64 {
     tab(h).and_then(|t| t.poll_timeout()).map_or(-1.0, |t| t.0 as f64)
 }
 
-/// The next thing to do, `{ t, ... }`, or undefined when there is none:
-/// `bus` `{data}`, `send` `{text}`, `connect` `{fresh}`, `shut` `{code, reason}`,
-/// `refresh`, `beacon` `{session}`, `release`, `ready`, `failed` `{error}`,
-/// `resolve` `{req, value}`, `reject` `{req, value}`, `changed` `{ch, changes: [{kind,
-/// user}]}`, `error` `{ch, error}` (`ch` null: every channel), `stopped` `{error}`,
-/// `link` `{status}`. A tab done for good (closed by `presence.close()`) is let go once
-/// its last output is taken.
+/// The next thing to do, `[t, a, b]`, or undefined when there is none. By `t`:
+/// 0 post `a` on the bus; 1 send the text `a` on the socket; 2 open a socket (`a`: with a
+/// fresh token); 3 close it with code `a` and reason `b`; 4 get a fresh token; 5 send the
+/// beacon for session `a`; 6 let go of the Web Lock; 7 `ready` resolves; 8 `ready`
+/// rejects with the error `b`; 9 request `a` resolves with `b`; 10 request `a` rejects
+/// with the error `b`; 11 channel `a` changed: `b` lists `[kind, user]` (kind 0 join, 1
+/// leave, 2 update); 12 the error `b` for the listeners of channel `a` (null: every
+/// channel), worth a line in the log; 13 the connection ended for good with the error `b`
+/// (`a` null); 14 the status shown is now `a` (`{status, retryAt}`). Numbers rather than
+/// names: the names cost twice, in the wasm and in the entry. A tab done for good (closed
+/// by `presence.close()`) is let go once its last output is taken.
 #[wasm_bindgen]
 pub fn poll(h: u32, now: f64) -> JsValue {
     let Some(tab) = tab(h) else {
@@ -264,80 +265,44 @@ pub fn poll(h: u32, now: f64) -> JsValue {
         }
         return JsValue::UNDEFINED;
     };
-    let o;
+    let none = || JsValue::UNDEFINED;
     match output {
-        Output::Bus(msg) => {
-            o = out("bus");
-            put(&o, "data", codec::bus_to_js(&msg));
-        }
-        Output::Send(msg) => {
-            o = out("send");
-            put(&o, "text", codec::client_msg_text(&msg).into());
-        }
-        Output::Connect { fresh_token } => {
-            o = out("connect");
-            put(&o, "fresh", fresh_token.into());
-        }
-        Output::CloseSocket { code, reason } => {
-            o = out("shut");
-            put(&o, "code", code.into());
-            put(&o, "reason", reason.into());
-        }
-        Output::RefreshToken => o = out("refresh"),
-        Output::Beacon { session } => {
-            o = out("beacon");
-            put(&o, "session", session.into());
-        }
-        Output::ReleaseLock => o = out("release"),
-        Output::Ready => o = out("ready"),
-        Output::ReadyFailed(e) => {
-            o = out("failed");
-            put(&o, "error", err(&e));
-        }
-        Output::Resolve { req, page } => {
-            o = out("resolve");
-            put(&o, "req", (req as f64).into());
-            put(&o, "value", page.as_ref().map_or(JsValue::UNDEFINED, codec::page_to_js));
-        }
-        Output::Reject { req, error } => {
-            o = out("reject");
-            put(&o, "req", (req as f64).into());
-            put(&o, "value", err(&error));
-        }
+        Output::Bus(msg) => out(0, codec::bus_to_js(&msg), none()),
+        Output::Send(msg) => out(1, codec::client_msg_text(&msg).into(), none()),
+        Output::Connect { fresh_token } => out(2, fresh_token.into(), none()),
+        Output::CloseSocket { code, reason } => out(3, code.into(), reason.into()),
+        Output::RefreshToken => out(4, none(), none()),
+        Output::Beacon { session } => out(5, session.into(), none()),
+        Output::ReleaseLock => out(6, none(), none()),
+        Output::Ready => out(7, none(), none()),
+        Output::ReadyFailed(e) => out(8, none(), err(&e)),
+        Output::Resolve { req, page } => out(
+            9,
+            (req as f64).into(),
+            page.as_ref().map_or(JsValue::UNDEFINED, codec::page_to_js),
+        ),
+        Output::Reject { req, error } => out(10, (req as f64).into(), err(&error)),
         Output::Changed { ch, changes } => {
-            o = out("changed");
             let list: Array = changes
                 .iter()
                 .map(|c| {
                     let (kind, m) = match c {
-                        Change::Join(m) => ("join", m),
-                        Change::Leave(m) => ("leave", m),
-                        Change::Update(m) => ("update", m),
+                        Change::Join(m) => (0, m),
+                        Change::Leave(m) => (1, m),
+                        Change::Update(m) => (2, m),
                     };
-                    let e = Object::new();
-                    put(&e, "kind", kind.into());
-                    put(&e, "user", codec::member_to_js(m));
+                    let e = Array::new();
+                    e.push(&JsValue::from(kind));
+                    e.push(&codec::member_to_js(m));
                     JsValue::from(e)
                 })
                 .collect();
-            put(&o, "ch", ch.into());
-            put(&o, "changes", list.into());
+            out(11, ch.into(), list.into())
         }
-        Output::Error { ch, error } => {
-            o = out("error");
-            put(&o, "ch", ch.map_or(JsValue::NULL, JsValue::from));
-            put(&o, "error", err(&error));
-        }
-        Output::Stopped(e) => {
-            o = out("stopped");
-            put(&o, "error", err(&e));
-        }
-        Output::Link(link) => {
-            o = out("link");
-            put(&o, "status", codec::status_to_js(link, at(now)));
-        }
+        Output::Error { ch, error } => out(12, ch.map_or(JsValue::NULL, JsValue::from), err(&error)),
+        Output::Stopped(e) => out(13, JsValue::NULL, err(&e)),
+        Output::Link(link) => out(14, codec::status_to_js(link, at(now)), none()),
     }
-    o.into()
 }
 
 /// What the page reads of channel `ch`, by `what`: 0 `{channel, count, users, capped,
