@@ -418,7 +418,9 @@ class Shell {
             answered = true;
             decided();
             if (lock) return this.hold();
-            locks.request(this.name, () => (this.is(4) ? undefined : this.hold()));
+            // Queued for the lock. The browser refuses a queued request only when the
+            // page is going away (a page back from the cache runs for it again).
+            locks.request(this.name, () => (this.is(4) ? undefined : this.hold())).catch(() => {});
           })
           .catch(overTheBus);
       } catch {
