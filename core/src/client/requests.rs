@@ -86,7 +86,8 @@ impl Client {
                 want.enter_waiters.extend(flight.waiters)
             }
             (Kind::Subscribe, Some(want)) if want.subscribed => want.subscribe_waiters.extend(flight.waiters),
-            // Left or unsubscribed while in flight, or done: done as far as the page cares.
+            // A leave or an unsubscribe, or a want left or unsubscribed while in flight:
+            // done as far as the page cares.
             _ => {
                 for waiter in flight.waiters {
                     self.answer(waiter, Ok(()));
