@@ -24,9 +24,12 @@
 
 import binaryen from "binaryen";
 import { readFileSync, writeFileSync } from "node:fs";
+import { leb as lebIn, signedLeb as signedLebIn } from "./leb.mjs";
 
 const [file] = process.argv.slice(2);
 const bytes = new Uint8Array(readFileSync(file));
+const leb = (at) => lebIn(bytes, at);
+const signedLeb = (at) => signedLebIn(bytes, at);
 
 // std's panic messages and the digit pairs of its number formatting.
 const MESSAGES = [
@@ -51,17 +54,6 @@ const BEFORE = 8;
  * may be read from a list that starts before it.
  */
 const NEAR = 16;
-
-function leb(at) {
-  let value = 0;
-  let shift = 0;
-  for (;;) {
-    const byte = bytes[at++];
-    value += (byte & 0x7f) * 2 ** shift;
-    shift += 7;
-    if (byte < 0x80) return [value, at];
-  }
-}
 
 /** The active data segments: `{ address, at }` (`at`: where its bytes are in the file) and `length`. */
 function segments() {
@@ -100,19 +92,6 @@ function segments() {
     at = end;
   }
   return found;
-}
-
-function signedLeb(at) {
-  let value = 0;
-  let shift = 0;
-  let byte;
-  do {
-    byte = bytes[at++];
-    value += (byte & 0x7f) * 2 ** shift;
-    shift += 7;
-  } while (byte & 0x80);
-  if (byte & 0x40) value -= 2 ** shift;
-  return [value, at];
 }
 
 // Where the code points: every i32 constant and every load/store offset.

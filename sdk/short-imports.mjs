@@ -10,6 +10,7 @@
 // (and so the build) when the glue does not name an import exactly once as it expects.
 
 import { readFileSync, writeFileSync } from "node:fs";
+import { leb, toLeb } from "./leb.mjs";
 
 const [wasmFile, glueFile] = process.argv.slice(2);
 const wasm = readFileSync(wasmFile);
@@ -17,28 +18,6 @@ let glue = readFileSync(glueFile, "utf8");
 
 const MODULE = "./rollcall_sdk_bg.js";
 const SHORT_MODULE = "a";
-
-function leb(bytes, at) {
-  let value = 0;
-  let shift = 0;
-  for (;;) {
-    const byte = bytes[at++];
-    value += (byte & 0x7f) * 2 ** shift;
-    shift += 7;
-    if (byte < 0x80) return [value, at];
-  }
-}
-
-function toLeb(value) {
-  const out = [];
-  do {
-    let byte = value & 0x7f;
-    value = Math.floor(value / 128);
-    if (value > 0) byte |= 0x80;
-    out.push(byte);
-  } while (value > 0);
-  return out;
-}
 
 const utf8 = (text) => [...toLeb(Buffer.byteLength(text)), ...Buffer.from(text)];
 

@@ -554,17 +554,21 @@ fn flag(h: u32, bit: u32) -> bool {
 
 #[wasm_bindgen_test]
 fn the_rules_give_the_entry_plain_objects_from_leading_to_reconnecting() {
-    use rollcall_sdk::{ask, create, deadline, signal, text};
-    let h = create(
-        0.0,
-        "tab-1".into(),
-        "client-1".into(),
-        false,
-        None,
-        JsValue::UNDEFINED,
-        false,
-        true,
-    );
+    use rollcall_sdk::{ask, deadline, signal, text};
+    // A visible, online tab with no token function and no initial state.
+    let plain = |now: f64, name: &str| {
+        rollcall_sdk::create(
+            now,
+            name.into(),
+            "client-1".into(),
+            false,
+            None,
+            JsValue::UNDEFINED,
+            false,
+            true,
+        )
+    };
+    let h = plain(0.0, "tab-1");
     assert!(!flag(h, 1), "not the leader yet");
     assert_eq!(status(h), "connecting");
     signal(h, 1.0, 2, 0.0, 0.0);
@@ -611,16 +615,7 @@ fn the_rules_give_the_entry_plain_objects_from_leading_to_reconnecting() {
     let refused = ask(h, 6.0, 0, "/a/b".into(), JsValue::NULL).unwrap_err();
     assert_eq!(code_of(&refused).as_deref(), Some("closed"));
     assert_eq!(deadline(h), -1.0);
-    let next = create(
-        7.0,
-        "tab-2".into(),
-        "client-1".into(),
-        false,
-        None,
-        JsValue::UNDEFINED,
-        false,
-        true,
-    );
+    let next = plain(7.0, "tab-2");
     assert_ne!(next, h);
     assert!(!flag(h, 1) && !flag(next, 4));
 }
