@@ -196,7 +196,11 @@ export interface Presence {
    * name, "bad_option" for `friends` that is not an array.
    */
   channel(name: string, options?: ChannelOptions): Channel;
-  /** This tab leaves every channel and stops; other tabs keep their presence. */
+  /**
+   * This tab leaves every channel and stops; other tabs keep their presence. After it, the
+   * tab's channels show nobody (`count` 0, `users` empty), their requests reject with
+   * "closed", and `status` is "closed". To come back, call `connect()` again.
+   */
   close(): void;
   /** Does this tab hold the browser's one connection? */
   readonly isLeader: boolean;
