@@ -231,9 +231,12 @@ test("an initial state renders before the socket is up: at once, in id order", a
       const out = { count: ch.count, capped: ch.capped, users: ch.users.map((u) => u.id), states: states.slice() };
       stop();
       presence.close();
+      // Closed, the tab is let go: its channels show nobody.
+      out.closed = { count: ch.count, users: ch.users.length, status: presence.status };
       return out;
     }, unsigned("initial")),
   );
+  assert.deepEqual(got.closed, { count: 0, users: 0, status: "closed" }, "a closed presence shows nobody");
   assert.equal(got.count, 2);
   assert.equal(got.capped, null);
   assert.deepEqual(got.users, ["3", "7"]);
