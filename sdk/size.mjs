@@ -13,7 +13,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 /**
- * Today's size (38,588 bytes) with some room, so the next change is not blocked by a few
+ * Today's size (38,519 bytes) with some room, so the next change is not blocked by a few
  * bytes. Lower it when the package shrinks; raising it is a decision, with the reason in
  * the commit.
  */
@@ -21,13 +21,16 @@ export const BUDGET_BYTES = 40_000;
 
 export const DIST = fileURLToPath(new URL("./dist", import.meta.url));
 export const FILES = ["rollcall.js", "rollcall_sdk_bg.wasm"];
+/** The glue, a file of its own only where build.sh found no esbuild to bundle it. */
+const UNBUNDLED_GLUE = "rollcall_sdk.js";
 
 const gzipped = (file) => execFileSync("gzip", ["-9", "-c", file], { maxBuffer: 64 << 20 }).length;
 const kb = (bytes) => `${(bytes / 1000).toFixed(1)} KB`;
 
 /** `{ files: [{ name, bytes, gzipped }], wasm, js, total }`, gzipped bytes. */
 export function measure(dist = DIST) {
-  const files = FILES.map((name) => {
+  const names = existsSync(path.join(dist, UNBUNDLED_GLUE)) ? [...FILES, UNBUNDLED_GLUE] : FILES;
+  const files = names.map((name) => {
     const file = path.join(dist, name);
     if (!existsSync(file)) throw new Error(`no ${file}: run \`bash sdk/build.sh\` first`);
     return { name, bytes: readFileSync(file).length, gzipped: gzipped(file) };

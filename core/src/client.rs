@@ -428,7 +428,7 @@ impl Client {
         let want = self.wants.or_default(ch);
         want.entered = Some(meta.clone());
         if self.conn == Conn::Ready {
-            self.send_request(
+            self.send_one(
                 ClientMsg::Enter {
                     ch: ch.to_string(),
                     meta: Some(meta),
@@ -436,7 +436,7 @@ impl Client {
                     reference: None,
                 },
                 Kind::Enter,
-                vec![reference],
+                reference,
             );
         } else {
             want.enter_waiters.push(reference);
@@ -457,7 +457,7 @@ impl Client {
         };
         want.entered = Some(meta.clone());
         if self.conn == Conn::Ready {
-            self.send_request(
+            self.send_one(
                 ClientMsg::Update {
                     ch: ch.to_string(),
                     meta: Some(meta),
@@ -465,7 +465,7 @@ impl Client {
                     reference: None,
                 },
                 Kind::Update,
-                vec![reference],
+                reference,
             );
         } else {
             // The enter sent after the next welcome carries the new meta.
@@ -488,13 +488,13 @@ impl Client {
         }
         self.prune(ch);
         if was_entered && self.conn == Conn::Ready {
-            self.send_request(
+            self.send_one(
                 ClientMsg::Leave {
                     ch: ch.to_string(),
                     reference: None,
                 },
                 Kind::Leave,
-                vec![reference],
+                reference,
             );
         } else {
             if was_entered {
@@ -520,14 +520,14 @@ impl Client {
         want.friends = friends.clone();
         self.views.or_default(ch).await_snapshot();
         if self.conn == Conn::Ready {
-            self.send_request(
+            self.send_one(
                 ClientMsg::Subscribe {
                     friends,
                     ch: ch.to_string(),
                     reference: None,
                 },
                 Kind::Subscribe,
-                vec![reference],
+                reference,
             );
         } else {
             want.subscribe_waiters.push(reference);
@@ -545,13 +545,13 @@ impl Client {
         self.views.remove(ch);
         self.prune(ch);
         if was && self.conn == Conn::Ready {
-            self.send_request(
+            self.send_one(
                 ClientMsg::Unsubscribe {
                     ch: ch.to_string(),
                     reference: None,
                 },
                 Kind::Unsubscribe,
-                vec![reference],
+                reference,
             );
         } else {
             self.answer(reference, Ok(()));
@@ -572,7 +572,7 @@ impl Client {
             reference: None,
         };
         if self.conn == Conn::Ready {
-            self.send_request(msg, Kind::Members, vec![reference]);
+            self.send_one(msg, Kind::Members, reference);
         } else {
             self.pages.push((reference, msg));
         }
@@ -603,11 +603,7 @@ impl Client {
     pub fn token_refreshed(&mut self, now: Instant, token: String) {
         if self.conn == Conn::Ready {
             let reference = self.new_request(now);
-            self.send_request(
-                ClientMsg::Token { token, reference: None },
-                Kind::Token,
-                vec![reference],
-            );
+            self.send_one(ClientMsg::Token { token, reference: None }, Kind::Token, reference);
         }
     }
 

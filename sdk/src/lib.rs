@@ -135,7 +135,8 @@ pub fn create(
 /// 7 the page came back from the back/forward cache (returns true if it must elect again),
 /// 8 pagehide,
 /// 9 `presence.close()`,
-/// 10 the leader's socket closed with code `n` (or could not open: 1006).
+/// 10 the leader's socket closed with code `n` (or could not open: 1006);
+/// any other: nothing.
 #[wasm_bindgen]
 pub fn signal(h: u32, now: f64, kind: u8, n: f64, jitter: f64) -> bool {
     let Some(tab) = tab(h) else { return false };
@@ -151,14 +152,15 @@ pub fn signal(h: u32, now: f64, kind: u8, n: f64, jitter: f64) -> bool {
         7 => return tab.revive(now),
         8 => tab.page_hidden(now),
         9 => tab.close(now),
-        _ => tab.socket_closed(now, n as u16, jitter),
+        10 => tab.socket_closed(now, n as u16, jitter),
+        _ => {}
     }
     false
 }
 
 /// An input with text, by `kind`: 0 a frame from the relay (unreadable ones are
 /// dropped), 1 the leader's socket is open (`text`: the token to say hello with), 2 a
-/// fresh token from the page's token function.
+/// fresh token from the page's token function; any other: nothing.
 #[wasm_bindgen]
 pub fn text(h: u32, now: f64, kind: u8, text: String) {
     let Some(tab) = tab(h) else { return };
@@ -170,7 +172,8 @@ pub fn text(h: u32, now: f64, kind: u8, text: String) {
             }
         }
         1 => tab.socket_opened(now, text),
-        _ => tab.token_refreshed(now, text),
+        2 => tab.token_refreshed(now, text),
+        _ => {}
     }
 }
 

@@ -166,7 +166,7 @@ impl Client {
         // Pages asked while offline, unless they have timed out meanwhile.
         for (reference, msg) in std::mem::take(&mut self.pages) {
             if self.deadlines.contains_key(&reference) {
-                self.send_request(msg, Kind::Members, vec![reference]);
+                self.send_one(msg, Kind::Members, reference);
             }
         }
         self.events.push_back(Event::Welcome {

@@ -22,6 +22,11 @@ impl Client {
         self.send_request(msg, Kind::Subscribe, waiters);
     }
 
+    /// Send a request frame that answers the one request `reference`.
+    pub(super) fn send_one(&mut self, msg: ClientMsg, kind: Kind, reference: Ref) {
+        self.send_request(msg, kind, vec![reference]);
+    }
+
     /// Send a request frame with a wire ref that answers `waiters`.
     pub(super) fn send_request(&mut self, mut msg: ClientMsg, kind: Kind, waiters: Vec<Ref>) {
         let wire = self.next_ref;
