@@ -5,8 +5,9 @@
 // len is "), the paths of the source files that panic locations name (the toolchain's,
 // the registry's under the builder's home), and the digit pairs that formatted numbers.
 // They do not compress: about 0.5 KB gzipped. Blanked to zeros, they compress to almost
-// nothing, and `wasm-opt --memory-packing` drops the longer runs. This is what a nightly
-// std built with `panic_immediate_abort` and `-Zlocation-detail=none` leaves out.
+// nothing (the zeros stay: splitting the segments around them, `wasm-opt
+// --memory-packing`, gzips larger). This is what a nightly std built with
+// `panic_immediate_abort` and `-Zlocation-detail=none` leaves out.
 //
 // Only what is shown unreferenced is blanked. A candidate is:
 // - a panic location's file: a 16-byte `Location { file: &str, line, col }` in the data
@@ -20,7 +21,7 @@
 //
 //   node sdk/dead-data.mjs pkg/rollcall_sdk_bg.wasm
 //
-// Run by build.sh after wasm-opt, with `wasm-opt --memory-packing` after it.
+// Run by build.sh after wasm-opt.
 
 import binaryen from "binaryen";
 import { readFileSync, writeFileSync } from "node:fs";
