@@ -232,15 +232,10 @@ impl Tabs {
             .count()
     }
 
-    /// What the connection must hold: what a new leader re-asserts.
-    pub fn wants(&self) -> TabWants {
-        self.union()
-    }
-
     /// One tab's intent; returns the changes to the union (often none: a second tab
     /// entering a channel the browser is already in changes nothing).
     pub fn apply(&mut self, now: Instant, tab: &str, intent: Intent) -> Vec<Intent> {
-        let before = self.union();
+        let before = self.wants();
         self.stamp += 1;
         let stamp = self.stamp;
         if !self.tabs.contains_key(tab) {
@@ -253,12 +248,12 @@ impl Tabs {
         t.last_seen = now;
         t.wants.apply(&intent);
         t.stamp(&intent, stamp);
-        changes(&before, &self.union())
+        changes(&before, &self.wants())
     }
 
     /// A tab's whole state, e.g. sent to a new leader: replaces what was known of it.
     pub fn sync(&mut self, now: Instant, tab: &str, wants: TabWants) -> Vec<Intent> {
-        let before = self.union();
+        let before = self.wants();
         let mut t = TabState::new(now);
         for (ch, _) in wants.entered.iter() {
             self.stamp += 1;
@@ -266,7 +261,7 @@ impl Tabs {
         }
         t.wants = wants;
         self.tabs.insert(tab.to_string(), t);
-        changes(&before, &self.union())
+        changes(&before, &self.wants())
     }
 
     /// The relay took a channel back: `undo` (a leave or an unsubscribe) holds for every
@@ -308,9 +303,9 @@ impl Tabs {
         if tab == self.me {
             return Vec::new();
         }
-        let before = self.union();
+        let before = self.wants();
         self.tabs.remove(tab);
-        changes(&before, &self.union())
+        changes(&before, &self.wants())
     }
 
     /// Pings and the verdict on tabs that did not answer the last one.
@@ -334,11 +329,11 @@ impl Tabs {
             .map(|(id, _)| id.clone())
             .collect();
         if !gone.is_empty() {
-            let before = self.union();
+            let before = self.wants();
             for id in &gone {
                 self.tabs.remove(id);
             }
-            tick.intents = changes(&before, &self.union());
+            tick.intents = changes(&before, &self.wants());
             tick.dropped = gone;
         }
         if now >= self.next_ping {
@@ -359,9 +354,10 @@ impl Tabs {
         )
     }
 
-    /// What every tab wants together: a channel entered by several tabs has the meta of
-    /// the one that entered or updated last.
-    fn union(&self) -> TabWants {
+    /// What every tab wants together, which the connection must hold (what a new leader
+    /// re-asserts): a channel entered by several tabs has the meta of the one that
+    /// entered or updated last.
+    pub fn wants(&self) -> TabWants {
         let mut union = TabWants {
             status: Status::Hidden,
             ..TabWants::default()
