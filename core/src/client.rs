@@ -32,11 +32,11 @@
 use crate::protocol::{
     close, ClientMsg, ErrorCode, Identity, Member, Meta, ServerMsg, Status, Terms, PROTOCOL_VERSION,
 };
+use crate::smallmap::Queue;
 use crate::smallmap::SmallMap;
 use crate::time::{earliest, Instant};
 use crate::timing::DEFAULT_CHECKIN_INTERVAL_MS;
 use crate::view::{Applied, ChannelView};
-use std::collections::VecDeque;
 
 mod connection;
 mod requests;
@@ -303,8 +303,8 @@ pub struct Client {
     next_ref: Ref,
     /// `members` requests made without a connection, sent after the next welcome.
     pages: Vec<(Ref, ClientMsg)>,
-    outbox: VecDeque<ClientMsg>,
-    events: VecDeque<Event>,
+    outbox: Queue<ClientMsg>,
+    events: Queue<Event>,
     /// The browser says it has a network.
     online: bool,
     /// Welcomed at least once, here or (taken over) in the tab that led before.
@@ -344,8 +344,8 @@ impl Client {
             deadlines: SmallMap::default(),
             next_ref: 1,
             pages: Vec::new(),
-            outbox: VecDeque::new(),
-            events: VecDeque::new(),
+            outbox: Queue::default(),
+            events: Queue::default(),
             online: true,
             was_connected: false,
             handing_over: false,

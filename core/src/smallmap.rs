@@ -1,4 +1,5 @@
-//! `SmallMap`: the short insertion-ordered map the SDK side uses in place of `BTreeMap`.
+//! `SmallMap` and `Queue`: the short map and queue the SDK side uses in place of
+//! `BTreeMap` and `VecDeque`.
 
 use std::borrow::Borrow;
 
@@ -98,5 +99,27 @@ impl<K, V> SmallMap<K, V> {
 
     pub fn clear(&mut self) {
         self.0.clear()
+    }
+}
+
+/// A first-in first-out queue kept as a vector: the rules' output queues hold a few
+/// items between two polls, and each `VecDeque` type adds its ring buffer's code to the
+/// browser's wasm.
+#[derive(Debug)]
+pub struct Queue<T>(Vec<T>);
+
+impl<T> Default for Queue<T> {
+    fn default() -> Self {
+        Queue(Vec::new())
+    }
+}
+
+impl<T> Queue<T> {
+    pub fn push_back(&mut self, item: T) {
+        self.0.push(item)
+    }
+
+    pub fn pop_front(&mut self) -> Option<T> {
+        (!self.0.is_empty()).then(|| self.0.remove(0))
     }
 }

@@ -27,11 +27,11 @@ use super::bus::{BusMsg, ErrorBody};
 use super::{Election, Intent, LinkView, TabWants, Tabs, Vote, HEARTBEAT_INTERVAL_MS};
 use crate::client::{Client, Event, Failure, Link, Page, Ref};
 use crate::protocol::{close, ClientMsg, ErrorCode, Identity, ServerMsg, Status};
+use crate::smallmap::Queue;
 use crate::smallmap::SmallMap;
 use crate::time::{earliest, Instant};
 use crate::timing::DEFAULT_UNLOAD_GRACE_MS;
 use crate::view::{Applied, Change, ChannelView};
-use std::collections::VecDeque;
 
 mod lead;
 #[cfg(test)]
@@ -148,7 +148,7 @@ pub struct Tab {
     user: Option<Identity>,
     stopped: Option<ErrorBody>,
     ready_pending: bool,
-    outputs: VecDeque<Output>,
+    outputs: Queue<Output>,
 }
 
 impl Tab {
@@ -179,7 +179,7 @@ impl Tab {
             user: None,
             stopped: None,
             ready_pending: true,
-            outputs: VecDeque::new(),
+            outputs: Queue::default(),
         }
     }
 
