@@ -533,7 +533,7 @@ pub const LEADER_TIMEOUT_MS: u64 = 3_500;
 pub enum Vote {
     /// Broadcast "I lead" now.
     Announce,
-    /// This tab now leads: open the connection.
+    /// This tab now leads: open the connection, then broadcast "I lead".
     BecameLeader,
     /// Another tab leads: close the connection, follow `leader`.
     SteppedDown { leader: TabId },
@@ -575,25 +575,25 @@ impl Election {
     }
 
     /// Another tab announced that it leads.
-    pub fn heard_announce(&mut self, now: Instant, from: &str, jitter: f64) -> Vec<Vote> {
+    pub fn heard_announce(&mut self, now: Instant, from: &str, jitter: f64) -> Option<Vote> {
         if from == self.me {
-            return Vec::new();
+            return None;
         }
         if self.leading {
             if from < self.me.as_str() {
                 self.leading = false;
                 self.leader = Some(from.to_string());
                 self.deadline = now + LEADER_TIMEOUT_MS + spread(jitter);
-                return vec![Vote::SteppedDown {
+                return Some(Vote::SteppedDown {
                     leader: from.to_string(),
-                }];
+                });
             }
             // The other one will step down when it hears us; say it now.
-            return vec![Vote::Announce];
+            return Some(Vote::Announce);
         }
         self.leader = Some(from.to_string());
         self.deadline = now + LEADER_TIMEOUT_MS + spread(jitter);
-        Vec::new()
+        None
     }
 
     /// The leader said it is going away: claim soon, spread so one tab wins cleanly.
@@ -604,18 +604,18 @@ impl Election {
         }
     }
 
-    pub fn handle_timeout(&mut self, now: Instant, jitter: f64) -> Vec<Vote> {
+    pub fn handle_timeout(&mut self, now: Instant, jitter: f64) -> Option<Vote> {
         if now < self.deadline {
-            return Vec::new();
+            return None;
         }
         self.deadline = now + ANNOUNCE_INTERVAL_MS;
         if self.leading {
-            return vec![Vote::Announce];
+            return Some(Vote::Announce);
         }
         let _ = jitter;
         self.leading = true;
         self.leader = None;
-        vec![Vote::BecameLeader, Vote::Announce]
+        Some(Vote::BecameLeader)
     }
 
     pub fn poll_timeout(&self) -> Instant {

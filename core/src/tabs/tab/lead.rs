@@ -79,14 +79,14 @@ impl Tab {
         self.synced_with = None;
     }
 
-    pub(super) fn votes(&mut self, now: Instant, votes: Vec<Vote>) {
-        for vote in votes {
-            match vote {
-                Vote::Announce => self.post(BusMsg::Announce { tab: self.tab.clone() }),
-                Vote::BecameLeader => self.become_leader(now),
-                Vote::SteppedDown { .. } => self.step_down(),
-            }
+    pub(super) fn votes(&mut self, now: Instant, vote: Option<Vote>) {
+        match vote {
+            Some(Vote::BecameLeader) => self.become_leader(now),
+            Some(Vote::SteppedDown { .. }) => return self.step_down(),
+            Some(Vote::Announce) => {}
+            None => return,
         }
+        self.post(BusMsg::Announce { tab: self.tab.clone() });
     }
 
     /// The leader's handling of one tab's intent.
