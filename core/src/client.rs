@@ -133,12 +133,9 @@ pub enum Event {
     /// Close the current socket with `code` and forget it: the client has already moved
     /// on, so its close event must not be reported back.
     Disconnect { code: u16 },
-    Welcome {
-        session: String,
-        resumed: bool,
-        user: Identity,
-        terms: Terms,
-    },
+    /// The relay's welcome is in, for `user` (the session and the terms are read with
+    /// [`Client::session`] and [`Client::terms`]).
+    Welcome { user: Identity },
     /// The answer to a request.
     Reply {
         reference: Ref,
@@ -302,7 +299,7 @@ pub struct Client {
     deadlines: SmallMap<Ref, Instant>,
     next_ref: Ref,
     /// `members` requests made without a connection, sent after the next welcome.
-    pages: Vec<(Ref, ClientMsg)>,
+    pages: Vec<InFlight>,
     outbox: Queue<ClientMsg>,
     events: Queue<Event>,
     /// The browser says it has a network.
@@ -574,7 +571,12 @@ impl Client {
         if self.conn == Conn::Ready {
             self.send_one(msg, Kind::Members, reference);
         } else {
-            self.pages.push((reference, msg));
+            self.pages.push(InFlight {
+                ch: None,
+                kind: Kind::Members,
+                waiters: vec![reference],
+                msg,
+            });
         }
         reference
     }

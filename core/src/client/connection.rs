@@ -139,8 +139,8 @@ impl Client {
         self.attempts = 0;
         self.fresh_token = false;
         self.refusal_told = false;
-        self.session = Some(session.clone());
-        self.terms = Some(terms.clone());
+        self.session = Some(session);
+        self.terms = Some(terms);
         self.next_checkin = Some(now + self.checkin_interval());
         self.answer_due = None;
         self.sent_status = self.status;
@@ -164,16 +164,11 @@ impl Client {
             self.assert_want(&ch, enter, subscribe);
         }
         // Pages asked while offline, unless they have timed out meanwhile.
-        for (reference, msg) in std::mem::take(&mut self.pages) {
-            if self.deadlines.contains_key(&reference) {
-                self.send_one(msg, Kind::Members, reference);
+        for flight in std::mem::take(&mut self.pages) {
+            if flight.waiters.iter().any(|r| self.deadlines.contains_key(r)) {
+                self.send_request(flight.msg, Kind::Members, flight.waiters);
             }
         }
-        self.events.push_back(Event::Welcome {
-            session,
-            resumed,
-            user,
-            terms,
-        });
+        self.events.push_back(Event::Welcome { user });
     }
 }

@@ -77,11 +77,8 @@ impl Client {
     /// are answered now if its want is gone.
     fn park(&mut self, flight: InFlight) {
         if flight.kind == Kind::Members {
-            // A listing asked on a socket that is gone: ask again on the next one. It has
-            // one waiter, its own.
-            if let Some(&waiter) = flight.waiters.first() {
-                self.pages.push((waiter, flight.msg));
-            }
+            // A listing asked on a socket that is gone: ask again on the next one.
+            self.pages.push(flight);
             return;
         }
         // A token's frame has no channel: nothing waits for it but its timeout.
