@@ -66,32 +66,62 @@ pub const CLOSE_NORMAL: u16 = 1000;
 /// A request id: returned by each request, echoed by its [`Event::Reply`].
 pub type Ref = u64;
 
-/// Why a request failed or the client stopped.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Failure {
-    /// The relay answered with an error.
-    Relay { code: ErrorCode, message: String },
-    /// No connection to the relay (or no answer) within [`REQUEST_TIMEOUT_MS`].
-    Unreachable,
-    /// Another connection of the same client took over (close 4009).
-    Replaced,
-    /// `close()` was called.
-    Closed,
+/// Why a request failed or the client stopped, as the page sees it (`err.code`,
+/// `err.message`) and as the leader tells the other tabs: the relay's error codes plus
+/// the client's own (`relay_unreachable`, `replaced`, `closed`), and a sentence a
+/// developer can act on. One type from the client to the page: each conversion on the
+/// way weighed in the browser's wasm.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ErrorBody {
+    pub code: String,
+    pub message: String,
 }
 
-impl Failure {
-    #[cfg(test)]
-    fn relay(code: ErrorCode) -> Failure {
-        Failure::Relay {
-            code,
-            message: code.sentence().to_string(),
+impl ErrorBody {
+    pub fn new(code: &str, message: &str) -> ErrorBody {
+        ErrorBody {
+            code: code.to_string(),
+            message: message.to_string(),
         }
+    }
+
+    /// No connection to the relay (or no answer) within [`REQUEST_TIMEOUT_MS`].
+    pub fn unreachable() -> ErrorBody {
+        ErrorBody::new(
+            "relay_unreachable",
+            "The relay could not be reached; check its URL and that it is running. The SDK keeps retrying and asserts this when the relay is back.",
+        )
+    }
+
+    /// Another connection of the same client took over (close 4009).
+    pub fn replaced() -> ErrorBody {
+        ErrorBody::new(
+            "replaced",
+            "Another connection of this browser took over; this one stopped. Use one connect() per page.",
+        )
+    }
+
+    /// `close()` was called.
+    pub fn closed() -> ErrorBody {
+        ErrorBody::new(
+            "closed",
+            "presence.close() was called; call connect() again to come back.",
+        )
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.code == "closed"
+    }
+
+    #[cfg(test)]
+    fn relay(code: ErrorCode) -> ErrorBody {
+        ErrorBody::new(code.as_str(), code.sentence())
     }
 
     /// The relay's refusal with the relay's own sentence. The client does not keep the
     /// sentences itself (they are the relay's, and would weigh in the browser's wasm);
     /// only a relay that sent none gets this generic one.
-    fn refused(code: ErrorCode, message: String) -> Failure {
+    fn refused(code: ErrorCode, message: String) -> ErrorBody {
         let message = if message.is_empty() {
             let mut m = String::from("The relay refused this with ");
             m.push_str(code.as_str());
@@ -100,26 +130,9 @@ impl Failure {
         } else {
             message
         };
-        Failure::Relay { code, message }
-    }
-
-    /// The machine-readable code: the relay's error codes plus the client's own.
-    pub fn code(&self) -> &str {
-        match self {
-            Failure::Relay { code, .. } => code.as_str(),
-            Failure::Unreachable => "relay_unreachable",
-            Failure::Replaced => "replaced",
-            Failure::Closed => "closed",
-        }
-    }
-
-    /// A sentence a developer can act on.
-    pub fn sentence(&self) -> &str {
-        match self {
-            Failure::Relay { message, .. } => message,
-            Failure::Unreachable => "The relay could not be reached; check its URL and that it is running. The SDK keeps retrying and asserts this when the relay is back.",
-            Failure::Replaced => "Another connection of this browser took over; this one stopped. Use one connect() per page.",
-            Failure::Closed => "presence.close() was called; call connect() again to come back.",
+        ErrorBody {
+            code: code.as_str().to_string(),
+            message,
         }
     }
 }
@@ -139,19 +152,19 @@ pub enum Event {
     /// The answer to a request.
     Reply {
         reference: Ref,
-        result: Result<(), Failure>,
+        result: Result<(), ErrorBody>,
     },
     /// The answer to [`Client::members`] (a refusal comes as a [`Event::Reply`]).
     Page { reference: Ref, page: Page },
     /// A snapshot or diff accepted in order, to be shown (and passed to other tabs).
     Frame(ServerMsg),
     /// An error not tied to a pending request, e.g. a re-asserted channel refused.
-    Error { ch: Option<String>, failure: Failure },
+    Error { ch: Option<String>, failure: ErrorBody },
     /// The relay says the token expired: get a new one and hand it to
     /// [`Client::token_refreshed`].
     TokenNeeded,
     /// The client stopped for good; every pending request has been failed.
-    Stopped(Failure),
+    Stopped(ErrorBody),
 }
 
 /// What a page can show about its connection (`presence.status`), from [`Client::link`]
@@ -445,10 +458,10 @@ impl Client {
     pub fn update(&mut self, now: Instant, ch: &str, meta: Meta) -> Ref {
         let reference = self.new_request(now);
         let Some(want) = self.wants.get_mut(ch).filter(|w| w.entered.is_some()) else {
-            let failure = Failure::Relay {
-                code: ErrorCode::NotEntered,
-                message: "update() needs enter() first: this tab is not in that channel.".to_string(),
-            };
+            let failure = ErrorBody::new(
+                ErrorCode::NotEntered.as_str(),
+                "update() needs enter() first: this tab is not in that channel.",
+            );
             self.answer(reference, Err(failure));
             return reference;
         };
@@ -621,7 +634,7 @@ impl Client {
             }
         }
         let had_socket = matches!(self.conn, Conn::Ready | Conn::Connecting { .. });
-        self.stop(Failure::Closed);
+        self.stop(ErrorBody::closed());
         if had_socket {
             self.events.push_back(Event::Disconnect { code: CLOSE_NORMAL });
         }
@@ -760,7 +773,7 @@ impl Client {
             .map(|(r, _)| *r)
             .collect();
         for reference in expired {
-            self.answer(reference, Err(Failure::Unreachable));
+            self.answer(reference, Err(ErrorBody::unreachable()));
         }
     }
 

@@ -637,6 +637,6 @@ mod bus;
 mod tab;
 
 pub use bus::{BusMsg, ErrorBody};
-pub use tab::{body, Ask, Output, Tab, TabSetup};
+pub use tab::{Ask, Output, Tab, TabSetup};
 #[cfg(test)]
 mod tests;

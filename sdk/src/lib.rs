@@ -34,9 +34,9 @@ static ALLOCATOR: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> 
 use error::js_error;
 use js::get;
 use js_sys::{Array, Object};
-use rollcall_core::client::{Failure, Link};
+use rollcall_core::client::Link;
 use rollcall_core::smallmap::SmallMap;
-use rollcall_core::tabs::{body, Ask, ErrorBody, Intent, Output, Tab, TabSetup};
+use rollcall_core::tabs::{Ask, ErrorBody, Intent, Output, Tab, TabSetup};
 use rollcall_core::time::Instant;
 use rollcall_core::timing::DEFAULT_IDLE_AFTER_MS;
 use rollcall_core::view::{Change, ChannelView};
@@ -219,7 +219,7 @@ pub fn ask(h: u32, now: f64, op: u8, ch: String, arg: JsValue) -> Result<f64, Js
     let result = match tab(h) {
         Some(tab) => tab.ask(at(now), ask),
         // A tab let go: refused as the tab itself refused it when closed.
-        None => Err(body(&Failure::Closed)),
+        None => Err(ErrorBody::closed()),
     };
     result.map(|req| req as f64).map_err(|e| err(&e))
 }

@@ -58,7 +58,7 @@ impl Client {
         self.status_due = None;
         self.fail_in_flight_later();
         match code {
-            close::REPLACED => self.stop(Failure::Replaced),
+            close::REPLACED => self.stop(ErrorBody::replaced()),
             close::REFUSED => {
                 let (reason, message) = self.refusal.take().unwrap_or((ErrorCode::BadToken, String::new()));
                 let token_refused = matches!(reason, ErrorCode::TokenExpired | ErrorCode::BadToken);
@@ -67,13 +67,13 @@ impl Client {
                         self.refusal_told = true;
                         self.events.push_back(Event::Error {
                             ch: None,
-                            failure: Failure::refused(reason, message),
+                            failure: ErrorBody::refused(reason, message),
                         });
                     }
                     self.fresh_token = true;
                     self.retry_after_backoff(now, jitter);
                 } else {
-                    self.stop(Failure::refused(reason, message));
+                    self.stop(ErrorBody::refused(reason, message));
                 }
             }
             close::TOKEN_EXPIRED => {
@@ -81,11 +81,11 @@ impl Client {
                 self.retry_after_backoff(now, jitter);
             }
             close::RELAY_RESTART => self.begin_connect(now),
-            close::TOO_LARGE => self.stop(Failure::refused(ErrorCode::FrameTooLarge, String::new())),
+            close::TOO_LARGE => self.stop(ErrorBody::refused(ErrorCode::FrameTooLarge, String::new())),
             close::POLICY => {
                 self.events.push_back(Event::Error {
                     ch: None,
-                    failure: Failure::refused(ErrorCode::RateLimited, String::new()),
+                    failure: ErrorBody::refused(ErrorCode::RateLimited, String::new()),
                 });
                 self.attempts = self.attempts.max(BACKOFF_CAP_ATTEMPT);
                 self.retry_after_backoff(now, jitter);
@@ -110,7 +110,7 @@ impl Client {
         self.conn = Conn::Waiting { until: now + delay };
     }
 
-    pub(super) fn stop(&mut self, failure: Failure) {
+    pub(super) fn stop(&mut self, failure: ErrorBody) {
         self.conn = Conn::Stopped;
         self.session = None;
         self.next_checkin = None;

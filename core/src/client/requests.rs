@@ -56,7 +56,7 @@ impl Client {
     }
 
     /// Answer a request once; a late second answer (after a timeout) is dropped.
-    pub(super) fn answer(&mut self, reference: Ref, result: Result<(), Failure>) {
+    pub(super) fn answer(&mut self, reference: Ref, result: Result<(), ErrorBody>) {
         if self.deadlines.remove(&reference).is_some() {
             self.events.push_back(Event::Reply { reference, result });
         }
@@ -113,7 +113,7 @@ impl Client {
             self.answer_due = None;
             self.limited_until = now + retry_after_ms.unwrap_or(STATUS_THROTTLE_MS);
         }
-        let failure = Failure::refused(code, message.clone());
+        let failure = ErrorBody::refused(code, message.clone());
         let flight = reference.and_then(|r| self.in_flight.remove(&r));
         let Some(flight) = flight else {
             match code {

@@ -224,7 +224,7 @@ fn close_1009_stops_with_frame_too_large_instead_of_sending_it_again() {
     assert!(c.is_stopped());
     let ev = events(&mut c);
     assert!(
-        matches!(&ev[..], [Event::Stopped(f)] if f.code() == "frame_too_large"),
+        matches!(&ev[..], [Event::Stopped(f)] if f.code == "frame_too_large"),
         "{ev:?}"
     );
     assert_eq!(c.poll_timeout(), None);
@@ -236,7 +236,7 @@ fn close_1008_is_told_and_retried_only_after_the_longest_backoff() {
     c.closed(T0 + 5, close::POLICY, 0.0);
     let ev = events(&mut c);
     assert!(
-        matches!(&ev[..], [Event::Error { ch: None, failure }] if failure.code() == "rate_limited"),
+        matches!(&ev[..], [Event::Error { ch: None, failure }] if failure.code == "rate_limited"),
         "{ev:?}"
     );
     assert_eq!(c.poll_timeout().unwrap().since(T0 + 5), BACKOFF_CAP_MS / 2);
@@ -248,7 +248,7 @@ fn close_4009_replaced_stops_without_reconnecting() {
     let mut c = ready(30_000);
     c.closed(T0 + 5, close::REPLACED, 0.0);
     assert!(c.is_stopped());
-    assert_eq!(events(&mut c), vec![Event::Stopped(Failure::Replaced)]);
+    assert_eq!(events(&mut c), vec![Event::Stopped(ErrorBody::replaced())]);
     assert_eq!(c.poll_timeout(), None);
     c.handle_timeout(T0 + 120_000, 0.0);
     assert!(events(&mut c).is_empty());
@@ -265,10 +265,10 @@ fn a_refused_hello_surfaces_the_relays_reason_and_fails_pending_requests() {
     let ev = events(&mut c);
     assert!(ev.contains(&Event::Reply {
         reference: r,
-        result: Err(Failure::relay(ErrorCode::BadToken))
+        result: Err(ErrorBody::relay(ErrorCode::BadToken))
     }));
-    assert!(ev.contains(&Event::Stopped(Failure::relay(ErrorCode::BadToken))));
-    assert_eq!(Failure::relay(ErrorCode::BadToken).code(), "bad_token");
+    assert!(ev.contains(&Event::Stopped(ErrorBody::relay(ErrorCode::BadToken))));
+    assert_eq!(ErrorBody::relay(ErrorCode::BadToken).code, "bad_token");
     assert!(c.is_stopped());
 }
 
@@ -291,7 +291,7 @@ fn a_fresh_token_refused_is_told_once_and_the_client_goes_on_trying() {
         let ev = events(&mut c);
         told += ev
             .iter()
-            .filter(|e| matches!(e, Event::Error { ch: None, failure } if failure.code() == "bad_token"))
+            .filter(|e| matches!(e, Event::Error { ch: None, failure } if failure.code == "bad_token"))
             .count();
         assert!(ev.contains(&Event::Connect { fresh_token: true }), "{ev:?}");
     }
@@ -406,7 +406,7 @@ fn a_bad_token_without_a_token_function_stops_with_bad_token() {
     assert!(c.is_stopped());
     assert_eq!(
         events(&mut c),
-        vec![Event::Stopped(Failure::relay(ErrorCode::BadToken))]
+        vec![Event::Stopped(ErrorBody::relay(ErrorCode::BadToken))]
     );
     assert_eq!(c.poll_timeout(), None);
 }
@@ -503,7 +503,7 @@ fn a_refused_enter_rejects_and_is_not_reasserted() {
     );
     assert!(
         matches!(&events(&mut c)[..], [Event::Reply { reference, result: Err(f) }]
-        if *reference == r && f.code() == "forbidden_enter")
+        if *reference == r && f.code == "forbidden_enter")
     );
     assert!(!c.is_entered("/secret/x"));
     c.closed(T0 + 2, 1006, 0.0);
@@ -592,10 +592,10 @@ fn requests_without_a_relay_fail_as_unreachable_but_stay_wanted() {
     let ev = events(&mut c);
     assert!(ev.contains(&Event::Reply {
         reference: r,
-        result: Err(Failure::Unreachable)
+        result: Err(ErrorBody::unreachable())
     }));
     assert!(ev.contains(&Event::Disconnect { code: CLOSE_GAVE_UP }));
-    assert_eq!(Failure::Unreachable.code(), "relay_unreachable");
+    assert_eq!(ErrorBody::unreachable().code, "relay_unreachable");
     assert!(c.is_entered("/a/b"));
 }
 
@@ -630,13 +630,13 @@ fn close_leaves_every_channel_and_fails_what_is_pending() {
     assert!(matches!(&sent(&mut c)[..], [ClientMsg::Leave { ch, .. }] if ch == "/a/b"));
     let ev = events(&mut c);
     assert!(ev.contains(&Event::Disconnect { code: CLOSE_NORMAL }));
-    assert!(ev.contains(&Event::Stopped(Failure::Closed)));
+    assert!(ev.contains(&Event::Stopped(ErrorBody::closed())));
     assert!(ev.iter().any(|e| matches!(
         e,
         Event::Reply {
-            result: Err(Failure::Closed),
+            result: Err(f),
             ..
-        }
+        } if f.is_closed()
     )));
 }
 
@@ -1246,7 +1246,7 @@ fn update_before_enter_fails_with_not_entered() {
     assert!(sent(&mut c).is_empty());
     assert!(
         matches!(&events(&mut c)[..], [Event::Reply { reference, result: Err(f) }]
-        if *reference == r && f.code() == "not_entered")
+        if *reference == r && f.code == "not_entered")
     );
 }
 
@@ -1450,7 +1450,7 @@ fn a_members_request_resolves_with_its_page_or_the_refusal() {
     );
     assert!(
         matches!(&events(&mut c)[..], [Event::Reply { reference, result: Err(f) }]
-        if *reference == r && f.code() == "forbidden_view")
+        if *reference == r && f.code == "forbidden_view")
     );
 }
 
@@ -1489,7 +1489,7 @@ fn a_members_request_without_a_socket_is_sent_after_the_welcome_and_asked_again_
     c.handle_timeout(T0 + 2_000 + REQUEST_TIMEOUT_MS, 0.0);
     assert!(events(&mut c).contains(&Event::Reply {
         reference: r,
-        result: Err(Failure::Unreachable)
+        result: Err(ErrorBody::unreachable())
     }));
     c.opened(T0 + 20_000, "tok".into());
     c.handle_frame(T0 + 20_000, &welcome(true, 30_000));
@@ -1565,7 +1565,7 @@ fn taken_back(code: ErrorCode, retry_after_ms: Option<u64>) -> String {
 fn channel_errors(ev: &[Event]) -> Vec<(Option<&str>, &str)> {
     ev.iter()
         .filter_map(|e| match e {
-            Event::Error { ch, failure } => Some((ch.as_deref(), failure.code())),
+            Event::Error { ch, failure } => Some((ch.as_deref(), failure.code.as_str())),
             _ => None,
         })
         .collect()
@@ -1734,7 +1734,7 @@ fn an_enter_the_page_asked_refused_as_unavailable_rejects_and_is_sent_again_afte
     c.handle_frame(T0 + 1, &refused.encode());
     assert!(
         matches!(&events(&mut c)[..], [Event::Reply { reference, result: Err(f) }]
-        if *reference == r && f.code() == "unavailable")
+        if *reference == r && f.code == "unavailable")
     );
     assert!(c.is_entered("/a/b"));
     // The relay named no wait: the client's own.

@@ -6,15 +6,10 @@
 //! connection ends for good. In the browser every message is a plain object (the SDK's
 //! `codec`); a message this version cannot read is ignored.
 
+pub use crate::client::ErrorBody;
 use crate::client::Page;
 use crate::protocol::ServerMsg;
 use crate::tabs::{Intent, TabWants};
-
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct ErrorBody {
-    pub code: String,
-    pub message: String,
-}
 
 #[derive(Clone, Debug, PartialEq)]
 pub enum BusMsg {

@@ -193,7 +193,7 @@ impl Tab {
                 let Some(route) = l.routes.remove(&reference) else {
                     return;
                 };
-                let error = result.err().map(|f| body(&f));
+                let error = result.err();
                 if error.as_ref().is_some_and(|e| is_permanent(&e.code)) {
                     // The client dropped the want; the ledger must forget it too.
                     if let Some(undo) = route.intent.as_ref().and_then(Intent::undo) {
@@ -208,8 +208,7 @@ impl Tab {
                 }
             }
             Event::Frame(frame) => self.broadcast_frame(frame),
-            Event::Error { ch, failure } => {
-                let error = body(&failure);
+            Event::Error { ch, failure: error } => {
                 self.post(BusMsg::Error {
                     ch: ch.clone(),
                     error: error.clone(),
@@ -217,9 +216,8 @@ impl Tab {
                 self.channel_error(ch, error);
             }
             Event::TokenNeeded => self.outputs.push_back(Output::RefreshToken),
-            Event::Stopped(failure) => {
-                let error = body(&failure);
-                if failure != Failure::Closed {
+            Event::Stopped(error) => {
+                if !error.is_closed() {
                     self.post(BusMsg::Stopped { error: error.clone() });
                 }
                 self.stop(error);
@@ -239,7 +237,7 @@ impl Tab {
                 error: error.clone(),
             });
         }
-        if error.code != Failure::Closed.code() && self.stopped.is_none() {
+        if !error.is_closed() && self.stopped.is_none() {
             // A page that was welcomed long ago has no pending promise to learn from.
             self.outputs.push_back(Output::Stopped(error.clone()));
         }

@@ -25,7 +25,7 @@
 
 use super::bus::{BusMsg, ErrorBody};
 use super::{Election, Intent, LinkView, TabWants, Tabs, Vote, HEARTBEAT_INTERVAL_MS};
-use crate::client::{Client, Event, Failure, Link, Page, Ref};
+use crate::client::{Client, Event, Link, Page, Ref};
 use crate::protocol::{close, ClientMsg, ErrorCode, Identity, ServerMsg, Status};
 use crate::smallmap::Queue;
 use crate::smallmap::SmallMap;
@@ -311,7 +311,7 @@ impl Tab {
             return Err(err.clone());
         }
         if self.is_closed() {
-            return Err(body(&Failure::Closed));
+            return Err(ErrorBody::closed());
         }
         if let Some(intent) = ask.intent() {
             self.wants.apply(intent);
@@ -740,15 +740,7 @@ impl Tab {
         }
         self.role = Role::Closed;
         self.election = None;
-        self.stop(body(&Failure::Closed));
-    }
-}
-
-/// A failure as the page's error: its code and sentence.
-pub fn body(failure: &Failure) -> ErrorBody {
-    ErrorBody {
-        code: failure.code().to_string(),
-        message: failure.sentence().to_string(),
+        self.stop(ErrorBody::closed());
     }
 }
 
