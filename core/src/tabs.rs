@@ -86,9 +86,8 @@ impl Intent {
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct TabWants {
     pub entered: SmallMap<String, Meta>,
-    pub subscribed: Vec<String>,
-    /// The friends a subscribed channel was asked with, where there are any.
-    pub friends: SmallMap<String, Vec<String>>,
+    /// The channels watched, each with the friends it was asked with (often none).
+    pub subscribed: SmallMap<String, Vec<String>>,
     pub status: Status,
 }
 
@@ -108,14 +107,10 @@ impl TabWants {
                 self.entered.remove(ch);
             }
             Intent::Subscribe { ch, friends } => {
-                if !self.subscribed.contains(ch) {
-                    self.subscribed.push(ch.clone());
-                }
-                set_friends(&mut self.friends, ch, friends.clone());
+                self.subscribed.insert(ch.clone(), friends.clone());
             }
             Intent::Unsubscribe { ch } => {
-                self.subscribed.retain(|c| c != ch);
-                self.friends.remove(ch);
+                self.subscribed.remove(ch);
             }
             Intent::Status { status } => self.status = *status,
         }
@@ -128,23 +123,11 @@ impl TabWants {
             ch: ch.clone(),
             meta: meta.clone(),
         }));
-        out.extend(self.subscribed.iter().map(|ch| Intent::Subscribe {
+        out.extend(self.subscribed.iter().map(|(ch, friends)| Intent::Subscribe {
             ch: ch.clone(),
-            friends: friends_of(&self.friends, ch).to_vec(),
+            friends: friends.clone(),
         }));
         out
-    }
-}
-
-fn friends_of<'a>(map: &'a SmallMap<String, Vec<String>>, ch: &str) -> &'a [String] {
-    map.get(ch).map_or(&[], Vec::as_slice)
-}
-
-fn set_friends(map: &mut SmallMap<String, Vec<String>>, ch: &str, friends: Vec<String>) {
-    if friends.is_empty() {
-        map.remove(ch);
-    } else {
-        map.insert(ch.to_string(), friends);
     }
 }
 
@@ -376,13 +359,8 @@ impl Tabs {
                 }
                 union.entered.insert(ch.clone(), meta.clone());
             }
-            for ch in &w.subscribed {
-                if !union.subscribed.contains(ch) {
-                    union.subscribed.push(ch.clone());
-                }
-            }
-            for (ch, theirs) in w.friends.iter() {
-                let all = union.friends.or_default(ch.as_str());
+            for (ch, theirs) in w.subscribed.iter() {
+                let all = union.subscribed.or_default(ch.as_str());
                 for friend in theirs {
                     if !all.contains(friend) {
                         all.push(friend.clone());
@@ -431,18 +409,19 @@ fn changes(before: &TabWants, after: &TabWants) -> Vec<Intent> {
             out.push(Intent::Leave { ch: ch.clone() });
         }
     }
-    for ch in &after.subscribed {
-        let friends = friends_of(&after.friends, ch);
+    for (ch, friends) in after.subscribed.iter() {
         // Followed by another set of friends: subscribed again, the relay replaces them.
-        if !before.subscribed.contains(ch) || friends_of(&before.friends, ch) != friends {
+        if before.subscribed.get(ch) != Some(friends) {
             out.push(Intent::Subscribe {
                 ch: ch.clone(),
-                friends: friends.to_vec(),
+                friends: friends.clone(),
             });
         }
     }
-    for ch in before.subscribed.iter().filter(|c| !after.subscribed.contains(c)) {
-        out.push(Intent::Unsubscribe { ch: ch.clone() });
+    for (ch, _) in before.subscribed.iter() {
+        if !after.subscribed.contains_key(ch) {
+            out.push(Intent::Unsubscribe { ch: ch.clone() });
+        }
     }
     if after.status != before.status {
         out.push(Intent::Status { status: after.status });

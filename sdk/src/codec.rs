@@ -526,10 +526,12 @@ fn wants_to_js(w: &TabWants) -> JsValue {
         put(&entered, ch, meta_to_js(meta));
     }
     put(&o, "entered", entered.into());
-    put(&o, "subscribed", strings(&w.subscribed));
+    put(&o, "subscribed", strings(w.subscribed.iter().map(|(ch, _)| ch)));
     let friends = Object::new();
-    for (ch, list) in w.friends.iter() {
-        put(&friends, ch, strings(list));
+    for (ch, list) in w.subscribed.iter() {
+        if !list.is_empty() {
+            put(&friends, ch, strings(list));
+        }
     }
     put(&o, "friends", friends.into());
     put(&o, "status", w.status.as_str().into());
@@ -546,13 +548,14 @@ fn wants_from_js(v: &JsValue) -> TabWants {
                 .insert(ch.clone(), meta_from_js(&get(&entered, &ch)).unwrap_or_default());
         }
     }
-    w.subscribed = strings_from_js(&get(v, "subscribed"));
     let friends = get(v, "friends");
-    if friends.is_object() {
-        for key in Object::keys(friends.unchecked_ref_object()).iter() {
-            let Some(ch) = key.as_string() else { continue };
-            w.friends.insert(ch.clone(), strings_from_js(&get(&friends, &ch)));
-        }
+    for ch in strings_from_js(&get(v, "subscribed")) {
+        let list = if friends.is_object() {
+            strings_from_js(&get(&friends, &ch))
+        } else {
+            Vec::new()
+        };
+        w.subscribed.insert(ch, list);
     }
     w.status = text(v, "status").and_then(|s| status_from(&s)).unwrap_or_default();
     w

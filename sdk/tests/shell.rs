@@ -218,8 +218,9 @@ fn checkins_and_the_welcome_that_says_they_are_answered_read_and_write_as_the_re
 
 #[wasm_bindgen_test]
 fn pages_friends_and_their_answers_cross_the_bus_intact() {
-    let mut friends = SmallMap::default();
-    friends.insert("/site/online".to_string(), vec!["40".to_string()]);
+    let mut subscribed = SmallMap::default();
+    subscribed.insert("/site/online".to_string(), vec!["40".to_string()]);
+    subscribed.insert("/x/y".to_string(), Vec::new());
     let msgs = [
         BusMsg::Members {
             tab: "t2".into(),
@@ -250,15 +251,25 @@ fn pages_friends_and_their_answers_cross_the_bus_intact() {
         BusMsg::Sync {
             tab: "t2".into(),
             wants: TabWants {
-                subscribed: vec!["/site/online".into()],
-                friends,
+                subscribed,
                 ..TabWants::default()
             },
         },
     ];
-    for msg in msgs {
-        assert_eq!(codec::bus_from_js(&codec::bus_to_js(&msg)).as_ref(), Some(&msg));
+    for msg in &msgs {
+        assert_eq!(codec::bus_from_js(&codec::bus_to_js(msg)).as_ref(), Some(msg));
     }
+    // The wants keep the shape every version of the SDK reads: the channels watched as
+    // a list, and the friends of those that follow any by channel.
+    let wants = js::get(&codec::bus_to_js(&msgs[3]), "wants");
+    assert_eq!(
+        codec::stringify(&js::get(&wants, "subscribed")),
+        r#"["/site/online","/x/y"]"#
+    );
+    assert_eq!(
+        codec::stringify(&js::get(&wants, "friends")),
+        r#"{"/site/online":["40"]}"#
+    );
     let page = codec::page_to_js(&Page {
         count: 3,
         users: vec![],

@@ -124,7 +124,7 @@ fn a_channel_follows_the_friends_of_every_tab_watching_it() {
             ch: "/site/online".into()
         }]
     );
-    assert!(tabs.wants().friends.is_empty());
+    assert!(tabs.wants().subscribed.is_empty());
 }
 
 #[test]
@@ -281,10 +281,10 @@ fn a_new_leader_reasserts_the_union_of_every_tabs_wants() {
     let mut entered: Vec<&str> = w.entered.iter().map(|(ch, _)| ch.as_str()).collect();
     entered.sort();
     assert_eq!(entered, vec!["/p/q", "/x/y"]);
-    let mut subscribed = w.subscribed.clone();
+    let mut subscribed: Vec<&str> = w.subscribed.iter().map(|(ch, _)| ch.as_str()).collect();
     subscribed.sort();
     assert_eq!(subscribed, vec!["/w/w", "/x/y"]);
-    assert_eq!(w.friends.get("/w/w"), Some(&vec!["40".to_string()]));
+    assert_eq!(w.subscribed.get("/w/w"), Some(&vec!["40".to_string()]));
     assert_eq!(w.status, Status::Active);
     // Every part of the union was handed to the client exactly once.
     for intent in w.intents() {
@@ -647,14 +647,14 @@ mod props {
                 .map(|id| mine(id))
                 .collect();
             let want_entered: BTreeSet<&String> = live.iter().flat_map(|w| w.entered.iter().map(|(c, _)| c)).collect();
-            let want_subscribed: BTreeSet<&String> = live.iter().flat_map(|w| w.subscribed.iter()).collect();
+            let want_subscribed: BTreeSet<&String> = live.iter().flat_map(|w| w.subscribed.iter().map(|(c, _)| c)).collect();
             prop_assert_eq!(conn.entered.keys().collect::<BTreeSet<_>>(), want_entered);
             prop_assert_eq!(conn.subscribed.iter().collect::<BTreeSet<_>>(), want_subscribed);
             // A watched channel follows the friends every live tab asked for there.
             for ch in &conn.subscribed {
                 let want: BTreeSet<String> = live
                     .iter()
-                    .flat_map(|w| w.friends.get(ch.as_str()).into_iter().flatten().cloned())
+                    .flat_map(|w| w.subscribed.get(ch.as_str()).into_iter().flatten().cloned())
                     .collect();
                 prop_assert_eq!(conn.friends.get(ch).cloned().unwrap_or_default(), want, "friends of {}", ch);
             }

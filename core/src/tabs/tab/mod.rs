@@ -363,8 +363,8 @@ impl Tab {
     /// channel handle follows in a capped list, added to what this tab already follows
     /// there. The first listener subscribes; more friends subscribe again.
     pub fn listen(&mut self, now: Instant, ch: &str, friends: &[String], first: bool) {
-        let subscribed = self.wants.subscribed.iter().any(|c| c == ch);
-        let mut following = self.wants.friends.get(ch).cloned().unwrap_or_default();
+        let subscribed = self.wants.subscribed.contains_key(ch);
+        let mut following = self.wants.subscribed.get(ch).cloned().unwrap_or_default();
         let before = following.len();
         for friend in friends {
             if !following.contains(friend) {
@@ -483,7 +483,7 @@ impl Tab {
             ServerMsg::Snapshot { ch, .. } | ServerMsg::Diff { ch, .. } | ServerMsg::Focus { ch, .. } => ch.clone(),
             _ => return,
         };
-        if !self.wants.subscribed.contains(&ch) {
+        if !self.wants.subscribed.contains_key(&ch) {
             return;
         }
         let view = self.views.or_default(&ch);
@@ -582,7 +582,7 @@ impl Tab {
                 }
             }
             BusMsg::Sync { tab, wants } if leading => {
-                let subscribed: Vec<String> = wants.subscribed.to_vec();
+                let subscribed: Vec<String> = wants.subscribed.iter().map(|(ch, _)| ch.clone()).collect();
                 let Role::Leader(l) = &mut self.role else { return };
                 let changes = l.tabs.sync(now, &tab, wants);
                 l.apply_all(now, changes);
