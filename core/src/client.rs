@@ -757,14 +757,15 @@ impl Client {
             }
             _ => {}
         }
-        if self.conn == Conn::Ready && self.delayed.iter().any(|(at, _)| *at <= now) {
-            let (due, later): (Vec<_>, Vec<_>) = std::mem::take(&mut self.delayed)
-                .into_iter()
-                .partition(|(at, _)| *at <= now);
-            self.delayed = later;
-            for (_, flight) in due {
-                self.send_delayed(flight);
-            }
+        // Sending one puts nothing back on the list, so this ends.
+        while let Some(i) = self
+            .delayed
+            .iter()
+            .position(|(at, _)| *at <= now)
+            .filter(|_| self.conn == Conn::Ready)
+        {
+            let (_, flight) = self.delayed.remove(i);
+            self.send_delayed(flight);
         }
         let expired: Vec<Ref> = self
             .deadlines

@@ -116,13 +116,9 @@ impl Tab {
         }
         if !routed {
             // Nothing changed for the connection (another tab already wants it).
-            let snapshot = match &intent {
-                Intent::Subscribe { ch, .. } => leader.client.view(ch).and_then(|v| v.snapshot(ch)),
-                _ => None,
-            };
             self.reply(now, tab, req, None, None);
-            if let Some(frame) = snapshot {
-                self.broadcast_frame(frame);
+            if let Intent::Subscribe { ch, .. } = &intent {
+                self.rebroadcast(ch);
             }
         }
     }

@@ -478,6 +478,22 @@ impl Tab {
         self.post(BusMsg::Frame { frame });
     }
 
+    /// The snapshot of `ch` as the leader's client knows it (none in a follower).
+    fn known_snapshot(&self, ch: &str) -> Option<ServerMsg> {
+        match &self.role {
+            Role::Leader(l) => l.client.view(ch).and_then(|v| v.snapshot(ch)),
+            _ => None,
+        }
+    }
+
+    /// The leader's snapshot of `ch` to every tab, for one that is new to it or skipped
+    /// a diff.
+    fn rebroadcast(&mut self, ch: &str) {
+        if let Some(snap) = self.known_snapshot(ch) {
+            self.broadcast_frame(snap);
+        }
+    }
+
     fn apply_frame(&mut self, frame: &ServerMsg) {
         let ch = match frame {
             ServerMsg::Snapshot { ch, .. } | ServerMsg::Diff { ch, .. } | ServerMsg::Focus { ch, .. } => ch.clone(),
@@ -491,8 +507,8 @@ impl Tab {
             Applied::Changed(changes) => self.outputs.push_back(Output::Changed { ch, changes }),
             Applied::Stale => {}
             Applied::Gap => match &self.role {
-                Role::Leader(l) => {
-                    if let Some(snap) = l.client.view(&ch).and_then(|v| v.snapshot(&ch)) {
+                Role::Leader(_) => {
+                    if let Some(snap) = self.known_snapshot(&ch) {
                         self.apply_frame(&snap);
                     }
                 }
@@ -587,12 +603,8 @@ impl Tab {
                 let changes = l.tabs.sync(now, &tab, wants);
                 l.apply_all(now, changes);
                 // Bring the tab's views up to date with what is already known.
-                let snaps: Vec<ServerMsg> = subscribed
-                    .iter()
-                    .filter_map(|ch| l.client.view(ch).and_then(|v| v.snapshot(ch)))
-                    .collect();
-                for snap in snaps {
-                    self.broadcast_frame(snap);
+                for ch in subscribed {
+                    self.rebroadcast(&ch);
                 }
             }
             BusMsg::Bye { tab, unloading } if leading => {
@@ -606,15 +618,7 @@ impl Tab {
                     }
                 }
             }
-            BusMsg::Resync { ch, .. } if leading => {
-                let snap = match &self.role {
-                    Role::Leader(l) => l.client.view(&ch).and_then(|v| v.snapshot(&ch)),
-                    _ => None,
-                };
-                if let Some(snap) = snap {
-                    self.broadcast_frame(snap);
-                }
-            }
+            BusMsg::Resync { ch, .. } if leading => self.rebroadcast(&ch),
             BusMsg::Stopped { error } if !leading => self.stop(error),
             BusMsg::Status { status, retry_in } if !leading => {
                 if let Some(link) = Link::parse(&status, retry_in.map(|ms| now + ms)) {
@@ -661,10 +665,13 @@ impl Tab {
     }
 
     fn ask_again(&mut self, now: Instant) {
-        let pending: Vec<(u64, Ask)> = self.pending.iter().map(|(req, a)| (*req, a.clone())).collect();
-        for (req, ask) in pending {
-            let tab = self.tab.clone();
-            self.route_ask(now, tab, req, ask);
+        let pending: Vec<u64> = self.pending.iter().map(|(req, _)| *req).collect();
+        for req in pending {
+            // Each asked as it is now: one asked before may have settled it meanwhile.
+            if let Some(ask) = self.pending.get(&req).cloned() {
+                let tab = self.tab.clone();
+                self.route_ask(now, tab, req, ask);
+            }
         }
     }
 
