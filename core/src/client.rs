@@ -248,28 +248,23 @@ struct Want {
     subscribe_waiters: Vec<Ref>,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
-    Enter,
-    Update,
-    Leave,
-    Subscribe,
-    Unsubscribe,
-    Token,
-    Members,
-    /// A channel's enter and subscribe, to send again (after `unavailable`): made from
-    /// the want when it goes.
-    Assert,
-}
-
-/// A frame on the wire waiting for `ok` or `error`.
+/// A frame on the wire waiting for `ok` or `error`, or put off until a time
+/// (`Client::delayed`).
 #[derive(Clone, Debug)]
 struct InFlight {
     ch: Option<String>,
-    kind: Kind,
     waiters: Vec<Ref>,
-    /// The frame as sent, to send again after `rate_limited` (unused for `Assert`).
+    /// The frame as sent, to send again after `rate_limited`; what it is tells what a
+    /// refusal does to the want behind it. A check-in stands for a channel to assert
+    /// again (after `unavailable`), made from its want when it goes: no check-in is
+    /// otherwise ever in flight (`Client::send_checkin`).
     msg: ClientMsg,
+}
+
+impl InFlight {
+    fn is_assert(&self) -> bool {
+        matches!(self.msg, ClientMsg::Checkin { .. })
+    }
 }
 
 /// The SDK's state machine for one connection to one relay.
@@ -445,7 +440,6 @@ impl Client {
                     status: Some(self.status),
                     reference: None,
                 },
-                Kind::Enter,
                 reference,
             );
         } else {
@@ -474,7 +468,6 @@ impl Client {
                     status: None,
                     reference: None,
                 },
-                Kind::Update,
                 reference,
             );
         } else {
@@ -503,7 +496,6 @@ impl Client {
                     ch: ch.to_string(),
                     reference: None,
                 },
-                Kind::Leave,
                 reference,
             );
         } else {
@@ -536,7 +528,6 @@ impl Client {
                     ch: ch.to_string(),
                     reference: None,
                 },
-                Kind::Subscribe,
                 reference,
             );
         } else {
@@ -560,7 +551,6 @@ impl Client {
                     ch: ch.to_string(),
                     reference: None,
                 },
-                Kind::Unsubscribe,
                 reference,
             );
         } else {
@@ -582,11 +572,10 @@ impl Client {
             reference: None,
         };
         if self.conn == Conn::Ready {
-            self.send_one(msg, Kind::Members, reference);
+            self.send_one(msg, reference);
         } else {
             self.pages.push(InFlight {
                 ch: None,
-                kind: Kind::Members,
                 waiters: vec![reference],
                 msg,
             });
@@ -618,7 +607,7 @@ impl Client {
     pub fn token_refreshed(&mut self, now: Instant, token: String) {
         if self.conn == Conn::Ready {
             let reference = self.new_request(now);
-            self.send_one(ClientMsg::Token { token, reference: None }, Kind::Token, reference);
+            self.send_one(ClientMsg::Token { token, reference: None }, reference);
         }
     }
 

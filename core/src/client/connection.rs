@@ -166,7 +166,7 @@ impl Client {
         // Pages asked while offline, unless they have timed out meanwhile.
         for flight in std::mem::take(&mut self.pages) {
             if flight.waiters.iter().any(|r| self.deadlines.contains_key(r)) {
-                self.send_request(flight.msg, Kind::Members, flight.waiters);
+                self.send_request(flight.msg, flight.waiters);
             }
         }
         self.events.push_back(Event::Welcome { user });

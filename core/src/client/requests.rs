@@ -19,16 +19,16 @@ impl Client {
             ch: ch.to_string(),
             reference: None,
         };
-        self.send_request(msg, Kind::Subscribe, waiters);
+        self.send_request(msg, waiters);
     }
 
     /// Send a request frame that answers the one request `reference`.
-    pub(super) fn send_one(&mut self, msg: ClientMsg, kind: Kind, reference: Ref) {
-        self.send_request(msg, kind, vec![reference]);
+    pub(super) fn send_one(&mut self, msg: ClientMsg, reference: Ref) {
+        self.send_request(msg, vec![reference]);
     }
 
     /// Send a request frame with a wire ref that answers `waiters`.
-    pub(super) fn send_request(&mut self, mut msg: ClientMsg, kind: Kind, waiters: Vec<Ref>) {
+    pub(super) fn send_request(&mut self, mut msg: ClientMsg, waiters: Vec<Ref>) {
         let wire = self.next_ref;
         self.next_ref += 1;
         let ch = msg.channel().map(str::to_string);
@@ -47,7 +47,6 @@ impl Client {
             wire,
             InFlight {
                 ch,
-                kind,
                 waiters,
                 msg: msg.clone(),
             },
@@ -76,18 +75,20 @@ impl Client {
     /// One request of a socket that is gone: its waiters wait for the next welcome, or
     /// are answered now if its want is gone.
     fn park(&mut self, flight: InFlight) {
-        if flight.kind == Kind::Members {
+        if let ClientMsg::Members { .. } = flight.msg {
             // A listing asked on a socket that is gone: ask again on the next one.
             self.pages.push(flight);
             return;
         }
         // A token's frame has no channel: nothing waits for it but its timeout.
         let Some(ch) = flight.ch.as_deref() else { return };
-        match (flight.kind, self.wants.get_mut(ch)) {
-            (Kind::Enter | Kind::Update, Some(want)) if want.entered.is_some() => {
+        match (&flight.msg, self.wants.get_mut(ch)) {
+            (ClientMsg::Enter { .. } | ClientMsg::Update { .. }, Some(want)) if want.entered.is_some() => {
                 want.enter_waiters.extend(flight.waiters)
             }
-            (Kind::Subscribe, Some(want)) if want.subscribed => want.subscribe_waiters.extend(flight.waiters),
+            (ClientMsg::Subscribe { .. }, Some(want)) if want.subscribed => {
+                want.subscribe_waiters.extend(flight.waiters)
+            }
             // A leave or an unsubscribe, or a want left or unsubscribed while in flight:
             // done as far as the page cares.
             _ => {
@@ -149,13 +150,13 @@ impl Client {
         // re-asserted on every reconnect.
         let permanent = code.is_permanent();
         if let (true, Some(ch)) = (permanent, flight.ch.as_deref()) {
-            match flight.kind {
-                Kind::Enter => {
+            match flight.msg {
+                ClientMsg::Enter { .. } => {
                     if let Some(want) = self.wants.get_mut(ch) {
                         want.entered = None;
                     }
                 }
-                Kind::Subscribe => {
+                ClientMsg::Subscribe { .. } => {
                     if let Some(want) = self.wants.get_mut(ch) {
                         want.subscribed = false;
                     }
@@ -203,10 +204,9 @@ impl Client {
             *self.views.or_default(ch) = ChannelView::default();
         }
         let ch = Some(ch.to_string());
-        if !self.delayed.iter().any(|(_, f)| f.kind == Kind::Assert && f.ch == ch) {
+        if !self.delayed.iter().any(|(_, f)| f.is_assert() && f.ch == ch) {
             let flight = InFlight {
                 ch,
-                kind: Kind::Assert,
                 waiters: Vec::new(),
                 msg: ClientMsg::Checkin {
                     status: self.status,
@@ -220,16 +220,19 @@ impl Client {
     /// A request put off (`rate_limited`, `unavailable`) goes out now: a channel to
     /// assert again, from its want as it is now; any other frame as it was.
     pub(super) fn send_delayed(&mut self, flight: InFlight) {
-        match (flight.kind, flight.ch.as_deref().and_then(|ch| self.wants.get(ch))) {
-            (Kind::Assert, Some(want)) => {
+        match (
+            flight.is_assert(),
+            flight.ch.as_deref().and_then(|ch| self.wants.get(ch)),
+        ) {
+            (true, Some(want)) => {
                 let enter = want.entered.is_some().then(Vec::new);
                 let subscribe = want.subscribed.then(Vec::new);
                 let ch = flight.ch.unwrap_or_default();
                 self.assert_want(&ch, enter, subscribe);
             }
             // Left and unsubscribed meanwhile.
-            (Kind::Assert, None) => {}
-            (kind, _) => self.send_request(flight.msg, kind, flight.waiters),
+            (true, None) => {}
+            (false, _) => self.send_request(flight.msg, flight.waiters),
         }
     }
 
@@ -244,7 +247,7 @@ impl Client {
                 status: Some(self.status),
                 reference: None,
             };
-            self.send_request(msg, Kind::Enter, waiters);
+            self.send_request(msg, waiters);
         }
         if let Some(waiters) = subscribe {
             // Diffs of the old subscription are meaningless now; keep showing the old
