@@ -58,6 +58,16 @@ impl<K, V> SmallMap<K, V> {
         }
     }
 
+    /// Add an entry whose key is known to be new (a fresh request number): no search,
+    /// and in the browser's wasm none of `insert`'s code for this map's type.
+    pub fn push(&mut self, key: K, value: V)
+    where
+        K: PartialEq,
+    {
+        debug_assert!(self.position(&key).is_none(), "SmallMap::push of a key already there");
+        self.0.push((key, value));
+    }
+
     pub fn remove<Q: PartialEq + ?Sized>(&mut self, key: &Q) -> Option<V>
     where
         K: Borrow<Q>,

@@ -185,7 +185,7 @@ impl Tabs {
     pub fn new(me: impl Into<TabId>, now: Instant) -> Tabs {
         let me = me.into();
         let mut tabs = SmallMap::default();
-        tabs.insert(me.clone(), TabState::new(now));
+        tabs.push(me.clone(), TabState::new(now));
         Tabs {
             me,
             tabs,
@@ -222,7 +222,7 @@ impl Tabs {
         self.stamp += 1;
         let stamp = self.stamp;
         if !self.tabs.contains_key(tab) {
-            self.tabs.insert(tab.to_string(), TabState::new(now));
+            self.tabs.push(tab.to_string(), TabState::new(now));
         }
         // No `expect`: a panic path carries its message and location into the wasm.
         let Some(t) = self.tabs.get_mut(tab) else {
@@ -240,7 +240,7 @@ impl Tabs {
         let mut t = TabState::new(now);
         for (ch, _) in wants.entered.iter() {
             self.stamp += 1;
-            t.stamps.insert(ch.clone(), self.stamp);
+            t.stamps.push(ch.clone(), self.stamp);
         }
         t.wants = wants;
         self.tabs.insert(tab.to_string(), t);
@@ -354,7 +354,7 @@ impl Tabs {
                     Some(latest) if *latest >= stamp => continue,
                     Some(latest) => *latest = stamp,
                     None => {
-                        stamps.insert(ch.as_str(), stamp);
+                        stamps.push(ch.as_str(), stamp);
                     }
                 }
                 union.entered.insert(ch.clone(), meta.clone());

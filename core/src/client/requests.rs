@@ -7,7 +7,7 @@ impl Client {
     pub(super) fn new_request(&mut self, now: Instant) -> Ref {
         let reference = self.next_ref;
         self.next_ref += 1;
-        self.deadlines.insert(reference, now + REQUEST_TIMEOUT_MS);
+        self.deadlines.push(reference, now + REQUEST_TIMEOUT_MS);
         reference
     }
 
@@ -43,7 +43,7 @@ impl Client {
             // A check-in is awaited by the schedule, not as a request (`send_checkin`).
             ClientMsg::Hello { .. } | ClientMsg::Checkin { .. } => {}
         }
-        self.in_flight.insert(
+        self.in_flight.push(
             wire,
             InFlight {
                 ch,

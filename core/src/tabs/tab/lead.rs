@@ -102,7 +102,7 @@ impl Tab {
         for change in changes {
             if let Some(r) = leader.apply(now, change) {
                 if !routed && req != 0 {
-                    leader.routes.insert(
+                    leader.routes.push(
                         r,
                         Route {
                             tab: tab.clone(),
@@ -139,7 +139,7 @@ impl Tab {
         }
         let Role::Leader(leader) = &mut self.role else { return };
         let r = leader.client.members(now, &ch, after, limit);
-        leader.routes.insert(r, Route { tab, req, intent: None });
+        leader.routes.push(r, Route { tab, req, intent: None });
     }
 
     pub(super) fn reply(&mut self, now: Instant, tab: String, req: u64, error: Option<ErrorBody>, page: Option<Page>) {

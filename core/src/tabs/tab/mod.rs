@@ -318,7 +318,7 @@ impl Tab {
         }
         let req = self.next_req;
         self.next_req += 1;
-        self.pending.insert(req, ask.clone());
+        self.pending.push(req, ask.clone());
         let tab = self.tab.clone();
         self.route_ask(now, tab, req, ask);
         Ok(req)
