@@ -29,9 +29,7 @@
 //! scheduled), sends what [`Client::poll_transmit`] returns, acts on
 //! [`Client::poll_event`] and arms one timer at [`Client::poll_timeout`].
 
-use crate::protocol::{
-    close, ClientMsg, ErrorCode, Identity, Member, Meta, ServerMsg, Status, Terms, PROTOCOL_VERSION,
-};
+use crate::protocol::{close, ClientMsg, ErrorCode, Member, Meta, ServerMsg, Status, Terms, PROTOCOL_VERSION};
 use crate::smallmap::Queue;
 use crate::smallmap::SmallMap;
 use crate::time::{earliest, Instant};
@@ -146,9 +144,9 @@ pub enum Event {
     /// Close the current socket with `code` and forget it: the client has already moved
     /// on, so its close event must not be reported back.
     Disconnect { code: u16 },
-    /// The relay's welcome is in, for `user` (the session and the terms are read with
-    /// [`Client::session`] and [`Client::terms`]).
-    Welcome { user: Identity },
+    /// The relay's welcome is in (the session and the terms are read with
+    /// [`Client::session`] and [`Client::terms`]; the page knows its user from its token).
+    Welcome,
     /// The answer to a request.
     Reply {
         reference: Ref,
@@ -671,10 +669,9 @@ impl Client {
             ServerMsg::Welcome {
                 session,
                 resumed,
-                user,
                 terms,
                 ..
-            } => self.welcomed(now, session, resumed, user, terms),
+            } => self.welcomed(now, session, resumed, terms),
             ServerMsg::Ok { reference } => {
                 if let Some(flight) = self.in_flight.remove(&reference) {
                     for waiter in flight.waiters {

@@ -129,7 +129,7 @@ impl Client {
         self.events.push_back(Event::Stopped(failure));
     }
 
-    pub(super) fn welcomed(&mut self, now: Instant, session: String, resumed: bool, user: Identity, terms: Terms) {
+    pub(super) fn welcomed(&mut self, now: Instant, session: String, resumed: bool, terms: Terms) {
         if !matches!(self.conn, Conn::Connecting { .. }) {
             return;
         }
@@ -169,6 +169,6 @@ impl Client {
                 self.send_request(flight.msg, flight.waiters);
             }
         }
-        self.events.push_back(Event::Welcome { user });
+        self.events.push_back(Event::Welcome);
     }
 }

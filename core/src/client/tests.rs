@@ -1,4 +1,5 @@
 use super::*;
+use crate::protocol::Identity;
 use crate::view::Change;
 use serde_json::json;
 

@@ -173,9 +173,8 @@ impl Tab {
                 self.outputs.push_back(Output::CloseSocket { code, reason: "" });
                 self.connected = false;
             }
-            Event::Welcome { user, .. } => {
+            Event::Welcome => {
                 self.connected = true;
-                self.user = Some(user);
                 if std::mem::take(&mut self.ready_pending) {
                     self.outputs.push_back(Output::Ready);
                 }

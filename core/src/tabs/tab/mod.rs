@@ -26,7 +26,7 @@
 use super::bus::{BusMsg, ErrorBody};
 use super::{Election, Intent, LinkView, TabWants, Tabs, Vote, HEARTBEAT_INTERVAL_MS};
 use crate::client::{Client, Event, Link, Page, Ref};
-use crate::protocol::{close, ClientMsg, ErrorCode, Identity, ServerMsg, Status};
+use crate::protocol::{close, ClientMsg, ErrorCode, ServerMsg, Status};
 use crate::smallmap::Queue;
 use crate::smallmap::SmallMap;
 use crate::time::{earliest, Instant};
@@ -145,7 +145,6 @@ pub struct Tab {
     /// The connection status this tab shows, and the one last told to the shell.
     link: LinkView,
     shown: Link,
-    user: Option<Identity>,
     stopped: Option<ErrorBody>,
     ready_pending: bool,
     outputs: Queue<Output>,
@@ -176,7 +175,6 @@ impl Tab {
             connected: false,
             link: LinkView::new(setup.online),
             shown: Link::Connecting,
-            user: None,
             stopped: None,
             ready_pending: true,
             outputs: Queue::default(),
@@ -216,10 +214,6 @@ impl Tab {
     /// The connection's status as this tab shows it.
     pub fn link(&self) -> Link {
         self.link.shown()
-    }
-
-    pub fn user(&self) -> Option<&Identity> {
-        self.user.as_ref()
     }
 
     /// This tab's view of `ch`.

@@ -2,7 +2,7 @@
 //! leader's socket answered by a scripted relay.
 
 use super::*;
-use crate::protocol::{Member, Meta};
+use crate::protocol::{Identity, Member, Meta};
 use crate::roster::RosterConfig;
 use serde_json::json;
 use std::collections::VecDeque;
