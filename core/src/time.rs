@@ -41,11 +41,27 @@ impl Sub<u64> for Instant {
     }
 }
 
-/// The earlier of two optional deadlines.
+/// The earlier of two optional deadlines. A deadline at the end of time (a sum that
+/// saturated) is none: it never comes.
 pub fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, None) => a,
-        (None, b) => b,
+    // `None` as the end of time: one comparison, no branch per case.
+    let end = Instant(u64::MAX);
+    let t = a.unwrap_or(end).min(b.unwrap_or(end));
+    (t != end).then_some(t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_earliest_of_two_deadlines() {
+        let (a, b) = (Some(Instant(5)), Some(Instant(9)));
+        assert_eq!(earliest(a, b), a);
+        assert_eq!(earliest(b, a), a);
+        assert_eq!(earliest(None, b), b);
+        assert_eq!(earliest(b, None), b);
+        assert_eq!(earliest(None, None), None);
+        assert_eq!(earliest(Some(Instant(3) + u64::MAX), None), None);
     }
 }
