@@ -780,16 +780,16 @@ impl Client {
             // Offline, the next attempt waits for `set_online`.
             Conn::Waiting { until } => self.online.then_some(until),
             Conn::Connecting { deadline } => Some(deadline),
-            Conn::Ready => earliest(
-                earliest(self.next_checkin, self.status_due),
+            Conn::Ready => self.delayed.iter().fold(
                 earliest(
+                    earliest(self.next_checkin, self.status_due),
                     self.answer_due.map(|(_, t)| t),
-                    self.delayed.iter().map(|(at, _)| *at).min(),
                 ),
+                |d, (at, _)| earliest(d, Some(*at)),
             ),
             Conn::Idle | Conn::Stopped => None,
         };
-        earliest(conn, self.deadlines.iter().map(|(_, t)| *t).min())
+        self.deadlines.iter().fold(conn, |d, (_, t)| earliest(d, Some(*t)))
     }
 
     // ----- internals -----

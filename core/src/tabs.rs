@@ -330,10 +330,9 @@ impl Tabs {
     }
 
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let unloading = self.tabs.iter().filter_map(|(_, t)| t.unloading_until).min();
-        earliest(
+        self.tabs.iter().fold(
             earliest(Some(self.next_ping), self.ping_sent.map(|s| s + PING_ANSWER_MS)),
-            unloading,
+            |d, (_, t)| earliest(d, t.unloading_until),
         )
     }
 
