@@ -80,9 +80,10 @@ if [ -n "$esbuild" ]; then
   # The glue is bundled into the entry: one module, one file, gzipped as one stream,
   # and the glue's exports the entry does not use are dropped (0.5 KB gzipped less than
   # the two files). Released minified (1.1 KB gzipped less than without comments and
-  # indentation): the types are in rollcall.d.ts. The glue's
+  # indentation): the types are in rollcall.d.ts. The entry's
   # `new URL("rollcall_sdk_bg.wasm", import.meta.url)` is kept as it is, so the module is
-  # still found beside the entry, and bundlers still emit it.
+  # still found beside the entry, and bundlers still emit it; the entry loads it itself
+  # (`preload`), so the glue's own loader is dropped with what else it does not use.
   minify=()
   [ "$profile" = --release ] && minify=(--minify)
   "$esbuild" --log-level=warning --bundle "${minify[@]}" --format=esm dist/rollcall.js --outfile=dist/rollcall.js.out

@@ -1,7 +1,8 @@
 // rollcall: who is here right now. The entry of the npm package `rollcall`.
 //
-// An ES module that works straight in a browser (no bundler) and under bundlers: the
-// wasm-bindgen glue finds the .wasm beside it with `new URL(..., import.meta.url)`.
+// An ES module that works straight in a browser (no bundler) and under bundlers: it finds
+// the .wasm beside it with `new URL(..., import.meta.url)`, which bundlers emit as an
+// asset.
 //
 // The rules (leading, following, routing a tab's wants, handing over, check-ins,
 // reconnects, the channels' views) are Rust, in the wasm: one tab's rules per
@@ -13,7 +14,8 @@
 // rules with the time, does at once what they ask of the socket and the bus, then calls
 // the page's callbacks (which may call back into the SDK), then arms the timer at the
 // rules' next deadline.
-import init, {
+import {
+  initSync,
   ask,
   badChannel,
   bus as busMessage,
@@ -32,18 +34,29 @@ let loading;
 /**
  * Fetch and compile the WebAssembly once per page; a failed load is retried by the next
  * call. `connect()` calls it; calling it earlier only starts the download sooner.
+ *
+ * Fetched and compiled here rather than by the glue's `init`: the module is small enough
+ * to compile once downloaded (whatever type the server gives it) and to instantiate at
+ * once, and the glue's loader with its fallbacks and warnings stays out of the package.
  */
 export function preload() {
-  loading ??= init().catch((cause) => {
-    loading = undefined;
-    throw Object.assign(
-      fail(
-        "wasm_unavailable",
-        "The rollcall WebAssembly module could not be loaded; check that rollcall_sdk_bg.wasm is served beside rollcall.js with the type application/wasm.",
-      ),
-      { cause },
-    );
-  });
+  loading ??= fetch(new URL("rollcall_sdk_bg.wasm", import.meta.url))
+    .then((res) => {
+      if (!res.ok) throw new Error(`HTTP ${res.status} for ${res.url}`);
+      return res.arrayBuffer();
+    })
+    .then((bytes) => WebAssembly.compile(bytes))
+    .then((module) => void initSync({ module }))
+    .catch((cause) => {
+      loading = undefined;
+      throw Object.assign(
+        fail(
+          "wasm_unavailable",
+          "The rollcall WebAssembly module could not be loaded; check that rollcall_sdk_bg.wasm is served beside rollcall.js.",
+        ),
+        { cause },
+      );
+    });
   return loading;
 }
 
