@@ -35,17 +35,20 @@ let loading;
  * Fetch and compile the WebAssembly once per page; a failed load is retried by the next
  * call. `connect()` calls it; calling it earlier only starts the download sooner.
  *
- * Fetched and compiled here rather than by the glue's `init`: the module is small enough
- * to compile once downloaded (whatever type the server gives it) and to instantiate at
- * once, and the glue's loader with its fallbacks and warnings stays out of the package.
+ * Fetched and compiled here rather than by the glue's `init`, whose loader with its
+ * fallbacks and warnings then stays out of the package; the compiled module is small
+ * enough to instantiate at once.
  */
 export function preload() {
   loading ??= fetch(new URL("rollcall_sdk_bg.wasm", import.meta.url))
     .then((res) => {
       if (!res.ok) throw new Error(`HTTP ${res.status} for ${res.url}`);
-      return res.arrayBuffer();
+      // Compiled as it downloads; a server that gives another type than
+      // application/wasm gets it compiled once downloaded.
+      return WebAssembly.compileStreaming(res.clone()).catch(() =>
+        res.arrayBuffer().then((bytes) => WebAssembly.compile(bytes)),
+      );
     })
-    .then((bytes) => WebAssembly.compile(bytes))
     .then((module) => void initSync({ module }))
     .catch((cause) => {
       loading = undefined;
