@@ -42,7 +42,9 @@ target_dir=$(cargo metadata --format-version 1 --no-deps --manifest-path "$sdk/C
   node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).target_directory))')
 built="$target_dir/wasm32-unknown-unknown/$([ "$profile" = --dev ] && echo debug || echo release)/rollcall_sdk.wasm"
 rm -rf pkg
-wasm-bindgen --target web --out-dir pkg --out-name rollcall_sdk "${bindgen_flags[@]}" "$built"
+# `--encode-into always`: strings go into the wasm by TextEncoder's encodeInto, which every
+# browser with Web Locks has, without the glue's test for it and its fallback.
+wasm-bindgen --target web --encode-into always --out-dir pkg --out-name rollcall_sdk "${bindgen_flags[@]}" "$built"
 
 wasm=pkg/rollcall_sdk_bg.wasm
 wasm_opt=""
