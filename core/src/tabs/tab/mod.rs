@@ -287,6 +287,15 @@ impl Tab {
         });
     }
 
+    /// The leader's status, and the error that ended the connection if it ended, to
+    /// every tab: with each ping, and to a tab the leader did not know.
+    fn post_news(&mut self, now: Instant) {
+        self.post_status(now);
+        if let Some(error) = self.stopped.clone() {
+            self.post(BusMsg::Stopped { error });
+        }
+    }
+
     /// The browser's `online`/`offline` events.
     pub fn set_online(&mut self, now: Instant, online: bool) {
         self.link.set_online(online);
@@ -357,8 +366,9 @@ impl Tab {
     /// channel handle follows in a capped list, added to what this tab already follows
     /// there. The first listener subscribes; more friends subscribe again.
     pub fn listen(&mut self, now: Instant, ch: &str, friends: &[String], first: bool) {
-        let subscribed = self.wants.subscribed.contains_key(ch);
-        let mut following = self.wants.subscribed.get(ch).cloned().unwrap_or_default();
+        let current = self.wants.subscribed.get(ch);
+        let subscribed = current.is_some();
+        let mut following = current.cloned().unwrap_or_default();
         let before = following.len();
         for friend in friends {
             if !following.contains(friend) {
@@ -533,10 +543,7 @@ impl Tab {
                         connected: self.connected,
                     });
                     // Again with every ping: a tab frozen or started meanwhile catches up.
-                    self.post_status(now);
-                    if let Some(error) = self.stopped.clone() {
-                        self.post(BusMsg::Stopped { error });
-                    }
+                    self.post_news(now);
                 }
             }
             Role::Follower => {
@@ -585,10 +592,7 @@ impl Tab {
                         leader: self.tab.clone(),
                         connected: self.connected,
                     });
-                    self.post_status(now);
-                    if let Some(error) = self.stopped.clone() {
-                        self.post(BusMsg::Stopped { error });
-                    }
+                    self.post_news(now);
                 }
             }
             BusMsg::Sync { tab, wants } if leading => {
