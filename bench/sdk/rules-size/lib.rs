@@ -132,7 +132,6 @@ pub extern "C" fn query(ch: usize) -> usize {
         t.is_closed(),
         t.connected(),
         t.link(),
-        t.user().map(|u| u.id.len()),
     ));
     t.view(&ch).map_or(0, |v| {
         v.count() + v.users().count() + v.cap().unwrap_or(0) + v.has_snapshot() as usize + v.is_known() as usize
