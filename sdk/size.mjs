@@ -13,11 +13,11 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 /**
- * Today's size (38,519 bytes) with some room, so the next change is not blocked by a few
+ * Today's size (36,087 bytes) with some room, so the next change is not blocked by a few
  * bytes. Lower it when the package shrinks; raising it is a decision, with the reason in
  * the commit.
  */
-export const BUDGET_BYTES = 40_000;
+export const BUDGET_BYTES = 37_500;
 
 export const DIST = fileURLToPath(new URL("./dist", import.meta.url));
 export const FILES = ["rollcall.js", "rollcall_sdk_bg.wasm"];
