@@ -3,13 +3,19 @@
 //! from whatever the SDK uses internally).
 //!
 //! Tabs say `hello` when they open, answer `here`, repeat `here` as a heartbeat and say
-//! `bye` on pagehide. A tab that vanished without a word is dropped after `STALE_MS`:
-//! long, because Chrome runs a hidden tab's timers only once a minute.
+//! `bye` on pagehide. A `bye` posted as a page closes can be lost, so each tab also holds
+//! a Web Lock of its own while it lives: the browser lets go of it when the tab goes,
+//! and a peer whose lock is gone is dropped at the next heartbeat. Without Web Locks, a
+//! tab that vanished without a word is dropped after `STALE_MS`: long, because Chrome
+//! runs a hidden tab's timers only once a minute.
 
 const CHANNEL = "rollcall-demo/tabs";
 const HEARTBEAT_MS = 5_000;
 const STALE_MS = 90_000;
 const LEADER_POLL_MS = 500;
+const LOCK_PREFIX = "rollcall-demo/tab/";
+/** A peer heard this recently may not hold its lock yet. */
+const LOCK_GRACE_MS = 2_000;
 
 export function trackTabs({ isLeader, onChange }) {
   const id = Math.random().toString(36).slice(2);
@@ -46,12 +52,23 @@ export function trackTabs({ isLeader, onChange }) {
     if (!before || before.leader !== Boolean(data.leader)) changed();
   };
 
-  const heartbeat = setInterval(() => {
+  const locks = navigator.locks;
+  let releaseLock = () => {};
+  locks?.request(LOCK_PREFIX + id, () => new Promise((resolve) => (releaseLock = resolve))).catch(() => {});
+
+  const heartbeat = setInterval(async () => {
     say("here");
-    const cutoff = Date.now() - STALE_MS;
+    const now = Date.now();
+    let held = null;
+    try {
+      held = locks?.query ? new Set((await locks.query()).held.map((lock) => lock.name)) : null;
+    } catch {
+      held = null;
+    }
     let dropped = false;
     for (const [peer, info] of peers) {
-      if (info.seen < cutoff) { peers.delete(peer); dropped = true; }
+      const gone = held !== null && info.seen < now - LOCK_GRACE_MS && !held.has(LOCK_PREFIX + peer);
+      if (gone || info.seen < now - STALE_MS) { peers.delete(peer); dropped = true; }
     }
     if (dropped) changed();
   }, HEARTBEAT_MS);
@@ -67,7 +84,12 @@ export function trackTabs({ isLeader, onChange }) {
 
   window.addEventListener("pagehide", () => say("bye"));
   window.addEventListener("pageshow", (event) => {
-    if (event.persisted) say("hello");
+    if (!event.persisted) return;
+    // Back from the back/forward cache: hold the tab's lock again if it was let go.
+    locks
+      ?.request(LOCK_PREFIX + id, { ifAvailable: true }, (lock) => lock && new Promise((resolve) => (releaseLock = resolve)))
+      .catch(() => {});
+    say("hello");
   });
   say("hello");
   changed();
@@ -79,6 +101,7 @@ export function trackTabs({ isLeader, onChange }) {
       clearInterval(leaderPoll);
       say("bye");
       bus.close();
+      releaseLock();
     },
   };
 }
