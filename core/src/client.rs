@@ -102,14 +102,17 @@ impl ErrorBody {
     /// `close()` was called.
     pub fn closed() -> ErrorBody {
         ErrorBody::new(
-            "closed",
+            Self::CLOSED,
             "presence.close() was called; call connect() again to come back.",
         )
     }
 
+    /// `close()` ended it, as [`ErrorBody::closed`] says.
     pub fn is_closed(&self) -> bool {
-        self.code == "closed"
+        self.code == Self::CLOSED
     }
+
+    const CLOSED: &'static str = "closed";
 
     #[cfg(test)]
     fn relay(code: ErrorCode) -> ErrorBody {
