@@ -13,6 +13,24 @@ export CARGO_PROFILE_RELEASE_PANIC=abort
 # (docs/sdk.md).
 export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C llvm-args=-inline-threshold=8"
 
+# The package's wasm is built with this nightly when it is here with its std's source
+# (scripts/setup.sh installs both): std is then compiled with the SDK
+# (`-Zbuild-std`), under `-C panic=immediate-abort`, so a panic is a trap where it
+# stands, with no message, location or runtime to reach. sdk/trap-panics.mjs gets
+# nearly there on stable by emptying the runtime after the fact, but every call site
+# still passes a location and keeps its path to it: 0.7 KB gzipped more (docs/sdk.md).
+# Pinned, as the flags are unstable; without it, build.sh builds on stable and traps
+# the panics after the fact.
+SDK_NIGHTLY=nightly-2026-05-19
+SDK_NIGHTLY_RUSTFLAGS="-Zunstable-options -C panic=immediate-abort"
+
+# Whether $SDK_NIGHTLY and its std's source are installed (without installing them).
+have_sdk_nightly() {
+  command -v rustup >/dev/null 2>&1 &&
+    rustup toolchain list 2>/dev/null | grep -q "^$SDK_NIGHTLY" &&
+    [ -d "$(rustup run "$SDK_NIGHTLY" rustc --print sysroot 2>/dev/null)/lib/rustlib/src/rust/library/std" ]
+}
+
 # wasm-opt's passes, after sdk/trap-panics.mjs:
 # --converge repeats -Oz until it stops paying; names, DWARF and the producers section
 # are of no use in the published module. --low-memory-unused lets it fold constant
