@@ -694,7 +694,7 @@ impl Client {
                 if !self.is_subscribed(&ch) {
                     return;
                 }
-                let view = self.views.or_default(&ch);
+                let view = self.views.or_default(ch.as_str());
                 match view.apply(&msg) {
                     Applied::Changed(_) => self.events.push_back(Event::Frame(msg)),
                     Applied::Stale => {}

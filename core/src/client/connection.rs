@@ -156,7 +156,7 @@ impl Client {
         }
         let chans: Vec<String> = self.wants.iter().map(|(ch, _)| ch.clone()).collect();
         for ch in chans {
-            let Some(want) = self.wants.get_mut(&ch) else {
+            let Some(want) = self.wants.get_mut(ch.as_str()) else {
                 continue;
             };
             let enter = want.entered.is_some().then(|| std::mem::take(&mut want.enter_waiters));

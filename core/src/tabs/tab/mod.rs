@@ -466,7 +466,7 @@ impl Tab {
 
     fn empty_view(&mut self, ch: String) {
         if self.view(&ch).is_some_and(ChannelView::is_known) {
-            *self.views.or_default(&ch) = ChannelView::default();
+            *self.views.or_default(ch.as_str()) = ChannelView::default();
             self.outputs.push_back(Output::Changed {
                 ch,
                 changes: Vec::new(),
@@ -503,10 +503,10 @@ impl Tab {
             ServerMsg::Snapshot { ch, .. } | ServerMsg::Diff { ch, .. } | ServerMsg::Focus { ch, .. } => ch.clone(),
             _ => return,
         };
-        if !self.wants.subscribed.contains_key(&ch) {
+        if !self.wants.subscribed.contains_key(ch.as_str()) {
             return;
         }
-        let view = self.views.or_default(&ch);
+        let view = self.views.or_default(ch.as_str());
         match view.apply(frame) {
             Applied::Changed(changes) => self.outputs.push_back(Output::Changed { ch, changes }),
             Applied::Stale => {}
