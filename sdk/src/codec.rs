@@ -173,7 +173,8 @@ pub fn member_to_js(m: &Member) -> JsValue {
     o.into()
 }
 
-fn members_from_js(v: &JsValue) -> Option<Vec<Member>> {
+/// The users of an array (those that are not one dropped); anything else: none.
+pub fn members_from_js(v: &JsValue) -> Option<Vec<Member>> {
     array(v).map(|items| items.iter().filter_map(|m| member_from_js(&m)).collect())
 }
 

@@ -98,13 +98,7 @@ pub fn create(
             let Some(ch) = key.as_string() else { continue };
             let state = get(&initial, &ch);
             let count = get(&state, "count").as_f64().unwrap_or(0.0) as usize;
-            let users = get(&state, "users");
-            let users = Array::is_array(&users).then(|| {
-                Array::from(&users)
-                    .iter()
-                    .filter_map(|u| codec::member_from_js(&u))
-                    .collect()
-            });
+            let users = codec::members_from_js(&get(&state, "users"));
             views.insert(ch, ChannelView::with_initial(count, users));
         }
     }
