@@ -13,11 +13,12 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 /**
- * Today's size (36,087 bytes) with some room, so the next change is not blocked by a few
- * bytes. Lower it when the package shrinks; raising it is a decision, with the reason in
- * the commit.
+ * Today's size (35,169 bytes; about 35.9 KB where the wasm is built on stable, without
+ * the pinned nightly of size-flags.sh) with some room, so the next change is not blocked
+ * by a few bytes. Lower it when the package shrinks; raising it is a decision, with the
+ * reason in the commit.
  */
-export const BUDGET_BYTES = 37_500;
+export const BUDGET_BYTES = 36_000;
 
 export const DIST = fileURLToPath(new URL("./dist", import.meta.url));
 export const FILES = ["rollcall.js", "rollcall_sdk_bg.wasm"];
