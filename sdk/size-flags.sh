@@ -20,13 +20,13 @@ export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C llvm-args=-inline-thres
 # nearly there on stable by emptying the runtime after the fact, but every call site
 # still passes a location and keeps its path to it: 0.7 KB gzipped more (docs/sdk.md).
 # Pinned, as the flags are unstable; without it, build.sh builds on stable and traps
-# the panics after the fact.
-SDK_NIGHTLY=nightly-2026-05-19
+# the panics after the fact (`SDK_NIGHTLY= bash sdk/build.sh` builds on stable anyway).
+SDK_NIGHTLY=${SDK_NIGHTLY-nightly-2026-05-19}
 SDK_NIGHTLY_RUSTFLAGS="-Zunstable-options -C panic=immediate-abort"
 
 # Whether $SDK_NIGHTLY and its std's source are installed (without installing them).
 have_sdk_nightly() {
-  command -v rustup >/dev/null 2>&1 &&
+  [ -n "$SDK_NIGHTLY" ] && command -v rustup >/dev/null 2>&1 &&
     rustup toolchain list 2>/dev/null | grep -q "^$SDK_NIGHTLY" &&
     [ -d "$(rustup run "$SDK_NIGHTLY" rustc --print sysroot 2>/dev/null)/lib/rustlib/src/rust/library/std" ]
 }
