@@ -249,6 +249,8 @@ class Shell {
    * the socket and the bus at once, the page's callbacks later.
    */
   output([t, a, b]) {
+    // A refusal comes as `{code, message}`: the page gets an Error of it.
+    if (t === 8 || t === 10 || t === 12 || t === 13) b = fail(b.code, b.message);
     switch (t) {
       case 0: // post on the bus
         try {
@@ -318,9 +320,12 @@ class Shell {
           if (a == null || a === ch) for (const f of l.error) this.later(f, b);
         }
         break;
-      case 14: // the status shown is now a
-        for (const f of this.statusListeners) this.later(f, a);
+      case 14: {
+        // the status shown is now a; while reconnecting, the next attempt in b ms
+        const change = { status: a, retryAt: b === null ? null : Date.now() + b };
+        for (const f of this.statusListeners) this.later(f, change);
         break;
+      }
     }
   }
 
@@ -398,7 +403,8 @@ class Shell {
         try {
           this.promises.set(ask(h, t, op, ch, arg), [resolve, reject]);
         } catch (e) {
-          reject(e);
+          // Refused at once, as `{code, message}`.
+          reject(fail(e.code, e.message));
         }
       });
     });

@@ -10,12 +10,11 @@
 
 use crate::js::{get, set};
 use js_sys::{Array, Object, JSON};
-use rollcall_core::client::{Link, Page};
+use rollcall_core::client::Page;
 use rollcall_core::protocol::{
     meta_from_text, meta_text, ClientMsg, ErrorCode, Identity, Member, Meta, ServerMsg, Status, Terms,
 };
 use rollcall_core::tabs::{BusMsg, ErrorBody, Intent, TabWants};
-use rollcall_core::time::Instant;
 use wasm_bindgen::JsValue;
 
 // ----- small readers and writers -----
@@ -202,19 +201,6 @@ pub fn state_to_js<'a>(
 /// A capped list's cap, or `null`.
 pub fn cap_to_js(cap: Option<usize>) -> JsValue {
     cap.map_or(JsValue::NULL, |c| num(c as u64))
-}
-
-/// `{status, retryAt}` for `presence.on("status")`: `retryAt` is the next attempt's time
-/// in `Date.now()` milliseconds while reconnecting, otherwise null.
-pub fn status_to_js(link: Link, now: Instant) -> JsValue {
-    let o = Object::new();
-    put(&o, "status", link.as_str().into());
-    let retry_at = match link {
-        Link::Reconnecting { at: Some(at) } => JsValue::from_f64(js_sys::Date::now() + at.since(now) as f64),
-        _ => JsValue::NULL,
-    };
-    put(&o, "retryAt", retry_at);
-    o.into()
 }
 
 /// `{users, next, count}`: what `channel.members()` resolves with.
@@ -562,7 +548,8 @@ fn wants_from_js(v: &JsValue) -> TabWants {
     w
 }
 
-fn error_to_js(e: &ErrorBody) -> JsValue {
+/// `{code, message}`.
+pub fn error_to_js(e: &ErrorBody) -> JsValue {
     let o = Object::new();
     put(&o, "code", e.code.as_str().into());
     put(&o, "message", e.message.as_str().into());

@@ -13,7 +13,8 @@
 //!   its borrow checks and a FinalizationRegistry in the glue (1.8 KB gzipped, with the
 //!   inputs folded into a few functions: docs/sdk.md).
 //! - [`codec`]: frames and bus messages through the browser's JSON, not serde.
-//! - [`error`]: JS `Error`s with a `code`. [`js`]: reading and setting properties.
+//! - [`js`]: reading and setting properties. A refusal reaches the entry as `{code,
+//!   message}` ([`err`]), and the entry makes the page's `Error` of it.
 //!
 //! The shell (the WebSocket, BroadcastChannel, the Web Lock, the one timer, the page's
 //! listeners, promises and events) and the public API (`connect`, `Presence`, `Channel`)
@@ -22,7 +23,6 @@
 //! quarter of what their wasm did (docs/sdk.md).
 
 pub mod codec;
-pub mod error;
 pub mod js;
 
 #[cfg(target_arch = "wasm32")]
@@ -31,7 +31,6 @@ pub mod js;
 static ALLOCATOR: lol_alloc::AssumeSingleThreaded<lol_alloc::FreeListAllocator> =
     unsafe { lol_alloc::AssumeSingleThreaded::new(lol_alloc::FreeListAllocator::new()) };
 
-use error::js_error;
 use js::get;
 use js_sys::{Array, Object};
 use rollcall_core::client::Link;
@@ -48,9 +47,10 @@ fn at(ms: f64) -> Instant {
     Instant(ms.max(0.0) as u64)
 }
 
-/// The page's Error for a rule's refusal.
+/// A rule's refusal as the entry reads it, `{code, message}`: the entry makes the page's
+/// Error of it (`new Error` and its name and code cost more in the wasm and the glue).
 pub fn err(e: &ErrorBody) -> JsValue {
-    js_error(&e.code, &e.message)
+    codec::error_to_js(e)
 }
 
 /// One output as the entry reads it: `[t, a, b]`, `t` the output's number (see [`poll`]).
@@ -182,7 +182,8 @@ pub fn bus(h: u32, now: f64, data: JsValue, jitter: f64) {
 /// A request of the page: `enter` (`op` 0, `arg` the meta), `update` (1), `leave` (2) of
 /// channel `ch`, or a page of its members (3, `arg` `channel.members()`'s `{ after,
 /// limit }`). Returns the request's number, answered later by a `resolve` or `reject`
-/// output; throws the error of a request refused at once (bad meta, closed).
+/// output; throws the error (`{code, message}`) of a request refused at once (bad meta,
+/// closed).
 #[wasm_bindgen]
 pub fn ask(h: u32, now: f64, op: u8, ch: String, arg: JsValue) -> Result<f64, JsValue> {
     let ask = match op {
@@ -201,7 +202,7 @@ pub fn ask(h: u32, now: f64, op: u8, ch: String, arg: JsValue) -> Result<f64, Js
                 Default::default()
             } else {
                 codec::meta_from_js(&arg)
-                    .ok_or_else(|| js_error("bad_meta", "meta must be a plain object, e.g. { typing: true }."))?
+                    .ok_or_else(|| err(&ErrorBody::new("bad_meta", "meta must be a plain object, e.g. { typing: true }.")))?
             };
             Ask::Want(if op == 0 {
                 Intent::Enter { ch, meta }
@@ -244,7 +245,9 @@ pub fn deadline(h: u32) -> f64 {
 /// with the error `b`; 11 channel `a` changed: `b` lists `[kind, user]` (kind 0 join, 1
 /// leave, 2 update); 12 the error `b` for the listeners of channel `a` (null: every
 /// channel), worth a line in the log; 13 the connection ended for good with the error `b`
-/// (`a` null); 14 the status shown is now `a` (`{status, retryAt}`). Numbers rather than
+/// (`a` null); 14 the status shown is now `a`, the next attempt in `b` ms while reconnecting
+/// (else null). An error is `{code,
+/// message}`, for the entry to make an Error of ([`err`]). Numbers rather than
 /// names: the names cost twice, in the wasm and in the entry. A tab done for good (closed
 /// by `presence.close()`) is let go once its last output is taken.
 #[wasm_bindgen]
@@ -252,6 +255,7 @@ pub fn poll(h: u32, now: f64) -> JsValue {
     let Some(tab) = tab(h) else {
         return JsValue::UNDEFINED;
     };
+    let now = at(now);
     let Some(output) = tab.poll_output() else {
         if tab.is_done() {
             #[allow(static_mut_refs)]
@@ -298,7 +302,13 @@ pub fn poll(h: u32, now: f64) -> JsValue {
         }
         Output::Error { ch, error } => out(12, ch.map_or(JsValue::NULL, JsValue::from), err(&error)),
         Output::Stopped(e) => out(13, JsValue::NULL, err(&e)),
-        Output::Link(link) => out(14, codec::status_to_js(link, at(now)), none()),
+        Output::Link(link) => {
+            let retry_in = match link {
+                Link::Reconnecting { at: Some(at) } => JsValue::from_f64(at.since(now) as f64),
+                _ => JsValue::NULL,
+            };
+            out(14, link.as_str().into(), retry_in)
+        }
     }
 }
 
