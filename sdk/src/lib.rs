@@ -201,8 +201,12 @@ pub fn ask(h: u32, now: f64, op: u8, ch: String, arg: JsValue) -> Result<f64, Js
             let meta = if arg.is_undefined() || arg.is_null() {
                 Default::default()
             } else {
-                codec::meta_from_js(&arg)
-                    .ok_or_else(|| err(&ErrorBody::new("bad_meta", "meta must be a plain object, e.g. { typing: true }.")))?
+                codec::meta_from_js(&arg).ok_or_else(|| {
+                    err(&ErrorBody::new(
+                        "bad_meta",
+                        "meta must be a plain object, e.g. { typing: true }.",
+                    ))
+                })?
             };
             Ask::Want(if op == 0 {
                 Intent::Enter { ch, meta }

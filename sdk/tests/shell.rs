@@ -35,7 +35,10 @@ async fn sleep(ms: u32) {
 /// it; tests/browser checks the Errors the page gets).
 #[wasm_bindgen_test]
 fn refusals_reach_the_entry_with_their_code_and_message() {
-    let err = rollcall_sdk::err(&ErrorBody::new("forbidden_enter", "This user may not enter this channel."));
+    let err = rollcall_sdk::err(&ErrorBody::new(
+        "forbidden_enter",
+        "This user may not enter this channel.",
+    ));
     assert_eq!(code_of(&err).as_deref(), Some("forbidden_enter"));
     assert_eq!(
         prop(&err, "message").as_string().as_deref(),
