@@ -401,7 +401,7 @@ class Shell {
     return new Promise((resolve, reject) => {
       this.with((h, t) => {
         try {
-          this.promises.set(ask(h, t, op, ch, arg), [resolve, reject]);
+          this.promises.set(ask(h, t, op, ch, arg ?? {}), [resolve, reject]);
         } catch (e) {
           // Refused at once, as `{code, message}`.
           reject(fail(e.code, e.message));

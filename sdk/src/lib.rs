@@ -181,9 +181,9 @@ pub fn bus(h: u32, now: f64, data: JsValue, jitter: f64) {
 
 /// A request of the page: `enter` (`op` 0, `arg` the meta), `update` (1), `leave` (2) of
 /// channel `ch`, or a page of its members (3, `arg` `channel.members()`'s `{ after,
-/// limit }`). Returns the request's number, answered later by a `resolve` or `reject`
-/// output; throws the error (`{code, message}`) of a request refused at once (bad meta,
-/// closed).
+/// limit }`); the entry passes `{}` for none. Returns the request's number, answered
+/// later by a `resolve` or `reject` output; throws the error (`{code, message}`) of a
+/// request refused at once (bad meta, closed).
 #[wasm_bindgen]
 pub fn ask(h: u32, now: f64, op: u8, ch: String, arg: JsValue) -> Result<f64, JsValue> {
     let ask = match op {
@@ -198,16 +198,12 @@ pub fn ask(h: u32, now: f64, op: u8, ch: String, arg: JsValue) -> Result<f64, Js
             Ask::Page { ch, after, limit }
         }
         _ => {
-            let meta = if arg.is_undefined() || arg.is_null() {
-                Default::default()
-            } else {
-                codec::meta_from_js(&arg).ok_or_else(|| {
-                    err(&ErrorBody::new(
-                        "bad_meta",
-                        "meta must be a plain object, e.g. { typing: true }.",
-                    ))
-                })?
-            };
+            let meta = codec::meta_from_js(&arg).ok_or_else(|| {
+                err(&ErrorBody::new(
+                    "bad_meta",
+                    "meta must be a plain object, e.g. { typing: true }.",
+                ))
+            })?;
             Ask::Want(if op == 0 {
                 Intent::Enter { ch, meta }
             } else {

@@ -605,9 +605,9 @@ fn the_rules_give_the_entry_plain_objects_from_leading_to_reconnecting() {
     let refused = ask(h, 3.0, 0, "/a/b".into(), JsValue::from(5)).unwrap_err();
     assert_eq!(code_of(&refused).as_deref(), Some("bad_meta"));
     assert!(prop(&refused, "message").as_string().is_some(), "with its sentence");
-    let req = ask(h, 3.0, 0, "/a/b".into(), JsValue::NULL).unwrap();
+    let req = ask(h, 3.0, 0, "/a/b".into(), js_sys::Object::new().into()).unwrap();
     assert!(req >= 1.0);
-    let page = ask(h, 3.0, 3, "/a/b".into(), JsValue::UNDEFINED).unwrap();
+    let page = ask(h, 3.0, 3, "/a/b".into(), js_sys::Object::new().into()).unwrap();
     assert!(page > req, "{page} after {req}");
 
     signal(h, 4.0, 10, 1006.0, 0.5);
@@ -625,7 +625,7 @@ fn the_rules_give_the_entry_plain_objects_from_leading_to_reconnecting() {
     assert_eq!(status(h), "closed");
     // Let go once its outputs are taken: it refuses as a closed tab, shows nobody, and
     // its number is not given again.
-    let refused = ask(h, 6.0, 0, "/a/b".into(), JsValue::NULL).unwrap_err();
+    let refused = ask(h, 6.0, 0, "/a/b".into(), js_sys::Object::new().into()).unwrap_err();
     assert_eq!(code_of(&refused).as_deref(), Some("closed"));
     assert_eq!(deadline(h), -1.0);
     let next = plain(7.0, "tab-2");
