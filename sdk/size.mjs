@@ -13,7 +13,7 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 /**
- * Today's size (35,029 bytes; 35,733 where the wasm is built on stable, without
+ * Today's size (35,037 bytes; about 35,740 where the wasm is built on stable, without
  * the pinned nightly of size-flags.sh) with some room, so the next change is not blocked
  * by a few bytes. Lower it when the package shrinks; raising it is a decision, with the
  * reason in the commit.

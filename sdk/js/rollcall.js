@@ -403,8 +403,8 @@ class Shell {
         try {
           this.promises.set(ask(h, t, op, ch, arg ?? {}), [resolve, reject]);
         } catch (e) {
-          // Refused at once, as `{code, message}`.
-          reject(fail(e.code, e.message));
+          // Refused at once, as `{code, message}` (anything else as it was thrown).
+          reject(e instanceof Error ? e : fail(e.code, e.message));
         }
       });
     });

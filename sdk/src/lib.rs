@@ -245,11 +245,11 @@ pub fn deadline(h: u32) -> f64 {
 /// with the error `b`; 11 channel `a` changed: `b` lists `[kind, user]` (kind 0 join, 1
 /// leave, 2 update); 12 the error `b` for the listeners of channel `a` (null: every
 /// channel), worth a line in the log; 13 the connection ended for good with the error `b`
-/// (`a` null); 14 the status shown is now `a`, the next attempt in `b` ms while reconnecting
-/// (else null). An error is `{code,
-/// message}`, for the entry to make an Error of ([`err`]). Numbers rather than
-/// names: the names cost twice, in the wasm and in the entry. A tab done for good (closed
-/// by `presence.close()`) is let go once its last output is taken.
+/// (`a` null); 14 the status shown is now `a`, the next attempt in `b` ms while
+/// reconnecting (else null). An error is `{code, message}`, for the entry to make an
+/// Error of ([`err`]). Numbers rather than names: the names cost twice, in the wasm and
+/// in the entry. A tab done for good (closed by `presence.close()`) is let go once its
+/// last output is taken.
 #[wasm_bindgen]
 pub fn poll(h: u32, now: f64) -> JsValue {
     let Some(tab) = tab(h) else {
