@@ -54,7 +54,12 @@ export function trackTabs({ isLeader, onChange }) {
 
   const locks = navigator.locks;
   let releaseLock = () => {};
-  locks?.request(LOCK_PREFIX + id, () => new Promise((resolve) => (releaseLock = resolve))).catch(() => {});
+  /** Hold this tab's lock until `releaseLock()` (the browser lets go of it when the tab goes). */
+  const holdLock = (options) =>
+    locks
+      ?.request(LOCK_PREFIX + id, options, (lock) => lock && new Promise((resolve) => (releaseLock = resolve)))
+      .catch(() => {});
+  holdLock({});
 
   const heartbeat = setInterval(async () => {
     say("here");
@@ -86,9 +91,7 @@ export function trackTabs({ isLeader, onChange }) {
   window.addEventListener("pageshow", (event) => {
     if (!event.persisted) return;
     // Back from the back/forward cache: hold the tab's lock again if it was let go.
-    locks
-      ?.request(LOCK_PREFIX + id, { ifAvailable: true }, (lock) => lock && new Promise((resolve) => (releaseLock = resolve)))
-      .catch(() => {});
+    holdLock({ ifAvailable: true });
     say("hello");
   });
   say("hello");
