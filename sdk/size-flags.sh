@@ -47,8 +47,10 @@ have_sdk_nightly() {
 # alike, 0 and 40 and above worse).
 # Then --flatten --rereloop and -Oz twice more rebuild each function's control flow from
 # scratch and shrink it again (0.5 KB gzipped; -Oz takes ~15 s instead of ~5).
+# --strip-target-features drops the list of the wasm features the compiler used, which
+# only wasm tools read (0.1 KB gzipped).
 WASM_OPT_FLAGS=(
   --one-caller-inline-max-function-size=20 --converge -Oz
   --flatten --rereloop -Oz -Oz --low-memory-unused
-  --strip-debug --strip-producers
+  --strip-debug --strip-producers --strip-target-features
 )
