@@ -82,8 +82,9 @@ cp pkg/rollcall_sdk.js pkg/rollcall_sdk_bg.wasm dist/
 cp js/rollcall.js js/rollcall.d.ts dist/
 
 if [ "$profile" = --release ]; then
-  # wasm-bindgen's hashed import names, shortened in the wasm and in the glue alike.
-  node "$sdk/short-imports.mjs" dist/rollcall_sdk_bg.wasm dist/rollcall_sdk.js
+  # wasm-bindgen's hashed import names and the glue's internal exports, shortened in the
+  # wasm and in the glue alike.
+  node "$sdk/short-names.mjs" dist/rollcall_sdk_bg.wasm dist/rollcall_sdk.js
 fi
 
 esbuild=""

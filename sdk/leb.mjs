@@ -1,5 +1,5 @@
 // LEB128, the variable-length integers of the wasm binary format: read by
-// short-imports.mjs and dead-data.mjs, which walk the module's sections.
+// short-names.mjs and dead-data.mjs, which walk the module's sections.
 
 /** The unsigned LEB128 at `at` in `bytes`: `[value, the offset after it]`. */
 export function leb(bytes, at) {

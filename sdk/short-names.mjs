@@ -2,9 +2,13 @@
 // them: wasm-bindgen names each one after the JS function and a 16-digit hash
 // (`__wbg_addEventListener_847fd86b8c33ec43`), under the module "./rollcall_sdk_bg.js",
 // and those hashes do not compress: 60 of them weigh 1.9 KB gzipped, wasm and glue
-// together. The exports keep their names (the glue's types describe them).
+// together. The exports the glue uses internally (`__wbindgen_malloc`, ...; the glue
+// names the allocator at every string it passes) get short names too, and exports the
+// glue never names (the addresses of wasm-bindgen's abort flags, for a glue that does not
+// read them) are dropped. The exports the entry calls keep their names (the glue's types
+// describe them).
 //
-//   node sdk/short-imports.mjs dist/rollcall_sdk_bg.wasm dist/rollcall_sdk.js
+//   node sdk/short-names.mjs dist/rollcall_sdk_bg.wasm dist/rollcall_sdk.js
 //
 // Run by build.sh on the glue as wasm-bindgen wrote it, before it is minified. It fails
 // (and so the build) when the glue does not name an import exactly once as it expects.
@@ -46,7 +50,7 @@ function descEnd(bytes, at) {
   if (kind === 2) return limits(at); // memory: limits
   if (kind === 3) return at + 2; // global: value type, mutability
   if (kind === 4) return leb(bytes, at + 1)[1]; // tag: attribute, type index
-  throw new Error(`short-imports: unknown import kind ${kind}`);
+  throw new Error(`short-names: unknown import kind ${kind}`);
 }
 
 const sections = [];
@@ -56,6 +60,11 @@ while (at < wasm.length) {
   const id = wasm[at];
   const [size, body] = leb(wasm, at + 1);
   const end = body + size;
+  if (id === 7) {
+    sections.push(exportSection(body));
+    at = end;
+    continue;
+  }
   if (id !== 2) {
     sections.push(wasm.subarray(at, end));
     at = end;
@@ -74,7 +83,7 @@ while (at < wasm.length) {
       const short = shortName(renamed++);
       const key = new RegExp(`(?<![\\w$])${field}(?![\\w$])`, "g");
       const uses = glue.match(key)?.length ?? 0;
-      if (uses !== 1) throw new Error(`short-imports: the glue names ${field} ${uses} times, not once`);
+      if (uses !== 1) throw new Error(`short-names: the glue names ${field} ${uses} times, not once`);
       glue = glue.replace(key, short);
       out.push(...utf8(SHORT_MODULE), ...utf8(short));
     } else {
@@ -87,8 +96,35 @@ while (at < wasm.length) {
   at = end;
 }
 
+/** The export section whose entries start at `body`, renamed and pruned as said above. */
+function exportSection(body) {
+  let [count, p] = leb(wasm, body);
+  const kept = [];
+  let renamedExports = 0;
+  for (let i = 0; i < count; i++) {
+    const [nameLen, n] = leb(wasm, p);
+    const name = wasm.subarray(n, n + nameLen).toString();
+    const kind = wasm[n + nameLen];
+    const next = leb(wasm, n + nameLen + 1)[1];
+    const desc = wasm.subarray(n + nameLen, next);
+    p = next;
+    const key = new RegExp(`(?<=\\bwasm\\.)${name.replace(/\$/g, "\\$")}(?![\\w$])`, "g");
+    const uses = glue.match(key)?.length ?? 0;
+    if (uses === 0 && kind === 3) continue; // a global the glue never reads
+    if (uses > 0 && name.startsWith("__wbindgen_")) {
+      const short = `_${shortName(renamedExports++)}`;
+      glue = glue.replace(key, short);
+      kept.push([...utf8(short), ...desc]);
+    } else {
+      kept.push([...utf8(name), ...desc]);
+    }
+  }
+  const out = [...toLeb(kept.length), ...kept.flat()];
+  return Buffer.from([7, ...toLeb(out.length), ...out]);
+}
+
 const moduleKey = `"${MODULE}": import0`;
-if (glue.split(moduleKey).length !== 2) throw new Error(`short-imports: the glue has no single ${moduleKey}`);
+if (glue.split(moduleKey).length !== 2) throw new Error(`short-names: the glue has no single ${moduleKey}`);
 glue = glue.replace(moduleKey, `${SHORT_MODULE}: import0`);
 
 writeFileSync(wasmFile, Buffer.concat([wasm.subarray(0, 8), ...sections]));
