@@ -80,6 +80,10 @@ rm -rf dist
 mkdir -p dist
 cp pkg/rollcall_sdk.js pkg/rollcall_sdk_bg.wasm dist/
 cp js/rollcall.js js/rollcall.d.ts dist/
+# The entry instantiates the module it compiled with the glue's own two steps (its
+# imports, and what it keeps of the instance), so the glue's `initSync`, with its checks
+# of what it is given and its warning, stays out of the package.
+printf '\nexport { __wbg_get_imports as imports, __wbg_finalize_init as finish };\n' >>dist/rollcall_sdk.js
 
 if [ "$profile" = --release ]; then
   # wasm-bindgen's hashed import names and the glue's internal exports, shortened in the

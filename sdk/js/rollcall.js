@@ -15,7 +15,8 @@
 // the page's callbacks (which may call back into the SDK), then arms the timer at the
 // rules' next deadline.
 import {
-  initSync,
+  imports,
+  finish,
   ask,
   badChannel,
   bus as busMessage,
@@ -35,9 +36,10 @@ let loading;
  * Fetch and compile the WebAssembly once per page; a failed load is retried by the next
  * call. `connect()` calls it; calling it earlier only starts the download sooner.
  *
- * Fetched and compiled here rather than by the glue's `init`, whose loader with its
- * fallbacks and warnings then stays out of the package; the compiled module is small
- * enough to instantiate at once.
+ * Fetched, compiled and instantiated here rather than by the glue's `init` or
+ * `initSync`, whose loader and checks with their fallbacks and warnings then stay out of
+ * the package (build.sh exports the glue's `imports` and `finish` for this); the
+ * compiled module is small enough to instantiate at once.
  */
 export function preload() {
   loading ??= fetch(new URL("rollcall_sdk_bg.wasm", import.meta.url))
@@ -49,7 +51,7 @@ export function preload() {
         res.arrayBuffer().then((bytes) => WebAssembly.compile(bytes)),
       );
     })
-    .then((module) => void initSync({ module }))
+    .then((module) => void finish(new WebAssembly.Instance(module, imports()), module))
     .catch((cause) => {
       loading = undefined;
       throw Object.assign(
