@@ -19,15 +19,10 @@ export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C llvm-args=-inline-thres
 # stands, with no message, location or runtime to reach. sdk/trap-panics.mjs gets
 # nearly there on stable by emptying the runtime after the fact, but every call site
 # still passes a location and keeps its path to it: 0.7 KB gzipped more (docs/sdk.md).
-# And std is compiled, with the SDK, without the reference-types feature: JS values then
-# cross into the wasm as indexes into the glue's own table of objects rather than as
-# `externref`s, so the wasm has no table of its own to manage and no shim around each
-# export and import that takes a JS value (0.6 KB gzipped). On stable, std comes built
-# with the feature, and wasm-bindgen would look for that table in a module without it.
 # Pinned, as the flags are unstable; without it, build.sh builds on stable and traps
 # the panics after the fact (`SDK_NIGHTLY= bash sdk/build.sh` builds on stable anyway).
 SDK_NIGHTLY=${SDK_NIGHTLY-nightly-2026-05-19}
-SDK_NIGHTLY_RUSTFLAGS="-Zunstable-options -C panic=immediate-abort -C target-feature=-reference-types"
+SDK_NIGHTLY_RUSTFLAGS="-Zunstable-options -C panic=immediate-abort"
 
 # Whether $SDK_NIGHTLY and its std's source are installed (without installing them).
 have_sdk_nightly() {
