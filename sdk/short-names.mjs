@@ -2,11 +2,11 @@
 // them: wasm-bindgen names each one after the JS function and a 16-digit hash
 // (`__wbg_addEventListener_847fd86b8c33ec43`), under the module "./rollcall_sdk_bg.js",
 // and those hashes do not compress: 60 of them weigh 1.9 KB gzipped, wasm and glue
-// together. The exports the glue uses internally (`__wbindgen_malloc`, ...; the glue
-// names the allocator at every string it passes) get short names too, and exports the
-// glue never names (the addresses of wasm-bindgen's abort flags, for a glue that does not
-// read them) are dropped. The exports the entry calls keep their names (the glue's types
-// describe them).
+// together. The exports the glue uses internally (`__wbindgen_malloc`,
+// `__externref_table_alloc`, ...: the glue names the allocator at every string it
+// passes) get short names too, and exports the glue never names (the addresses of
+// wasm-bindgen's abort flags, for a glue that does not read them) are dropped. The
+// exports the glue's functions call (`ask`, `poll`, ...) keep their names.
 //
 //   node sdk/short-names.mjs dist/rollcall_sdk_bg.wasm dist/rollcall_sdk.js
 //
@@ -111,7 +111,7 @@ function exportSection(body) {
     const key = new RegExp(`(?<=\\bwasm\\.)${name.replace(/\$/g, "\\$")}(?![\\w$])`, "g");
     const uses = glue.match(key)?.length ?? 0;
     if (uses === 0 && kind === 3) continue; // a global the glue never reads
-    if (uses > 0 && name.startsWith("__wbindgen_")) {
+    if (uses > 0 && name.startsWith("__")) {
       const short = `_${shortName(renamedExports++)}`;
       glue = glue.replace(key, short);
       kept.push([...utf8(short), ...desc]);
