@@ -1,82 +1,33 @@
 // Time from connect() to the first state in headless Chromium: the relay runs in demo
-// mode on 127.0.0.1 (it serves sdk/dist at /sdk/ and signs demo tokens), a fresh page
-// imports the SDK, connects, enters and subscribes to one channel, and we time
+// mode on 127.0.0.1 (pages.mjs), a fresh page imports the SDK, connects, enters and
+// subscribes to one channel, and we time
 //   connect:      connect() resolved (wasm loaded, socket open, welcome)
 //   first state:  the first subscribe() callback that lists this user
 // over a few cold pages. Prints one JSON line. Bounded: 60 s in all.
 //
 //   node bench/sdk/first-state.mjs [relay binary] [runs]
 
-import { spawn } from "node:child_process";
-import { createInterface } from "node:readline";
-import { existsSync } from "node:fs";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
-import { createRequire } from "node:module";
+import { median, samplePages } from "./pages.mjs";
 
-const ROOT = fileURLToPath(new URL("../..", import.meta.url));
-const RELAY = process.argv[2] ?? path.join(ROOT, "target/release/rollcall-relay");
-const RUNS = Number(process.argv[3] ?? 5);
-const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-const FLAGS = [
-  "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-];
-
-const fail = (why) => { console.log(JSON.stringify({ error: why })); process.exit(0); };
-if (!existsSync(path.join(ROOT, "sdk/dist/rollcall.js"))) fail("sdk/dist is not built (bash sdk/build.sh)");
-if (!existsSync(CHROMIUM)) fail(`no Chromium at ${CHROMIUM}`);
-let chromium;
-try {
-  ({ chromium } = createRequire(path.join(ROOT, "package.json"))("playwright-core"));
-} catch {
-  fail("playwright-core is not installed at the repository root (npm ci)");
-}
-
-const guard = setTimeout(() => fail("timed out after 60 s"), 60_000);
-const relay = spawn(RELAY, ["--demo", "--listen", "127.0.0.1:0"], {
-  cwd: ROOT,
-  stdio: ["ignore", "pipe", "ignore"],
-  env: { ...process.env, RUST_LOG: "error" },
-});
-const url = await new Promise((resolve) => {
-  createInterface({ input: relay.stdout }).on("line", (line) => {
-    const m = line.match(/listening on (http:\/\/\S+)/);
-    if (m) resolve(m[1]);
-  });
-});
-
-const browser = await chromium.launch({ executablePath: CHROMIUM, args: FLAGS });
-const samples = [];
-try {
-  for (let i = 0; i < RUNS; i++) {
-    const context = await browser.newContext();
-    const page = await context.newPage();
-    await page.goto(`${url}/healthz`);
-    const sample = await page.evaluate(async (user) => {
-      const { token } = await (await fetch(`/demo/token?user=${user}&name=${user}`)).json();
-      const t0 = performance.now();
-      const { connect } = await import("/sdk/rollcall.js");
-      const presence = await connect({ url: location.origin, token });
-      const connected = performance.now() - t0;
-      const channel = presence.channel("/bench/sdk");
-      const first = new Promise((resolve) => {
-        channel.subscribe((state) => {
-          if (state.users?.some((u) => u.id === user)) resolve(performance.now() - t0);
-        });
+const samples = await samplePages((page, i) =>
+  page.evaluate(async (user) => {
+    const { token } = await (await fetch(`/demo/token?user=${user}&name=${user}`)).json();
+    const t0 = performance.now();
+    const { connect } = await import("/sdk/rollcall.js");
+    const presence = await connect({ url: location.origin, token });
+    const connected = performance.now() - t0;
+    const channel = presence.channel("/bench/sdk");
+    const first = new Promise((resolve) => {
+      channel.subscribe((state) => {
+        if (state.users?.some((u) => u.id === user)) resolve(performance.now() - t0);
       });
-      await channel.enter({});
-      const state = await first;
-      presence.close();
-      return { connect_ms: connected, first_state_ms: state };
-    }, `sdk${i}`);
-    samples.push(sample);
-    await context.close();
-  }
-} finally {
-  await browser.close();
-  relay.kill();
-  clearTimeout(guard);
-}
-const median = (k) => samples.map((s) => s[k]).sort((a, b) => a - b)[Math.floor(samples.length / 2)];
-console.log(JSON.stringify({ runs: samples.length, connect_ms: median("connect_ms"), first_state_ms: median("first_state_ms"), samples }));
+    });
+    await channel.enter({});
+    const state = await first;
+    presence.close();
+    return { connect_ms: connected, first_state_ms: state };
+  }, `sdk${i}`),
+);
+console.log(
+  JSON.stringify({ runs: samples.length, connect_ms: median(samples, "connect_ms"), first_state_ms: median(samples, "first_state_ms"), samples }),
+);
