@@ -72,6 +72,9 @@ if [ "$profile" = --release ] && [ -n "$wasm_opt" ]; then
   # The panics' text that wasm-opt cannot cut out of the data, blanked where nothing
   # reads it (dead-data.mjs says how it knows).
   node "$sdk/dead-data.mjs" "$wasm"
+  # The functions in the order that gzips smallest (order-functions.mjs says how); the
+  # order found is kept by the module's hash under the target directory.
+  node "$sdk/order-functions.mjs" "$wasm_opt" "$wasm" "$target_dir/sdk-order"
 elif [ "$profile" = --release ]; then
   echo "build: no node_modules/.bin/wasm-opt (npm install binaryen); the wasm is not size-optimized." >&2
 fi
