@@ -189,7 +189,7 @@ const before = gzipSync(bytes, { level: 9 }).length;
 const after = gzipSync(readFileSync(out), { level: 9 }).length;
 if (after < before) {
   writeFileSync(file, readFileSync(out));
-  console.log(`order-functions: ${before - after} bytes less gzipped`);
+  console.log(`order-functions: ${before} to ${after} bytes gzipped (${before - after} less)`);
 } else {
   console.log(`order-functions: no smaller (${after} against ${before} bytes gzipped); left as it was`);
 }

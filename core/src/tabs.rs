@@ -82,48 +82,88 @@ impl Intent {
     }
 }
 
-/// Everything one tab wants, as it sends it to a new leader.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// Everything one tab wants, as it sends it to a new leader: per channel, what of it.
+/// One map rather than one for the channels entered and one for those watched: in the
+/// browser's wasm each map's type brings its own copies of the map's code.
+#[derive(Clone, Debug, Default)]
 pub struct TabWants {
-    pub entered: SmallMap<String, Meta>,
-    /// The channels watched, each with the friends it was asked with (often none).
-    pub subscribed: SmallMap<String, Vec<String>>,
+    pub channels: SmallMap<String, ChannelWant>,
     pub status: Status,
+}
+
+/// What a tab wants of one channel (never neither).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ChannelWant {
+    /// Entered, with this meta.
+    pub meta: Option<Meta>,
+    /// Watched, following these friends (often none).
+    pub friends: Option<Vec<String>>,
+}
+
+/// The same wants, in whatever order their channels came.
+impl PartialEq for TabWants {
+    fn eq(&self, other: &TabWants) -> bool {
+        self.status == other.status
+            && self.channels.len() == other.channels.len()
+            && self.channels.iter().all(|(ch, w)| other.channels.get(ch) == Some(w))
+    }
 }
 
 impl TabWants {
     /// Apply one of this tab's own intents to its own record.
     pub fn apply(&mut self, intent: &Intent) {
+        let ch = match intent {
+            Intent::Status { status } => return self.status = *status,
+            Intent::Enter { ch, .. }
+            | Intent::Update { ch, .. }
+            | Intent::Leave { ch }
+            | Intent::Subscribe { ch, .. }
+            | Intent::Unsubscribe { ch } => ch.as_str(),
+        };
+        let w = self.channels.or_default(ch);
         match intent {
-            Intent::Enter { ch, meta } => {
-                self.entered.insert(ch.clone(), meta.clone());
-            }
-            Intent::Update { ch, meta } => {
-                if let Some(m) = self.entered.get_mut(ch) {
-                    *m = meta.clone();
-                }
-            }
-            Intent::Leave { ch } => {
-                self.entered.remove(ch);
-            }
-            Intent::Subscribe { ch, friends } => {
-                self.subscribed.insert(ch.clone(), friends.clone());
-            }
-            Intent::Unsubscribe { ch } => {
-                self.subscribed.remove(ch);
-            }
-            Intent::Status { status } => self.status = *status,
+            Intent::Enter { meta, .. } => w.meta = Some(meta.clone()),
+            Intent::Update { meta, .. } if w.meta.is_some() => w.meta = Some(meta.clone()),
+            Intent::Leave { .. } => w.meta = None,
+            Intent::Subscribe { friends, .. } => w.friends = Some(friends.clone()),
+            Intent::Unsubscribe { .. } => w.friends = None,
+            _ => {}
         }
+        if w.meta.is_none() && w.friends.is_none() {
+            self.channels.remove(ch);
+        }
+    }
+
+    /// The meta of `ch` if this tab entered it.
+    pub fn entered(&self, ch: &str) -> Option<&Meta> {
+        self.channels.get(ch).and_then(|w| w.meta.as_ref())
+    }
+
+    /// The friends followed in `ch` if this tab watches it.
+    pub fn friends(&self, ch: &str) -> Option<&Vec<String>> {
+        self.channels.get(ch).and_then(|w| w.friends.as_ref())
+    }
+
+    /// The channels entered, with their meta.
+    pub fn all_entered(&self) -> impl Iterator<Item = (&String, &Meta)> {
+        self.channels.iter().filter_map(|(ch, w)| Some((ch, w.meta.as_ref()?)))
+    }
+
+    /// The channels watched, with the friends followed there.
+    pub fn all_subscribed(&self) -> impl Iterator<Item = (&String, &Vec<String>)> {
+        self.channels
+            .iter()
+            .filter_map(|(ch, w)| Some((ch, w.friends.as_ref()?)))
     }
 
     /// The intents that bring an empty connection to this state, in a stable order.
     pub fn intents(&self) -> Vec<Intent> {
         let mut out = vec![Intent::Status { status: self.status }];
-        out.extend(self.entered.iter().map(|(ch, meta)| Intent::Enter {
+        out.extend(self.all_entered().map(|(ch, meta)| Intent::Enter {
             ch: ch.clone(),
             meta: meta.clone(),
         }));
-        out.extend(self.subscribed.iter().map(|(ch, friends)| Intent::Subscribe {
+        out.extend(self.all_subscribed().map(|(ch, friends)| Intent::Subscribe {
             ch: ch.clone(),
             friends: friends.clone(),
         }));
@@ -209,10 +249,7 @@ impl Tabs {
 
     /// How many tabs want `ch` entered.
     pub fn enter_count(&self, ch: &str) -> usize {
-        self.tabs
-            .iter()
-            .filter(|(_, t)| t.wants.entered.contains_key(ch))
-            .count()
+        self.tabs.iter().filter(|(_, t)| t.wants.entered(ch).is_some()).count()
     }
 
     /// One tab's intent; returns the changes to the union (often none: a second tab
@@ -238,7 +275,7 @@ impl Tabs {
     pub fn sync(&mut self, now: Instant, tab: &str, wants: TabWants) -> Vec<Intent> {
         let before = self.wants();
         let mut t = TabState::new(now);
-        for (ch, _) in wants.entered.iter() {
+        for (ch, _) in wants.all_entered() {
             self.stamp += 1;
             t.stamps.push(ch.clone(), self.stamp);
         }
@@ -347,22 +384,31 @@ impl Tabs {
         let mut stamps: SmallMap<&str, u64> = SmallMap::default();
         for (_, t) in self.tabs.iter() {
             let w = &t.wants;
-            for (ch, meta) in w.entered.iter() {
-                let stamp = t.stamps.get(ch).copied().unwrap_or(0);
-                match stamps.get_mut(ch.as_str()) {
-                    Some(latest) if *latest >= stamp => continue,
-                    Some(latest) => *latest = stamp,
-                    None => {
-                        stamps.push(ch.as_str(), stamp);
+            for (ch, theirs) in w.channels.iter() {
+                let all = union.channels.or_default(ch.as_str());
+                if let Some(meta) = &theirs.meta {
+                    let stamp = t.stamps.get(ch).copied().unwrap_or(0);
+                    let later = match stamps.get_mut(ch.as_str()) {
+                        Some(latest) if *latest >= stamp => false,
+                        Some(latest) => {
+                            *latest = stamp;
+                            true
+                        }
+                        None => {
+                            stamps.push(ch.as_str(), stamp);
+                            true
+                        }
+                    };
+                    if later {
+                        all.meta = Some(meta.clone());
                     }
                 }
-                union.entered.insert(ch.clone(), meta.clone());
-            }
-            for (ch, theirs) in w.subscribed.iter() {
-                let all = union.subscribed.or_default(ch.as_str());
-                for friend in theirs {
-                    if !all.contains(friend) {
-                        all.push(friend.clone());
+                if let Some(theirs) = &theirs.friends {
+                    let friends = all.friends.get_or_insert_with(Vec::new);
+                    for friend in theirs {
+                        if !friends.contains(friend) {
+                            friends.push(friend.clone());
+                        }
                     }
                 }
             }
@@ -376,7 +422,7 @@ impl TabState {
     /// Stamp an enter or update that took (`stamp`), forget the stamp of a leave.
     fn stamp(&mut self, intent: &Intent, stamp: u64) {
         match intent {
-            Intent::Enter { ch, .. } | Intent::Update { ch, .. } if self.wants.entered.contains_key(ch) => {
+            Intent::Enter { ch, .. } | Intent::Update { ch, .. } if self.wants.entered(ch).is_some() => {
                 self.stamps.insert(ch.clone(), stamp);
             }
             Intent::Leave { ch } => {
@@ -390,8 +436,8 @@ impl TabState {
 /// The intents that turn `before` into `after`.
 fn changes(before: &TabWants, after: &TabWants) -> Vec<Intent> {
     let mut out = Vec::new();
-    for (ch, meta) in after.entered.iter() {
-        match before.entered.get(ch) {
+    for (ch, meta) in after.all_entered() {
+        match before.entered(ch) {
             None => out.push(Intent::Enter {
                 ch: ch.clone(),
                 meta: meta.clone(),
@@ -403,22 +449,22 @@ fn changes(before: &TabWants, after: &TabWants) -> Vec<Intent> {
             Some(_) => {}
         }
     }
-    for (ch, _) in before.entered.iter() {
-        if !after.entered.contains_key(ch) {
+    for (ch, _) in before.all_entered() {
+        if after.entered(ch).is_none() {
             out.push(Intent::Leave { ch: ch.clone() });
         }
     }
-    for (ch, friends) in after.subscribed.iter() {
+    for (ch, friends) in after.all_subscribed() {
         // Followed by another set of friends: subscribed again, the relay replaces them.
-        if before.subscribed.get(ch) != Some(friends) {
+        if before.friends(ch) != Some(friends) {
             out.push(Intent::Subscribe {
                 ch: ch.clone(),
                 friends: friends.clone(),
             });
         }
     }
-    for (ch, _) in before.subscribed.iter() {
-        if !after.subscribed.contains_key(ch) {
+    for (ch, _) in before.all_subscribed() {
+        if after.friends(ch).is_none() {
             out.push(Intent::Unsubscribe { ch: ch.clone() });
         }
     }

@@ -509,13 +509,13 @@ fn intent_from_js(v: &JsValue, n: &mut Need) -> Intent {
 fn wants_to_js(w: &TabWants) -> JsValue {
     let o = Object::new();
     let entered = Object::new();
-    for (ch, meta) in w.entered.iter() {
+    for (ch, meta) in w.all_entered() {
         put(&entered, ch, meta_to_js(meta));
     }
     put(&o, "entered", entered.into());
-    put(&o, "subscribed", strings(w.subscribed.iter().map(|(ch, _)| ch)));
+    put(&o, "subscribed", strings(w.all_subscribed().map(|(ch, _)| ch)));
     let friends = Object::new();
-    for (ch, list) in w.subscribed.iter() {
+    for (ch, list) in w.all_subscribed() {
         if !list.is_empty() {
             put(&friends, ch, strings(list));
         }
@@ -531,8 +531,7 @@ fn wants_from_js(v: &JsValue) -> TabWants {
     if entered.is_object() {
         for key in Object::keys(entered.unchecked_ref_object()).iter() {
             let Some(ch) = key.as_string() else { continue };
-            w.entered
-                .insert(ch.clone(), meta_from_js(&get(&entered, &ch)).unwrap_or_default());
+            w.channels.or_default(ch.as_str()).meta = Some(meta_from_js(&get(&entered, &ch)).unwrap_or_default());
         }
     }
     let friends = get(v, "friends");
@@ -542,7 +541,7 @@ fn wants_from_js(v: &JsValue) -> TabWants {
         } else {
             Vec::new()
         };
-        w.subscribed.insert(ch, list);
+        w.channels.or_default(ch.as_str()).friends = Some(list);
     }
     w.status = text(v, "status").and_then(|s| status_from(&s)).unwrap_or_default();
     w

@@ -8,7 +8,6 @@
 use js_sys::Reflect;
 use rollcall_core::client::{Link, Page};
 use rollcall_core::protocol::{meta_from_text, meta_text, ClientMsg, Identity, Member, ServerMsg, Status, Terms};
-use rollcall_core::smallmap::SmallMap;
 use rollcall_core::tabs::{BusMsg, ErrorBody, Intent, TabWants};
 use rollcall_sdk::{codec, js};
 use std::cell::RefCell;
@@ -223,9 +222,28 @@ fn checkins_and_the_welcome_that_says_they_are_answered_read_and_write_as_the_re
 
 #[wasm_bindgen_test]
 fn pages_friends_and_their_answers_cross_the_bus_intact() {
-    let mut subscribed = SmallMap::default();
-    subscribed.insert("/site/online".to_string(), vec!["40".to_string()]);
-    subscribed.insert("/x/y".to_string(), Vec::new());
+    // A channel only watched, one entered and watched, one only entered.
+    let mut wants = TabWants::default();
+    for intent in [
+        Intent::Subscribe {
+            ch: "/site/online".into(),
+            friends: vec!["40".into()],
+        },
+        Intent::Enter {
+            ch: "/x/y".into(),
+            meta: meta_from_text(r#"{"n":1}"#).unwrap(),
+        },
+        Intent::Subscribe {
+            ch: "/x/y".into(),
+            friends: Vec::new(),
+        },
+        Intent::Enter {
+            ch: "/p/q".into(),
+            meta: meta_from_text("{}").unwrap(),
+        },
+    ] {
+        wants.apply(&intent);
+    }
     let msgs = [
         BusMsg::Members {
             tab: "t2".into(),
@@ -255,10 +273,7 @@ fn pages_friends_and_their_answers_cross_the_bus_intact() {
         },
         BusMsg::Sync {
             tab: "t2".into(),
-            wants: TabWants {
-                subscribed,
-                ..TabWants::default()
-            },
+            wants,
         },
     ];
     for msg in &msgs {
@@ -274,6 +289,10 @@ fn pages_friends_and_their_answers_cross_the_bus_intact() {
     assert_eq!(
         codec::stringify(&js::get(&wants, "friends")),
         r#"{"/site/online":["40"]}"#
+    );
+    assert_eq!(
+        codec::stringify(&js::get(&wants, "entered")),
+        r#"{"/x/y":{"n":1},"/p/q":{}}"#
     );
     let page = codec::page_to_js(&Page {
         count: 3,

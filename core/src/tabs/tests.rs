@@ -124,7 +124,7 @@ fn a_channel_follows_the_friends_of_every_tab_watching_it() {
             ch: "/site/online".into()
         }]
     );
-    assert!(tabs.wants().subscribed.is_empty());
+    assert!(tabs.wants().all_subscribed().next().is_none());
 }
 
 #[test]
@@ -278,13 +278,13 @@ fn a_new_leader_reasserts_the_union_of_every_tabs_wants() {
     client_side.extend(tabs.sync(T0, "b", b.clone()));
     client_side.extend(tabs.sync(T0 + 5, "a", a.clone()));
     let w = tabs.wants();
-    let mut entered: Vec<&str> = w.entered.iter().map(|(ch, _)| ch.as_str()).collect();
+    let mut entered: Vec<&str> = w.all_entered().map(|(ch, _)| ch.as_str()).collect();
     entered.sort();
     assert_eq!(entered, vec!["/p/q", "/x/y"]);
-    let mut subscribed: Vec<&str> = w.subscribed.iter().map(|(ch, _)| ch.as_str()).collect();
+    let mut subscribed: Vec<&str> = w.all_subscribed().map(|(ch, _)| ch.as_str()).collect();
     subscribed.sort();
     assert_eq!(subscribed, vec!["/w/w", "/x/y"]);
-    assert_eq!(w.subscribed.get("/w/w"), Some(&vec!["40".to_string()]));
+    assert_eq!(w.friends("/w/w"), Some(&vec!["40".to_string()]));
     assert_eq!(w.status, Status::Active);
     // Every part of the union was handed to the client exactly once.
     for intent in w.intents() {
@@ -646,21 +646,21 @@ mod props {
                 .filter(|id| **id == "t0" || tabs.knows(id))
                 .map(|id| mine(id))
                 .collect();
-            let want_entered: BTreeSet<&String> = live.iter().flat_map(|w| w.entered.iter().map(|(c, _)| c)).collect();
-            let want_subscribed: BTreeSet<&String> = live.iter().flat_map(|w| w.subscribed.iter().map(|(c, _)| c)).collect();
+            let want_entered: BTreeSet<&String> = live.iter().flat_map(|w| w.all_entered().map(|(c, _)| c)).collect();
+            let want_subscribed: BTreeSet<&String> = live.iter().flat_map(|w| w.all_subscribed().map(|(c, _)| c)).collect();
             prop_assert_eq!(conn.entered.keys().collect::<BTreeSet<_>>(), want_entered);
             prop_assert_eq!(conn.subscribed.iter().collect::<BTreeSet<_>>(), want_subscribed);
             // A watched channel follows the friends every live tab asked for there.
             for ch in &conn.subscribed {
                 let want: BTreeSet<String> = live
                     .iter()
-                    .flat_map(|w| w.subscribed.get(ch.as_str()).into_iter().flatten().cloned())
+                    .flat_map(|w| w.friends(ch.as_str()).into_iter().flatten().cloned())
                     .collect();
                 prop_assert_eq!(conn.friends.get(ch).cloned().unwrap_or_default(), want, "friends of {}", ch);
             }
             // And the meta held is one that a tab in the channel asked for.
             for (ch, meta) in &conn.entered {
-                prop_assert!(live.iter().any(|w| w.entered.get(ch.as_str()) == Some(meta)));
+                prop_assert!(live.iter().any(|w| w.entered(ch.as_str()) == Some(meta)));
             }
         }
     }

@@ -366,7 +366,7 @@ impl Tab {
     /// channel handle follows in a capped list, added to what this tab already follows
     /// there. The first listener subscribes; more friends subscribe again.
     pub fn listen(&mut self, now: Instant, ch: &str, friends: &[String], first: bool) {
-        let current = self.wants.subscribed.get(ch);
+        let current = self.wants.friends(ch);
         let subscribed = current.is_some();
         let mut following = current.cloned().unwrap_or_default();
         let before = following.len();
@@ -503,7 +503,7 @@ impl Tab {
             ServerMsg::Snapshot { ch, .. } | ServerMsg::Diff { ch, .. } | ServerMsg::Focus { ch, .. } => ch.clone(),
             _ => return,
         };
-        if !self.wants.subscribed.contains_key(ch.as_str()) {
+        if self.wants.friends(&ch).is_none() {
             return;
         }
         let view = self.views.or_default(ch.as_str());
@@ -596,7 +596,7 @@ impl Tab {
                 }
             }
             BusMsg::Sync { tab, wants } if leading => {
-                let subscribed: Vec<String> = wants.subscribed.iter().map(|(ch, _)| ch.clone()).collect();
+                let subscribed: Vec<String> = wants.all_subscribed().map(|(ch, _)| ch.clone()).collect();
                 let Role::Leader(l) = &mut self.role else { return };
                 let changes = l.tabs.sync(now, &tab, wants);
                 l.apply_all(now, changes);
