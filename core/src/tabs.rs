@@ -92,12 +92,21 @@ pub struct TabWants {
 }
 
 /// What a tab wants of one channel (never neither).
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub struct ChannelWant {
     /// Entered, with this meta.
     pub meta: Option<Meta>,
     /// Watched, following these friends (often none).
     pub friends: Option<Vec<String>>,
+    /// In the leader's ledger, when `meta` was last set (the union's meta is the latest
+    /// one's): not part of what the tab wants.
+    stamp: u64,
+}
+
+impl PartialEq for ChannelWant {
+    fn eq(&self, other: &ChannelWant) -> bool {
+        self.meta == other.meta && self.friends == other.friends
+    }
 }
 
 /// The same wants, in whatever order their channels came.
@@ -175,9 +184,6 @@ impl TabWants {
 struct TabState {
     /// What the tab wants, kept by the same rule as the tab keeps its own.
     wants: TabWants,
-    /// Per entered channel: the stamp of its last enter or update (the union's meta is
-    /// the latest one's).
-    stamps: SmallMap<String, u64>,
     last_seen: Instant,
     /// Said it is unloading: its wants are kept until then, so a refreshed page that
     /// enters again in time changes nothing.
@@ -191,7 +197,6 @@ impl TabState {
                 status: Status::Hidden,
                 ..TabWants::default()
             },
-            stamps: SmallMap::default(),
             last_seen: now,
             unloading_until: None,
         }
@@ -275,11 +280,13 @@ impl Tabs {
     pub fn sync(&mut self, now: Instant, tab: &str, wants: TabWants) -> Vec<Intent> {
         let before = self.wants();
         let mut t = TabState::new(now);
-        for (ch, _) in wants.all_entered() {
-            self.stamp += 1;
-            t.stamps.push(ch.clone(), self.stamp);
-        }
         t.wants = wants;
+        for (_, w) in t.wants.channels.iter_mut() {
+            if w.meta.is_some() {
+                self.stamp += 1;
+                w.stamp = self.stamp;
+            }
+        }
         self.tabs.insert(tab.to_string(), t);
         changes(&before, &self.wants())
     }
@@ -290,7 +297,6 @@ impl Tabs {
         if let Intent::Leave { .. } | Intent::Unsubscribe { .. } = undo {
             for (_, t) in self.tabs.iter_mut() {
                 t.wants.apply(undo);
-                t.stamp(undo, 0);
             }
         }
     }
@@ -381,26 +387,14 @@ impl Tabs {
             status: Status::Hidden,
             ..TabWants::default()
         };
-        let mut stamps: SmallMap<&str, u64> = SmallMap::default();
         for (_, t) in self.tabs.iter() {
             let w = &t.wants;
             for (ch, theirs) in w.channels.iter() {
                 let all = union.channels.or_default(ch.as_str());
                 if let Some(meta) = &theirs.meta {
-                    let stamp = t.stamps.get(ch).copied().unwrap_or(0);
-                    let later = match stamps.get_mut(ch.as_str()) {
-                        Some(latest) if *latest >= stamp => false,
-                        Some(latest) => {
-                            *latest = stamp;
-                            true
-                        }
-                        None => {
-                            stamps.push(ch.as_str(), stamp);
-                            true
-                        }
-                    };
-                    if later {
+                    if all.meta.is_none() || theirs.stamp > all.stamp {
                         all.meta = Some(meta.clone());
+                        all.stamp = theirs.stamp;
                     }
                 }
                 if let Some(theirs) = &theirs.friends {
@@ -419,16 +413,12 @@ impl Tabs {
 }
 
 impl TabState {
-    /// Stamp an enter or update that took (`stamp`), forget the stamp of a leave.
+    /// Stamp an enter or update that took.
     fn stamp(&mut self, intent: &Intent, stamp: u64) {
-        match intent {
-            Intent::Enter { ch, .. } | Intent::Update { ch, .. } if self.wants.entered(ch).is_some() => {
-                self.stamps.insert(ch.clone(), stamp);
+        if let Intent::Enter { ch, .. } | Intent::Update { ch, .. } = intent {
+            if let Some(w) = self.wants.channels.get_mut(ch.as_str()).filter(|w| w.meta.is_some()) {
+                w.stamp = stamp;
             }
-            Intent::Leave { ch } => {
-                self.stamps.remove(ch);
-            }
-            _ => {}
         }
     }
 }
