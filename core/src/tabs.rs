@@ -259,7 +259,7 @@ impl Tabs {
 
     /// One tab's intent; returns the changes to the union (often none: a second tab
     /// entering a channel the browser is already in changes nothing).
-    pub fn apply(&mut self, now: Instant, tab: &str, intent: Intent) -> Vec<Intent> {
+    pub fn apply(&mut self, now: Instant, tab: &str, intent: &Intent) -> Vec<Intent> {
         let before = self.wants();
         self.stamp += 1;
         let stamp = self.stamp;
@@ -271,8 +271,8 @@ impl Tabs {
             return Vec::new();
         };
         t.last_seen = now;
-        t.wants.apply(&intent);
-        t.stamp(&intent, stamp);
+        t.wants.apply(intent);
+        t.stamp(intent, stamp);
         changes(&before, &self.wants())
     }
 

@@ -22,23 +22,23 @@ fn leave(ch: &str) -> Intent {
 fn a_channel_is_entered_once_and_left_only_when_no_tab_wants_it() {
     let mut tabs = Tabs::new("a", T0);
     assert_eq!(
-        tabs.apply(T0, "a", enter("/x/y", json!({}))),
+        tabs.apply(T0, "a", &enter("/x/y", json!({}))),
         vec![enter("/x/y", json!({}))]
     );
-    assert_eq!(tabs.apply(T0, "b", enter("/x/y", json!({}))), vec![]);
-    assert_eq!(tabs.apply(T0, "c", enter("/x/y", json!({}))), vec![]);
+    assert_eq!(tabs.apply(T0, "b", &enter("/x/y", json!({}))), vec![]);
+    assert_eq!(tabs.apply(T0, "c", &enter("/x/y", json!({}))), vec![]);
     assert_eq!(tabs.enter_count("/x/y"), 3);
-    assert_eq!(tabs.apply(T0, "a", leave("/x/y")), vec![]);
-    assert_eq!(tabs.apply(T0, "c", leave("/x/y")), vec![]);
-    assert_eq!(tabs.apply(T0, "b", leave("/x/y")), vec![leave("/x/y")]);
+    assert_eq!(tabs.apply(T0, "a", &leave("/x/y")), vec![]);
+    assert_eq!(tabs.apply(T0, "c", &leave("/x/y")), vec![]);
+    assert_eq!(tabs.apply(T0, "b", &leave("/x/y")), vec![leave("/x/y")]);
 }
 
 #[test]
 fn enter_meta_is_the_last_tabs_update_and_falls_back_when_it_leaves() {
     let mut tabs = Tabs::new("a", T0);
-    tabs.apply(T0, "a", enter("/x/y", json!({"typing": false})));
+    tabs.apply(T0, "a", &enter("/x/y", json!({"typing": false})));
     assert_eq!(
-        tabs.apply(T0, "b", enter("/x/y", json!({"typing": true}))),
+        tabs.apply(T0, "b", &enter("/x/y", json!({"typing": true}))),
         vec![Intent::Update {
             ch: "/x/y".into(),
             meta: meta(json!({"typing": true}))
@@ -48,7 +48,7 @@ fn enter_meta_is_the_last_tabs_update_and_falls_back_when_it_leaves() {
         tabs.apply(
             T0,
             "a",
-            Intent::Update {
+            &Intent::Update {
                 ch: "/x/y".into(),
                 meta: meta(json!({"typing": "a"}))
             }
@@ -60,7 +60,7 @@ fn enter_meta_is_the_last_tabs_update_and_falls_back_when_it_leaves() {
     );
     // The latest updater leaves: the other tab's meta is what remains.
     assert_eq!(
-        tabs.apply(T0, "a", leave("/x/y")),
+        tabs.apply(T0, "a", &leave("/x/y")),
         vec![Intent::Update {
             ch: "/x/y".into(),
             meta: meta(json!({"typing": true}))
@@ -74,7 +74,7 @@ fn an_update_for_a_channel_the_tab_did_not_enter_changes_nothing() {
     let out = tabs.apply(
         T0,
         "b",
-        Intent::Update {
+        &Intent::Update {
             ch: "/x/y".into(),
             meta: Meta::new(),
         },
@@ -91,10 +91,10 @@ fn subscriptions_are_reference_counted_too() {
         friends: vec![],
     };
     let unsub = |ch: &str| Intent::Unsubscribe { ch: ch.into() };
-    assert_eq!(tabs.apply(T0, "a", sub("/x/y")), vec![sub("/x/y")]);
-    assert_eq!(tabs.apply(T0, "b", sub("/x/y")), vec![]);
-    assert_eq!(tabs.apply(T0, "a", unsub("/x/y")), vec![]);
-    assert_eq!(tabs.apply(T0, "b", unsub("/x/y")), vec![unsub("/x/y")]);
+    assert_eq!(tabs.apply(T0, "a", &sub("/x/y")), vec![sub("/x/y")]);
+    assert_eq!(tabs.apply(T0, "b", &sub("/x/y")), vec![]);
+    assert_eq!(tabs.apply(T0, "a", &unsub("/x/y")), vec![]);
+    assert_eq!(tabs.apply(T0, "b", &unsub("/x/y")), vec![unsub("/x/y")]);
 }
 
 #[test]
@@ -104,11 +104,11 @@ fn a_channel_follows_the_friends_of_every_tab_watching_it() {
         ch: "/site/online".into(),
         friends: friends.iter().map(|f| f.to_string()).collect(),
     };
-    assert_eq!(tabs.apply(T0, "a", sub(&["40"])), vec![sub(&["40"])]);
+    assert_eq!(tabs.apply(T0, "a", &sub(&["40"])), vec![sub(&["40"])]);
     // Another tab's friends are added: subscribed again with both.
-    assert_eq!(tabs.apply(T0, "b", sub(&["41", "40"])), vec![sub(&["40", "41"])]);
+    assert_eq!(tabs.apply(T0, "b", &sub(&["41", "40"])), vec![sub(&["40", "41"])]);
     // The same friends again change nothing.
-    assert_eq!(tabs.apply(T0, "b", sub(&["41"])), vec![]);
+    assert_eq!(tabs.apply(T0, "b", &sub(&["41"])), vec![]);
     assert_eq!(tabs.wants().intents().last(), Some(&sub(&["40", "41"])));
     // Its tab gone, a friend is no longer followed; the channel stays watched.
     assert_eq!(tabs.remove("b"), vec![sub(&["40"])]);
@@ -116,7 +116,7 @@ fn a_channel_follows_the_friends_of_every_tab_watching_it() {
         tabs.apply(
             T0,
             "a",
-            Intent::Unsubscribe {
+            &Intent::Unsubscribe {
                 ch: "/site/online".into()
             }
         ),
@@ -131,17 +131,17 @@ fn a_channel_follows_the_friends_of_every_tab_watching_it() {
 fn status_is_the_liveliest_tabs() {
     let mut tabs = Tabs::new("a", T0);
     let st = |s| Intent::Status { status: s };
-    assert_eq!(tabs.apply(T0, "a", st(Status::Idle)), vec![st(Status::Idle)]);
-    assert_eq!(tabs.apply(T0, "b", st(Status::Active)), vec![st(Status::Active)]);
-    assert_eq!(tabs.apply(T0, "a", st(Status::Hidden)), vec![]);
+    assert_eq!(tabs.apply(T0, "a", &st(Status::Idle)), vec![st(Status::Idle)]);
+    assert_eq!(tabs.apply(T0, "b", &st(Status::Active)), vec![st(Status::Active)]);
+    assert_eq!(tabs.apply(T0, "a", &st(Status::Hidden)), vec![]);
     assert_eq!(tabs.remove("b"), vec![st(Status::Hidden)]);
 }
 
 #[test]
 fn a_tab_that_stops_answering_pings_is_dropped_with_its_wants() {
     let mut tabs = Tabs::new("a", T0);
-    tabs.apply(T0, "b", enter("/x/y", json!({})));
-    tabs.apply(T0, "c", enter("/x/y", json!({})));
+    tabs.apply(T0, "b", &enter("/x/y", json!({})));
+    tabs.apply(T0, "c", &enter("/x/y", json!({})));
     let mut now = T0;
     let mut dropped = Vec::new();
     let mut left = Vec::new();
@@ -171,7 +171,7 @@ fn a_tab_that_stops_answering_pings_is_dropped_with_its_wants() {
 #[test]
 fn a_tab_is_dropped_within_one_ping_interval_and_answer_window() {
     let mut tabs = Tabs::new("a", T0);
-    tabs.apply(T0, "b", enter("/x/y", json!({})));
+    tabs.apply(T0, "b", &enter("/x/y", json!({})));
     let now = loop {
         let now = tabs.poll_timeout().unwrap();
         if !tabs.handle_timeout(now).dropped.is_empty() {
@@ -184,7 +184,7 @@ fn a_tab_is_dropped_within_one_ping_interval_and_answer_window() {
 #[test]
 fn an_unloading_tab_keeps_its_wants_through_the_grace_so_a_refresh_shows_nothing() {
     let mut tabs = Tabs::new("a", T0);
-    tabs.apply(T0, "old", enter("/x/y", json!({"n": 1})));
+    tabs.apply(T0, "old", &enter("/x/y", json!({"n": 1})));
     tabs.unloading(T0 + 10, "old", 3_000);
     let mut intents = Vec::new();
     // The refreshed page is a new tab that enters again a second later.
@@ -198,7 +198,7 @@ fn an_unloading_tab_keeps_its_wants_through_the_grace_so_a_refresh_shows_nothing
         "kept through the grace despite unanswered pings: {intents:?}"
     );
     assert!(tabs.knows("old"));
-    tabs.apply(T0 + 1_000, "new", enter("/x/y", json!({"n": 1})));
+    tabs.apply(T0 + 1_000, "new", &enter("/x/y", json!({"n": 1})));
     let mut dropped = Vec::new();
     while now < T0 + 5_000 {
         now = tabs.poll_timeout().unwrap();
@@ -214,7 +214,7 @@ fn an_unloading_tab_keeps_its_wants_through_the_grace_so_a_refresh_shows_nothing
 #[test]
 fn an_unloading_tab_that_does_not_come_back_is_left_after_the_grace() {
     let mut tabs = Tabs::new("a", T0);
-    tabs.apply(T0, "b", enter("/x/y", json!({})));
+    tabs.apply(T0, "b", &enter("/x/y", json!({})));
     tabs.unloading(T0, "b", 3_000);
     assert_eq!(tabs.poll_timeout().map(|t| t <= T0 + 3_000), Some(true));
     let mut left_at = None;
@@ -230,7 +230,7 @@ fn an_unloading_tab_that_does_not_come_back_is_left_after_the_grace() {
 #[test]
 fn the_leaders_own_tab_never_times_out() {
     let mut tabs = Tabs::new("a", T0);
-    tabs.apply(T0, "a", enter("/x/y", json!({})));
+    tabs.apply(T0, "a", &enter("/x/y", json!({})));
     for i in 0..20 {
         let tick = tabs.handle_timeout(T0 + i * 1_000);
         assert!(tick.dropped.is_empty());
@@ -244,7 +244,7 @@ fn a_late_timer_does_not_drop_tabs_that_answer_promptly() {
     // The leader's own timers may fire late (a hidden tab): the verdict is about
     // answers to pings actually sent, not about wall time since the last heartbeat.
     let mut tabs = Tabs::new("a", T0);
-    tabs.apply(T0, "b", enter("/x/y", json!({})));
+    tabs.apply(T0, "b", &enter("/x/y", json!({})));
     let tick = tabs.handle_timeout(T0);
     assert!(tick.ping);
     tabs.heartbeat(T0 + 10, "b");
@@ -637,7 +637,7 @@ mod props {
                     }
                 };
                 own.entry(tab.clone()).or_default().apply(&intent);
-                conn.apply(tabs.apply(T0, &tab, intent));
+                conn.apply(tabs.apply(T0, &tab, &intent));
             }
             // The leader's own tab cannot be removed; it keeps what it asked for.
             let mine = |id: &str| own.get(id).cloned().unwrap_or_default();

@@ -97,7 +97,7 @@ impl Tab {
             return;
         }
         let Role::Leader(leader) = &mut self.role else { return };
-        let changes = leader.tabs.apply(now, &tab, intent.clone());
+        let changes = leader.tabs.apply(now, &tab, &intent);
         let mut routed = false;
         for change in changes {
             if let Some(r) = leader.apply(now, change) {
@@ -192,7 +192,7 @@ impl Tab {
                 if error.as_ref().is_some_and(|e| is_permanent(&e.code)) {
                     // The client dropped the want; the ledger must forget it too.
                     if let Some(undo) = route.intent.as_ref().and_then(Intent::undo) {
-                        let _ = l.tabs.apply(now, &route.tab, undo);
+                        let _ = l.tabs.apply(now, &route.tab, &undo);
                     }
                 }
                 self.reply(now, route.tab, route.req, error, None);

@@ -726,7 +726,7 @@ impl Tab {
                 if others {
                     let mine = self.wants.intents();
                     for undo in mine.iter().filter_map(Intent::undo) {
-                        let changes = l.tabs.apply(now, &self.tab, undo);
+                        let changes = l.tabs.apply(now, &self.tab, &undo);
                         l.apply_all(now, changes);
                     }
                     self.pump(now);
