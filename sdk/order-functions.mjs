@@ -19,11 +19,11 @@
 //
 // Run by build.sh after wasm-opt. The search takes about 30 s; with a cache directory,
 // the order found is kept by the hash of the module and of this script, and reused by
-// the next build of the same module.
+// the next build of the same module (only the last module's is kept).
 
 import { createHash } from "node:crypto";
 import { execFileSync } from "node:child_process";
-import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { deflateRawSync, gzipSync } from "node:zlib";
 import { leb as lebIn, toLeb } from "./leb.mjs";
@@ -56,7 +56,7 @@ const leb = (at) => lebIn(bytes, at);
 /** The number of imported functions and every defined function's body, in order. */
 function read() {
   let imported = 0;
-  let bodies = [];
+  const bodies = [];
   for (let at = 8; at < bytes.length; ) {
     const id = bytes[at];
     const [size, start] = leb(at + 1);
@@ -173,6 +173,10 @@ function names(imported, order) {
 }
 
 const { imported, bodies } = read();
+if (bodies.length < 2) {
+  console.log("order-functions: fewer than two functions; nothing to order");
+  process.exit(0);
+}
 // The order is the module's and this search's: either changed, it is searched again.
 const hash = createHash("sha256")
   .update(bytes)
@@ -186,7 +190,11 @@ if (cached && existsSync(cached)) {
 } else {
   order = search(bodies);
   if (cached) {
+    // Only the last module's order is kept: the directory does not grow with builds.
     mkdirSync(cacheDir, { recursive: true });
+    for (const old of readdirSync(cacheDir)) {
+      if (/^order-[0-9a-f]+\.json$/.test(old)) rmSync(join(cacheDir, old));
+    }
     writeFileSync(cached, JSON.stringify(order));
   }
 }

@@ -552,7 +552,7 @@ fn a_view_taken_back_empties_every_tab_and_no_tab_asks_for_it_again() {
         assert_eq!(told(&mut b, i), ["forbidden_view", "emptied"], "tab {i}");
         assert_eq!(b.tabs[i].view("/a/b").map(ChannelView::count), Some(0));
         assert!(!b.tabs[i].view("/a/b").unwrap().is_known());
-        assert!(!b.tabs[i].wants().friends("/a/b").is_some());
+        assert!(b.tabs[i].wants().friends("/a/b").is_none());
     }
     // Nothing went on the wire for it; the presence stays, and a new leader enters again
     // but does not watch again.
