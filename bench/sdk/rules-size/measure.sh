@@ -3,7 +3,9 @@
 # package's wasm (the same toolchain, profile and wasm-opt flags), then `gzip -9`. On
 # stable, Rust's panic runtime stays in (about 0.4 KB before gzip): sdk/trap-panics.mjs
 # finds it by the demangled names wasm-bindgen writes, and this module does not go
-# through wasm-bindgen; on the package's nightly there is none.
+# through wasm-bindgen; on the package's nightly there is none. Its functions are not
+# put in the order that gzips smallest (sdk/order-functions.mjs): the order found, and
+# what it saves, differs from one module to the next, so the figure follows the code alone.
 #
 #   bash bench/sdk/rules-size/measure.sh        prints raw and gzipped bytes
 #
