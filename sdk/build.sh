@@ -45,7 +45,7 @@ if [ "$profile" = --release ] && have_sdk_nightly; then
   export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="$CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS $SDK_NIGHTLY_RUSTFLAGS"
   nightly=true
 elif [ "$profile" = --release ]; then
-  echo "build: the wasm is built on stable, 0.9 KB gzipped larger (no ${SDK_NIGHTLY:-nightly} with rust-src here; scripts/setup.sh installs it)." >&2
+  echo "build: the wasm is built on stable, 0.6 KB gzipped larger (no ${SDK_NIGHTLY:-nightly} with rust-src here; scripts/setup.sh installs it)." >&2
 fi
 cargo "${toolchain[@]}" rustc --quiet --lib --crate-type cdylib --target wasm32-unknown-unknown "${cargo_profile[@]}" \
   --manifest-path "$sdk/Cargo.toml"

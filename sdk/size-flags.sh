@@ -18,7 +18,7 @@ export CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="-C llvm-args=-inline-thres
 # (`-Zbuild-std`), under `-C panic=immediate-abort`, so a panic is a trap where it
 # stands, with no message, location or runtime to reach. sdk/trap-panics.mjs gets
 # nearly there on stable by emptying the runtime after the fact, but every call site
-# still passes a location and keeps its path to it: 0.9 KB gzipped more (docs/sdk.md).
+# still passes a location and keeps its path to it: 0.6 KB gzipped more (docs/sdk.md).
 # Pinned, as the flags are unstable; without it, build.sh builds on stable and traps
 # the panics after the fact (`SDK_NIGHTLY= bash sdk/build.sh` builds on stable anyway).
 SDK_NIGHTLY=${SDK_NIGHTLY-nightly-2026-05-19}

@@ -13,12 +13,12 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 /**
- * Today's size (33,532 bytes; 34,385 where the wasm is built on stable, without the
+ * Today's size (33,455 bytes; 34,099 where the wasm is built on stable, without the
  * pinned nightly of size-flags.sh) with some room, so the next change is not blocked
  * by a few bytes. Lower it when the package shrinks; raising it is a decision, with the
  * reason in the commit.
  */
-export const BUDGET_BYTES = 34_800;
+export const BUDGET_BYTES = 34_500;
 
 export const DIST = fileURLToPath(new URL("./dist", import.meta.url));
 export const FILES = ["rollcall.js", "rollcall_sdk_bg.wasm"];

@@ -247,6 +247,9 @@ struct Want {
     /// Requests made while offline, answered by the re-assertion after `welcome`.
     enter_waiters: Vec<Ref>,
     subscribe_waiters: Vec<Ref>,
+    /// Left while offline: a resumed lease still holds it, so the leave is told after
+    /// the welcome. The want stays for this alone.
+    left_offline: bool,
 }
 
 /// A frame on the wire waiting for `ok` or `error`, or put off until a time
@@ -297,7 +300,6 @@ pub struct Client {
     status_sent_at: Option<Instant>,
     status_due: Option<Instant>,
     wants: SmallMap<String, Want>,
-    left_offline: Vec<String>,
     views: SmallMap<String, ChannelView>,
     in_flight: SmallMap<Ref, InFlight>,
     /// Requests the relay refused as `rate_limited`, and when to send them again (the
@@ -343,7 +345,6 @@ impl Client {
             status_sent_at: None,
             status_due: None,
             wants: SmallMap::default(),
-            left_offline: Vec::new(),
             views: SmallMap::default(),
             in_flight: SmallMap::default(),
             delayed: Vec::new(),
@@ -430,8 +431,8 @@ impl Client {
     /// Enter `ch` with `meta` (again: replace the meta). Answered by a [`Event::Reply`].
     pub fn enter(&mut self, now: Instant, ch: &str, meta: Meta) -> Ref {
         let reference = self.new_request(now);
-        self.left_offline.retain(|c| c != ch);
         let want = self.wants.or_default(ch);
+        want.left_offline = false;
         want.entered = Some(meta.clone());
         if self.conn == Conn::Ready {
             self.send_one(
@@ -482,8 +483,13 @@ impl Client {
     /// resumed welcome), so this answers at once.
     pub fn leave(&mut self, now: Instant, ch: &str) -> Ref {
         let reference = self.new_request(now);
+        let ready = self.conn == Conn::Ready;
         let (was_entered, superseded) = match self.wants.get_mut(ch) {
-            Some(want) => (want.entered.take().is_some(), std::mem::take(&mut want.enter_waiters)),
+            Some(want) => {
+                let was = want.entered.take().is_some();
+                want.left_offline |= was && !ready;
+                (was, std::mem::take(&mut want.enter_waiters))
+            }
             None => (false, Vec::new()),
         };
         // An enter still waiting for a connection is moot once left.
@@ -491,7 +497,7 @@ impl Client {
             self.answer(waiter, Ok(()));
         }
         self.prune(ch);
-        if was_entered && self.conn == Conn::Ready {
+        if was_entered && ready {
             self.send_one(
                 ClientMsg::Leave {
                     ch: ch.to_string(),
@@ -500,9 +506,6 @@ impl Client {
                 reference,
             );
         } else {
-            if was_entered {
-                self.left_offline.push(ch.to_string());
-            }
             self.answer(reference, Ok(()));
         }
         reference
@@ -798,7 +801,11 @@ impl Client {
     // ----- internals -----
 
     fn prune(&mut self, ch: &str) {
-        if self.wants.get(ch).is_some_and(|w| w.entered.is_none() && !w.subscribed) {
+        if self
+            .wants
+            .get(ch)
+            .is_some_and(|w| w.entered.is_none() && !w.subscribed && !w.left_offline)
+        {
             self.wants.remove(ch);
         }
     }

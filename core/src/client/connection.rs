@@ -148,13 +148,21 @@ impl Client {
         self.status_due = None;
         // A resumed lease still holds channels left while offline: end them now rather
         // than at the end of the grace.
-        let left = std::mem::take(&mut self.left_offline);
-        if resumed {
-            for ch in left {
-                self.outbox.push_back(ClientMsg::Leave { ch, reference: None });
-            }
-        }
         let chans: Vec<String> = self.wants.iter().map(|(ch, _)| ch.clone()).collect();
+        for ch in &chans {
+            if self
+                .wants
+                .get_mut(ch.as_str())
+                .is_some_and(|w| std::mem::take(&mut w.left_offline))
+                && resumed
+            {
+                self.outbox.push_back(ClientMsg::Leave {
+                    ch: ch.clone(),
+                    reference: None,
+                });
+            }
+            self.prune(ch);
+        }
         for ch in chans {
             let Some(want) = self.wants.get_mut(ch.as_str()) else {
                 continue;

@@ -622,6 +622,49 @@ fn leave_offline_answers_at_once_and_ends_the_resumed_lease_after_welcome() {
 }
 
 #[test]
+fn a_leave_offline_is_told_once_only_to_a_resumed_lease_and_an_enter_takes_it_back() {
+    let left = |out: &[ClientMsg]| -> Vec<String> {
+        out.iter()
+            .filter_map(|m| match m {
+                ClientMsg::Leave { ch, .. } => Some(ch.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let mut c = ready(30_000);
+    c.enter(T0, "/a/b", Meta::new());
+    c.enter(T0, "/c/d", Meta::new());
+    sent(&mut c);
+    c.closed(T0, 1006, 0.0);
+    c.leave(T0 + 1, "/a/b");
+    c.leave(T0 + 1, "/c/d");
+    // Entered again before the connection is back: nothing to leave there.
+    c.enter(T0 + 2, "/c/d", Meta::new());
+    run_until(&mut c, T0 + 1_000, 0.0);
+    c.opened(T0 + 1_000, "t".into());
+    c.handle_frame(T0 + 1_000, &welcome(true, 30_000));
+    let out = sent(&mut c);
+    assert_eq!(left(&out), ["/a/b"], "{out:?}");
+    assert!(out
+        .iter()
+        .any(|m| matches!(m, ClientMsg::Enter { ch, .. } if ch == "/c/d")));
+    // Left offline again; a new lease (not resumed) holds nothing, so nothing is left,
+    // and the next resumed welcome does not tell it either: the channel is forgotten.
+    c.closed(T0 + 2_000, 1006, 0.0);
+    c.leave(T0 + 2_001, "/c/d");
+    run_until(&mut c, T0 + 3_000, 0.0);
+    c.opened(T0 + 3_000, "t".into());
+    c.handle_frame(T0 + 3_000, &welcome(false, 30_000));
+    assert!(left(&sent(&mut c)).is_empty());
+    assert!(!c.is_entered("/c/d"));
+    c.closed(T0 + 4_000, 1006, 0.0);
+    run_until(&mut c, T0 + 5_000, 0.0);
+    c.opened(T0 + 5_000, "t".into());
+    c.handle_frame(T0 + 5_000, &welcome(true, 30_000));
+    assert!(left(&sent(&mut c)).is_empty());
+}
+
+#[test]
 fn close_leaves_every_channel_and_fails_what_is_pending() {
     let mut c = ready(30_000);
     c.enter(T0, "/a/b", Meta::new());
