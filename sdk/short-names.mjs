@@ -14,7 +14,7 @@
 // (and so the build) when the glue does not name an import exactly once as it expects.
 
 import { readFileSync, writeFileSync } from "node:fs";
-import { leb, toLeb } from "./leb.mjs";
+import { importEnd, leb, toLeb } from "./leb.mjs";
 
 const [wasmFile, glueFile] = process.argv.slice(2);
 const wasm = readFileSync(wasmFile);
@@ -34,23 +34,6 @@ function shortName(i) {
     i = Math.floor(i / letters.length) - 1;
   } while (i >= 0);
   return name;
-}
-
-/** The bytes of one import's description (after its two names), from `at`. */
-function descEnd(bytes, at) {
-  const kind = bytes[at++];
-  const limits = (p) => {
-    const flags = bytes[p++];
-    [, p] = leb(bytes, p);
-    if (flags & 1) [, p] = leb(bytes, p);
-    return p;
-  };
-  if (kind === 0) return leb(bytes, at)[1]; // function: type index
-  if (kind === 1) return limits(at + 1); // table: element type, limits
-  if (kind === 2) return limits(at); // memory: limits
-  if (kind === 3) return at + 2; // global: value type, mutability
-  if (kind === 4) return leb(bytes, at + 1)[1]; // tag: attribute, type index
-  throw new Error(`short-names: unknown import kind ${kind}`);
 }
 
 const sections = [];
@@ -78,7 +61,7 @@ while (at < wasm.length) {
     const [fieldLen, f] = leb(wasm, m + moduleLen);
     const field = wasm.subarray(f, f + fieldLen).toString();
     const desc = f + fieldLen;
-    const next = descEnd(wasm, desc);
+    const next = importEnd(wasm, desc);
     if (module === MODULE) {
       const short = shortName(renamed++);
       const key = new RegExp(`(?<![\\w$])${field}(?![\\w$])`, "g");
